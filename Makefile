@@ -1,0 +1,54 @@
+# Two commands on a fresh Debian or Ubuntu machine: `make demo` and `make test`.
+# Both install what is missing: Debian packages (with sudo when not root) and .venv.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+APT_PACKAGES := mosquitto mosquitto-clients influxdb python3-venv
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+MQTT_PORT ?= 1883
+INFLUX_PORT ?= 8086
+ALERTS_PORT ?= 8000
+METRICS_PORT ?= 9108
+export MQTT_PORT INFLUX_PORT ALERTS_PORT METRICS_PORT
+
+.PHONY: demo test lint schemas system-deps clean-demo
+
+demo: system-deps $(VENV)/.installed
+	$(BIN)/python scripts/localstack.py var $(MQTT_PORT) $(INFLUX_PORT)
+	$(BIN)/python scripts/demo_banner.py
+	$(BIN)/honcho --procfile Procfile --env /dev/null start
+
+test: system-deps $(VENV)/.installed lint
+	$(BIN)/pytest
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy
+
+schemas: $(VENV)/.installed
+	$(BIN)/python scripts/contract_schemas.py docs/contract
+
+system-deps:
+	@missing=""; \
+	command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || missing="$$missing mosquitto"; \
+	command -v mosquitto_pub >/dev/null || missing="$$missing mosquitto-clients"; \
+	command -v influxd >/dev/null || missing="$$missing influxdb"; \
+	$(PYTHON) -c 'import ensurepip' 2>/dev/null || missing="$$missing python3-venv"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
+		$(SUDO) apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$missing; \
+	fi
+
+$(VENV)/.installed: requirements-dev.txt */pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements-dev.txt
+	touch $@
+
+clean-demo:
+	rm -rf var

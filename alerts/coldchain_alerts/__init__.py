@@ -1,0 +1,1 @@
+"""coldchain alerts: store alert events, serve them, and (next) tell people."""

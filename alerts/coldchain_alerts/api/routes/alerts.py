@@ -1,0 +1,41 @@
+"""GET /api/v1/alerts: the stored alerts, newest first."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import select
+
+from coldchain_alerts.api.deps import SessionDep
+from coldchain_alerts.models import Alert
+
+router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
+
+
+class AlertOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    site: str
+    asset: str
+    sensor: str
+    kind: str
+    severity: str
+    status: str
+    opened_at: datetime
+    cleared_at: datetime | None
+    peak_c: float
+    limit_c: float
+
+
+@router.get("", response_model=list[AlertOut])
+def list_alerts(
+    session: SessionDep, status: Literal["open", "cleared"] | None = None, limit: int = 500
+) -> list[Alert]:
+    query = select(Alert).order_by(Alert.opened_at.desc(), Alert.id.desc()).limit(limit)
+    if status is not None:
+        query = query.where(Alert.status == status)
+    return list(session.scalars(query))

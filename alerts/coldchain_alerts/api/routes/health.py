@@ -1,0 +1,24 @@
+"""GET /healthz: is the database reachable, is the broker connected."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from coldchain_alerts.api.deps import SessionDep
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+def healthz(request: Request, response: Response, session: SessionDep) -> dict[str, bool]:
+    try:
+        session.execute(text("SELECT 1"))
+        database = True
+    except SQLAlchemyError:
+        database = False
+    broker = request.app.state.consumer.connected
+    if not (database and broker):
+        response.status_code = 503
+    return {"database": database, "broker": broker}

@@ -1,0 +1,98 @@
+"""MQTT adapter of the alerts service: alert events in, stored, then acknowledged.
+
+A persistent MQTT 5 session with manual acks: an event is acknowledged only
+after the database committed it, so an alerts service that was down finds the
+events waiting at the broker when it returns.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+from pydantic import ValidationError
+
+from coldchain import topics
+from coldchain.contract import AlertEvent
+from coldchain_alerts.settings import AlertsSettings
+
+log = logging.getLogger(__name__)
+
+
+class AlertConsumer:
+    def __init__(self, settings: AlertsSettings, handle: Callable[[AlertEvent], None]) -> None:
+        self._settings = settings
+        self._handle = handle
+        self._stopping = threading.Event()
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=settings.mqtt_client_id,
+            protocol=mqtt.MQTTv5,
+            manual_ack=True,
+        )
+        if settings.mqtt_username:
+            client.username_pw_set(settings.mqtt_username, settings.mqtt_password)
+        client.on_connect = self._on_connect
+        client.on_message = self._on_message
+        self._client = client
+
+    @property
+    def connected(self) -> bool:
+        return self._client.is_connected()
+
+    def start(self) -> None:
+        properties = Properties(PacketTypes.CONNECT)
+        properties.SessionExpiryInterval = self._settings.session_expiry_s
+        self._client.connect_async(
+            self._settings.mqtt_host,
+            self._settings.mqtt_port,
+            keepalive=30,
+            clean_start=False,
+            properties=properties,
+        )
+        self._client.loop_start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        userdata: object,
+        flags: mqtt.ConnectFlags,
+        reason: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        if reason.is_failure:
+            log.error("broker refused the connection: %s", reason)
+            return
+        client.subscribe(topics.ALERTS_FILTER, qos=1)
+
+    def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
+        try:
+            event = AlertEvent.model_validate_json(msg.payload)
+        except ValidationError as exc:
+            log.error("dropping malformed alert event on %s: %s", msg.topic, exc)
+            client.ack(msg.mid, msg.qos)
+            return
+        pause = 0.2
+        while True:
+            try:
+                self._handle(event)
+                break
+            except Exception:
+                # Not acknowledged yet: the broker still holds the event. Keep trying
+                # rather than lose it; the log says why we are stuck.
+                log.exception("could not store alert event %s; retrying in %.1f s", event.key, pause)
+            if self._stopping.wait(pause):
+                return
+            pause = min(pause * 2, 5.0)
+        client.ack(msg.mid, msg.qos)

@@ -1,0 +1,238 @@
+"""MQTT wire contract, version 1.
+
+The models here are the single definition of what travels between gateways,
+ingest and the alerts service. `docs/contract/` holds the JSON Schema generated
+from them (`make schemas`); a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
+
+from coldchain.errors import InvalidMessage
+
+CONTRACT_VERSION = 1
+MAX_READINGS_PER_MESSAGE = 500
+MAX_PAYLOAD_BYTES = 256 * 1024
+#: Readings may lag arbitrarily (dead zones), but not lead the receiver's clock by more.
+MAX_CLOCK_LEAD = timedelta(minutes=5)
+#: Nothing a gateway recorded can predate this; older stamps mean an unset clock.
+EARLIEST_TIMESTAMP = datetime(2020, 1, 1, tzinfo=UTC)
+
+Id = Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]{1,64}$")]
+"""Site, gateway and asset ids: lower-case letters, digits and '-', 1..64 characters."""
+
+SensorId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]{1,64}(\.[a-z0-9-]{1,64})?$")]
+"""Sensor ids: an id, optionally qualified by its gateway, as in 'van-3.chilled'."""
+
+
+def _as_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_as_utc)]
+"""A timestamp that must carry a UTC offset; stored and compared in UTC."""
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class EventKind(StrEnum):
+    DOOR_OPEN = "door_open"
+    DOOR_CLOSED = "door_closed"
+    DEFROST_START = "defrost_start"
+    DEFROST_END = "defrost_end"
+    POWER_LOST = "power_lost"
+    POWER_RESTORED = "power_restored"
+
+
+class Reading(_Message):
+    """One temperature sample in °C, stamped with the sensor's own time (UTC)."""
+
+    sensor: SensorId
+    ts: UtcDatetime
+    temp_c: float = Field(ge=-100.0, le=150.0)
+
+
+class Event(_Message):
+    """Something that happened at a sensor: a door, a defrost cycle, power."""
+
+    sensor: SensorId
+    ts: UtcDatetime
+    kind: EventKind
+
+
+class Position(_Message):
+    """WGS 84 position of a mobile gateway, in degrees."""
+
+    lat: float = Field(ge=-90.0, le=90.0)
+    lon: float = Field(ge=-180.0, le=180.0)
+    ts: UtcDatetime
+
+
+class Telemetry(_Message):
+    """Payload of `coldchain/v1/{site}/{gateway}/telemetry` (QoS 1).
+
+    `seq` rises by one per message per gateway and is never reused, so the
+    ingest service can confirm what it stored with a single number.
+    """
+
+    v: Literal[1]
+    gateway: Id
+    seq: int = Field(ge=1, le=2**53)
+    sent_at: UtcDatetime
+    readings: list[Reading] = Field(max_length=MAX_READINGS_PER_MESSAGE)
+    events: list[Event] = Field(default_factory=list, max_length=MAX_READINGS_PER_MESSAGE)
+    position: Position | None = None
+    battery_v: float | None = Field(default=None, ge=0.0, le=60.0)
+
+    @model_validator(mode="after")
+    def _has_content(self) -> Telemetry:
+        if not (self.readings or self.events or self.position or self.battery_v is not None):
+            raise ValueError("message carries no readings, events, position or battery_v")
+        return self
+
+    def timestamps(self) -> list[datetime]:
+        stamps = [r.ts for r in self.readings] + [e.ts for e in self.events]
+        return stamps + ([self.position.ts] if self.position else [])
+
+
+class DurableMark(_Message):
+    """Payload of `coldchain/v1/{site}/{gateway}/durable` (retained, from ingest).
+
+    Every message of that gateway with `seq` up to and including this one is
+    durably stored; the gateway may forget them.
+    """
+
+    v: Literal[1] = 1
+    seq: int = Field(ge=0)
+    stored_at: UtcDatetime
+
+
+class InvalidNotice(_Message):
+    """Payload of `coldchain/v1/_invalid/{site}/{gateway}`: a rejected message and why."""
+
+    v: Literal[1] = 1
+    topic: str
+    reason: str
+    received_at: UtcDatetime
+    payload: str = Field(description="The rejected payload as text, cut to 64 KiB.")
+    payload_bytes: int = Field(ge=0, description="Size of the rejected payload.")
+
+
+class AlertState(StrEnum):
+    RAISED = "raised"
+    CLEARED = "cleared"
+
+
+class Severity(StrEnum):
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+class AlertEvent(_Message):
+    """Payload of `coldchain/v1/_alerts/{site}/{asset}` (QoS 1, from ingest).
+
+    `key` names one occurrence of one condition (rule, sensor, start time), so a
+    redelivered or re-evaluated event updates the same alert instead of adding one.
+    All times are reading times (UTC), not arrival times.
+    """
+
+    v: Literal[1] = 1
+    key: str
+    state: AlertState
+    rule: str
+    severity: Severity
+    site: Id
+    asset: Id
+    sensor: SensorId
+    started_at: UtcDatetime
+    at: UtcDatetime = Field(description="Reading time at which this state was reached.")
+    value_c: float
+    peak_c: float
+    limit_c: float
+    delay_s: float = Field(ge=0)
+
+
+def parse_telemetry(site: str, gateway: str, payload: bytes, now: datetime) -> Telemetry:
+    """Validate a telemetry payload received on the topic of `site`/`gateway`.
+
+    `now` is the receiver's clock (UTC); readings more than MAX_CLOCK_LEAD ahead of
+    it, or before EARLIEST_TIMESTAMP, are rejected. Raises InvalidMessage with a
+    reason a gateway's maintainer can act on.
+    """
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise InvalidMessage(
+            f"payload is {len(payload)} bytes; the limit is {MAX_PAYLOAD_BYTES} "
+            "(split readings over several messages)"
+        )
+    try:
+        document = json.loads(payload, parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise InvalidMessage(f"payload is not valid JSON: {exc}") from None
+    try:
+        message = Telemetry.model_validate(document)
+    except ValidationError as exc:
+        raise InvalidMessage(_describe(exc)) from None
+    if message.gateway != gateway:
+        raise InvalidMessage(
+            f"payload gateway {message.gateway!r} does not match topic gateway {gateway!r}"
+        )
+    _check_site(site)
+    _check_clock(message, now)
+    return message
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _check_site(site: str) -> None:
+    try:
+        _ID.validate_python(site)
+    except ValidationError:
+        raise InvalidMessage(f"topic site {site!r} is not a valid id") from None
+
+
+_ID: TypeAdapter[str] = TypeAdapter(Id)
+
+
+def _check_clock(message: Telemetry, now: datetime) -> None:
+    latest = now + MAX_CLOCK_LEAD
+    for ts in message.timestamps():
+        if ts > latest:
+            raise InvalidMessage(
+                f"timestamp {ts.isoformat()} is ahead of the receiver's clock "
+                f"{now.isoformat()}; check the gateway's clock"
+            )
+        if ts < EARLIEST_TIMESTAMP:
+            raise InvalidMessage(
+                f"timestamp {ts.isoformat()} is before {EARLIEST_TIMESTAMP.date()}; "
+                "the gateway's clock is probably unset"
+            )
+
+
+def _describe(exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors(include_url=False)[:5]:
+        where = ".".join(str(part) for part in error["loc"]) or "message"
+        problems.append(f"{where}: {error['msg']}")
+    more = exc.error_count() - len(problems)
+    suffix = f" (and {more} more)" if more > 0 else ""
+    return "; ".join(problems) + suffix

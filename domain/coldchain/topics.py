@@ -1,0 +1,50 @@
+"""MQTT topic names of contract v1. Every topic string is built here and nowhere else."""
+
+from __future__ import annotations
+
+import re
+
+PREFIX = "coldchain/v1"
+
+#: What ingest subscribes to.
+TELEMETRY_FILTER = f"{PREFIX}/+/+/telemetry"
+#: What the alerts service subscribes to.
+ALERTS_FILTER = f"{PREFIX}/_alerts/#"
+INVALID_FILTER = f"{PREFIX}/_invalid/#"
+
+STATUS_ONLINE = b"online"
+STATUS_OFFLINE = b"offline"
+
+_ID = re.compile(r"^[a-z0-9-]{1,64}$")
+_TELEMETRY = re.compile(rf"^{PREFIX}/([^/]+)/([^/]+)/telemetry$")
+
+
+def telemetry(site: str, gateway: str) -> str:
+    return f"{PREFIX}/{site}/{gateway}/telemetry"
+
+
+def status(site: str, gateway: str) -> str:
+    return f"{PREFIX}/{site}/{gateway}/status"
+
+
+def durable(site: str, gateway: str) -> str:
+    return f"{PREFIX}/{site}/{gateway}/durable"
+
+
+def alerts(site: str, asset: str) -> str:
+    return f"{PREFIX}/_alerts/{site}/{asset}"
+
+
+def invalid(site: str, gateway: str) -> str:
+    """Where a rejected message is republished; ids that are not valid become '_'."""
+    return f"{PREFIX}/_invalid/{_or_placeholder(site)}/{_or_placeholder(gateway)}"
+
+
+def parse_telemetry(topic: str) -> tuple[str, str] | None:
+    """Site and gateway named by a telemetry topic, or None if it is not one."""
+    match = _TELEMETRY.match(topic)
+    return (match.group(1), match.group(2)) if match else None
+
+
+def _or_placeholder(value: str) -> str:
+    return value if _ID.match(value) else "_"

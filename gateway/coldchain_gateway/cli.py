@@ -1,0 +1,60 @@
+"""`coldchain-gateway`: run one gateway from its settings (COLDCHAIN_GATEWAY_*)."""
+
+from __future__ import annotations
+
+import logging
+import signal
+from pathlib import Path
+from types import FrameType
+from typing import Annotated
+
+import typer
+
+from coldchain_gateway.clock import Clock, LiveClock, ReplayClock
+from coldchain_gateway.forwarder import Forwarder
+from coldchain_gateway.outbox import Outbox
+from coldchain_gateway.settings import GatewaySettings
+from coldchain_gateway.sources import SimSource
+from coldchain_gateway.uplink import Uplink
+from coldchain_sim import Firmware, Scenario
+
+app = typer.Typer(add_completion=False, help=__doc__)
+
+
+@app.command()
+def run(
+    env_file: Annotated[
+        Path | None, typer.Option(help="A .env file with COLDCHAIN_GATEWAY_* settings.")
+    ] = None,
+) -> None:
+    """Sample, store in the outbox, publish, and forget what ingest confirmed durable."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    settings = GatewaySettings(_env_file=env_file)  # type: ignore[call-arg]
+    outbox = Outbox(settings.outbox)
+    scenario = Scenario.from_yaml(settings.sim_scenario.read_text())
+    firmware = Firmware(scenario.gateway(settings.id), seed=scenario.seed)
+    clock: Clock
+    if settings.clock == "replay":
+        assert settings.replay_start is not None
+        clock = ReplayClock(
+            settings.replay_start, settings.interval_s, settings.speed, outbox.ticks()
+        )
+        source = SimSource(firmware, physics_speed=1.0)
+    else:
+        clock = LiveClock(settings.interval_s, outbox.ticks())
+        source = SimSource(firmware, physics_speed=settings.speed)
+    forwarder = Forwarder(settings, source, clock, outbox, Uplink(settings))
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        forwarder.stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        forwarder.run()
+    finally:
+        outbox.close()
+
+
+def main() -> None:
+    app()

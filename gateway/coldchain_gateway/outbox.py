@@ -1,0 +1,163 @@
+"""The gateway's outbox: every reading is on disk before anything else happens to it.
+
+SQLite in WAL mode with synchronous=FULL, so a committed append survives a power
+cut. Samples wait in `pending` until the gateway is connected; packing moves them
+into numbered `messages` in the same transaction that advances `last_seq`, so a
+`seq` is never reused, and a message keeps its number and bytes until the ingest
+service confirms it durable. Only `confirm` deletes.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from coldchain.contract import MAX_READINGS_PER_MESSAGE, Event, Position, Reading, Telemetry
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS pending (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL CHECK (kind IN ('reading', 'event', 'position')),
+    body TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS messages (
+    seq INTEGER PRIMARY KEY,
+    payload BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO meta (key, value) VALUES ('last_seq', 0), ('durable_seq', 0), ('ticks', 0);
+"""
+
+
+@dataclass(frozen=True)
+class Backlog:
+    pending: int
+    messages: int
+    last_seq: int
+    durable_seq: int
+
+
+class Outbox:
+    """One gateway's durable queue. Use from one thread."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(f"BEGIN IMMEDIATE; {_SCHEMA} COMMIT;")
+
+    def close(self) -> None:
+        self._db.close()
+
+    def append(
+        self,
+        readings: list[Reading],
+        events: list[Event],
+        position: Position | None,
+        ticks: int,
+    ) -> None:
+        """Store one sample and the source's tick counter in one transaction."""
+        rows = [("reading", r.model_dump_json()) for r in readings]
+        rows += [("event", e.model_dump_json()) for e in events]
+        if position is not None:
+            rows.append(("position", position.model_dump_json()))
+        with self._transaction():
+            self._db.executemany("INSERT INTO pending (kind, body) VALUES (?, ?)", rows)
+            self._set("ticks", ticks)
+
+    def pack(self, gateway: str, sent_at: datetime) -> list[tuple[int, bytes]]:
+        """Turn everything pending into numbered messages; returns the new ones."""
+        created: list[tuple[int, bytes]] = []
+        while True:
+            with self._transaction():
+                message = self._pack_one(gateway, sent_at)
+            if message is None:
+                return created
+            created.append(message)
+
+    def _pack_one(self, gateway: str, sent_at: datetime) -> tuple[int, bytes] | None:
+        limit = MAX_READINGS_PER_MESSAGE
+        readings = self._take("reading", limit)
+        events = self._take("event", limit)
+        positions = self._take("position", 1)
+        if not (readings or events or positions):
+            return None
+        taken = [row_id for row_id, _ in readings + events + positions]
+        seq = self._get("last_seq") + 1
+        telemetry = Telemetry(
+            v=1,
+            gateway=gateway,
+            seq=seq,
+            sent_at=sent_at,
+            readings=[Reading.model_validate_json(body) for _, body in readings],
+            events=[Event.model_validate_json(body) for _, body in events],
+            position=Position.model_validate_json(positions[0][1]) if positions else None,
+        )
+        payload = telemetry.model_dump_json(exclude_none=True).encode()
+        self._db.executemany("DELETE FROM pending WHERE id = ?", [(i,) for i in taken])
+        self._db.execute("INSERT INTO messages (seq, payload) VALUES (?, ?)", (seq, payload))
+        self._set("last_seq", seq)
+        return seq, payload
+
+    def unconfirmed(self, after_seq: int, limit: int) -> list[tuple[int, bytes]]:
+        """Messages not yet confirmed durable with seq > after_seq, oldest first."""
+        rows = self._db.execute(
+            "SELECT seq, payload FROM messages WHERE seq > ? ORDER BY seq LIMIT ?",
+            (after_seq, limit),
+        ).fetchall()
+        return [(seq, bytes(payload)) for seq, payload in rows]
+
+    def confirm(self, durable_seq: int) -> int:
+        """Forget messages up to `durable_seq`; returns how many were deleted.
+
+        A mark beyond our own last seq means this outbox is younger than the
+        broker's record of the gateway (a replaced disk, say): numbering then
+        continues above the mark so that no seq is ever used twice.
+        """
+        with self._transaction():
+            if durable_seq > self._get("last_seq"):
+                self._set("last_seq", durable_seq)
+                self._set("durable_seq", durable_seq)
+                return 0
+            deleted = self._db.execute("DELETE FROM messages WHERE seq <= ?", (durable_seq,))
+            if durable_seq > self._get("durable_seq"):
+                self._set("durable_seq", durable_seq)
+            return deleted.rowcount
+
+    def ticks(self) -> int:
+        return self._get("ticks")
+
+    def backlog(self) -> Backlog:
+        pending = self._db.execute("SELECT count(*) FROM pending").fetchone()[0]
+        messages = self._db.execute("SELECT count(*) FROM messages").fetchone()[0]
+        return Backlog(pending, messages, self._get("last_seq"), self._get("durable_seq"))
+
+    def _take(self, kind: str, limit: int) -> list[tuple[int, str]]:
+        return self._db.execute(
+            "SELECT id, body FROM pending WHERE kind = ? ORDER BY id LIMIT ?", (kind, limit)
+        ).fetchall()
+
+    def _get(self, key: str) -> int:
+        value: int = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()[0]
+        return value
+
+    def _set(self, key: str, value: int) -> None:
+        self._db.execute("UPDATE meta SET value = ? WHERE key = ?", (value, key))
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")

@@ -1,0 +1,56 @@
+"""Gateway settings: environment variables prefixed COLDCHAIN_GATEWAY_, or a .env file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal, Self
+
+from pydantic import AwareDatetime, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from coldchain.contract import Id
+
+
+class GatewaySettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="COLDCHAIN_GATEWAY_", extra="forbid")
+
+    site: Id
+    id: Id = Field(description="This gateway's id, as in the fleet file.")
+    mqtt_host: str = "localhost"
+    mqtt_port: int = 1883
+    mqtt_username: str | None = None
+    mqtt_password: str | None = None
+    outbox: Path = Field(default=Path("var/gateway/outbox.sqlite3"))
+    source: Literal["sim"] = "sim"
+    sim_scenario: Path = Path("firmware-sim/scenarios/dortmund-hub.yaml")
+    interval_s: float = Field(default=60.0, gt=0, description="Seconds between samples.")
+    clock: Literal["live", "replay"] = Field(
+        default="live",
+        description="live: readings carry the wall clock. replay: readings start at "
+        "replay_start and advance interval_s per sample, `speed` times faster than real time.",
+    )
+    speed: float = Field(
+        default=1.0,
+        gt=0,
+        description="live: simulated physics seconds per real second (the demo uses 60). "
+        "replay: reading-clock seconds per real second.",
+    )
+    replay_start: AwareDatetime | None = None
+    ticks: int | None = Field(default=None, ge=0, description="Stop sampling after this many.")
+    exit_when_drained: bool = Field(
+        default=False, description="Exit once `ticks` samples are all confirmed durable."
+    )
+    redeliver_after_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="Publish unconfirmed messages again when no durable mark came for this long.",
+    )
+    window: int = Field(default=200, gt=0, description="Most messages in flight unconfirmed.")
+    reconnect_min_s: float = 0.5
+    reconnect_max_s: float = 30.0
+
+    @model_validator(mode="after")
+    def _replay_needs_start(self) -> Self:
+        if self.clock == "replay" and self.replay_start is None:
+            raise ValueError("clock=replay needs replay_start (an ISO 8601 time with offset)")
+        return self

@@ -1,0 +1,1 @@
+"""coldchain ingest: MQTT telemetry -> validation -> InfluxDB -> rules -> alert events."""

@@ -1,0 +1,79 @@
+"""`coldchain-ingest`: validate telemetry, store it in InfluxDB, evaluate rules."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import Annotated
+
+import typer
+from prometheus_client import start_http_server
+
+from coldchain.fleet import Fleet
+from coldchain_ingest.broker import Broker
+from coldchain_ingest.errors import InfluxUnavailable
+from coldchain_ingest.influx import Influx
+from coldchain_ingest.pipeline import Pipeline
+from coldchain_ingest.settings import IngestSettings
+
+app = typer.Typer(add_completion=False, help=__doc__)
+log = logging.getLogger("coldchain_ingest")
+
+
+@app.command()
+def run(
+    env_file: Annotated[
+        Path | None, typer.Option(help="A .env file with COLDCHAIN_INGEST_* settings.")
+    ] = None,
+) -> None:
+    """Run the ingest service until SIGTERM or Ctrl-C."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    settings = IngestSettings(_env_file=env_file)  # type: ignore[call-arg]
+    fleet = Fleet.from_yaml(settings.fleet.read_text())
+    influx = Influx(
+        settings.influx_url,
+        settings.influx_db,
+        settings.influx_username,
+        settings.influx_password,
+        settings.influx_token,
+    )
+    stopping = threading.Event()
+    broker = Broker(settings)
+    pipeline = Pipeline(settings, fleet, influx, broker)
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        stopping.set()
+        pipeline.stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    if settings.influx_create_db:
+        _create_database(influx, stopping)
+    if settings.metrics_port:
+        start_http_server(settings.metrics_port, settings.metrics_host)
+    broker.start()
+    try:
+        pipeline.run()
+    finally:
+        broker.stop()
+        influx.close()
+
+
+def _create_database(influx: Influx, stopping: threading.Event) -> None:
+    pause = 0.2
+    while not stopping.is_set():
+        try:
+            influx.create_database()
+            return
+        except InfluxUnavailable as exc:
+            log.warning("%s; retrying in %.1f s", exc, pause)
+        stopping.wait(pause)
+        pause = min(pause * 2, 5.0)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,13 @@
+"""Errors of the ingest service."""
+
+
+class IngestError(Exception):
+    """Base of the ingest service's errors."""
+
+
+class InfluxUnavailable(IngestError):
+    """InfluxDB could not be reached or failed; the write may be retried as it is."""
+
+
+class InfluxRejected(IngestError):
+    """InfluxDB refused the points themselves (HTTP 4xx); retrying them unchanged won't help."""

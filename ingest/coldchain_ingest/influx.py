@@ -1,0 +1,79 @@
+"""InfluxDB adapter: line protocol to `/write`, InfluxQL to `/query`, over the 1.x HTTP API.
+
+InfluxDB 1.x speaks this natively, 2.x through its v1-compatibility endpoints
+(token auth, a bucket mapped to the database name) and 3.x natively, so this
+one cut serves every generation. It knows nothing of readings or rules.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from coldchain_ingest.errors import InfluxRejected, InfluxUnavailable
+
+
+class Influx:
+    def __init__(
+        self,
+        url: str,
+        database: str,
+        username: str | None = None,
+        password: str | None = None,
+        token: str | None = None,
+        timeout_s: float = 10.0,
+    ) -> None:
+        headers = {"Authorization": f"Token {token}"} if token else {}
+        auth = (username, password or "") if username else None
+        self.database = database
+        self._http = httpx.Client(base_url=url, headers=headers, auth=auth, timeout=timeout_s)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def write(self, lines: list[str]) -> None:
+        """Write points (nanosecond timestamps); raises InfluxUnavailable or InfluxRejected."""
+        body = "\n".join(lines).encode()
+        response = self._request(
+            "POST", "/write", params={"db": self.database, "precision": "ns"}, content=body
+        )
+        if response.status_code != 204:
+            _raise_for(response)
+
+    def query(self, influxql: str) -> list[dict[str, Any]]:
+        """Run InfluxQL; returns the `series` of the first statement ([] when empty)."""
+        response = self._request(
+            "POST", "/query", data={"db": self.database, "q": influxql, "epoch": "ns"}
+        )
+        if response.status_code != 200:
+            _raise_for(response)
+        result = response.json()["results"][0]
+        if "error" in result:
+            raise InfluxRejected(f"query {influxql!r} failed: {result['error']}")
+        series: list[dict[str, Any]] = result.get("series", [])
+        return series
+
+    def create_database(self) -> None:
+        response = self._request("POST", "/query", data={"q": f'CREATE DATABASE "{self.database}"'})
+        if response.status_code != 200:
+            _raise_for(response)
+
+    def ping(self) -> bool:
+        try:
+            return self._http.get("/ping").status_code == 204
+        except httpx.HTTPError:
+            return False
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            return self._http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise InfluxUnavailable(f"InfluxDB at {self._http.base_url} unreachable: {exc}") from exc
+
+
+def _raise_for(response: httpx.Response) -> None:
+    detail = response.text.strip()[:500]
+    if 400 <= response.status_code < 500 and response.status_code not in (401, 403, 408, 429):
+        raise InfluxRejected(f"InfluxDB refused the write ({response.status_code}): {detail}")
+    raise InfluxUnavailable(f"InfluxDB answered {response.status_code}: {detail}")

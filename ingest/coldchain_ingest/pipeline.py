@@ -1,0 +1,221 @@
+"""The ingest pipeline: validate, store, evaluate, acknowledge, confirm.
+
+One thread runs it, in this order for every batch, and the order is the promise:
+
+1. collect messages from the broker until `batch_max_readings` or
+   `batch_max_wait_s`; a message that breaks the contract is republished on
+   `_invalid` with its reason, counted, logged and acknowledged at once;
+2. write the batch to InfluxDB, retrying while InfluxDB is unavailable; points
+   InfluxDB refuses are isolated message by message and treated as invalid;
+3. evaluate the rules in reading time and publish alert events (QoS 1, waiting
+   for the broker's acknowledgement);
+4. only then acknowledge the messages to the broker, and publish each gateway's
+   durable mark, so a gateway forgets only what is stored.
+
+A crash anywhere before 4 leaves the messages with the broker, which delivers
+them again; the points carry the readings' own times, so writing them again
+overwrites them.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from coldchain import topics
+from coldchain.contract import AlertEvent, DurableMark, InvalidNotice, Telemetry, parse_telemetry
+from coldchain.errors import InvalidMessage
+from coldchain.fleet import Fleet
+from coldchain.rules import OverMaxRule
+from coldchain_ingest import metrics, points
+from coldchain_ingest.broker import Broker, Inbound
+from coldchain_ingest.errors import InfluxRejected, InfluxUnavailable
+from coldchain_ingest.influx import Influx
+from coldchain_ingest.settings import IngestSettings
+
+log = logging.getLogger(__name__)
+
+#: How much of a rejected payload is republished on the invalid topic.
+INVALID_ECHO_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Accepted:
+    inbound: Inbound
+    site: str
+    telemetry: Telemetry
+
+
+class Stopped(Exception):
+    """The pipeline was asked to stop while waiting; nothing of the batch was acknowledged."""
+
+
+class Pipeline:
+    def __init__(
+        self, settings: IngestSettings, fleet: Fleet, influx: Influx, broker: Broker
+    ) -> None:
+        self._settings = settings
+        self._fleet = fleet
+        self._influx = influx
+        self._broker = broker
+        self._rule = OverMaxRule()
+        self._durable: dict[tuple[str, str], int] = {}
+        self._stop = threading.Event()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def run(self) -> None:
+        while not self._stop.is_set():
+            batch = self._collect()
+            if not batch:
+                continue
+            try:
+                self._process(batch)
+            except Stopped:
+                log.info("stopping; %s messages stay with the broker unacknowledged", len(batch))
+                return
+
+    def _collect(self) -> list[Accepted]:
+        batch: list[Accepted] = []
+        readings = 0
+        deadline = None
+        while readings < self._settings.batch_max_readings:
+            timeout = 0.5 if deadline is None else deadline - time.monotonic()
+            if timeout <= 0:
+                break
+            try:
+                inbound = self._broker.inbox.get(timeout=timeout)
+            except queue.Empty:
+                break
+            metrics.MESSAGES_RECEIVED.inc()
+            metrics.BACKLOG.inc()
+            if deadline is None:
+                deadline = time.monotonic() + self._settings.batch_max_wait_s
+            accepted = self._validate(inbound)
+            if accepted is not None:
+                batch.append(accepted)
+                readings += len(accepted.telemetry.readings)
+        return batch
+
+    def _validate(self, inbound: Inbound) -> Accepted | None:
+        ids = topics.parse_telemetry(inbound.topic)
+        site, gateway = ids if ids else ("_", "_")
+        try:
+            telemetry = parse_telemetry(site, gateway, inbound.payload, inbound.received_at)
+        except InvalidMessage as exc:
+            self._reject(inbound, site, gateway, exc.reason)
+            return None
+        return Accepted(inbound, site, telemetry)
+
+    def _reject(self, inbound: Inbound, site: str, gateway: str, reason: str) -> None:
+        log.warning("invalid message on %s: %s", inbound.topic, reason)
+        metrics.MESSAGES_INVALID.inc()
+        notice = InvalidNotice(
+            topic=inbound.topic,
+            reason=reason,
+            received_at=inbound.received_at,
+            payload=inbound.payload[:INVALID_ECHO_BYTES].decode("utf-8", errors="replace"),
+            payload_bytes=len(inbound.payload),
+        )
+        self._broker.publish(topics.invalid(site, gateway), notice.model_dump_json().encode())
+        self._acknowledge(inbound)
+
+    def _process(self, batch: list[Accepted]) -> None:
+        stored = self._store(batch)
+        events = self._evaluate(stored)
+        if events:
+            self._retrying(lambda: self._influx.write([points.alert_line(e) for e in events]))
+            self._publish_events(events)
+        for accepted in stored:
+            self._acknowledge(accepted.inbound)
+        self._confirm(stored)
+
+    def _store(self, batch: list[Accepted]) -> list[Accepted]:
+        lines = {id(a): points.telemetry_lines(a.site, a.telemetry, self._fleet) for a in batch}
+        try:
+            self._retrying(lambda: self._write([line for a in batch for line in lines[id(a)]]))
+            return batch
+        except InfluxRejected as exc:
+            log.error("InfluxDB refused part of a batch (%s); writing message by message", exc)
+        stored = []
+        for accepted in batch:
+            try:
+                self._retrying(lambda: self._write(lines[id(accepted)]))
+            except InfluxRejected as exc:
+                gateway = accepted.telemetry.gateway
+                self._reject(accepted.inbound, accepted.site, gateway, f"InfluxDB refused: {exc}")
+                continue
+            stored.append(accepted)
+        return stored
+
+    def _write(self, lines: list[str]) -> None:
+        started = time.perf_counter()
+        self._influx.write(lines)
+        metrics.WRITE_SECONDS.observe(time.perf_counter() - started)
+
+    def _evaluate(self, stored: list[Accepted]) -> list[AlertEvent]:
+        located = []
+        for accepted in stored:
+            for reading in accepted.telemetry.readings:
+                place = self._fleet.locate(reading.sensor)
+                if place is not None:
+                    located.append((reading.sensor, reading.ts, place, reading))
+        metrics.READINGS_WRITTEN.inc(sum(len(a.telemetry.readings) for a in stored))
+        events = []
+        for _, _, (site, _, _, asset), reading in sorted(located, key=lambda x: (x[0], x[1])):
+            event = self._rule.observe(site.id, asset, reading)
+            if event is not None:
+                log.info("alert %s %s: %s at %s", event.state, event.key, event.value_c, event.at)
+                events.append(event)
+        metrics.ALERT_EVENTS.inc(len(events))
+        return events
+
+    def _publish_events(self, events: list[AlertEvent]) -> None:
+        infos = [
+            self._broker.publish(topics.alerts(e.site, e.asset), e.model_dump_json().encode())
+            for e in events
+        ]
+        for info in infos:
+            while not info.is_published():
+                if self._stop.is_set():
+                    raise Stopped
+                info.wait_for_publish(timeout=1.0)
+
+    def _acknowledge(self, inbound: Inbound) -> None:
+        self._broker.ack(inbound)
+        metrics.MESSAGES_ACKED.inc()
+        metrics.BACKLOG.dec()
+
+    def _confirm(self, stored: list[Accepted]) -> None:
+        marks: dict[tuple[str, str], int] = {}
+        for accepted in stored:
+            key = (accepted.site, accepted.telemetry.gateway)
+            marks[key] = max(marks.get(key, 0), accepted.telemetry.seq)
+        now = datetime.now(UTC)
+        for (site, gateway), seq in marks.items():
+            if seq <= self._durable.get((site, gateway), 0):
+                continue
+            self._durable[(site, gateway)] = seq
+            mark = DurableMark(seq=seq, stored_at=now)
+            self._broker.publish(
+                topics.durable(site, gateway), mark.model_dump_json().encode(), retain=True
+            )
+
+    def _retrying(self, write: Callable[[], None]) -> None:
+        pause = 0.1
+        while True:
+            try:
+                write()
+                return
+            except InfluxUnavailable as exc:
+                metrics.WRITE_FAILURES.inc()
+                log.warning("%s; retrying in %.1f s", exc, pause)
+            if self._stop.wait(pause):
+                raise Stopped
+            pause = min(pause * 2, self._settings.retry_max_s)

@@ -1,0 +1,42 @@
+"""Ingest settings: environment variables prefixed COLDCHAIN_INGEST_, or a .env file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class IngestSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="COLDCHAIN_INGEST_", extra="forbid")
+
+    mqtt_host: str = "localhost"
+    mqtt_port: int = 1883
+    mqtt_username: str | None = None
+    mqtt_password: str | None = None
+    mqtt_client_id: str = "coldchain-ingest"
+    session_expiry_s: int = Field(
+        default=7 * 24 * 3600,
+        ge=60,
+        description="How long the broker keeps our session and queues messages while we are away.",
+    )
+    receive_maximum: int = Field(
+        default=1000, ge=1, le=65535, description="Most unacknowledged messages in flight to us."
+    )
+    influx_url: str = "http://localhost:8086"
+    influx_db: str = "coldchain"
+    influx_username: str | None = None
+    influx_password: str | None = None
+    influx_token: str | None = Field(
+        default=None, description="InfluxDB 2.x/3.x token for the v1-compatible API."
+    )
+    influx_create_db: bool = Field(default=True, description="CREATE DATABASE at start (1.x).")
+    fleet: Path = Path("fleet/dortmund-hub.yaml")
+    batch_max_readings: int = Field(default=5000, ge=1)
+    batch_max_wait_s: float = Field(
+        default=0.2, gt=0, description="Longest a reading waits for its batch to fill."
+    )
+    retry_max_s: float = Field(default=10.0, gt=0, description="Longest pause between retries.")
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(default=9108, description="Prometheus /metrics; 0 turns it off.")
