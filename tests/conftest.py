@@ -1,0 +1,160 @@
+"""Fixtures: real Mosquitto and InfluxDB on free ports, and our services as processes."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from servers import REPO, InfluxDB, Mosquitto, Process, free_port, service, wait_until
+
+DEMO_FLEET = REPO / "fleet" / "dortmund-hub.yaml"
+SCENARIO = REPO / "firmware-sim" / "scenarios" / "dortmund-hub.yaml"
+SITE = "dortmund-hub"
+#: Delay of the test fleet: realistic, so door openings at tour stops do not alarm.
+TEST_DELAY_S = 900
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
+@pytest.fixture(scope="session")
+def influxdb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxDB]:
+    server = InfluxDB(tmp_path_factory.mktemp("influxdb"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
+    broker = Mosquitto(tmp_path)
+    broker.start()
+    yield broker
+    broker.stop()
+
+
+class Stack:
+    """Our services against one broker and one fresh InfluxDB database."""
+
+    def __init__(
+        self, directory: Path, mosquitto: Mosquitto, influxdb: InfluxDB, database: str
+    ) -> None:
+        self.directory = directory
+        self.mosquitto = mosquitto
+        self.influxdb = influxdb
+        self.database = database
+        self.processes: list[Process] = []
+        self.fleet = directory / "fleet.yaml"
+        fleet = yaml.safe_load(DEMO_FLEET.read_text())
+        for site in fleet["sites"]:
+            for asset in site["assets"]:
+                asset["delay_s"] = TEST_DELAY_S
+        self.fleet.write_text(yaml.safe_dump(fleet))
+        self.metrics_port = free_port()
+        self.alerts_port = free_port()
+
+    def ingest(self) -> Process:
+        """The ingest service; `start_ingest` also waits until it serves."""
+        return self._add(
+            service(
+                "ingest",
+                "coldchain-ingest",
+                self.directory,
+                {
+                    "COLDCHAIN_INGEST_MQTT_PORT": str(self.mosquitto.port),
+                    "COLDCHAIN_INGEST_INFLUX_URL": self.influxdb.url,
+                    "COLDCHAIN_INGEST_INFLUX_DB": self.database,
+                    "COLDCHAIN_INGEST_FLEET": str(self.fleet),
+                    "COLDCHAIN_INGEST_METRICS_PORT": str(self.metrics_port),
+                },
+            )
+        )
+
+    def start_ingest(self) -> Process:
+        ingest = self.ingest()
+        ingest.start()
+        wait_until(lambda: self.metrics() is not None, 30, "ingest to serve /metrics")
+        return ingest
+
+    def metrics(self) -> dict[str, float] | None:
+        """Ingest's Prometheus samples by name, or None while it does not answer."""
+        try:
+            text = httpx.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=1).text
+        except httpx.HTTPError:
+            return None
+        samples = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                name, value = line.rsplit(" ", 1)
+                samples[name] = float(value)
+        return samples
+
+    def alerts(self) -> Process:
+        return self._add(
+            service(
+                "alerts",
+                "coldchain-alerts",
+                self.directory,
+                {
+                    "COLDCHAIN_ALERTS_MQTT_PORT": str(self.mosquitto.port),
+                    "COLDCHAIN_ALERTS_PORT": str(self.alerts_port),
+                    "COLDCHAIN_ALERTS_DATABASE_URL": f"sqlite:///{self.directory}/alerts.sqlite3",
+                },
+            )
+        )
+
+    def gateway(
+        self, gateway_id: str, start: datetime, ticks: int, speed: float = 3000.0
+    ) -> Process:
+        """A simulated gateway on the replay clock: `ticks` samples a minute apart."""
+        return self._add(
+            service(
+                f"gateway-{gateway_id}",
+                "coldchain-gateway",
+                self.directory,
+                {
+                    "COLDCHAIN_GATEWAY_SITE": SITE,
+                    "COLDCHAIN_GATEWAY_ID": gateway_id,
+                    "COLDCHAIN_GATEWAY_MQTT_PORT": str(self.mosquitto.port),
+                    "COLDCHAIN_GATEWAY_OUTBOX": str(self.directory / f"{gateway_id}.sqlite3"),
+                    "COLDCHAIN_GATEWAY_SIM_SCENARIO": str(SCENARIO),
+                    "COLDCHAIN_GATEWAY_CLOCK": "replay",
+                    "COLDCHAIN_GATEWAY_REPLAY_START": start.isoformat(),
+                    "COLDCHAIN_GATEWAY_INTERVAL_S": "60",
+                    "COLDCHAIN_GATEWAY_SPEED": str(speed),
+                    "COLDCHAIN_GATEWAY_TICKS": str(ticks),
+                    "COLDCHAIN_GATEWAY_EXIT_WHEN_DRAINED": "true",
+                },
+            )
+        )
+
+    def _add(self, process: Process) -> Process:
+        self.processes.append(process)
+        return process
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            process.stop()
+
+
+@pytest.fixture
+def stack(
+    request: pytest.FixtureRequest, tmp_path: Path, mosquitto: Mosquitto, influxdb: InfluxDB
+) -> Iterator[Stack]:
+    services = Stack(tmp_path, mosquitto, influxdb, f"test_{uuid.uuid4().hex[:12]}")
+    yield services
+    services.stop()
+    report = getattr(request.node, "report_call", None)
+    if report is not None and report.failed:
+        for process in [*services.processes, mosquitto]:
+            print(f"----- {process.name} ({process.log}) -----\n{process.output()[-6000:]}")

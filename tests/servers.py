@@ -1,0 +1,167 @@
+"""Real servers and our own services as processes, for the test fixtures.
+
+Mosquitto and InfluxDB run from Debian's packages with the configuration that
+`make demo` uses (scripts/localstack.py), on free ports in temporary
+directories. Our services run through their console commands, exactly as
+deployed, with their settings in the environment.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import localstack
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = REPO / ".venv" / "bin"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_until(
+    condition: Callable[[], Any], timeout: float, what: str, interval: float = 0.05
+) -> Any:
+    """Poll `condition` until it returns something truthy; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = condition()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what} (last: {last!r})")
+
+
+def _executable(name: str) -> str:
+    found = shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/bin")
+    if found is None:
+        raise RuntimeError(f"{name} is not installed; `make test` installs it")
+    return found
+
+
+class Process:
+    """One child process with its output in a log file."""
+
+    def __init__(self, name: str, argv: list[str], log: Path, env: dict[str, str]) -> None:
+        self.name = name
+        self.argv = argv
+        self.log = log
+        self.env = env
+        self.popen: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log.open("ab") as out:
+            self.popen = subprocess.Popen(
+                self.argv, stdout=out, stderr=subprocess.STDOUT, env=self.env, cwd=REPO
+            )
+
+    @property
+    def running(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def stop(self, timeout: float = 15.0) -> int | None:
+        """SIGTERM, then SIGKILL if it does not end within `timeout`."""
+        if self.popen is None:
+            return None
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+        return self.popen.returncode
+
+    def kill(self) -> None:
+        """SIGKILL: no chance to clean up, as in a crash or a power cut."""
+        assert self.popen is not None
+        self.popen.kill()
+        self.popen.wait()
+
+    def wait(self, timeout: float) -> int:
+        assert self.popen is not None
+        return self.popen.wait(timeout)
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+
+class Mosquitto(Process):
+    def __init__(self, directory: Path) -> None:
+        self.port = free_port()
+        conf = localstack.mosquitto_conf(directory, self.port)
+        super().__init__(
+            "mosquitto",
+            [_executable("mosquitto"), "-c", str(conf)],
+            directory / "mosquitto-stdout.log",
+            dict(os.environ),
+        )
+
+    def start(self) -> None:
+        super().start()
+        wait_until(self._accepts, 10, f"mosquitto on port {self.port}")
+
+    def _accepts(self) -> bool:
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+            return True
+        except OSError:
+            return False
+
+
+class InfluxDB(Process):
+    def __init__(self, directory: Path) -> None:
+        self.port = free_port()
+        conf = localstack.influxdb_conf(directory, self.port, free_port())
+        super().__init__(
+            "influxd",
+            [_executable("influxd"), "-config", str(conf)],
+            directory / "influxd.log",
+            dict(os.environ),
+        )
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        super().start()
+        wait_until(self._ping, 30, f"influxd on port {self.port}")
+
+    def _ping(self) -> bool:
+        try:
+            return httpx.get(f"{self.url}/ping", timeout=0.5).status_code == 204
+        except httpx.HTTPError:
+            return False
+
+    def query(self, database: str, influxql: str) -> list[dict[str, Any]]:
+        response = httpx.post(
+            f"{self.url}/query", data={"db": database, "q": influxql, "epoch": "ns"}, timeout=10
+        )
+        response.raise_for_status()
+        result = response.json()["results"][0]
+        assert "error" not in result, result
+        series: list[dict[str, Any]] = result.get("series", [])
+        return series
+
+    def count(self, database: str, influxql: str) -> int:
+        series = self.query(database, influxql)
+        return int(series[0]["values"][0][1]) if series else 0
+
+
+def service(name: str, command: str, directory: Path, settings: dict[str, str]) -> Process:
+    """One of our services, run by its console command with `settings` in the environment."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COLDCHAIN_")}
+    env.update(settings)
+    return Process(name, [str(BIN / command)], directory / f"{name}.log", env)
