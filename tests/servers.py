@@ -155,6 +155,10 @@ class InfluxDB(Process):
         series: list[dict[str, Any]] = result.get("series", [])
         return series
 
+    def write(self, database: str, line: str) -> None:
+        response = httpx.post(f"{self.url}/write", params={"db": database}, content=line)
+        assert response.status_code == 204, response.text
+
     def count(self, database: str, influxql: str) -> int:
         series = self.query(database, influxql)
         return int(series[0]["values"][0][1]) if series else 0

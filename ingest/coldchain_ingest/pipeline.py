@@ -10,7 +10,8 @@ One thread runs it, in this order for every batch, and the order is the promise:
 3. evaluate the rules in reading time and publish alert events (QoS 1, waiting
    for the broker's acknowledgement);
 4. only then acknowledge the messages to the broker, and publish each gateway's
-   durable mark, so a gateway forgets only what is stored.
+   durable mark, so a gateway forgets only what is stored (or was refused and
+   reported on `_invalid`: sending it again would not help).
 
 A crash anywhere before 4 leaves the messages with the broker, which delivers
 them again; the points carry the readings' own times, so writing them again
@@ -134,7 +135,7 @@ class Pipeline:
             self._publish_events(events)
         for accepted in stored:
             self._acknowledge(accepted.inbound)
-        self._confirm(stored)
+        self._confirm(batch)
 
     def _store(self, batch: list[Accepted]) -> list[Accepted]:
         lines = {id(a): points.telemetry_lines(a.site, a.telemetry, self._fleet) for a in batch}
@@ -192,9 +193,10 @@ class Pipeline:
         metrics.MESSAGES_ACKED.inc()
         metrics.BACKLOG.dec()
 
-    def _confirm(self, stored: list[Accepted]) -> None:
+    def _confirm(self, handled: list[Accepted]) -> None:
+        """Publish each gateway's durable mark: its messages up to it are stored or refused."""
         marks: dict[tuple[str, str], int] = {}
-        for accepted in stored:
+        for accepted in handled:
             key = (accepted.site, accepted.telemetry.gateway)
             marks[key] = max(marks.get(key, 0), accepted.telemetry.seq)
         now = datetime.now(UTC)

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import queue
 import subprocess
 from datetime import UTC, datetime, timedelta
 
-import paho.mqtt.client as mqtt
 from conftest import SITE, Stack
-from paho.mqtt.enums import CallbackAPIVersion
+from mqttclient import subscribe, telemetry_json
 from servers import wait_until
 
 TOPIC = f"coldchain/v1/{SITE}/cold-room-1/telemetry"
@@ -25,28 +23,7 @@ def _publish(stack: Stack, payload: str) -> None:
 
 
 def _telemetry(seq: int, ts: datetime, temp_c: object) -> str:
-    return json.dumps(
-        {
-            "v": 1,
-            "gateway": "cold-room-1",
-            "seq": seq,
-            "sent_at": ts.isoformat(),
-            "readings": [{"sensor": "cold-room-1.air", "ts": ts.isoformat(), "temp_c": temp_c}],
-        }
-    )
-
-
-def _subscriber(port: int, topic: str) -> queue.Queue[mqtt.MQTTMessage]:
-    received: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
-    subscribed: queue.Queue[bool] = queue.Queue()
-    client = mqtt.Client(CallbackAPIVersion.VERSION2)
-    client.on_connect = lambda c, *_: c.subscribe(topic, qos=1)
-    client.on_subscribe = lambda *_: subscribed.put(True)
-    client.on_message = lambda _c, _u, message: received.put(message)
-    client.connect("127.0.0.1", port)
-    client.loop_start()
-    assert subscribed.get(timeout=10)
-    return received
+    return telemetry_json("cold-room-1", "cold-room-1.air", seq, ts, temp_c)
 
 
 def _stored(stack: Stack, ts: datetime) -> list[float]:
@@ -59,8 +36,8 @@ def _stored(stack: Stack, ts: datetime) -> list[float]:
 
 def test_valid_payload_stored_and_invalid_one_reported(stack: Stack) -> None:
     ingest = stack.start_ingest()
-    invalid = _subscriber(stack.mosquitto.port, "coldchain/v1/_invalid/#")
-    durable = _subscriber(stack.mosquitto.port, f"coldchain/v1/{SITE}/cold-room-1/durable")
+    invalid = subscribe(stack.mosquitto.port, "coldchain/v1/_invalid/#")
+    durable = subscribe(stack.mosquitto.port, f"coldchain/v1/{SITE}/cold-room-1/durable")
     first = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=2)
 
     _publish(stack, _telemetry(1, first, 3.5))

@@ -1,0 +1,83 @@
+"""The gateway's SQLite outbox, on a real file."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from coldchain.contract import MAX_READINGS_PER_MESSAGE, Event, EventKind, Reading, Telemetry
+from coldchain_gateway.outbox import Outbox
+
+T0 = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
+
+
+def _readings(n: int, offset: int = 0) -> list[Reading]:
+    return [
+        Reading(sensor="van-3.chilled", ts=T0 + timedelta(minutes=offset + i), temp_c=3.0 + i / 10)
+        for i in range(n)
+    ]
+
+
+def test_pack_numbers_messages_and_keeps_them_until_confirmed(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "outbox.sqlite3")
+    outbox.append(_readings(3), [], None, ticks=3)
+    created = outbox.pack("van-3", T0)
+    assert [seq for seq, _ in created] == [1]
+    message = Telemetry.model_validate_json(created[0][1])
+    assert (message.gateway, message.seq, len(message.readings)) == ("van-3", 1, 3)
+    assert outbox.pack("van-3", T0) == []
+    assert outbox.unconfirmed(after_seq=0, limit=10) == created
+    assert outbox.confirm(1) == 1
+    assert outbox.unconfirmed(after_seq=0, limit=10) == []
+
+
+def test_a_reopened_outbox_never_reuses_a_seq(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.sqlite3"
+    outbox = Outbox(path)
+    outbox.append(_readings(2), [], None, ticks=2)
+    outbox.pack("van-3", T0)
+    outbox.confirm(1)
+    outbox.close()
+
+    reopened = Outbox(path)
+    assert reopened.ticks() == 2
+    reopened.append(_readings(1, offset=2), [], None, ticks=3)
+    assert [seq for seq, _ in reopened.pack("van-3", T0)] == [2]
+    backlog = reopened.backlog()
+    assert (backlog.last_seq, backlog.durable_seq, backlog.messages) == (2, 1, 1)
+
+
+def test_unconfirmed_messages_survive_reopening_byte_for_byte(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.sqlite3"
+    outbox = Outbox(path)
+    outbox.append(_readings(5), [Event(sensor="van-3.door", ts=T0, kind=EventKind.DOOR_OPEN)],
+                  None, ticks=5)
+    before = outbox.pack("van-3", T0)
+    outbox.close()
+    assert Outbox(path).unconfirmed(after_seq=0, limit=10) == before
+
+
+def test_large_backlog_is_split_at_the_contract_limit(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "outbox.sqlite3")
+    outbox.append(_readings(1234), [], None, ticks=1234)
+    sizes = [
+        len(Telemetry.model_validate_json(payload).readings)
+        for _, payload in outbox.pack("van-3", T0)
+    ]
+    assert sizes == [MAX_READINGS_PER_MESSAGE, MAX_READINGS_PER_MESSAGE, 234]
+
+
+def test_a_durable_mark_above_the_outbox_moves_numbering_past_it(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "outbox.sqlite3")
+    assert outbox.confirm(41) == 0
+    outbox.append(_readings(1), [], None, ticks=1)
+    assert [seq for seq, _ in outbox.pack("van-3", T0)] == [42]
+
+
+def test_confirm_keeps_later_messages(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "outbox.sqlite3")
+    for i in range(3):
+        outbox.append(_readings(1, offset=i), [], None, ticks=i + 1)
+        outbox.pack("van-3", T0)
+    assert outbox.confirm(2) == 2
+    assert [seq for seq, _ in outbox.unconfirmed(after_seq=0, limit=10)] == [3]
