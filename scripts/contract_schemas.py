@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
 from coldchain import topics
 from coldchain.contract import (
     CONTRACT_VERSION,
@@ -24,7 +26,6 @@ from coldchain.contract import (
     InvalidNotice,
     Telemetry,
 )
-from pydantic import BaseModel
 
 ROOT = Path(__file__).resolve().parents[1]
 DIALECT = "https://json-schema.org/draft/2020-12/schema"

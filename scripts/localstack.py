@@ -18,8 +18,9 @@ def mosquitto_conf(directory: Path, port: int) -> Path:
     """Write a Mosquitto 2 configuration listening on 127.0.0.1:`port`.
 
     It runs as the invoking user (Mosquitto started as root would otherwise switch
-    to the `mosquitto` user and fail to write here). Persistence is on and per-client queues are unbounded: Mosquitto's default
-    (1000 queued messages) silently drops QoS 1 messages for a slow subscriber.
+    to the `mosquitto` user and fail to write here). Persistence is on and
+    per-client queues are unbounded: Mosquitto's default (1000 queued messages)
+    silently drops QoS 1 messages for a slow subscriber.
     """
     data = directory / "mosquitto"
     data.mkdir(parents=True, exist_ok=True)
@@ -53,7 +54,7 @@ def influxdb_conf(directory: Path, http_port: int, rpc_port: int) -> Path:
         '  wal-fsync-delay = "0s"\n  query-log-enabled = false\n'
         "[monitor]\n  store-enabled = false\n"
         f'[http]\n  bind-address = "127.0.0.1:{http_port}"\n  log-enabled = false\n'
-        "[logging]\n  suppress-logo = true\n  level = \"warn\"\n"
+        '[logging]\n  suppress-logo = true\n  level = "warn"\n'
     )
     return conf
 

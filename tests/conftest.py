@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+
 from servers import REPO, InfluxDB, Mosquitto, Process, free_port, service, wait_until
 
 DEMO_FLEET = REPO / "fleet" / "dortmund-hub.yaml"

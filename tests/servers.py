@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
 import localstack
 
 REPO = Path(__file__).resolve().parent.parent

@@ -21,7 +21,7 @@ def run(
     ] = None,
 ) -> None:
     """Serve the API and store alert events until SIGTERM or Ctrl-C."""
-    settings = AlertsSettings(_env_file=env_file)  # type: ignore[call-arg]
+    settings = AlertsSettings(_env_file=env_file)
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
 
 

@@ -91,7 +91,9 @@ class AlertConsumer:
             except Exception:
                 # Not acknowledged yet: the broker still holds the event. Keep trying
                 # rather than lose it; the log says why we are stuck.
-                log.exception("could not store alert event %s; retrying in %.1f s", event.key, pause)
+                log.exception(
+                    "could not store alert event %s; retrying in %.1f s", event.key, pause
+                )
             if self._stopping.wait(pause):
                 return
             pause = min(pause * 2, 5.0)

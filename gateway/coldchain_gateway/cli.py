@@ -29,7 +29,7 @@ def run(
 ) -> None:
     """Sample, store in the outbox, publish, and forget what ingest confirmed durable."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    settings = GatewaySettings(_env_file=env_file)  # type: ignore[call-arg]
+    settings = GatewaySettings(_env_file=env_file)
     outbox = Outbox(settings.outbox)
     scenario = Scenario.from_yaml(settings.sim_scenario.read_text())
     firmware = Firmware(scenario.gateway(settings.id), seed=scenario.seed)

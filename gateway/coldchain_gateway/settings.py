@@ -46,8 +46,8 @@ class GatewaySettings(BaseSettings):
         description="Publish unconfirmed messages again when no durable mark came for this long.",
     )
     window: int = Field(default=200, gt=0, description="Most messages in flight unconfirmed.")
-    reconnect_min_s: float = 0.5
-    reconnect_max_s: float = 30.0
+    reconnect_min_s: int = 1
+    reconnect_max_s: int = 30
 
     @model_validator(mode="after")
     def _replay_needs_start(self) -> Self:

@@ -118,4 +118,4 @@ class Broker:
         log.warning("disconnected from broker (%s); reconnecting", reason)
 
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
-        self.inbox.put(Inbound(msg.topic, msg.payload, msg.mid, msg.qos, datetime.now(UTC)))
+        self.inbox.put(Inbound(msg.topic, bytes(msg.payload), msg.mid, msg.qos, datetime.now(UTC)))

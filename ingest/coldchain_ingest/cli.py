@@ -32,7 +32,7 @@ def run(
     """Run the ingest service until SIGTERM or Ctrl-C."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    settings = IngestSettings(_env_file=env_file)  # type: ignore[call-arg]
+    settings = IngestSettings(_env_file=env_file)
     fleet = Fleet.from_yaml(settings.fleet.read_text())
     influx = Influx(
         settings.influx_url,

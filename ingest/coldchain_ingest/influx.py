@@ -69,7 +69,9 @@ class Influx:
         try:
             return self._http.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
-            raise InfluxUnavailable(f"InfluxDB at {self._http.base_url} unreachable: {exc}") from exc
+            raise InfluxUnavailable(
+                f"InfluxDB at {self._http.base_url} unreachable: {exc}"
+            ) from exc
 
 
 def _raise_for(response: httpx.Response) -> None:

@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 
 from coldchain import topics
 from coldchain.contract import AlertEvent, DurableMark, InvalidNotice, Telemetry, parse_telemetry
@@ -147,7 +148,7 @@ class Pipeline:
         stored = []
         for accepted in batch:
             try:
-                self._retrying(lambda: self._write(lines[id(accepted)]))
+                self._retrying(partial(self._write, lines[id(accepted)]))
             except InfluxRejected as exc:
                 gateway = accepted.telemetry.gateway
                 self._reject(accepted.inbound, accepted.site, gateway, f"InfluxDB refused: {exc}")

@@ -1,4 +1,6 @@
-"""The whole pipeline on real servers: firmware -> gateway -> Mosquitto -> ingest -> InfluxDB -> alerts.
+"""The whole pipeline on real servers.
+
+firmware -> gateway -> Mosquitto -> ingest -> InfluxDB -> rules -> alerts service.
 
 Gateways run on the replay clock: sample k carries start + k minutes and the
 simulated physics follows the same clock, so every expected reading is known.
@@ -9,6 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import httpx
+
 from conftest import Stack
 from servers import wait_until
 
@@ -90,8 +93,7 @@ def test_gateway_killed_mid_run_resumes_without_loss_or_duplicates(stack: Stack)
     gateway = stack.gateway("van-1", start, ticks, speed=600)
     gateway.start()
     wait_until(
-        lambda: stack.influxdb.count(stack.database, "SELECT count(temp_c) FROM temperature")
-        >= 60,
+        lambda: stack.influxdb.count(stack.database, "SELECT count(temp_c) FROM temperature") >= 60,
         30,
         "some readings to be stored before the kill",
     )

@@ -8,6 +8,10 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
+from fastapi.testclient import TestClient
+from paho.mqtt.enums import CallbackAPIVersion
+from sqlalchemy import select
+
 from coldchain import topics
 from coldchain.contract import AlertEvent, AlertState, Severity
 from coldchain_alerts.db import make_engine, make_sessionmaker
@@ -15,10 +19,7 @@ from coldchain_alerts.main import create_app
 from coldchain_alerts.models import Alert, Base
 from coldchain_alerts.settings import AlertsSettings
 from coldchain_alerts.store import apply_event
-from fastapi.testclient import TestClient
-from paho.mqtt.enums import CallbackAPIVersion
 from servers import Mosquitto, wait_until
-from sqlalchemy import select
 
 STARTED = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 
@@ -74,9 +75,7 @@ def test_events_published_on_mqtt_are_served(client: TestClient, mosquitto: Mosq
     publisher.connect("127.0.0.1", mosquitto.port)
     publisher.loop_start()
     event = _event(AlertState.RAISED, STARTED + timedelta(minutes=15), 8.5)
-    info = publisher.publish(
-        topics.alerts(event.site, event.asset), event.model_dump_json(), qos=1
-    )
+    info = publisher.publish(topics.alerts(event.site, event.asset), event.model_dump_json(), qos=1)
     info.wait_for_publish(timeout=10)
     publisher.loop_stop()
 

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
+
 from coldchain.contract import Telemetry
 from coldchain.fleet import Fleet
 from coldchain_ingest import points

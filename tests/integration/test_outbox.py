@@ -50,8 +50,9 @@ def test_a_reopened_outbox_never_reuses_a_seq(tmp_path: Path) -> None:
 def test_unconfirmed_messages_survive_reopening_byte_for_byte(tmp_path: Path) -> None:
     path = tmp_path / "outbox.sqlite3"
     outbox = Outbox(path)
-    outbox.append(_readings(5), [Event(sensor="van-3.door", ts=T0, kind=EventKind.DOOR_OPEN)],
-                  None, ticks=5)
+    outbox.append(
+        _readings(5), [Event(sensor="van-3.door", ts=T0, kind=EventKind.DOOR_OPEN)], None, ticks=5
+    )
     before = outbox.pack("van-3", T0)
     outbox.close()
     assert Outbox(path).unconfirmed(after_seq=0, limit=10) == before
