@@ -7,15 +7,16 @@ from them (`make schemas`); a test keeps the two in step.
 
 from __future__ import annotations
 
-import json
+import re
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -41,12 +42,38 @@ SensorId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]{1,64}(\.[a-z0-9
 """Sensor ids: an id, optionally qualified by its gateway, as in 'van-3.chilled'."""
 
 
+_RFC3339 = re.compile(
+    r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)", re.ASCII
+)
+
+
+def _rfc3339(value: object) -> object:
+    """Accept datetimes, and strings only in RFC 3339 form with an offset; never numbers."""
+    if isinstance(value, datetime):
+        return value
+    match = _RFC3339.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
+        raise ValueError("expected an RFC 3339 time with offset, as in 2026-11-24T10:00:00Z")
+    whole, fraction, offset = match.groups()
+    micro = f".{(fraction or '').ljust(6, '0')[:6]}"
+    return datetime.fromisoformat(whole + micro + ("+00:00" if offset == "Z" else offset))
+
+
 def _as_utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
-UtcDatetime = Annotated[AwareDatetime, AfterValidator(_as_utc)]
+UtcDatetime = Annotated[AwareDatetime, BeforeValidator(_rfc3339), AfterValidator(_as_utc)]
 """A timestamp that must carry a UTC offset; stored and compared in UTC."""
+
+
+def _not_bool(value: object) -> object:
+    if isinstance(value, bool):
+        raise ValueError("expected the number 1, not a boolean")
+    return value
+
+
+Version = Annotated[Literal[1], BeforeValidator(_not_bool)]
 
 
 class _Message(BaseModel):
@@ -93,7 +120,7 @@ class Telemetry(_Message):
     ingest service can confirm what it stored with a single number.
     """
 
-    v: Literal[1]
+    v: Version
     gateway: Id
     seq: int = Field(ge=1, le=2**53)
     sent_at: UtcDatetime
@@ -109,7 +136,8 @@ class Telemetry(_Message):
         return self
 
     def timestamps(self) -> list[datetime]:
-        stamps = [r.ts for r in self.readings] + [e.ts for e in self.events]
+        """Every time the message carries: sent_at and each reading, event and position."""
+        stamps = [self.sent_at] + [r.ts for r in self.readings] + [e.ts for e in self.events]
         return stamps + ([self.position.ts] if self.position else [])
 
 
@@ -173,9 +201,10 @@ class AlertEvent(_Message):
 def parse_telemetry(site: str, gateway: str, payload: bytes, now: datetime) -> Telemetry:
     """Validate a telemetry payload received on the topic of `site`/`gateway`.
 
-    `now` is the receiver's clock (UTC); readings more than MAX_CLOCK_LEAD ahead of
-    it, or before EARLIEST_TIMESTAMP, are rejected. Raises InvalidMessage with a
-    reason a gateway's maintainer can act on.
+    Parsing is strict: JSON types must match the schema (no "7" for 7, no true
+    for 1.0) and the payload must be UTF-8. `now` is the receiver's clock (UTC);
+    times more than MAX_CLOCK_LEAD ahead of it, or before EARLIEST_TIMESTAMP, are
+    rejected. Raises InvalidMessage with a reason a gateway's maintainer can act on.
     """
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise InvalidMessage(
@@ -183,11 +212,7 @@ def parse_telemetry(site: str, gateway: str, payload: bytes, now: datetime) -> T
             "(split readings over several messages)"
         )
     try:
-        document = json.loads(payload, parse_constant=_reject_constant)
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise InvalidMessage(f"payload is not valid JSON: {exc}") from None
-    try:
-        message = Telemetry.model_validate(document)
+        message = Telemetry.model_validate_json(payload, strict=True)
     except ValidationError as exc:
         raise InvalidMessage(_describe(exc)) from None
     if message.gateway != gateway:
@@ -197,10 +222,6 @@ def parse_telemetry(site: str, gateway: str, payload: bytes, now: datetime) -> T
     _check_site(site)
     _check_clock(message, now)
     return message
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a number JSON allows")
 
 
 def _check_site(site: str) -> None:
@@ -229,8 +250,12 @@ def _check_clock(message: Telemetry, now: datetime) -> None:
 
 
 def _describe(exc: ValidationError) -> str:
+    errors = exc.errors(include_url=False)
+    if errors[0]["type"] == "json_invalid":
+        detail = str(errors[0]["ctx"]["error"]) if "ctx" in errors[0] else errors[0]["msg"]
+        return f"payload is not valid JSON (UTF-8, no NaN or Infinity): {detail}"
     problems = []
-    for error in exc.errors(include_url=False)[:5]:
+    for error in errors[:5]:
         where = ".".join(str(part) for part in error["loc"]) or "message"
         problems.append(f"{where}: {error['msg']}")
     more = exc.error_count() - len(problems)

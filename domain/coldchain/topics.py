@@ -8,6 +8,8 @@ PREFIX = "coldchain/v1"
 
 #: What ingest subscribes to.
 TELEMETRY_FILTER = f"{PREFIX}/+/+/telemetry"
+#: Ingest reads its own retained marks back after a restart.
+DURABLE_FILTER = f"{PREFIX}/+/+/durable"
 #: What the alerts service subscribes to.
 ALERTS_FILTER = f"{PREFIX}/_alerts/#"
 INVALID_FILTER = f"{PREFIX}/_invalid/#"
@@ -15,8 +17,9 @@ INVALID_FILTER = f"{PREFIX}/_invalid/#"
 STATUS_ONLINE = b"online"
 STATUS_OFFLINE = b"offline"
 
-_ID = re.compile(r"^[a-z0-9-]{1,64}$")
-_TELEMETRY = re.compile(rf"^{PREFIX}/([^/]+)/([^/]+)/telemetry$")
+_ID = re.compile(r"[a-z0-9-]{1,64}")
+_TELEMETRY = re.compile(rf"{PREFIX}/([^/]+)/([^/]+)/telemetry")
+_DURABLE = re.compile(rf"{PREFIX}/[^/]+/[^/]+/durable")
 
 
 def telemetry(site: str, gateway: str) -> str:
@@ -42,9 +45,13 @@ def invalid(site: str, gateway: str) -> str:
 
 def parse_telemetry(topic: str) -> tuple[str, str] | None:
     """Site and gateway named by a telemetry topic, or None if it is not one."""
-    match = _TELEMETRY.match(topic)
+    match = _TELEMETRY.fullmatch(topic)
     return (match.group(1), match.group(2)) if match else None
 
 
+def is_durable(topic: str) -> bool:
+    return _DURABLE.fullmatch(topic) is not None
+
+
 def _or_placeholder(value: str) -> str:
-    return value if _ID.match(value) else "_"
+    return value if _ID.fullmatch(value) else "_"

@@ -1,6 +1,6 @@
 """MQTT adapter of the ingest service: a persistent MQTT 5 session with manual acks.
 
-Messages arrive on paho's network thread and are only queued here, in `inbox`.
+Telemetry arrives on paho's network thread and is only queued here, in `inbox`.
 The pipeline thread acknowledges each one (`ack`) once what it carries is
 stored; until then the broker keeps it for us, across our restarts, for
 `session_expiry_s`.
@@ -19,8 +19,10 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
+from pydantic import ValidationError
 
 from coldchain import topics
+from coldchain.contract import DurableMark
 from coldchain_ingest.settings import IngestSettings
 
 log = logging.getLogger(__name__)
@@ -38,6 +40,8 @@ class Inbound:
 class Broker:
     def __init__(self, settings: IngestSettings) -> None:
         self.inbox: queue.Queue[Inbound] = queue.Queue()
+        self._marks: dict[str, int] = {}
+        self._marks_lock = threading.Lock()
         self._settings = settings
         self._connected = threading.Event()
         client = mqtt.Client(
@@ -103,7 +107,7 @@ class Broker:
             self._settings.mqtt_port,
             "resumed" if flags.session_present else "new",
         )
-        client.subscribe(topics.TELEMETRY_FILTER, qos=1)
+        client.subscribe([(topics.TELEMETRY_FILTER, 1), (topics.DURABLE_FILTER, 1)])
         self._connected.set()
 
     def _on_disconnect(
@@ -117,5 +121,25 @@ class Broker:
         self._connected.clear()
         log.warning("disconnected from broker (%s); reconnecting", reason)
 
+    def durable_mark(self, site: str, gateway: str) -> int:
+        """The highest durable mark the broker holds for a gateway (0 if none)."""
+        with self._marks_lock:
+            return self._marks.get(topics.durable(site, gateway), 0)
+
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
+        if topics.is_durable(msg.topic):
+            self._remember_mark(msg)
+            client.ack(msg.mid, msg.qos)
+            return
         self.inbox.put(Inbound(msg.topic, bytes(msg.payload), msg.mid, msg.qos, datetime.now(UTC)))
+
+    def _remember_mark(self, msg: mqtt.MQTTMessage) -> None:
+        # Marks we published before a restart come back retained; remembering them
+        # keeps a re-sent older message from lowering a gateway's mark.
+        try:
+            seq = DurableMark.model_validate_json(msg.payload).seq
+        except ValidationError:
+            log.error("ignoring malformed durable mark on %s", msg.topic)
+            return
+        with self._marks_lock:
+            self._marks[msg.topic] = max(seq, self._marks.get(msg.topic, 0))

@@ -202,7 +202,10 @@ class Pipeline:
             marks[key] = max(marks.get(key, 0), accepted.telemetry.seq)
         now = datetime.now(UTC)
         for (site, gateway), seq in marks.items():
-            if seq <= self._durable.get((site, gateway), 0):
+            known = max(
+                self._durable.get((site, gateway), 0), self._broker.durable_mark(site, gateway)
+            )
+            if seq <= known:
                 continue
             self._durable[(site, gateway)] = seq
             mark = DurableMark(seq=seq, stored_at=now)

@@ -8,6 +8,9 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from coldchain.contract import EventKind
 from coldchain.fleet import Fleet
 from coldchain_sim import (
@@ -21,8 +24,6 @@ from coldchain_sim import (
     SimulationError,
     UnknownIdError,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIO = ROOT / "firmware-sim" / "scenarios" / "dortmund-hub.yaml"
