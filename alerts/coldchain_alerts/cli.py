@@ -17,7 +17,10 @@ app = typer.Typer(add_completion=False, help=__doc__)
 @app.command()
 def run(
     env_file: Annotated[
-        Path | None, typer.Option(help="A .env file with COLDCHAIN_ALERTS_* settings.")
+        Path | None,
+        typer.Option(
+            help="A .env file with COLDCHAIN_ALERTS_* settings.", exists=True, dir_okay=False
+        ),
     ] = None,
 ) -> None:
     """Serve the API and store alert events until SIGTERM or Ctrl-C."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 
 from coldchain.contract import EventKind
-
 from coldchain_sim.door import Door
 from coldchain_sim.faults import FaultKind
 from coldchain_sim.profiles import DEFAULTS

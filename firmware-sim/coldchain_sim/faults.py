@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from coldchain.contract import SensorId
 from pydantic import BaseModel, ConfigDict, Field
+
+from coldchain.contract import SensorId
 
 
 class FaultKind(StrEnum):

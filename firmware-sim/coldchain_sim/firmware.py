@@ -13,7 +13,6 @@ import random
 from datetime import datetime
 
 from coldchain.contract import Event, Position, Reading
-
 from coldchain_sim.compartment import Compartment
 from coldchain_sim.errors import SimulationError, UnknownIdError
 from coldchain_sim.faults import Fault, FaultKind

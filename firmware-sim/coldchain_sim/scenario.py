@@ -10,9 +10,9 @@ import dataclasses
 from typing import Self
 
 import yaml
-from coldchain.contract import Id, SensorId
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from coldchain.contract import Id, SensorId
 from coldchain_sim.errors import ScenarioError, UnknownIdError
 from coldchain_sim.faults import Fault
 from coldchain_sim.profiles import DEFAULTS, Profile

@@ -24,7 +24,10 @@ app = typer.Typer(add_completion=False, help=__doc__)
 @app.command()
 def run(
     env_file: Annotated[
-        Path | None, typer.Option(help="A .env file with COLDCHAIN_GATEWAY_* settings.")
+        Path | None,
+        typer.Option(
+            help="A .env file with COLDCHAIN_GATEWAY_* settings.", exists=True, dir_okay=False
+        ),
     ] = None,
 ) -> None:
     """Sample, store in the outbox, publish, and forget what ingest confirmed durable."""

@@ -46,7 +46,7 @@ class Uplink:
         self._durable = topics.durable(settings.site, settings.id)
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
-            client_id=f"gateway-{settings.id}",
+            client_id=f"gateway-{settings.site}-{settings.id}",
             protocol=mqtt.MQTTv5,
         )
         if settings.mqtt_username:

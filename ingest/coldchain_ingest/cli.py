@@ -26,7 +26,10 @@ log = logging.getLogger("coldchain_ingest")
 @app.command()
 def run(
     env_file: Annotated[
-        Path | None, typer.Option(help="A .env file with COLDCHAIN_INGEST_* settings.")
+        Path | None,
+        typer.Option(
+            help="A .env file with COLDCHAIN_INGEST_* settings.", exists=True, dir_okay=False
+        ),
     ] = None,
 ) -> None:
     """Run the ingest service until SIGTERM or Ctrl-C."""

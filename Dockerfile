@@ -1,0 +1,49 @@
+# One image per deployable, each a target of this file, built from the repository root:
+#
+#   docker build --target ingest  -t coldchain-ingest .
+#   docker build --target alerts  -t coldchain-alerts .
+#   docker build --target gateway -t coldchain-gateway .
+#
+# compose.yaml builds each service from its target. Every target runs its own console
+# command as ENTRYPOINT, so `docker compose run ingest --env-file FILE` passes options on.
+# Settings come from COLDCHAIN_* environment variables (docs/configuration.md).
+
+FROM python:3.11-slim AS base
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_ROOT_USER_ACTION=ignore
+RUN groupadd --system --gid 10001 coldchain \
+    && useradd --system --uid 10001 --gid coldchain --no-create-home --home-dir /app coldchain
+# Relative default paths of the settings (fleet/..., firmware-sim/...) resolve here.
+WORKDIR /app
+COPY domain /src/domain
+COPY firmware-sim /src/firmware-sim
+RUN pip install /src/domain /src/firmware-sim
+
+
+FROM base AS ingest
+COPY ingest /src/ingest
+RUN pip install /src/ingest
+COPY fleet /app/fleet
+USER coldchain
+ENTRYPOINT ["coldchain-ingest"]
+
+
+FROM base AS alerts
+COPY alerts /src/alerts
+RUN pip install /src/alerts
+USER coldchain
+ENTRYPOINT ["coldchain-alerts"]
+
+
+FROM base AS gateway
+COPY gateway /src/gateway
+RUN pip install /src/gateway
+COPY firmware-sim/scenarios /app/firmware-sim/scenarios
+# The outbox lives here on a volume; a fresh named volume takes this owner, so the
+# non-root user can write to it.
+RUN mkdir -p /var/lib/coldchain && chown coldchain:coldchain /var/lib/coldchain
+USER coldchain
+ENTRYPOINT ["coldchain-gateway"]
