@@ -27,6 +27,8 @@ FROM base AS ingest
 COPY ingest /src/ingest
 RUN pip install /src/ingest
 COPY fleet /app/fleet
+# The rule engine's state lives here on a volume (COLDCHAIN_INGEST_STATE).
+RUN mkdir -p /var/lib/coldchain && chown coldchain:coldchain /var/lib/coldchain
 USER coldchain
 ENTRYPOINT ["coldchain-ingest"]
 

@@ -62,7 +62,7 @@ MESSAGES = [
     WireMessage(
         AlertEvent,
         "alert-event",
-        topics.alerts("{site}", "{asset}"),
+        topics.alerts("{site}"),
         "QoS 1, published by ingest",
     ),
 ]

@@ -19,6 +19,8 @@ SCENARIO = REPO / "firmware-sim" / "scenarios" / "dortmund-hub.yaml"
 SITE = "dortmund-hub"
 #: Delay of the test fleet: realistic, so door openings at tour stops do not alarm.
 TEST_DELAY_S = 900
+#: The gateways of the tests sample once a minute on the replay clock.
+TEST_INTERVAL_S = 60
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -59,7 +61,10 @@ class Stack:
         fleet = yaml.safe_load(DEMO_FLEET.read_text())
         for site in fleet["sites"]:
             for asset in site["assets"]:
-                asset["delay_s"] = TEST_DELAY_S
+                asset["limits"] = {"delay_s": TEST_DELAY_S}
+            for gateway in site["gateways"]:
+                for sensor in gateway["sensors"]:
+                    sensor["interval_s"] = TEST_INTERVAL_S
         self.fleet.write_text(yaml.safe_dump(fleet))
         self.metrics_port = free_port()
         self.alerts_port = free_port()
@@ -77,6 +82,7 @@ class Stack:
                     "COLDCHAIN_INGEST_INFLUX_DB": self.database,
                     "COLDCHAIN_INGEST_FLEET": str(self.fleet),
                     "COLDCHAIN_INGEST_METRICS_PORT": str(self.metrics_port),
+                    "COLDCHAIN_INGEST_STATE": str(self.directory / "ingest-state.sqlite3"),
                 },
             )
         )
@@ -131,7 +137,7 @@ class Stack:
                     "COLDCHAIN_GATEWAY_SIM_SCENARIO": str(SCENARIO),
                     "COLDCHAIN_GATEWAY_CLOCK": "replay",
                     "COLDCHAIN_GATEWAY_REPLAY_START": start.isoformat(),
-                    "COLDCHAIN_GATEWAY_INTERVAL_S": "60",
+                    "COLDCHAIN_GATEWAY_INTERVAL_S": str(TEST_INTERVAL_S),
                     "COLDCHAIN_GATEWAY_SPEED": str(speed),
                     "COLDCHAIN_GATEWAY_TICKS": str(ticks),
                     "COLDCHAIN_GATEWAY_EXIT_WHEN_DRAINED": "true",

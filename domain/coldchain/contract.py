@@ -175,27 +175,35 @@ class Severity(StrEnum):
 
 
 class AlertEvent(_Message):
-    """Payload of `coldchain/v1/_alerts/{site}/{asset}` (QoS 1, from ingest).
+    """Payload of `coldchain/v1/_alerts/{site}` (QoS 1, from ingest).
 
-    `key` names one occurrence of one condition (rule, sensor, start time), so a
+    `key` names one occurrence of one condition (rule, subject, start time), so a
     redelivered or re-evaluated event updates the same alert instead of adding one.
-    All times are reading times (UTC), not arrival times.
+    The subject is a sensor (with its asset), an asset (door) or a gateway. All
+    times are reading times (UTC), not arrival times; temperatures in °C.
     """
 
     v: Literal[1] = 1
-    key: str
+    key: str = Field(max_length=300)
     state: AlertState
     rule: str
     severity: Severity
     site: Id
-    asset: Id
-    sensor: SensorId
-    started_at: UtcDatetime
+    asset: Id | None = None
+    sensor: SensorId | None = None
+    gateway: Id | None = None
+    started_at: UtcDatetime = Field(description="Reading time the condition began.")
     at: UtcDatetime = Field(description="Reading time at which this state was reached.")
-    value_c: float
-    peak_c: float
-    limit_c: float
-    delay_s: float = Field(ge=0)
+    ended_at: UtcDatetime | None = Field(default=None, description="Set when cleared.")
+    value_c: float | None = Field(default=None, description="The reading that changed the state.")
+    peak_c: float | None = Field(default=None, description="Worst value so far.")
+    limit_c: float | None = Field(default=None, description="The alarm level passed.")
+    regulatory_limit_c: float | None = Field(default=None, description="The legal maximum.")
+    delay_s: float = Field(default=0.0, ge=0)
+    duration_s: float | None = Field(default=None, ge=0, description="Set when cleared.")
+    degree_minutes: float | None = Field(
+        default=None, ge=0, description="Integral beyond the limit, K·min."
+    )
 
 
 def parse_telemetry(site: str, gateway: str, payload: bytes, now: datetime) -> Telemetry:

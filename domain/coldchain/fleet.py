@@ -8,7 +8,7 @@ that file and nowhere else.
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Self
+from typing import Any, Literal, Self
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -16,13 +16,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from coldchain.categories import PRESETS, Category
 from coldchain.contract import Id, SensorId
 from coldchain.errors import FleetConfigError
+from coldchain.limits import Limits
 
 DEFAULT_INTERVAL_S = 60.0
-DEFAULT_DELAY_S = 900.0
 
 
 class _Config(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 class Names(_Config):
@@ -31,46 +31,55 @@ class Names(_Config):
 
 
 class Asset(_Config):
-    """A fridge, cold room, freezer or van compartment with its limits in °C.
+    """A fridge, cold room, freezer or van compartment.
 
-    `max_c` overrides the category's regulatory maximum; `delay_s` is how long
-    (seconds of reading time) the value must stay above it before an alert.
+    Its limits are the category's preset with the asset's own `limits` overrides
+    (any field of coldchain.limits.Limits) on top.
     """
 
     id: Id
     name: Names
     category: str
-    max_c: float | None = None
-    delay_s: float = Field(default=DEFAULT_DELAY_S, ge=0)
+    limits_override: dict[str, Any] = Field(default_factory=dict, alias="limits")
 
     @model_validator(mode="after")
-    def _known_category(self) -> Self:
+    def _valid_limits(self) -> Self:
         if self.category not in PRESETS:
             known = ", ".join(sorted(PRESETS))
             raise ValueError(f"unknown category {self.category!r}; known: {known}")
+        try:
+            self.limits  # noqa: B018 - resolve once to report bad overrides at load time
+        except ValidationError as exc:
+            raise ValueError(f"asset {self.id}: limits are not valid: {exc}") from None
         return self
 
     @property
     def preset(self) -> Category:
         return PRESETS[self.category]
 
-    @property
-    def limit_max_c(self) -> float:
-        """The maximum in °C that the alarm rule uses."""
-        return self.preset.max_c if self.max_c is None else self.max_c
+    @cached_property
+    def limits(self) -> Limits:
+        return self.preset.limits(**self.limits_override)
 
 
 class Sensor(_Config):
-    """A probe; `interval_s` is how often it reports, in seconds."""
+    """A probe; `interval_s` is how often it reports, in seconds.
+
+    A `door` sensor sends door events only: it has no readings to miss.
+    """
 
     id: SensorId
     asset: Id
+    kind: Literal["temperature", "door"] = "temperature"
     interval_s: float = Field(default=DEFAULT_INTERVAL_S, gt=0)
 
 
 class Gateway(_Config):
     id: Id
     mobile: bool = False
+    battery_low_v: float | None = Field(
+        default=None, gt=0, description="Battery below this (V) is an alarm; none: not checked."
+    )
     sensors: list[Sensor]
 
 
@@ -112,6 +121,17 @@ class Fleet(_Config):
             return cls.model_validate(yaml.safe_load(text))
         except (yaml.YAMLError, ValidationError) as exc:
             raise FleetConfigError(f"fleet file is not valid: {exc}") from None
+
+    def sensors(self) -> list[tuple[Site, Gateway, Sensor, Asset]]:
+        """Every sensor with its site, gateway and asset."""
+        return list(self._index.values())
+
+    def gateway(self, gateway_id: str) -> tuple[Site, Gateway] | None:
+        for site in self.sites:
+            for gateway in site.gateways:
+                if gateway.id == gateway_id:
+                    return site, gateway
+        return None
 
     def locate(self, sensor_id: str) -> tuple[Site, Gateway, Sensor, Asset] | None:
         """The site, gateway, sensor entry and asset of a sensor, or None if unknown."""

@@ -13,4 +13,10 @@ GATEWAY = "gateway"
 """tags: site, gateway; fields: battery_v (V), seq. Time: the message's sent_at."""
 
 ALERT = "alert"
-"""tags: site, asset, sensor, rule, state; fields: value_c, peak_c, limit_c, key. Time: at."""
+"""tags: site, rule, state, severity, and asset, sensor, gateway where the alarm has them;
+fields: key, started_ns, and value_c, peak_c, limit_c where known. Time: at (reading time)."""
+
+EXCURSION = "excursion"
+"""tags: site, asset, sensor, rule, severity; fields: ended (bool), alarmed (bool),
+duration_s, peak_c, degree_minutes (K·min), limit_c, regulatory_limit_c, end_ns.
+Time: the excursion's start, so its record is overwritten as it grows and ends."""

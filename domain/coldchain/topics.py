@@ -8,6 +8,8 @@ PREFIX = "coldchain/v1"
 
 #: What ingest subscribes to.
 TELEMETRY_FILTER = f"{PREFIX}/+/+/telemetry"
+#: Ingest watches gateways' retained online/offline status.
+STATUS_FILTER = f"{PREFIX}/+/+/status"
 #: Ingest reads its own retained marks back after a restart.
 DURABLE_FILTER = f"{PREFIX}/+/+/durable"
 #: What the alerts service subscribes to.
@@ -19,6 +21,7 @@ STATUS_OFFLINE = b"offline"
 
 _ID = re.compile(r"[a-z0-9-]{1,64}")
 _TELEMETRY = re.compile(rf"{PREFIX}/([^/]+)/([^/]+)/telemetry")
+_STATUS = re.compile(rf"{PREFIX}/([^/]+)/([^/]+)/status")
 _DURABLE = re.compile(rf"{PREFIX}/[^/]+/[^/]+/durable")
 
 
@@ -34,8 +37,8 @@ def durable(site: str, gateway: str) -> str:
     return f"{PREFIX}/{site}/{gateway}/durable"
 
 
-def alerts(site: str, asset: str) -> str:
-    return f"{PREFIX}/_alerts/{site}/{asset}"
+def alerts(site: str) -> str:
+    return f"{PREFIX}/_alerts/{site}"
 
 
 def invalid(site: str, gateway: str) -> str:
@@ -46,6 +49,12 @@ def invalid(site: str, gateway: str) -> str:
 def parse_telemetry(topic: str) -> tuple[str, str] | None:
     """Site and gateway named by a telemetry topic, or None if it is not one."""
     match = _TELEMETRY.fullmatch(topic)
+    return (match.group(1), match.group(2)) if match else None
+
+
+def parse_status(topic: str) -> tuple[str, str] | None:
+    """Site and gateway named by a status topic, or None if it is not one."""
+    match = _STATUS.fullmatch(topic)
     return (match.group(1), match.group(2)) if match else None
 
 

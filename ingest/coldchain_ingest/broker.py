@@ -1,6 +1,7 @@
 """MQTT adapter of the ingest service: a persistent MQTT 5 session with manual acks.
 
-Telemetry arrives on paho's network thread and is only queued here, in `inbox`.
+Telemetry and gateway status arrive on paho's network thread and are only
+queued here, in `inbox`.
 The pipeline thread acknowledges each one (`ack`) once what it carries is
 stored; until then the broker keeps it for us, across our restarts, for
 `session_expiry_s`.
@@ -107,7 +108,9 @@ class Broker:
             self._settings.mqtt_port,
             "resumed" if flags.session_present else "new",
         )
-        client.subscribe([(topics.TELEMETRY_FILTER, 1), (topics.DURABLE_FILTER, 1)])
+        client.subscribe(
+            [(topics.TELEMETRY_FILTER, 1), (topics.STATUS_FILTER, 1), (topics.DURABLE_FILTER, 1)]
+        )
         self._connected.set()
 
     def _on_disconnect(

@@ -5,19 +5,23 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 from typing import Annotated
 
 import typer
+from apscheduler.schedulers.background import BackgroundScheduler
 from prometheus_client import start_http_server
 
+from coldchain.engine import RuleEngine
 from coldchain.fleet import Fleet
 from coldchain_ingest.broker import Broker
 from coldchain_ingest.errors import InfluxUnavailable
 from coldchain_ingest.influx import Influx
 from coldchain_ingest.pipeline import Pipeline
 from coldchain_ingest.settings import IngestSettings
+from coldchain_ingest.state import StateStore
 
 app = typer.Typer(add_completion=False, help=__doc__)
 log = logging.getLogger("coldchain_ingest")
@@ -46,7 +50,17 @@ def run(
     )
     stopping = threading.Event()
     broker = Broker(settings)
-    pipeline = Pipeline(settings, fleet, influx, broker)
+    store = StateStore(settings.state)
+    engine = RuleEngine(fleet, RuleEngine.restore(datetime.now(UTC), store.load()))
+    pipeline = Pipeline(settings, fleet, influx, broker, engine, store)
+    scheduler = BackgroundScheduler(timezone=UTC)
+    scheduler.add_job(
+        lambda: pipeline.check_silence(datetime.now(UTC)),
+        "interval",
+        seconds=settings.silence_check_s,
+        max_instances=1,
+        coalesce=True,
+    )
 
     def stop(signum: int, frame: FrameType | None) -> None:
         stopping.set()
@@ -59,11 +73,14 @@ def run(
     if settings.metrics_port:
         start_http_server(settings.metrics_port, settings.metrics_host)
     broker.start()
+    scheduler.start()
     try:
         pipeline.run()
     finally:
+        scheduler.shutdown(wait=True)
         broker.stop()
         influx.close()
+        store.close()
 
 
 def _create_database(influx: Influx, stopping: threading.Event) -> None:

@@ -18,3 +18,7 @@ WRITE_SECONDS = Histogram("coldchain_ingest_write_seconds", "Duration of one Inf
 WRITE_FAILURES = Counter("coldchain_ingest_write_failures", "InfluxDB writes that failed.")
 ALERT_EVENTS = Counter("coldchain_ingest_alert_events", "Alert events raised or cleared.")
 BACKLOG = Gauge("coldchain_ingest_backlog", "Messages received and not yet acknowledged.")
+READINGS_LATE = Counter(
+    "coldchain_ingest_readings_late",
+    "Readings stored but not evaluated: not newer than the last evaluated for their sensor.",
+)

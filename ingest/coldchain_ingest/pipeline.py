@@ -7,15 +7,20 @@ One thread runs it, in this order for every batch, and the order is the promise:
    `_invalid` with its reason, counted, logged and acknowledged at once;
 2. write the batch to InfluxDB, retrying while InfluxDB is unavailable; points
    InfluxDB refuses are isolated message by message and treated as invalid;
-3. evaluate the rules in reading time and publish alert events (QoS 1, waiting
-   for the broker's acknowledgement);
+3. evaluate the rules in reading time, write alert and excursion records,
+   publish alert events (QoS 1, waiting for the broker's acknowledgement) and
+   save the rule engine's state;
 4. only then acknowledge the messages to the broker, and publish each gateway's
    durable mark, so a gateway forgets only what is stored (or was refused and
    reported on `_invalid`: sending it again would not help).
 
 A crash anywhere before 4 leaves the messages with the broker, which delivers
 them again; the points carry the readings' own times, so writing them again
-overwrites them.
+overwrites them, and the saved rule state tells which readings were evaluated.
+
+Gateway status (online/offline) is handled as it arrives, and a scheduler calls
+`check_silence` to find sensors that went quiet; the rule engine is used under
+one lock.
 """
 
 from __future__ import annotations
@@ -31,14 +36,15 @@ from functools import partial
 
 from coldchain import topics
 from coldchain.contract import AlertEvent, DurableMark, InvalidNotice, Telemetry, parse_telemetry
+from coldchain.engine import Outcome, RuleEngine
 from coldchain.errors import InvalidMessage
 from coldchain.fleet import Fleet
-from coldchain.rules import OverMaxRule
 from coldchain_ingest import metrics, points
 from coldchain_ingest.broker import Broker, Inbound
 from coldchain_ingest.errors import InfluxRejected, InfluxUnavailable
 from coldchain_ingest.influx import Influx
 from coldchain_ingest.settings import IngestSettings
+from coldchain_ingest.state import StateStore
 
 log = logging.getLogger(__name__)
 
@@ -59,13 +65,21 @@ class Stopped(Exception):
 
 class Pipeline:
     def __init__(
-        self, settings: IngestSettings, fleet: Fleet, influx: Influx, broker: Broker
+        self,
+        settings: IngestSettings,
+        fleet: Fleet,
+        influx: Influx,
+        broker: Broker,
+        engine: RuleEngine,
+        state: StateStore,
     ) -> None:
         self._settings = settings
         self._fleet = fleet
         self._influx = influx
         self._broker = broker
-        self._rule = OverMaxRule()
+        self._engine = engine
+        self._state = state
+        self._engine_lock = threading.Lock()
         self._durable: dict[tuple[str, str], int] = {}
         self._stop = threading.Event()
 
@@ -97,6 +111,10 @@ class Pipeline:
                 break
             metrics.MESSAGES_RECEIVED.inc()
             metrics.BACKLOG.inc()
+            status = topics.parse_status(inbound.topic)
+            if status is not None:
+                self._gateway_status(inbound, *status)
+                continue
             if deadline is None:
                 deadline = time.monotonic() + self._settings.batch_max_wait_s
             accepted = self._validate(inbound)
@@ -130,13 +148,32 @@ class Pipeline:
 
     def _process(self, batch: list[Accepted]) -> None:
         stored = self._store(batch)
-        events = self._evaluate(stored)
-        if events:
-            self._retrying(lambda: self._influx.write([points.alert_line(e) for e in events]))
-            self._publish_events(events)
+        metrics.READINGS_WRITTEN.inc(sum(len(a.telemetry.readings) for a in stored))
+        with self._engine_lock:
+            self._record(self._evaluate(stored))
         for accepted in stored:
             self._acknowledge(accepted.inbound)
         self._confirm(batch)
+
+    def check_silence(self, now: datetime) -> None:
+        """Raise 'no data' for sensors silent too long (called by the scheduler)."""
+        with self._engine_lock:
+            try:
+                self._record(self._engine.silence(now))
+            except Stopped:
+                return
+
+    def _gateway_status(self, inbound: Inbound, site: str, gateway: str) -> None:
+        if self._fleet.gateway(gateway) is not None and inbound.payload in (
+            topics.STATUS_ONLINE,
+            topics.STATUS_OFFLINE,
+        ):
+            online = inbound.payload == topics.STATUS_ONLINE
+            with self._engine_lock:
+                self._record(
+                    self._engine.gateway_status(site, gateway, online, inbound.received_at)
+                )
+        self._acknowledge(inbound)
 
     def _store(self, batch: list[Accepted]) -> list[Accepted]:
         lines = {id(a): points.telemetry_lines(a.site, a.telemetry, self._fleet) for a in batch}
@@ -161,26 +198,36 @@ class Pipeline:
         self._influx.write(lines)
         metrics.WRITE_SECONDS.observe(time.perf_counter() - started)
 
-    def _evaluate(self, stored: list[Accepted]) -> list[AlertEvent]:
-        located = []
+    def _evaluate(self, stored: list[Accepted]) -> Outcome:
+        readings = [r for accepted in stored for r in accepted.telemetry.readings]
+        events = [e for accepted in stored for e in accepted.telemetry.events]
+        outcome = self._engine.observe(readings, events)
         for accepted in stored:
-            for reading in accepted.telemetry.readings:
-                place = self._fleet.locate(reading.sensor)
-                if place is not None:
-                    located.append((reading.sensor, reading.ts, place, reading))
-        metrics.READINGS_WRITTEN.inc(sum(len(a.telemetry.readings) for a in stored))
-        events = []
-        for _, _, (site, _, _, asset), reading in sorted(located, key=lambda x: (x[0], x[1])):
-            event = self._rule.observe(site.id, asset, reading)
-            if event is not None:
-                log.info("alert %s %s: %s at %s", event.state, event.key, event.value_c, event.at)
-                events.append(event)
-        metrics.ALERT_EVENTS.inc(len(events))
-        return events
+            message = accepted.telemetry
+            located = self._fleet.gateway(message.gateway)
+            if message.battery_v is not None and located is not None:
+                site, gateway = located
+                outcome.extend(
+                    self._engine.battery(site.id, gateway, message.sent_at, message.battery_v)
+                )
+        metrics.READINGS_LATE.inc(outcome.late)
+        return outcome
+
+    def _record(self, outcome: Outcome) -> None:
+        """Store alert and excursion records, send the alerts, then save the rule state."""
+        lines = [points.alert_line(event) for event in outcome.alerts]
+        lines += [points.excursion_line(record) for record in outcome.excursions]
+        if lines:
+            self._retrying(lambda: self._influx.write(lines))
+        for event in outcome.alerts:
+            log.info("alert %s %s at %s", event.state, event.key, event.at.isoformat())
+        metrics.ALERT_EVENTS.inc(len(outcome.alerts))
+        self._publish_events(outcome.alerts)
+        self._state.save(self._engine.changes())
 
     def _publish_events(self, events: list[AlertEvent]) -> None:
         infos = [
-            self._broker.publish(topics.alerts(e.site, e.asset), e.model_dump_json().encode())
+            self._broker.publish(topics.alerts(e.site), e.model_dump_json().encode())
             for e in events
         ]
         for info in infos:

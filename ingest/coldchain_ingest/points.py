@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 from coldchain import measurements
 from coldchain.contract import AlertEvent, Telemetry
+from coldchain.engine import ExcursionRecord
 from coldchain.fleet import Fleet
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -50,12 +51,48 @@ def telemetry_lines(site: str, message: Telemetry, fleet: Fleet) -> list[str]:
 
 
 def alert_line(event: AlertEvent) -> str:
-    return (
-        f"{measurements.ALERT},site={_tag(event.site)},asset={_tag(event.asset)},"
-        f"sensor={_tag(event.sensor)},rule={_tag(event.rule)},state={_tag(event.state.value)} "
-        f"value_c={event.value_c!r},peak_c={event.peak_c!r},limit_c={event.limit_c!r},"
-        f'key="{event.key.translate(_STRING_ESCAPES)}" {_ns(event.at)}'
-    )
+    tags = {"site": event.site, "rule": event.rule, "state": event.state.value}
+    tags |= {"severity": event.severity.value}
+    tags |= {k: v for k, v in (("asset", event.asset), ("sensor", event.sensor)) if v}
+    tags |= {"gateway": event.gateway} if event.gateway else {}
+    fields = {
+        "key": f'"{event.key.translate(_STRING_ESCAPES)}"',
+        "started_ns": f"{_ns(event.started_at)}i",
+    }
+    for name in ("value_c", "peak_c", "limit_c"):
+        value = getattr(event, name)
+        if value is not None:
+            fields[name] = repr(float(value))
+    return _line(measurements.ALERT, tags, fields, event.at)
+
+
+def excursion_line(record: ExcursionRecord) -> str:
+    """An excursion's record, at its start time: written again as it ends."""
+    tags = {
+        "site": record.site,
+        "asset": record.asset,
+        "sensor": record.sensor,
+        "rule": record.rule,
+        "severity": record.severity.value,
+    }
+    fields = {
+        "ended": "true" if record.ended_at else "false",
+        "alarmed": "true" if record.alarmed else "false",
+        "peak_c": repr(float(record.peak_c)),
+        "degree_minutes": repr(float(record.degree_minutes)),
+        "limit_c": repr(float(record.limit_c)),
+        "regulatory_limit_c": repr(float(record.regulatory_limit_c)),
+    }
+    if record.ended_at is not None:
+        fields["duration_s"] = repr((record.ended_at - record.started_at).total_seconds())
+        fields["end_ns"] = f"{_ns(record.ended_at)}i"
+    return _line(measurements.EXCURSION, tags, fields, record.started_at)
+
+
+def _line(measurement: str, tags: dict[str, str], fields: dict[str, str], ts: datetime) -> str:
+    tag_text = "".join(f",{k}={_tag(v)}" for k, v in sorted(tags.items()))
+    field_text = ",".join(f"{k}={v}" for k, v in fields.items())
+    return f"{measurement}{tag_text} {field_text} {_ns(ts)}"
 
 
 def _tag(value: str) -> str:

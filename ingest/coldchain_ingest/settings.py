@@ -33,6 +33,13 @@ class IngestSettings(BaseSettings):
     )
     influx_create_db: bool = Field(default=True, description="CREATE DATABASE at start (1.x).")
     fleet: Path = Path("fleet/dortmund-hub.yaml")
+    state: Path = Field(
+        default=Path("var/ingest/state.sqlite3"),
+        description="SQLite file keeping the rule engine's state across restarts.",
+    )
+    silence_check_s: float = Field(
+        default=10.0, gt=0, description="How often silent sensors are looked for ('no data')."
+    )
     batch_max_readings: int = Field(default=5000, ge=1)
     batch_max_wait_s: float = Field(
         default=0.2, gt=0, description="Longest a reading waits for its batch to fill."

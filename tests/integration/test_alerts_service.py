@@ -75,7 +75,7 @@ def test_events_published_on_mqtt_are_served(client: TestClient, mosquitto: Mosq
     publisher.connect("127.0.0.1", mosquitto.port)
     publisher.loop_start()
     event = _event(AlertState.RAISED, STARTED + timedelta(minutes=15), 8.5)
-    info = publisher.publish(topics.alerts(event.site, event.asset), event.model_dump_json(), qos=1)
+    info = publisher.publish(topics.alerts(event.site), event.model_dump_json(), qos=1)
     info.wait_for_publish(timeout=10)
     publisher.loop_stop()
 
@@ -91,8 +91,12 @@ def test_events_published_on_mqtt_are_served(client: TestClient, mosquitto: Mosq
             "status": "open",
             "opened_at": "2026-11-24T10:00:00Z",
             "cleared_at": None,
+            "gateway": None,
             "peak_c": 8.5,
             "limit_c": 6.0,
+            "regulatory_limit_c": None,
+            "duration_s": None,
+            "degree_minutes": None,
         }
     ]
     assert client.get("/api/v1/alerts", params={"status": "cleared"}).json() == []

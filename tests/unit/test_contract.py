@@ -483,7 +483,7 @@ def test_telemetry_topic_round_trips(site: str, gateway: str) -> None:
     [
         topics.status(SITE, GATEWAY),
         topics.durable(SITE, GATEWAY),
-        topics.alerts(SITE, "cold-room-1"),
+        topics.alerts(SITE),
         topics.invalid(SITE, GATEWAY),
         f"coldchain/v2/{SITE}/{GATEWAY}/telemetry",
         f"coldchain/v1/{SITE}/telemetry",

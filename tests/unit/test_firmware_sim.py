@@ -212,7 +212,7 @@ def test_shipped_scenario_matches_the_fleet_with_margin_below_every_limit() -> N
         assert located is not None
         params = compartment.thermal()
         top_of_band = params.setpoint_c + params.hysteresis_k / 2
-        assert top_of_band <= located[3].limit_max_c - 2.0, compartment.sensor
+        assert top_of_band <= located[3].limits.regulatory_max_c - 2.0, compartment.sensor
 
 
 def test_positions_only_for_vans_and_near_dortmund() -> None:

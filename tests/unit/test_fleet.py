@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 import yaml
 
-from coldchain.categories import PRESETS
+from coldchain.categories import DELAY_S, PRESETS
 from coldchain.errors import FleetConfigError
-from coldchain.fleet import DEFAULT_DELAY_S, Asset, Fleet
+from coldchain.fleet import Asset, Fleet
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "fleet" / "dortmund-hub.yaml"
@@ -72,8 +72,8 @@ def test_minimal_fleet_loads() -> None:
     fleet = Fleet.from_yaml(fleet_text())
     located = fleet.locate("gw-1.air")
     assert located is not None
-    assert located[3].delay_s == DEFAULT_DELAY_S
-    assert located[3].limit_max_c == 4.0
+    assert located[3].limits.delay_s == DELAY_S
+    assert located[3].limits.max_c == 4.0
 
 
 BROKEN = [
@@ -152,10 +152,23 @@ def test_broken_fleet_names_the_culprit(text: str, culprit: str) -> None:
     assert culprit in str(caught.value)
 
 
-def test_asset_max_c_overrides_the_preset() -> None:
-    asset = Asset(id="a", name={"de": "A", "en": "A"}, category="poultry", max_c=3.0)
-    assert asset.limit_max_c == 3.0
-    assert asset.preset.max_c == 4.0
+def test_asset_limits_override_the_preset_and_keep_the_regulatory_maximum() -> None:
+    asset = Asset(id="a", name={"de": "A", "en": "A"}, category="poultry", limits={"max_c": 3.0})
+    assert asset.limits.max_c == 3.0
+    assert asset.limits.regulatory_max_c == 4.0
+    assert asset.limits.delay_s == DELAY_S
+
+
+def test_inconsistent_limit_overrides_are_refused_at_load_time() -> None:
+    with pytest.raises(ValueError, match="max_c"):
+        Asset(id="a", name={"de": "A", "en": "A"}, category="poultry", limits={"max_c": 30.0})
+    with pytest.raises(ValueError, match="delay_s"):
+        Asset(id="a", name={"de": "A", "en": "A"}, category="poultry", limits={"delay_s": -1})
+
+
+def test_quick_frozen_tolerates_a_short_rise_of_three_kelvin_only() -> None:
+    limits = PRESETS["quick_frozen"].limits()
+    assert (limits.max_c, limits.absolute_max_c, limits.min_c) == (-18.0, -15.0, None)
 
 
 # The table of ../shared/BRIEF.md ("What compliant means"), in °C.

@@ -20,15 +20,19 @@ class AlertOut(BaseModel):
 
     id: int
     site: str
-    asset: str
-    sensor: str
+    asset: str | None
+    sensor: str | None
+    gateway: str | None
     kind: str
     severity: str
     status: str
     opened_at: datetime
     cleared_at: datetime | None
-    peak_c: float
-    limit_c: float
+    peak_c: float | None
+    limit_c: float | None
+    regulatory_limit_c: float | None
+    duration_s: float | None
+    degree_minutes: float | None
 
 
 @router.get("", response_model=list[AlertOut])

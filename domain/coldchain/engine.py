@@ -1,0 +1,593 @@
+"""The rule engine: every alarm rule of every sensor, asset and gateway, in reading time.
+
+Pure and deterministic: it reads no clock (callers pass `now` where a silent
+sensor must be noticed) and does no I/O. Its whole state is a pydantic model, so
+ingest can store it after each batch and a restart continues where it stopped.
+
+Rules (names as in alert events; limits from coldchain.limits.Limits):
+
+- `over_max`, `under_min` (critical) and `over_warning`, `under_warning`
+  (warning): a level passed for `delay_s`, ended by `hysteresis_k`;
+- `over_absolute` (critical): `absolute_max_c` passed, at once;
+- `budget` (critical): time above `max_c` summed over `budget_window_s` exceeds
+  `budget_s`; a dip back inside does not reset it;
+- `door_open` (warning): a door open longer than `door_open_max_s`;
+- `implausible`, `stuck`, `jump`, `no_data` (sensor health, warning), and
+  `offline`, `battery_low` (gateway health, warning).
+
+A door opening suppresses the delayed temperature rules for `door_grace_s`, a
+defrost (event or schedule) for `defrost_grace_s`; `over_absolute` is
+suppressed by defrost only. Suppression never hides an excursion that lasts
+longer than its delay plus the longest grace.
+
+Readings are evaluated in timestamp order per sensor. A reading not newer than
+the last one evaluated for its sensor (a repeat after a redelivery, or a
+straggler) is not evaluated again; `Outcome.late` counts them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, Field
+
+from coldchain.contract import AlertEvent, AlertState, Event, EventKind, Reading, Severity
+from coldchain.excursion import Direction, Episode, Step, StepKind, Threshold, advance
+from coldchain.fleet import Asset, Fleet, Gateway, Sensor, Site
+from coldchain.limits import Limits
+
+#: A change smaller than this (K) is never a jump, however short the interval.
+JUMP_MIN_K = 3.0
+#: Battery alarms clear this far (V) above the low level.
+BATTERY_HYSTERESIS_V = 0.1
+
+
+class Alarm(BaseModel):
+    """A raised health alarm (no level to pass, so no excursion)."""
+
+    started_at: datetime
+    raised_at: datetime
+    value: float | None = None
+
+
+class Incident(BaseModel):
+    """An alarmed excursion of one sensor to one side, across all levels of that side."""
+
+    key: str
+    rule: str
+    started_at: datetime
+    peak_c: float
+    degree_minutes: float = 0.0
+
+    def event(
+        self,
+        state: AlertState,
+        threshold: Threshold,
+        site: str,
+        asset: str,
+        sensor: str,
+        limits: Limits,
+        at: datetime,
+        value: float,
+    ) -> AlertEvent:
+        cleared = state is AlertState.CLEARED
+        return AlertEvent(
+            key=self.key,
+            state=state,
+            rule=threshold.rule,
+            severity=threshold.severity,
+            site=site,
+            asset=asset,
+            sensor=sensor,
+            started_at=self.started_at,
+            at=at,
+            ended_at=at if cleared else None,
+            value_c=value,
+            peak_c=self.peak_c,
+            limit_c=threshold.level_c,
+            regulatory_limit_c=limits.regulatory_max_c,
+            delay_s=threshold.delay_s,
+            duration_s=(at - self.started_at).total_seconds() if cleared else None,
+            degree_minutes=self.degree_minutes,
+        )
+
+
+class SensorState(BaseModel):
+    last_ts: datetime | None = None
+    last_c: float | None = None
+    same_since: datetime | None = None
+    episodes: dict[str, Episode] = Field(default_factory=dict)
+    incidents: dict[str, Incident] = Field(default_factory=dict)
+    above_segments: list[tuple[datetime, datetime]] = Field(default_factory=list)
+    alarms: dict[str, Alarm] = Field(default_factory=dict)
+
+
+class AssetState(BaseModel):
+    door_open_since: datetime | None = None
+    door_grace_until: datetime | None = None
+    defrost_grace_until: datetime | None = None
+    alarms: dict[str, Alarm] = Field(default_factory=dict)
+
+
+class GatewayState(BaseModel):
+    alarms: dict[str, Alarm] = Field(default_factory=dict)
+
+
+class EngineState(BaseModel):
+    """Everything the engine remembers; keys are sensor, asset and gateway ids."""
+
+    started_at: datetime
+    sensors: dict[str, SensorState] = Field(default_factory=dict)
+    assets: dict[str, AssetState] = Field(default_factory=dict)
+    gateways: dict[str, GatewayState] = Field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ExcursionRecord:
+    """An excursion beyond a temperature level, alarmed or not; `ended_at` None while open."""
+
+    rule: str
+    severity: Severity
+    site: str
+    asset: str
+    sensor: str
+    started_at: datetime
+    ended_at: datetime | None
+    peak_c: float
+    degree_minutes: float
+    limit_c: float
+    regulatory_limit_c: float
+    alarmed: bool
+
+
+@dataclass
+class Outcome:
+    """What a call changed: alert events to send, excursion records to store."""
+
+    alerts: list[AlertEvent] = field(default_factory=list)
+    excursions: list[ExcursionRecord] = field(default_factory=list)
+    late: int = 0
+
+    def extend(self, other: Outcome) -> None:
+        self.alerts += other.alerts
+        self.excursions += other.excursions
+        self.late += other.late
+
+
+class RuleEngine:
+    def __init__(self, fleet: Fleet, state: EngineState) -> None:
+        self.fleet = fleet
+        self.state = state
+        self.dirty: set[tuple[str, str]] = set()
+
+    def changes(self) -> list[tuple[str, str, str]]:
+        """(kind, id, JSON) of every sensor, asset and gateway state changed since last asked."""
+        parts: dict[str, dict[str, SensorState] | dict[str, AssetState] | dict[str, GatewayState]]
+        parts = {
+            "sensor": self.state.sensors,
+            "asset": self.state.assets,
+            "gateway": self.state.gateways,
+        }
+        rows = [(kind, key, parts[kind][key].model_dump_json()) for kind, key in sorted(self.dirty)]
+        self.dirty.clear()
+        return rows
+
+    @staticmethod
+    def restore(started_at: datetime, rows: list[tuple[str, str, str]]) -> EngineState:
+        """Rebuild the state from the rows `changes` gave (the latest row per key wins)."""
+        state = EngineState(started_at=started_at)
+        for kind, key, body in rows:
+            if kind == "sensor":
+                state.sensors[key] = SensorState.model_validate_json(body)
+            elif kind == "asset":
+                state.assets[key] = AssetState.model_validate_json(body)
+            elif kind == "gateway":
+                state.gateways[key] = GatewayState.model_validate_json(body)
+        return state
+
+    # --- input -----------------------------------------------------------------------
+
+    def observe(self, readings: list[Reading], events: Sequence[Event] = ()) -> Outcome:
+        """Evaluate readings and events of any sensors, delivered in any order.
+
+        Everything is taken in reading-time order (an event before a reading with
+        the same time), so a batch gives the same alarms however it was shuffled.
+        Sensors the fleet does not know are skipped.
+        """
+        outcome = Outcome()
+        items: list[tuple[datetime, int, str, Reading | Event]] = [
+            (event.ts, 0, event.sensor, event) for event in events
+        ]
+        items += [(reading.ts, 1, reading.sensor, reading) for reading in readings]
+        for _, _, sensor_id, item in sorted(items, key=lambda x: x[:3]):
+            located = self.fleet.locate(sensor_id)
+            if located is None:
+                continue
+            if isinstance(item, Event):
+                outcome.extend(self._event(located[0], located[3], item))
+            elif located[2].kind == "temperature":
+                outcome.extend(self._reading(*located, item))
+        return outcome
+
+    def gateway_status(self, site: str, gateway: str, online: bool, at: datetime) -> Outcome:
+        """A gateway's retained status changed (`at`: when ingest saw it, UTC)."""
+        state = self._gateway(gateway)
+        subject = _Subject(site, gateway=gateway)
+        if online:
+            return self._clear(state.alarms, "offline", subject, at)
+        return self._raise(state.alarms, "offline", subject, at, at)
+
+    def battery(self, site: str, gateway: Gateway, ts: datetime, volts: float) -> Outcome:
+        """A gateway's battery voltage (V) at reading time `ts`."""
+        if gateway.battery_low_v is None:
+            return Outcome()
+        state = self._gateway(gateway.id)
+        subject = _Subject(site, gateway=gateway.id, value=volts, limit=gateway.battery_low_v)
+        if volts < gateway.battery_low_v:
+            return self._raise(state.alarms, "battery_low", subject, ts, ts)
+        if volts >= gateway.battery_low_v + BATTERY_HYSTERESIS_V:
+            return self._clear(state.alarms, "battery_low", subject, ts)
+        return Outcome()
+
+    def silence(self, now: datetime) -> Outcome:
+        """Raise `no_data` for every temperature sensor silent for no_data_factor intervals.
+
+        `now` is the caller's clock (UTC). A sensor never heard from counts from the
+        engine's start. The alarm carries the time the silence became too long.
+        """
+        outcome = Outcome()
+        for site, _gateway, sensor, asset in self.fleet.sensors():
+            if sensor.kind != "temperature":
+                continue
+            state = self._sensor(sensor.id)
+            last = state.last_ts or self.state.started_at
+            due = last + timedelta(seconds=asset.limits.no_data_factor * sensor.interval_s)
+            if now >= due and "no_data" not in state.alarms:
+                subject = _Subject(site.id, asset=asset.id, sensor=sensor.id)
+                outcome.extend(self._raise(state.alarms, "no_data", subject, last, due))
+                self.dirty.add(("sensor", sensor.id))
+        return outcome
+
+    # --- readings --------------------------------------------------------------------
+
+    def _reading(
+        self, site: Site, gateway: Gateway, sensor: Sensor, asset: Asset, reading: Reading
+    ) -> Outcome:
+        state = self._sensor(sensor.id)
+        if state.last_ts is not None and reading.ts <= state.last_ts:
+            return Outcome(late=1)
+        self.dirty.add(("sensor", sensor.id))
+        limits = asset.limits
+        ts, value = reading.ts, reading.temp_c
+        subject = _Subject(site.id, asset=asset.id, sensor=sensor.id, value=value)
+        outcome = self._clear(state.alarms, "no_data", subject, ts)
+        if not limits.plausible_min_c <= value <= limits.plausible_max_c:
+            outcome.extend(self._raise(state.alarms, "implausible", subject, ts, ts))
+            state.last_ts = ts
+            return outcome
+        outcome.extend(self._clear(state.alarms, "implausible", subject, ts))
+        outcome.extend(self._jump(state, limits, subject, ts, value))
+        outcome.extend(self._stuck(state, limits, subject, ts, value))
+        asset_state = self._asset(asset.id)
+        self.dirty.add(("asset", asset.id))
+        door = _active(asset_state.door_grace_until, ts)
+        defrost = _active(asset_state.defrost_grace_until, ts) or _scheduled_defrost(
+            limits, site.timezone, ts
+        )
+        grace_cap = max(limits.door_grace_s, limits.defrost_grace_s)
+        for threshold in thresholds(limits):
+            suppressed = defrost if threshold.rule == "over_absolute" else door or defrost
+            episode, step = advance(
+                threshold, state.episodes.get(threshold.rule), ts, value, suppressed, grace_cap
+            )
+            if episode is None:
+                state.episodes.pop(threshold.rule, None)
+            else:
+                state.episodes[threshold.rule] = episode
+            if step is not None:
+                outcome.excursions.append(_record(step, site.id, asset.id, sensor.id, limits))
+                _note(state, step)
+        for side in Direction:
+            outcome.extend(
+                self._incident(state, side, site.id, asset.id, sensor.id, limits, ts, value)
+            )
+        outcome.extend(self._budget(state, limits, subject, ts, door or defrost))
+        outcome.extend(self._door_too_long(asset_state, limits, site.id, asset.id, ts))
+        state.last_ts, state.last_c = ts, value
+        return outcome
+
+    def _incident(
+        self,
+        state: SensorState,
+        side: Direction,
+        site: str,
+        asset: str,
+        sensor: str,
+        limits: Limits,
+        ts: datetime,
+        value: float,
+    ) -> Outcome:
+        """One alert per excursion of a sensor to one side, escalating as levels are passed.
+
+        It opens when the first level's excursion raises, escalates (same key, more
+        severe rule) when a more severe level raises, and clears once the value is
+        back inside every level of that side.
+        """
+        levels = [t for t in thresholds(limits) if t.direction is side]
+        episodes = [(t, state.episodes[t.rule]) for t in levels if t.rule in state.episodes]
+        raised = [(t, e) for t, e in episodes if e.raised_at is not None]
+        incident = state.incidents.get(side.value)
+        if incident is None:
+            if not raised:
+                return Outcome()
+            threshold, episode = raised[0]
+            started = min(e.started_at for _, e in raised)
+            incident = Incident(
+                key=f"temperature_{side.value}/{sensor}/{started.isoformat()}",
+                rule=threshold.rule,
+                started_at=started,
+                peak_c=episode.peak_c,
+                degree_minutes=episode.degree_minutes,
+            )
+            state.incidents[side.value] = incident
+            return Outcome(
+                alerts=[
+                    incident.event(
+                        AlertState.RAISED, threshold, site, asset, sensor, limits, ts, value
+                    )
+                ]
+            )
+        for _, episode in episodes:
+            incident.peak_c = threshold_worse(side, incident.peak_c, episode.peak_c)
+        by_rule = {t.rule: t for t in levels}
+        current = by_rule.get(incident.rule) or levels[0]
+        if raised and _RANK[raised[0][0].rule] > _RANK[incident.rule]:
+            current = raised[0][0]
+            incident.rule = current.rule
+            incident.degree_minutes = raised[0][1].degree_minutes
+            return Outcome(
+                alerts=[
+                    incident.event(
+                        AlertState.RAISED, current, site, asset, sensor, limits, ts, value
+                    )
+                ]
+            )
+        if episodes:
+            return Outcome()
+        del state.incidents[side.value]
+        return Outcome(
+            alerts=[
+                incident.event(AlertState.CLEARED, current, site, asset, sensor, limits, ts, value)
+            ]
+        )
+
+    def _jump(
+        self, state: SensorState, limits: Limits, subject: _Subject, ts: datetime, value: float
+    ) -> Outcome:
+        if limits.max_rate_k_per_min is None or state.last_ts is None or state.last_c is None:
+            return Outcome()
+        change = abs(value - state.last_c)
+        minutes = (ts - state.last_ts).total_seconds() / 60.0
+        if change >= JUMP_MIN_K and change > limits.max_rate_k_per_min * minutes:
+            cleared = self._clear(state.alarms, "jump", subject, ts)
+            cleared.extend(self._raise(state.alarms, "jump", subject, ts, ts))
+            return cleared
+        return self._clear(state.alarms, "jump", subject, ts)
+
+    def _stuck(
+        self, state: SensorState, limits: Limits, subject: _Subject, ts: datetime, value: float
+    ) -> Outcome:
+        if state.last_c is None or value != state.last_c:
+            state.same_since = ts
+            return self._clear(state.alarms, "stuck", subject, ts)
+        since = state.same_since or ts
+        if limits.stuck_s is not None and (ts - since).total_seconds() >= limits.stuck_s:
+            return self._raise(state.alarms, "stuck", subject, since, ts)
+        return Outcome()
+
+    def _budget(
+        self, state: SensorState, limits: Limits, subject: _Subject, ts: datetime, graced: bool
+    ) -> Outcome:
+        if limits.budget_s is None or limits.max_c is None:
+            return Outcome()
+        previous_above = state.last_c is not None and state.last_c > limits.max_c
+        # Time above max_c under a critical alarm is not counted twice; under a warning it is.
+        incident = state.incidents.get(Direction.ABOVE.value)
+        alarmed = incident is not None and _RANK[incident.rule] >= _RANK["over_max"]
+        if state.last_ts is not None and previous_above and not graced and not alarmed:
+            state.above_segments.append((state.last_ts, ts))
+        window_start = ts - timedelta(seconds=limits.budget_window_s)
+        state.above_segments = [seg for seg in state.above_segments if seg[1] > window_start]
+        used = sum(
+            (end - max(start, window_start)).total_seconds() for start, end in state.above_segments
+        )
+        budgeted = subject.with_limit(limits.max_c)
+        if used > limits.budget_s:
+            first = max(state.above_segments[0][0], window_start)
+            return self._raise(state.alarms, "budget", budgeted, first, ts)
+        return self._clear(state.alarms, "budget", budgeted, ts)
+
+    # --- events ----------------------------------------------------------------------
+
+    def _event(self, site: Site, asset: Asset, event: Event) -> Outcome:
+        state = self._asset(asset.id)
+        self.dirty.add(("asset", asset.id))
+        limits = asset.limits
+        subject = _Subject(site.id, asset=asset.id, sensor=event.sensor)
+        ts = event.ts
+        if event.kind is EventKind.DOOR_OPEN:
+            state.door_open_since = state.door_open_since or ts
+            state.door_grace_until = _later(state.door_grace_until, ts, limits.door_grace_s)
+        elif event.kind is EventKind.DOOR_CLOSED:
+            state.door_open_since = None
+            return self._clear(state.alarms, "door_open", _door(site.id, asset.id, limits), ts)
+        elif event.kind is EventKind.DEFROST_START:
+            state.defrost_grace_until = _later(
+                state.defrost_grace_until, ts, limits.defrost_grace_s
+            )
+        return self._door_too_long(state, limits, site.id, asset.id, ts)
+
+    def _door_too_long(
+        self, state: AssetState, limits: Limits, site: str, asset: str, ts: datetime
+    ) -> Outcome:
+        since = state.door_open_since
+        if since is None or limits.door_open_max_s is None:
+            return Outcome()
+        if (ts - since).total_seconds() < limits.door_open_max_s:
+            return Outcome()
+        return self._raise(state.alarms, "door_open", _door(site, asset, limits), since, ts)
+
+    # --- alarms ----------------------------------------------------------------------
+
+    def _raise(
+        self,
+        alarms: dict[str, Alarm],
+        rule: str,
+        subject: _Subject,
+        started_at: datetime,
+        at: datetime,
+    ) -> Outcome:
+        if rule in alarms:
+            return Outcome()
+        alarms[rule] = Alarm(started_at=started_at, raised_at=at, value=subject.value)
+        return Outcome(alerts=[subject.event(rule, AlertState.RAISED, started_at, at)])
+
+    def _clear(
+        self, alarms: dict[str, Alarm], rule: str, subject: _Subject, at: datetime
+    ) -> Outcome:
+        alarm = alarms.pop(rule, None)
+        if alarm is None:
+            return Outcome()
+        return Outcome(alerts=[subject.event(rule, AlertState.CLEARED, alarm.started_at, at)])
+
+    def _sensor(self, sensor: str) -> SensorState:
+        return self.state.sensors.setdefault(sensor, SensorState())
+
+    def _asset(self, asset: str) -> AssetState:
+        return self.state.assets.setdefault(asset, AssetState())
+
+    def _gateway(self, gateway: str) -> GatewayState:
+        self.dirty.add(("gateway", gateway))
+        return self.state.gateways.setdefault(gateway, GatewayState())
+
+
+def thresholds(limits: Limits) -> list[Threshold]:
+    """The level rules an asset's limits define, most severe first."""
+    spec = [
+        ("over_absolute", Severity.CRITICAL, Direction.ABOVE, limits.absolute_max_c, 0.0),
+        ("over_max", Severity.CRITICAL, Direction.ABOVE, limits.max_c, limits.delay_s),
+        ("under_min", Severity.CRITICAL, Direction.BELOW, limits.min_c, limits.delay_s),
+        ("over_warning", Severity.WARNING, Direction.ABOVE, limits.warn_max_c, limits.delay_s),
+        ("under_warning", Severity.WARNING, Direction.BELOW, limits.warn_min_c, limits.delay_s),
+    ]
+    return [
+        Threshold(rule, severity, direction, level, delay, limits.hysteresis_k)
+        for rule, severity, direction, level, delay in spec
+        if level is not None
+    ]
+
+
+HEALTH_SEVERITY = Severity.WARNING
+
+
+@dataclass(frozen=True)
+class _Subject:
+    """Who an alarm is about, and the value and limit it reports."""
+
+    site: str
+    asset: str | None = None
+    sensor: str | None = None
+    gateway: str | None = None
+    value: float | None = None
+    limit: float | None = None
+    delay_s: float = 0.0
+
+    def with_limit(self, limit: float) -> _Subject:
+        return _Subject(self.site, self.asset, self.sensor, self.gateway, self.value, limit)
+
+    def event(self, rule: str, state: AlertState, started_at: datetime, at: datetime) -> AlertEvent:
+        who = self.sensor or self.asset or self.gateway or self.site
+        cleared = state is AlertState.CLEARED
+        return AlertEvent(
+            key=f"{rule}/{who}/{started_at.isoformat()}",
+            state=state,
+            rule=rule,
+            severity=Severity.CRITICAL if rule == "budget" else HEALTH_SEVERITY,
+            site=self.site,
+            asset=self.asset,
+            sensor=self.sensor,
+            gateway=self.gateway,
+            started_at=started_at,
+            at=at,
+            ended_at=at if cleared else None,
+            duration_s=(at - started_at).total_seconds() if cleared else None,
+            value_c=self.value if self.gateway is None else None,
+            limit_c=self.limit if self.gateway is None else None,
+            delay_s=self.delay_s,
+        )
+
+
+def _door(site: str, asset: str, limits: Limits) -> _Subject:
+    """The subject of a door alarm: the asset, with the allowed opening time as its delay."""
+    return _Subject(site, asset=asset, delay_s=limits.door_open_max_s or 0.0)
+
+
+def _record(step: Step, site: str, asset: str, sensor: str, limits: Limits) -> ExcursionRecord:
+    episode, threshold = step.episode, step.threshold
+    return ExcursionRecord(
+        rule=threshold.rule,
+        severity=threshold.severity,
+        site=site,
+        asset=asset,
+        sensor=sensor,
+        started_at=episode.started_at,
+        ended_at=None if step.kind is StepKind.RAISED else step.at,
+        peak_c=episode.peak_c,
+        degree_minutes=episode.degree_minutes,
+        limit_c=threshold.level_c,
+        regulatory_limit_c=limits.regulatory_max_c,
+        alarmed=episode.raised_at is not None,
+    )
+
+
+def _note(state: SensorState, step: Step) -> None:
+    """Keep the degree-minutes of the level an incident is at, as its excursion ends."""
+    incident = state.incidents.get(step.threshold.direction.value)
+    if incident is not None and incident.rule == step.threshold.rule:
+        incident.degree_minutes = step.episode.degree_minutes
+
+
+def threshold_worse(side: Direction, a_c: float, b_c: float) -> float:
+    return max(a_c, b_c) if side is Direction.ABOVE else min(a_c, b_c)
+
+
+#: How severe each level is; an incident escalates to a higher rank.
+_RANK = {"over_warning": 1, "over_max": 2, "over_absolute": 3, "under_warning": 1, "under_min": 2}
+
+
+def _active(until: datetime | None, ts: datetime) -> bool:
+    return until is not None and ts < until
+
+
+def _later(current: datetime | None, ts: datetime, grace_s: float) -> datetime:
+    until = ts + timedelta(seconds=grace_s)
+    return until if current is None else max(current, until)
+
+
+def _scheduled_defrost(limits: Limits, timezone: str, ts: datetime) -> bool:
+    """Whether `ts` (UTC) falls in a scheduled defrost's grace, in the site's local time."""
+    if not limits.defrost_schedule:
+        return False
+    zone = ZoneInfo(timezone)
+    today = ts.astimezone(zone).date()
+    for window in limits.defrost_schedule:
+        grace = timedelta(seconds=max(window.duration_s, limits.defrost_grace_s))
+        for day in (today - timedelta(days=1), today):
+            # In UTC: arithmetic on local times is wall-clock, wrong across a DST change.
+            start = datetime.combine(day, window.start, tzinfo=zone).astimezone(UTC)
+            if start <= ts < start + grace:
+                return True
+    return False
