@@ -69,7 +69,7 @@ class Stack:
         self.metrics_port = free_port()
         self.alerts_port = free_port()
 
-    def ingest(self) -> Process:
+    def ingest(self, **settings: str) -> Process:
         """The ingest service; `start_ingest` also waits until it serves."""
         return self._add(
             service(
@@ -83,12 +83,13 @@ class Stack:
                     "COLDCHAIN_INGEST_FLEET": str(self.fleet),
                     "COLDCHAIN_INGEST_METRICS_PORT": str(self.metrics_port),
                     "COLDCHAIN_INGEST_STATE": str(self.directory / "ingest-state.sqlite3"),
-                },
+                }
+                | settings,
             )
         )
 
-    def start_ingest(self) -> Process:
-        ingest = self.ingest()
+    def start_ingest(self, **settings: str) -> Process:
+        ingest = self.ingest(**settings)
         ingest.start()
         wait_until(lambda: self.metrics() is not None, 30, "ingest to serve /metrics")
         return ingest
