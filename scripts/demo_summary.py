@@ -31,7 +31,14 @@ def invalid_messages(client: httpx.Client) -> str:
 
 def open_alerts(client: httpx.Client) -> str:
     alerts = client.get(f"{ALERTS}/api/v1/alerts", params={"status": "open"}).json()
-    return ", ".join(f"{a['asset']} peak {a['peak_c']:.1f} °C" for a in alerts) or "none"
+    return ", ".join(_describe(alert) for alert in alerts) or "none"
+
+
+def _describe(alert: dict[str, object]) -> str:
+    subject = alert["sensor"] or alert["asset"] or alert["gateway"]
+    peak = alert["peak_c"]
+    worst = f" peak {peak:.1f} °C" if isinstance(peak, float) else ""
+    return f"{subject} {alert['kind']}{worst}"
 
 
 def main() -> None:

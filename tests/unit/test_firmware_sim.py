@@ -203,9 +203,10 @@ def test_readings_are_rounded_and_carry_the_given_ts(
 def test_shipped_scenario_matches_the_fleet_with_margin_below_every_limit() -> None:
     scenario = shipped()
     fleet = Fleet.from_yaml(FLEET.read_text())
-    fleet_sensors = {s.id for site in fleet.sites for g in site.gateways for s in g.sensors}
+    sensors = [s for site in fleet.sites for g in site.gateways for s in g.sensors]
     compartments = [c for g in scenario.gateways for c in g.compartments]
-    assert {c.sensor for c in compartments} == fleet_sensors
+    assert {c.sensor for c in compartments} == {s.id for s in sensors if s.kind == "temperature"}
+    assert {c.door for c in compartments if c.door} == {s.id for s in sensors if s.kind == "door"}
     assert scenario.seed == 7
     for compartment in compartments:
         located = fleet.locate(compartment.sensor)

@@ -31,7 +31,7 @@ def test_demo_fleet_loads() -> None:
 def test_every_demo_sensor_maps_to_its_asset() -> None:
     fleet = demo()
     sensors = [(g, s) for site in fleet.sites for g in site.gateways for s in g.sensors]
-    assert len(sensors) == 9
+    assert len(sensors) == 12, "9 probes and 3 van doors"
     for gateway, sensor in sensors:
         located = fleet.locate(sensor.id)
         assert located is not None, sensor.id
