@@ -1,6 +1,7 @@
 """coldchain: the shared domain of the cold-chain pipeline.
 
 The wire contract (`contract`, `topics`), the fleet model (`fleet`,
-`categories`), rule evaluation (`rules`) and storage names (`measurements`).
+`categories`, `limits`), the rule engine (`engine`, `excursion`) and storage
+names (`measurements`).
 This package does no I/O: adapters in gateway/, ingest/ and alerts/ do.
 """

@@ -87,6 +87,10 @@ class EventKind(StrEnum):
     DEFROST_END = "defrost_end"
     POWER_LOST = "power_lost"
     POWER_RESTORED = "power_restored"
+    CLOCK_JUMP = "clock_jump"
+    """The gateway's wall clock jumped against its monotonic clock; sensor `{gateway}.clock`."""
+    OUTBOX_THINNED = "outbox_thinned"
+    """The gateway's outbox reached its budget and thinned old readings; `{gateway}.outbox`."""
 
 
 class Reading(_Message):

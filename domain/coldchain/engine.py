@@ -277,7 +277,9 @@ class RuleEngine:
         defrost = _active(asset_state.defrost_grace_until, ts) or _scheduled_defrost(
             limits, site.timezone, ts
         )
-        grace_cap = max(limits.door_grace_s, limits.defrost_grace_s)
+        grace_cap = max(
+            limits.door_grace_s if door else 0.0, limits.defrost_grace_s if defrost else 0.0
+        )
         for threshold in thresholds(limits):
             suppressed = defrost if threshold.rule == "over_absolute" else door or defrost
             episode, step = advance(
@@ -398,7 +400,11 @@ class RuleEngine:
         incident = state.incidents.get(Direction.ABOVE.value)
         alarmed = incident is not None and _RANK[incident.rule] >= _RANK["over_max"]
         if state.last_ts is not None and previous_above and not graced and not alarmed:
-            state.above_segments.append((state.last_ts, ts))
+            segments = state.above_segments
+            if segments and segments[-1][1] == state.last_ts:
+                segments[-1] = (segments[-1][0], ts)
+            else:
+                segments.append((state.last_ts, ts))
         window_start = ts - timedelta(seconds=limits.budget_window_s)
         state.above_segments = [seg for seg in state.above_segments if seg[1] > window_start]
         used = sum(
@@ -416,7 +422,6 @@ class RuleEngine:
         state = self._asset(asset.id)
         self.dirty.add(("asset", asset.id))
         limits = asset.limits
-        subject = _Subject(site.id, asset=asset.id, sensor=event.sensor)
         ts = event.ts
         if event.kind is EventKind.DOOR_OPEN:
             state.door_open_since = state.door_open_since or ts
@@ -461,7 +466,12 @@ class RuleEngine:
         alarm = alarms.pop(rule, None)
         if alarm is None:
             return Outcome()
-        return Outcome(alerts=[subject.event(rule, AlertState.CLEARED, alarm.started_at, at)])
+        # Buffered readings can be older than the alarm they end (no data during a
+        # dead zone): the clearing is never dated before the raising.
+        cleared_at = max(at, alarm.raised_at)
+        return Outcome(
+            alerts=[subject.event(rule, AlertState.CLEARED, alarm.started_at, cleared_at)]
+        )
 
     def _sensor(self, sensor: str) -> SensorState:
         return self.state.sensors.setdefault(sensor, SensorState())

@@ -8,9 +8,17 @@ the alarm limits, so reports can show both.
 from __future__ import annotations
 
 from datetime import time
-from typing import Self
+from typing import Annotated, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+
+def _quoted_time(value: object) -> object:
+    if isinstance(value, int):
+        raise ValueError(
+            "write the start time in quotes, as '22:00' (unquoted, YAML reads 22:00 as 1320)"
+        )
+    return value
 
 
 class DefrostWindow(BaseModel):
@@ -18,7 +26,7 @@ class DefrostWindow(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    start: time
+    start: Annotated[time, BeforeValidator(_quoted_time)]
     duration_s: float = Field(gt=0, le=4 * 3600)
 
 
@@ -32,7 +40,9 @@ class Limits(BaseModel):
     warn_max_c: float | None = Field(description="Upper warning level, below max_c.")
     min_c: float | None = Field(description="Lower alarm limit (critical).")
     warn_min_c: float | None = Field(description="Lower warning level, above min_c.")
-    absolute_max_c: float | None = Field(description="Alarm at once, no delay, no grace.")
+    absolute_max_c: float | None = Field(
+        description="Alarm at once, no delay; door openings never hold it back, a defrost may."
+    )
     delay_s: float = Field(ge=0, description="How long a limit must be broken to alarm.")
     hysteresis_k: float = Field(ge=0, description="An excursion ends this far back inside.")
     budget_s: float | None = Field(
