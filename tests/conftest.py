@@ -122,7 +122,13 @@ class Stack:
         )
 
     def gateway(
-        self, gateway_id: str, start: datetime, ticks: int, speed: float = 3000.0
+        self,
+        gateway_id: str,
+        start: datetime,
+        ticks: int,
+        speed: float = 3000.0,
+        scenario: Path = SCENARIO,
+        **settings: str,
     ) -> Process:
         """A simulated gateway on the replay clock: `ticks` samples a minute apart."""
         return self._add(
@@ -135,14 +141,16 @@ class Stack:
                     "COLDCHAIN_GATEWAY_ID": gateway_id,
                     "COLDCHAIN_GATEWAY_MQTT_PORT": str(self.mosquitto.port),
                     "COLDCHAIN_GATEWAY_OUTBOX": str(self.directory / f"{gateway_id}.sqlite3"),
-                    "COLDCHAIN_GATEWAY_SIM_SCENARIO": str(SCENARIO),
+                    "COLDCHAIN_GATEWAY_SIM_SCENARIO": str(scenario),
                     "COLDCHAIN_GATEWAY_CLOCK": "replay",
                     "COLDCHAIN_GATEWAY_REPLAY_START": start.isoformat(),
                     "COLDCHAIN_GATEWAY_INTERVAL_S": str(TEST_INTERVAL_S),
                     "COLDCHAIN_GATEWAY_SPEED": str(speed),
                     "COLDCHAIN_GATEWAY_TICKS": str(ticks),
                     "COLDCHAIN_GATEWAY_EXIT_WHEN_DRAINED": "true",
-                },
+                    "COLDCHAIN_GATEWAY_RECONNECT_MAX_S": "2",
+                }
+                | settings,
             )
         )
 

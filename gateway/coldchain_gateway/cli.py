@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import logging
 import signal
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
 from typing import Annotated
 
 import typer
 
-from coldchain_gateway.clock import Clock, LiveClock, ReplayClock
+from coldchain_gateway.clock import Clock, JumpGuard, LiveClock, ReplayClock
 from coldchain_gateway.forwarder import Forwarder
+from coldchain_gateway.onewire import OneWireSource
 from coldchain_gateway.outbox import Outbox
 from coldchain_gateway.settings import GatewaySettings
-from coldchain_gateway.sources import SimSource
+from coldchain_gateway.sim import SimSource
 from coldchain_gateway.uplink import Uplink
 from coldchain_sim import Firmware, Scenario
 
@@ -33,20 +35,14 @@ def run(
     """Sample, store in the outbox, publish, and forget what ingest confirmed durable."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     settings = GatewaySettings(_env_file=env_file)
-    outbox = Outbox(settings.outbox)
-    scenario = Scenario.from_yaml(settings.sim_scenario.read_text())
-    firmware = Firmware(scenario.gateway(settings.id), seed=scenario.seed)
-    clock: Clock
-    if settings.clock == "replay":
-        assert settings.replay_start is not None
-        clock = ReplayClock(
-            settings.replay_start, settings.interval_s, settings.speed, outbox.ticks()
-        )
-        source = SimSource(firmware, physics_speed=1.0)
+    outbox = Outbox(settings.outbox, settings.outbox_budget_readings)
+    guard = JumpGuard(settings.clock_jump_tolerance_s)
+    if settings.source == "sim":
+        forwarder = _simulated(settings, outbox, guard)
     else:
-        clock = LiveClock(settings.interval_s, outbox.ticks())
-        source = SimSource(firmware, physics_speed=settings.speed)
-    forwarder = Forwarder(settings, source, clock, outbox, Uplink(settings))
+        source = OneWireSource(settings.onewire_probes, root=settings.onewire_root)
+        clock = LiveClock(settings.interval_s, outbox.ticks(), guard)
+        forwarder = Forwarder(settings, source, clock, outbox, Uplink(settings))
 
     def stop(signum: int, frame: FrameType | None) -> None:
         forwarder.stop()
@@ -57,6 +53,35 @@ def run(
         forwarder.run()
     finally:
         outbox.close()
+
+
+def _simulated(settings: GatewaySettings, outbox: Outbox, guard: JumpGuard) -> Forwarder:
+    """A gateway whose probes, clock errors and dead zones come from the simulator."""
+    scenario = Scenario.from_yaml(settings.sim_scenario.read_text())
+    firmware = Firmware(scenario.gateway(settings.id), seed=scenario.seed)
+    clock: Clock
+    if settings.clock == "replay":
+        assert settings.replay_start is not None
+        clock = ReplayClock(
+            settings.replay_start,
+            settings.interval_s,
+            settings.speed,
+            outbox.ticks(),
+            guard,
+            offset_s=firmware.clock_offset_s,
+        )
+        source = SimSource(firmware, physics_speed=1.0)
+    else:
+
+        def wall() -> datetime:
+            now = datetime.now(UTC)
+            return now + timedelta(seconds=firmware.clock_offset_s(now))
+
+        clock = LiveClock(settings.interval_s, outbox.ticks(), guard, wall)
+        source = SimSource(firmware, physics_speed=settings.speed)
+    return Forwarder(
+        settings, source, clock, outbox, Uplink(settings), coverage=firmware.network_available
+    )
 
 
 def main() -> None:

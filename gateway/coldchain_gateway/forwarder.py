@@ -9,6 +9,8 @@ only hands it signals (connected, durable mark). Decisions live here:
 - after a (re)connect, or when no durable mark has advanced for
   `redeliver_after_s`, every unconfirmed message is published again; the ingest
   service stores by reading time, so a repeat overwrites instead of doubling;
+- `coverage` can hold publishing back (a simulated dead zone) while the
+  connection stays up; samples keep going to the outbox;
 - a brand-new outbox waits briefly for the retained durable mark so that it
   continues numbering above what the broker already knows of this gateway.
 """
@@ -19,8 +21,10 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
+from coldchain.contract import Event, EventKind
 from coldchain_gateway.clock import Clock
 from coldchain_gateway.outbox import Outbox
 from coldchain_gateway.settings import GatewaySettings
@@ -41,8 +45,10 @@ class Forwarder:
         clock: Clock,
         outbox: Outbox,
         uplink: Uplink,
+        coverage: Callable[[datetime], bool] = lambda ts: True,
     ) -> None:
         self._settings = settings
+        self._coverage = coverage
         self._source = source
         self._clock = clock
         self._outbox = outbox
@@ -63,7 +69,7 @@ class Forwarder:
             while not self._stop.is_set():
                 self._sample_if_due()
                 self._handle_signals(timeout=self._until_due())
-                if self._uplink.connected:
+                if self._uplink.connected and self._coverage(datetime.now(UTC)):
                     self._forward()
                 if self._drained():
                     log.info("all %s samples confirmed durable; exiting", self._settings.ticks)
@@ -84,7 +90,32 @@ class Forwarder:
         while self._sampling() and time.monotonic() >= self._clock.due:
             tick = self._clock.take()
             sample = self._source.sample(tick.ts)
-            self._outbox.append(sample.readings, sample.events, sample.position, tick.index + 1)
+            events = list(sample.events)
+            if tick.clock_jump_s is not None:
+                log.warning(
+                    "wall clock jumped by %+.0f s; stamping with the monotonic clock",
+                    tick.clock_jump_s,
+                )
+                events.append(self._own_event("clock", EventKind.CLOCK_JUMP, tick.ts))
+            thinned = self._outbox.append(
+                sample.readings,
+                events,
+                sample.position,
+                tick.index + 1,
+                battery_v=sample.battery_v,
+            )
+            if thinned:
+                log.error(
+                    "outbox over its budget of %s readings: thinned %s old readings "
+                    "(every second one of the oldest half; the newest stay complete)",
+                    self._settings.outbox_budget_readings,
+                    thinned,
+                )
+                event = self._own_event("outbox", EventKind.OUTBOX_THINNED, tick.ts)
+                self._outbox.append([], [event], None, tick.index + 1)
+
+    def _own_event(self, part: str, kind: EventKind, ts: datetime) -> Event:
+        return Event(sensor=f"{self._settings.id}.{part}", ts=ts, kind=kind)
 
     def _handle_signals(self, timeout: float) -> None:
         try:

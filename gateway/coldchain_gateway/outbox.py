@@ -17,13 +17,17 @@ from datetime import datetime
 from pathlib import Path
 
 from coldchain.contract import MAX_READINGS_PER_MESSAGE, Event, Position, Reading, Telemetry
+from coldchain_gateway.errors import OutboxError
 
-_SCHEMA = """
+SCHEMA_VERSION = 2
+_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS pending (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
-    kind TEXT NOT NULL CHECK (kind IN ('reading', 'event', 'position')),
+    kind TEXT NOT NULL CHECK (kind IN ('reading', 'event', 'position', 'battery')),
+    sensor TEXT,
     body TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS pending_kind ON pending (kind, id);
 CREATE TABLE IF NOT EXISTS messages (
     seq INTEGER PRIMARY KEY,
     payload BLOB NOT NULL
@@ -32,7 +36,9 @@ CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
     value INTEGER NOT NULL
 );
-INSERT OR IGNORE INTO meta (key, value) VALUES ('last_seq', 0), ('durable_seq', 0), ('ticks', 0);
+INSERT OR IGNORE INTO meta (key, value)
+    VALUES ('last_seq', 0), ('durable_seq', 0), ('ticks', 0), ('thinned', 0);
+PRAGMA user_version = {SCHEMA_VERSION};
 """
 
 
@@ -47,11 +53,20 @@ class Backlog:
 class Outbox:
     """One gateway's durable queue. Use from one thread."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, budget_readings: int | None = None) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
+        self._budget = budget_readings
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        tables = self._db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        if version != SCHEMA_VERSION and tables:
+            raise OutboxError(
+                f"the outbox {path} has schema version {version}, this gateway writes "
+                f"{SCHEMA_VERSION}; let the old gateway drain it (no messages left), then "
+                "move the file away"
+            )
         self._db.executescript(f"BEGIN IMMEDIATE; {_SCHEMA} COMMIT;")
 
     def close(self) -> None:
@@ -63,15 +78,55 @@ class Outbox:
         events: list[Event],
         position: Position | None,
         ticks: int,
-    ) -> None:
-        """Store one sample and the source's tick counter in one transaction."""
-        rows = [("reading", r.model_dump_json()) for r in readings]
-        rows += [("event", e.model_dump_json()) for e in events]
+        battery_v: float | None = None,
+    ) -> int:
+        """Store one sample and the source's tick counter in one transaction.
+
+        Returns how many old readings were thinned out to stay within the budget
+        (see `_thin`); 0 almost always.
+        """
+        rows: list[tuple[str, str | None, str]] = [
+            ("reading", r.sensor, r.model_dump_json()) for r in readings
+        ]
+        rows += [("event", e.sensor, e.model_dump_json()) for e in events]
         if position is not None:
-            rows.append(("position", position.model_dump_json()))
+            rows.append(("position", None, position.model_dump_json()))
+        if battery_v is not None:
+            rows.append(("battery", None, repr(float(battery_v))))
         with self._transaction():
-            self._db.executemany("INSERT INTO pending (kind, body) VALUES (?, ?)", rows)
+            self._db.executemany("INSERT INTO pending (kind, sensor, body) VALUES (?, ?, ?)", rows)
             self._set("ticks", ticks)
+            return self._thin()
+
+    def _thin(self) -> int:
+        """Keep the outbox within its budget: halve the resolution of the oldest readings.
+
+        When pending readings exceed the budget, every second reading of each
+        sensor is deleted from the oldest half of them. Coverage of the whole
+        period is kept at a coarser interval, the newest data stay complete, and
+        the count is kept (`thinned`) and reported by the gateway as an
+        `outbox_thinned` event. Messages already numbered are never touched.
+        """
+        if self._budget is None:
+            return 0
+        pending = self._db.execute("SELECT count(*) FROM pending WHERE kind = 'reading'")
+        count: int = pending.fetchone()[0]
+        if count <= self._budget:
+            return 0
+        deleted = self._db.execute(
+            """
+            DELETE FROM pending WHERE id IN (
+                SELECT id FROM (
+                    SELECT id, row_number() OVER (PARTITION BY sensor ORDER BY id) AS n
+                    FROM (SELECT id, sensor FROM pending WHERE kind = 'reading'
+                          ORDER BY id LIMIT ?)
+                ) WHERE n % 2 = 0
+            )
+            """,
+            (count // 2,),
+        ).rowcount
+        self._set("thinned", self._get("thinned") + deleted)
+        return deleted
 
     def pack(self, gateway: str, sent_at: datetime) -> list[tuple[int, bytes]]:
         """Turn everything pending into numbered messages; returns the new ones."""
@@ -88,9 +143,10 @@ class Outbox:
         readings = self._take("reading", limit)
         events = self._take("event", limit)
         positions = self._take("position", 1)
-        if not (readings or events or positions):
+        batteries = self._take("battery", 1)
+        if not (readings or events or positions or batteries):
             return None
-        taken = [row_id for row_id, _ in readings + events + positions]
+        taken = [row_id for row_id, _ in readings + events + positions + batteries]
         seq = self._get("last_seq") + 1
         telemetry = Telemetry(
             v=1,
@@ -100,6 +156,7 @@ class Outbox:
             readings=[Reading.model_validate_json(body) for _, body in readings],
             events=[Event.model_validate_json(body) for _, body in events],
             position=Position.model_validate_json(positions[0][1]) if positions else None,
+            battery_v=float(batteries[0][1]) if batteries else None,
         )
         payload = telemetry.model_dump_json(exclude_none=True).encode()
         self._db.executemany("DELETE FROM pending WHERE id = ?", [(i,) for i in taken])
@@ -134,6 +191,10 @@ class Outbox:
 
     def ticks(self) -> int:
         return self._get("ticks")
+
+    def thinned(self) -> int:
+        """How many readings were thinned out to keep within the budget, ever."""
+        return self._get("thinned")
 
     def backlog(self) -> Backlog:
         pending = self._db.execute("SELECT count(*) FROM pending").fetchone()[0]

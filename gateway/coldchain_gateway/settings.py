@@ -8,7 +8,7 @@ from typing import Literal, Self
 from pydantic import AwareDatetime, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from coldchain.contract import Id
+from coldchain.contract import Id, SensorId
 
 
 class GatewaySettings(BaseSettings):
@@ -20,8 +20,34 @@ class GatewaySettings(BaseSettings):
     mqtt_port: int = 1883
     mqtt_username: str | None = None
     mqtt_password: str | None = None
+    mqtt_tls: bool = Field(default=False, description="Connect with TLS (port 8883, say).")
+    mqtt_ca_file: Path | None = Field(
+        default=None, description="CA certificate to check the broker with; system CAs if unset."
+    )
+    mqtt_cert_file: Path | None = Field(default=None, description="Client certificate (PEM).")
+    mqtt_key_file: Path | None = Field(default=None, description="Client certificate key (PEM).")
     outbox: Path = Field(default=Path("var/gateway/outbox.sqlite3"))
-    source: Literal["sim"] = "sim"
+    outbox_budget_readings: int | None = Field(
+        default=2_000_000,
+        gt=0,
+        description="Most readings the outbox holds before it thins the oldest "
+        "(about 150 bytes each on disk); unset: no limit.",
+    )
+    clock_jump_tolerance_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="A wall clock this far off the monotonic clock has jumped.",
+    )
+    source: Literal["sim", "ds18b20"] = Field(
+        default="sim", description="sim: the simulated firmware; ds18b20: 1-Wire probes."
+    )
+    onewire_root: Path = Field(
+        default=Path("/sys/bus/w1/devices"), description="Where the kernel lists 1-Wire devices."
+    )
+    onewire_probes: dict[str, SensorId] = Field(
+        default_factory=dict,
+        description='Probe id to sensor id, as JSON: {"28-0316a2794eff": "van-1.chilled"}.',
+    )
     sim_scenario: Path = Path("firmware-sim/scenarios/dortmund-hub.yaml")
     interval_s: float = Field(default=60.0, gt=0, description="Seconds between samples.")
     clock: Literal["live", "replay"] = Field(
@@ -50,7 +76,11 @@ class GatewaySettings(BaseSettings):
     reconnect_max_s: int = 30
 
     @model_validator(mode="after")
-    def _replay_needs_start(self) -> Self:
+    def _consistent(self) -> Self:
         if self.clock == "replay" and self.replay_start is None:
             raise ValueError("clock=replay needs replay_start (an ISO 8601 time with offset)")
+        if self.clock == "replay" and self.source != "sim":
+            raise ValueError("clock=replay is for the simulator; real probes read the wall clock")
+        if self.source == "ds18b20" and not self.onewire_probes:
+            raise ValueError("source=ds18b20 needs onewire_probes (probe id to sensor id)")
         return self

@@ -1,7 +1,7 @@
 """Where readings come from. A source turns "sample now, at time ts" into readings.
 
-Sources are pluggable: the simulated firmware first; real probes implement the
-same `Source` protocol.
+Sources are pluggable: the simulated firmware (`sim.py`), DS18B20 probes over
+1-Wire (`onewire.py`) and RuuviTags (`ruuvi.py`) implement the same protocol.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from datetime import datetime
 from typing import Protocol
 
 from coldchain.contract import Event, Position, Reading
-from coldchain_sim import Firmware
 
 
 @dataclass(frozen=True)
@@ -19,24 +18,10 @@ class Sample:
     readings: list[Reading]
     events: list[Event] = field(default_factory=list)
     position: Position | None = None
+    battery_v: float | None = None
 
 
 class Source(Protocol):
     def sample(self, ts: datetime) -> Sample:
         """Read every probe now; `ts` (UTC) is the time the readings carry."""
         ...
-
-
-class SimSource:
-    """The simulated firmware; its physics runs `physics_speed` times faster than `ts`."""
-
-    def __init__(self, firmware: Firmware, physics_speed: float) -> None:
-        self._firmware = firmware
-        self._speed = physics_speed
-        self._last: datetime | None = None
-
-    def sample(self, ts: datetime) -> Sample:
-        elapsed = 0.0 if self._last is None else (ts - self._last).total_seconds()
-        self._last = ts
-        readings, events = self._firmware.tick(ts, elapsed * self._speed)
-        return Sample(readings, events, self._firmware.position(ts))

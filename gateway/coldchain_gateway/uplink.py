@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import time
 from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
@@ -51,6 +52,12 @@ class Uplink:
         )
         if settings.mqtt_username:
             client.username_pw_set(settings.mqtt_username, settings.mqtt_password)
+        if settings.mqtt_tls:
+            client.tls_set(
+                ca_certs=str(settings.mqtt_ca_file) if settings.mqtt_ca_file else None,
+                certfile=str(settings.mqtt_cert_file) if settings.mqtt_cert_file else None,
+                keyfile=str(settings.mqtt_key_file) if settings.mqtt_key_file else None,
+            )
         client.will_set(self._status, topics.STATUS_OFFLINE, qos=1, retain=True)
         client.reconnect_delay_set(settings.reconnect_min_s, settings.reconnect_max_s)
         client.max_queued_messages_set(0)
@@ -65,8 +72,11 @@ class Uplink:
 
     def stop(self) -> None:
         info = self._client.publish(self._status, topics.STATUS_OFFLINE, qos=1, retain=True)
-        if self._client.is_connected():
-            info.wait_for_publish(timeout=2.0)
+        deadline = time.monotonic() + 2.0
+        while self._client.is_connected() and not info.is_published():
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.01)
         self._client.disconnect()
         self._client.loop_stop()
 

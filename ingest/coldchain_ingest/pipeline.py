@@ -34,6 +34,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 
+import paho.mqtt.client as mqtt
+
 from coldchain import topics
 from coldchain.contract import AlertEvent, DurableMark, InvalidNotice, Telemetry, parse_telemetry
 from coldchain.engine import Outcome, RuleEngine
@@ -226,15 +228,29 @@ class Pipeline:
         self._state.save(self._engine.changes())
 
     def _publish_events(self, events: list[AlertEvent]) -> None:
-        infos = [
-            self._broker.publish(topics.alerts(e.site), e.model_dump_json().encode())
-            for e in events
-        ]
-        for info in infos:
+        """Publish alert events at QoS 1 and wait for the broker to take each one."""
+        for event in events:
+            payload = event.model_dump_json().encode()
+            while not self._published(self._broker.publish(topics.alerts(event.site), payload)):
+                log.warning("broker unreachable; alert event %s waits for it", event.key)
+
+    def _published(self, info: mqtt.MQTTMessageInfo) -> bool:
+        """Wait for the PUBACK; False if it was published while disconnected.
+
+        paho keeps such a message and sends it after reconnecting, but cannot
+        tell us when the broker took it; publishing again once connected is safe
+        because alert events are idempotent by key.
+        """
+        try:
             while not info.is_published():
-                if self._stop.is_set():
+                if self._stop.wait(0.01):
                     raise Stopped
-                info.wait_for_publish(timeout=1.0)
+            return True
+        except RuntimeError:
+            while not self._broker.wait_connected(timeout=1.0):
+                if self._stop.is_set():
+                    raise Stopped from None
+            return False
 
     def _acknowledge(self, inbound: Inbound) -> None:
         self._broker.ack(inbound)

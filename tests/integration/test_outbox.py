@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from coldchain.contract import MAX_READINGS_PER_MESSAGE, Event, EventKind, Reading, Telemetry
+from coldchain_gateway.errors import OutboxError
 from coldchain_gateway.outbox import Outbox
 
 T0 = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
@@ -82,3 +87,35 @@ def test_confirm_keeps_later_messages(tmp_path: Path) -> None:
         outbox.pack("van-3", T0)
     assert outbox.confirm(2) == 2
     assert [seq for seq, _ in outbox.unconfirmed(after_seq=0, limit=10)] == [3]
+
+
+def test_over_budget_the_oldest_half_is_thinned_per_sensor(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "outbox.sqlite3", budget_readings=100)
+    thinned = 0
+    for minute in range(101):
+        readings = [
+            Reading(sensor=sensor, ts=T0 + timedelta(minutes=minute), temp_c=3.0)
+            for sensor in ("van-3.chilled", "van-3.frozen")
+        ]
+        thinned += outbox.append(readings, [], None, ticks=minute + 1)
+    assert thinned == outbox.thinned() > 0
+    kept = [
+        r for _, p in outbox.pack("van-3", T0) for r in Telemetry.model_validate_json(p).readings
+    ]
+    for sensor in ("van-3.chilled", "van-3.frozen"):
+        minutes = [int((r.ts - T0).total_seconds() // 60) for r in kept if r.sensor == sensor]
+        assert minutes == sorted(minutes)
+        assert minutes[0] == 0, "the oldest reading is kept: coverage starts where it did"
+        assert minutes[-10:] == list(range(91, 101)), "the newest stay complete"
+        gaps = [b - a for a, b in itertools.pairwise(minutes)]
+        assert gaps[: len(gaps) // 2] >= gaps[len(gaps) // 2 :], "older data are coarser"
+    assert len(kept) == 2 * 101 - thinned <= 100 + 2
+
+
+def test_an_outbox_of_an_older_schema_is_refused_with_advice(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.sqlite3"
+    legacy = sqlite3.connect(path)
+    legacy.execute("CREATE TABLE pending (id INTEGER PRIMARY KEY, kind TEXT, body TEXT)")
+    legacy.close()
+    with pytest.raises(OutboxError, match="drain"):
+        Outbox(path)

@@ -1,0 +1,118 @@
+"""Faults at the edge, on real processes: the broker going away, a full outbox.
+
+Each test classifies every reading the gateway recorded as stored once, lost
+or stored twice (InfluxDB keeps one point per sensor and time, so "twice" shows
+as a point at a time the gateway never sampled).
+"""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from conftest import Stack
+from servers import wait_until
+
+MINUTE_NS = 60 * 1_000_000_000
+SENSORS = ("van-1.chilled", "van-1.frozen")
+
+
+def _start(hours_ago: float) -> datetime:
+    return datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=hours_ago)
+
+
+def _stored(stack: Stack, sensor: str) -> list[int]:
+    series = stack.influxdb.query(
+        stack.database, f"SELECT temp_c FROM temperature WHERE sensor = '{sensor}'"
+    )
+    return [row[0] for row in series[0]["values"]] if series else []
+
+
+def _count(stack: Stack) -> int:
+    return stack.influxdb.count(stack.database, "SELECT count(temp_c) FROM temperature")
+
+
+def _outbox_meta(path: Path, key: str) -> int:
+    """A counter of the gateway's outbox, read beside the running gateway (0 before it exists)."""
+    if not path.exists():
+        return 0
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+    try:
+        row = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    except sqlite3.OperationalError:
+        return 0
+    finally:
+        db.close()
+    return int(row[0]) if row else 0
+
+
+def _verdict(stack: Stack, start: datetime, ticks: int) -> dict[str, int]:
+    recorded = {start.timestamp() * 10**9 + k * MINUTE_NS for k in range(ticks)}
+    verdict = {"stored once": 0, "lost": 0, "unexpected": 0}
+    for sensor in SENSORS:
+        stored = _stored(stack, sensor)
+        verdict["stored once"] += len(recorded & set(stored))
+        verdict["lost"] += len(recorded - set(stored))
+        verdict["unexpected"] += len(set(stored) - recorded) + len(stored) - len(set(stored))
+    return verdict
+
+
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL], ids=["graceful", "kill-9"])
+def test_broker_gone_mid_run_loses_nothing_and_doubles_nothing(
+    stack: Stack, how: signal.Signals
+) -> None:
+    ticks = 240
+    start = _start(hours_ago=6)
+    stack.start_ingest()
+    gateway = stack.gateway("van-1", start, ticks, speed=1200)
+    gateway.start()
+    wait_until(lambda: _count(stack) >= 60, 30, "some readings before the broker goes")
+
+    assert stack.mosquitto.popen is not None
+    stack.mosquitto.popen.send_signal(how)
+    stack.mosquitto.popen.wait(10)
+    outbox = stack.directory / "van-1.sqlite3"
+    sampled = _outbox_meta(outbox, "ticks")
+    wait_until(lambda: _outbox_meta(outbox, "ticks") >= sampled + 20, 30, "sampling offline")
+    stack.mosquitto.start()
+
+    assert gateway.wait(timeout=120) == 0, gateway.output()[-3000:]
+    assert _verdict(stack, start, ticks) == {
+        "stored once": 2 * ticks,
+        "lost": 0,
+        "unexpected": 0,
+    }
+
+
+def test_a_full_outbox_thins_old_readings_and_says_so(stack: Stack) -> None:
+    ticks, budget = 200, 100
+    start = _start(hours_ago=6)
+    stack.start_ingest()
+    assert stack.mosquitto.popen is not None
+    stack.mosquitto.stop()
+    gateway = stack.gateway(
+        "van-1", start, ticks, speed=6000, COLDCHAIN_GATEWAY_OUTBOX_BUDGET_READINGS=str(budget)
+    )
+    gateway.start()
+    outbox = stack.directory / "van-1.sqlite3"
+    wait_until(lambda: _outbox_meta(outbox, "ticks") == ticks, 60, "a dead zone's samples")
+    stack.mosquitto.start()
+    assert gateway.wait(timeout=120) == 0, gateway.output()[-3000:]
+
+    thinned = _outbox_meta(outbox, "thinned")
+    assert thinned > 0
+    verdict = _verdict(stack, start, ticks)
+    assert verdict == {"stored once": 2 * ticks - thinned, "lost": thinned, "unexpected": 0}
+    newest = {start.timestamp() * 10**9 + k * MINUTE_NS for k in range(ticks - 20, ticks)}
+    for sensor in SENSORS:
+        assert newest <= set(_stored(stack, sensor)), "the newest readings stay complete"
+        assert _stored(stack, sensor)[0] == start.timestamp() * 10**9, "coverage starts at 0"
+    events = stack.influxdb.count(
+        stack.database, "SELECT count(seq) FROM event WHERE kind = 'outbox_thinned'"
+    )
+    assert events >= 1
+    assert "thinned" in gateway.output()
