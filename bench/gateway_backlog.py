@@ -32,7 +32,11 @@ MINUTES = 24 * 60
 
 
 def fill(outbox_path: Path, start: datetime) -> None:
+    """A day of readings pending, in an outbox that had been publishing before the dead zone."""
     outbox = Outbox(outbox_path)
+    outbox.append([], [], None, ticks=0, battery_v=3.6)
+    outbox.pack("van-1", start)
+    outbox.confirm(1)
     for minute in range(MINUTES):
         ts = start + timedelta(minutes=minute)
         readings = [

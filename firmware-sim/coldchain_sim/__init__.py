@@ -11,16 +11,29 @@ Pure: no clock reads, no I/O, and the same seed gives the same readings.
 """
 
 from coldchain_sim.errors import ScenarioError, SimulationError, SimulatorError, UnknownIdError
-from coldchain_sim.faults import Fault, FaultKind
+from coldchain_sim.faults import GATEWAY_FAULTS, Fault, FaultKind
 from coldchain_sim.firmware import Firmware
 from coldchain_sim.profiles import DEFAULTS, Profile
-from coldchain_sim.scenario import CompartmentSpec, GatewaySpec, RoutePoint, Scenario
+from coldchain_sim.scenario import (
+    SITE_TIMEZONE,
+    BatterySpec,
+    CompartmentSpec,
+    DeadZone,
+    GatewaySpec,
+    RoutePoint,
+    Scenario,
+    Stop,
+)
 from coldchain_sim.thermal import MAX_STEP_S, ThermalParams
 
 __all__ = [
     "DEFAULTS",
+    "GATEWAY_FAULTS",
     "MAX_STEP_S",
+    "SITE_TIMEZONE",
+    "BatterySpec",
     "CompartmentSpec",
+    "DeadZone",
     "Fault",
     "FaultKind",
     "Firmware",
@@ -31,6 +44,7 @@ __all__ = [
     "ScenarioError",
     "SimulationError",
     "SimulatorError",
+    "Stop",
     "ThermalParams",
     "UnknownIdError",
 ]

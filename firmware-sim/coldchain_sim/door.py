@@ -1,12 +1,21 @@
-"""A compartment door that opens at random but seeded times, in physics seconds."""
+"""A compartment door that opens on a seeded schedule of openings, in physics seconds.
+
+A schedule is an endless sequence of (opens_at_s, closes_at_s) pairs in physics
+time: random habits for rooms and for vans without a tour (`habit_openings`),
+openings during the stops of a tour for touring vans (coldchain_sim.tour).
+"""
 
 from __future__ import annotations
 
 import math
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from coldchain.contract import EventKind
+
+Openings = Iterator[tuple[float, float]]
+"""(opens_at_s, closes_at_s) in physics seconds, ascending and not overlapping."""
 
 
 @dataclass(frozen=True)
@@ -26,14 +35,24 @@ class DoorHabit:
             raise ValueError(f"door habit needs 0 < min <= max for both spans; got {self}")
 
 
+def habit_openings(habit: DoorHabit, rng: random.Random) -> Openings:
+    """Openings at random but seeded times: closed, open, closed, open, ..."""
+    now_s = 0.0
+    while True:
+        opens_s = now_s + rng.uniform(habit.closed_min_s, habit.closed_max_s)
+        now_s = opens_s + rng.uniform(habit.open_min_s, habit.open_max_s)
+        yield opens_s, now_s
+
+
 class Door:
     """Door state over physics time; the schedule depends only on the seed, not on ticks."""
 
-    def __init__(self, habit: DoorHabit, rng: random.Random) -> None:
-        self._habit = habit
-        self._rng = rng
+    def __init__(self, openings: Openings) -> None:
+        self._openings = openings
         self.is_open = False
-        self._change_at_s = rng.uniform(habit.closed_min_s, habit.closed_max_s)
+        self._stuck = False
+        self._closes_at_s = math.inf
+        self._change_at_s = self._next_opening_after(-math.inf)
 
     @property
     def next_change_s(self) -> float:
@@ -45,20 +64,35 @@ class Door:
         kinds = []
         while self._change_at_s <= now_s:
             self.is_open = not self.is_open
-            kinds.append(EventKind.DOOR_OPEN if self.is_open else EventKind.DOOR_CLOSED)
-            self._change_at_s += self._draw_duration()
+            if self.is_open:
+                kinds.append(EventKind.DOOR_OPEN)
+                self._change_at_s = self._closes_at_s
+            else:
+                kinds.append(EventKind.DOOR_CLOSED)
+                self._change_at_s = self._next_opening_after(self._change_at_s)
         return kinds
 
     def stick_open(self) -> list[EventKind]:
-        """Open the door, if it is not open, and never close it again."""
+        """Open the door, if it is not open, and keep it open until release()."""
+        self._stuck = True
         self._change_at_s = math.inf
         if self.is_open:
             return []
         self.is_open = True
         return [EventKind.DOOR_OPEN]
 
-    def _draw_duration(self) -> float:
-        h = self._habit
-        if self.is_open:
-            return self._rng.uniform(h.open_min_s, h.open_max_s)
-        return self._rng.uniform(h.closed_min_s, h.closed_max_s)
+    def release(self, now_s: float) -> list[EventKind]:
+        """Close a stuck door now; its schedule resumes with the next opening after `now_s`."""
+        if not self._stuck:
+            return []
+        self._stuck = False
+        self.is_open = False
+        self._change_at_s = self._next_opening_after(now_s)
+        return [EventKind.DOOR_CLOSED]
+
+    def _next_opening_after(self, now_s: float) -> float:
+        for opens_s, closes_s in self._openings:
+            if opens_s > now_s:
+                self._closes_at_s = closes_s
+                return opens_s
+        return math.inf

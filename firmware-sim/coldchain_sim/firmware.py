@@ -1,23 +1,41 @@
 """The firmware of one simulated gateway: sample every compartment at a given time.
 
-Two clocks meet here. `ts` is reading time, what the readings carry and what
-scenario faults are timed in; `physics_dt_s` is how much thermal physics runs
-before each sample, so a caller can run the physics faster than the readings.
-The firmware reads no clock itself.
+Two clocks meet here. `ts` is reading time: what readings carry, and what
+scenario faults and dead-zone windows are timed in. Physics time is how much
+thermal physics has run, `physics_dt_s` per tick, so a caller can run the world
+faster than the readings; the world's own clock (time of day for the ambient
+cycle and defrosts, the van's place on its tour, the battery's discharge) is the
+first tick's `ts` plus the physics seconds run. The firmware reads no clock itself.
 """
 
 from __future__ import annotations
 
 import math
 import random
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from pydantic import ValidationError
 
 from coldchain.contract import Event, Position, Reading
+from coldchain_sim.battery import Battery
 from coldchain_sim.compartment import Compartment
 from coldchain_sim.errors import SimulationError, UnknownIdError
-from coldchain_sim.faults import Fault, FaultKind
-from coldchain_sim.route import Route
+from coldchain_sim.faults import GATEWAY_FAULTS, Fault, FaultKind
+from coldchain_sim.network import Coverage
 from coldchain_sim.scenario import GatewaySpec
+from coldchain_sim.tour import Tour, TourStop
+
+
+@dataclass(frozen=True)
+class _Running:
+    """A fault's window of reading time: from `starts`, until `ends` if ever."""
+
+    key: int
+    fault: Fault
+    starts: datetime
+    ends: datetime | None
 
 
 class Firmware:
@@ -25,11 +43,22 @@ class Firmware:
 
     def __init__(self, spec: GatewaySpec, *, seed: int) -> None:
         self.gateway = spec.id
-        self._compartments = {c.sensor: Compartment(c, seed) for c in spec.compartments}
+        self._tour = _tour(spec, seed)
+        zone = ZoneInfo(spec.timezone)
+        doors_at_stops = self._tour if spec.tour is not None else None
+        self._compartments = {
+            c.sensor: Compartment(c, seed, zone, doors_at_stops) for c in spec.compartments
+        }
         self._scheduled: list[Fault] = sorted(spec.faults, key=lambda fault: fault.after_s)
-        self._route = _route(spec, seed)
+        self._injected: list[Fault] = []
+        self._running: list[_Running] = []
+        self._clock_jumps: list[_Running] = []
+        self._keys = 0
+        self._coverage = Coverage(spec.dead_zones)
+        self._battery = _battery(spec)
         self._t0: datetime | None = None
         self._last_ts: datetime | None = None
+        self._physics_s = 0.0
 
     @property
     def sensors(self) -> list[str]:
@@ -41,39 +70,130 @@ class Firmware:
 
         `ts` must be timezone-aware and not earlier than the previous tick's; the
         first tick's `ts` is the start time that scenario faults count from. Returns
-        one reading per compartment (°C, to 0.1) and the door events of this tick,
-        all stamped `ts`.
+        one reading per powered compartment (°C, to 0.1; none for a compartment
+        without power) and the events of this tick, all stamped `ts`: door events
+        under the door sensor id, defrost and power events under the air sensor id.
         """
         self._check_clock(ts, physics_dt_s)
         if self._t0 is None:
-            self._t0 = ts
+            self._begin(ts)
         self._last_ts = ts
-        self._fire_due_faults((ts - self._t0).total_seconds())
+        self._end_due_faults(ts)
+        self._start_due_faults(ts)
         readings: list[Reading] = []
         events: list[Event] = []
         for compartment in self._compartments.values():
-            kinds = compartment.advance(physics_dt_s)
-            if compartment.door_sensor is not None:
-                events += [Event(sensor=compartment.door_sensor, ts=ts, kind=k) for k in kinds]
-            readings.append(Reading(sensor=compartment.sensor, ts=ts, temp_c=compartment.sample()))
+            events += [
+                Event(sensor=sensor, ts=ts, kind=kind)
+                for sensor, kind in compartment.advance(physics_dt_s)
+            ]
+            value = compartment.sample()
+            if value is not None:
+                readings.append(Reading(sensor=compartment.sensor, ts=ts, temp_c=value))
+        self._physics_s += physics_dt_s
         return readings, events
 
-    def inject(self, kind: FaultKind, sensor: str) -> None:
-        """Apply a fault to the compartment of `sensor` from the next tick on."""
-        self._compartment(sensor).inject(kind)
+    def inject(
+        self,
+        kind: FaultKind,
+        sensor: str | None = None,
+        *,
+        duration_s: float | None = None,
+        rate_k_per_h: float | None = None,
+        rate_v_per_h: float | None = None,
+        offset_s: float | None = None,
+    ) -> None:
+        """Start a fault at the next tick, for `duration_s` reading seconds or for good.
+
+        `sensor` names the compartment (required except for power_loss, which without
+        it cuts every compartment, and for the gateway faults dying_battery and
+        clock_jump, which take none). The parameters are those of a scenario fault.
+        """
+        try:
+            fault = Fault(
+                kind=kind,
+                sensor=sensor,
+                duration_s=duration_s,
+                rate_k_per_h=rate_k_per_h,
+                rate_v_per_h=rate_v_per_h,
+                offset_s=offset_s,
+            )
+        except ValidationError as exc:
+            message = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
+            raise SimulationError(f"cannot inject {kind}: {message}") from None
+        if fault.sensor is not None:
+            self._compartment(fault.sensor)
+        if kind is FaultKind.DYING_BATTERY and self._battery is None:
+            raise SimulationError(
+                f"gateway {self.gateway} has no battery; give it one in the scenario "
+                "('battery: {full_v: 3.6, empty_v: 3.0}') to inject dying_battery"
+            )
+        self._injected.append(fault)
 
     def position(self, ts: datetime) -> Position | None:
-        """Where the van is at `ts` (reading time since the first tick), or None if the
-        gateway has no route. Before the first tick the van is at its start point."""
-        if self._route is None:
+        """Where the van is at `ts`, or None if the gateway has neither tour nor route.
+
+        The van moves in physics time (see physics_s_at); before the first tick it
+        is at its start: the tour's first stop, or a seeded point of its route.
+        """
+        if self._tour is None:
             return None
-        elapsed_s = 0.0 if self._t0 is None else (ts - self._t0).total_seconds()
-        lat, lon = self._route.at(max(elapsed_s, 0.0))
+        lat, lon = self._tour.at(self.physics_s_at(ts))
         return Position(lat=lat, lon=lon, ts=ts)
+
+    def tour_stop(self, ts: datetime) -> str | None:
+        """The name of the tour stop the van waits at at `ts`; None while it drives, and
+        for gateways without a tour."""
+        if self._tour is None:
+            return None
+        return self._tour.stop_at(self.physics_s_at(ts))
+
+    def network_available(self, ts: datetime) -> bool:
+        """False while the gateway is in a dead zone at reading time `ts`: inside a dead
+        zone's area (by position()), or inside a dead zone's window of reading seconds
+        after the first tick. True for gateways without dead zones."""
+        here = self.position(ts)
+        place = None if here is None else (here.lat, here.lon)
+        return self._coverage.available(place, self._elapsed_s(ts))
+
+    def battery_v(self, ts: datetime) -> float | None:
+        """The gateway battery's voltage (V, to the millivolt) at `ts`; None for a gateway
+        on mains power (no `battery` in the scenario). It discharges in physics time."""
+        if self._battery is None:
+            return None
+        return self._battery.at(self.physics_s_at(ts))
+
+    def clock_offset_s(self, ts: datetime) -> float:
+        """How far (s) the gateway's own clock is off at true reading time `ts`: the sum
+        of the clock_jump faults whose window holds `ts`; 0 without one.
+
+        The firmware never shifts what it returns: a gateway simulating a wrong clock
+        stamps `ts + clock_offset_s(ts)` where it would stamp `ts`, and still ticks the
+        firmware with the true, never decreasing `ts`.
+        """
+        active = [
+            jump.fault.offset_s or 0.0
+            for jump in self._clock_jumps
+            if jump.starts <= ts and (jump.ends is None or ts < jump.ends)
+        ]
+        return sum(active, 0.0)
+
+    def physics_s_at(self, ts: datetime) -> float:
+        """Physics seconds run by reading time `ts`: exact at a tick's `ts`; between and
+        after ticks the world is taken to run at real time from the latest tick; 0
+        before the first tick."""
+        if self._last_ts is None:
+            return 0.0
+        return max(self._physics_s + (ts - self._last_ts).total_seconds(), 0.0)
 
     def temperature_c(self, sensor: str) -> float:
         """The true air temperature in °C of a compartment, without probe noise or rounding."""
         return self._compartment(sensor).thermal.temp_c
+
+    def product_temperature_c(self, sensor: str) -> float:
+        """The true temperature in °C of a compartment's goods (the air's set point while
+        it holds none)."""
+        return self._compartment(sensor).thermal.product_c
 
     def _compartment(self, sensor: str) -> Compartment:
         compartment = self._compartments.get(sensor)
@@ -84,10 +204,61 @@ class Firmware:
             )
         return compartment
 
-    def _fire_due_faults(self, elapsed_s: float) -> None:
+    def _elapsed_s(self, ts: datetime) -> float:
+        return 0.0 if self._t0 is None else (ts - self._t0).total_seconds()
+
+    def _begin(self, ts: datetime) -> None:
+        self._t0 = ts
+        for compartment in self._compartments.values():
+            compartment.begin(ts.timestamp())
+        # Known in advance, so clock_offset_s() is right also when asked before a tick.
+        for fault in self._scheduled:
+            if fault.kind is FaultKind.CLOCK_JUMP:
+                self._clock_jumps.append(self._window(fault, ts + _seconds(fault.after_s)))
+
+    def _start_due_faults(self, ts: datetime) -> None:
+        elapsed_s = self._elapsed_s(ts)
         while self._scheduled and self._scheduled[0].after_s <= elapsed_s:
             fault = self._scheduled.pop(0)
-            self.inject(fault.kind, fault.sensor)
+            assert self._t0 is not None
+            self._start(self._window(fault, self._t0 + _seconds(fault.after_s)))
+        injected, self._injected = self._injected, []
+        for fault in injected:
+            running = self._window(fault, ts)
+            if fault.kind is FaultKind.CLOCK_JUMP:
+                self._clock_jumps.append(running)
+            self._start(running)
+
+    def _window(self, fault: Fault, starts: datetime) -> _Running:
+        self._keys += 1
+        ends = None if fault.duration_s is None else starts + _seconds(fault.duration_s)
+        return _Running(self._keys, fault, starts, ends)
+
+    def _start(self, running: _Running) -> None:
+        self._running.append(running)
+        fault = running.fault
+        if fault.kind is FaultKind.DYING_BATTERY:
+            assert self._battery is not None
+            self._battery.dying(self._physics_s, fault.battery_fall_v_per_h)
+        elif fault.kind not in GATEWAY_FAULTS:
+            for compartment in self._hit(fault):
+                compartment.start_fault(running.key, fault)
+
+    def _end_due_faults(self, ts: datetime) -> None:
+        due = [r for r in self._running if r.ends is not None and r.ends <= ts]
+        for running in due:
+            self._running.remove(running)
+            if running.fault.kind is FaultKind.DYING_BATTERY:
+                assert self._battery is not None
+                self._battery.replace(self._physics_s)
+            elif running.fault.kind not in GATEWAY_FAULTS:
+                for compartment in self._hit(running.fault):
+                    compartment.end_fault(running.key)
+
+    def _hit(self, fault: Fault) -> list[Compartment]:
+        if fault.sensor is None:
+            return list(self._compartments.values())
+        return [self._compartment(fault.sensor)]
 
     def _check_clock(self, ts: datetime, physics_dt_s: float) -> None:
         if ts.tzinfo is None or ts.utcoffset() is None:
@@ -103,9 +274,25 @@ class Firmware:
             )
 
 
-def _route(spec: GatewaySpec, seed: int) -> Route | None:
-    if spec.route is None:
+def _seconds(value: float) -> timedelta:
+    return timedelta(seconds=value)
+
+
+def _tour(spec: GatewaySpec, seed: int) -> Tour | None:
+    if spec.tour is not None:
+        stops = [TourStop(s.name, s.lat, s.lon, s.dwell_s, s.openings) for s in spec.tour]
+        return Tour(stops, spec.speed_kmh)
+    if spec.route is not None:
+        points = [TourStop(f"point {i + 1}", p.lat, p.lon) for i, p in enumerate(spec.route)]
+        route = Tour(points, spec.speed_kmh)
+        start_fraction = random.Random(f"{seed}/{spec.id}/route").random()
+        return Tour(points, spec.speed_kmh, start_s=start_fraction * route.lap_s)
+    return None
+
+
+def _battery(spec: GatewaySpec) -> Battery | None:
+    b = spec.battery
+    if b is None:
         return None
-    start = random.Random(f"{seed}/{spec.id}/route").random()
-    points = [(point.lat, point.lon) for point in spec.route]
-    return Route(points, spec.speed_kmh, start_fraction=start)
+    start_v = b.full_v if b.start_v is None else b.start_v
+    return Battery(b.full_v, b.empty_v, start_v, b.discharge_v_per_h)

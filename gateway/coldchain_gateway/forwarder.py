@@ -9,8 +9,9 @@ only hands it signals (connected, durable mark). Decisions live here:
 - after a (re)connect, or when no durable mark has advanced for
   `redeliver_after_s`, every unconfirmed message is published again; the ingest
   service stores by reading time, so a repeat overwrites instead of doubling;
-- `coverage` can hold publishing back (a simulated dead zone) while the
-  connection stays up; samples keep going to the outbox;
+- `coverage` can hold publishing back (a simulated dead zone, asked with the
+  latest sample's reading time) while the connection stays up; samples keep
+  going to the outbox;
 - a brand-new outbox waits briefly for the retained durable mark so that it
   continues numbering above what the broker already knows of this gateway.
 """
@@ -58,6 +59,7 @@ class Forwarder:
         self._sync_deadline = 0.0
         self._published_upto = 0
         self._last_progress = time.monotonic()
+        self._last_ts = datetime.now(UTC)
 
     def stop(self) -> None:
         self._stop.set()
@@ -69,7 +71,7 @@ class Forwarder:
             while not self._stop.is_set():
                 self._sample_if_due()
                 self._handle_signals(timeout=self._until_due())
-                if self._uplink.connected and self._coverage(datetime.now(UTC)):
+                if self._uplink.connected and self._coverage(self._last_ts):
                     self._forward()
                 if self._drained():
                     log.info("all %s samples confirmed durable; exiting", self._settings.ticks)
@@ -89,6 +91,7 @@ class Forwarder:
     def _sample_if_due(self) -> None:
         while self._sampling() and time.monotonic() >= self._clock.due:
             tick = self._clock.take()
+            self._last_ts = tick.ts
             sample = self._source.sample(tick.ts)
             events = list(sample.events)
             if tick.clock_jump_s is not None:

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Stack
+from conftest import SCENARIO, Stack
 from servers import wait_until
 
 MINUTE_NS = 60 * 1_000_000_000
+SCENARIOS = SCENARIO.parent
 SENSORS = ("van-1.chilled", "van-1.frozen")
 
 
@@ -26,6 +27,7 @@ def _start(hours_ago: float) -> datetime:
 
 
 def _stored(stack: Stack, sensor: str) -> list[int]:
+    """Times (ns) of the stored readings of one sensor, in order."""
     series = stack.influxdb.query(
         stack.database, f"SELECT temp_c FROM temperature WHERE sensor = '{sensor}'"
     )
@@ -51,7 +53,7 @@ def _outbox_meta(path: Path, key: str) -> int:
 
 
 def _verdict(stack: Stack, start: datetime, ticks: int) -> dict[str, int]:
-    recorded = {start.timestamp() * 10**9 + k * MINUTE_NS for k in range(ticks)}
+    recorded = {int(start.timestamp()) * 10**9 + k * MINUTE_NS for k in range(ticks)}
     verdict = {"stored once": 0, "lost": 0, "unexpected": 0}
     for sensor in SENSORS:
         stored = _stored(stack, sensor)
@@ -107,12 +109,35 @@ def test_a_full_outbox_thins_old_readings_and_says_so(stack: Stack) -> None:
     assert thinned > 0
     verdict = _verdict(stack, start, ticks)
     assert verdict == {"stored once": 2 * ticks - thinned, "lost": thinned, "unexpected": 0}
-    newest = {start.timestamp() * 10**9 + k * MINUTE_NS for k in range(ticks - 20, ticks)}
+    newest = {int(start.timestamp()) * 10**9 + k * MINUTE_NS for k in range(ticks - 20, ticks)}
     for sensor in SENSORS:
         assert newest <= set(_stored(stack, sensor)), "the newest readings stay complete"
-        assert _stored(stack, sensor)[0] == start.timestamp() * 10**9, "coverage starts at 0"
+        assert _stored(stack, sensor)[0] == int(start.timestamp()) * 10**9, "coverage starts at 0"
     events = stack.influxdb.count(
         stack.database, "SELECT count(seq) FROM event WHERE kind = 'outbox_thinned'"
     )
     assert events >= 1
     assert "thinned" in gateway.output()
+
+
+@pytest.mark.parametrize("gateway_id", ["cold-room-1", "freezer-1"])
+def test_a_clock_jump_is_reported_and_readings_keep_their_true_times(
+    stack: Stack, gateway_id: str
+) -> None:
+    ticks = 60
+    start = _start(hours_ago=3)
+    stack.start_ingest()
+    scenario = SCENARIOS / "clock-jump.yaml"
+    gateway = stack.gateway(gateway_id, start, ticks, speed=3000, scenario=scenario)
+    gateway.start()
+    assert gateway.wait(timeout=90) == 0, gateway.output()[-3000:]
+
+    sensor = f"{gateway_id}.air"
+    expected = [int(start.timestamp()) * 10**9 + k * MINUTE_NS for k in range(ticks)]
+    assert _stored(stack, sensor) == expected, "no reading in the future or the past"
+    jumps = stack.influxdb.query(
+        stack.database, "SELECT seq, sensor FROM event WHERE kind = 'clock_jump'"
+    )
+    assert [row[2] for row in jumps[0]["values"]] == [f"{gateway_id}.clock"]
+    assert jumps[0]["values"][0][0] == expected[10], "reported at the first sample after it"
+    assert "wall clock jumped" in gateway.output()

@@ -1,8 +1,14 @@
-"""Simulated firmware: determinism, thermostat, faults, doors, scenario validation."""
+"""Simulated firmware: determinism, thermostat, doors, compressor failure, validation.
+
+Defrost, ambient and goods: test_sim_thermal.py; tours and dead zones:
+test_sim_tour.py; the other faults: test_sim_faults.py; scenario files:
+test_sim_scenarios.py.
+"""
 
 from __future__ import annotations
 
 import functools
+import math
 import re
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -34,12 +40,14 @@ HOUR = 3600.0
 
 # (profile, set point override, category limit °C, documented minutes to pass it on failure)
 CASES = [
-    pytest.param(Profile.COLD_ROOM, None, 6.0, 90, id="cold_room"),
-    pytest.param(Profile.COLD_ROOM, 1.5, 4.0, 90, id="cold_room-poultry"),
-    pytest.param(Profile.FREEZER, None, -18.0, 30, id="freezer"),
+    pytest.param(Profile.COLD_ROOM, None, 6.0, 210, id="cold_room"),
+    pytest.param(Profile.COLD_ROOM, 1.5, 4.0, 130, id="cold_room-poultry"),
+    pytest.param(Profile.FREEZER, None, -18.0, 80, id="freezer"),
     pytest.param(Profile.VAN_CHILLED, None, 6.0, 15, id="van_chilled"),
-    pytest.param(Profile.VAN_FROZEN, None, -18.0, 30, id="van_frozen"),
+    pytest.param(Profile.VAN_FROZEN, None, -18.0, 20, id="van_frozen"),
 ]
+#: After a door closes or a defrost ends, this long to get back inside the limit.
+RECOVERY_S = 20 * MINUTE
 
 
 @functools.cache
@@ -62,6 +70,25 @@ def run(firmware: Firmware, physics_s: float, dt_s: float, start_s: float = 0.0)
         readings, _ = firmware.tick(T0 + timedelta(seconds=start_s + i * dt_s), dt_s)
         values.append(readings[0].temp_c)
     return values
+
+
+def excused(firmware: Firmware, physics_s: float, dt_s: float) -> list[tuple[float, bool]]:
+    """Each tick's reading, and whether a door opening or a defrost (or the recovery
+    after one) excuses it from the limit."""
+    out = []
+    door = defrost = False
+    last_s = -math.inf
+    for i in range(1, round(physics_s / dt_s) + 1):
+        readings, events = firmware.tick(T0 + timedelta(seconds=i * dt_s), dt_s)
+        for event in events:
+            door = {EventKind.DOOR_OPEN: True, EventKind.DOOR_CLOSED: False}.get(event.kind, door)
+            defrost = {EventKind.DEFROST_START: True, EventKind.DEFROST_END: False}.get(
+                event.kind, defrost
+            )
+        if door or defrost or events:
+            last_s = i * dt_s
+        out.append((readings[0].temp_c, i * dt_s - last_s <= RECOVERY_S))
+    return out
 
 
 def longest_over_s(values: list[float], limit_c: float, dt_s: float) -> float:
@@ -101,11 +128,13 @@ def test_door_schedule_does_not_depend_on_how_physics_is_chunked(chunks: list[fl
 
 
 @pytest.mark.parametrize(("profile", "setpoint_c", "limit_c", "fail_min"), CASES)
-def test_thermostat_keeps_a_healthy_compartment_within_its_limit_for_24_hours(
+def test_healthy_compartment_stays_within_its_limit_except_at_doors_and_defrosts(
     profile: Profile, setpoint_c: float | None, limit_c: float, fail_min: int
 ) -> None:
     firmware = Firmware(gateway(profile, setpoint_c), seed=11)
-    values = run(firmware, 24 * HOUR, dt_s=30.0)
+    samples = excused(firmware, 24 * HOUR, dt_s=30.0)
+    assert all(value <= limit_c for value, excuse in samples if not excuse)
+    values = [value for value, _ in samples]
     assert longest_over_s(values, limit_c, 30.0) < 10 * MINUTE
     assert max(values) < limit_c + 3.0
 
@@ -125,13 +154,14 @@ def test_compressor_failure_passes_the_limit_within_the_documented_time(
     firmware = Firmware(gateway(profile, setpoint_c), seed=seed)
     run(firmware, 2 * HOUR, dt_s=60.0)
     firmware.inject(FaultKind.COMPRESSOR_FAILURE, sensor="g.air")
-    values = run(firmware, fail_min * MINUTE, dt_s=10.0, start_s=2 * HOUR)
+    values = run(firmware, fail_min * MINUTE, dt_s=20.0, start_s=2 * HOUR)
     assert max(values) > limit_c
     later = run(firmware, 3 * HOUR, dt_s=60.0, start_s=2 * HOUR + fail_min * MINUTE)
-    assert later[-1] > limit_c + 2.0
+    assert later[-1] > max(limit_c + 1.0, later[0])
 
 
 def test_scenario_fault_fires_in_reading_seconds_after_the_first_tick() -> None:
+    # The fault's former name, door_stuck_open, still loads as door_left_open.
     text = SCENARIO.read_text().replace("kind: compressor_failure", "kind: door_stuck_open")
     firmware = Firmware(Scenario.from_yaml(text).gateway("van-2"), seed=7)
     opened_at = []
@@ -153,11 +183,11 @@ def test_shipped_van_2_fault_warms_the_chilled_compartment_past_6_c() -> None:
     assert chilled[-1] > 6.0
 
 
-def test_door_stuck_open_drives_the_temperature_over_the_limit() -> None:
+def test_door_left_open_drives_the_temperature_over_the_limit() -> None:
     firmware = Firmware(gateway(Profile.FREEZER), seed=5)
-    firmware.inject(FaultKind.DOOR_STUCK_OPEN, sensor="g.air")
+    firmware.inject(FaultKind.DOOR_LEFT_OPEN, sensor="g.air")
     readings, events = firmware.tick(T0, 6 * HOUR)
-    assert [e.kind for e in events] == [EventKind.DOOR_OPEN]
+    assert [e.kind for e in events if e.sensor == "g.door"] == [EventKind.DOOR_OPEN]
     assert readings[0].temp_c > -18.0
 
 
@@ -221,12 +251,15 @@ def test_positions_only_for_vans_and_near_dortmund() -> None:
     assert Firmware(scenario.gateway("cold-room-1"), seed=7).position(T0) is None
     van = Firmware(scenario.gateway("van-1"), seed=7)
     van.tick(T0, 0.0)
-    first, later = van.position(T0), van.position(T0 + timedelta(minutes=5))
-    assert first is not None and later is not None
-    assert later.ts == T0 + timedelta(minutes=5)
-    assert (first.lat, first.lon) != (later.lat, later.lon)
-    for position in (first, later):
+    places = set()
+    for minute in range(0, 120, 5):
+        ts = T0 + timedelta(minutes=minute)
+        van.tick(ts, 0.0 if minute == 0 else 5 * MINUTE)
+        position = van.position(ts)
+        assert position is not None and position.ts == ts
         assert abs(position.lat - 51.51) < 0.1 and abs(position.lon - 7.46) < 0.1
+        places.add((position.lat, position.lon))
+    assert len(places) > 10
 
 
 MINIMAL = """
@@ -265,7 +298,7 @@ gateways:
         ),
         pytest.param(
             MINIMAL + "    faults: [{kind: meltdown, sensor: g.air}]\n",
-            "faults[0].kind: Input should be 'compressor_failure' or 'door_stuck_open'",
+            "faults[0].kind: Input should be 'compressor_failure', 'door_left_open', ",
             id="unknown-fault",
         ),
         pytest.param(
