@@ -13,7 +13,8 @@ Rules (names as in alert events; limits from coldchain.limits.Limits):
   `budget_s`; a dip back inside does not reset it;
 - `door_open` (warning): a door open longer than `door_open_max_s`;
 - `implausible`, `stuck`, `jump`, `no_data` (sensor health, warning), and
-  `offline`, `battery_low` (gateway health, warning).
+  `offline`, `battery_low`, `clock_jump`, `outbox_thinned` (gateway health,
+  warning; the last two are one alarm per report, cleared by a person).
 
 A door opening suppresses the delayed temperature rules for `door_grace_s`, a
 defrost (event or schedule) for `defrost_grace_s`; `over_absolute` is
@@ -203,6 +204,9 @@ class RuleEngine:
         ]
         items += [(reading.ts, 1, reading.sensor, reading) for reading in readings]
         for _, _, sensor_id, item in sorted(items, key=lambda x: x[:3]):
+            if isinstance(item, Event) and item.kind in GATEWAY_EVENT_RULES:
+                outcome.extend(self._gateway_event(item))
+                continue
             located = self.fleet.locate(sensor_id)
             if located is None:
                 continue
@@ -211,6 +215,19 @@ class RuleEngine:
             elif located[2].kind == "temperature":
                 outcome.extend(self._reading(*located, item))
         return outcome
+
+    def _gateway_event(self, event: Event) -> Outcome:
+        """A gateway reports trouble of its own (`{gateway}.clock`, `{gateway}.outbox`).
+
+        Each report is an alarm of its own: nothing clears it but a person.
+        """
+        located = self.fleet.gateway(event.sensor.split(".", 1)[0])
+        if located is None:
+            return Outcome()
+        site, gateway = located
+        subject = _Subject(site.id, gateway=gateway.id)
+        rule = GATEWAY_EVENT_RULES[event.kind]
+        return Outcome(alerts=[subject.event(rule, AlertState.RAISED, event.ts, event.ts)])
 
     def gateway_status(self, site: str, gateway: str, online: bool, at: datetime) -> Outcome:
         """A gateway's retained status changed (`at`: when ingest saw it, UTC)."""
@@ -501,6 +518,12 @@ def thresholds(limits: Limits) -> list[Threshold]:
 
 
 HEALTH_SEVERITY = Severity.WARNING
+
+#: Gateway events that are alarms: the gateway's clock jumped, its outbox thinned readings.
+GATEWAY_EVENT_RULES = {
+    EventKind.CLOCK_JUMP: "clock_jump",
+    EventKind.OUTBOX_THINNED: "outbox_thinned",
+}
 
 
 @dataclass(frozen=True)

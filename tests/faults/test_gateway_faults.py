@@ -117,6 +117,10 @@ def test_a_full_outbox_thins_old_readings_and_says_so(stack: Stack) -> None:
         stack.database, "SELECT count(seq) FROM event WHERE kind = 'outbox_thinned'"
     )
     assert events >= 1
+    alarms = stack.influxdb.query(
+        stack.database, """SELECT "key", gateway FROM alert WHERE rule = 'outbox_thinned'"""
+    )
+    assert alarms and {row[2] for row in alarms[0]["values"]} == {"van-1"}
     assert "thinned" in gateway.output()
 
 
@@ -140,4 +144,8 @@ def test_a_clock_jump_is_reported_and_readings_keep_their_true_times(
     )
     assert [row[2] for row in jumps[0]["values"]] == [f"{gateway_id}.clock"]
     assert jumps[0]["values"][0][0] == expected[10], "reported at the first sample after it"
+    alarms = stack.influxdb.query(
+        stack.database, """SELECT "key", gateway FROM alert WHERE rule = 'clock_jump'"""
+    )
+    assert [row[2] for row in alarms[0]["values"]] == [gateway_id]
     assert "wall clock jumped" in gateway.output()
