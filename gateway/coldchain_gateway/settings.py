@@ -75,6 +75,10 @@ class GatewaySettings(BaseSettings):
     reconnect_min_s: int = 1
     reconnect_max_s: int = 30
 
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="text for people, json for a log collector (one object a line)."
+    )
+
     @model_validator(mode="after")
     def _consistent(self) -> Self:
         if self.clock == "replay" and self.replay_start is None:

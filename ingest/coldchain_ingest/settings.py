@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -15,6 +16,12 @@ class IngestSettings(BaseSettings):
     mqtt_port: int = 1883
     mqtt_username: str | None = None
     mqtt_password: str | None = None
+    mqtt_tls: bool = Field(default=False, description="Connect with TLS (port 8883, say).")
+    mqtt_ca_file: Path | None = Field(
+        default=None, description="CA certificate to check the broker with; system CAs if unset."
+    )
+    mqtt_cert_file: Path | None = Field(default=None, description="Client certificate (PEM).")
+    mqtt_key_file: Path | None = Field(default=None, description="Client certificate key (PEM).")
     mqtt_client_id: str = "coldchain-ingest"
     session_expiry_s: int = Field(
         default=7 * 24 * 3600,
@@ -47,3 +54,6 @@ class IngestSettings(BaseSettings):
     retry_max_s: float = Field(default=10.0, gt=0, description="Longest pause between retries.")
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(default=9108, description="Prometheus /metrics; 0 turns it off.")
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="text for people, json for a log collector (one object a line)."
+    )
