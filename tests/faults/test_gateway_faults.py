@@ -1,23 +1,19 @@
 """Faults at the edge, on real processes: the broker going away, a full outbox.
 
-Each test classifies every reading the gateway recorded as stored once, lost
-or stored twice (InfluxDB keeps one point per sensor and time, so "twice" shows
-as a point at a time the gateway never sampled).
+Each test classifies every reading the gateway recorded (tests/verdict.py).
 """
 
 from __future__ import annotations
 
 import signal
-import sqlite3
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
 from conftest import SCENARIO, Stack
 from servers import wait_until
+from verdict import MINUTE_NS, outbox_counter, stored_times, verdict
 
-MINUTE_NS = 60 * 1_000_000_000
 SCENARIOS = SCENARIO.parent
 SENSORS = ("van-1.chilled", "van-1.frozen")
 
@@ -27,40 +23,15 @@ def _start(hours_ago: float) -> datetime:
 
 
 def _stored(stack: Stack, sensor: str) -> list[int]:
-    """Times (ns) of the stored readings of one sensor, in order."""
-    series = stack.influxdb.query(
-        stack.database, f"SELECT temp_c FROM temperature WHERE sensor = '{sensor}'"
-    )
-    return [row[0] for row in series[0]["values"]] if series else []
+    return stored_times(stack.influxdb, stack.database, sensor)
 
 
 def _count(stack: Stack) -> int:
     return stack.influxdb.count(stack.database, "SELECT count(temp_c) FROM temperature")
 
 
-def _outbox_meta(path: Path, key: str) -> int:
-    """A counter of the gateway's outbox, read beside the running gateway (0 before it exists)."""
-    if not path.exists():
-        return 0
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
-    try:
-        row = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-    except sqlite3.OperationalError:
-        return 0
-    finally:
-        db.close()
-    return int(row[0]) if row else 0
-
-
 def _verdict(stack: Stack, start: datetime, ticks: int) -> dict[str, int]:
-    recorded = {int(start.timestamp()) * 10**9 + k * MINUTE_NS for k in range(ticks)}
-    verdict = {"stored once": 0, "lost": 0, "unexpected": 0}
-    for sensor in SENSORS:
-        stored = _stored(stack, sensor)
-        verdict["stored once"] += len(recorded & set(stored))
-        verdict["lost"] += len(recorded - set(stored))
-        verdict["unexpected"] += len(set(stored) - recorded) + len(stored) - len(set(stored))
-    return verdict
+    return verdict(stack.influxdb, stack.database, start, ticks, list(SENSORS))
 
 
 @pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL], ids=["graceful", "kill-9"])
@@ -78,8 +49,8 @@ def test_broker_gone_mid_run_loses_nothing_and_doubles_nothing(
     stack.mosquitto.popen.send_signal(how)
     stack.mosquitto.popen.wait(10)
     outbox = stack.directory / "van-1.sqlite3"
-    sampled = _outbox_meta(outbox, "ticks")
-    wait_until(lambda: _outbox_meta(outbox, "ticks") >= sampled + 20, 30, "sampling offline")
+    sampled = outbox_counter(outbox, "ticks")
+    wait_until(lambda: outbox_counter(outbox, "ticks") >= sampled + 20, 30, "sampling offline")
     stack.mosquitto.start()
 
     assert gateway.wait(timeout=120) == 0, gateway.output()[-3000:]
@@ -101,11 +72,11 @@ def test_a_full_outbox_thins_old_readings_and_says_so(stack: Stack) -> None:
     )
     gateway.start()
     outbox = stack.directory / "van-1.sqlite3"
-    wait_until(lambda: _outbox_meta(outbox, "ticks") == ticks, 60, "a dead zone's samples")
+    wait_until(lambda: outbox_counter(outbox, "ticks") == ticks, 60, "a dead zone's samples")
     stack.mosquitto.start()
     assert gateway.wait(timeout=120) == 0, gateway.output()[-3000:]
 
-    thinned = _outbox_meta(outbox, "thinned")
+    thinned = outbox_counter(outbox, "thinned")
     assert thinned > 0
     verdict = _verdict(stack, start, ticks)
     assert verdict == {"stored once": 2 * ticks - thinned, "lost": thinned, "unexpected": 0}

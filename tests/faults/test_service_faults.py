@@ -1,0 +1,145 @@
+"""Faults of the services while gateways publish steadily, on real processes.
+
+Every reading the gateways recorded must end up stored once: none lost, none
+unexpected (tests/verdict.py).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from conftest import Stack
+from servers import InfluxDB, Mosquitto, Process, wait_until
+from verdict import outbox_counter, verdict
+
+GATEWAYS = {"van-1": ("van-1.chilled", "van-1.frozen"), "cold-room-1": ("cold-room-1.air",)}
+
+
+def _start(hours_ago: float) -> datetime:
+    return datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=hours_ago)
+
+
+def _count(stack: Stack) -> int:
+    try:
+        return stack.influxdb.count(stack.database, "SELECT count(temp_c) FROM temperature")
+    except httpx.HTTPError:
+        return -1
+
+
+def _verdict(stack: Stack, start: datetime, ticks: int) -> dict[str, int]:
+    sensors = [sensor for group in GATEWAYS.values() for sensor in group]
+    return verdict(stack.influxdb, stack.database, start, ticks, sensors)
+
+
+def _all_stored(ticks: int) -> dict[str, int]:
+    readings = ticks * sum(len(sensors) for sensors in GATEWAYS.values())
+    return {"stored once": readings, "lost": 0, "unexpected": 0}
+
+
+def _publish_steadily(stack: Stack, start: datetime, ticks: int) -> list[Process]:
+    gateways = [stack.gateway(g, start, ticks, speed=900) for g in GATEWAYS]
+    for gateway in gateways:
+        gateway.start()
+    return gateways
+
+
+def _drained(gateways: list[Process]) -> None:
+    for gateway in gateways:
+        assert gateway.wait(timeout=180) == 0, gateway.output()[-3000:]
+
+
+def test_ingest_killed_mid_stream_and_restarted(stack: Stack) -> None:
+    ticks = 300
+    start = _start(hours_ago=8)
+    ingest = stack.start_ingest()
+    gateways = _publish_steadily(stack, start, ticks)
+    wait_until(lambda: _count(stack) >= 150, 30, "a steady stream before the kill")
+    ingest.kill()
+    stopped_at = _count(stack)
+    ingest.start()
+    _drained(gateways)
+    assert stopped_at < 3 * ticks, "the kill came after everything was stored"
+    assert _verdict(stack, start, ticks) == _all_stored(ticks)
+
+
+@pytest.fixture
+def own_influxdb(tmp_path: Path) -> Iterator[InfluxDB]:
+    """An InfluxDB of this test alone, which it may stop and start."""
+    server = InfluxDB(tmp_path / "own-influxdb")
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_influxdb_down_for_a_while_then_back(
+    tmp_path: Path, mosquitto: Mosquitto, own_influxdb: InfluxDB
+) -> None:
+    stack = Stack(tmp_path, mosquitto, own_influxdb, f"test_{uuid.uuid4().hex[:12]}")
+    try:
+        ticks = 300
+        start = _start(hours_ago=8)
+        stack.start_ingest()
+        gateways = _publish_steadily(stack, start, ticks)
+        wait_until(lambda: _count(stack) >= 60, 30, "some readings before InfluxDB goes")
+        own_influxdb.stop()
+        outbox = tmp_path / "van-1.sqlite3"
+        sampled = outbox_counter(outbox, "ticks")
+        wait_until(
+            lambda: outbox_counter(outbox, "ticks") >= sampled + 100,
+            60,
+            "gateways piling up meanwhile",
+        )
+        own_influxdb.start()
+        _drained(gateways)
+        assert _verdict(stack, start, ticks) == _all_stored(ticks)
+        failures = (stack.metrics() or {}).get("coldchain_ingest_write_failures_total", 0)
+        assert failures >= 1, "ingest noticed the outage and retried"
+    finally:
+        stack.stop()
+
+
+def test_alerts_service_down_while_the_alarm_happens(stack: Stack) -> None:
+    start = _start(hours_ago=4)
+    stack.start_ingest()
+    alerts = stack.alerts()
+    alerts.start()
+    wait_until(lambda: _healthy(stack.alerts_port), 30, "the alerts service, once")
+    alerts.stop()
+
+    gateway = stack.gateway("van-2", start, 120)
+    gateway.start()
+    assert gateway.wait(timeout=90) == 0, gateway.output()[-3000:]
+    raised = stack.influxdb.count(
+        stack.database, "SELECT count(started_ns) FROM alert WHERE sensor = 'van-2.chilled'"
+    )
+    assert raised >= 1, "the alarm happened while the alerts service was down"
+
+    alerts.start()
+    stored = wait_until(
+        lambda: [a for a in _alerts(stack) if a["sensor"] == "van-2.chilled"],
+        30,
+        "the alert after the service returned",
+    )
+    assert len(stored) == 1
+    assert stored[0]["severity"] == "critical"
+
+
+def _healthy(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _alerts(stack: Stack) -> list[dict[str, object]]:
+    try:
+        response = httpx.get(f"http://127.0.0.1:{stack.alerts_port}/api/v1/alerts", timeout=2)
+    except httpx.HTTPError:
+        return []
+    return list(response.json()) if response.status_code == 200 else []
