@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 import uvicorn
 
+from coldchain_alerts.logs import configure_logging
 from coldchain_alerts.main import create_app
 from coldchain_alerts.settings import AlertsSettings
 
@@ -25,7 +26,16 @@ def run(
 ) -> None:
     """Serve the API and store alert events until SIGTERM or Ctrl-C."""
     settings = AlertsSettings(_env_file=env_file)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    configure_logging(settings.log_format)
+    # In json mode uvicorn's loggers go through ours; text keeps uvicorn's own format.
+    log_config = None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        log_config=log_config,
+    )
 
 
 def main() -> None:

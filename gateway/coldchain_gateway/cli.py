@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import signal
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,6 +12,7 @@ import typer
 
 from coldchain_gateway.clock import Clock, JumpGuard, LiveClock, ReplayClock
 from coldchain_gateway.forwarder import Forwarder
+from coldchain_gateway.logs import configure_logging
 from coldchain_gateway.onewire import OneWireSource
 from coldchain_gateway.outbox import Outbox
 from coldchain_gateway.settings import GatewaySettings
@@ -33,8 +33,8 @@ def run(
     ] = None,
 ) -> None:
     """Sample, store in the outbox, publish, and forget what ingest confirmed durable."""
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     settings = GatewaySettings(_env_file=env_file)
+    configure_logging(settings.log_format)
     outbox = Outbox(settings.outbox, settings.outbox_budget_readings)
     guard = JumpGuard(settings.clock_jump_tolerance_s)
     if settings.source == "sim":

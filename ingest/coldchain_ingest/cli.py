@@ -9,16 +9,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 from typing import Annotated
+from wsgiref.simple_server import WSGIServer
 
 import typer
 from apscheduler.schedulers.background import BackgroundScheduler
-from prometheus_client import start_http_server
 
 from coldchain.engine import RuleEngine
 from coldchain.fleet import Fleet
 from coldchain_ingest.broker import Broker
 from coldchain_ingest.errors import InfluxUnavailable
+from coldchain_ingest.health import Check, operations_app, serve
 from coldchain_ingest.influx import Influx
+from coldchain_ingest.logs import configure_logging
 from coldchain_ingest.pipeline import Pipeline
 from coldchain_ingest.settings import IngestSettings
 from coldchain_ingest.state import StateStore
@@ -37,9 +39,9 @@ def run(
     ] = None,
 ) -> None:
     """Run the ingest service until SIGTERM or Ctrl-C."""
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)
     settings = IngestSettings(_env_file=env_file)
+    configure_logging(settings.log_format)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     fleet = Fleet.from_yaml(settings.fleet.read_text())
     influx = Influx(
         settings.influx_url,
@@ -70,17 +72,30 @@ def run(
     signal.signal(signal.SIGINT, stop)
     if settings.influx_create_db:
         _create_database(influx, stopping)
-    if settings.metrics_port:
-        start_http_server(settings.metrics_port, settings.metrics_host)
+    operations = _serve_operations(settings, broker, influx) if settings.metrics_port else None
     broker.start()
     scheduler.start()
     try:
         pipeline.run()
     finally:
+        if operations is not None:
+            operations.shutdown()
         scheduler.shutdown(wait=True)
         broker.stop()
         influx.close()
         store.close()
+
+
+def _serve_operations(settings: IngestSettings, broker: Broker, influx: Influx) -> WSGIServer:
+    checks = [
+        Check(
+            "broker",
+            lambda: broker.connected,
+            f"not connected to the MQTT broker at {settings.mqtt_host}:{settings.mqtt_port}",
+        ),
+        Check("influxdb", influx.ping, f"InfluxDB at {settings.influx_url} does not answer /ping"),
+    ]
+    return serve(settings.metrics_host, settings.metrics_port, operations_app(checks))
 
 
 def _create_database(influx: Influx, stopping: threading.Event) -> None:

@@ -1,4 +1,7 @@
-"""GET /healthz: is the database reachable, is the broker connected."""
+"""GET /healthz: is the database reachable, is the broker connected.
+
+200 when both are, 503 otherwise; exempt from any authentication added later.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +14,10 @@ from coldchain_alerts.api.deps import SessionDep
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz")
+@router.get(
+    "/healthz",
+    responses={503: {"description": "Database or broker unreachable", "model": dict[str, bool]}},
+)
 def healthz(request: Request, response: Response, session: SessionDep) -> dict[str, bool]:
     try:
         session.execute(text("SELECT 1"))
