@@ -2,7 +2,9 @@
 
 The same functions write the demo's configuration under ./var and the test
 fixtures' under a temporary directory, so both run the servers alike. The
-production configuration for compose.yaml lives in deploy/.
+production configuration for compose.yaml lives in deploy/. The demo's broker is
+anonymous on loopback; `secured_mosquitto_conf` writes the production broker's
+security (password file, deploy/mosquitto/acl, TLS listener) for the security tests.
 
     python scripts/localstack.py VAR_DIR MQTT_PORT INFLUX_PORT
 """
@@ -13,22 +15,66 @@ import getpass
 import sys
 from pathlib import Path
 
+#: The production ACL (docs/security.md); the secured test broker uses the same file.
+ACL_FILE = Path(__file__).resolve().parent.parent / "deploy" / "mosquitto" / "acl"
+
 
 def mosquitto_conf(directory: Path, port: int) -> Path:
-    """Write a Mosquitto 2 configuration listening on 127.0.0.1:`port`.
+    """Write a Mosquitto 2 configuration listening on 127.0.0.1:`port`, anonymous.
 
     It runs as the invoking user (Mosquitto started as root would otherwise switch
     to the `mosquitto` user and fail to write here). Persistence is on and
     per-client queues are unbounded: Mosquitto's default (1000 queued messages)
     silently drops QoS 1 messages for a slow subscriber.
     """
+    data = _data_directory(directory)
+    conf = data / "mosquitto.conf"
+    conf.write_text(_common_options(data) + f"listener {port} 127.0.0.1\nallow_anonymous true\n")
+    return conf
+
+
+def secured_mosquitto_conf(
+    directory: Path,
+    port: int,
+    tls_port: int,
+    password_file: Path,
+    certfile: Path,
+    keyfile: Path,
+    acl_file: Path = ACL_FILE,
+) -> Path:
+    """Write the production broker's security on loopback: `port` plain, `tls_port` TLS.
+
+    Both listeners refuse anonymous clients, check `password_file` and `acl_file`,
+    and replace the client id a client sends with its username, so that one account
+    cannot take over (or wipe) another account's persistent session.
+    """
+    data = _data_directory(directory)
+    conf = data / "mosquitto-secured.conf"
+    security = (
+        "per_listener_settings false\n"
+        "allow_anonymous false\n"
+        f"password_file {password_file}\n"
+        f"acl_file {acl_file}\n"
+        f"listener {port} 127.0.0.1\n"
+        "use_username_as_clientid true\n"
+        f"listener {tls_port} 127.0.0.1\n"
+        "use_username_as_clientid true\n"
+        f"certfile {certfile}\n"
+        f"keyfile {keyfile}\n"
+    )
+    conf.write_text(_common_options(data) + security)
+    return conf
+
+
+def _data_directory(directory: Path) -> Path:
     data = directory / "mosquitto"
     data.mkdir(parents=True, exist_ok=True)
-    conf = data / "mosquitto.conf"
-    conf.write_text(
+    return data
+
+
+def _common_options(data: Path) -> str:
+    return (
         f"user {getpass.getuser()}\n"
-        f"listener {port} 127.0.0.1\n"
-        "allow_anonymous true\n"
         "persistence true\n"
         f"persistence_location {data}/\n"
         "autosave_interval 5\n"
@@ -38,7 +84,6 @@ def mosquitto_conf(directory: Path, port: int) -> Path:
         f"log_dest file {data}/mosquitto.log\n"
         "log_type error\nlog_type warning\nlog_type notice\n"
     )
-    return conf
 
 
 def influxdb_conf(directory: Path, http_port: int, rpc_port: int) -> Path:

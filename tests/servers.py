@@ -2,8 +2,10 @@
 
 Mosquitto and InfluxDB run from Debian's packages with the configuration that
 `make demo` uses (scripts/localstack.py), on free ports in temporary
-directories. Our services run through their console commands, exactly as
-deployed, with their settings in the environment.
+directories. `SecuredMosquitto` adds the production broker's security
+(password file, ACL, TLS with a certificate authority openssl makes for the
+test). Our services run through their console commands, exactly as deployed,
+with their settings in the environment.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -104,7 +107,7 @@ class Process:
 class Mosquitto(Process):
     def __init__(self, directory: Path) -> None:
         self.port = free_port()
-        conf = localstack.mosquitto_conf(directory, self.port)
+        conf = self._write_conf(directory)
         super().__init__(
             "mosquitto",
             [_executable("mosquitto"), "-c", str(conf)],
@@ -112,16 +115,102 @@ class Mosquitto(Process):
             dict(os.environ),
         )
 
+    def _write_conf(self, directory: Path) -> Path:
+        return localstack.mosquitto_conf(directory, self.port)
+
     def start(self) -> None:
         super().start()
-        wait_until(self._accepts, 10, f"mosquitto on port {self.port}")
+        wait_until(lambda: _accepts(self.port), 10, f"mosquitto on port {self.port}")
 
-    def _accepts(self) -> bool:
-        try:
-            socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-            return True
-        except OSError:
-            return False
+
+def _accepts(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+        return True
+    except OSError:
+        return False
+
+
+@dataclass(frozen=True)
+class CertificateAuthority:
+    """A certificate authority made by openssl for one test, and the broker's certificate."""
+
+    certificate: Path
+    server_certificate: Path
+    server_key: Path
+
+
+def certificate_authority(directory: Path) -> CertificateAuthority:
+    """Make a CA in `directory` and a server certificate for 127.0.0.1 and localhost.
+
+    Both valid for a day, with P-256 keys (quick to make); the extensions are those a
+    strict verifier asks for (CA flag and key usage, key identifiers, server usage).
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    ca_ext = directory / "ca.ext"
+    ca_ext.write_text(
+        "basicConstraints = critical, CA:TRUE\n"
+        "keyUsage = critical, keyCertSign, cRLSign\n"
+        "subjectKeyIdentifier = hash\n"
+    )
+    server_ext = directory / "server.ext"
+    server_ext.write_text(
+        "basicConstraints = critical, CA:FALSE\n"
+        "keyUsage = critical, digitalSignature\n"
+        "extendedKeyUsage = serverAuth\n"
+        "subjectAltName = IP:127.0.0.1, DNS:localhost\n"
+        "subjectKeyIdentifier = hash\n"
+        "authorityKeyIdentifier = keyid\n"
+    )
+    key = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes"
+    _openssl(directory, f"req -new {key} -keyout ca.key -out ca.csr", "/CN=coldchain test CA")
+    _openssl(directory, "x509 -req -in ca.csr -signkey ca.key -days 1 -extfile ca.ext -out ca.crt")
+    _openssl(directory, f"req -new {key} -keyout server.key -out server.csr", "/CN=localhost")
+    _openssl(
+        directory,
+        "x509 -req -in server.csr -CA ca.crt -CAkey ca.key -set_serial 2 -days 1 "
+        "-extfile server.ext -out server.crt",
+    )
+    return CertificateAuthority(
+        directory / "ca.crt", directory / "server.crt", directory / "server.key"
+    )
+
+
+def _openssl(directory: Path, command: str, subject: str | None = None) -> None:
+    argv = [_executable("openssl"), *command.split()]
+    if subject is not None:
+        argv += ["-subj", subject]
+    subprocess.run(argv, cwd=directory, check=True, capture_output=True)
+
+
+class SecuredMosquitto(Mosquitto):
+    """Mosquitto with the production broker's security (scripts/localstack.py).
+
+    Accounts from `password_file`, rights from deploy/mosquitto/acl, anonymous
+    refused; plain MQTT on `port`, TLS with the certificate of `authority` on `tls_port`.
+    """
+
+    def __init__(
+        self, directory: Path, password_file: Path, authority: CertificateAuthority
+    ) -> None:
+        self.tls_port = free_port()
+        self.password_file = password_file
+        self.authority = authority
+        super().__init__(directory)
+
+    def _write_conf(self, directory: Path) -> Path:
+        return localstack.secured_mosquitto_conf(
+            directory,
+            self.port,
+            self.tls_port,
+            self.password_file,
+            self.authority.server_certificate,
+            self.authority.server_key,
+        )
+
+    def start(self) -> None:
+        super().start()
+        wait_until(lambda: _accepts(self.tls_port), 10, f"mosquitto on port {self.tls_port}")
 
 
 class InfluxDB(Process):

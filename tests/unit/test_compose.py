@@ -28,7 +28,7 @@ from pydantic_settings import BaseSettings
 from coldchain_alerts.settings import AlertsSettings
 from coldchain_gateway.settings import GatewaySettings
 from coldchain_ingest.settings import IngestSettings
-from localstack import mosquitto_conf
+from localstack import ACL_FILE, mosquitto_conf, secured_mosquitto_conf
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "compose.yaml"
@@ -53,12 +53,18 @@ SYSTEM_COMMANDS = {"mosquitto": "mosquitto", "influxd": "influxdb"}
 VENV_TOOLS = {"python", "python3"}
 #: Mosquitto options that must be the same in production and in `make demo`/the tests.
 SHARED_MOSQUITTO_OPTIONS = [
-    "allow_anonymous",
     "persistence",
     "autosave_interval",
     "max_queued_messages",
     "max_queued_bytes",
     "max_inflight_messages",
+]
+#: Security options that production shares with the secured broker of the security tests
+#: (the demo's broker is anonymous on loopback).
+SECURITY_MOSQUITTO_OPTIONS = [
+    "per_listener_settings",
+    "allow_anonymous",
+    "use_username_as_clientid",
 ]
 
 
@@ -418,7 +424,7 @@ def test_one_influx_database_for_ingest_influxdb_and_grafana() -> None:
     assert influx["url"] == ingest["COLDCHAIN_INGEST_INFLUX_URL"]
 
 
-@pytest.mark.parametrize("port", ["1883", "8086", "3000", "8000"])
+@pytest.mark.parametrize("port", ["8883", "8086", "3000", "8000"])
 def test_port_is_published(port: str) -> None:
     published = [str(p) for s in services().values() for p in s.get("ports", [])]
     assert f"{port}:{port}" in published
@@ -517,9 +523,27 @@ def test_grafana_provisioning_is_mounted(kind: str) -> None:
 def test_mosquitto_configured_like_the_local_broker(tmp_path: Path) -> None:
     production = _conf_options(MOSQUITTO_CONF)
     local = _conf_options(mosquitto_conf(tmp_path, 1883))
+    secured = _conf_options(_secured_conf(tmp_path))
     for option in SHARED_MOSQUITTO_OPTIONS:
-        assert production.get(option) == local.get(option), option
+        assert production.get(option) == local.get(option) == secured.get(option), option
     assert dict(volume_mounts("mosquitto"))["./deploy/mosquitto"] == "/mosquitto/config"
+
+
+def test_mosquitto_secured_like_the_broker_of_the_security_tests(tmp_path: Path) -> None:
+    production = _conf_options(MOSQUITTO_CONF)
+    secured = _conf_options(_secured_conf(tmp_path))
+    for option in SECURITY_MOSQUITTO_OPTIONS:
+        assert production.get(option) == secured.get(option), option
+    assert production["allow_anonymous"] == "false"
+    mounted = PurePosixPath(dict(volume_mounts("mosquitto"))["./deploy/mosquitto"])
+    assert PurePosixPath(production["acl_file"]) == mounted / ACL_FILE.name
+    assert secured["acl_file"] == str(ACL_FILE)
+
+
+def _secured_conf(directory: Path) -> Path:
+    return secured_mosquitto_conf(
+        directory, 1883, 8883, directory / "passwd", directory / "crt", directory / "key"
+    )
 
 
 def _conf_options(path: Path) -> dict[str, str]:
