@@ -4,7 +4,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := mosquitto mosquitto-clients influxdb python3-venv
+APT_PACKAGES := mosquitto mosquitto-clients influxdb python3-venv poppler-utils
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 MQTT_PORT ?= 1883
@@ -13,7 +13,7 @@ ALERTS_PORT ?= 8000
 METRICS_PORT ?= 9108
 export MQTT_PORT INFLUX_PORT ALERTS_PORT METRICS_PORT
 
-.PHONY: demo test lint schemas system-deps clean-demo
+.PHONY: demo test lint schemas dashboards system-deps clean-demo
 
 demo: system-deps $(VENV)/.installed
 	$(BIN)/python scripts/localstack.py var $(MQTT_PORT) $(INFLUX_PORT)
@@ -32,11 +32,16 @@ lint: $(VENV)/.installed
 schemas: $(VENV)/.installed
 	$(BIN)/python scripts/contract_schemas.py docs/contract
 
+# Grafana dashboards as code: regenerate dashboards/*.json from the fleet file.
+dashboards: $(VENV)/.installed
+	$(BIN)/coldchain-dashboards build --out dashboards --fleet fleet/dortmund-hub.yaml
+
 system-deps:
 	@missing=""; \
 	command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || missing="$$missing mosquitto"; \
 	command -v mosquitto_pub >/dev/null || missing="$$missing mosquitto-clients"; \
 	command -v influxd >/dev/null || missing="$$missing influxdb"; \
+	command -v pdftotext >/dev/null || missing="$$missing poppler-utils"; \
 	$(PYTHON) -c 'import ensurepip' 2>/dev/null || missing="$$missing python3-venv"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:$$missing"; \

@@ -8,10 +8,12 @@ The rules, so a report can quote them:
 
 - Readings may come unsorted and repeated. They are sorted by time; for a time
   given more than once, the reading given last wins.
-- Sample and hold: a reading at `ts` stands for [ts, min(next reading's ts,
-  ts + interval_s, period end)). A reading shortly before the period start covers
-  into the period (at start - 30 s with interval_s 60 it covers [start, start + 30 s)).
-  A gap longer than interval_s is uncovered beyond the first interval_s.
+- Sample and hold: a reading at `ts` stands until the next reading when that
+  comes within GAP_FACTOR × interval_s (real recorders jitter: readings 5.0003 s
+  apart at a 5 s interval are continuous); otherwise it stands for interval_s and
+  the rest of the gap is uncovered. Coverage always ends at the period end. A
+  reading shortly before the period start covers into the period (at start - 30 s
+  with interval_s 60 it covers [start, start + 30 s)).
 - Time without data is neither in range nor an excursion, and it is never
   compliant: time in range is a share of the whole period, not of covered time.
 - A reading above `max_c` or below `min_c` makes the time it covers excursion
@@ -40,6 +42,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 BERLIN = "Europe/Berlin"
 DELTA_H_OVER_R_K = 10_000.0  # ΔH/R for ΔH = 83.144 kJ/mol (BRIEF)
+#: A reading stands until the next one if that comes within this many intervals.
+GAP_FACTOR = 1.5
 KELVIN_AT_0_C = 273.15
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -244,8 +248,10 @@ def _stats(
     current: _OpenExcursion | None = None
     # Only the last reading before the period can cover into it.
     for i in range(max(first_inside - 1, 0), stop):
-        hold_end = ts[i + 1] if i + 1 < len(ts) else end_us
-        seg_start, seg_end = max(ts[i], start_us), min(hold_end, ts[i] + interval_us, end_us)
+        next_us = ts[i + 1] if i + 1 < len(ts) else None
+        continuous = next_us is not None and next_us - ts[i] <= interval_us * GAP_FACTOR
+        hold_end = next_us if continuous and next_us is not None else ts[i] + interval_us
+        seg_start, seg_end = max(ts[i], start_us), min(hold_end, end_us)
         if seg_end <= seg_start:
             continue
         length = seg_end - seg_start

@@ -475,3 +475,14 @@ def test_changing_any_reading_changes_the_digest(
     else:
         del changed[i]
     assert digest(changed, sensor) != digest(samples, "gw.air")
+
+
+def test_jittering_timestamps_are_one_continuous_excursion() -> None:
+    start = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
+    jittered = [
+        Sample(start + timedelta(seconds=5 * i, microseconds=300 * (i % 2)), 9.0)
+        for i in range(120)
+    ]
+    stats = period_stats(jittered, start, start + timedelta(minutes=10), Band(max_c=6.0), 5)
+    assert len(stats.excursions) == 1
+    assert stats.coverage_pct == 100.0

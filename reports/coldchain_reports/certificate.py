@@ -1,0 +1,187 @@
+"""The temperature certificate of one delivery: one compartment sensor from loading to hand-over.
+
+It states min, max, mean and MKT, the time beyond each limit (upper and lower
+alarm limit, legal maximum), coverage, the excursions, and a seal (the digest
+of the readings) that `coldchain-report verify` checks against InfluxDB. Every
+number comes from `coldchain.compliance`; this module assembles them and
+writes and reads the JSON form.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from coldchain import compliance
+from coldchain.compliance import Band, PeriodStats, Sample
+from coldchain_reports.errors import EditedCertificate, InvalidInput
+from coldchain_reports.scope import Scope
+from coldchain_reports.seal import Seal, parse_utc, utc_text
+
+KIND = "coldchain.delivery-certificate"
+VERSION = 1
+#: Longest delivery a certificate covers; EN 12830 transport records change rules past a week.
+MAX_DURATION = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class Limit:
+    """One limit and the readings' time beyond it."""
+
+    name: str
+    """`max_c`, `min_c` (alarm limits) or `regulatory_max_c` (legal maximum)."""
+    limit_c: float
+    stats: PeriodStats
+
+
+@dataclass(frozen=True)
+class Certificate:
+    scope: Scope
+    delivery: str | None
+    start: datetime
+    end: datetime
+    stats: PeriodStats
+    """Against the alarm band: coverage, min, max, mean, MKT and the excursions."""
+    limits: list[Limit]
+    samples: Sequence[Sample]
+    seal: Seal
+    issued_at: datetime
+
+    def beyond(self, name: str) -> Limit | None:
+        return next((limit for limit in self.limits if limit.name == name), None)
+
+
+def build(
+    scope: Scope,
+    start: datetime,
+    end: datetime,
+    samples: Sequence[Sample],
+    delivery: str | None,
+    issued_at: datetime,
+) -> Certificate:
+    check_interval(start, end)
+    interval_s = scope.sensor.interval_s
+    levels = scope.limits
+
+    def against(band: Band) -> PeriodStats:
+        return compliance.period_stats(samples, start, end, band, interval_s)
+
+    limits = []
+    if levels.max_c is not None:
+        limits.append(Limit("max_c", levels.max_c, against(Band(max_c=levels.max_c))))
+    if levels.min_c is not None:
+        limits.append(Limit("min_c", levels.min_c, against(Band(max_c=None, min_c=levels.min_c))))
+    limits.append(Limit("regulatory_max_c", levels.regulatory_max_c, against(scope.legal_band)))
+    return Certificate(
+        scope=scope,
+        delivery=delivery,
+        start=start,
+        end=end,
+        stats=against(scope.alarm_band),
+        limits=limits,
+        samples=samples,
+        seal=Seal.over(scope.asset.id, scope.sensor.id, start, end, samples),
+        issued_at=issued_at,
+    )
+
+
+def check_interval(start: datetime, end: datetime) -> None:
+    if end <= start:
+        raise InvalidInput(
+            f"hand-over ({end.isoformat()}) must be after loading ({start.isoformat()})"
+        )
+    if end - start > MAX_DURATION:
+        raise InvalidInput(f"a delivery certificate covers at most {MAX_DURATION.days} days")
+
+
+def to_json(certificate: Certificate) -> dict[str, Any]:
+    """The certificate as JSON-ready data: numbers rounded to 3 decimals, times UTC and local."""
+    scope, stats = certificate.scope, certificate.stats
+    zone = ZoneInfo(scope.timezone)
+
+    def moment(value: datetime) -> dict[str, str]:
+        return {"utc": utc_text(value), "local": value.astimezone(zone).isoformat()}
+
+    return {
+        "kind": KIND,
+        "version": VERSION,
+        "delivery": certificate.delivery,
+        "site": scope.site.id,
+        "asset": {"id": scope.asset.id, "name": scope.asset.name.model_dump()},
+        "category": scope.asset.category,
+        "sensor": scope.sensor.id,
+        "interval_s": scope.sensor.interval_s,
+        "timezone": scope.timezone,
+        "from": moment(certificate.start),
+        "to": moment(certificate.end),
+        "limits": {
+            "regulatory_max_c": scope.limits.regulatory_max_c,
+            "max_c": scope.limits.max_c,
+            "min_c": scope.limits.min_c,
+        },
+        "readings": stats.samples,
+        "duration_s": _n(stats.duration_s),
+        "covered_s": _n(stats.covered_s),
+        "coverage_pct": _n(stats.coverage_pct),
+        "min_c": _n(stats.min_c),
+        "max_c": _n(stats.max_c),
+        "mean_c": _n(stats.mean_c),
+        "mkt_c": _n(stats.mkt_c),
+        "in_range_s": _n(stats.in_range_s),
+        "time_in_range_pct": _n(stats.time_in_range_pct),
+        "beyond": {
+            limit.name: {
+                "limit_c": limit.limit_c,
+                "seconds": _n(limit.stats.excursion_s),
+                "degree_minutes": _n(limit.stats.degree_minutes),
+            }
+            for limit in certificate.limits
+        },
+        "excursions": [
+            {
+                "from": moment(excursion.start),
+                "to": moment(excursion.end),
+                "duration_s": _n((excursion.end - excursion.start).total_seconds()),
+                "peak_c": _n(excursion.peak_c),
+                "degree_minutes": _n(excursion.degree_minutes),
+            }
+            for excursion in stats.excursions
+        ],
+        "digest": {
+            "algorithm": "sha256",
+            "value": certificate.seal.digest,
+            "over": "one line 'sensor,time in ns,temp_c' per reading with from <= time < to, "
+            "sorted by time (coldchain.compliance.digest)",
+        },
+        "seal": certificate.seal.text(),
+        "issued_at": utc_text(certificate.issued_at),
+    }
+
+
+def seal_of(data: dict[str, Any]) -> Seal:
+    """The seal a certificate's JSON claims; raises InvalidInput when fields are missing
+    or its `seal` text disagrees with its fields (an edited file)."""
+    try:
+        if data.get("kind") != KIND:
+            raise InvalidInput(f"not a delivery certificate (kind {data.get('kind')!r})")
+        seal = Seal(
+            asset=str(data["asset"]["id"]),
+            sensor=str(data["sensor"]),
+            start=parse_utc(str(data["from"]["utc"])),
+            end=parse_utc(str(data["to"]["utc"])),
+            digest=str(data["digest"]["value"]),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidInput(f"the certificate lacks or garbles a field: {exc}") from None
+    if Seal.parse(str(data.get("seal", ""))) != seal:
+        raise EditedCertificate(
+            "the certificate's seal (its QR code) disagrees with its fields: the file was edited"
+        )
+    return seal
+
+
+def _n(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)

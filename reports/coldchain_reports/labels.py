@@ -1,0 +1,247 @@
+"""Every word the reports print, in German and English, and how numbers and times are written.
+
+German reports use a decimal comma and day.month.year; English ones a decimal
+point and ISO dates. Both show times in the site's time zone with its
+abbreviation, so the doubled hour of the autumn clock change stays unambiguous.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+Language = Literal["de", "en"]
+LANGUAGES: tuple[Language, ...] = ("de", "en")
+
+_DE = {
+    "report_title": "Temperaturbericht",
+    "certificate_title": "Temperaturnachweis zur Lieferung",
+    "site": "Standort",
+    "asset": "Objekt",
+    "compartment": "Fach",
+    "category": "Warengruppe",
+    "sensor": "Fühler",
+    "interval": "Messintervall",
+    "period": "Zeitraum",
+    "days": "Tage",
+    "times_in": "Zeiten in {tz}",
+    "legal_max": "Gesetzliche Höchsttemperatur",
+    "alarm_limits": "Alarmgrenzen",
+    "alarm_max": "Obere Alarmgrenze",
+    "alarm_min": "Untere Alarmgrenze",
+    "none": "keine",
+    "summary": "Zusammenfassung",
+    "readings": "Messwerte",
+    "coverage": "Abdeckung",
+    "minimum": "Minimum",
+    "maximum": "Maximum",
+    "mean": "Mittelwert",
+    "mkt": "Mittlere kinetische Temperatur (MKT)",
+    "mkt_short": "MKT",
+    "against_alarm": "Alarmgrenzen",
+    "against_legal": "Gesetzl. Höchstwert",
+    "time_within": "Zeit innerhalb",
+    "time_beyond": "Zeit außerhalb",
+    "excursions": "Überschreitungen",
+    "above_legal": "Zeit über der gesetzlichen Höchsttemperatur",
+    "above_alarm_max": "Zeit über der oberen Alarmgrenze",
+    "below_alarm_min": "Zeit unter der unteren Alarmgrenze",
+    "degree_minutes": "Gradminuten",
+    "days_title": "Tageswerte",
+    "day": "Tag",
+    "col_readings": "Werte",
+    "col_coverage": "Abdeckung",
+    "col_min": "Min",
+    "col_max": "Max",
+    "col_mean": "Mittel",
+    "col_in_range": "innerhalb Alarm",
+    "col_beyond_alarm": "außerhalb Alarm",
+    "col_above_legal": "über Gesetz",
+    "col_km": "K·min",
+    "plot_title": "Temperaturverlauf",
+    "plot_temp": "Temperatur (°C)",
+    "plot_time": "Ortszeit ({tz})",
+    "plot_readings": "Messwerte {sensor}",
+    "plot_excursion": "Überschreitung der Alarmgrenzen",
+    "excursions_title": "Grenzwertüberschreitungen und Maßnahmen",
+    "excursions_only_title": "Überschreitungen der Alarmgrenzen",
+    "no_excursions": "Keine Überschreitung der Alarmgrenzen im Zeitraum.",
+    "start": "Beginn",
+    "end": "Ende",
+    "duration": "Dauer",
+    "peak": "Spitze",
+    "corrective_action": "Korrektur-\nmaßnahme",
+    "product_decision": "Produkt-\nentscheidung",
+    "not_recorded": "nicht erfasst",
+    "not_recorded_note": (
+        "Korrekturmaßnahmen und Produktentscheidungen (freigeben, sperren, entsorgen) erfasst "
+        "der Alarmdienst noch nicht; sie sind hier als „nicht erfasst“ ausgewiesen und müssen "
+        "im HACCP-Protokoll nachgewiesen werden."
+    ),
+    "calibration_title": "Kalibrierung des Messgeräts (EN 13486)",
+    "calibration_valid": "geprüft am {checked}, nächste Prüfung fällig am {due} ({reference})",
+    "calibration_overdue": (
+        "ÜBERFÄLLIG: zuletzt geprüft am {checked}, Prüfung war fällig am {due} ({reference})"
+    ),
+    "calibration_unknown": "unbekannt: für diesen Fühler ist keine Kalibrierung hinterlegt",
+    "digest_title": "Prüfsumme der Messwerte",
+    "digest_text": (
+        "SHA-256 über {count} Messwerte des Fühlers {sensor} von {start} bis {end} (UTC), "
+        "je eine Zeile „Fühler,Zeit in ns,Temperatur“, nach Zeit sortiert. Nachprüfen mit:"
+    ),
+    "generated": "Erstellt {at} mit coldchain-report",
+    "page": "Seite {page} von {pages}",
+    "delivery": "Lieferung",
+    "loading": "Beladen",
+    "handover": "Übergabe",
+    "result": "Ergebnis",
+    "result_kept": "Gesetzliche Höchsttemperatur während der erfassten Zeit eingehalten.",
+    "result_exceeded": "Gesetzliche Höchsttemperatur für {duration} überschritten.",
+    "result_coverage": "Messwerte decken {coverage} der Lieferzeit ab.",
+    "qr_caption": "QR-Code: Fühler, Zeitraum und Prüfsumme für „coldchain-report verify --seal“",
+    "weekdays": "Mo Di Mi Do Fr Sa So",
+    "zone_CET": "MEZ",
+    "zone_CEST": "MESZ",
+}
+
+_EN = {
+    "report_title": "Temperature report",
+    "certificate_title": "Delivery temperature certificate",
+    "site": "Site",
+    "asset": "Asset",
+    "compartment": "Compartment",
+    "category": "Category",
+    "sensor": "Sensor",
+    "interval": "Recording interval",
+    "period": "Period",
+    "days": "days",
+    "times_in": "Times in {tz}",
+    "legal_max": "Legal maximum",
+    "alarm_limits": "Alarm limits",
+    "alarm_max": "Upper alarm limit",
+    "alarm_min": "Lower alarm limit",
+    "none": "none",
+    "summary": "Summary",
+    "readings": "Readings",
+    "coverage": "Coverage",
+    "minimum": "Minimum",
+    "maximum": "Maximum",
+    "mean": "Mean",
+    "mkt": "Mean kinetic temperature (MKT)",
+    "mkt_short": "MKT",
+    "against_alarm": "Alarm limits",
+    "against_legal": "Legal maximum",
+    "time_within": "Time within",
+    "time_beyond": "Time beyond",
+    "excursions": "Excursions",
+    "above_legal": "Time above legal maximum",
+    "above_alarm_max": "Time above upper alarm limit",
+    "below_alarm_min": "Time below lower alarm limit",
+    "degree_minutes": "Degree-minutes",
+    "days_title": "Daily figures",
+    "day": "Day",
+    "col_readings": "Readings",
+    "col_coverage": "Coverage",
+    "col_min": "Min",
+    "col_max": "Max",
+    "col_mean": "Mean",
+    "col_in_range": "within alarm",
+    "col_beyond_alarm": "beyond alarm",
+    "col_above_legal": "above legal",
+    "col_km": "K·min",
+    "plot_title": "Temperature",
+    "plot_temp": "Temperature (°C)",
+    "plot_time": "Local time ({tz})",
+    "plot_readings": "Readings {sensor}",
+    "plot_excursion": "Beyond alarm limits",
+    "excursions_title": "Excursions and actions",
+    "excursions_only_title": "Excursions beyond the alarm limits",
+    "no_excursions": "No excursion beyond the alarm limits in this period.",
+    "start": "Start",
+    "end": "End",
+    "duration": "Duration",
+    "peak": "Peak",
+    "corrective_action": "Corrective\naction",
+    "product_decision": "Product\ndecision",
+    "not_recorded": "not recorded",
+    "not_recorded_note": (
+        "The alerts service does not record corrective actions and product decisions "
+        "(release, quarantine, discard) yet; they are shown as “not recorded” here and must "
+        "be documented in the HACCP log."
+    ),
+    "calibration_title": "Recorder calibration (EN 13486)",
+    "calibration_valid": "checked on {checked}, next check due on {due} ({reference})",
+    "calibration_overdue": (
+        "OVERDUE: last checked on {checked}, check was due on {due} ({reference})"
+    ),
+    "calibration_unknown": "unknown: no calibration record for this sensor",
+    "digest_title": "Digest of the readings",
+    "digest_text": (
+        "SHA-256 over {count} readings of sensor {sensor} from {start} to {end} (UTC), "
+        "one line “sensor,time in ns,temperature” each, sorted by time. Check it with:"
+    ),
+    "generated": "Generated {at} by coldchain-report",
+    "page": "Page {page} of {pages}",
+    "delivery": "Delivery",
+    "loading": "Loading",
+    "handover": "Hand-over",
+    "result": "Result",
+    "result_kept": "Legal maximum kept throughout the recorded time.",
+    "result_exceeded": "Legal maximum exceeded for {duration}.",
+    "result_coverage": "Readings cover {coverage} of the delivery time.",
+    "qr_caption": "QR code: sensor, period and digest for “coldchain-report verify --seal”",
+    "weekdays": "Mon Tue Wed Thu Fri Sat Sun",
+    "zone_CET": "CET",
+    "zone_CEST": "CEST",
+}
+
+_TEXTS: dict[Language, dict[str, str]] = {"de": _DE, "en": _EN}
+NOT_AVAILABLE = "–"
+
+
+class Labels:
+    """The words and number formats of one language."""
+
+    def __init__(self, language: Language, timezone: str) -> None:
+        self.language = language
+        self.timezone = timezone
+        self._texts = _TEXTS[language]
+
+    def __call__(self, key: str, **values: object) -> str:
+        return self._texts[key].format(**values)
+
+    def number(self, value: float | None, decimals: int) -> str:
+        if value is None:
+            return NOT_AVAILABLE
+        text = f"{value:.{decimals}f}".removeprefix("-" if round(value, decimals) == 0 else "")
+        return text.replace(".", ",") if self.language == "de" else text
+
+    def temperature(self, value_c: float | None) -> str:
+        return NOT_AVAILABLE if value_c is None else f"{self.number(value_c, 1)} °C"
+
+    def percent(self, value: float | None) -> str:
+        return NOT_AVAILABLE if value is None else f"{self.number(value, 2)} %"
+
+    def degree_minutes(self, value: float) -> str:
+        return f"{self.number(value, 1)} K·min"
+
+    @staticmethod
+    def duration(seconds: float) -> str:
+        """h:mm:ss, hours past 24 included: the same in both languages."""
+        whole = round(seconds)
+        return f"{whole // 3600}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
+
+    def day(self, day: date) -> str:
+        return day.strftime("%d.%m.%Y") if self.language == "de" else day.isoformat()
+
+    def weekday(self, day: date) -> str:
+        return f"{self._texts['weekdays'].split()[day.weekday()]} {self.day(day)}"
+
+    def time(self, moment: datetime, seconds: bool = False) -> str:
+        """A moment as local date and time with the zone's abbreviation (MEZ/MESZ, CET/CEST)."""
+        local = moment.astimezone(ZoneInfo(self.timezone))
+        clock = local.strftime("%H:%M:%S" if seconds else "%H:%M")
+        zone = local.tzname() or ""
+        zone = self._texts.get(f"zone_{zone}", zone)
+        return f"{self.day(local.date())} {clock} {zone}"

@@ -1,0 +1,621 @@
+"""PDF rendering of reports and certificates with reportlab.
+
+Fonts are DejaVu Sans from matplotlib's own data, embedded in the PDF, so the
+text (umlauts, °, ·) is the same on every machine and stays extractable
+(`pdftotext`). Layout only: every value arrives computed in an AssetReport or
+a Certificate.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import escape
+
+import qrcode  # type: ignore[import-untyped]
+from matplotlib import get_data_path
+from reportlab.lib import colors  # type: ignore[import-untyped]
+from reportlab.lib.enums import TA_RIGHT  # type: ignore[import-untyped]
+from reportlab.lib.pagesizes import A4  # type: ignore[import-untyped]
+from reportlab.lib.styles import ParagraphStyle  # type: ignore[import-untyped]
+from reportlab.lib.units import mm  # type: ignore[import-untyped]
+from reportlab.pdfbase import pdfmetrics  # type: ignore[import-untyped]
+from reportlab.pdfbase.ttfonts import TTFont  # type: ignore[import-untyped]
+from reportlab.pdfgen.canvas import Canvas  # type: ignore[import-untyped]
+from reportlab.platypus import (  # type: ignore[import-untyped]
+    Image,
+    KeepTogether,
+    Paragraph,
+    Preformatted,
+    SimpleDocTemplate,
+    Spacer,
+    Table,
+    TableStyle,
+)
+
+from coldchain.compliance import Excursion, PeriodStats
+from coldchain_reports.calibration import CalibrationState
+from coldchain_reports.certificate import Certificate
+from coldchain_reports.labels import Labels
+from coldchain_reports.plot import temperature_png
+from coldchain_reports.report import AssetReport
+from coldchain_reports.scope import Scope
+from coldchain_reports.seal import Seal, utc_text
+
+MARGIN = 18 * mm
+#: SimpleDocTemplate pads its frame by 6 pt on each side: text starts at INSET.
+INSET = MARGIN + 6
+WIDTH = A4[0] - 2 * INSET
+LABEL_WIDTH = 52 * mm
+INK = colors.HexColor("#1b2631")
+MUTED = colors.HexColor("#5d6d7e")
+RULE = colors.HexColor("#aab7b8")
+SHADE = colors.HexColor("#eef2f4")
+ACCENT = colors.HexColor("#1f618d")
+WARN = colors.HexColor("#c0392b")
+GOOD = colors.HexColor("#1e8449")
+
+_FONTS = {
+    "Sans": "DejaVuSans.ttf",
+    "Sans-Bold": "DejaVuSans-Bold.ttf",
+    "Mono": "DejaVuSansMono.ttf",
+}
+
+
+def _register_fonts() -> None:
+    folder = Path(get_data_path()) / "fonts" / "ttf"
+    for name, file in _FONTS.items():
+        if name not in pdfmetrics.getRegisteredFontNames():
+            pdfmetrics.registerFont(TTFont(name, str(folder / file)))
+
+
+def _style(name: str, **options: Any) -> ParagraphStyle:
+    base = {"fontName": "Sans", "fontSize": 9, "leading": 12, "textColor": INK}
+    return ParagraphStyle(name, **(base | options))
+
+
+TITLE = _style("title", fontName="Sans-Bold", fontSize=17, leading=21)
+SUBTITLE = _style("subtitle", fontSize=11, leading=14, textColor=MUTED)
+HEADING = _style(
+    "heading",
+    fontName="Sans-Bold",
+    fontSize=11,
+    leading=14,
+    spaceBefore=9,
+    spaceAfter=4,
+    textColor=ACCENT,
+)
+BODY = _style("body")
+SMALL = _style("small", fontSize=7.5, leading=9.5, textColor=MUTED)
+CELL = _style("cell", fontSize=8, leading=10)
+CELL_BOLD = _style("cell_bold", fontName="Sans-Bold", fontSize=8, leading=10)
+CELL_RIGHT = _style("cell_right", fontSize=8, leading=10, alignment=TA_RIGHT)
+HEAD_RIGHT = _style("head_right", fontName="Sans-Bold", fontSize=7.5, leading=9, alignment=TA_RIGHT)
+HEAD = _style("head", fontName="Sans-Bold", fontSize=7.5, leading=9)
+MONO = _style("mono", fontName="Mono", fontSize=7.5, leading=9.5)
+
+
+def render_report(report: AssetReport, labels: Labels, path: Path) -> None:
+    """Write the period report of one asset as a PDF to `path`."""
+    _register_fonts()
+    scope, alarm, legal = report.scope, report.alarm, report.legal
+    period = f"{labels.day(report.first_day)} – {labels.day(report.last_day)}"
+    story: list[Any] = [
+        *_title(labels("report_title"), _asset_name(scope, labels), scope.site.name),
+        _facts(
+            [
+                (labels("asset"), f"{_asset_name(scope, labels)} ({scope.asset.id})"),
+                (labels("category"), _category(scope, labels)),
+                (
+                    labels("sensor"),
+                    f"{scope.sensor.id}, {labels('interval')} "
+                    f"{labels.number(scope.sensor.interval_s, 0)} s",
+                ),
+                (
+                    labels("period"),
+                    f"{period} ({len(report.days)} {labels('days')}); "
+                    f"{labels('times_in', tz=scope.timezone)}",
+                ),
+                (labels("legal_max"), labels.temperature(scope.limits.regulatory_max_c)),
+                (labels("alarm_limits"), _alarm_limits(scope, labels)),
+            ]
+        ),
+        Paragraph(labels("summary"), HEADING),
+        _summary(alarm, legal, labels),
+        Spacer(1, 4 * mm),
+        Paragraph(labels("plot_title"), HEADING),
+        _png(
+            temperature_png(
+                scope, report.samples, alarm.excursions, alarm.start, alarm.end, labels
+            ),
+            WIDTH,
+        ),
+        Paragraph(labels("days_title"), HEADING),
+        _days_table(report, labels),
+        Paragraph(labels("excursions_title"), HEADING),
+        *_excursions(alarm.excursions, labels, with_actions=True),
+        KeepTogether(
+            [
+                Paragraph(labels("calibration_title"), HEADING),
+                Paragraph(escape(_calibration(report, labels)), BODY),
+            ]
+        ),
+        KeepTogether(_digest(report.seal, alarm.samples, labels)),
+    ]
+    footer = f"{labels('report_title')} {scope.asset.id}, {period}"
+    _build(path, story, labels, footer, f"{labels('report_title')} {scope.asset.id} {period}")
+
+
+def render_certificate(certificate: Certificate, labels: Labels, path: Path) -> None:
+    """Write a delivery certificate as a one- or two-page PDF with its QR code to `path`."""
+    _register_fonts()
+    scope, stats = certificate.scope, certificate.stats
+    duration = labels.duration((certificate.end - certificate.start).total_seconds())
+    facts = [
+        (labels("delivery"), certificate.delivery or "–"),
+        (labels("compartment"), f"{_asset_name(scope, labels)} ({scope.asset.id})"),
+        (
+            labels("sensor"),
+            f"{scope.sensor.id}, {labels('interval')} "
+            f"{labels.number(scope.sensor.interval_s, 0)} s",
+        ),
+        (labels("category"), _category(scope, labels)),
+        (labels("loading"), labels.time(certificate.start, seconds=True)),
+        (labels("handover"), labels.time(certificate.end, seconds=True)),
+        (labels("duration"), duration),
+        (labels("legal_max"), labels.temperature(scope.limits.regulatory_max_c)),
+        (labels("alarm_limits"), _alarm_limits(scope, labels)),
+    ]
+    rows: list[tuple[str, str]] = [
+        (labels("readings"), str(stats.samples)),
+        (labels("coverage"), labels.percent(stats.coverage_pct)),
+        (labels("minimum"), labels.temperature(stats.min_c)),
+        (labels("maximum"), labels.temperature(stats.max_c)),
+        (labels("mean"), labels.temperature(stats.mean_c)),
+        (labels("mkt"), labels.temperature(stats.mkt_c)),
+    ]
+    names = {
+        "max_c": "above_alarm_max",
+        "min_c": "below_alarm_min",
+        "regulatory_max_c": "above_legal",
+    }
+    for limit in certificate.limits:
+        rows.append(
+            (
+                f"{labels(names[limit.name])} ({labels.temperature(limit.limit_c)})",
+                f"{labels.duration(limit.stats.excursion_s)} · "
+                f"{labels.degree_minutes(limit.stats.degree_minutes)}",
+            )
+        )
+    qr = _png(_qr_png(certificate.seal.text()), 46 * mm)
+    numbers = Table(
+        [[Paragraph(escape(k), CELL), Paragraph(escape(v), CELL_RIGHT)] for k, v in rows],
+        colWidths=[WIDTH - 58 * mm - 40 * mm, 40 * mm],
+    )
+    numbers.setStyle(_grid_style(header=False))
+    beside = Table(
+        [[numbers, [qr, Paragraph(escape(labels("qr_caption")), SMALL)]]],
+        colWidths=[WIDTH - 52 * mm, 52 * mm],
+    )
+    beside.setStyle(
+        TableStyle(
+            [
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ("LEFTPADDING", (0, 0), (-1, -1), 0),
+                ("RIGHTPADDING", (0, 0), (0, 0), 6 * mm),
+            ]
+        )
+    )
+    story: list[Any] = [
+        *_title(labels("certificate_title"), _asset_name(scope, labels), scope.site.name),
+        _facts(facts),
+        Spacer(1, 3 * mm),
+        _result(certificate, labels),
+        Spacer(1, 3 * mm),
+        beside,
+        Spacer(1, 2 * mm),
+        _png(
+            temperature_png(
+                scope,
+                certificate.samples,
+                stats.excursions,
+                certificate.start,
+                certificate.end,
+                labels,
+                size_in=(7.0, 2.6),
+            ),
+            WIDTH,
+        ),
+        Paragraph(labels("excursions_only_title"), HEADING),
+        *_excursions(stats.excursions, labels, with_actions=False),
+        KeepTogether(_digest(certificate.seal, stats.samples, labels)),
+    ]
+    footer = f"{labels('certificate_title')} {scope.sensor.id}, {labels.time(certificate.start)}"
+    _build(path, story, labels, footer, footer, issued_at=certificate.issued_at)
+
+
+def _title(title: str, subject: str, site: str) -> list[Any]:
+    return [
+        Paragraph(escape(title), TITLE),
+        Paragraph(f"{escape(subject)} · {escape(site)}", SUBTITLE),
+        Spacer(1, 2 * mm),
+        _rule(),
+        Spacer(1, 3 * mm),
+    ]
+
+
+def _rule() -> Table:
+    line = Table([[""]], colWidths=[WIDTH], rowHeights=[1])
+    line.setStyle(TableStyle([("LINEABOVE", (0, 0), (-1, -1), 1.2, ACCENT)]))
+    return line
+
+
+def _facts(pairs: Sequence[tuple[str, str]]) -> Table:
+    table = Table(
+        [[Paragraph(escape(k), CELL_BOLD), Paragraph(escape(v), CELL)] for k, v in pairs],
+        colWidths=[LABEL_WIDTH, WIDTH - LABEL_WIDTH],
+    )
+    table.setStyle(
+        TableStyle(
+            [
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ("LEFTPADDING", (0, 0), (-1, -1), 0),
+                ("BOTTOMPADDING", (0, 0), (-1, -1), 1.5),
+                ("TOPPADDING", (0, 0), (-1, -1), 1.5),
+            ]
+        )
+    )
+    return table
+
+
+def _summary(alarm: PeriodStats, legal: PeriodStats, labels: Labels) -> Table:
+    """Readings and temperatures on the left; time and degree-minutes per limit on the right."""
+    facts = [
+        (labels("readings"), str(alarm.samples)),
+        (labels("coverage"), labels.percent(alarm.coverage_pct)),
+        (labels("minimum"), labels.temperature(alarm.min_c)),
+        (labels("maximum"), labels.temperature(alarm.max_c)),
+        (labels("mean"), labels.temperature(alarm.mean_c)),
+        (labels("mkt"), labels.temperature(alarm.mkt_c)),
+    ]
+    left = Table(
+        [[Paragraph(escape(k), CELL), Paragraph(escape(v), CELL_RIGHT)] for k, v in facts],
+        colWidths=[58 * mm, 22 * mm],
+    )
+    left.setStyle(_grid_style(header=False))
+    rows = [
+        ["", labels("against_alarm"), labels("against_legal")],
+        [
+            labels("time_within"),
+            labels.percent(alarm.time_in_range_pct),
+            labels.percent(legal.time_in_range_pct),
+        ],
+        [
+            labels("time_beyond"),
+            labels.duration(alarm.excursion_s),
+            labels.duration(legal.excursion_s),
+        ],
+        [
+            labels("degree_minutes"),
+            labels.degree_minutes(alarm.degree_minutes),
+            labels.degree_minutes(legal.degree_minutes),
+        ],
+        [labels("excursions"), str(len(alarm.excursions)), str(len(legal.excursions))],
+    ]
+    right = Table(
+        [
+            [Paragraph(escape(rows[0][0]), HEAD)]
+            + [Paragraph(escape(h), HEAD_RIGHT) for h in rows[0][1:]]
+        ]
+        + [
+            [Paragraph(escape(r[0]), CELL)] + [Paragraph(escape(c), CELL_RIGHT) for c in r[1:]]
+            for r in rows[1:]
+        ],
+        colWidths=[28 * mm, 30 * mm, 30 * mm],
+    )
+    right.setStyle(_grid_style(header=True))
+    both = Table([[left, right]], colWidths=[WIDTH - 88 * mm, 88 * mm])
+    both.setStyle(
+        TableStyle(
+            [
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ("LEFTPADDING", (0, 0), (-1, -1), 0),
+                ("RIGHTPADDING", (0, 0), (-1, -1), 0),
+            ]
+        )
+    )
+    return both
+
+
+def _days_table(report: AssetReport, labels: Labels) -> Table:
+    heads = [
+        labels("day"),
+        labels("col_readings"),
+        labels("col_coverage"),
+        labels("col_min"),
+        labels("col_max"),
+        labels("col_mean"),
+        labels("mkt_short"),
+        labels("col_in_range"),
+        labels("col_beyond_alarm"),
+        labels("col_km"),
+        labels("col_above_legal"),
+    ]
+    rows = [
+        [
+            labels.weekday(day.day),
+            str(day.alarm.samples),
+            labels.percent(day.alarm.coverage_pct),
+            labels.temperature(day.alarm.min_c),
+            labels.temperature(day.alarm.max_c),
+            labels.temperature(day.alarm.mean_c),
+            labels.temperature(day.alarm.mkt_c),
+            labels.percent(day.alarm.time_in_range_pct),
+            labels.duration(day.alarm.excursion_s),
+            labels.number(day.alarm.degree_minutes, 1),
+            labels.duration(day.legal.excursion_s),
+        ]
+        for day in report.days
+    ]
+    return _table(heads, rows, right_from=1)
+
+
+def _excursions(excursions: Sequence[Excursion], labels: Labels, with_actions: bool) -> list[Any]:
+    if not excursions:
+        return [Paragraph(escape(labels("no_excursions")), BODY)]
+    heads = [
+        "#",
+        labels("start"),
+        labels("end"),
+        labels("duration"),
+        labels("peak"),
+        labels("col_km"),
+    ]
+    if with_actions:
+        heads += [labels("corrective_action"), labels("product_decision")]
+    rows = []
+    for number, excursion in enumerate(excursions, start=1):
+        row = [
+            str(number),
+            labels.time(excursion.start, seconds=not with_actions),
+            labels.time(excursion.end, seconds=not with_actions),
+            labels.duration((excursion.end - excursion.start).total_seconds()),
+            labels.temperature(excursion.peak_c),
+            labels.number(excursion.degree_minutes, 1),
+        ]
+        if with_actions:
+            row += [labels("not_recorded"), labels("not_recorded")]
+        rows.append(row)
+    flowables: list[Any] = [_table(heads, rows, right_from=len(heads))]
+    if with_actions:
+        flowables += [Spacer(1, 1.5 * mm), Paragraph(escape(labels("not_recorded_note")), SMALL)]
+    return flowables
+
+
+def _table(heads: list[str], rows: list[list[str]], right_from: int) -> Table:
+    """A grid with a header row; columns from `right_from` on are right-aligned.
+
+    Each column gets the width of its widest cell and its head's longest word,
+    and the page's remaining width is shared out evenly.
+    """
+    needed = [
+        max(
+            max(_text_width(word, HEAD) for word in head.replace("\n", " ").split()),
+            *(_text_width(row[i], CELL) for row in rows),
+        )
+        + 7
+        for i, head in enumerate(heads)
+    ]
+    spare = (WIDTH - sum(needed)) / len(needed)
+    widths = (
+        [w + spare for w in needed] if spare >= 0 else [w * WIDTH / sum(needed) for w in needed]
+    )
+    data: list[list[Any]] = [[_head(h, right=i >= right_from) for i, h in enumerate(heads)]]
+    data += [
+        [Paragraph(escape(c), CELL_RIGHT if i >= right_from else CELL) for i, c in enumerate(row)]
+        for row in rows
+    ]
+    table = Table(data, colWidths=widths, repeatRows=1)
+    table.setStyle(_grid_style(header=True))
+    return table
+
+
+def _head(text: str, right: bool = False) -> Paragraph:
+    """A column head; a newline in the label is where it breaks."""
+    lines = (escape(part) for part in text.split("\n"))
+    return Paragraph("<br/>".join(lines), HEAD_RIGHT if right else HEAD)
+
+
+def _text_width(text: str, style: ParagraphStyle) -> float:
+    return float(pdfmetrics.stringWidth(text, style.fontName, style.fontSize))
+
+
+def _calibration(report: AssetReport, labels: Labels) -> str:
+    calibration = report.calibration
+    if report.calibration_state is CalibrationState.UNKNOWN or calibration is None:
+        return labels("calibration_unknown")
+    key = (
+        "calibration_overdue"
+        if report.calibration_state is CalibrationState.OVERDUE
+        else "calibration_valid"
+    )
+    return labels(
+        key,
+        checked=labels.day(calibration.checked_on),
+        due=labels.day(calibration.due_on),
+        reference=calibration.reference,
+    )
+
+
+def _digest(seal: Seal, count: int, labels: Labels) -> list[Any]:
+    command = f"coldchain-report verify --seal '{seal.text(wrapped=True)}'"
+    return [
+        Paragraph(labels("digest_title"), HEADING),
+        Paragraph(
+            escape(
+                labels(
+                    "digest_text",
+                    count=count,
+                    sensor=seal.sensor,
+                    start=utc_text(seal.start),
+                    end=utc_text(seal.end),
+                )
+            ),
+            BODY,
+        ),
+        Spacer(1, 1.5 * mm),
+        Paragraph(f"SHA-256 <b>{seal.digest}</b>", MONO),
+        Spacer(1, 1 * mm),
+        Preformatted(command, MONO),
+    ]
+
+
+def _result(certificate: Certificate, labels: Labels) -> Table:
+    legal = certificate.beyond("regulatory_max_c")
+    above_s = legal.stats.excursion_s if legal else 0.0
+    lines = [
+        labels("result_exceeded", duration=labels.duration(above_s))
+        if above_s > 0
+        else labels("result_kept"),
+        labels("result_coverage", coverage=labels.percent(certificate.stats.coverage_pct)),
+    ]
+    colour = WARN if above_s > 0 else GOOD
+    table = Table(
+        [
+            [
+                Paragraph(escape(labels("result")), CELL_BOLD),
+                Paragraph("<br/>".join(escape(line) for line in lines), CELL_BOLD),
+            ]
+        ],
+        colWidths=[LABEL_WIDTH, WIDTH - LABEL_WIDTH],
+    )
+    table.setStyle(
+        TableStyle(
+            [
+                ("BOX", (0, 0), (-1, -1), 1.2, colour),
+                ("BACKGROUND", (0, 0), (-1, -1), SHADE),
+                ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
+                ("TOPPADDING", (0, 0), (-1, -1), 5),
+                ("BOTTOMPADDING", (0, 0), (-1, -1), 5),
+            ]
+        )
+    )
+    return table
+
+
+def _grid_style(header: bool) -> TableStyle:
+    style = TableStyle(
+        [
+            ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
+            ("LINEBELOW", (0, 0), (-1, -1), 0.4, RULE),
+            ("TOPPADDING", (0, 0), (-1, -1), 2),
+            ("BOTTOMPADDING", (0, 0), (-1, -1), 2),
+            ("LEFTPADDING", (0, 0), (-1, -1), 3),
+            ("RIGHTPADDING", (0, 0), (-1, -1), 3),
+        ]
+    )
+    if header:
+        style.add("BACKGROUND", (0, 0), (-1, 0), SHADE)
+        style.add("LINEBELOW", (0, 0), (-1, 0), 0.8, INK)
+    return style
+
+
+def _png(data: bytes, width: float) -> Image:
+    image = Image(io.BytesIO(data))
+    image.drawHeight = width * image.imageHeight / image.imageWidth
+    image.drawWidth = width
+    return image
+
+
+def _qr_png(text: str) -> bytes:
+    code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, box_size=8, border=2)
+    code.add_data(text)
+    code.make(fit=True)
+    buffer = io.BytesIO()
+    code.make_image(fill_color="black", back_color="white").save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _asset_name(scope: Scope, labels: Labels) -> str:
+    return str(getattr(scope.asset.name, labels.language))
+
+
+def _category(scope: Scope, labels: Labels) -> str:
+    preset = scope.asset.preset
+    name = preset.name_de if labels.language == "de" else preset.name_en
+    return f"{name} ({preset.source})"
+
+
+def _alarm_limits(scope: Scope, labels: Labels) -> str:
+    low, high = scope.limits.min_c, scope.limits.max_c
+    return (
+        f"{labels('alarm_min')}: {labels.temperature(low) if low is not None else labels('none')}"
+        f"; {labels('alarm_max')}: "
+        f"{labels.temperature(high) if high is not None else labels('none')}"
+    )
+
+
+def _build(
+    path: Path,
+    story: list[Any],
+    labels: Labels,
+    footer: str,
+    title: str,
+    issued_at: datetime | None = None,
+) -> None:
+    generated = labels("generated", at=labels.time(issued_at or datetime.now(UTC)))
+
+    def canvas(*args: Any, **kwargs: Any) -> _NumberedCanvas:
+        return _NumberedCanvas(*args, footer=(footer, generated), labels=labels, **kwargs)
+
+    document = SimpleDocTemplate(
+        str(path),
+        pagesize=A4,
+        leftMargin=MARGIN,
+        rightMargin=MARGIN,
+        topMargin=15 * mm,
+        bottomMargin=18 * mm,
+        title=title,
+        author="coldchain-report",
+        subject=title,
+        lang=labels.language,
+    )
+    document.build(story, canvasmaker=canvas)
+
+
+class _NumberedCanvas(Canvas):  # type: ignore[misc]
+    """Holds pages back until the end, so each footer can say 'page x of y'."""
+
+    def __init__(self, *args: Any, footer: tuple[str, str], labels: Labels, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._footer = footer
+        self._labels = labels
+        self._pages: list[dict[str, Any]] = []
+
+    def showPage(self) -> None:  # noqa: N802 - reportlab's name
+        self._pages.append(dict(self.__dict__))
+        self._startPage()
+
+    def save(self) -> None:
+        for page in self._pages:
+            self.__dict__.update(page)
+            self._draw_footer(len(self._pages))
+            super().showPage()
+        super().save()
+
+    def _draw_footer(self, pages: int) -> None:
+        self.saveState()
+        self.setStrokeColor(RULE)
+        self.setLineWidth(0.5)
+        self.line(INSET, 12 * mm, A4[0] - INSET, 12 * mm)
+        self.setFont("Sans", 7)
+        self.setFillColor(MUTED)
+        self.drawString(INSET, 8.5 * mm, self._footer[0])
+        self.drawString(INSET, 5.5 * mm, self._footer[1])
+        self.drawRightString(
+            A4[0] - INSET, 8.5 * mm, self._labels("page", page=self._pageNumber, pages=pages)
+        )
+        self.restoreState()

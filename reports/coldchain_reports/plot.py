@@ -1,0 +1,125 @@
+"""The temperature plot of a report: readings over local time, limit lines, excursions shaded.
+
+Drawn with matplotlib's object API on an Agg canvas (no pyplot, no display),
+returned as PNG bytes for the PDF.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import matplotlib.dates as mdates
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from coldchain.compliance import Excursion, Sample
+from coldchain_reports.labels import Labels
+from coldchain_reports.scope import Scope
+
+#: A pause longer than this many reporting intervals breaks the line: a gap shows as a gap.
+GAP_INTERVALS = 2.0
+LEGAL = "#c0392b"
+ALARM = "#e67e22"
+LOW = "#2471a3"
+LINE = "#1b2631"
+
+
+def temperature_png(
+    scope: Scope,
+    samples: Sequence[Sample],
+    excursions: Sequence[Excursion],
+    start: datetime,
+    end: datetime,
+    labels: Labels,
+    size_in: tuple[float, float] = (7.0, 3.1),
+) -> bytes:
+    zone = ZoneInfo(scope.timezone)
+    figure = Figure(figsize=size_in, dpi=200)
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    times, temps = _with_gaps(samples, scope.sensor.interval_s * GAP_INTERVALS)
+    axes.plot(
+        [_x(moment) for moment in times],
+        temps,
+        color=LINE,
+        linewidth=0.8,
+        label=labels("plot_readings", sensor=scope.sensor.id),
+    )
+    for excursion in excursions:
+        axes.axvspan(_x(excursion.start), _x(excursion.end), color=LEGAL, alpha=0.15, linewidth=0)
+    if excursions:
+        axes.fill_between([], [], color=LEGAL, alpha=0.15, label=labels("plot_excursion"))
+    _limit_lines(axes, scope, labels)
+    axes.set_xlim(_x(start), _x(end))
+    locator = mdates.AutoDateLocator(tz=zone, minticks=4, maxticks=10)  # type: ignore[no-untyped-call]
+    axes.xaxis.set_major_locator(locator)
+    axes.xaxis.set_major_formatter(
+        mdates.DateFormatter(  # type: ignore[no-untyped-call]
+            "%d.%m.\n%H:%M" if labels.language == "de" else "%m-%d\n%H:%M", tz=zone
+        )
+    )
+    axes.set_ylabel(labels("plot_temp"), fontsize=8)
+    axes.set_xlabel(labels("plot_time", tz=scope.timezone), fontsize=8)
+    axes.tick_params(labelsize=7)
+    axes.grid(color="#d5d8dc", linewidth=0.5)
+    for side in ("top", "right"):
+        axes.spines[side].set_visible(False)
+    longest = max(len(text) for text in axes.get_legend_handles_labels()[1])
+    axes.legend(
+        fontsize=7,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.32),
+        ncol=3 if longest <= 36 else 2,
+        frameon=False,
+    )
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", bbox_inches="tight", pad_inches=0.05)
+    return buffer.getvalue()
+
+
+def _x(moment: datetime) -> float:
+    """A moment as matplotlib's date number (days since its epoch)."""
+    return float(mdates.date2num(moment))  # type: ignore[no-untyped-call]
+
+
+def _limit_lines(axes: Axes, scope: Scope, labels: Labels) -> None:
+    limits = scope.limits
+    legal = f"{labels('legal_max')} {labels.temperature(limits.regulatory_max_c)}"
+    if limits.max_c == limits.regulatory_max_c:
+        legal = f"{legal} = {labels('alarm_max')}"
+    axes.axhline(limits.regulatory_max_c, color=LEGAL, linewidth=1.2, label=legal)
+    if limits.max_c is not None and limits.max_c != limits.regulatory_max_c:
+        axes.axhline(
+            limits.max_c,
+            color=ALARM,
+            linewidth=1.0,
+            linestyle="--",
+            label=f"{labels('alarm_max')} {labels.temperature(limits.max_c)}",
+        )
+    if limits.min_c is not None:
+        axes.axhline(
+            limits.min_c,
+            color=LOW,
+            linewidth=1.0,
+            linestyle="--",
+            label=f"{labels('alarm_min')} {labels.temperature(limits.min_c)}",
+        )
+
+
+def _with_gaps(samples: Sequence[Sample], gap_s: float) -> tuple[list[datetime], list[float]]:
+    """The readings' times and values, with a NaN wherever readings pause longer than `gap_s`."""
+    times: list[datetime] = []
+    temps: list[float] = []
+    gap = timedelta(seconds=gap_s)
+    for sample in samples:
+        if times and sample.ts - times[-1] > gap:
+            times.append(times[-1] + (sample.ts - times[-1]) / 2)
+            temps.append(float("nan"))
+        times.append(sample.ts)
+        temps.append(sample.temp_c)
+    return times, temps

@@ -1,0 +1,29 @@
+"""Reports settings: environment variables prefixed COLDCHAIN_REPORT_, or a .env file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ReportSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="COLDCHAIN_REPORT_", extra="forbid")
+
+    influx_url: str = "http://localhost:8086"
+    influx_db: str = "coldchain"
+    influx_username: str | None = None
+    influx_password: str | None = None
+    influx_token: str | None = Field(
+        default=None, description="InfluxDB 2.x/3.x token for the v1-compatible API."
+    )
+    influx_chunk_size: int = Field(
+        default=10000, ge=1, description="Rows per chunk of a streamed InfluxQL answer."
+    )
+    fleet: Path = Path("fleet/dortmund-hub.yaml")
+    calibration: Path | None = Field(
+        default=None,
+        description="CSV of recorder calibrations (sensor,checked_on,due_on,reference); "
+        "without it a report says the calibration status is unknown.",
+    )

@@ -1,0 +1,457 @@
+"""The dashboards by what they show: every query of the committed JSON against InfluxDB.
+
+A known dataset goes into a real InfluxDB; every panel target, annotation and
+variable query of every `dashboards/*.json` runs as Grafana would send it (template
+variables substituted for a time range); the daily compliance table must give the
+numbers of coldchain.compliance.daily_stats for the same readings.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import threading
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, ClassVar
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+
+from coldchain.compliance import Band, Excursion, PeriodStats, Sample, daily_stats, local_day_bounds
+from coldchain.fleet import Fleet
+from coldchain_dashboards import build, publish
+from conftest import DEMO_FLEET, SITE
+from servers import REPO, InfluxDB
+
+BOARDS = REPO / "dashboards"
+BERLIN = ZoneInfo("Europe/Berlin")
+FIRST_DAY, LAST_DAY = date(2026, 3, 28), date(2026, 3, 30)  # 29 March: 23 hours
+START, _ = local_day_bounds(FIRST_DAY)
+_, END = local_day_bounds(LAST_DAY)
+INTERVAL_S = 5  # both assets' probes in the demo fleet
+CHILLED, FROZEN = "cold-room-1", "freezer-1"  # alarm band -1..6 °C; at most -18 °C
+GRAFANA_REGEX_SPECIALS = set("/.*+?|()[]{}\\")
+
+
+def _local(day: date, hh: int, mm: int, ss: int = 0) -> datetime:
+    return datetime(day.year, day.month, day.day, hh, mm, ss, tzinfo=BERLIN).astimezone(UTC)
+
+
+def _chilled(ts: datetime) -> float | None:
+    """cold-room-1: gaps, excursions on both sides, one across midnight, limit values."""
+    local = ts.astimezone(BERLIN)
+    day, clock = local.date(), (local.hour, local.minute, local.second)
+    if day == date(2026, 3, 29) and (10, 0, 0) <= clock < (10, 30, 0):
+        return None  # a 30-minute gap on the daylight-saving day
+    if day == date(2026, 3, 30) and clock == (8, 1, 0):
+        return None  # one missing reading splits an excursion in two
+    if day == date(2026, 3, 29) and (3, 10, 0) <= clock < (3, 25, 0):
+        return 6.5 + 0.1 * local.minute  # above the band on the daylight-saving day
+    if day == date(2026, 3, 28) and (14, 0, 0) <= clock < (14, 5, 0):
+        return -1.5  # below
+    if day == date(2026, 3, 28) and (16, 0, 0) <= clock < (16, 0, 30):
+        return 8.0  # above, then straight below: two excursions
+    if day == date(2026, 3, 28) and (16, 0, 30) <= clock < (16, 1, 0):
+        return -2.0
+    if (day, clock) >= (date(2026, 3, 29), (23, 58, 0)) and (day, clock) < (
+        date(2026, 3, 30),
+        (0, 3, 0),
+    ):
+        return 7.5  # across local midnight: counts on both days
+    if day == date(2026, 3, 30) and (8, 0, 0) <= clock < (8, 2, 0):
+        return 6.2
+    if clock[1] == 30 and clock[2] == 0:
+        return 6.0 if clock[0] % 2 else -1.0  # exactly at a limit: in range
+    return 3.0 + 0.5 * math.sin(ts.timestamp() / 3600)
+
+
+def _frozen(ts: datetime) -> float | None:
+    """freezer-1: above its maximum as the range starts and in the afternoon of the 29th."""
+    local = ts.astimezone(BERLIN)
+    if local < START.astimezone(BERLIN) + timedelta(minutes=2):
+        return -17.0  # already above before the range: the range starts mid-excursion
+    if local.date() == date(2026, 3, 29) and 15 <= local.hour < 16 and local.minute < 10:
+        return -16.0 - local.minute / 10
+    if local.date() == date(2026, 3, 30) and local.hour == 6:
+        return None  # an hour without data
+    return -21.0 + 0.3 * math.cos(ts.timestamp() / 5000)
+
+
+SERIES = {
+    CHILLED: ("cold-room-1.air", "cold-room-1", _chilled),
+    FROZEN: ("freezer-1.air", "freezer-1", _frozen),
+}
+
+
+def _samples() -> dict[str, list[Sample]]:
+    """Readings every 5 s from an hour before the range to an hour after it."""
+    samples: dict[str, list[Sample]] = {asset: [] for asset in SERIES}
+    ts = START - timedelta(hours=1)
+    while ts < END + timedelta(hours=1):
+        for asset, (_, _, temp) in SERIES.items():
+            value = temp(ts)
+            if value is not None:
+                samples[asset].append(Sample(ts, value))
+        ts += timedelta(seconds=INTERVAL_S)
+    return samples
+
+
+def _lines(samples: dict[str, list[Sample]]) -> list[str]:
+    lines = []
+    for asset, readings in samples.items():
+        sensor, gateway, _ = SERIES[asset]
+        tags = f"temperature,site={SITE},gateway={gateway},sensor={sensor},asset={asset}"
+        lines += [f"{tags} temp_c={s.temp_c!r},seq=1i {_ns(s.ts)}" for s in readings]
+    raised, cleared = _local(FIRST_DAY, 14, 0, 30), _local(FIRST_DAY, 14, 5)
+    excursion_start, excursion_end = (
+        _local(date(2026, 3, 29), 15, 0),
+        _local(date(2026, 3, 29), 15, 10),
+    )
+    lines += [
+        *_alarm("under_min", raised, cleared),
+        _alert("no_data", "raised", cleared + timedelta(minutes=1), cleared, "gateway=van-1"),
+        f"excursion,site={SITE},asset={FROZEN},sensor=freezer-1.air,rule=over_max,"
+        "severity=critical ended=true,alarmed=true,peak_c=-15.1,limit_c=-18.0,"
+        f"regulatory_limit_c=-18.0,degree_minutes=14.5,duration_s=600.0,"
+        f"end_ns={_ns(excursion_end)}i {_ns(excursion_start)}",
+        f"position,site={SITE},gateway=van-1 lat=51.51,lon=7.46,seq=3i {_ns(END) - 10**9}",
+    ]
+    return lines + _recent_lines(datetime.now(UTC).replace(microsecond=0))
+
+
+def _recent_lines(now: datetime) -> list[str]:
+    """The state the operations panels look back for from now(): alerts, battery, probes."""
+    hours_ago = [now - timedelta(hours=h) for h in (3, 2, 1)]
+    minute_ago = _ns(now - timedelta(minutes=1))
+    return [
+        *_alarm("over_max", hours_ago[0], hours_ago[1]),
+        _alert("no_data", "raised", hours_ago[2], hours_ago[2], "gateway=van-1"),
+        f"gateway,site={SITE},gateway=van-1 battery_v=3.7,seq=9i {minute_ago}",
+        f"temperature,site={SITE},gateway=cold-room-1,sensor=cold-room-1.air,asset={CHILLED} "
+        f"temp_c=3.5,seq=9i {minute_ago}",
+        f"temperature,site={SITE},gateway=freezer-1,sensor=freezer-1.air,asset={FROZEN} "
+        f"temp_c=-21.0,seq=9i {minute_ago}",
+    ]
+
+
+def _alarm(rule: str, raised: datetime, cleared: datetime) -> list[str]:
+    """A temperature alarm of cold-room-1, raised and cleared."""
+    who = f"asset={CHILLED},sensor=cold-room-1.air"
+    return [
+        _alert(rule, "raised", raised, raised, who, ",value_c=7.1"),
+        _alert(rule, "cleared", cleared, raised, who),
+    ]
+
+
+def _alert(
+    rule: str, state: str, at: datetime, started: datetime, who: str, values: str = ""
+) -> str:
+    severity = "warning" if rule == "no_data" else "critical"
+    key = f"{rule}/{who}/{started.isoformat()}"
+    return (
+        f"alert,site={SITE},rule={rule},severity={severity},state={state},{who} "
+        f'key="{key}",started_ns={_ns(started)}i{values} {_ns(at)}'
+    )
+
+
+def _ns(ts: datetime) -> int:
+    return round(ts.timestamp()) * 10**9
+
+
+@pytest.fixture(scope="module")
+def loaded(influxdb: InfluxDB) -> Iterator[tuple[InfluxDB, str, dict[str, list[Sample]]]]:
+    database = f"test_{uuid.uuid4().hex[:12]}"
+    influxdb.query(database, f'CREATE DATABASE "{database}"')
+    samples = _samples()
+    lines = _lines(samples)
+    for i in range(0, len(lines), 5000):
+        influxdb.write(database, "\n".join(lines[i : i + 5000]))
+    yield influxdb, database, samples
+    influxdb.query(database, f'DROP DATABASE "{database}"')
+
+
+# --- Grafana's substitution of template variables, for one time range -------------------
+
+
+class Variables:
+    """The values Grafana would put into a query for a time range and selections."""
+
+    def __init__(self, influx: InfluxDB, database: str, board: dict[str, Any]) -> None:
+        self.values: dict[str, list[str]] = {}
+        self.multi: dict[str, bool] = {}
+        for variable in board["templating"]["list"]:
+            options = _tag_values(influx, database, self.substitute(variable["query"]))
+            name = variable["name"]
+            self.multi[name] = variable.get("multi", False)
+            self.values[name] = [SITE] if name == "site" else options  # asset: "All"
+            assert set(self.values[name]) <= set(options), (name, options)
+
+    def substitute(self, query: str, min_interval: str | None = None) -> str:
+        time_filter = f"time >= '{_iso(START)}' AND time < '{_iso(END)}'"
+        text = query.replace("$timeFilter", time_filter)
+        text = text.replace("$__interval", _interval(min_interval))
+        return re.sub(r"\$(\w+)", lambda m: self._value(m.group(1), text), text)
+
+    def _value(self, name: str, query: str) -> str:
+        values = self.values[name]
+        in_regex = re.search(rf"(=~|!~)\s*/[^/]*\${name}\b[^/]*/", query) is not None
+        if self.multi[name]:
+            return "(" + "|".join(_escape(v) for v in values) + ")"
+        return _escape(values[0]) if in_regex else values[0]
+
+
+def _escape(value: str) -> str:
+    return "".join(f"\\{c}" if c in GRAFANA_REGEX_SPECIALS else c for c in value)
+
+
+def _interval(min_interval: str | None) -> str:
+    """Grafana's $__interval: the range over ~1000 points rounded to a round interval,
+    and at least the panel's minimum interval."""
+    raw = (END - START).total_seconds() / 1000
+    floor = float(min_interval.rstrip("s")) if min_interval else 0.0
+    seconds = max(next(nice for limit, nice in _ROUND_INTERVALS if raw <= limit), floor)
+    return f"{seconds:g}s"
+
+
+#: Grafana's roundInterval: (at most this many seconds, becomes this interval).
+_ROUND_INTERVALS = [
+    (1.5, 1),
+    (3.5, 2),
+    (7.5, 5),
+    (12.5, 10),
+    (17.5, 15),
+    (25, 20),
+    (45, 30),
+    (90, 60),
+    (210, 120),
+    (450, 300),
+    (750, 600),
+    (1050, 900),
+    (1500, 1200),
+    (2700, 1800),
+    (5400, 3600),
+    (9000, 7200),
+    (16200, 10800),
+    (32400, 21600),
+    (86400, 43200),
+    (math.inf, 86400),
+]
+
+
+def _iso(ts: datetime) -> str:
+    return ts.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _tag_values(influx: InfluxDB, database: str, query: str) -> list[str]:
+    return [row[1] for series in _query(influx, database, query) for row in series["values"]]
+
+
+def _query(influx: InfluxDB, database: str, query: str) -> list[dict[str, Any]]:
+    """InfluxDB's series for one statement; fails with InfluxDB's message and the query."""
+    response = httpx.post(
+        f"{influx.url}/query", data={"db": database, "q": query, "epoch": "ns"}, timeout=30
+    )
+    result = response.json()
+    error = result.get("error") or result["results"][0].get("error")
+    assert error is None, f"{error}\nin: {query}"
+    series: list[dict[str, Any]] = result["results"][0].get("series", [])
+    return series
+
+
+# --- the tests ---------------------------------------------------------------------------
+
+
+def _boards() -> dict[str, dict[str, Any]]:
+    boards = {p.name: json.loads(p.read_text()) for p in sorted(BOARDS.glob("*.json"))}
+    assert set(boards) == {"operations.json", "compliance.json", "audit.json"}
+    return boards
+
+
+def _queries(board: dict[str, Any]) -> Iterator[tuple[str, str, str | None]]:
+    """(where, query, minimum interval) of every panel target and annotation."""
+    for panel in board["panels"]:
+        for target in panel.get("targets", []):
+            yield f"{panel['title']} / {target['refId']}", target["query"], panel.get("interval")
+    for annotation in board["annotations"].get("list", []):
+        yield f"annotation {annotation['name']}", annotation["target"]["query"], None
+
+
+def test_every_query_of_every_dashboard_runs(loaded: tuple[InfluxDB, str, Any]) -> None:
+    influx, database, _ = loaded
+    rows: dict[str, int] = {}
+    for name, board in _boards().items():
+        variables = Variables(influx, database, board)
+        for where, query, min_interval in _queries(board):
+            series = _query(influx, database, variables.substitute(query, min_interval))
+            panel = f"{name}: {where.split(' / ')[0]}"
+            rows[panel] = rows.get(panel, 0) + sum(len(s["values"]) for s in series)
+    assert len(rows) == 14  # every panel with a query, and the annotation
+    empty = [panel for panel, count in rows.items() if count == 0]
+    assert not empty, f"panels that show nothing of the dataset: {empty}"
+
+
+def test_operations_show_current_state(loaded: tuple[InfluxDB, str, Any]) -> None:
+    influx, database, samples = loaded
+    results = _run_panels(influx, database, _boards()["operations.json"])
+    current = results["Current temperature"]["current"]
+    latest = {asset: [s for s in readings if s.ts < END][-1] for asset, readings in samples.items()}
+    assert {s["tags"]["asset"]: s["values"][0][1] for s in current} == {
+        asset: sample.temp_c for asset, sample in latest.items()
+    }
+    (events,) = results["Open alerts"]["alerts"]
+    assert [row[2] for row in events["values"]] == ["raised", "cleared", "raised"]
+    sensors = results["Sensors: last seen"]["sensors"]
+    assert {s["tags"]["sensor"] for s in sensors} == {"cold-room-1.air", "freezer-1.air"}
+    (position,) = results["Van positions"]["positions"]
+    assert position["tags"] == {"gateway": "van-1"} and position["values"][0][1:] == [51.51, 7.46]
+    (battery,) = results["Gateways: last message, battery, backlog"]["battery"]
+    assert battery["values"][0][1] == 3.7
+
+
+def test_audit_counts_alert_events(loaded: tuple[InfluxDB, str, Any]) -> None:
+    influx, database, _ = loaded
+    results = _run_panels(influx, database, _boards()["audit.json"])
+    assert results["Alert events raised"]["raised"][0]["values"][0][1] == 2
+    assert results["Alert events cleared"]["cleared"][0]["values"][0][1] == 1
+    (events,) = results["Alert events"]["events"]
+    assert [row[1] for row in events["values"]] == ["raised", "cleared", "raised"]
+
+
+def test_daily_compliance_table_agrees_with_the_compliance_code(
+    loaded: tuple[InfluxDB, str, dict[str, list[Sample]]],
+) -> None:
+    influx, database, samples = loaded
+    board = _boards()["compliance.json"]
+    (table,) = [p for p in board["panels"] if p["title"] == "Daily compliance"]
+    shown = _merged_rows(_run_targets(influx, database, board, table))
+    fleet = Fleet.from_yaml(DEMO_FLEET.read_text())
+    for asset, readings in samples.items():
+        _, _, _, watched = next(entry for entry in fleet.sensors() if entry[3].id == asset)
+        limits = watched.limits
+        band = Band(max_c=limits.max_c, min_c=limits.min_c)
+        legal = Band(max_c=limits.regulatory_max_c)
+        by_day = daily_stats(readings, FIRST_DAY, LAST_DAY, band, INTERVAL_S)
+        legal_by_day = dict(daily_stats(readings, FIRST_DAY, LAST_DAY, legal, INTERVAL_S))
+        for day, stats in by_day:
+            row = shown[(asset, day)]
+            expected = _figures(stats, band) | {
+                "time_in_legal_range_pct": legal_by_day[day].time_in_range_pct
+            }
+            if band.min_c is None:
+                del expected["excursions_below"]
+            assert set(row) == set(expected), (asset, day)
+            for name, value in expected.items():
+                assert row[name] == pytest.approx(value, rel=1e-9, abs=1e-9), (asset, day, name)
+    assert {day for _, day in shown} == {FIRST_DAY, date(2026, 3, 29), LAST_DAY}
+    dst = shown[(CHILLED, date(2026, 3, 29))]
+    assert dst["coverage_pct"] == pytest.approx(100 * (23 * 3600 - 1800) / (23 * 3600))
+    assert shown[(CHILLED, date(2026, 3, 28))]["excursions_above"] == 1
+    assert shown[(CHILLED, date(2026, 3, 28))]["excursions_below"] == 2
+    assert shown[(CHILLED, LAST_DAY)]["excursions_above"] == 3  # midnight piece + split pair
+    assert shown[(FROZEN, FIRST_DAY)]["excursions_above"] == 1  # range starts mid-excursion
+
+
+def _figures(stats: PeriodStats, band: Band) -> dict[str, float | int | None]:
+    def side(excursion: Excursion) -> str:
+        return "above" if band.max_c is not None and excursion.peak_c > band.max_c else "below"
+
+    sides = [side(e) for e in stats.excursions]
+    return {
+        "coverage_pct": stats.coverage_pct,
+        "time_in_range_pct": stats.time_in_range_pct,
+        "excursions_above": sides.count("above"),
+        "excursions_below": sides.count("below"),
+        "excursion_s": stats.excursion_s,
+        "degree_minutes": stats.degree_minutes,
+        "samples": stats.samples,
+        "min_c": stats.min_c,
+        "max_c": stats.max_c,
+        "mean_c": stats.mean_c,
+        "mkt_c": stats.mkt_c,
+    }
+
+
+def _run_panels(
+    influx: InfluxDB, database: str, board: dict[str, Any]
+) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    return {p["title"]: _run_targets(influx, database, board, p) for p in board["panels"]}
+
+
+def _run_targets(
+    influx: InfluxDB, database: str, board: dict[str, Any], panel: dict[str, Any]
+) -> dict[str, list[dict[str, Any]]]:
+    variables = Variables(influx, database, board)
+    return {
+        target["refId"]: _query(
+            influx, database, variables.substitute(target["query"], panel.get("interval"))
+        )
+        for target in panel.get("targets", [])
+    }
+
+
+def _merged_rows(
+    results: dict[str, list[dict[str, Any]]],
+) -> dict[tuple[str, date], dict[str, Any]]:
+    """Rows by (asset, local day), as Grafana's merge transformation joins the queries."""
+    rows: dict[tuple[str, date], dict[str, Any]] = {}
+    for series_list in results.values():
+        for series in series_list:
+            for values in series["values"]:
+                day = datetime.fromtimestamp(values[0] / 1e9, BERLIN).date()
+                row = rows.setdefault((series["tags"]["asset"], day), {})
+                row.update(zip(series["columns"][1:], values[1:], strict=True))
+    return rows
+
+
+# --- publish, against a stand-in for Grafana's HTTP API ----------------------------------
+
+
+class _GrafanaStandIn(BaseHTTPRequestHandler):
+    requests: ClassVar[list[tuple[str, str, Any]]] = []
+
+    def do_GET(self) -> None:
+        self.requests.append(("GET", self.path, None))
+        if self.path == "/api/folders/coldchain":
+            self._answer(404, {"message": "folder not found"})
+        else:
+            self._answer(200, {"uid": "coldchain-influxdb"})
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.requests.append(("POST", self.path, body))
+        uid = body.get("dashboard", {}).get("uid", "coldchain")
+        self._answer(200, {"uid": uid, "url": f"/d/{uid}", "status": "success"})
+
+    def _answer(self, status: int, body: dict[str, Any]) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def test_publish_creates_the_folder_and_overwrites_every_dashboard() -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _GrafanaStandIn)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    _GrafanaStandIn.requests = []
+    try:
+        boards = build(Fleet.from_yaml(DEMO_FLEET.read_text()))
+        urls = publish(boards, f"http://127.0.0.1:{server.server_address[1]}", "token")
+    finally:
+        server.shutdown()
+    posts = [(path, body) for method, path, body in _GrafanaStandIn.requests if method == "POST"]
+    assert posts[0] == ("/api/folders", {"title": "coldchain", "uid": "coldchain"})
+    published = [body for path, body in posts if path == "/api/dashboards/db"]
+    assert [b["dashboard"]["uid"] for b in published] == [b["uid"] for b in boards.values()]
+    assert all(b["overwrite"] and b["folderUid"] == "coldchain" for b in published)
+    assert urls == [f"/d/{b['uid']}" for b in boards.values()]

@@ -1,0 +1,370 @@
+"""`coldchain-report` against a real InfluxDB: report, certificate and verify.
+
+The dataset is two local days around the end of daylight-saving time (25 and
+26 October 2025, 24 h and 25 h) of one-minute readings from cold room 1, with
+an excursion above the legal maximum, one above only the (stricter) alarm
+limit, one below the lower alarm limit and a two-hour gap; plus a van
+compartment's delivery with a door-opening excursion. Every expected number
+comes from coldchain.compliance, the one implementation; the PDFs are read
+back with pdftotext.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import re
+import subprocess
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from PIL import Image
+from typer.testing import CliRunner
+
+from coldchain import compliance
+from coldchain.compliance import Band, Sample
+from coldchain_reports.cli import app
+from conftest import DEMO_FLEET
+from servers import InfluxDB, free_port
+
+INTERVAL_S = 60
+ROOM, ROOM_SENSOR = "cold-room-1", "cold-room-1.air"
+VAN, VAN_SENSOR = "van-1-chilled", "van-1.chilled"
+#: Stricter than the category's legal maximum (6 °C), so alarm and legal numbers differ.
+ROOM_ALARM_MAX_C = 5.0
+#: Local 25 Oct 2025 00:00 CEST to 27 Oct 2025 00:00 CET: 24 h + 25 h.
+START = datetime(2025, 10, 24, 22, tzinfo=UTC)
+END = datetime(2025, 10, 26, 23, tzinfo=UTC)
+GAP = (datetime(2025, 10, 26, 9, tzinfo=UTC), datetime(2025, 10, 26, 11, tzinfo=UTC))
+#: The delivery: loading 08:00 CET, hand-over 09:30 CET on 26 Oct 2025.
+LOADING = datetime(2025, 10, 26, 7, tzinfo=UTC)
+HANDOVER = datetime(2025, 10, 26, 8, 30, tzinfo=UTC)
+CALIBRATION = "sensor,checked_on,due_on,reference\ncold-room-1.air,2025-01-14,2026-01-14,DKD-4711\n"
+
+
+def room_temperature(ts: datetime) -> float:
+    if datetime(2025, 10, 25, 12, tzinfo=UTC) <= ts < datetime(2025, 10, 25, 12, 45, tzinfo=UTC):
+        minute = (ts - datetime(2025, 10, 25, 12, tzinfo=UTC)).total_seconds() // 60
+        return round(7.0 + 1.2 * math.sin(math.pi * minute / 44), 2)  # peak 8.2 °C
+    if datetime(2025, 10, 25, 18, tzinfo=UTC) <= ts < datetime(2025, 10, 25, 18, 20, tzinfo=UTC):
+        return 5.5  # beyond the alarm limit, within the legal maximum
+    if datetime(2025, 10, 26, 4, tzinfo=UTC) <= ts < datetime(2025, 10, 26, 4, 10, tzinfo=UTC):
+        return -1.5  # below the lower alarm limit (-1 °C)
+    minute = (ts - START).total_seconds() // 60
+    return round(3.0 + 0.8 * math.sin(2 * math.pi * minute / 240), 2)
+
+
+def van_temperature(ts: datetime) -> float:
+    door = datetime(2025, 10, 26, 7, 40, tzinfo=UTC)
+    if door <= ts < door + timedelta(minutes=12):
+        return 7.1
+    return 4.0 if ts.minute % 10 == 0 else 4.25
+
+
+def minute_readings(first: datetime, last: datetime) -> list[datetime]:
+    """Every minute at hh:mm:30, from 30 s before `first` (a lead-in reading) to `last`."""
+    times, ts = [], first - timedelta(seconds=30)
+    while ts < last:
+        times.append(ts)
+        ts += timedelta(seconds=INTERVAL_S)
+    return times
+
+
+ROOM_SAMPLES = [
+    Sample(ts, room_temperature(ts))
+    for ts in minute_readings(START, END)
+    if not GAP[0] <= ts < GAP[1]
+]
+VAN_SAMPLES = [
+    Sample(ts, van_temperature(ts))
+    for ts in minute_readings(LOADING - timedelta(hours=1), HANDOVER + timedelta(hours=1))
+]
+
+
+def line(sample: Sample, asset: str, sensor: str) -> str:
+    ns = (sample.ts - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1) * 1000
+    gateway = sensor.split(".")[0]
+    return (
+        f"temperature,site=dortmund-hub,gateway={gateway},sensor={sensor},asset={asset} "
+        f"temp_c={sample.temp_c},seq=1i {ns}"
+    )
+
+
+@dataclass
+class Dataset:
+    influxdb: InfluxDB
+    database: str
+    directory: Path
+    env: dict[str, str]
+
+    def run(self, *args: str, code: int = 0) -> str:
+        result = CliRunner().invoke(app, list(args), env=self.env)
+        assert result.exit_code == code, f"{args}: {result.output}\n{result.exception!r}"
+        return result.output
+
+
+@pytest.fixture
+def dataset(influxdb: InfluxDB, tmp_path: Path) -> Iterator[Dataset]:
+    database = f"test_{uuid.uuid4().hex[:12]}"
+    influxdb.query(database, f'CREATE DATABASE "{database}"')
+    lines = [line(s, ROOM, ROOM_SENSOR) for s in ROOM_SAMPLES]
+    lines += [line(s, VAN, VAN_SENSOR) for s in VAN_SAMPLES]
+    influxdb.write(database, "\n".join(lines))
+    fleet = yaml.safe_load(DEMO_FLEET.read_text())
+    for site in fleet["sites"]:
+        for asset in site["assets"]:
+            if asset["id"] == ROOM:
+                asset["limits"] = {"max_c": ROOM_ALARM_MAX_C}
+        for gateway in site["gateways"]:
+            for sensor in gateway["sensors"]:
+                sensor["interval_s"] = INTERVAL_S
+    (tmp_path / "fleet.yaml").write_text(yaml.safe_dump(fleet))
+    env = {
+        "COLDCHAIN_REPORT_INFLUX_URL": influxdb.url,
+        "COLDCHAIN_REPORT_INFLUX_DB": database,
+        "COLDCHAIN_REPORT_FLEET": str(tmp_path / "fleet.yaml"),
+        "COLDCHAIN_REPORT_INFLUX_CHUNK_SIZE": "500",  # several chunks per answer
+    }
+    yield Dataset(influxdb, database, tmp_path, env)
+
+
+def pdf_text(path: Path) -> str:
+    return subprocess.run(
+        ["pdftotext", "-layout", str(path), "-"], check=True, capture_output=True, text=True
+    ).stdout
+
+
+def de(value: float, decimals: int) -> str:
+    return f"{value:.{decimals}f}".replace(".", ",")
+
+
+def hms(seconds: float) -> str:
+    whole = round(seconds)
+    return f"{whole // 3600}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
+
+
+ALARM = Band(max_c=ROOM_ALARM_MAX_C, min_c=-1.0)
+LEGAL = Band(max_c=6.0)
+DAYS = [date(2025, 10, 25), date(2025, 10, 26)]
+
+
+def expected_days(band: Band) -> list[tuple[date, compliance.PeriodStats]]:
+    return compliance.daily_stats(ROOM_SAMPLES, DAYS[0], DAYS[1], band, INTERVAL_S)
+
+
+def test_report_pdf_in_german_has_the_numbers(dataset: Dataset) -> None:
+    calibration = dataset.directory / "calibration.csv"
+    calibration.write_text(CALIBRATION)
+    out = dataset.directory / "out"
+    printed = dataset.run(
+        "report", "--asset", ROOM, "--from", "2025-10-25", "--to", "2025-10-27",
+        "--lang", "de", "--out-dir", str(out), "--calibration", str(calibration),
+    )  # fmt: skip
+    pdf = out / "report_cold-room-1_2025-10-25_2025-10-26_de.pdf"
+    assert str(pdf) in printed
+    text = pdf_text(pdf)
+    period = compliance.period_stats(ROOM_SAMPLES, START, END, ALARM, INTERVAL_S)
+    legal = compliance.period_stats(ROOM_SAMPLES, START, END, LEGAL, INTERVAL_S)
+    for label in ["Temperaturbericht", "Kühlraum 1 (Molkereiprodukte)", "Zusammenfassung",
+                  "Abdeckung", "Mittlere kinetische Temperatur (MKT)", "Tageswerte",
+                  "Grenzwertüberschreitungen und Maßnahmen", "Korrektur-",
+                  "Produkt-", "nicht erfasst", "Gesetzliche Höchsttemperatur",
+                  "Zeiten in Europe/Berlin", "Seite 1 von"]:  # fmt: skip
+        assert label in text, label
+    assert period.samples == 2940 - 120
+    assert f"Messwerte {period.samples}" in _squeezed(text)
+    summary = _squeezed(text)
+    assert f"Abdeckung {de(period.coverage_pct, 2)} %" in summary
+    assert f"Minimum {de(period.min_c or 0, 1)} °C" in summary
+    assert f"Maximum {de(period.max_c or 0, 1)} °C" in summary
+    assert f"(MKT) {de(period.mkt_c or 0, 1)} °C" in summary
+    assert f"Zeit innerhalb {de(period.time_in_range_pct, 2)} %" in summary
+    assert f"Zeit außerhalb {hms(period.excursion_s)} {hms(legal.excursion_s)}" in summary
+    assert (
+        f"Gradminuten {de(period.degree_minutes, 1)} K·min {de(legal.degree_minutes, 1)} K·min"
+        in summary
+    )
+    assert len(period.excursions) == 3 and len(legal.excursions) == 1
+    assert "Überschreitungen 3 1" in summary
+    # Excursion times in local time with the zone: the peak one at 14:00:30 CEST.
+    assert "25.10.2025 14:00 MESZ" in text and "26.10.2025 05:00 MEZ" in text
+    assert text.count("nicht erfasst") >= 2 * len(period.excursions)
+    for (day, alarm), (_, day_legal) in zip(
+        expected_days(ALARM), expected_days(LEGAL), strict=True
+    ):
+        row = next(r for r in text.splitlines() if f"{day:%d.%m.%Y}" in r and "%" in r)
+        cells = row.split()
+        assert cells[2] == str(alarm.samples), row
+        assert cells[3] == de(alarm.coverage_pct, 2), row
+        assert cells[-1] == hms(day_legal.excursion_s), row
+        assert cells[-2] == de(alarm.degree_minutes, 1), row
+    assert "geprüft am 14.01.2025, nächste Prüfung fällig am 14.01.2026 (DKD-4711)" in summary
+    inside = [s for s in ROOM_SAMPLES if START <= s.ts < END]
+    assert compliance.digest(inside, ROOM_SENSOR) in text
+
+
+def _squeezed(text: str) -> str:
+    return re.sub(r"\s+", " ", text)
+
+
+def test_report_csv_has_the_numbers_of_each_local_day(dataset: Dataset) -> None:
+    out = dataset.directory / "out"
+    dataset.run("report", "--asset", ROOM, "--from", "2025-10-25", "--to", "2025-10-27",
+              "--out-dir", str(out))  # fmt: skip
+    with (out / "report_cold-room-1_2025-10-25_2025-10-26.csv").open() as file:
+        rows = list(csv.DictReader(file))
+    assert [row["day"] for row in rows] == ["2025-10-25", "2025-10-26"]
+    assert [row["duration_s"] for row in rows] == ["86400", "90000"], "24 h, then 25 h"
+    assert rows[1]["coverage_pct"] == "92", "two hours of 25 missing"
+    for row, (_, alarm), (_, legal) in zip(rows, expected_days(ALARM), expected_days(LEGAL),
+                                         strict=True):  # fmt: skip
+        assert int(row["readings"]) == alarm.samples
+        numbers = {
+            "coverage_pct": alarm.coverage_pct, "covered_s": alarm.covered_s,
+            "min_c": alarm.min_c, "max_c": alarm.max_c, "mean_c": alarm.mean_c,
+            "mkt_c": alarm.mkt_c, "in_range_s": alarm.in_range_s,
+            "time_in_range_pct": alarm.time_in_range_pct, "beyond_alarm_s": alarm.excursion_s,
+            "alarm_degree_minutes": alarm.degree_minutes,
+            "above_regulatory_s": legal.excursion_s,
+            "regulatory_degree_minutes": legal.degree_minutes,
+        }  # fmt: skip
+        for column, value in numbers.items():
+            assert value is not None
+            assert float(row[column]) == pytest.approx(value, abs=0.0005), column
+        assert int(row["alarm_excursions"]) == len(alarm.excursions)
+        assert row["alarm_max_c"] == "5" and row["alarm_min_c"] == "-1"
+        assert row["regulatory_max_c"] == "6"
+    assert rows[0]["start_utc"] == "2025-10-24T22:00:00Z"
+    assert rows[1]["end_utc"] == "2025-10-26T23:00:00Z"
+
+
+def test_report_in_english_without_calibration_renders(dataset: Dataset) -> None:
+    out = dataset.directory / "out"
+    dataset.run("report", "--asset", ROOM, "--from", "2025-10-25", "--to", "2025-10-27",
+              "--lang", "en", "--out-dir", str(out))  # fmt: skip
+    pdf = out / "report_cold-room-1_2025-10-25_2025-10-26_en.pdf"
+    text = pdf_text(pdf)
+    period = compliance.period_stats(ROOM_SAMPLES, START, END, ALARM, INTERVAL_S)
+    summary = _squeezed(text)
+    for label in ["Temperature report", "Cold room 1 (dairy)", "Coverage", "Daily figures",
+                  "Excursions and actions", "Corrective", "Product",
+                  "not recorded", "Legal maximum", "Times in Europe/Berlin",
+                  "unknown: no calibration record for this sensor", "Page 1 of"]:  # fmt: skip
+        assert label in text, label
+    assert f"Coverage {period.coverage_pct:.2f} %" in summary
+    assert f"(MKT) {period.mkt_c:.1f} °C" in summary
+    assert "2025-10-25 14:00 CEST" in text and "2025-10-26 05:00 CET" in text
+    assert "Sun 2025-10-26" in text
+    page = dataset.directory / "page"
+    subprocess.run(["pdftoppm", "-png", "-r", "50", "-f", "1", "-l", "1", str(pdf), str(page)],
+                   check=True)  # fmt: skip
+    rendered = next(dataset.directory.glob("page*.png"))
+    with Image.open(rendered) as image:
+        assert image.size[0] == pytest.approx(210 / 25.4 * 50, abs=2), "A4 portrait"
+        grey = image.convert("L")
+        dark = sum(grey.histogram()[:128])
+        assert dark > 0.01 * image.size[0] * image.size[1], "page 1 has text and a plot"
+
+
+def test_report_seal_verifies(dataset: Dataset) -> None:
+    out = dataset.directory / "out"
+    dataset.run("report", "--asset", ROOM, "--from", "2025-10-25", "--to", "2025-10-27",
+              "--lang", "en", "--out-dir", str(out))  # fmt: skip
+    text = pdf_text(out / "report_cold-room-1_2025-10-25_2025-10-26_en.pdf")
+    seal = re.search(r"--seal '(\{.*?\})'", text, re.DOTALL)
+    assert seal, "the report prints its verify command"
+    assert "matches: 2820 readings" in dataset.run("verify", "--seal", seal.group(1))
+
+
+def certificate(dataset: Dataset, lang: str = "de") -> tuple[Path, dict[str, Any]]:
+    out = dataset.directory / "cert"
+    printed = dataset.run(
+        "certificate", "--sensor", VAN_SENSOR, "--from", "2025-10-26T08:00",
+        "--to", "2025-10-26T09:30", "--delivery", "Tour 1, Stopp 2: Schulmensa Eving",
+        "--lang", lang, "--out-dir", str(out),
+    )  # fmt: skip
+    pdf, json_path = (Path(p) for p in printed.split())
+    return pdf, json.loads(json_path.read_text())
+
+
+def test_certificate_json_and_pdf(dataset: Dataset) -> None:
+    pdf, data = certificate(dataset)
+    stats = compliance.period_stats(
+        VAN_SAMPLES, LOADING, HANDOVER, Band(max_c=6.0, min_c=-1.0), INTERVAL_S
+    )
+    assert data["sensor"] == VAN_SENSOR and data["asset"]["id"] == VAN
+    assert data["from"] == {"utc": "2025-10-26T07:00:00Z", "local": "2025-10-26T08:00:00+01:00"}
+    assert data["to"]["utc"] == "2025-10-26T08:30:00Z"
+    assert data["limits"] == {"regulatory_max_c": 6.0, "max_c": 6.0, "min_c": -1.0}
+    assert data["readings"] == stats.samples == 90
+    assert data["coverage_pct"] == 100.0 == round(stats.coverage_pct, 3)
+    for field in ["min_c", "max_c", "mean_c", "mkt_c", "covered_s", "in_range_s"]:
+        assert data[field] == round(getattr(stats, field), 3), field
+    beyond = data["beyond"]
+    assert beyond["max_c"]["seconds"] == 720.0 == stats.excursion_s
+    assert beyond["regulatory_max_c"]["seconds"] == 720.0
+    assert beyond["min_c"] == {"limit_c": -1.0, "seconds": 0.0, "degree_minutes": 0.0}
+    assert beyond["max_c"]["degree_minutes"] == round(stats.degree_minutes, 3)
+    [excursion] = data["excursions"]
+    assert excursion["from"]["utc"] == "2025-10-26T07:40:30Z" and excursion["peak_c"] == 7.1
+    inside = [s for s in VAN_SAMPLES if LOADING <= s.ts < HANDOVER]
+    assert data["digest"]["value"] == compliance.digest(inside, VAN_SENSOR)
+    text = _squeezed(pdf_text(pdf))
+    for label in ["Temperaturnachweis zur Lieferung", "Tour 1, Stopp 2: Schulmensa Eving",
+                  "Beladen 26.10.2025 08:00:00 MEZ", "Übergabe 26.10.2025 09:30:00 MEZ",
+                  "Gesetzliche Höchsttemperatur für 0:12:00 überschritten",
+                  f"Messwerte {stats.samples}", f"MKT) {de(stats.mkt_c or 0, 1)} °C",
+                  "Abdeckung 100,00 %", data["digest"]["value"]]:  # fmt: skip
+        assert label in text, label
+
+
+def test_certificate_in_english(dataset: Dataset) -> None:
+    pdf, _ = certificate(dataset, lang="en")
+    text = _squeezed(pdf_text(pdf))
+    for label in ["Delivery temperature certificate", "Loading 2025-10-26 08:00:00 CET",
+                  "Hand-over 2025-10-26 09:30:00 CET", "Legal maximum exceeded for 0:12:00",
+                  "Time above upper alarm limit (6.0 °C) 0:12:00"]:  # fmt: skip
+        assert label in text, label
+
+
+def test_verify_matches_until_a_reading_changes(dataset: Dataset) -> None:
+    _, data = certificate(dataset)
+    json_path = next((dataset.directory / "cert").glob("*.json"))
+    assert dataset.run("verify", "--certificate", str(json_path)).startswith("matches: 90 readings")
+    assert dataset.run("verify", "--seal", str(data["seal"])).startswith("matches")
+    changed = next(s for s in VAN_SAMPLES if s.ts == datetime(2025, 10, 26, 7, 20, 30, tzinfo=UTC))
+    dataset.influxdb.write(dataset.database, line(Sample(changed.ts, 4.5), VAN, VAN_SENSOR))
+    output = dataset.run("verify", "--certificate", str(json_path), code=1)
+    assert output.startswith("does not match: 90 readings"), output
+    assert dataset.run("verify", "--seal", str(data["seal"]), code=1).startswith("does not match")
+
+
+def test_verify_notices_an_edited_certificate(dataset: Dataset) -> None:
+    _, data = certificate(dataset)
+    data["to"] = {"utc": "2025-10-26T08:00:00Z", "local": "2025-10-26T09:00:00+01:00"}
+    edited = dataset.directory / "edited.json"
+    edited.write_text(json.dumps(data))
+    assert "was edited" in dataset.run("verify", "--certificate", str(edited), code=1)
+
+
+def test_errors_say_what_to_do(dataset: Dataset) -> None:
+    output = dataset.run("report", "--asset", "cold-room-9", "--from", "2025-10-25", code=2)
+    assert "no asset 'cold-room-9'" in output and "cold-room-1" in output
+    output = dataset.run("certificate", "--sensor", "van-1.door", "--from", "2025-10-26T08:00",
+                       "--to", "2025-10-26T07:00", code=2)  # fmt: skip
+    assert "no temperature sensor 'van-1.door'" in output
+    output = dataset.run("certificate", "--sensor", VAN_SENSOR, "--from", "2025-10-26T08:00",
+                       "--to", "2025-10-26T07:00", code=2)  # fmt: skip
+    assert "must be after loading" in output
+    output = dataset.run("verify", "--seal", '{"v":1}', code=2)
+    assert "not a seal" in output
+    dataset.env["COLDCHAIN_REPORT_INFLUX_URL"] = f"http://127.0.0.1:{free_port()}"
+    output = dataset.run("report", "--asset", ROOM, "--from", "2025-10-25", code=2)
+    assert "unreachable" in output and "COLDCHAIN_REPORT_INFLUX_URL" in output
