@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 
@@ -35,9 +35,15 @@ class AlertOut(BaseModel):
     degree_minutes: float | None
 
 
+#: Most alerts one request returns; bounded so the database is never handed an absurd LIMIT.
+MAX_LIMIT = 10_000
+
+
 @router.get("", response_model=list[AlertOut])
 def list_alerts(
-    session: SessionDep, status: Literal["open", "cleared"] | None = None, limit: int = 500
+    session: SessionDep,
+    status: Literal["open", "cleared"] | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 500,
 ) -> list[Alert]:
     query = select(Alert).order_by(Alert.opened_at.desc(), Alert.id.desc()).limit(limit)
     if status is not None:

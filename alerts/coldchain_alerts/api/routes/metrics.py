@@ -1,0 +1,57 @@
+"""GET /metrics: the alerts service in Prometheus' text format.
+
+Open alerts are counted in the database at each scrape, so the number is right
+whichever process or restart stored them. Like /healthz, this route stays
+exempt from any authentication added later: monitoring must reach it.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    generate_latest,
+)
+from sqlalchemy import func, select
+
+from coldchain.contract import Severity
+from coldchain_alerts.api.deps import SessionDep
+from coldchain_alerts.models import Alert
+from coldchain_alerts.store import OPEN
+
+router = APIRouter(tags=["operations"])
+
+
+class AlertsMetrics:
+    """The metrics of one application; its own registry, so tests can build many apps."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.events = Counter(
+            "coldchain_alerts_events",
+            "Alert events applied to the database (redeliveries included).",
+            registry=self.registry,
+        )
+        self.open = Gauge(
+            "coldchain_alerts_open",
+            "Alerts raised and not yet cleared, by severity (counted at scrape time).",
+            ["severity"],
+            registry=self.registry,
+        )
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}},
+)
+def metrics(request: Request, session: SessionDep) -> Response:
+    collected: AlertsMetrics = request.app.state.metrics
+    query = select(Alert.severity, func.count()).where(Alert.status == OPEN)
+    counts = {severity: n for severity, n in session.execute(query.group_by(Alert.severity))}
+    for severity in Severity:
+        collected.open.labels(severity=severity.value).set(counts.get(severity.value, 0))
+    return Response(generate_latest(collected.registry), media_type=CONTENT_TYPE_LATEST)
