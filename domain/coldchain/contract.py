@@ -188,9 +188,9 @@ class AlertEvent(_Message):
     """
 
     v: Literal[1] = 1
-    key: str = Field(max_length=300)
+    key: str = Field(pattern=r"^[\x21-\x7e]{1,300}$")
     state: AlertState
-    rule: str
+    rule: str = Field(pattern=r"^[a-z_]{1,64}$")
     severity: Severity
     site: Id
     asset: Id | None = None
@@ -268,8 +268,14 @@ def _describe(exc: ValidationError) -> str:
         return f"payload is not valid JSON (UTF-8, no NaN or Infinity): {detail}"
     problems = []
     for error in errors[:5]:
-        where = ".".join(str(part) for part in error["loc"]) or "message"
+        where = ".".join(_printable(str(part)) for part in error["loc"]) or "message"
         problems.append(f"{where}: {error['msg']}")
     more = exc.error_count() - len(problems)
     suffix = f" (and {more} more)" if more > 0 else ""
     return "; ".join(problems) + suffix
+
+
+def _printable(name: str, longest: int = 64) -> str:
+    """A field name from the payload, safe to put in a reason and a log line."""
+    shown = name.encode("unicode_escape").decode("ascii")
+    return shown if len(shown) <= longest else shown[:longest] + "…"

@@ -7,6 +7,7 @@ that file and nowhere else.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import cached_property
 from typing import Any, Literal, Self
 
@@ -131,6 +132,23 @@ class Fleet(_Config):
             for gateway in site.gateways:
                 if gateway.id == gateway_id:
                     return site, gateway
+        return None
+
+    def sender_problem(self, site: str, gateway: str, sensors: Iterable[str]) -> str | None:
+        """Why a message from `site`/`gateway` may not carry these sensors, or None.
+
+        A gateway the fleet knows must publish under its own site, and no gateway
+        may report a sensor the fleet gives to another one: that would let one
+        gateway raise or clear another asset's alarms. Sensors the fleet does not
+        know are allowed (stored, not judged).
+        """
+        known = self.gateway(gateway)
+        if known is not None and known[0].id != site:
+            return f"gateway {gateway} belongs to site {known[0].id}, not {site}"
+        for sensor in sensors:
+            located = self._index.get(sensor)
+            if located is not None and located[1].id != gateway:
+                return f"sensor {sensor} belongs to gateway {located[1].id}, not {gateway}"
         return None
 
     def locate(self, sensor_id: str) -> tuple[Site, Gateway, Sensor, Asset] | None:

@@ -133,6 +133,11 @@ class Pipeline:
         except InvalidMessage as exc:
             self._reject(inbound, site, gateway, exc.reason)
             return None
+        sensors = [r.sensor for r in telemetry.readings] + [e.sensor for e in telemetry.events]
+        problem = self._fleet.sender_problem(site, gateway, sensors)
+        if problem is not None:
+            self._reject(inbound, site, gateway, problem)
+            return None
         return Accepted(inbound, site, telemetry)
 
     def _reject(self, inbound: Inbound, site: str, gateway: str, reason: str) -> None:

@@ -53,7 +53,9 @@ class IngestSettings(BaseSettings):
     )
     retry_max_s: float = Field(default=10.0, gt=0, description="Longest pause between retries.")
     metrics_host: str = "127.0.0.1"
-    metrics_port: int = Field(default=9108, description="Prometheus /metrics; 0 turns it off.")
+    metrics_port: int = Field(
+        default=9108, description="Port of /metrics (Prometheus) and /healthz; 0 turns both off."
+    )
     log_format: Literal["text", "json"] = Field(
         default="text", description="text for people, json for a log collector (one object a line)."
     )

@@ -47,3 +47,13 @@ def test_points_influxdb_refuses_go_to_invalid_and_the_rest_is_stored(stack: Sta
     )
     metrics = stack.metrics() or {}
     assert metrics["coldchain_ingest_messages_invalid_total"] == 1.0
+
+
+def test_a_gateway_reporting_another_gateways_sensor_is_refused(stack: Stack) -> None:
+    stack.start_ingest()
+    invalid = subscribe(stack.mosquitto.port, "coldchain/v1/_invalid/#")
+    ts = datetime.now(UTC).replace(microsecond=0)
+    _publish(stack, "cold-room-1", telemetry_json("cold-room-1", "van-2.chilled", 1, ts, 30.0))
+    notice = json.loads(invalid.get(timeout=20).payload)
+    assert "sensor van-2.chilled belongs to gateway van-2" in notice["reason"]
+    assert stack.influxdb.count(stack.database, "SELECT count(temp_c) FROM temperature") == 0

@@ -197,3 +197,14 @@ def test_preset_maximum(category: str, max_c: float) -> None:
     assert preset.max_c == max_c
     assert preset.frozen == (max_c < 0)
     assert preset.name_de and preset.name_en and preset.source
+
+
+def test_a_gateway_may_not_speak_for_another() -> None:
+    fleet = demo()
+    assert fleet.sender_problem("dortmund-hub", "van-1", ["van-1.chilled", "spare.probe"]) is None
+    assert "belongs to gateway van-2" in str(
+        fleet.sender_problem("dortmund-hub", "van-1", ["van-1.chilled", "van-2.chilled"])
+    )
+    assert "belongs to site dortmund-hub" in str(
+        fleet.sender_problem("elsewhere", "van-1", ["van-1.chilled"])
+    )

@@ -353,11 +353,6 @@ def test_payloads_over_the_limit_are_rejected_for_their_size(
     assert check(SITE, document["gateway"], payload) is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="contract._describe repeats an unknown field's name verbatim, newlines and all, "
-    "and of any length: the reason can forge log lines and grow to megabytes",
-)
 def test_reason_does_not_repeat_hostile_field_names() -> None:
     document = valid_document(Random(1))
     document["x\nINFO coldchain_ingest: forged" + "x" * 100_000] = 1
