@@ -90,13 +90,12 @@ class Pipeline:
 
     def run(self) -> None:
         while not self._stop.is_set():
-            batch = self._collect()
-            if not batch:
-                continue
             try:
-                self._process(batch)
+                batch = self._collect()
+                if batch:
+                    self._process(batch)
             except Stopped:
-                log.info("stopping; %s messages stay with the broker unacknowledged", len(batch))
+                log.info("stopping; unacknowledged messages stay with the broker")
                 return
 
     def _collect(self) -> list[Accepted]:
