@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 import uvicorn
 
-from coldchain_alerts.logs import configure_logging
+from coldchain.logs import configure_logging
 from coldchain_alerts.main import create_app
 from coldchain_alerts.settings import AlertsSettings
 

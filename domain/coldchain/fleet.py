@@ -128,11 +128,12 @@ class Fleet(_Config):
         return list(self._index.values())
 
     def gateway(self, gateway_id: str) -> tuple[Site, Gateway] | None:
-        for site in self.sites:
-            for gateway in site.gateways:
-                if gateway.id == gateway_id:
-                    return site, gateway
-        return None
+        """The site and entry of a gateway, or None if the fleet does not know it."""
+        return self._gateways.get(gateway_id)
+
+    @cached_property
+    def _gateways(self) -> dict[str, tuple[Site, Gateway]]:
+        return {gateway.id: (site, gateway) for site in self.sites for gateway in site.gateways}
 
     def sender_problem(self, site: str, gateway: str, sensors: Iterable[str]) -> str | None:
         """Why a message from `site`/`gateway` may not carry these sensors, or None.

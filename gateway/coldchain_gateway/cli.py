@@ -10,9 +10,9 @@ from typing import Annotated
 
 import typer
 
+from coldchain.logs import configure_logging
 from coldchain_gateway.clock import Clock, JumpGuard, LiveClock, ReplayClock
 from coldchain_gateway.forwarder import Forwarder
-from coldchain_gateway.logs import configure_logging
 from coldchain_gateway.onewire import OneWireSource
 from coldchain_gateway.outbox import Outbox
 from coldchain_gateway.settings import GatewaySettings

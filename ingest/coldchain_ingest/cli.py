@@ -16,11 +16,11 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from coldchain.engine import RuleEngine
 from coldchain.fleet import Fleet
+from coldchain.logs import configure_logging
 from coldchain_ingest.broker import Broker
 from coldchain_ingest.errors import InfluxUnavailable
 from coldchain_ingest.health import Check, operations_app, serve
 from coldchain_ingest.influx import Influx
-from coldchain_ingest.logs import configure_logging
 from coldchain_ingest.pipeline import Pipeline
 from coldchain_ingest.settings import IngestSettings
 from coldchain_ingest.state import StateStore

@@ -1,8 +1,8 @@
-"""Logging of the ingest service: plain text for people, or one JSON object a line.
+"""Log format of every service: plain text for people, or one JSON object a line.
 
-Each deployable configures its own logging (they share no code but the domain);
-the JSON form is the same in all three: `time` (UTC, ISO 8601), `level`,
-`logger`, `message` and, when there is one, `exception`.
+The JSON form: `time` (UTC, ISO 8601), `level`, `logger`, `message` and, when
+there is one, `exception`. Each service calls `configure_logging` once at start
+with its `log_format` setting.
 """
 
 from __future__ import annotations
