@@ -20,3 +20,22 @@ EXCURSION = "excursion"
 """tags: site, asset, sensor, rule, severity; fields: ended (bool), alarmed (bool),
 duration_s, peak_c, degree_minutes (K·min), limit_c, regulatory_limit_c, end_ns.
 Time: the excursion's start, so its record is overwritten as it grows and ends."""
+
+ALERT_ACTION = "alert_action"
+"""Written by the alerts service, one point per alert for each step taken on it.
+tags: site, alert_id, action (opened, fired_again, severity_raised, cleared,
+acknowledged, closed, notified, reminded, escalated), severity, and asset, sensor,
+gateway where the alert has them; fields: actor (string: a user name or "system"),
+comment (string), and for `closed` cause, corrective_action, product_decision
+(release, quarantine, discard); for notified/reminded/escalated level (integer).
+Time: when the step was taken (UTC, the service's clock)."""
+
+AUDIT_CHAIN = "audit_chain"
+"""Written by the alerts service, one point per audit-log entry: a copy of the chain
+kept outside its database. fields: seq (integer), sha256 (string), action (string),
+actor (string). Time: the entry's time."""
+
+AUDIT_VERIFY = "audit_verify"
+"""Written by the alerts service each time it verifies the audit-log chain.
+fields: ok (boolean), entries (integer), first_bad_seq (integer, 0 when ok),
+problem (string, empty when ok). Time: when verified."""
