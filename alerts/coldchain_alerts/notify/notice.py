@@ -1,0 +1,90 @@
+"""What a notification says, to whom, and what became of it: plain data, no I/O.
+
+The escalation code decides *that* people are told and groups a flood of alerts
+into one `Notice` per site and escalation level; the channels (e-mail, webhook,
+ntfy, SMS) decide *how*. This module is the cut between the two.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+
+Language = Literal["de", "en"]
+
+
+class Reason(StrEnum):
+    """Why people are told now."""
+
+    NEW = "new"
+    """An alert opened (or an acknowledged one fired again or got worse): first level."""
+    ESCALATION = "escalation"
+    """Nobody acknowledged within the policy's time: the next level is told."""
+    REMINDER = "reminder"
+    """Still not acknowledged: a level already told is told again."""
+
+
+@dataclass(frozen=True)
+class AlertLine:
+    """One alert as a notification shows it. Times are UTC; temperatures °C."""
+
+    alert_id: int
+    site: str
+    asset: str | None
+    sensor: str | None
+    gateway: str | None
+    rule: str
+    """The engine's rule, e.g. `over_max`, `no_data` (docs/rules.md)."""
+    severity: Literal["warning", "critical"]
+    active: bool
+    """The condition is still present (not cleared)."""
+    since: datetime
+    """Reading time the condition began."""
+    cleared_at: datetime | None
+    value_c: float | None
+    """The worst value so far (peak), else the value that raised the alert."""
+    limit_c: float | None
+    link: str
+    """Absolute URL of the alert's page."""
+    asset_names: Mapping[Language, str] = field(default_factory=dict)
+    """The asset's name per language, from the fleet file; the id when missing."""
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One message to the contacts of one escalation level of one site."""
+
+    site: str
+    level: int
+    """1 for the first level of the site's escalation policy."""
+    reason: Reason
+    alerts: tuple[AlertLine, ...]
+    now: datetime
+    """When the notice is made (UTC): "how long" is counted up to here."""
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """A contact and the addresses it has; every address set is used."""
+
+    name: str
+    language: Language
+    email: str | None = None
+    phone: str | None = None
+    """For SMS, in international format (+49...)."""
+    ntfy_topic: str | None = None
+    webhook_url: str | None = None
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """The outcome of sending one notice over one channel to one address."""
+
+    channel: Literal["email", "webhook", "ntfy", "sms"]
+    address: str
+    ok: bool
+    error: str | None = None
+    """Why it failed, in words an admin can act on; None when ok."""
