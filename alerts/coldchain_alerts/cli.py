@@ -1,31 +1,75 @@
-"""`coldchain-alerts`: run the alerts service (API and alert-event consumer)."""
+"""`coldchain-alerts`: run the service, and manage its database from the command line.
+
+Every command reads the same settings as the service (COLDCHAIN_ALERTS_* or
+--env-file). Commands that change something record it in the audit log with
+the actor `cli:<login name of the operating-system user>`.
+"""
 
 from __future__ import annotations
 
+import getpass
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 import uvicorn
+from rich.console import Console
 
 from coldchain.logs import configure_logging
+from coldchain_alerts import people, policies
+from coldchain_alerts.auth import Role
+from coldchain_alerts.db import make_engine, make_sessionmaker, migrate
 from coldchain_alerts.main import create_app
+from coldchain_alerts.service import AlertsService
 from coldchain_alerts.settings import AlertsSettings
 
-app = typer.Typer(add_completion=False, help=__doc__)
+app = typer.Typer(add_completion=False, help=__doc__, no_args_is_help=True)
+db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
+user_app = typer.Typer(help="People and machines that use the service.", no_args_is_help=True)
+token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
+contact_app = typer.Typer(help="Who is told about alerts.", no_args_is_help=True)
+policy_app = typer.Typer(help="Escalation policies per site.", no_args_is_help=True)
+audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
+for sub, name in (
+    (db_app, "db"),
+    (user_app, "user"),
+    (token_app, "token"),
+    (contact_app, "contact"),
+    (policy_app, "policy"),
+    (audit_app, "audit"),
+):
+    app.add_typer(sub, name=name)
+
+console = Console()
+EnvFile = Annotated[
+    Path | None,
+    typer.Option(help="A .env file with COLDCHAIN_ALERTS_* settings.", exists=True, dir_okay=False),
+]
+
+
+def _settings(env_file: Path | None) -> AlertsSettings:
+    return AlertsSettings(_env_file=env_file)
+
+
+def _sessions(settings: AlertsSettings):  # type: ignore[no-untyped-def]
+    migrate(settings.database_url)
+    return make_sessionmaker(make_engine(settings.database_url))
+
+
+def _actor() -> str:
+    return f"cli:{getpass.getuser()}"
+
+
+def _fail(message: str) -> typer.Exit:
+    console.print(f"[red]error:[/red] {message}")
+    return typer.Exit(2)
 
 
 @app.command()
-def run(
-    env_file: Annotated[
-        Path | None,
-        typer.Option(
-            help="A .env file with COLDCHAIN_ALERTS_* settings.", exists=True, dir_okay=False
-        ),
-    ] = None,
-) -> None:
-    """Serve the API and store alert events until SIGTERM or Ctrl-C."""
-    settings = AlertsSettings(_env_file=env_file)
+def run(env_file: EnvFile = None) -> None:
+    """Serve the API and pages, store alert events and escalate, until SIGTERM or Ctrl-C."""
+    settings = _settings(env_file)
     configure_logging(settings.log_format)
     # In json mode uvicorn's loggers go through ours; text keeps uvicorn's own format.
     log_config = None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG
@@ -36,6 +80,132 @@ def run(
         log_level="info",
         log_config=log_config,
     )
+
+
+@db_app.command("upgrade")
+def db_upgrade(env_file: EnvFile = None) -> None:
+    """Bring the database schema to the newest revision (also done at start)."""
+    settings = _settings(env_file)
+    migrate(settings.database_url)
+    console.print("database schema is up to date")
+
+
+@user_app.command("add")
+def user_add(
+    username: str,
+    role: Role,
+    display_name: Annotated[str, typer.Option(help="The name pages show.")] = "",
+    language: Annotated[str, typer.Option(help="de or en.")] = "de",
+    password_stdin: Annotated[
+        bool, typer.Option(help="Read the password from standard input, not a prompt.")
+    ] = False,
+    no_password: Annotated[bool, typer.Option(help="A machine account: tokens only.")] = False,
+    env_file: EnvFile = None,
+) -> None:
+    """Add a user: officer, auditor or admin."""
+    password = None
+    if not no_password:
+        password = (
+            sys.stdin.readline().rstrip("\n")
+            if password_stdin
+            else typer.prompt("password", hide_input=True, confirmation_prompt=True)
+        )
+    sessions = _sessions(_settings(env_file))
+    try:
+        with sessions.begin() as session:
+            people.add_user(session, _actor(), username, role, password, display_name, language)
+    except (people.Conflict, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    console.print(f"added {role.value} {username}")
+
+
+@token_app.command("create")
+def token_create(
+    username: str,
+    name: Annotated[str, typer.Option(help="What the token is for.")] = "api",
+    env_file: EnvFile = None,
+) -> None:
+    """Make an API token for USERNAME and print it (only this once)."""
+    sessions = _sessions(_settings(env_file))
+    try:
+        with sessions.begin() as session:
+            _, token = people.add_token(session, _actor(), username, name)
+    except people.NotFound as exc:
+        raise _fail(str(exc)) from None
+    print(token)
+
+
+@contact_app.command("add")
+def contact_add(
+    name: str,
+    language: Annotated[str, typer.Option(help="de or en.")] = "de",
+    email: Annotated[str | None, typer.Option()] = None,
+    phone: Annotated[str | None, typer.Option(help="For SMS, +49...")] = None,
+    ntfy_topic: Annotated[str | None, typer.Option()] = None,
+    webhook_url: Annotated[str | None, typer.Option()] = None,
+    env_file: EnvFile = None,
+) -> None:
+    """Add a contact and print its id (for `policy set`)."""
+    sessions = _sessions(_settings(env_file))
+    values = {
+        "name": name,
+        "language": language,
+        "email": email,
+        "phone": phone,
+        "ntfy_topic": ntfy_topic,
+        "webhook_url": webhook_url,
+        "active": True,
+    }
+    try:
+        with sessions.begin() as session:
+            contact = people.save_contact(session, _actor(), values)
+            contact_id = contact.id
+    except people.Conflict as exc:
+        raise _fail(str(exc)) from None
+    print(contact_id)
+
+
+@policy_app.command("set")
+def policy_set(
+    site: Annotated[str, typer.Argument(help="A site id, or * for every site without its own.")],
+    level: Annotated[
+        list[str], typer.Option(help="Contact ids of one level, comma-separated; repeat per level.")
+    ],
+    ack_timeout_s: Annotated[int, typer.Option(help="Time a level has to acknowledge.")] = 900,
+    reminder_interval_s: Annotated[int | None, typer.Option()] = None,
+    env_file: EnvFile = None,
+) -> None:
+    """Set the escalation policy of SITE: --level 1,2 --level 3 ..."""
+    try:
+        levels = [[int(part) for part in item.split(",") if part.strip()] for item in level]
+    except ValueError:
+        raise _fail("--level takes contact ids separated by commas, like 1,2") from None
+    sessions = _sessions(_settings(env_file))
+    try:
+        with sessions.begin() as session:
+            policies.set_policy(
+                session, _actor(), site, ack_timeout_s, reminder_interval_s, levels
+            )
+    except people.NotFound as exc:
+        raise _fail(str(exc)) from None
+    console.print(f"policy of {site}: {len(levels)} level(s)")
+
+
+@audit_app.command("verify")
+def audit_verify(env_file: EnvFile = None) -> None:
+    """Check the audit log's hash chain; exit 1 and name the first bad entry if broken."""
+    settings = _settings(env_file)
+    service = AlertsService(settings)
+    try:
+        verdict, compared = service.verify_audit()
+    finally:
+        service.close()
+    against = "and the copy in InfluxDB" if compared else "(InfluxDB's copy not reachable)"
+    if verdict.ok:
+        console.print(f"[green]intact:[/green] {verdict.entries} entries, chain and head {against}")
+        return
+    console.print(f"[red]TAMPERED[/red] at entry {verdict.first_bad_seq}: {verdict.problem}")
+    raise typer.Exit(1)
 
 
 def main() -> None:

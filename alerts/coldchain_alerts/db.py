@@ -1,14 +1,23 @@
-"""Database engine and session factory (SQLAlchemy 2). SQLite by default, PostgreSQL by URL."""
+"""Database engine, sessions and migrations (SQLAlchemy 2, Alembic).
+
+SQLite by default, PostgreSQL by URL. The schema is Alembic's
+(`coldchain_alerts/migrations`); `migrate` brings any database to the newest
+revision and is run at start and by `coldchain-alerts db upgrade`.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
 
+from alembic import command
+from alembic.config import Config
 from sqlalchemy import DateTime, Engine, create_engine, event
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.orm import DeclarativeBase, sessionmaker
 from sqlalchemy.types import TypeDecorator
+
+MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 class Base(DeclarativeBase):
@@ -43,12 +52,34 @@ def make_engine(url: str) -> Engine:
     engine = create_engine(url, connect_args={"check_same_thread": False})
 
     @event.listens_for(engine, "connect")
-    def _wal(dbapi_connection, connection_record):  # type: ignore[no-untyped-def]
+    def _connect(dbapi_connection, connection_record):  # type: ignore[no-untyped-def]
+        # Transactions are begun below, not by the driver.
+        dbapi_connection.isolation_level = None
         dbapi_connection.execute("PRAGMA journal_mode=WAL")
-        dbapi_connection.execute("PRAGMA busy_timeout=5000")
+        dbapi_connection.execute("PRAGMA busy_timeout=10000")
+        dbapi_connection.execute("PRAGMA foreign_keys=ON")
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection):  # type: ignore[no-untyped-def]
+        # Take the write lock when a transaction begins: a transaction that read first
+        # and writes later could otherwise fail at once with "database is locked"
+        # when another one wrote in between (busy_timeout does not help there).
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker:  # type: ignore[type-arg]
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def alembic_config(url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def migrate(url: str) -> None:
+    """Bring the database at `url` to the newest schema revision."""
+    command.upgrade(alembic_config(url), "head")

@@ -1,45 +1,78 @@
-"""The alerts service's FastAPI application."""
+"""The alerts service's FastAPI application: API, pages, and the background parts."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from urllib.parse import quote
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, RedirectResponse
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.staticfiles import StaticFiles
 
-from coldchain.contract import AlertEvent
-from coldchain_alerts.api.routes import alerts, health, metrics
-from coldchain_alerts.consumer import AlertConsumer
-from coldchain_alerts.db import Base, make_engine, make_sessionmaker
+from coldchain.workflow import WorkflowError
+from coldchain_alerts import lifecycle, people
+from coldchain_alerts.api.routes import alerts, audit, contacts, health, metrics, policies, users
+from coldchain_alerts.auth import PasswordTooShort
+from coldchain_alerts.service import AlertsService
 from coldchain_alerts.settings import AlertsSettings
-from coldchain_alerts.store import apply_event
+from coldchain_alerts.web import pages
+from coldchain_alerts.web.pages import STATIC, LoginRequired
 
 
 def create_app(settings: AlertsSettings) -> FastAPI:
-    engine = make_engine(settings.database_url)
-    sessions = make_sessionmaker(engine)
-    measured = metrics.AlertsMetrics()
-
-    def handle(event: AlertEvent) -> None:
-        with sessions.begin() as session:
-            apply_event(session, event)
-        measured.events.inc()
-
-    consumer = AlertConsumer(settings, handle)
+    service = AlertsService(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        Base.metadata.create_all(engine)
-        consumer.start()
+        service.start()
         yield
-        consumer.stop()
-        engine.dispose()
+        service.stop()
 
-    app = FastAPI(title="coldchain alerts", version="0.1.0", lifespan=lifespan)
-    app.state.sessions = sessions
-    app.state.consumer = consumer
-    app.state.metrics = measured
-    app.include_router(health.router)
-    app.include_router(metrics.router)
-    app.include_router(alerts.router)
+    app = FastAPI(
+        title="coldchain alerts",
+        version="0.2.0",
+        description="Alerts of the cold chain: find them, acknowledge them, close them with "
+        "a corrective action; contacts, escalation policies, users and the audit log. "
+        "Every endpoint but /healthz and /metrics needs an API token "
+        "(`Authorization: Bearer ...`). Errors are JSON: `{\"detail\": ...}`.",
+        lifespan=lifespan,
+    )
+    app.state.service = service
+    app.state.sessions = service.sessions
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=service.secret_key,
+        session_cookie="coldchain_session",
+        max_age=int(settings.session_hours * 3600),
+        same_site="lax",
+        https_only=settings.cookie_secure,
+    )
+    for router in (health, metrics, alerts, contacts, policies, users, audit):
+        app.include_router(router.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.exception_handler(WorkflowError)
+    async def _workflow(request: Request, error: WorkflowError) -> JSONResponse:
+        status = 404 if isinstance(error, lifecycle.AlertNotFound) else 409
+        return JSONResponse({"detail": error.message, "code": error.code}, status_code=status)
+
+    @app.exception_handler(people.NotFound)
+    async def _not_found(request: Request, error: people.NotFound) -> JSONResponse:
+        return JSONResponse({"detail": str(error)}, status_code=404)
+
+    @app.exception_handler(people.Conflict)
+    async def _conflict(request: Request, error: people.Conflict) -> JSONResponse:
+        return JSONResponse({"detail": str(error)}, status_code=409)
+
+    @app.exception_handler(PasswordTooShort)
+    async def _password(request: Request, error: PasswordTooShort) -> JSONResponse:
+        return JSONResponse({"detail": str(error)}, status_code=422)
+
+    @app.exception_handler(LoginRequired)
+    async def _login(request: Request, error: LoginRequired) -> RedirectResponse:
+        return RedirectResponse(f"/login?next={quote(error.next_url)}", status_code=303)
+
     return app

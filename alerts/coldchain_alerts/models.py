@@ -1,40 +1,231 @@
-"""Database models of the alerts service."""
+"""Database models of the alerts service (SQLAlchemy 2). Migrations: `migrations/`.
+
+Reading times (when a condition began, was raised, cleared) come from the alert
+events; every other time is the service's clock. All times are UTC.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Float, Integer, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import (
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from coldchain_alerts.db import Base, UtcDateTime
 
 
 class Alert(Base):
-    """One occurrence of an alarm condition at one sensor, from raised to cleared.
+    """One alarm condition at one subject, from the first raise until someone closes it.
 
-    Times are reading times (UTC) from the alert events, not arrival times.
+    The condition may clear and fire again, or get more severe, while the alert is
+    not closed: each raise is an `Occurrence` of the same alert.
     """
 
     __tablename__ = "alert"
+    __table_args__ = (
+        # At most one alert per condition is not closed: a repeat updates it.
+        Index(
+            "ix_alert_condition_unclosed",
+            "condition",
+            unique=True,
+            postgresql_where=text("status <> 'closed'"),
+            sqlite_where=text("status <> 'closed'"),
+        ),
+        Index("ix_alert_site_opened", "site", "opened_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    key: Mapped[str] = mapped_column(String(300), unique=True)
-    site: Mapped[str] = mapped_column(String(64), index=True)
-    asset: Mapped[str | None] = mapped_column(String(64))
+    condition: Mapped[str] = mapped_column(String(300), index=True)
+    site: Mapped[str] = mapped_column(String(64))
+    asset: Mapped[str | None] = mapped_column(String(64), index=True)
     sensor: Mapped[str | None] = mapped_column(String(130))
     gateway: Mapped[str | None] = mapped_column(String(64))
-    kind: Mapped[str] = mapped_column(String(64))
+    rule: Mapped[str] = mapped_column(String(64))
     severity: Mapped[str] = mapped_column(String(16))
+    """The most severe level reached."""
     status: Mapped[str] = mapped_column(String(16), index=True)
+    active: Mapped[bool] = mapped_column(Boolean)
+    """The condition is present now (raised and not cleared)."""
+    occurrences: Mapped[int] = mapped_column(Integer, default=1)
+
     opened_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    """Reading time the condition first began."""
     raised_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     cleared_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     value_c: Mapped[float | None] = mapped_column(Float)
     peak_c: Mapped[float | None] = mapped_column(Float)
     limit_c: Mapped[float | None] = mapped_column(Float)
     regulatory_limit_c: Mapped[float | None] = mapped_column(Float)
-    delay_s: Mapped[float] = mapped_column(Float)
+    delay_s: Mapped[float] = mapped_column(Float, default=0.0)
     duration_s: Mapped[float | None] = mapped_column(Float)
     degree_minutes: Mapped[float | None] = mapped_column(Float)
+
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(64))
+    acknowledge_comment: Mapped[str | None] = mapped_column(Text)
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    closed_by: Mapped[str | None] = mapped_column(String(64))
+    cause: Mapped[str | None] = mapped_column(Text)
+    corrective_action: Mapped[str | None] = mapped_column(Text)
+    product_decision: Mapped[str | None] = mapped_column(String(16))
+    close_comment: Mapped[str | None] = mapped_column(Text)
+
+    # Escalation progress since the alert (last) became open; coldchain.escalation.Progress.
+    escalation_since: Mapped[datetime] = mapped_column(UtcDateTime)
+    escalation_level: Mapped[int] = mapped_column(Integer, default=0)
+    escalation_level_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    escalation_level_ok: Mapped[bool] = mapped_column(Boolean, default=False)
+    told_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    occurrence_list: Mapped[list[Occurrence]] = relationship(
+        back_populates="alert", order_by="Occurrence.started_at"
+    )
+
+
+class Occurrence(Base):
+    """One raise of an alert's condition: the events of one key."""
+
+    __tablename__ = "alert_occurrence"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(300), unique=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alert.id"), index=True)
+    rule: Mapped[str] = mapped_column(String(64))
+    severity: Mapped[str] = mapped_column(String(16))
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    raised_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    cleared_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    peak_c: Mapped[float | None] = mapped_column(Float)
+    duration_s: Mapped[float | None] = mapped_column(Float)
+    degree_minutes: Mapped[float | None] = mapped_column(Float)
+
+    alert: Mapped[Alert] = relationship(back_populates="occurrence_list")
+
+
+class AuditEntry(Base):
+    """One entry of the append-only audit log, chained to the previous one by SHA-256."""
+
+    __tablename__ = "audit_entry"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(300))
+    alert_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    detail: Mapped[str] = mapped_column(Text)
+    """Canonical JSON (sorted keys, no spaces) of what happened."""
+    prev_sha256: Mapped[str] = mapped_column(String(64))
+    sha256: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHead(Base):
+    """The chain's last entry: one row, locked while appending so entries never fork."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    """The last entry's time: entries get strictly increasing times."""
+
+
+class User(Base):
+    __tablename__ = "app_user"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    language: Mapped[str] = mapped_column(String(2), default="de")
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    """argon2id; None for an account that only uses API tokens."""
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class ApiToken(Base):
+    """A token for machines. Only its SHA-256 is stored; the token is shown once."""
+
+    __tablename__ = "api_token"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    user: Mapped[User] = relationship()
+
+
+class Contact(Base):
+    """Someone who is told about alerts, over every channel with an address here."""
+
+    __tablename__ = "contact"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    language: Mapped[str] = mapped_column(String(2), default="de")
+    email: Mapped[str | None] = mapped_column(String(254))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    ntfy_topic: Mapped[str | None] = mapped_column(String(64))
+    webhook_url: Mapped[str | None] = mapped_column(String(2000))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class EscalationPolicy(Base):
+    """How one site escalates; the site `*` applies to sites without their own policy."""
+
+    __tablename__ = "escalation_policy"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    site: Mapped[str] = mapped_column(String(64), unique=True)
+    ack_timeout_s: Mapped[int] = mapped_column(Integer)
+    reminder_interval_s: Mapped[int | None] = mapped_column(Integer)
+
+    levels: Mapped[list[PolicyLevel]] = relationship(
+        back_populates="policy", order_by="PolicyLevel.level", cascade="all, delete-orphan"
+    )
+
+
+class PolicyLevel(Base):
+    """One contact on one level of a policy."""
+
+    __tablename__ = "escalation_level"
+    __table_args__ = (UniqueConstraint("policy_id", "level", "contact_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    policy_id: Mapped[int] = mapped_column(ForeignKey("escalation_policy.id"), index=True)
+    level: Mapped[int] = mapped_column(Integer)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contact.id"))
+
+    policy: Mapped[EscalationPolicy] = relationship(back_populates="levels")
+    contact: Mapped[Contact] = relationship()
+
+
+class InfluxOutbox(Base):
+    """Line-protocol points waiting to be written to InfluxDB, in the order queued.
+
+    Queued in the same transaction as what they record, so a point is never lost
+    when InfluxDB is down; a background job writes and deletes them.
+    """
+
+    __tablename__ = "influx_outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    line: Mapped[str] = mapped_column(Text)

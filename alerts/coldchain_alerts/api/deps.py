@@ -1,12 +1,21 @@
-"""Dependencies shared by the routes."""
+"""Dependencies shared by the API routes: the database session and who is calling.
+
+The API authenticates machines and scripts with `Authorization: Bearer <token>`
+only, never with the pages' session cookie, so no other site can make a
+logged-in browser call it (no CSRF on the API).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
+
+from coldchain_alerts.auth import ACTING, Role, user_for_token
+from coldchain_alerts.models import User
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -15,3 +24,42 @@ def get_session(request: Request) -> Iterator[Session]:
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="An API token: `coldchain-alerts token create USER` makes one.",
+)
+
+
+def api_user(
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> User:
+    if credentials is None:
+        raise HTTPException(
+            401,
+            "authentication required: send Authorization: Bearer <API token>",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    user = user_for_token(session, credentials.credentials)
+    if user is None:
+        raise HTTPException(
+            401, "this API token is unknown or revoked", headers={"WWW-Authenticate": "Bearer"}
+        )
+    return user
+
+
+def _requiring(roles: frozenset[Role], what: str) -> Callable[[User], User]:
+    def check(user: Annotated[User, Depends(api_user)]) -> User:
+        if Role(user.role) not in roles:
+            raise HTTPException(403, f"your role ({user.role}) may not {what}")
+        return user
+
+    return check
+
+
+Reader = Annotated[User, Depends(api_user)]
+Actor = Annotated[User, Depends(_requiring(ACTING, "acknowledge or close alerts"))]
+Admin = Annotated[
+    User, Depends(_requiring(frozenset({Role.ADMIN}), "change contacts, policies or users"))
+]

@@ -1,18 +1,32 @@
-"""GET /api/v1/alerts: the stored alerts, newest first."""
+"""/api/v1/alerts: find alerts, read one with its timeline, acknowledge, close."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, ConfigDict
-from sqlalchemy import select
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from coldchain_alerts.api.deps import SessionDep
+from coldchain.workflow import MAX_TEXT, Closing, ProductDecision, Status
+from coldchain_alerts import lifecycle, listing
+from coldchain_alerts.api.deps import Actor, Reader, SessionDep
 from coldchain_alerts.models import Alert
 
 router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
+
+class Problem(BaseModel):
+    detail: str = Field(description="What was wrong and what to do, in English.")
+    code: str = Field(description="A stable name of the reason, for translations.")
+
+
+#: Most alerts one request returns; bounded so the database is never handed an absurd LIMIT.
+MAX_LIMIT = 10_000
+#: Answers of the workflow routes besides 200.
+_WORKFLOW_ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"description": "No such alert", "model": Problem},
+    409: {"description": "Not allowed in the alert's state; `detail` says why", "model": Problem},
+}
 
 
 class AlertOut(BaseModel):
@@ -23,29 +37,96 @@ class AlertOut(BaseModel):
     asset: str | None
     sensor: str | None
     gateway: str | None
-    kind: str
+    rule: str
     severity: str
     status: str
-    opened_at: datetime
+    active: bool = Field(description="The condition is present now.")
+    occurrences: int
+    opened_at: datetime = Field(description="Reading time the condition began (UTC).")
+    raised_at: datetime | None
     cleared_at: datetime | None
+    value_c: float | None
     peak_c: float | None
     limit_c: float | None
     regulatory_limit_c: float | None
     duration_s: float | None
     degree_minutes: float | None
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    acknowledge_comment: str | None
+    closed_at: datetime | None
+    closed_by: str | None
+    cause: str | None
+    corrective_action: str | None
+    product_decision: str | None
+    close_comment: str | None
+    escalation_level: int = Field(description="The highest escalation level told so far.")
 
 
-#: Most alerts one request returns; bounded so the database is never handed an absurd LIMIT.
-MAX_LIMIT = 10_000
+class TimelineStep(BaseModel):
+    seq: int = Field(description="The audit-log entry.")
+    at: datetime
+    actor: str
+    action: str
+    detail: dict[str, Any]
+
+
+class AlertDetail(AlertOut):
+    timeline: list[TimelineStep]
+
+
+class Acknowledgement(BaseModel):
+    comment: str = Field(min_length=1, max_length=MAX_TEXT, description="What you are doing.")
+
+
+class ClosingIn(BaseModel):
+    cause: str = Field(default="", max_length=MAX_TEXT)
+    corrective_action: str = Field(default="", max_length=MAX_TEXT)
+    product_decision: ProductDecision | None = None
+    comment: str = Field(default="", max_length=MAX_TEXT)
 
 
 @router.get("", response_model=list[AlertOut])
 def list_alerts(
     session: SessionDep,
-    status: Literal["open", "cleared"] | None = None,
+    user: Reader,
+    status: Status | None = None,
+    site: Annotated[str | None, Query(max_length=64)] = None,
+    asset: Annotated[str | None, Query(max_length=64)] = None,
+    active: bool | None = None,
+    since: Annotated[AwareDatetime | None, Query(description="Began at or after (UTC).")] = None,
+    until: Annotated[AwareDatetime | None, Query(description="Began before.")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 500,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> list[Alert]:
-    query = select(Alert).order_by(Alert.opened_at.desc(), Alert.id.desc()).limit(limit)
-    if status is not None:
-        query = query.where(Alert.status == status)
-    return list(session.scalars(query))
+    filters = listing.Filters(status, site, asset, active, since, until)
+    return listing.search(session, filters, limit, offset)
+
+
+@router.get("/{alert_id}", response_model=AlertDetail, responses={404: {"description": "No such alert", "model": Problem}})
+def get_alert(alert_id: int, session: SessionDep, user: Reader) -> dict[str, Any]:
+    alert = _get(session, alert_id)
+    out = AlertOut.model_validate(alert).model_dump()
+    steps = [TimelineStep(**vars(step)) for step in listing.timeline(session, alert_id)]
+    return out | {"timeline": steps}
+
+
+@router.post("/{alert_id}/acknowledge", response_model=AlertOut, responses=_WORKFLOW_ERRORS)
+def acknowledge(
+    alert_id: int, body: Acknowledgement, session: SessionDep, user: Actor
+) -> Alert:
+    alert = lifecycle.acknowledge(session, alert_id, user.username, body.comment)
+    session.commit()
+    return alert
+
+
+@router.post("/{alert_id}/close", response_model=AlertOut, responses=_WORKFLOW_ERRORS)
+def close(alert_id: int, body: ClosingIn, session: SessionDep, user: Actor) -> Alert:
+    closing = Closing(body.cause, body.corrective_action, body.product_decision, body.comment)
+    alert = lifecycle.close(session, alert_id, user.username, closing)
+    session.commit()
+    return alert
+
+
+def _get(session: SessionDep, alert_id: int) -> Alert:
+    return lifecycle.get(session, alert_id)

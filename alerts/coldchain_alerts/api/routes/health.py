@@ -24,7 +24,7 @@ def healthz(request: Request, response: Response, session: SessionDep) -> dict[s
         database = True
     except SQLAlchemyError:
         database = False
-    broker = request.app.state.consumer.connected
+    broker = request.app.state.service.consumer.connected
     if not (database and broker):
         response.status_code = 503
     return {"database": database, "broker": broker}

@@ -19,8 +19,8 @@ from sqlalchemy import func, select
 
 from coldchain.contract import Severity
 from coldchain_alerts.api.deps import SessionDep
-from coldchain_alerts.models import Alert
-from coldchain_alerts.store import OPEN
+from coldchain.workflow import Status
+from coldchain_alerts.models import Alert, InfluxOutbox
 
 router = APIRouter(tags=["operations"])
 
@@ -37,8 +37,24 @@ class AlertsMetrics:
         )
         self.open = Gauge(
             "coldchain_alerts_open",
-            "Alerts raised and not yet cleared, by severity (counted at scrape time).",
+            "Alerts nobody has acknowledged yet, by severity (counted at scrape time).",
             ["severity"],
+            registry=self.registry,
+        )
+        self.notifications = Counter(
+            "coldchain_alerts_notifications",
+            "Messages sent to contacts, by channel and outcome (sent, failed).",
+            ["channel", "outcome"],
+            registry=self.registry,
+        )
+        self.audit_ok = Gauge(
+            "coldchain_alerts_audit_chain_ok",
+            "1 when the last check of the audit-log chain found it intact, else 0.",
+            registry=self.registry,
+        )
+        self.outbox = Gauge(
+            "coldchain_alerts_influx_outbox",
+            "Points waiting to be copied to InfluxDB (counted at scrape time).",
             registry=self.registry,
         )
 
@@ -49,9 +65,10 @@ class AlertsMetrics:
     responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}},
 )
 def metrics(request: Request, session: SessionDep) -> Response:
-    collected: AlertsMetrics = request.app.state.metrics
-    query = select(Alert.severity, func.count()).where(Alert.status == OPEN)
+    collected: AlertsMetrics = request.app.state.service.metrics
+    query = select(Alert.severity, func.count()).where(Alert.status == Status.OPEN)
     counts = {severity: n for severity, n in session.execute(query.group_by(Alert.severity))}
     for severity in Severity:
         collected.open.labels(severity=severity.value).set(counts.get(severity.value, 0))
+    collected.outbox.set(session.scalar(select(func.count()).select_from(InfluxOutbox)) or 0)
     return Response(generate_latest(collected.registry), media_type=CONTENT_TYPE_LATEST)

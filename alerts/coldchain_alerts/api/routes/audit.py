@@ -1,0 +1,99 @@
+"""/api/v1/audit: the audit log for auditors, as JSON pages or a CSV export, and its check."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel
+from sqlalchemy import select
+
+from coldchain_alerts import audit
+from coldchain_alerts.api.deps import Reader, SessionDep
+from coldchain_alerts.models import AuditEntry
+
+router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
+_COLUMNS = ["seq", "at", "actor", "action", "subject", "alert_id", "detail", "prev_sha256", "sha256"]
+
+
+class EntryOut(BaseModel):
+    seq: int
+    at: datetime
+    actor: str
+    action: str
+    subject: str
+    alert_id: int | None
+    detail: str
+    prev_sha256: str
+    sha256: str
+
+
+class VerdictOut(BaseModel):
+    ok: bool
+    entries: int
+    first_bad_seq: int | None
+    problem: str
+    compared_with_influxdb: bool
+
+
+@router.get("", response_model=list[EntryOut])
+def entries(
+    session: SessionDep,
+    user: Reader,
+    after_seq: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+) -> list[AuditEntry]:
+    query = select(AuditEntry).where(AuditEntry.seq > after_seq).order_by(AuditEntry.seq)
+    return list(session.scalars(query.limit(limit)))
+
+
+@router.get(
+    "/export.csv",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
+)
+def export(request: Request, user: Reader) -> StreamingResponse:
+    """Every entry, as CSV with the hashes, for checking outside the service."""
+    sessions = request.app.state.sessions
+
+    def rows() -> Iterator[str]:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(_COLUMNS)
+        with sessions() as session:
+            for entry in audit.entries(session):
+                writer.writerow(
+                    [
+                        entry.seq,
+                        entry.at.isoformat(),
+                        entry.actor,
+                        entry.action,
+                        entry.subject,
+                        "" if entry.alert_id is None else entry.alert_id,
+                        entry.detail,
+                        entry.prev_sha256,
+                        entry.sha256,
+                    ]
+                )
+                yield buffer.getvalue()
+                buffer.seek(0)
+                buffer.truncate()
+        yield buffer.getvalue()
+
+    return StreamingResponse(
+        rows(),
+        media_type="text/csv",
+        headers={"Content-Disposition": 'attachment; filename="coldchain-audit.csv"'},
+    )
+
+
+@router.get("/verify", response_model=VerdictOut)
+def verify(request: Request, user: Reader) -> VerdictOut:
+    """Check the chain now, against the copy in InfluxDB when it is reachable."""
+    verdict, compared = request.app.state.service.verify_audit()
+    return VerdictOut(**vars(verdict), compared_with_influxdb=compared)

@@ -1,0 +1,67 @@
+"""/api/v1/contacts: who is told. Reading needs any role; changing needs admin."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+from sqlalchemy import select
+
+from coldchain_alerts import people
+from coldchain_alerts.api.deps import Admin, Reader, SessionDep
+from coldchain_alerts.models import Contact
+
+router = APIRouter(prefix="/api/v1/contacts", tags=["contacts"])
+
+
+class ContactIn(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    language: Literal["de", "en"] = "de"
+    email: str | None = Field(
+        default=None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+    )
+    phone: str | None = Field(
+        default=None, pattern=r"^\+[1-9][0-9]{6,14}$", description="International, +49..."
+    )
+    ntfy_topic: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    webhook_url: HttpUrl | None = None
+    active: bool = True
+
+
+class ContactOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    language: str
+    email: str | None
+    phone: str | None
+    ntfy_topic: str | None
+    webhook_url: str | None
+    active: bool
+
+
+def _values(body: ContactIn) -> dict[str, object]:
+    values = body.model_dump()
+    values["webhook_url"] = str(body.webhook_url) if body.webhook_url else None
+    return values
+
+
+@router.get("", response_model=list[ContactOut])
+def list_contacts(session: SessionDep, user: Reader) -> list[Contact]:
+    return list(session.scalars(select(Contact).order_by(Contact.name)))
+
+
+@router.post("", response_model=ContactOut, status_code=201, responses={409: {}})
+def create_contact(body: ContactIn, session: SessionDep, user: Admin) -> Contact:
+    contact = people.save_contact(session, user.username, _values(body))
+    session.commit()
+    return contact
+
+
+@router.put("/{contact_id}", response_model=ContactOut, responses={404: {}, 409: {}})
+def change_contact(contact_id: int, body: ContactIn, session: SessionDep, user: Admin) -> Contact:
+    contact = people.save_contact(session, user.username, _values(body), contact_id)
+    session.commit()
+    return contact

@@ -1,0 +1,72 @@
+"""/api/v1/policies: each site's escalation policy. Changing needs admin."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from coldchain_alerts import policies
+from coldchain_alerts.api.deps import Admin, Reader, SessionDep
+from coldchain_alerts.models import EscalationPolicy
+
+router = APIRouter(prefix="/api/v1/policies", tags=["policies"])
+SitePath = Annotated[
+    str, Path(pattern=r"^(\*|[a-z0-9][a-z0-9-]{0,63})$", description="A site id, or * for all")
+]
+
+
+class PolicyIn(BaseModel):
+    ack_timeout_s: int = Field(ge=60, le=7 * 86400, description="Time a level has to acknowledge.")
+    reminder_interval_s: int | None = Field(default=None, ge=60, le=7 * 86400)
+    levels: list[list[int]] = Field(
+        min_length=1, max_length=10, description="Contact ids of level 1, level 2, ..."
+    )
+
+
+class PolicyOut(PolicyIn):
+    site: str
+
+
+def _out(policy: EscalationPolicy) -> PolicyOut:
+    return PolicyOut(
+        site=policy.site,
+        ack_timeout_s=policy.ack_timeout_s,
+        reminder_interval_s=policy.reminder_interval_s,
+        levels=policies.levels_of(policy),
+    )
+
+
+@router.get("", response_model=list[PolicyOut])
+def list_policies(session: SessionDep, user: Reader) -> list[PolicyOut]:
+    rows = session.scalars(select(EscalationPolicy).order_by(EscalationPolicy.site))
+    return [_out(row) for row in rows]
+
+
+@router.get("/{site}", response_model=PolicyOut, responses={404: {}})
+def get_policy(site: SitePath, session: SessionDep, user: Reader) -> PolicyOut:
+    row = session.scalars(
+        select(EscalationPolicy).where(EscalationPolicy.site == site)
+    ).one_or_none()
+    if row is None:
+        raise HTTPException(404, f"there is no policy for site {site!r}")
+    return _out(row)
+
+
+@router.put("/{site}", response_model=PolicyOut, responses={404: {}})
+def set_policy(site: SitePath, body: PolicyIn, session: SessionDep, user: Admin) -> PolicyOut:
+    if any(not level for level in body.levels):
+        raise HTTPException(422, "every level needs at least one contact")
+    row = policies.set_policy(
+        session, user.username, site, body.ack_timeout_s, body.reminder_interval_s, body.levels
+    )
+    session.commit()
+    return _out(row)
+
+
+@router.delete("/{site}", status_code=204, responses={404: {}})
+def delete_policy(site: SitePath, session: SessionDep, user: Admin) -> None:
+    policies.delete_policy(session, user.username, site)
+    session.commit()

@@ -1,0 +1,104 @@
+"""/api/v1/users and their API tokens. Admin only, except /api/v1/me."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+
+from coldchain_alerts import people
+from coldchain_alerts.api.deps import Admin, Reader, SessionDep
+from coldchain_alerts.auth import MIN_PASSWORD, Role
+from coldchain_alerts.models import User
+
+router = APIRouter(prefix="/api/v1", tags=["users"])
+Username = Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")
+
+
+class UserOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    username: str
+    display_name: str
+    role: Role
+    language: str
+    active: bool
+
+
+class UserIn(BaseModel):
+    username: str = Username
+    display_name: str = Field(default="", max_length=200)
+    role: Role
+    language: Literal["de", "en"] = "de"
+    password: str | None = Field(
+        default=None, min_length=MIN_PASSWORD, max_length=1000, description="None: tokens only."
+    )
+
+
+class UserChange(BaseModel):
+    display_name: str | None = Field(default=None, max_length=200)
+    role: Role | None = None
+    language: Literal["de", "en"] | None = None
+    active: bool | None = None
+    password: str | None = Field(default=None, min_length=MIN_PASSWORD, max_length=1000)
+
+
+class TokenIn(BaseModel):
+    name: str = Field(min_length=1, max_length=100, description="What the token is for.")
+
+
+class TokenOut(BaseModel):
+    id: int
+    name: str
+    created_at: datetime
+    token: str = Field(description="Shown this once; only its hash is kept.")
+
+
+@router.get("/me", response_model=UserOut)
+def me(user: Reader) -> User:
+    return user
+
+
+@router.get("/users", response_model=list[UserOut])
+def list_users(session: SessionDep, user: Admin) -> list[User]:
+    return list(session.scalars(select(User).order_by(User.username)))
+
+
+@router.post("/users", response_model=UserOut, status_code=201, responses={409: {}})
+def create_user(body: UserIn, session: SessionDep, user: Admin) -> User:
+    created = people.add_user(
+        session,
+        user.username,
+        body.username,
+        body.role,
+        body.password,
+        body.display_name,
+        body.language,
+    )
+    session.commit()
+    return created
+
+
+@router.patch("/users/{username}", response_model=UserOut, responses={404: {}})
+def change_user(username: str, body: UserChange, session: SessionDep, user: Admin) -> User:
+    changed = people.change_user(session, user.username, username, **body.model_dump())
+    session.commit()
+    return changed
+
+
+@router.post(
+    "/users/{username}/tokens", response_model=TokenOut, status_code=201, responses={404: {}}
+)
+def create_token(username: str, body: TokenIn, session: SessionDep, user: Admin) -> TokenOut:
+    row, token = people.add_token(session, user.username, username, body.name)
+    session.commit()
+    return TokenOut(id=row.id, name=row.name, created_at=row.created_at, token=token)
+
+
+@router.delete("/tokens/{token_id}", status_code=204, responses={404: {}})
+def revoke_token(token_id: int, session: SessionDep, user: Admin) -> None:
+    people.revoke_token(session, user.username, token_id)
+    session.commit()

@@ -1,0 +1,336 @@
+"""Escalation at run time: tell the contacts of a site's policy, level by level.
+
+The decisions are `coldchain.escalation`'s; this module loads the alerts and the
+policy, sends the notices, and records what was sent. One persistent APScheduler
+job per site (`escalate:{site}`, a date trigger set to the next due time) runs
+it, so a restart neither forgets a pending escalation nor repeats one: what was
+already told is in each alert's progress columns, committed with the record of
+the message.
+
+A run reads in one short transaction, sends without holding the database, then
+records in a second transaction. An alert acknowledged while its message was on
+the way keeps the record of the message but is not escalated further.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from apscheduler.jobstores.base import JobLookupError
+from apscheduler.schedulers.base import BaseScheduler
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from coldchain.escalation import Plan, Policy, Progress, Reason, Step, plan, told
+from coldchain.contract import Severity
+from coldchain.workflow import Status
+from coldchain_alerts import lifecycle
+from coldchain_alerts.models import Alert, Contact, EscalationPolicy
+from coldchain_alerts.notify.notice import AlertLine, Delivery, Language, Notice, Recipient
+
+log = logging.getLogger(__name__)
+
+#: The policy for sites without their own.
+DEFAULT_SITE = "*"
+#: The journal's name for each reason.
+_ACTIONS = {Reason.NEW: "notified", Reason.ESCALATION: "escalated", Reason.REMINDER: "reminded"}
+
+
+class Sender(Protocol):
+    def send(self, notice: Notice, recipient: Recipient) -> list[Delivery]: ...
+
+
+@dataclass(frozen=True)
+class Sent:
+    """One notice and what became of it at each contact of its level."""
+
+    level: int
+    reason: Reason
+    steps: tuple[Step, ...]
+    deliveries: tuple[tuple[str, Delivery], ...]
+    """(contact name, delivery) for every channel of every contact."""
+
+    @property
+    def got_through(self) -> bool:
+        return any(delivery.ok for _, delivery in self.deliveries)
+
+
+class Escalator:
+    """Runs a site's escalation and keeps its job scheduled at the next due time."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        sender: Sender,
+        scheduler: BaseScheduler,
+        window: timedelta,
+        link: Callable[[int], str],
+        asset_names: Mapping[str, Mapping[Language, str]],
+        on_sent: Callable[[Delivery], None] = lambda delivery: None,
+    ) -> None:
+        self._sessions = sessions
+        self._sender = sender
+        self._scheduler = scheduler
+        self.window = window
+        self._link = link
+        self._asset_names = asset_names
+        self._on_sent = on_sent
+        self._lock = threading.Lock()
+
+    # --- scheduling --------------------------------------------------------------
+
+    def wake(self, site: str, at: datetime) -> None:
+        """Make sure the site's run happens no later than `at`."""
+        with self._lock:
+            job = self._scheduler.get_job(_job_id(site))
+            if job is not None and job.next_run_time is not None and job.next_run_time <= at:
+                return
+            self._scheduler.add_job(
+                run_site,
+                "date",
+                run_date=at,
+                args=[site],
+                id=_job_id(site),
+                replace_existing=True,
+                misfire_grace_time=None,
+                coalesce=True,
+                max_instances=1,
+            )
+
+    def sweep(self, now: datetime | None = None) -> None:
+        """Wake every site whose open alerts need a message, at its due time."""
+        now = now or datetime.now(UTC)
+        with self._sessions() as session:
+            sites = session.scalars(
+                select(Alert.site).where(Alert.status == Status.OPEN).distinct()
+            ).all()
+            for site in sites:
+                policy = _policy_row(session, site)
+                if policy is None:
+                    continue
+                result = plan(_progresses(session, site), _policy(policy), now, self.window)
+                if result.sends:
+                    self.wake(site, now)
+                elif result.next_run is not None:
+                    self.wake(site, result.next_run)
+
+    # --- a run ------------------------------------------------------------------
+
+    def run(self, site: str, now: datetime | None = None) -> list[Sent]:
+        """Send what is due for `site` now, record it, and schedule the next run."""
+        now = now or datetime.now(UTC)
+        sent: list[Sent] = []
+        for _ in range(20):  # each pass advances at least one level; 20 is beyond any policy
+            batch, result = self._send_due(site, now)
+            if not batch:
+                break
+            self._record(site, batch, now)
+            sent.extend(batch)
+        else:
+            log.error("escalation of site %s did not settle after 20 passes", site)
+        with self._lock:
+            # A wake() during the run may have set an earlier time; keep the earlier.
+            job = self._scheduler.get_job(_job_id(site))
+            pending = job.next_run_time if job is not None else None
+            later = [t for t in (result.next_run, pending) if t is not None]
+            if not later:
+                return sent
+            self._scheduler.add_job(
+                run_site,
+                "date",
+                run_date=max(min(later), now),
+                args=[site],
+                id=_job_id(site),
+                replace_existing=True,
+                misfire_grace_time=None,
+                coalesce=True,
+                max_instances=1,
+            )
+        return sent
+
+    def _send_due(self, site: str, now: datetime) -> tuple[list[Sent], Plan]:
+        with self._sessions() as session:
+            policy_row = _policy_row(session, site)
+            if policy_row is None:
+                log.warning("site %s has alerts but no escalation policy: nobody is told", site)
+                return [], Plan({}, None)
+            result = plan(_progresses(session, site), _policy(policy_row), now, self.window)
+            if not result.sends:
+                return [], result
+            alerts = {
+                alert.id: alert
+                for alert in session.scalars(select(Alert).where(Alert.site == site)).all()
+                if alert.status == Status.OPEN
+            }
+            contacts = {
+                level: [entry.contact for entry in policy_row.levels if entry.level == level]
+                for level in {entry.level for entry in policy_row.levels}
+            }
+            work = []
+            for (level, reason), steps in sorted(result.sends.items()):
+                lines = tuple(self._line(alerts[step.alert_id], now) for step in steps)
+                notice = Notice(site, level, reason, lines, now)
+                recipients = [_recipient(c) for c in contacts.get(level, []) if c.active]
+                work.append((notice, steps, recipients))
+        batch = []
+        for notice, steps, recipients in work:
+            deliveries = []
+            for recipient in recipients:
+                for delivery in self._sender.send(notice, recipient):
+                    self._on_sent(delivery)
+                    deliveries.append((recipient.name, delivery))
+            if not recipients:
+                log.warning("site %s: level %d of its policy has no contacts", site, notice.level)
+            batch.append(
+                Sent(notice.level, notice.reason, tuple(steps), tuple(deliveries))
+            )
+        return batch, result
+
+    def _record(self, site: str, batch: Sequence[Sent], now: datetime) -> None:
+        by_alert: dict[int, list[Sent]] = {}
+        for sent in batch:
+            for step in sent.steps:
+                by_alert.setdefault(step.alert_id, []).append(sent)
+        with self._sessions.begin() as session:
+            for alert_id, sents in sorted(by_alert.items()):
+                alert = lifecycle.get(session, alert_id, lock=True)
+                progress = _progress(alert)
+                waiting = alert.status == Status.OPEN
+                for sent in sents:
+                    step = next(s for s in sent.steps if s.alert_id == alert_id)
+                    if waiting and sent.level == max(step.levels):
+                        progress = told(progress, step, now, sent.got_through)
+                _store_progress(alert, progress)
+                for reason in dict.fromkeys(sent.reason for sent in sents):
+                    of_reason = [sent for sent in sents if sent.reason is reason]
+                    lifecycle.journal(
+                        session,
+                        alert,
+                        _ACTIONS[reason],
+                        "system",
+                        now,
+                        level=max(sent.level for sent in of_reason),
+                        levels=[sent.level for sent in of_reason],
+                        deliveries=[
+                            {
+                                "contact": name,
+                                "channel": delivery.channel,
+                                "address": delivery.address,
+                                "ok": delivery.ok,
+                                "error": delivery.error,
+                            }
+                            for sent in of_reason
+                            for name, delivery in sent.deliveries
+                        ],
+                        grouped_with=len(of_reason[0].steps) - 1,
+                    )
+
+    def _line(self, alert: Alert, now: datetime) -> AlertLine:
+        return AlertLine(
+            alert_id=alert.id,
+            site=alert.site,
+            asset=alert.asset,
+            sensor=alert.sensor,
+            gateway=alert.gateway,
+            rule=alert.rule,
+            severity="critical" if alert.severity == Severity.CRITICAL else "warning",
+            active=alert.active,
+            since=alert.opened_at,
+            cleared_at=alert.cleared_at,
+            value_c=alert.peak_c if alert.peak_c is not None else alert.value_c,
+            limit_c=alert.limit_c,
+            link=self._link(alert.id),
+            asset_names=self._asset_names.get(alert.asset or "", {}),
+        )
+
+
+#: The escalator of this process, for the scheduler's persistent jobs to find.
+_current: Escalator | None = None
+
+
+def install(escalator: Escalator | None) -> None:
+    global _current
+    _current = escalator
+
+
+def run_site(site: str) -> None:
+    """The persistent job's entry point (referenced by name in the job store)."""
+    if _current is None:
+        log.error("escalation job for %s ran before the service was ready", site)
+        return
+    _current.run(site)
+
+
+def cancel(scheduler: BaseScheduler, site: str) -> None:
+    try:
+        scheduler.remove_job(_job_id(site))
+    except JobLookupError:
+        pass
+
+
+def _job_id(site: str) -> str:
+    return f"escalate:{site}"
+
+
+def _policy_row(session: Session, site: str) -> EscalationPolicy | None:
+    for name in (site, DEFAULT_SITE):
+        row = session.scalars(
+            select(EscalationPolicy).where(EscalationPolicy.site == name)
+        ).one_or_none()
+        if row is not None:
+            return row
+    return None
+
+
+def _policy(row: EscalationPolicy) -> Policy:
+    return Policy(
+        levels=max((entry.level for entry in row.levels), default=1),
+        ack_timeout=timedelta(seconds=row.ack_timeout_s),
+        reminder_interval=(
+            timedelta(seconds=row.reminder_interval_s) if row.reminder_interval_s else None
+        ),
+    )
+
+
+def _progresses(session: Session, site: str) -> list[Progress]:
+    alerts = session.scalars(
+        select(Alert).where(Alert.site == site, Alert.status == Status.OPEN)
+    ).all()
+    return [_progress(alert) for alert in alerts]
+
+
+def _progress(alert: Alert) -> Progress:
+    return Progress(
+        alert_id=alert.id,
+        severity=Severity(alert.severity),
+        waiting=alert.status == Status.OPEN,
+        since=alert.escalation_since,
+        level=alert.escalation_level,
+        level_at=alert.escalation_level_at,
+        level_ok=alert.escalation_level_ok,
+        told_at=alert.told_at,
+    )
+
+
+def _store_progress(alert: Alert, progress: Progress) -> None:
+    alert.escalation_level = progress.level
+    alert.escalation_level_at = progress.level_at
+    alert.escalation_level_ok = progress.level_ok
+    alert.told_at = progress.told_at
+
+
+def _recipient(contact: Contact) -> Recipient:
+    language: Language = "en" if contact.language == "en" else "de"
+    return Recipient(
+        name=contact.name,
+        language=language,
+        email=contact.email,
+        phone=contact.phone,
+        ntfy_topic=contact.ntfy_topic,
+        webhook_url=contact.webhook_url,
+    )

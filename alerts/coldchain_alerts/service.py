@@ -1,0 +1,209 @@
+"""The alerts service's parts, wired together: database, consumer, scheduler, escalation.
+
+`AlertsService` owns what runs in the background; the FastAPI app (main.py) and
+its routes reach it through `app.state.service`. Background jobs:
+
+- `escalate:{site}`: persistent (SQLAlchemy job store), one per site, at the next
+  due time of its escalation (escalation.py);
+- `outbox`: every 2 s, copies queued points to InfluxDB (outbox.py);
+- `audit-verify`: checks the audit-log chain and records the verdict in InfluxDB;
+- `sweep`: every minute, makes sure every site with open alerts has its job.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from apscheduler.jobstores.memory import MemoryJobStore
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from coldchain import measurements
+from coldchain.auditchain import Verdict
+from coldchain.contract import AlertEvent
+from coldchain.fleet import Fleet
+from coldchain.lineprotocol import point
+from coldchain_alerts import audit, escalation, lifecycle, outbox
+from coldchain_alerts.api.routes.metrics import AlertsMetrics
+from coldchain_alerts.consumer import AlertConsumer
+from coldchain_alerts.db import make_engine, make_sessionmaker, migrate
+from coldchain_alerts.influx import Influx, InfluxError
+from coldchain_alerts.notify import Notifier
+from coldchain_alerts.notify.notice import Delivery, Language
+from coldchain_alerts.settings import AlertsSettings
+
+log = logging.getLogger(__name__)
+
+#: Points written to InfluxDB per request when catching up.
+OUTBOX_BATCH = 5000
+
+
+class AlertsService:
+    def __init__(self, settings: AlertsSettings) -> None:
+        self.settings = settings
+        self.engine = make_engine(settings.database_url)
+        self.sessions = make_sessionmaker(self.engine)
+        self.metrics = AlertsMetrics()
+        self.fleet = _load_fleet(settings.fleet)
+        self.influx = (
+            Influx(
+                settings.influx_url,
+                settings.influx_db,
+                settings.influx_username,
+                settings.influx_password.get_secret_value() if settings.influx_password else None,
+            )
+            if settings.influx_url
+            else None
+        )
+        self.secret_key = (
+            settings.secret_key.get_secret_value()
+            if settings.secret_key
+            else secrets.token_urlsafe(32)
+        )
+        self.scheduler = BackgroundScheduler(
+            timezone=UTC,
+            jobstores={
+                "default": SQLAlchemyJobStore(engine=self.engine),
+                "memory": MemoryJobStore(),
+            },
+        )
+        self.escalator = escalation.Escalator(
+            self.sessions,
+            Notifier.from_settings(settings),
+            self.scheduler,
+            timedelta(seconds=settings.escalation_window_s),
+            self.link,
+            self.asset_names(),
+            self._count_delivery,
+        )
+        self.consumer = AlertConsumer(settings, self.handle_event)
+
+    def link(self, alert_id: int) -> str:
+        return f"{self.settings.public_url.rstrip('/')}/alerts/{alert_id}"
+
+    def asset_names(self) -> Mapping[str, Mapping[Language, str]]:
+        if self.fleet is None:
+            return {}
+        return {
+            asset.id: {"de": asset.name.de, "en": asset.name.en}
+            for site in self.fleet.sites
+            for asset in site.assets
+        }
+
+    def start(self) -> None:
+        if self.settings.migrate_on_start:
+            migrate(self.settings.database_url)
+        if not self.settings.secret_key:
+            log.warning(
+                "COLDCHAIN_ALERTS_SECRET_KEY is not set: a random key signs sessions, "
+                "so everyone logs in again after a restart"
+            )
+        escalation.install(self.escalator)
+        self.scheduler.add_job(
+            self.flush_outbox, "interval", seconds=2, id="outbox", jobstore="memory",
+            max_instances=1, coalesce=True,
+        )
+        self.scheduler.add_job(
+            self.record_audit_verdict,
+            "interval",
+            seconds=self.settings.audit_verify_interval_s,
+            next_run_time=datetime.now(UTC) + timedelta(seconds=5),
+            id="audit-verify",
+            jobstore="memory",
+            max_instances=1,
+            coalesce=True,
+        )
+        self.scheduler.add_job(
+            self.escalator.sweep, "interval", minutes=1, id="sweep", jobstore="memory",
+            next_run_time=datetime.now(UTC), max_instances=1, coalesce=True,
+        )
+        self.scheduler.start()
+        self.consumer.start()
+
+    def stop(self) -> None:
+        self.consumer.stop()
+        self.scheduler.shutdown(wait=True)
+        escalation.install(None)
+        self.close()
+
+    def close(self) -> None:
+        """Let go of InfluxDB and the database (what `stop` ends with)."""
+        if self.influx is not None:
+            self.influx.close()
+        self.engine.dispose()
+
+    def handle_event(self, event: AlertEvent) -> None:
+        """Store one alert event (the consumer acknowledges it after this returns)."""
+        with self.sessions.begin() as session:
+            applied = lifecycle.apply_event(session, event)
+            site, wake_at = applied.alert.site, applied.alert.escalation_since
+        self.metrics.events.inc()
+        if applied.needs_telling:
+            self.escalator.wake(site, wake_at + self.escalator.window)
+
+    def flush_outbox(self) -> int:
+        """Copy queued points to InfluxDB; returns how many were written."""
+        if self.influx is None:
+            return 0
+        written = 0
+        while True:
+            with self.sessions() as session:
+                rows = outbox.oldest(session, OUTBOX_BATCH)
+            if not rows:
+                return written
+            try:
+                self.influx.write([row.line for row in rows])
+            except InfluxError as exc:
+                log.warning("alert actions wait for InfluxDB: %s", exc)
+                return written
+            with self.sessions.begin() as session:
+                outbox.remove(session, rows[-1].id)
+            written += len(rows)
+
+    def verify_audit(self) -> tuple[Verdict, bool]:
+        """Check the audit-log chain; against InfluxDB's copy when reachable."""
+        copy = None
+        if self.influx is not None:
+            self.flush_outbox()
+            try:
+                copy = self.influx.audit_copy()
+            except InfluxError as exc:
+                log.warning("audit chain checked without InfluxDB's copy: %s", exc)
+        with self.sessions() as session:
+            return audit.verify(session, copy), copy is not None
+
+    def record_audit_verdict(self) -> Verdict:
+        verdict, _ = self.verify_audit()
+        if not verdict.ok:
+            log.error("the audit log was tampered with: %s", verdict.problem)
+        with self.sessions.begin() as session:
+            outbox.queue(
+                session,
+                point(
+                    measurements.AUDIT_VERIFY,
+                    {},
+                    {
+                        "ok": verdict.ok,
+                        "entries": verdict.entries,
+                        "first_bad_seq": verdict.first_bad_seq or 0,
+                        "problem": verdict.problem,
+                    },
+                    datetime.now(UTC),
+                ),
+            )
+        self.metrics.audit_ok.set(1 if verdict.ok else 0)
+        return verdict
+
+    def _count_delivery(self, delivery: Delivery) -> None:
+        outcome = "sent" if delivery.ok else "failed"
+        self.metrics.notifications.labels(channel=delivery.channel, outcome=outcome).inc()
+        if not delivery.ok:
+            log.error("%s to %s failed: %s", delivery.channel, delivery.address, delivery.error)
+
+
+def _load_fleet(path: Path | None) -> Fleet | None:
+    return Fleet.from_yaml(path.read_text()) if path is not None else None

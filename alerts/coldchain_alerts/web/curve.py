@@ -1,0 +1,99 @@
+"""The temperature curve around an alert as an inline SVG: pure, no JavaScript needed."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from html import escape
+from zoneinfo import ZoneInfo
+
+WIDTH, HEIGHT = 640, 240
+LEFT, RIGHT, TOP, BOTTOM = 44, 8, 10, 26
+
+
+@dataclass(frozen=True)
+class Curve:
+    points: Sequence[tuple[datetime, float]]
+    """(UTC time, °C), oldest first."""
+    start: datetime
+    end: datetime
+    limit_c: float | None
+    regulatory_c: float | None
+    began: datetime
+    """When the condition began: shaded from here to `cleared` (or the end)."""
+    cleared: datetime | None
+
+
+def svg(curve: Curve, tz: ZoneInfo, label: str) -> str:
+    """An SVG of the curve with its limits and the excursion shaded; `label` for screen readers."""
+    values = [value for _, value in curve.points]
+    levels = [v for v in (curve.limit_c, curve.regulatory_c) if v is not None]
+    low = min(values + levels, default=0.0)
+    high = max(values + levels, default=1.0)
+    pad = max((high - low) * 0.1, 0.5)
+    low, high = low - pad, high + pad
+    span = max((curve.end - curve.start).total_seconds(), 1.0)
+
+    def x(at: datetime) -> float:
+        seconds = (at - curve.start).total_seconds()
+        return LEFT + (WIDTH - LEFT - RIGHT) * min(max(seconds / span, 0.0), 1.0)
+
+    def y(value: float) -> float:
+        return TOP + (HEIGHT - TOP - BOTTOM) * (high - value) / (high - low)
+
+    parts = [
+        f'<svg class="curve" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
+        f'aria-label="{escape(label)}" xmlns="http://www.w3.org/2000/svg">',
+        f'<rect class="excursion" x="{x(curve.began):.1f}" y="{TOP}" '
+        f'width="{max(x(curve.cleared or curve.end) - x(curve.began), 1.0):.1f}" '
+        f'height="{HEIGHT - TOP - BOTTOM}"/>',
+    ]
+    for value, css in ((curve.limit_c, "limit"), (curve.regulatory_c, "regulatory")):
+        if value is not None:
+            parts.append(
+                f'<line class="{css}" x1="{LEFT}" x2="{WIDTH - RIGHT}" '
+                f'y1="{y(value):.1f}" y2="{y(value):.1f}"/>'
+                f'<text class="axis" x="{WIDTH - RIGHT}" y="{y(value) - 3:.1f}" '
+                f'text-anchor="end">{value:.1f} °C</text>'
+            )
+    for tick in _ticks(low, high):
+        parts.append(
+            f'<text class="axis" x="{LEFT - 4}" y="{y(tick) + 4:.1f}" text-anchor="end">'
+            f"{tick:g}</text>"
+        )
+    for at in _time_ticks(curve.start, curve.end):
+        parts.append(
+            f'<text class="axis" x="{x(at):.1f}" y="{HEIGHT - 8}" text-anchor="middle">'
+            f"{at.astimezone(tz):%H:%M}</text>"
+        )
+    if curve.points:
+        path = " ".join(
+            f"{'M' if i == 0 else 'L'}{x(at):.1f},{y(value):.1f}"
+            for i, (at, value) in enumerate(curve.points)
+        )
+        parts.append(f'<path class="line" d="{path}"/>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _ticks(low: float, high: float) -> list[float]:
+    step = next(s for s in (0.5, 1, 2, 5, 10, 20, 50, 100) if (high - low) / s <= 6)
+    first = int(low / step) * step
+    return [first + i * step for i in range(12) if low <= first + i * step <= high]
+
+
+def _time_ticks(start: datetime, end: datetime) -> list[datetime]:
+    span = end - start
+    step = next(
+        (s for s in (15, 30, 60, 120, 180, 360, 720, 1440) if span / timedelta(minutes=s) <= 6),
+        2880,
+    )
+    minutes = step * 60
+    first = datetime.fromtimestamp(-(-start.timestamp() // minutes) * minutes, UTC)
+    ticks = []
+    at = first
+    while at <= end:
+        ticks.append(at)
+        at += timedelta(minutes=step)
+    return ticks

@@ -1,0 +1,325 @@
+"""The pages' routes: thin, like the API's; the work is lifecycle's and listing's.
+
+People log in with a password and get a signed session cookie. Every form
+carries the session's CSRF token, checked before anything is changed. Pages are
+plain HTML with a little CSS, readable on a phone; no JavaScript is needed.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from sqlalchemy.orm import Session
+
+from coldchain.rulenames import rule_name
+from coldchain.workflow import Closing, ProductDecision, Status, WorkflowError
+from coldchain_alerts import audit, lifecycle, listing
+from coldchain_alerts.auth import ACTING, LoginThrottle, Role, authenticate, csrf_ok, csrf_token
+from coldchain_alerts.influx import InfluxError
+from coldchain_alerts.models import Alert, User
+from coldchain_alerts.web import texts
+from coldchain_alerts.web.curve import Curve, svg
+
+log = logging.getLogger(__name__)
+
+HERE = Path(__file__).parent
+STATIC = HERE / "static"
+templates = Jinja2Templates(directory=HERE / "templates")
+router = APIRouter(include_in_schema=False)
+throttle = LoginThrottle()
+#: Readings shown before an alert began and after it cleared.
+CURVE_MARGIN = timedelta(hours=1)
+#: Longest curve drawn from single readings; longer ones are drawn from means.
+CURVE_RAW_SPAN = timedelta(hours=12)
+#: Alerts on one page of the inbox.
+PAGE = 50
+
+
+class LoginRequired(Exception):
+    """Raised by `_user` when nobody is logged in; main.py answers with a redirect."""
+
+    def __init__(self, next_url: str) -> None:
+        self.next_url = next_url
+
+
+@router.get("/")
+def home() -> RedirectResponse:
+    return RedirectResponse("/alerts", status_code=303)
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request, next: str = "/alerts") -> Response:
+    return _render(request, "login.html", None, next=_safe_next(next), error=None)
+
+
+@router.post("/login", response_class=HTMLResponse)
+def login(
+    request: Request,
+    username: Annotated[str, Form(max_length=64)],
+    password: Annotated[str, Form(max_length=1000)],
+    csrf: Annotated[str, Form(max_length=200)] = "",
+    next: Annotated[str, Form(max_length=2000)] = "/alerts",
+) -> Response:
+    language = _language(request, None)
+    if not csrf_ok(request.session.get("csrf"), csrf):
+        return _render(request, "login.html", None, next=next, error="form_expired", status=400)
+    keys = [f"user:{username.lower()}", f"address:{_client(request)}"]
+    wait = throttle.retry_after(keys)
+    if wait:
+        message = texts.word("login_throttled", language).format(seconds=wait)
+        return _render(request, "login.html", None, next=next, error=message, status=429)
+    service = request.app.state.service
+    with service.sessions.begin() as session:
+        user = authenticate(session, username, password)
+        action = "login" if user is not None else "login_failed"
+        audit.append(
+            session,
+            actor=user.username if user else "anonymous",
+            action=action,
+            subject=f"user:{username[:64]}",
+            detail={"address": _client(request)},
+        )
+    if user is None:
+        throttle.failed(keys)
+        return _render(request, "login.html", None, next=next, error="login_failed", status=401)
+    throttle.succeeded(keys)
+    request.session.clear()
+    request.session.update(
+        user=user.username, csrf=csrf_token(), language=user.language, at=_now().isoformat()
+    )
+    return RedirectResponse(_safe_next(next), status_code=303)
+
+
+@router.post("/logout")
+def logout(request: Request, csrf: Annotated[str, Form(max_length=200)] = "") -> Response:
+    if csrf_ok(request.session.get("csrf"), csrf):
+        request.session.clear()
+    return RedirectResponse("/login", status_code=303)
+
+
+@router.get("/language/{language}")
+def set_language(request: Request, language: str, next: str = "/alerts") -> Response:
+    if language in ("de", "en"):
+        request.session["language"] = language
+    return RedirectResponse(_safe_next(next), status_code=303)
+
+
+@router.get("/alerts", response_class=HTMLResponse)
+def inbox(request: Request, status: str = "open", page: int = 1) -> Response:
+    with request.app.state.service.sessions() as session:
+        user = _user(request, session)
+        wanted = Status(status) if status in {s.value for s in Status} else None
+        offset = max(page - 1, 0) * PAGE
+        alerts = listing.search(session, listing.Filters(status=wanted), PAGE + 1, offset)
+        return _render(
+            request,
+            "inbox.html",
+            user,
+            alerts=alerts[:PAGE],
+            more=len(alerts) > PAGE,
+            page=max(page, 1),
+            status=wanted.value if wanted else "all",
+        )
+
+
+@router.get("/alerts/{alert_id}", response_class=HTMLResponse)
+def alert_page(request: Request, alert_id: int, done: str = "") -> Response:
+    with request.app.state.service.sessions() as session:
+        user = _user(request, session)
+        try:
+            alert = lifecycle.get(session, alert_id)
+        except lifecycle.AlertNotFound:
+            return _render(request, "missing.html", user, alert_id=alert_id, status=404)
+        return _detail(request, session, user, alert, done=done, error=None)
+
+
+@router.post("/alerts/{alert_id}/acknowledge", response_class=HTMLResponse)
+def acknowledge(
+    request: Request,
+    alert_id: int,
+    comment: Annotated[str, Form(max_length=10_000)] = "",
+    csrf: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    return _act(
+        request,
+        alert_id,
+        csrf,
+        "acknowledged",
+        lambda session, user: lifecycle.acknowledge(session, alert_id, user.username, comment),
+    )
+
+
+@router.post("/alerts/{alert_id}/close", response_class=HTMLResponse)
+def close(
+    request: Request,
+    alert_id: int,
+    cause: Annotated[str, Form(max_length=10_000)] = "",
+    corrective_action: Annotated[str, Form(max_length=10_000)] = "",
+    product_decision: Annotated[str, Form(max_length=20)] = "",
+    comment: Annotated[str, Form(max_length=10_000)] = "",
+    csrf: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    decision = (
+        ProductDecision(product_decision)
+        if product_decision in {d.value for d in ProductDecision}
+        else None
+    )
+    closing = Closing(cause, corrective_action, decision, comment)
+    return _act(
+        request,
+        alert_id,
+        csrf,
+        "closed",
+        lambda session, user: lifecycle.close(session, alert_id, user.username, closing),
+    )
+
+
+def _act(request: Request, alert_id: int, csrf: str, done: str, step: Any) -> Response:
+    service = request.app.state.service
+    with service.sessions() as session:
+        user = _user(request, session)
+        alert = None
+        error = None
+        if not csrf_ok(request.session.get("csrf"), csrf):
+            error = "form_expired"
+        elif Role(user.role) not in ACTING:
+            error = "read_only"
+        else:
+            try:
+                step(session, user)
+                session.commit()
+                return RedirectResponse(f"/alerts/{alert_id}?done={done}", status_code=303)
+            except WorkflowError as exc:
+                session.rollback()
+                if isinstance(exc, lifecycle.AlertNotFound):
+                    return _render(request, "missing.html", user, alert_id=alert_id, status=404)
+                error = f"error_{exc.code}"
+        alert = lifecycle.get(session, alert_id)
+        return _detail(request, session, user, alert, done="", error=error, status=409)
+
+
+def _detail(
+    request: Request,
+    session: Session,
+    user: User,
+    alert: Alert,
+    done: str,
+    error: str | None,
+    status: int = 200,
+) -> Response:
+    language = _language(request, user)
+    return _render(
+        request,
+        "alert.html",
+        user,
+        alert=alert,
+        asset_name=_asset_name(request, alert, language),
+        timeline=listing.timeline(session, alert.id),
+        curve=_curve(request, alert, language),
+        acts=Role(user.role) in ACTING,
+        done=f"done_{done}" if done in ("acknowledged", "closed") else None,
+        error=error,
+        decisions=[d.value for d in ProductDecision],
+        status=status,
+    )
+
+
+def _curve(request: Request, alert: Alert, language: str) -> str | None:
+    service = request.app.state.service
+    if service.influx is None or alert.sensor is None:
+        return None
+    start = alert.opened_at - CURVE_MARGIN
+    end = min((alert.cleared_at or _now()) + CURVE_MARGIN, _now())
+    span = end - start
+    every = 0 if span <= CURVE_RAW_SPAN else int(span.total_seconds() // 600)
+    try:
+        readings = service.influx.readings(alert.sensor, start, end, every)
+    except InfluxError as exc:
+        log.warning("no curve for alert %d: %s", alert.id, exc)
+        return None
+    if not readings:
+        return None
+    points = [(datetime.fromtimestamp(ns / 1e9, UTC), value) for ns, value in readings]
+    curve = Curve(
+        points, start, end, alert.limit_c, alert.regulatory_limit_c, alert.opened_at,
+        alert.cleared_at,
+    )
+    return svg(curve, texts.BERLIN, texts.word("curve", language))
+
+
+def _asset_name(request: Request, alert: Alert, language: str) -> str:
+    names = request.app.state.service.asset_names().get(alert.asset or "", {})
+    return names.get(language) or alert.asset or alert.gateway or alert.site
+
+
+def _user(request: Request, session: Session) -> User:
+    username = request.session.get("user")
+    user = session.query(User).filter_by(username=username).one_or_none() if username else None
+    if user is None or not user.active:
+        request.session.pop("user", None)
+        raise LoginRequired(str(request.url.path))
+    return user
+
+
+def _render(
+    request: Request, template: str, user: User | None, status: int = 200, **context: Any
+) -> Response:
+    if "csrf" not in request.session:
+        request.session["csrf"] = csrf_token()
+    language = _language(request, user)
+    asset_names = request.app.state.service.asset_names()
+
+    def t(key: str) -> str:
+        return texts.word(key, language)
+
+    def asset(alert: Alert) -> str:
+        names = asset_names.get(alert.asset or "", {})
+        return names.get(language) or alert.asset or alert.gateway or alert.site
+
+    return templates.TemplateResponse(
+        request,
+        template,
+        {
+            "user": user,
+            "lang": language,
+            "csrf": request.session["csrf"],
+            "t": t,
+            "time": lambda at: texts.local_time(at, language),
+            "duration": lambda seconds: texts.duration(seconds, language),
+            "celsius": lambda value: texts.celsius(value, language),
+            "rule": lambda rule: rule_name(rule, language),
+            "asset": asset,
+            "path": quote(str(request.url.path)),
+        }
+        | context,
+        status_code=status,
+    )
+
+
+def _language(request: Request, user: User | None) -> str:
+    chosen = request.session.get("language")
+    if chosen in ("de", "en"):
+        return str(chosen)
+    return user.language if user is not None else "de"
+
+
+def _safe_next(target: str) -> str:
+    """Only paths on this site: never redirect a login to somewhere else."""
+    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/alerts"
+    return target
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
