@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from coldchain_alerts.notify.sms import SmsTemplate
 
 
 class AlertsSettings(BaseSettings):
@@ -65,3 +67,90 @@ class AlertsSettings(BaseSettings):
     audit_verify_interval_s: float = Field(
         default=3600.0, gt=0, description="How often the audit-log chain is verified."
     )
+
+
+    # --- Notifications (coldchain_alerts.notify; docs/configuration.md) ----------------
+    public_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="Base URL people open the service at; links in notifications start with it.",
+    )
+    notify_timeout_s: float = Field(
+        default=10.0, gt=0, le=120, description="Longest wait for one notification server."
+    )
+    smtp_host: str | None = Field(default=None, description="SMTP server; unset: no e-mail.")
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_security: Literal["starttls", "tls", "none"] = "starttls"
+    smtp_ca_file: Path | None = Field(
+        default=None, description="CA certificate to check the SMTP server; system CAs if unset."
+    )
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str | None = Field(
+        default=None, validate_default=True, description="From address; needed with smtp_host."
+    )
+    ntfy_url: str | None = Field(default=None, description="ntfy server; unset: no push.")
+    ntfy_token: SecretStr | None = None
+    sms_url: str | None = Field(default=None, description="HTTP SMS gateway; unset: no SMS.")
+    sms_method: Literal["POST", "PUT", "GET"] = "POST"
+    sms_content_type: Literal["form", "json"] = "form"
+    sms_headers: dict[str, str] = Field(
+        default_factory=dict, description="Extra request headers (JSON); {token} allowed in values."
+    )
+    sms_username: str | None = None
+    sms_password: SecretStr | None = None
+    sms_token: SecretStr | None = None
+    sms_body: str | None = Field(
+        default=None,
+        validate_default=True,
+        description="Request body template with {to}, {text}, {token}; unset: a default per type.",
+    )
+
+    @field_validator(
+        "smtp_host",
+        "smtp_username",
+        "smtp_password",
+        "smtp_from",
+        "ntfy_url",
+        "ntfy_token",
+        "sms_url",
+        "sms_username",
+        "sms_password",
+        "sms_token",
+        "sms_body",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # compose.yaml passes optional settings as `${VAR:-}`: empty when not given.
+        return None if value == "" else value
+
+    @field_validator("public_url", "ntfy_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str | None) -> str | None:
+        return value.rstrip("/") if value else value
+
+    # Checks of one field against those before it (not of the whole model): their
+    # errors then show only that field's value, never a password or token.
+    @field_validator("smtp_from")
+    @classmethod
+    def _from_with_host(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None and info.data.get("smtp_host") is not None:
+            raise ValueError("set the From address of e-mail (smtp_host is set)")
+        return value
+
+    @field_validator("sms_body")
+    @classmethod
+    def _sms_template_works(cls, value: str | None, info: ValidationInfo) -> str | None:
+        data = info.data
+        if data.get("sms_url") is None or "sms_content_type" not in data:
+            return value
+        token = data.get("sms_token")
+        SmsTemplate.check(
+            data["sms_method"],
+            data["sms_content_type"],
+            value,
+            data.get("sms_headers"),
+            data.get("sms_username"),
+            token.get_secret_value() if token else None,
+        )
+        return value

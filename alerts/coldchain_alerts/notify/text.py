@@ -1,0 +1,353 @@
+"""What a notice says, in German or English: pure text, no I/O.
+
+Read on a phone at 3 a.m., so short, exact and without jargon: which asset, what
+is wrong in words, the value and the limit in °C, since when in local time and
+for how long, whether it is over, and the link that opens the alert.
+
+Every channel sends the same `Rendered` text: e-mail the subject and body, ntfy
+the subject as title and the short text, SMS the short text, the webhook all three.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from coldchain.compliance import BERLIN
+from coldchain_alerts.notify.notice import AlertLine, Language, Notice, Reason
+
+#: Most characters of the short text (SMS, push). With °C in it an SMS is sent as
+#: UCS-2: 300 characters are five concatenated parts.
+SMS_MAX_CHARS = 300
+#: A link longer than this is left out of the short text rather than crowd it out.
+SHORT_LINK_MAX_CHARS = SMS_MAX_CHARS // 2
+
+_ELLIPSIS = "…"
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A notice as text in one language."""
+
+    subject: str
+    """E-mail subject, push title: one line."""
+    short: str
+    """SMS and push text, at most SMS_MAX_CHARS characters, ending with the first alert's link."""
+    body: str
+    """Plain-text e-mail body: every alert with all its details and its link."""
+
+
+#: Each rule of the engine (docs/rules.md) in words: (German, English).
+RULES: dict[str, tuple[str, str]] = {
+    "over_absolute": (
+        "viel zu warm, über der absoluten Grenze",
+        "far too warm, above the absolute limit",
+    ),
+    "over_max": ("zu warm", "too warm"),
+    "over_warning": ("wird zu warm (Warnstufe)", "getting too warm (warning level)"),
+    "under_min": ("zu kalt", "too cold"),
+    "under_warning": ("wird zu kalt (Warnstufe)", "getting too cold (warning level)"),
+    "budget": (
+        "zu lange zu warm (Zeitbudget aufgebraucht)",
+        "too warm for too long (time budget used up)",
+    ),
+    "door_open": ("Tür zu lange offen", "door open too long"),
+    "implausible": ("unmöglicher Messwert, Fühler prüfen", "impossible reading, check the probe"),
+    "stuck": ("Fühler hängt (immer derselbe Wert)", "probe stuck (always the same value)"),
+    "jump": ("Messwert springt, Fühler prüfen", "reading jumps, check the probe"),
+    "no_data": ("keine Messwerte", "no readings"),
+    "offline": ("offline, keine Verbindung", "offline, no connection"),
+    "battery_low": ("Batterie schwach", "battery low"),
+    "clock_jump": ("Uhr gesprungen", "clock jumped"),
+    "outbox_thinned": (
+        "Speicher voll, alte Messwerte ausgedünnt",
+        "storage full, old readings thinned out",
+    ),
+}
+#: Rules whose value is the worst one of the excursion; other rules report one reading.
+_PEAK_RULES = {"over_absolute", "over_max", "over_warning", "under_min", "under_warning"}
+
+_MONTHS_EN = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+
+#: Words per language; `{n}` a count, `{site}` the site, `{level}` the escalation level.
+_WORDS: dict[str, tuple[str, str]] = {
+    "critical": ("Alarm", "Alert"),
+    "warning": ("Warnung", "Warning"),
+    "severity_critical": ("kritisch", "critical"),
+    "severity_warning": ("Warnung", "warning"),
+    "many": ("{n} Alarme in {site}", "{n} alerts at {site}"),
+    "first": ("erster", "first"),
+    "prefix_escalation": ("Eskalation Stufe {level} – ", "Escalation level {level} – "),
+    "prefix_reminder": ("Erinnerung – ", "Reminder – "),
+    "intro_new_1": ("Neuer Alarm in {site}.", "New alert at {site}."),
+    "intro_new_n": ("{n} neue Alarme in {site}.", "{n} new alerts at {site}."),
+    "intro_escalation_1": (
+        "Eskalation Stufe {level}: Niemand hat diesen Alarm in {site} bestätigt.",
+        "Escalation level {level}: nobody has acknowledged this alert at {site}.",
+    ),
+    "intro_escalation_n": (
+        "Eskalation Stufe {level}: Niemand hat diese {n} Alarme in {site} bestätigt.",
+        "Escalation level {level}: nobody has acknowledged these {n} alerts at {site}.",
+    ),
+    "intro_reminder_1": (
+        "Erinnerung: Dieser Alarm in {site} ist noch nicht bestätigt.",
+        "Reminder: this alert at {site} is still not acknowledged.",
+    ),
+    "intro_reminder_n": (
+        "Erinnerung: Diese {n} Alarme in {site} sind noch nicht bestätigt.",
+        "Reminder: these {n} alerts at {site} are still not acknowledged.",
+    ),
+    "outro_1": (
+        "Bitte den Link öffnen, den Alarm bestätigen und die Korrekturmaßnahme eintragen.",
+        "Please open the link, acknowledge the alert and record the corrective action.",
+    ),
+    "outro_n": (
+        "Bitte die Links öffnen, die Alarme bestätigen und die Korrekturmaßnahmen eintragen.",
+        "Please open the links, acknowledge the alerts and record the corrective actions.",
+    ),
+    "as_of": (
+        "Zeiten in Ortszeit ({zone}), Stand {time}.",
+        "Times in local time ({zone}), as of {time}.",
+    ),
+    "limit": ("Grenze", "limit"),
+    "peak": ("Spitzenwert", "Peak"),
+    "reading": ("Messwert", "Reading"),
+    "since": ("seit", "since"),
+    "until": ("bis", "to"),
+    "active": ("besteht noch", "still active"),
+    "cleared": ("beendet", "cleared"),
+    "sensor": ("Fühler", "sensor"),
+    "gateway": ("Gateway", "gateway"),
+    "under_a_minute": ("unter 1 min", "under 1 min"),
+    "day": ("Tag", "day"),
+    "days": ("Tage", "days"),
+}
+
+
+def render(notice: Notice, language: Language, timezone: str = BERLIN) -> Rendered:
+    """The notice as text in `language`; times shown in `timezone` (IANA name).
+
+    Alerts keep the notice's order; "first" in the summary of several is the
+    first of them. Never raises for a notice whose times are aware datetimes.
+    """
+    text = _Text(language, ZoneInfo(timezone), notice.now)
+    return Rendered(
+        subject=text.subject(notice),
+        short=text.short(notice),
+        body=text.body(notice),
+    )
+
+
+def rule_words(rule: str, language: Language) -> str:
+    """The rule in words ("zu warm", "too warm"); an unknown rule as its id."""
+    words = RULES.get(rule)
+    if words is None:
+        return rule
+    return words[0] if language == "de" else words[1]
+
+
+def celsius(value_c: float, language: Language) -> str:
+    """`8,5 °C` in German, `8.5 °C` in English: one decimal, never `-0.0`."""
+    if not math.isfinite(value_c):
+        return f"{value_c} °C"
+    shown = f"{value_c:.1f}"
+    if shown == "-0.0":
+        shown = "0.0"
+    if language == "de":
+        shown = shown.replace(".", ",")
+    return f"{shown} °C"
+
+
+def duration(seconds: float, language: Language) -> str:
+    """`45 min`, `2 h 5 min`, `3 Tage 4 h`: minutes below a day, hours above; never negative."""
+    minutes = int(max(seconds, 0.0) // 60)
+    if minutes < 1:
+        return _word("under_a_minute", language)
+    hours, minute = divmod(minutes, 60)
+    if hours == 0:
+        return f"{minute} min"
+    days, hour = divmod(hours, 24)
+    if days == 0:
+        return f"{hour} h {minute} min" if minute else f"{hour} h"
+    unit = _word("day" if days == 1 else "days", language)
+    return f"{days} {unit} {hour} h" if hour else f"{days} {unit}"
+
+
+def _word(key: str, language: Language) -> str:
+    german, english = _WORDS[key]
+    return german if language == "de" else english
+
+
+class _Text:
+    """Rendering in one language, zone and `now`."""
+
+    def __init__(self, language: Language, zone: ZoneInfo, now: datetime) -> None:
+        self.language = language
+        self.zone = zone
+        self.now = now
+        self.today = now.astimezone(zone).date()
+
+    def word(self, key: str, **values: object) -> str:
+        return _word(key, self.language).format(**values)
+
+    # --- the three texts ---------------------------------------------------------------
+
+    def subject(self, notice: Notice) -> str:
+        prefix = self.prefix(notice)
+        if len(notice.alerts) == 1:
+            return prefix + self.headline(notice.alerts[0])
+        many = self.word("many", n=len(notice.alerts), site=notice.site)
+        if not notice.alerts:
+            return prefix + many
+        first = notice.alerts[0]
+        return f"{prefix}{many}, {self.word('first')}: {self.who(first)} – {self.what(first)}"
+
+    def short(self, notice: Notice) -> str:
+        prefix = self.prefix(notice)
+        if not notice.alerts:
+            return _cut(prefix + self.word("many", n=0, site=notice.site), SMS_MAX_CHARS)
+        first = notice.alerts[0]
+        facts = ", ".join(part for part in (self.values(first), self.period(first, True)) if part)
+        if len(notice.alerts) == 1:
+            head = f"{prefix}{self.headline(first, with_value=False)}"
+        else:
+            many = self.word("many", n=len(notice.alerts), site=notice.site)
+            head = f"{prefix}{many}, {self.word('first')}: {self.who(first)} – {self.what(first)}"
+        return _with_link(f"{head}, {facts}." if facts else f"{head}.", first.link)
+
+    def body(self, notice: Notice) -> str:
+        count = len(notice.alerts)
+        one = "1" if count == 1 else "n"
+        intro = self.word(
+            f"intro_{notice.reason.value}_{one}", n=count, site=notice.site, level=notice.level
+        )
+        blocks = [intro]
+        for number, alert in enumerate(notice.alerts, start=1):
+            lines = self.details(alert)
+            if count > 1:
+                lines[0] = f"{number}. {lines[0]}"
+            indent = " " * (len(str(number)) + 2) if count > 1 else ""
+            blocks.append("\n".join([lines[0], *(indent + line for line in lines[1:])]))
+        zone = self.zone.key
+        as_of = self.word("as_of", zone=zone, time=self.clock(self.now))
+        blocks.append(f"{self.word(f'outro_{one}')}\n{as_of}")
+        return "\n\n".join(blocks) + "\n"
+
+    # --- parts -------------------------------------------------------------------------
+
+    def prefix(self, notice: Notice) -> str:
+        if notice.reason is Reason.ESCALATION:
+            return self.word("prefix_escalation", level=notice.level)
+        if notice.reason is Reason.REMINDER:
+            return self.word("prefix_reminder")
+        return ""
+
+    def headline(self, alert: AlertLine, with_value: bool = True) -> str:
+        """`Alarm: Kühlraum 1 – zu warm (8,5 °C)`."""
+        kind = self.word("critical" if alert.severity == "critical" else "warning")
+        line = f"{kind}: {self.who(alert)} – {self.what(alert)}"
+        if with_value and alert.value_c is not None:
+            line += f" ({celsius(alert.value_c, self.language)})"
+        return line
+
+    def who(self, alert: AlertLine) -> str:
+        """The asset's name in this language (else the other's, else its id), or the device."""
+        if alert.asset is not None:
+            names = alert.asset_names
+            other = next((name for name in names.values() if name), None)
+            return names.get(self.language) or other or alert.asset
+        if alert.gateway is not None:
+            return f"{self.word('gateway')} {alert.gateway}"
+        if alert.sensor is not None:
+            return f"{self.word('sensor')} {alert.sensor}"
+        return alert.site
+
+    def what(self, alert: AlertLine) -> str:
+        return rule_words(alert.rule, self.language)
+
+    def values(self, alert: AlertLine) -> str:
+        """`8,5 °C (Grenze 6,0 °C)`, or whichever of the two is known, or ``."""
+        limit = self.word("limit")
+        if alert.value_c is not None and alert.limit_c is not None:
+            value = celsius(alert.value_c, self.language)
+            return f"{value} ({limit} {celsius(alert.limit_c, self.language)})"
+        if alert.value_c is not None:
+            return celsius(alert.value_c, self.language)
+        if alert.limit_c is not None:
+            return f"{limit} {celsius(alert.limit_c, self.language)}"
+        return ""
+
+    def period(self, alert: AlertLine, short: bool = False) -> str:
+        """`seit 03:12 (45 min)`, or `03:12–03:57 (45 min), beendet` once cleared."""
+        end = alert.cleared_at if alert.cleared_at is not None else self.now
+        how_long = duration((end - alert.since).total_seconds(), self.language)
+        since = self.clock(alert.since)
+        if alert.active:
+            return f"{self.word('since')} {since} ({how_long})"
+        cleared = self.word("cleared")
+        if alert.cleared_at is None:
+            return f"{self.word('since')} {since} ({how_long}), {cleared}"
+        until = self.clock(alert.cleared_at)
+        span = f"{since}-{until}" if short else f"{since} {self.word('until')} {until}"
+        return f"{span} ({how_long}), {cleared}"
+
+    def details(self, alert: AlertLine) -> list[str]:
+        """The lines of one alert in the e-mail body."""
+        severity = self.word(f"severity_{alert.severity}")
+        lines = [_upper_first(f"{self.who(alert)} – {self.what(alert)} ({severity})")]
+        measured = self.measured(alert)
+        if measured:
+            lines.append(measured)
+        state = self.word("active") if alert.active else ""
+        period = self.period(alert)
+        lines.append(_upper_first(f"{period}, {state}" if state else period))
+        if alert.asset is not None and alert.sensor is not None:
+            lines.append(_upper_first(f"{self.word('sensor')} {alert.sensor}"))
+        elif alert.asset is not None and alert.gateway is not None:
+            lines.append(_upper_first(f"{self.word('gateway')} {alert.gateway}"))
+        lines.append(alert.link)
+        return lines
+
+    def measured(self, alert: AlertLine) -> str:
+        """`Spitzenwert 8,5 °C, Grenze 6,0 °C`."""
+        parts = []
+        if alert.value_c is not None:
+            label = self.word("peak" if alert.rule in _PEAK_RULES else "reading")
+            parts.append(f"{label} {celsius(alert.value_c, self.language)}")
+        if alert.limit_c is not None:
+            parts.append(f"{self.word('limit')} {celsius(alert.limit_c, self.language)}")
+        return _upper_first(", ".join(parts))
+
+    def clock(self, at: datetime) -> str:
+        """`03:12` today (in the zone), else `23.11. 03:12` / `23 Nov 03:12`, with the year
+        when it is not this year's."""
+        local = at.astimezone(self.zone)
+        time = f"{local:%H:%M}"
+        if local.date() == self.today:
+            return time
+        year = local.year != self.today.year
+        if self.language == "de":
+            day = f"{local:%d.%m.}" + (f"{local.year}" if year else "")
+        else:
+            day = f"{local.day} {_MONTHS_EN[local.month - 1]}" + (f" {local.year}" if year else "")
+        return f"{day} {time}"
+
+
+def _with_link(head: str, link: str) -> str:
+    """`head link` within SMS_MAX_CHARS: the head is cut, the link kept unless it is too long."""
+    if len(link) > SHORT_LINK_MAX_CHARS:
+        return _cut(head, SMS_MAX_CHARS)
+    return f"{_cut(head, SMS_MAX_CHARS - len(link) - 1)} {link}"
+
+
+def _upper_first(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _cut(text: str, most: int) -> str:
+    text = " ".join(text.split())
+    if len(text) <= most:
+        return text
+    return text[: most - len(_ELLIPSIS)].rstrip() + _ELLIPSIS
