@@ -12,7 +12,7 @@ import httpx
 import pytest
 import yaml
 
-from servers import REPO, InfluxDB, Mosquitto, Process, free_port, service, wait_until
+from servers import REPO, InfluxDB, Mosquitto, PostgreSQL, Process, free_port, service, wait_until
 
 DEMO_FLEET = REPO / "fleet" / "dortmund-hub.yaml"
 SCENARIO = REPO / "firmware-sim" / "scenarios" / "dortmund-hub.yaml"
@@ -36,6 +36,23 @@ def influxdb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxDB]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgresql() -> Iterator[PostgreSQL]:
+    server = PostgreSQL()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database for the alerts service: each test runs on SQLite and PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/alerts.sqlite3"
+    server: PostgreSQL = request.getfixturevalue("postgresql")
+    return server.create_database()
 
 
 @pytest.fixture

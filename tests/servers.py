@@ -15,7 +15,9 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -252,6 +254,109 @@ class InfluxDB(Process):
     def count(self, database: str, influxql: str) -> int:
         series = self.query(database, influxql)
         return int(series[0]["values"][0][1]) if series else 0
+
+
+class PostgreSQL(Process):
+    """A PostgreSQL server from Debian's package, in its own data directory, trusting
+    connections on loopback. PostgreSQL refuses to run as root, so as root the
+    server runs as the `postgres` user the package creates, in a directory it owns.
+    """
+
+    USER = "coldchain"
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.directory = Path(tempfile.mkdtemp(prefix="coldchain-pg-"))
+        self._as_postgres = os.geteuid() == 0
+        if self._as_postgres:
+            shutil.chown(self.directory, "postgres", "postgres")
+        data = self.directory / "data"
+        self._run("initdb", "-D", str(data), "-U", self.USER, "--auth=trust", "-E", "UTF8")
+        super().__init__(
+            "postgres",
+            self._argv(
+                "postgres",
+                "-D",
+                str(data),
+                "-p",
+                str(self.port),
+                "-k",
+                str(self.directory),
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                "fsync=off",
+            ),
+            self.directory / "postgres.log",
+            dict(os.environ),
+        )
+
+    def url(self, database: str) -> str:
+        return f"postgresql+psycopg://{self.USER}@127.0.0.1:{self.port}/{database}"
+
+    def start(self) -> None:
+        super().start()
+        wait_until(lambda: _accepts(self.port), 30, f"postgres on port {self.port}")
+        wait_until(self._ready, 30, "postgres to accept connections")
+
+    def create_database(self) -> str:
+        """A new empty database; returns its SQLAlchemy URL."""
+        name = f"test_{uuid.uuid4().hex[:12]}"
+        self._psql("postgres", f'CREATE DATABASE "{name}"')
+        return self.url(name)
+
+    def stop(self, timeout: float = 15.0) -> int | None:
+        code = super().stop(timeout)
+        shutil.rmtree(self.directory, ignore_errors=True)
+        return code
+
+    def _ready(self) -> bool:
+        try:
+            self._psql("postgres", "SELECT 1")
+        except subprocess.CalledProcessError:
+            return False
+        return True
+
+    def _psql(self, database: str, sql: str) -> None:
+        subprocess.run(
+            [
+                _executable("psql"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                self.USER,
+                "-d",
+                database,
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-c",
+                sql,
+            ],
+            check=True,
+            capture_output=True,
+        )
+
+    def _argv(self, program: str, *args: str) -> list[str]:
+        binary = _postgres_binary(program)
+        if self._as_postgres:
+            return [_executable("runuser"), "-u", "postgres", "--", binary, *args]
+        return [binary, *args]
+
+    def _run(self, program: str, *args: str) -> None:
+        subprocess.run(self._argv(program, *args), check=True, capture_output=True)
+
+
+def _postgres_binary(program: str) -> str:
+    """Debian keeps initdb and postgres under /usr/lib/postgresql/<version>/bin."""
+    versions = sorted(
+        Path("/usr/lib/postgresql").glob(f"*/bin/{program}"),
+        key=lambda path: int(path.parent.parent.name),
+    )
+    if not versions:
+        raise RuntimeError(f"{program} is not installed; `make test` installs postgresql")
+    return str(versions[-1])
 
 
 def service(name: str, command: str, directory: Path, settings: dict[str, str]) -> Process:

@@ -183,9 +183,7 @@ def policy_set(
     sessions = _sessions(_settings(env_file))
     try:
         with sessions.begin() as session:
-            policies.set_policy(
-                session, _actor(), site, ack_timeout_s, reminder_interval_s, levels
-            )
+            policies.set_policy(session, _actor(), site, ack_timeout_s, reminder_interval_s, levels)
     except people.NotFound as exc:
         raise _fail(str(exc)) from None
     console.print(f"policy of {site}: {len(levels)} level(s)")

@@ -21,13 +21,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.base import BaseScheduler
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from coldchain.escalation import Plan, Policy, Progress, Reason, Step, plan, told
 from coldchain.contract import Severity
+from coldchain.escalation import Plan, Policy, Progress, Reason, Step, plan, told
 from coldchain.workflow import Status
 from coldchain_alerts import lifecycle
 from coldchain_alerts.models import Alert, Contact, EscalationPolicy
@@ -186,9 +185,7 @@ class Escalator:
                     deliveries.append((recipient.name, delivery))
             if not recipients:
                 log.warning("site %s: level %d of its policy has no contacts", site, notice.level)
-            batch.append(
-                Sent(notice.level, notice.reason, tuple(steps), tuple(deliveries))
-            )
+            batch.append(Sent(notice.level, notice.reason, tuple(steps), tuple(deliveries)))
         return batch, result
 
     def _record(self, site: str, batch: Sequence[Sent], now: datetime) -> None:
@@ -214,20 +211,22 @@ class Escalator:
                         _ACTIONS[reason],
                         "system",
                         now,
-                        level=max(sent.level for sent in of_reason),
-                        levels=[sent.level for sent in of_reason],
-                        deliveries=[
-                            {
-                                "contact": name,
-                                "channel": delivery.channel,
-                                "address": delivery.address,
-                                "ok": delivery.ok,
-                                "error": delivery.error,
-                            }
-                            for sent in of_reason
-                            for name, delivery in sent.deliveries
-                        ],
-                        grouped_with=len(of_reason[0].steps) - 1,
+                        {
+                            "level": max(sent.level for sent in of_reason),
+                            "levels": [sent.level for sent in of_reason],
+                            "deliveries": [
+                                {
+                                    "contact": name,
+                                    "channel": delivery.channel,
+                                    "address": delivery.address,
+                                    "ok": delivery.ok,
+                                    "error": delivery.error,
+                                }
+                                for sent in of_reason
+                                for name, delivery in sent.deliveries
+                            ],
+                            "grouped_with": len(of_reason[0].steps) - 1,
+                        },
                     )
 
     def _line(self, alert: Alert, now: datetime) -> AlertLine:
@@ -264,13 +263,6 @@ def run_site(site: str) -> None:
         log.error("escalation job for %s ran before the service was ready", site)
         return
     _current.run(site)
-
-
-def cancel(scheduler: BaseScheduler, site: str) -> None:
-    try:
-        scheduler.remove_job(_job_id(site))
-    except JobLookupError:
-        pass
 
 
 def _job_id(site: str) -> str:

@@ -81,7 +81,7 @@ class Influx:
             )
         else:
             query = f'SELECT "temp_c" FROM "{measurements.TEMPERATURE}" WHERE {where}'
-        points = []
+        points: list[tuple[int, float]] = []
         for series in self.query(query):
             points.extend((int(t), float(v)) for t, v in series["values"] if v is not None)
         return points

@@ -9,6 +9,7 @@ Callers commit.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -51,7 +52,9 @@ class Applied:
 def apply_event(session: Session, event: AlertEvent, now: datetime | None = None) -> Applied:
     """Store `event` in the alert of its condition; `now` is the service's clock (UTC)."""
     now = now or datetime.now(UTC)
-    occurrence = session.scalars(select(Occurrence).where(Occurrence.key == event.key)).one_or_none()
+    occurrence = session.scalars(
+        select(Occurrence).where(Occurrence.key == event.key)
+    ).one_or_none()
     if occurrence is not None:
         return _update_occurrence(session, occurrence, event, now)
     alert = session.scalars(
@@ -74,7 +77,7 @@ def apply_event(session: Session, event: AlertEvent, now: datetime | None = None
     worse = _escalate_severity(alert, event)
     step = "fired_again" if not was_active else "severity_raised" if worse else "raised"
     reopened = _reopen(alert, now) if (not was_active or worse) else False
-    journal(session, alert, step, audit.SYSTEM, now, **_event_detail(event), reopened=reopened)
+    journal(session, alert, step, audit.SYSTEM, now, _event_detail(event) | {"reopened": reopened})
     alert.updated_at = now
     return Applied(alert, changed=True, needs_telling=reopened or alert.status == Status.OPEN)
 
@@ -112,9 +115,9 @@ def _open(session: Session, event: AlertEvent, now: datetime) -> Applied:
         alert.raised_at = event.at
         if not alert.active:
             alert.cleared_at = event.at
-        journal(session, alert, "opened", audit.SYSTEM, now, **_event_detail(event))
+        journal(session, alert, "opened", audit.SYSTEM, now, _event_detail(event))
     else:
-        journal(session, alert, "opened", audit.SYSTEM, now, **_event_detail(event))
+        journal(session, alert, "opened", audit.SYSTEM, now, _event_detail(event))
         _clear(session, alert, occurrence, event, now)
     return Applied(alert, changed=True, needs_telling=True)
 
@@ -147,8 +150,7 @@ def _update_occurrence(
         "severity_raised" if worse else "raised",
         audit.SYSTEM,
         now,
-        **_event_detail(event),
-        reopened=reopened,
+        _event_detail(event) | {"reopened": reopened},
     )
     alert.updated_at = now
     return Applied(alert, changed=True, needs_telling=worse)
@@ -217,7 +219,7 @@ def _clear(
     if event.degree_minutes is not None:
         alert.degree_minutes = sum(o.degree_minutes or 0.0 for o in alert.occurrence_list)
     alert.updated_at = now
-    journal(session, alert, "cleared", audit.SYSTEM, now, **_event_detail(event))
+    journal(session, alert, "cleared", audit.SYSTEM, now, _event_detail(event))
 
 
 def _event_detail(event: AlertEvent) -> dict[str, Any]:
@@ -225,7 +227,7 @@ def _event_detail(event: AlertEvent) -> dict[str, Any]:
         "key": event.key,
         "rule": event.rule,
         "severity": event.severity.value,
-        "at": event.at.isoformat(),
+        "reading_at": event.at.isoformat(),
         "value_c": event.value_c,
         "peak_c": event.peak_c,
         "limit_c": event.limit_c,
@@ -250,7 +252,7 @@ def acknowledge(
     alert.status = Status.ACKNOWLEDGED.value
     alert.acknowledged_at, alert.acknowledged_by, alert.acknowledge_comment = now, user, text
     alert.updated_at = now
-    journal(session, alert, "acknowledged", user, now, comment=text)
+    journal(session, alert, "acknowledged", user, now, {"comment": text})
     return alert
 
 
@@ -273,10 +275,12 @@ def close(
         "closed",
         user,
         now,
-        cause=done.cause,
-        corrective_action=done.corrective_action,
-        product_decision=decision,
-        comment=done.comment,
+        {
+            "cause": done.cause,
+            "corrective_action": done.corrective_action,
+            "product_decision": decision,
+            "comment": done.comment,
+        },
     )
     return alert
 
@@ -286,7 +290,12 @@ _FIELDS = ("comment", "cause", "corrective_action", "product_decision", "level")
 
 
 def journal(
-    session: Session, alert: Alert, action: str, actor: str, at: datetime, **detail: Any
+    session: Session,
+    alert: Alert,
+    action: str,
+    actor: str,
+    at: datetime,
+    detail: Mapping[str, Any],
 ) -> None:
     """Record one step of `alert`: an audit-log entry and an `alert_action` point."""
     entry = audit.append(

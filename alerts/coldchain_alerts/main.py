@@ -36,7 +36,7 @@ def create_app(settings: AlertsSettings) -> FastAPI:
         description="Alerts of the cold chain: find them, acknowledge them, close them with "
         "a corrective action; contacts, escalation policies, users and the audit log. "
         "Every endpoint but /healthz and /metrics needs an API token "
-        "(`Authorization: Bearer ...`). Errors are JSON: `{\"detail\": ...}`.",
+        '(`Authorization: Bearer ...`). Errors are JSON: `{"detail": ...}`.',
         lifespan=lifespan,
     )
     app.state.service = service

@@ -104,8 +104,13 @@ class AlertsService:
             )
         escalation.install(self.escalator)
         self.scheduler.add_job(
-            self.flush_outbox, "interval", seconds=2, id="outbox", jobstore="memory",
-            max_instances=1, coalesce=True,
+            self.flush_outbox,
+            "interval",
+            seconds=2,
+            id="outbox",
+            jobstore="memory",
+            max_instances=1,
+            coalesce=True,
         )
         self.scheduler.add_job(
             self.record_audit_verdict,
@@ -118,8 +123,14 @@ class AlertsService:
             coalesce=True,
         )
         self.scheduler.add_job(
-            self.escalator.sweep, "interval", minutes=1, id="sweep", jobstore="memory",
-            next_run_time=datetime.now(UTC), max_instances=1, coalesce=True,
+            self.escalator.sweep,
+            "interval",
+            minutes=1,
+            id="sweep",
+            jobstore="memory",
+            next_run_time=datetime.now(UTC),
+            max_instances=1,
+            coalesce=True,
         )
         self.scheduler.start()
         self.consumer.start()

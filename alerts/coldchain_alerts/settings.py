@@ -68,7 +68,6 @@ class AlertsSettings(BaseSettings):
         default=3600.0, gt=0, description="How often the audit-log chain is verified."
     )
 
-
     # --- Notifications (coldchain_alerts.notify; docs/configuration.md) ----------------
     public_url: str = Field(
         default="http://127.0.0.1:8000",

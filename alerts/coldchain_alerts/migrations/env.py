@@ -14,7 +14,9 @@ assert models  # the models register their tables on Base.metadata
 FOREIGN_TABLES = {"apscheduler_jobs"}
 
 
-def _include(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
+def _include(
+    obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
+) -> bool:
     return not (type_ == "table" and name in FOREIGN_TABLES)
 
 

@@ -10,21 +10,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 from typing import Literal
 
+from coldchain.escalation import Reason as Reason
+
 Language = Literal["de", "en"]
-
-
-class Reason(StrEnum):
-    """Why people are told now."""
-
-    NEW = "new"
-    """An alert opened (or an acknowledged one fired again or got worse): first level."""
-    ESCALATION = "escalation"
-    """Nobody acknowledged within the policy's time: the next level is told."""
-    REMINDER = "reminder"
-    """Still not acknowledged: a level already told is told again."""
 
 
 @dataclass(frozen=True)

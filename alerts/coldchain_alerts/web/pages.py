@@ -125,7 +125,7 @@ def inbox(request: Request, status: str = "open", page: int = 1) -> Response:
             alerts=alerts[:PAGE],
             more=len(alerts) > PAGE,
             page=max(page, 1),
-            status=wanted.value if wanted else "all",
+            tab=wanted.value if wanted else "all",
         )
 
 
@@ -248,7 +248,12 @@ def _curve(request: Request, alert: Alert, language: str) -> str | None:
         return None
     points = [(datetime.fromtimestamp(ns / 1e9, UTC), value) for ns, value in readings]
     curve = Curve(
-        points, start, end, alert.limit_c, alert.regulatory_limit_c, alert.opened_at,
+        points,
+        start,
+        end,
+        alert.limit_c,
+        alert.regulatory_limit_c,
+        alert.opened_at,
         alert.cleared_at,
     )
     return svg(curve, texts.BERLIN, texts.word("curve", language))

@@ -147,7 +147,9 @@ def duration(seconds: float | None, language: str) -> str:
     hours, minutes = divmod(rest, 60)
     parts = []
     if days:
-        parts.append(f"{days} {'Tag' if days == 1 else 'Tage'}" if language == "de" else f"{days} d")
+        parts.append(
+            f"{days} {'Tag' if days == 1 else 'Tage'}" if language == "de" else f"{days} d"
+        )
     if hours:
         parts.append(f"{hours} h")
     parts.append(f"{minutes} min")

@@ -15,6 +15,7 @@ from coldchain_alerts.models import Alert
 
 router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
 
+
 class Problem(BaseModel):
     detail: str = Field(description="What was wrong and what to do, in English.")
     code: str = Field(description="A stable name of the reason, for translations.")
@@ -103,7 +104,11 @@ def list_alerts(
     return listing.search(session, filters, limit, offset)
 
 
-@router.get("/{alert_id}", response_model=AlertDetail, responses={404: {"description": "No such alert", "model": Problem}})
+@router.get(
+    "/{alert_id}",
+    response_model=AlertDetail,
+    responses={404: {"description": "No such alert", "model": Problem}},
+)
 def get_alert(alert_id: int, session: SessionDep, user: Reader) -> dict[str, Any]:
     alert = _get(session, alert_id)
     out = AlertOut.model_validate(alert).model_dump()
@@ -112,9 +117,7 @@ def get_alert(alert_id: int, session: SessionDep, user: Reader) -> dict[str, Any
 
 
 @router.post("/{alert_id}/acknowledge", response_model=AlertOut, responses=_WORKFLOW_ERRORS)
-def acknowledge(
-    alert_id: int, body: Acknowledgement, session: SessionDep, user: Actor
-) -> Alert:
+def acknowledge(alert_id: int, body: Acknowledgement, session: SessionDep, user: Actor) -> Alert:
     alert = lifecycle.acknowledge(session, alert_id, user.username, body.comment)
     session.commit()
     return alert

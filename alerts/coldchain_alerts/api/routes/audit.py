@@ -18,7 +18,17 @@ from coldchain_alerts.api.deps import Reader, SessionDep
 from coldchain_alerts.models import AuditEntry
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
-_COLUMNS = ["seq", "at", "actor", "action", "subject", "alert_id", "detail", "prev_sha256", "sha256"]
+_COLUMNS = [
+    "seq",
+    "at",
+    "actor",
+    "action",
+    "subject",
+    "alert_id",
+    "detail",
+    "prev_sha256",
+    "sha256",
+]
 
 
 class EntryOut(BaseModel):

@@ -18,9 +18,7 @@ router = APIRouter(prefix="/api/v1/contacts", tags=["contacts"])
 class ContactIn(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     language: Literal["de", "en"] = "de"
-    email: str | None = Field(
-        default=None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
-    )
+    email: str | None = Field(default=None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
     phone: str | None = Field(
         default=None, pattern=r"^\+[1-9][0-9]{6,14}$", description="International, +49..."
     )

@@ -18,8 +18,8 @@ from prometheus_client import (
 from sqlalchemy import func, select
 
 from coldchain.contract import Severity
-from coldchain_alerts.api.deps import SessionDep
 from coldchain.workflow import Status
+from coldchain_alerts.api.deps import SessionDep
 from coldchain_alerts.models import Alert, InfluxOutbox
 
 router = APIRouter(tags=["operations"])

@@ -1,0 +1,255 @@
+"""An alert's life in the alerts database, on SQLite and on PostgreSQL.
+
+Events from ingest become alerts (one per condition until closed); people
+acknowledge and close them; every step is in the timeline and queued for
+InfluxDB. The schema is Alembic's, and Alembic's migrations match the models.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from coldchain.contract import AlertEvent, AlertState, Severity
+from coldchain.workflow import Closing, ProductDecision, WorkflowError
+from coldchain_alerts import lifecycle, listing
+from coldchain_alerts.db import Base, make_engine, make_sessionmaker, migrate
+from coldchain_alerts.models import Alert, InfluxOutbox
+
+SITE = "dortmund-hub"
+T0 = datetime(2026, 11, 26, 1, 0, tzinfo=UTC)
+NOW = datetime(2026, 11, 26, 2, 0, tzinfo=UTC)
+COMPLETE = Closing(
+    cause="compressor of van 2 failed",
+    corrective_action="goods moved to cold room 1; compressor repaired",
+    product_decision=ProductDecision.QUARANTINE,
+)
+
+
+@pytest.fixture
+def sessions(database_url: str) -> sessionmaker[Session]:
+    migrate(database_url)
+    return make_sessionmaker(make_engine(database_url))
+
+
+def event(
+    state: AlertState,
+    at: datetime,
+    started: datetime = T0,
+    rule: str = "over_max",
+    severity: Severity = Severity.CRITICAL,
+    sensor: str = "van-2.chilled",
+    peak: float = 9.0,
+) -> AlertEvent:
+    family = "temperature_above" if rule.startswith("over") else rule
+    return AlertEvent(
+        key=f"{family}/{sensor}/{started.isoformat()}",
+        state=state,
+        rule=rule,
+        severity=severity,
+        site=SITE,
+        asset="van-2-chilled",
+        sensor=sensor,
+        started_at=started,
+        at=at,
+        value_c=peak,
+        peak_c=peak,
+        limit_c=6.0,
+        regulatory_limit_c=7.0,
+        delay_s=900,
+        duration_s=(at - started).total_seconds() if state is AlertState.CLEARED else None,
+        degree_minutes=12.5 if state is AlertState.CLEARED else None,
+    )
+
+
+def apply(sessions: sessionmaker[Session], *events: AlertEvent) -> list[lifecycle.Applied]:
+    applied = []
+    for item in events:
+        with sessions.begin() as session:
+            applied.append(lifecycle.apply_event(session, item, NOW))
+    return applied
+
+
+def alerts(sessions: sessionmaker[Session]) -> list[Alert]:
+    with sessions() as session:
+        return list(session.scalars(select(Alert).order_by(Alert.id)))
+
+
+def steps(sessions: sessionmaker[Session], alert_id: int) -> list[str]:
+    with sessions() as session:
+        return [step.action for step in listing.timeline(session, alert_id)]
+
+
+def test_migrations_create_exactly_the_models(database_url: str) -> None:
+    migrate(database_url)
+    migrate(database_url)  # a second run changes nothing
+    engine = make_engine(database_url)
+    with engine.connect() as connection:
+        context = MigrationContext.configure(
+            connection,
+            opts={
+                "compare_type": True,
+                "include_object": lambda obj, name, type_, *_: name != "apscheduler_jobs",
+            },
+        )
+        assert compare_metadata(context, Base.metadata) == []
+
+
+def test_events_make_one_alert_and_redeliveries_change_nothing(
+    sessions: sessionmaker[Session],
+) -> None:
+    raised = event(AlertState.RAISED, T0 + timedelta(minutes=15), peak=8.5)
+    cleared = event(AlertState.CLEARED, T0 + timedelta(minutes=40), peak=11.0)
+    apply(sessions, raised, raised, cleared, raised, cleared)
+    (alert,) = alerts(sessions)
+    assert (alert.status, alert.active, alert.occurrences) == ("open", False, 1)
+    assert alert.opened_at == T0
+    assert alert.raised_at == T0 + timedelta(minutes=15)
+    assert alert.cleared_at == T0 + timedelta(minutes=40)
+    assert alert.peak_c == 11.0
+    assert alert.duration_s == 40 * 60
+    assert steps(sessions, alert.id) == ["opened", "cleared"]
+
+
+def test_the_same_condition_firing_again_updates_the_open_alert(
+    sessions: sessionmaker[Session],
+) -> None:
+    second = T0 + timedelta(hours=3)
+    apply(
+        sessions,
+        event(AlertState.RAISED, T0 + timedelta(minutes=15)),
+        event(AlertState.CLEARED, T0 + timedelta(minutes=40)),
+    )
+    (first,) = alerts(sessions)
+    with sessions.begin() as session:
+        lifecycle.acknowledge(session, first.id, "anna", "on my way", NOW)
+    (applied,) = apply(sessions, event(AlertState.RAISED, second + timedelta(minutes=15), second))
+    (alert,) = alerts(sessions)
+    assert alert.id == first.id
+    assert (alert.status, alert.active, alert.occurrences) == ("open", True, 2)
+    assert alert.cleared_at is None
+    assert applied.needs_telling
+    assert steps(sessions, alert.id) == ["opened", "cleared", "acknowledged", "fired_again"]
+
+
+def test_getting_worse_reopens_an_acknowledged_alert(sessions: sessionmaker[Session]) -> None:
+    warning = event(
+        AlertState.RAISED, T0 + timedelta(minutes=15), rule="over_warning", severity=Severity.WARNING
+    )
+    apply(sessions, warning)
+    (alert,) = alerts(sessions)
+    with sessions.begin() as session:
+        lifecycle.acknowledge(session, alert.id, "anna", "watching it", NOW)
+    (applied,) = apply(sessions, event(AlertState.RAISED, T0 + timedelta(minutes=30)))
+    (alert,) = alerts(sessions)
+    assert (alert.severity, alert.rule, alert.status) == ("critical", "over_max", "open")
+    assert applied.needs_telling
+    assert steps(sessions, alert.id) == ["opened", "acknowledged", "severity_raised"]
+
+
+def test_a_cleared_event_never_seen_raised_still_records_the_excursion(
+    sessions: sessionmaker[Session],
+) -> None:
+    apply(sessions, event(AlertState.CLEARED, T0 + timedelta(minutes=40)))
+    (alert,) = alerts(sessions)
+    assert (alert.status, alert.active, alert.cleared_at) == (
+        "open",
+        False,
+        T0 + timedelta(minutes=40),
+    )
+
+
+def test_a_momentary_alarm_is_never_active(sessions: sessionmaker[Session]) -> None:
+    jump = AlertEvent(
+        key=f"clock_jump/van-2/{T0.isoformat()}",
+        state=AlertState.RAISED,
+        rule="clock_jump",
+        severity=Severity.WARNING,
+        site=SITE,
+        gateway="van-2",
+        started_at=T0,
+        at=T0,
+    )
+    apply(sessions, jump)
+    (alert,) = alerts(sessions)
+    assert not alert.active
+    with sessions.begin() as session:
+        lifecycle.acknowledge(session, alert.id, "anna", "clock fixed", NOW)
+        closed = lifecycle.close(session, alert.id, "anna", Closing(comment="NTP set up"), NOW)
+    assert closed.status == "closed"
+
+
+def test_acknowledge_then_close_with_a_corrective_action(sessions: sessionmaker[Session]) -> None:
+    apply(sessions, event(AlertState.RAISED, T0 + timedelta(minutes=15)))
+    (alert,) = alerts(sessions)
+    with sessions.begin() as session, pytest.raises(WorkflowError) as early:
+        lifecycle.close(session, alert.id, "anna", COMPLETE, NOW)
+    assert early.value.code == "not_acknowledged"
+    with sessions.begin() as session:
+        lifecycle.acknowledge(session, alert.id, "anna", "  driver told to return  ", NOW)
+    with sessions.begin() as session, pytest.raises(WorkflowError) as active:
+        lifecycle.close(session, alert.id, "anna", COMPLETE, NOW)
+    assert active.value.code == "still_active"
+    apply(sessions, event(AlertState.CLEARED, T0 + timedelta(minutes=50)))
+    with sessions.begin() as session, pytest.raises(WorkflowError) as incomplete:
+        lifecycle.close(session, alert.id, "anna", Closing(cause="x", corrective_action="y"), NOW)
+    assert incomplete.value.code == "closing_incomplete"
+    with sessions.begin() as session:
+        lifecycle.close(session, alert.id, "bernd", COMPLETE, NOW + timedelta(minutes=5))
+    (alert,) = alerts(sessions)
+    assert alert.status == "closed"
+    assert (alert.acknowledged_by, alert.acknowledge_comment) == ("anna", "driver told to return")
+    assert (alert.closed_by, alert.product_decision) == ("bernd", "quarantine")
+    assert alert.corrective_action == COMPLETE.corrective_action
+    assert steps(sessions, alert.id) == ["opened", "acknowledged", "cleared", "closed"]
+    with sessions() as session:
+        closing_step = listing.timeline(session, alert.id)[-1]
+    assert closing_step.actor == "bernd"
+    assert closing_step.detail["product_decision"] == "quarantine"
+
+
+def test_after_closing_the_condition_opens_a_new_alert(sessions: sessionmaker[Session]) -> None:
+    apply(
+        sessions,
+        event(AlertState.RAISED, T0 + timedelta(minutes=15)),
+        event(AlertState.CLEARED, T0 + timedelta(minutes=40)),
+    )
+    (first,) = alerts(sessions)
+    with sessions.begin() as session:
+        lifecycle.acknowledge(session, first.id, "anna", "checked", NOW)
+        lifecycle.close(session, first.id, "anna", COMPLETE, NOW)
+    later = T0 + timedelta(days=1)
+    apply(sessions, event(AlertState.RAISED, later + timedelta(minutes=15), later))
+    old, new = alerts(sessions)
+    assert (old.status, new.status, new.opened_at) == ("closed", "open", later)
+
+
+def test_every_step_is_queued_for_influxdb(sessions: sessionmaker[Session]) -> None:
+    apply(sessions, event(AlertState.RAISED, T0 + timedelta(minutes=15)))
+    (alert,) = alerts(sessions)
+    with sessions.begin() as session:
+        lifecycle.acknowledge(session, alert.id, "anna", 'says "on my way"\nnow', NOW)
+    with sessions() as session:
+        lines = [row.line for row in session.scalars(select(InfluxOutbox).order_by(InfluxOutbox.id))]
+    actions = [line for line in lines if line.startswith("alert_action,")]
+    chain = [line for line in lines if line.startswith("audit_chain ")]
+    assert len(actions) == 2 and len(chain) == 2
+    assert f"alert_id={alert.id}" in actions[1] and "action=acknowledged" in actions[1]
+    assert 'comment="says \\"on my way\\" now"' in actions[1]
+
+
+def test_acknowledging_twice_is_refused(sessions: sessionmaker[Session]) -> None:
+    apply(sessions, event(AlertState.RAISED, T0 + timedelta(minutes=15)))
+    (alert,) = alerts(sessions)
+    with sessions.begin() as session:
+        lifecycle.acknowledge(session, alert.id, "anna", "mine", NOW)
+    with sessions.begin() as session, pytest.raises(WorkflowError) as twice:
+        lifecycle.acknowledge(session, alert.id, "bernd", "no, mine", NOW)
+    assert twice.value.code == "not_open"
+    with sessions.begin() as session, pytest.raises(lifecycle.AlertNotFound):
+        lifecycle.acknowledge(session, alert.id + 100, "bernd", "?", NOW)
