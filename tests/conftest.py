@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import httpx
 import pytest
 import yaml
 
+from alertsapi import AlertsApi, token_for
 from servers import REPO, InfluxDB, Mosquitto, PostgreSQL, Process, free_port, service, wait_until
 
 DEMO_FLEET = REPO / "fleet" / "dortmund-hub.yaml"
@@ -124,7 +126,8 @@ class Stack:
                 samples[name] = float(value)
         return samples
 
-    def alerts(self) -> Process:
+    def alerts(self, **settings: str) -> Process:
+        """The alerts service; `alerts_api` talks to it with an admin's token."""
         return self._add(
             service(
                 "alerts",
@@ -133,10 +136,23 @@ class Stack:
                 {
                     "COLDCHAIN_ALERTS_MQTT_PORT": str(self.mosquitto.port),
                     "COLDCHAIN_ALERTS_PORT": str(self.alerts_port),
-                    "COLDCHAIN_ALERTS_DATABASE_URL": f"sqlite:///{self.directory}/alerts.sqlite3",
-                },
+                    "COLDCHAIN_ALERTS_DATABASE_URL": self.alerts_database,
+                    "COLDCHAIN_ALERTS_INFLUX_URL": self.influxdb.url,
+                    "COLDCHAIN_ALERTS_INFLUX_DB": self.database,
+                    "COLDCHAIN_ALERTS_FLEET": str(self.fleet),
+                    "COLDCHAIN_ALERTS_PUBLIC_URL": f"http://127.0.0.1:{self.alerts_port}",
+                }
+                | settings,
             )
         )
+
+    @property
+    def alerts_database(self) -> str:
+        return f"sqlite:///{self.directory}/alerts.sqlite3"
+
+    @cached_property
+    def alerts_api(self) -> AlertsApi:
+        return AlertsApi(f"http://127.0.0.1:{self.alerts_port}", token_for(self.alerts_database))
 
     def gateway(
         self,

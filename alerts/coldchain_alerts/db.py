@@ -18,6 +18,8 @@ from sqlalchemy.orm import DeclarativeBase, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+#: Execution option marking connections of writing sessions.
+_WRITES = "coldchain_writes"
 
 
 class Base(DeclarativeBase):
@@ -61,16 +63,23 @@ def make_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _begin(connection):  # type: ignore[no-untyped-def]
-        # Take the write lock when a transaction begins: a transaction that read first
-        # and writes later could otherwise fail at once with "database is locked"
-        # when another one wrote in between (busy_timeout does not help there).
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # A writing transaction takes the write lock when it begins: one that read
+        # first and wrote later could otherwise fail at once with "database is
+        # locked" when another wrote in between (busy_timeout does not help there).
+        # Reading transactions stay deferred, so they never wait for writers.
+        writes = connection.get_execution_options().get(_WRITES, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
 
     return engine
 
 
-def make_sessionmaker(engine: Engine) -> sessionmaker:  # type: ignore[type-arg]
-    return sessionmaker(engine, expire_on_commit=False)
+def make_sessionmaker(engine: Engine, writes: bool = False) -> sessionmaker:  # type: ignore[type-arg]
+    """Sessions on `engine`; with `writes`, for transactions that change something.
+
+    The difference matters on SQLite only (see make_engine); PostgreSQL locks rows.
+    """
+    bind = engine.execution_options(**{_WRITES: True}) if writes else engine
+    return sessionmaker(bind, expire_on_commit=False)
 
 
 def alembic_config(url: str) -> Config:

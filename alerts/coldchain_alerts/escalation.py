@@ -65,6 +65,7 @@ class Escalator:
     def __init__(
         self,
         sessions: sessionmaker[Session],
+        writes: sessionmaker[Session],
         sender: Sender,
         scheduler: BaseScheduler,
         window: timedelta,
@@ -73,6 +74,7 @@ class Escalator:
         on_sent: Callable[[Delivery], None] = lambda delivery: None,
     ) -> None:
         self._sessions = sessions
+        self._writes = writes
         self._sender = sender
         self._scheduler = scheduler
         self.window = window
@@ -193,7 +195,7 @@ class Escalator:
         for sent in batch:
             for step in sent.steps:
                 by_alert.setdefault(step.alert_id, []).append(sent)
-        with self._sessions.begin() as session:
+        with self._writes.begin() as session:
             for alert_id, sents in sorted(by_alert.items()):
                 alert = lifecycle.get(session, alert_id, lock=True)
                 progress = _progress(alert)

@@ -41,6 +41,7 @@ def create_app(settings: AlertsSettings) -> FastAPI:
     )
     app.state.service = service
     app.state.sessions = service.sessions
+    app.state.writes = service.writes
     app.add_middleware(
         SessionMiddleware,
         secret_key=service.secret_key,

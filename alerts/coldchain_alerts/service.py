@@ -47,6 +47,7 @@ class AlertsService:
         self.settings = settings
         self.engine = make_engine(settings.database_url)
         self.sessions = make_sessionmaker(self.engine)
+        self.writes = make_sessionmaker(self.engine, writes=True)
         self.metrics = AlertsMetrics()
         self.fleet = _load_fleet(settings.fleet)
         self.influx = (
@@ -73,6 +74,7 @@ class AlertsService:
         )
         self.escalator = escalation.Escalator(
             self.sessions,
+            self.writes,
             Notifier.from_settings(settings),
             self.scheduler,
             timedelta(seconds=settings.escalation_window_s),
@@ -149,7 +151,7 @@ class AlertsService:
 
     def handle_event(self, event: AlertEvent) -> None:
         """Store one alert event (the consumer acknowledges it after this returns)."""
-        with self.sessions.begin() as session:
+        with self.writes.begin() as session:
             applied = lifecycle.apply_event(session, event)
             site, wake_at = applied.alert.site, applied.alert.escalation_since
         self.metrics.events.inc()
@@ -171,7 +173,7 @@ class AlertsService:
             except InfluxError as exc:
                 log.warning("alert actions wait for InfluxDB: %s", exc)
                 return written
-            with self.sessions.begin() as session:
+            with self.writes.begin() as session:
                 outbox.remove(session, rows[-1].id)
             written += len(rows)
 
@@ -191,7 +193,7 @@ class AlertsService:
         verdict, _ = self.verify_audit()
         if not verdict.ok:
             log.error("the audit log was tampered with: %s", verdict.problem)
-        with self.sessions.begin() as session:
+        with self.writes.begin() as session:
             outbox.queue(
                 session,
                 point(

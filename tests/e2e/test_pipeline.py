@@ -28,7 +28,7 @@ def _ns(ts: datetime) -> int:
 
 
 def _alerts(stack: Stack) -> list[dict[str, object]]:
-    response = httpx.get(f"http://127.0.0.1:{stack.alerts_port}/api/v1/alerts", timeout=5)
+    response = stack.alerts_api.get("/api/v1/alerts")
     response.raise_for_status()
     alerts: list[dict[str, object]] = response.json()
     return alerts
@@ -80,7 +80,7 @@ def test_every_reading_stored_once_and_one_alert_for_the_failed_compressor(stack
 
     def temperature_alert() -> list[dict[str, object]]:
         found = [a for a in _alerts(stack) if a["sensor"] == "van-2.chilled"]
-        return found if found and found[0]["kind"] == final_rule else []
+        return found if found and found[0]["rule"] == final_rule else []
 
     stored = wait_until(temperature_alert, 30, "the alert to reach the alerts service")
     assert len(stored) == 1, stored
@@ -91,7 +91,7 @@ def test_every_reading_stored_once_and_one_alert_for_the_failed_compressor(stack
         "critical",
     )
     assert alert["status"] == "open"
-    assert alert["kind"] in ("over_max", "over_absolute")
+    assert alert["rule"] in ("over_max", "over_absolute")
     assert isinstance(alert["peak_c"], float) and alert["peak_c"] > 6.0
     opened = datetime.fromisoformat(str(alert["opened_at"]))
     assert start < opened < start + timedelta(minutes=ticks)

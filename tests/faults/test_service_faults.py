@@ -138,8 +138,4 @@ def _healthy(port: int) -> bool:
 
 
 def _alerts(stack: Stack) -> list[dict[str, object]]:
-    try:
-        response = httpx.get(f"http://127.0.0.1:{stack.alerts_port}/api/v1/alerts", timeout=2)
-    except httpx.HTTPError:
-        return []
-    return list(response.json()) if response.status_code == 200 else []
+    return list(stack.alerts_api.alerts())

@@ -139,7 +139,10 @@ def test_the_same_condition_firing_again_updates_the_open_alert(
 
 def test_getting_worse_reopens_an_acknowledged_alert(sessions: sessionmaker[Session]) -> None:
     warning = event(
-        AlertState.RAISED, T0 + timedelta(minutes=15), rule="over_warning", severity=Severity.WARNING
+        AlertState.RAISED,
+        T0 + timedelta(minutes=15),
+        rule="over_warning",
+        severity=Severity.WARNING,
     )
     apply(sessions, warning)
     (alert,) = alerts(sessions)
@@ -235,7 +238,9 @@ def test_every_step_is_queued_for_influxdb(sessions: sessionmaker[Session]) -> N
     with sessions.begin() as session:
         lifecycle.acknowledge(session, alert.id, "anna", 'says "on my way"\nnow', NOW)
     with sessions() as session:
-        lines = [row.line for row in session.scalars(select(InfluxOutbox).order_by(InfluxOutbox.id))]
+        lines = [
+            row.line for row in session.scalars(select(InfluxOutbox).order_by(InfluxOutbox.id))
+        ]
     actions = [line for line in lines if line.startswith("alert_action,")]
     chain = [line for line in lines if line.startswith("audit_chain ")]
     assert len(actions) == 2 and len(chain) == 2

@@ -1,24 +1,28 @@
-"""The alerts service: events from a real broker into its database and out of its API."""
+"""The alerts service's API: events from a real broker, roles, acknowledging and closing.
+
+The app runs in this process (FastAPI's TestClient, the lifespan included) with
+its consumer on a real Mosquitto; the database is SQLite or PostgreSQL.
+"""
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
 from fastapi.testclient import TestClient
 from paho.mqtt.enums import CallbackAPIVersion
-from sqlalchemy import select
 
+from alertsapi import token_for
 from coldchain import topics
 from coldchain.contract import AlertEvent, AlertState, Severity
-from coldchain_alerts.db import make_engine, make_sessionmaker
+from coldchain_alerts.auth import Role
 from coldchain_alerts.main import create_app
-from coldchain_alerts.models import Alert, Base
 from coldchain_alerts.settings import AlertsSettings
-from coldchain_alerts.store import apply_event
 from servers import Mosquitto, wait_until
 
 STARTED = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
@@ -26,7 +30,7 @@ STARTED = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 
 def _event(state: AlertState, at: datetime, peak: float) -> AlertEvent:
     return AlertEvent(
-        key=f"over_max/van-2.chilled/{STARTED.isoformat()}",
+        key=f"temperature_above/van-2.chilled/{STARTED.isoformat()}",
         state=state,
         rule="over_max",
         severity=Severity.CRITICAL,
@@ -38,66 +42,216 @@ def _event(state: AlertState, at: datetime, peak: float) -> AlertEvent:
         value_c=peak,
         peak_c=peak,
         limit_c=6.0,
+        regulatory_limit_c=7.0,
         delay_s=900,
+        duration_s=(at - STARTED).total_seconds() if state is AlertState.CLEARED else None,
+        degree_minutes=30.0 if state is AlertState.CLEARED else None,
     )
 
 
-def test_applying_events_is_idempotent_and_keeps_reading_times(tmp_path: Path) -> None:
-    engine = make_engine(f"sqlite:///{tmp_path}/alerts.sqlite3")
-    Base.metadata.create_all(engine)
-    sessions = make_sessionmaker(engine)
-    raised = _event(AlertState.RAISED, STARTED + timedelta(minutes=15), 8.5)
-    cleared = _event(AlertState.CLEARED, STARTED + timedelta(minutes=40), 11.0)
-    for event in (raised, raised, cleared, raised, cleared):
-        with sessions.begin() as session:
-            apply_event(session, event)
-    with sessions() as session:
-        (alert,) = session.scalars(select(Alert)).all()
-    assert alert.status == "cleared"
-    assert alert.opened_at == STARTED
-    assert alert.raised_at == STARTED + timedelta(minutes=15)
-    assert alert.cleared_at == STARTED + timedelta(minutes=40)
-    assert alert.peak_c == 11.0
+class Client:
+    """The TestClient with one user's token."""
+
+    def __init__(self, client: TestClient, token: str) -> None:
+        self.client = client
+        self.headers = {"Authorization": f"Bearer {token}"}
+
+    def get(self, path: str, **params: Any) -> Any:
+        return self.client.get(path, params=params, headers=self.headers)
+
+    def post(self, path: str, body: dict[str, Any]) -> Any:
+        return self.client.post(path, json=body, headers=self.headers)
+
+    def put(self, path: str, body: dict[str, Any]) -> Any:
+        return self.client.put(path, json=body, headers=self.headers)
 
 
 @pytest.fixture
-def client(tmp_path: Path, mosquitto: Mosquitto) -> Iterator[TestClient]:
-    settings = AlertsSettings(
-        database_url=f"sqlite:///{tmp_path}/alerts.sqlite3", mqtt_port=mosquitto.port
-    )
-    with TestClient(create_app(settings)) as test_client:
-        yield test_client
+def app(database_url: str, mosquitto: Mosquitto) -> Iterator[TestClient]:
+    settings = AlertsSettings(database_url=database_url, mqtt_port=mosquitto.port, influx_url="")
+    with TestClient(create_app(settings)) as client:
+        yield client
 
 
-def test_events_published_on_mqtt_are_served(client: TestClient, mosquitto: Mosquitto) -> None:
-    wait_until(lambda: client.get("/healthz").status_code == 200, 10, "healthz 200")
+@pytest.fixture
+def officer(app: TestClient, database_url: str) -> Client:
+    return Client(app, token_for(database_url, "anna", Role.OFFICER))
+
+
+@pytest.fixture
+def auditor(app: TestClient, database_url: str) -> Client:
+    return Client(app, token_for(database_url, "ulrike", Role.AUDITOR))
+
+
+@pytest.fixture
+def admin(app: TestClient, database_url: str) -> Client:
+    return Client(app, token_for(database_url, "root", Role.ADMIN))
+
+
+def _publish(mosquitto: Mosquitto, *events: AlertEvent) -> None:
     publisher = mqtt.Client(CallbackAPIVersion.VERSION2)
     publisher.connect("127.0.0.1", mosquitto.port)
     publisher.loop_start()
-    event = _event(AlertState.RAISED, STARTED + timedelta(minutes=15), 8.5)
-    info = publisher.publish(topics.alerts(event.site), event.model_dump_json(), qos=1)
-    info.wait_for_publish(timeout=10)
-    publisher.loop_stop()
+    try:
+        for event in events:
+            info = publisher.publish(topics.alerts(event.site), event.model_dump_json(), qos=1)
+            info.wait_for_publish(timeout=10)
+    finally:
+        publisher.disconnect()
+        publisher.loop_stop()
 
-    alerts = wait_until(lambda: client.get("/api/v1/alerts").json(), 10, "the alert")
-    assert alerts == [
-        {
-            "id": 1,
-            "site": "dortmund-hub",
-            "asset": "van-2-chilled",
-            "sensor": "van-2.chilled",
-            "kind": "over_max",
-            "severity": "critical",
-            "status": "open",
-            "opened_at": "2026-11-24T10:00:00Z",
-            "cleared_at": None,
-            "gateway": None,
-            "peak_c": 8.5,
-            "limit_c": 6.0,
-            "regulatory_limit_c": None,
-            "duration_s": None,
-            "degree_minutes": None,
-        }
+
+def test_every_endpoint_but_health_and_metrics_needs_a_token(app: TestClient) -> None:
+    assert app.get("/healthz").status_code in (200, 503)
+    assert app.get("/metrics").status_code == 200
+    for path in ("/api/v1/alerts", "/api/v1/alerts/1", "/api/v1/contacts", "/api/v1/audit"):
+        response = app.get(path)
+        assert response.status_code == 401, path
+        assert "token" in response.json()["detail"]
+    wrong = app.get("/api/v1/alerts", headers={"Authorization": "Bearer cct_nope"})
+    assert wrong.status_code == 401
+    assert app.post("/api/v1/alerts/1/acknowledge", json={"comment": "x"}).status_code == 401
+
+
+def test_an_alert_from_mqtt_is_acknowledged_and_closed_with_its_timeline(
+    officer: Client, auditor: Client, mosquitto: Mosquitto
+) -> None:
+    wait_until(lambda: officer.get("/healthz").status_code == 200, 10, "healthz 200")
+    _publish(mosquitto, _event(AlertState.RAISED, STARTED + timedelta(minutes=15), 8.5))
+    (alert,) = wait_until(lambda: officer.get("/api/v1/alerts").json(), 10, "the alert")
+    assert alert | {"id": 0} == alert | {
+        "id": 0,
+        "site": "dortmund-hub",
+        "asset": "van-2-chilled",
+        "sensor": "van-2.chilled",
+        "rule": "over_max",
+        "severity": "critical",
+        "status": "open",
+        "active": True,
+        "opened_at": "2026-11-24T10:00:00Z",
+        "raised_at": "2026-11-24T10:15:00Z",
+        "peak_c": 8.5,
+        "limit_c": 6.0,
+        "regulatory_limit_c": 7.0,
+    }
+    path = f"/api/v1/alerts/{alert['id']}"
+
+    refused = auditor.post(f"{path}/acknowledge", {"comment": "seen"})
+    assert refused.status_code == 403
+    assert "auditor" in refused.json()["detail"]
+    empty = officer.post(f"{path}/acknowledge", {"comment": ""})
+    assert empty.status_code == 422
+    acknowledged = officer.post(f"{path}/acknowledge", {"comment": "driver turns back"})
+    assert acknowledged.status_code == 200, acknowledged.text
+    assert acknowledged.json()["acknowledged_by"] == "anna"
+    again = officer.post(f"{path}/acknowledge", {"comment": "again"})
+    assert again.status_code == 409
+    assert again.json()["code"] == "not_open"
+
+    closing = {
+        "cause": "compressor failed",
+        "corrective_action": "goods moved to cold room 1",
+        "product_decision": "quarantine",
+    }
+    active = officer.post(f"{path}/close", closing)
+    assert (active.status_code, active.json()["code"]) == (409, "still_active")
+    _publish(mosquitto, _event(AlertState.CLEARED, STARTED + timedelta(minutes=50), 11.0))
+    wait_until(lambda: not officer.get(path).json()["active"], 10, "the clear")
+    incomplete = officer.post(f"{path}/close", {"cause": "?"})
+    assert (incomplete.status_code, incomplete.json()["code"]) == (409, "closing_incomplete")
+    assert officer.post(f"{path}/close", closing | {"product_decision": "eat"}).status_code == 422
+    closed = officer.post(f"{path}/close", closing)
+    assert closed.status_code == 200, closed.text
+
+    detail = auditor.get(path).json()
+    assert (detail["status"], detail["product_decision"], detail["closed_by"]) == (
+        "closed",
+        "quarantine",
+        "anna",
+    )
+    assert [step["action"] for step in detail["timeline"]] == [
+        "opened",
+        "acknowledged",
+        "cleared",
+        "closed",
     ]
-    assert client.get("/api/v1/alerts", params={"status": "cleared"}).json() == []
-    assert client.get("/healthz").json() == {"database": True, "broker": True}
+    assert detail["timeline"][1]["detail"] == {"comment": "driver turns back"}
+    assert auditor.get("/api/v1/alerts", status="closed").json()[0]["id"] == alert["id"]
+    assert auditor.get("/api/v1/alerts", status="open").json() == []
+    assert officer.get("/api/v1/alerts/999999").status_code == 404
+
+
+def test_filters(officer: Client, mosquitto: Mosquitto) -> None:
+    _publish(mosquitto, _event(AlertState.RAISED, STARTED + timedelta(minutes=15), 8.5))
+    wait_until(lambda: officer.get("/api/v1/alerts").json(), 10, "the alert")
+    assert len(officer.get("/api/v1/alerts", site="dortmund-hub").json()) == 1
+    assert officer.get("/api/v1/alerts", site="elsewhere").json() == []
+    assert len(officer.get("/api/v1/alerts", asset="van-2-chilled", active="true").json()) == 1
+    assert officer.get("/api/v1/alerts", since="2026-11-24T10:00:01Z").json() == []
+    assert len(officer.get("/api/v1/alerts", until="2026-11-24T10:00:01Z").json()) == 1
+    naive = officer.get("/api/v1/alerts", since="2026-11-24T10:00:00")
+    assert naive.status_code == 422
+
+
+def test_contacts_policies_and_users_are_for_admins(
+    admin: Client, officer: Client, auditor: Client
+) -> None:
+    anna = {"name": "Anna Schmidt", "language": "de", "email": "anna@example.org"}
+    assert officer.post("/api/v1/contacts", anna).status_code == 403
+    created = admin.post("/api/v1/contacts", anna)
+    assert created.status_code == 201, created.text
+    contact = created.json()
+    assert admin.post("/api/v1/contacts", anna).status_code == 409
+    assert admin.post("/api/v1/contacts", anna | {"phone": "0171"}).status_code == 422
+    assert auditor.get("/api/v1/contacts").json() == [contact]
+
+    policy = {"ack_timeout_s": 900, "reminder_interval_s": 600, "levels": [[contact["id"]]]}
+    assert admin.put("/api/v1/policies/dortmund-hub", policy).json() == policy | {
+        "site": "dortmund-hub"
+    }
+    missing = admin.put("/api/v1/policies/dortmund-hub", policy | {"levels": [[424242]]})
+    assert missing.status_code == 404
+    assert admin.put("/api/v1/policies/Bad Site", policy).status_code == 422
+
+    assert (
+        admin.post(
+            "/api/v1/users", {"username": "x", "role": "officer", "password": "short"}
+        ).status_code
+        == 422
+    )
+    made = admin.post(
+        "/api/v1/users",
+        {"username": "bernd", "role": "officer", "password": "a long enough password"},
+    )
+    assert made.status_code == 201, made.text
+    token = admin.post("/api/v1/users/bernd/tokens", {"name": "phone"}).json()
+    assert token["token"].startswith("cct_")
+    bernd = Client(admin.client, token["token"])
+    assert bernd.get("/api/v1/me").json()["username"] == "bernd"
+    assert (
+        admin.client.delete(f"/api/v1/tokens/{token['id']}", headers=admin.headers).status_code
+        == 204
+    )
+    assert bernd.get("/api/v1/me").status_code == 401
+
+    actions = [entry["action"] for entry in auditor.get("/api/v1/audit").json()]
+    for expected in ("contact.created", "policy.changed", "user.created", "token.revoked"):
+        assert expected in actions
+
+
+def test_the_audit_log_exports_and_verifies(admin: Client, auditor: Client) -> None:
+    admin.post("/api/v1/contacts", {"name": "Bernd", "email": "bernd@example.org"})
+    export = auditor.get("/api/v1/audit/export.csv")
+    assert export.status_code == 200
+    assert export.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(export.text)))
+    assert [row["action"] for row in rows][-1] == "contact.created"
+    assert all(len(row["sha256"]) == 64 for row in rows)
+    verdict = auditor.get("/api/v1/audit/verify").json()
+    assert verdict == {
+        "ok": True,
+        "entries": len(rows),
+        "first_bad_seq": None,
+        "problem": "",
+        "compared_with_influxdb": False,
+    }

@@ -118,7 +118,9 @@ def test_an_entry_inserted_in_the_middle_with_renumbering_is_found(
         (three,) = [e for e in audit.entries(session) if e.seq == 3]
     forged_at = three.at + timedelta(seconds=1)
     detail = auditchain.canonical({"forged": True})
-    sha = auditchain.entry_hash(three.sha256, 4, forged_at, "mallory", "login", "user:x", None, detail)
+    sha = auditchain.entry_hash(
+        three.sha256, 4, forged_at, "mallory", "login", "user:x", None, detail
+    )
     _sql(
         engine,
         "INSERT INTO audit_entry (seq, at, actor, action, subject, alert_id, detail, "

@@ -31,6 +31,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 import broker_users
+from alertsapi import AlertsApi, token_for
 from coldchain import topics
 from coldchain.contract import AlertEvent, AlertState, Severity
 from conftest import SITE, Stack
@@ -493,15 +494,10 @@ def _healthy(port: int) -> bool:
         return False
 
 
-def _alerts_opened_at(port: int, opened_at: datetime) -> list[dict[str, object]]:
+def _alerts_opened_at(api: AlertsApi, opened_at: datetime) -> list[dict[str, object]]:
     """The alerts service's alerts opened at `opened_at`; [] while it does not answer."""
-    try:
-        response = httpx.get(f"http://127.0.0.1:{port}/api/v1/alerts", timeout=1)
-    except httpx.HTTPError:
-        return []
-    listed: list[dict[str, object]] = response.json() if response.status_code == 200 else []
     when = opened_at.isoformat().replace("+00:00", "Z")
-    return [alert for alert in listed if alert["opened_at"] == when]
+    return [alert for alert in api.alerts() if alert["opened_at"] == when]
 
 
 def test_our_services_work_over_tls_with_their_accounts(
@@ -516,17 +512,20 @@ def test_our_services_work_over_tls_with_their_accounts(
         "cold-room-1", start, ticks, **_tls_settings("COLDCHAIN_GATEWAY_", broker, COLD_ROOM)
     )
     alerts_port = free_port()
+    database = f"sqlite:///{secured_stack.directory}/a.sqlite3"
     alerts = service(
         "alerts",
         "coldchain-alerts",
         secured_stack.directory,
         {
             "COLDCHAIN_ALERTS_PORT": str(alerts_port),
-            "COLDCHAIN_ALERTS_DATABASE_URL": f"sqlite:///{secured_stack.directory}/a.sqlite3",
+            "COLDCHAIN_ALERTS_DATABASE_URL": database,
+            "COLDCHAIN_ALERTS_INFLUX_URL": "",
         }
         | _tls_settings("COLDCHAIN_ALERTS_", broker, "alerts"),
     )
     secured_stack.processes.append(alerts)
+    api = AlertsApi(f"http://127.0.0.1:{alerts_port}", token_for(database))
     gateway.start()
     alerts.start()
 
@@ -544,7 +543,5 @@ def test_our_services_work_over_tls_with_their_accounts(
     event = _alert_event()
     wait_until(lambda: _healthy(alerts_port), 30, "the alerts service to be connected")
     assert allowed(ingest.publish(topics.alerts(SITE), event.model_dump_json().encode()))
-    listed = wait_until(
-        lambda: _alerts_opened_at(alerts_port, EVENT_STARTED), 10, "the alert in the API"
-    )
+    listed = wait_until(lambda: _alerts_opened_at(api, EVENT_STARTED), 10, "the alert in the API")
     assert [alert["sensor"] for alert in listed] == [event.sensor]

@@ -23,7 +23,14 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
+def get_write_session(request: Request) -> Iterator[Session]:
+    with request.app.state.writes() as session:
+        yield session
+
+
 SessionDep = Annotated[Session, Depends(get_session)]
+WriteSessionDep = Annotated[Session, Depends(get_write_session)]
+"""For routes that change something (see db.make_sessionmaker)."""
 
 _bearer = HTTPBearer(
     auto_error=False,

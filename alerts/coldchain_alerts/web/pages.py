@@ -76,7 +76,7 @@ def login(
         message = texts.word("login_throttled", language).format(seconds=wait)
         return _render(request, "login.html", None, next=next, error=message, status=429)
     service = request.app.state.service
-    with service.sessions.begin() as session:
+    with service.writes.begin() as session:
         user = authenticate(session, username, password)
         action = "login" if user is not None else "login_failed"
         audit.append(
@@ -183,7 +183,7 @@ def close(
 
 def _act(request: Request, alert_id: int, csrf: str, done: str, step: Any) -> Response:
     service = request.app.state.service
-    with service.sessions() as session:
+    with service.writes() as session:
         user = _user(request, session)
         alert = None
         error = None

@@ -10,7 +10,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from coldchain.workflow import MAX_TEXT, Closing, ProductDecision, Status
 from coldchain_alerts import lifecycle, listing
-from coldchain_alerts.api.deps import Actor, Reader, SessionDep
+from coldchain_alerts.api.deps import Actor, Reader, SessionDep, WriteSessionDep
 from coldchain_alerts.models import Alert
 
 router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
@@ -117,14 +117,16 @@ def get_alert(alert_id: int, session: SessionDep, user: Reader) -> dict[str, Any
 
 
 @router.post("/{alert_id}/acknowledge", response_model=AlertOut, responses=_WORKFLOW_ERRORS)
-def acknowledge(alert_id: int, body: Acknowledgement, session: SessionDep, user: Actor) -> Alert:
+def acknowledge(
+    alert_id: int, body: Acknowledgement, session: WriteSessionDep, user: Actor
+) -> Alert:
     alert = lifecycle.acknowledge(session, alert_id, user.username, body.comment)
     session.commit()
     return alert
 
 
 @router.post("/{alert_id}/close", response_model=AlertOut, responses=_WORKFLOW_ERRORS)
-def close(alert_id: int, body: ClosingIn, session: SessionDep, user: Actor) -> Alert:
+def close(alert_id: int, body: ClosingIn, session: WriteSessionDep, user: Actor) -> Alert:
     closing = Closing(body.cause, body.corrective_action, body.product_decision, body.comment)
     alert = lifecycle.close(session, alert_id, user.username, closing)
     session.commit()

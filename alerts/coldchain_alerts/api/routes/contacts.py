@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 from sqlalchemy import select
 
 from coldchain_alerts import people
-from coldchain_alerts.api.deps import Admin, Reader, SessionDep
+from coldchain_alerts.api.deps import Admin, Reader, SessionDep, WriteSessionDep
 from coldchain_alerts.models import Contact
 
 router = APIRouter(prefix="/api/v1/contacts", tags=["contacts"])
@@ -52,14 +52,16 @@ def list_contacts(session: SessionDep, user: Reader) -> list[Contact]:
 
 
 @router.post("", response_model=ContactOut, status_code=201, responses={409: {}})
-def create_contact(body: ContactIn, session: SessionDep, user: Admin) -> Contact:
+def create_contact(body: ContactIn, session: WriteSessionDep, user: Admin) -> Contact:
     contact = people.save_contact(session, user.username, _values(body))
     session.commit()
     return contact
 
 
 @router.put("/{contact_id}", response_model=ContactOut, responses={404: {}, 409: {}})
-def change_contact(contact_id: int, body: ContactIn, session: SessionDep, user: Admin) -> Contact:
+def change_contact(
+    contact_id: int, body: ContactIn, session: WriteSessionDep, user: Admin
+) -> Contact:
     contact = people.save_contact(session, user.username, _values(body), contact_id)
     session.commit()
     return contact

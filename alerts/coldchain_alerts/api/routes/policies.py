@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from coldchain_alerts import policies
-from coldchain_alerts.api.deps import Admin, Reader, SessionDep
+from coldchain_alerts.api.deps import Admin, Reader, SessionDep, WriteSessionDep
 from coldchain_alerts.models import EscalationPolicy
 
 router = APIRouter(prefix="/api/v1/policies", tags=["policies"])
@@ -56,7 +56,7 @@ def get_policy(site: SitePath, session: SessionDep, user: Reader) -> PolicyOut:
 
 
 @router.put("/{site}", response_model=PolicyOut, responses={404: {}})
-def set_policy(site: SitePath, body: PolicyIn, session: SessionDep, user: Admin) -> PolicyOut:
+def set_policy(site: SitePath, body: PolicyIn, session: WriteSessionDep, user: Admin) -> PolicyOut:
     if any(not level for level in body.levels):
         raise HTTPException(422, "every level needs at least one contact")
     row = policies.set_policy(
@@ -67,6 +67,6 @@ def set_policy(site: SitePath, body: PolicyIn, session: SessionDep, user: Admin)
 
 
 @router.delete("/{site}", status_code=204, responses={404: {}})
-def delete_policy(site: SitePath, session: SessionDep, user: Admin) -> None:
+def delete_policy(site: SitePath, session: WriteSessionDep, user: Admin) -> None:
     policies.delete_policy(session, user.username, site)
     session.commit()

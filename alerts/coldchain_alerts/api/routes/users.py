@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from coldchain_alerts import people
-from coldchain_alerts.api.deps import Admin, Reader, SessionDep
+from coldchain_alerts.api.deps import Admin, Reader, SessionDep, WriteSessionDep
 from coldchain_alerts.auth import MIN_PASSWORD, Role
 from coldchain_alerts.models import User
 
@@ -68,7 +68,7 @@ def list_users(session: SessionDep, user: Admin) -> list[User]:
 
 
 @router.post("/users", response_model=UserOut, status_code=201, responses={409: {}})
-def create_user(body: UserIn, session: SessionDep, user: Admin) -> User:
+def create_user(body: UserIn, session: WriteSessionDep, user: Admin) -> User:
     created = people.add_user(
         session,
         user.username,
@@ -83,7 +83,7 @@ def create_user(body: UserIn, session: SessionDep, user: Admin) -> User:
 
 
 @router.patch("/users/{username}", response_model=UserOut, responses={404: {}})
-def change_user(username: str, body: UserChange, session: SessionDep, user: Admin) -> User:
+def change_user(username: str, body: UserChange, session: WriteSessionDep, user: Admin) -> User:
     changed = people.change_user(session, user.username, username, **body.model_dump())
     session.commit()
     return changed
@@ -92,13 +92,13 @@ def change_user(username: str, body: UserChange, session: SessionDep, user: Admi
 @router.post(
     "/users/{username}/tokens", response_model=TokenOut, status_code=201, responses={404: {}}
 )
-def create_token(username: str, body: TokenIn, session: SessionDep, user: Admin) -> TokenOut:
+def create_token(username: str, body: TokenIn, session: WriteSessionDep, user: Admin) -> TokenOut:
     row, token = people.add_token(session, user.username, username, body.name)
     session.commit()
     return TokenOut(id=row.id, name=row.name, created_at=row.created_at, token=token)
 
 
 @router.delete("/tokens/{token_id}", status_code=204, responses={404: {}})
-def revoke_token(token_id: int, session: SessionDep, user: Admin) -> None:
+def revoke_token(token_id: int, session: WriteSessionDep, user: Admin) -> None:
     people.revoke_token(session, user.username, token_id)
     session.commit()

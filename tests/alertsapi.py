@@ -1,0 +1,58 @@
+"""Talking to a running alerts service as the tests do: an API token, then plain HTTP.
+
+Tokens are made the way `coldchain-alerts token create` makes them, directly in
+the service's database (it migrates the schema first, as the service does).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+
+from coldchain_alerts import people
+from coldchain_alerts.auth import Role
+from coldchain_alerts.db import make_engine, make_sessionmaker, migrate
+from coldchain_alerts.models import User
+
+
+def token_for(database_url: str, username: str = "tests", role: Role = Role.ADMIN) -> str:
+    """An API token of `username` (made with `role` if new) in the database at the URL."""
+    migrate(database_url)
+    engine = make_engine(database_url)
+    try:
+        with make_sessionmaker(engine).begin() as session:
+            exists = session.scalars(select(User).where(User.username == username)).one_or_none()
+            if exists is None:
+                people.add_user(session, "tests", username, role, None)
+            _, token = people.add_token(session, "tests", username, "tests")
+    finally:
+        engine.dispose()
+    return token
+
+
+class AlertsApi:
+    def __init__(self, url: str, token: str) -> None:
+        self.url = url
+        self.headers = {"Authorization": f"Bearer {token}"}
+
+    def get(self, path: str, **params: Any) -> httpx.Response:
+        return httpx.get(f"{self.url}{path}", params=params, headers=self.headers, timeout=10)
+
+    def post(self, path: str, body: dict[str, Any]) -> httpx.Response:
+        return httpx.post(f"{self.url}{path}", json=body, headers=self.headers, timeout=10)
+
+    def put(self, path: str, body: dict[str, Any]) -> httpx.Response:
+        return httpx.put(f"{self.url}{path}", json=body, headers=self.headers, timeout=10)
+
+    def alerts(self, **params: Any) -> list[dict[str, Any]]:
+        """The alerts the service lists; [] while it does not answer (starting, stopped)."""
+        try:
+            response = self.get("/api/v1/alerts", **params)
+        except httpx.HTTPError:
+            return []
+        if response.status_code != 200:
+            return []
+        listed: list[dict[str, Any]] = response.json()
+        return listed
