@@ -5,13 +5,13 @@ Schemathesis generates requests for every operation the service publishes in
 documented status code and content type, and a body that conforms to the
 response schema. The service runs in this process under a real uvicorn on a
 free port, with its consumer on a real Mosquitto and alerts already stored.
-
-There is no login yet, so there is nothing to rate limit: that test waits for it.
+Requests carry an admin's API token, so every operation is reached.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import threading
 import uuid
@@ -31,10 +31,14 @@ import uvicorn
 from hypothesis import HealthCheck, given, settings
 from paho.mqtt.enums import CallbackAPIVersion
 from pydantic import ValidationError
-from schemathesis import GenerationMode
+from schemathesis import GenerationMode, checks
 
+from alertsapi import token_for
 from coldchain import topics
 from coldchain.contract import AlertEvent, AlertState, Severity
+from coldchain_alerts import people
+from coldchain_alerts.auth import Role
+from coldchain_alerts.db import make_engine, make_sessionmaker, migrate
 from coldchain_alerts.main import create_app
 from coldchain_alerts.settings import AlertsSettings
 from servers import Mosquitto, free_port, wait_until
@@ -61,9 +65,14 @@ class AlertsService:
     url: str
     database: Path
     mqtt_port: int
+    token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
 
     def get(self, path: str, **params: Any) -> httpx.Response:
-        return httpx.get(f"{self.url}{path}", params=params, timeout=10)
+        return httpx.get(f"{self.url}{path}", params=params, headers=self.headers, timeout=10)
 
     def alerts(self) -> list[dict[str, Any]]:
         response = self.get("/api/v1/alerts", limit=1000)
@@ -129,13 +138,15 @@ def service(tmp_path: Path, mosquitto: Mosquitto) -> Iterator[AlertsService]:
         database_url=f"sqlite:///{database}",
         mqtt_port=mosquitto.port,
         mqtt_client_id=f"alerts-{uuid.uuid4().hex[:8]}",
+        influx_url="",
     )
+    token = token_for(settings.database_url)
     port = free_port()
     config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="alerts-api", daemon=True)
     thread.start()
-    running = AlertsService(f"http://127.0.0.1:{port}", database, mosquitto.port)
+    running = AlertsService(f"http://127.0.0.1:{port}", database, mosquitto.port, token)
     wait_until(lambda: _healthy(running), 20, "the alerts service to be healthy")
     running.publish(*(event.model_dump_json().encode() for event in SEED_EVENTS))
     seeded = len({event.key for event in SEED_EVENTS})
@@ -157,11 +168,44 @@ def _healthy(service: AlertsService) -> bool:
 # pytest integration (`schemathesis.pytest.from_fixture`) fails on pytest 9.2 (it sets
 # `Function._nodeid`, gone in pytest 9), and its requests-based transport fails once
 # urllib3-future replaces urllib3 (niquests brings it), so neither is used here.
+REQUESTING_CHECKS = [
+    checks.ignored_auth,
+    checks.use_after_free,
+    checks.ensure_resource_availability,
+    checks.object_level_authorization,
+]
+#: The operations whose answers are checked, each with valid and with invalid requests.
 OPERATIONS = [
-    pytest.param("GET", "/api/v1/alerts", GenerationMode.POSITIVE, id="alerts-valid"),
-    pytest.param("GET", "/api/v1/alerts", GenerationMode.NEGATIVE, id="alerts-invalid"),
-    pytest.param("GET", "/healthz", GenerationMode.POSITIVE, id="healthz"),
-    pytest.param("GET", "/metrics", GenerationMode.POSITIVE, id="metrics"),
+    ("GET", "/api/v1/alerts"),
+    ("GET", "/api/v1/alerts/{alert_id}"),
+    ("POST", "/api/v1/alerts/{alert_id}/acknowledge"),
+    ("POST", "/api/v1/alerts/{alert_id}/close"),
+    ("GET", "/api/v1/contacts"),
+    ("POST", "/api/v1/contacts"),
+    ("PUT", "/api/v1/contacts/{contact_id}"),
+    ("GET", "/api/v1/policies"),
+    ("GET", "/api/v1/policies/{site}"),
+    ("PUT", "/api/v1/policies/{site}"),
+    ("DELETE", "/api/v1/policies/{site}"),
+    ("GET", "/api/v1/me"),
+    ("GET", "/api/v1/users"),
+    ("POST", "/api/v1/users"),
+    ("PATCH", "/api/v1/users/{username}"),
+    ("POST", "/api/v1/users/{username}/tokens"),
+    ("DELETE", "/api/v1/tokens/{token_id}"),
+    ("GET", "/api/v1/audit"),
+    ("GET", "/api/v1/audit/export.csv"),
+    ("GET", "/api/v1/audit/verify"),
+    ("GET", "/healthz"),
+    ("GET", "/metrics"),
+]
+#: Operations that take no input at all: no invalid request to make.
+WITHOUT_INPUT = {("GET", "/healthz"), ("GET", "/metrics"), ("GET", "/api/v1/me")}
+CASES = [
+    pytest.param(method, path, mode, id=f"{method} {path} {mode.value}")
+    for method, path in OPERATIONS
+    for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
+    if mode is GenerationMode.POSITIVE or (method, path) not in WITHOUT_INPUT
 ]
 
 
@@ -170,14 +214,14 @@ def _openapi(service: AlertsService) -> dict[str, Any]:
     return document
 
 
-@pytest.mark.parametrize(("method", "path", "mode"), OPERATIONS)
+@pytest.mark.parametrize(("method", "path", "mode"), CASES)
 def test_every_operation_answers_within_its_schema(
     service: AlertsService, method: str, path: str, mode: GenerationMode
 ) -> None:
     operation = schemathesis.openapi.from_dict(_openapi(service))[path][method]
 
     @settings(
-        max_examples=100,
+        max_examples=30,
         deadline=None,
         derandomize=True,
         database=None,
@@ -185,7 +229,9 @@ def test_every_operation_answers_within_its_schema(
     )
     @given(case=operation.as_strategy(generation_mode=mode))
     def answers_within_schema(case: schemathesis.Case) -> None:
+        case.headers = {**(case.headers or {}), **service.headers}
         request = case.as_transport_kwargs(base_url=service.url)
+        body = {key: request[key] for key in ("json", "data", "content") if key in request}
         response = httpx.request(
             request["method"],
             request["url"],
@@ -193,18 +239,19 @@ def test_every_operation_answers_within_its_schema(
             headers=request["headers"],
             cookies=request["cookies"],
             timeout=10,
+            **body,
         )
-        case.validate_response(response)
+        # These checks send requests of their own through schemathesis's requests
+        # transport (broken here, see above); authentication has tests of its own.
+        case.validate_response(response, excluded_checks=REQUESTING_CHECKS)
 
     answers_within_schema()
 
 
 def test_schema_lists_the_operations_we_serve(service: AlertsService) -> None:
     paths = _openapi(service)["paths"]
-    assert sorted(paths) == sorted(
-        {path for _method, path, _mode in (p.values for p in OPERATIONS)}
-    )
-    assert all(list(operations) == ["get"] for operations in paths.values())
+    published = {(method.upper(), path) for path, item in paths.items() for method in item}
+    assert published == set(OPERATIONS)
 
 
 @pytest.mark.parametrize("text", INJECTIONS)
@@ -216,8 +263,8 @@ def test_injection_strings_in_parameters_are_refused_and_change_nothing(
         response = service.get("/api/v1/alerts", **params)
         assert response.status_code == 422, (params, response.text)
         assert response.headers["content-type"] == "application/json"
-    for path in (f"/api/v1/alerts/{quote(text, safe='')}", f"/{quote(text, safe='')}"):
-        assert service.get(path).status_code == 404, path
+    assert service.get(f"/api/v1/alerts/{quote(text, safe='')}").status_code == 422
+    assert service.get(f"/{quote(text, safe='')}").status_code == 404
     assert service.get("/healthz", status=text).status_code == 200
     assert service.get("/metrics", status=text).status_code == 200
     assert service.alerts() == before
@@ -257,9 +304,30 @@ def _valid(document: dict[str, object]) -> bool:
 
 def _keys(service: AlertsService) -> set[str]:
     with closing(sqlite3.connect(service.database)) as db:
-        return {key for (key,) in db.execute("SELECT key FROM alert")}
+        return {key for (key,) in db.execute("SELECT key FROM alert_occurrence")}
 
 
-@pytest.mark.skip(reason="There is no login yet: nothing to rate limit. Test it with the login.")
-def test_login_is_rate_limited() -> None:
-    raise AssertionError("write this test together with the login")
+def test_login_is_rate_limited(service: AlertsService) -> None:
+    """After five wrong passwords for a name, even the right one waits (429)."""
+    migrate(f"sqlite:///{service.database}")
+    engine = make_engine(f"sqlite:///{service.database}")
+    with make_sessionmaker(engine).begin() as session:
+        people.add_user(session, "tests", "victim", Role.OFFICER, "the right password")
+    engine.dispose()
+    with httpx.Client(base_url=service.url, timeout=10) as browser:
+
+        def attempt(password: str) -> httpx.Response:
+            page = browser.get("/login")
+            csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+            assert csrf is not None
+            form = {"username": "victim", "password": password, "csrf": csrf.group(1)}
+            return browser.post("/login", data=form)
+
+        for _ in range(5):
+            assert attempt("wrong password!").status_code == 401
+        throttled = attempt("the right password")
+        assert throttled.status_code == 429
+        assert "Sekunden" in throttled.text or "seconds" in throttled.text
+    entries = service.get("/api/v1/audit").json()
+    failed = [e for e in entries if e["action"] == "login_failed"]
+    assert len(failed) == 5 and failed[0]["subject"] == "user:victim"

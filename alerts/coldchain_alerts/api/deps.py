@@ -10,12 +10,33 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from coldchain_alerts.auth import ACTING, Role, user_for_token
 from coldchain_alerts.models import User
+
+
+class Problem(BaseModel):
+    """What every error answer holds."""
+
+    detail: str = Field(description="What was wrong and what to do, in English.")
+    code: str | None = Field(
+        default=None, description="For workflow errors: a stable name of the reason."
+    )
+
+
+#: Ids are database integers: larger numbers are refused (422) before any query.
+Id = Annotated[int, Path(ge=1, le=2**31 - 1)]
+
+#: The error answers every API route may give besides its own.
+ERRORS: dict[int | str, dict[str, object]] = {
+    400: {"description": "The body is not JSON", "model": Problem},
+    401: {"description": "No API token, or an unknown or revoked one", "model": Problem},
+    403: {"description": "Your role may not do this", "model": Problem},
+}
 
 
 def get_session(request: Request) -> Iterator[Session]:

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from coldchain.rulenames import rule_name
 from coldchain.workflow import Closing, ProductDecision, Status, WorkflowError
 from coldchain_alerts import audit, lifecycle, listing
+from coldchain_alerts.api.deps import Id
 from coldchain_alerts.auth import ACTING, LoginThrottle, Role, authenticate, csrf_ok, csrf_token
 from coldchain_alerts.influx import InfluxError
 from coldchain_alerts.models import Alert, User
@@ -130,7 +131,7 @@ def inbox(request: Request, status: str = "open", page: int = 1) -> Response:
 
 
 @router.get("/alerts/{alert_id}", response_class=HTMLResponse)
-def alert_page(request: Request, alert_id: int, done: str = "") -> Response:
+def alert_page(request: Request, alert_id: Id, done: str = "") -> Response:
     with request.app.state.service.sessions() as session:
         user = _user(request, session)
         try:
@@ -143,7 +144,7 @@ def alert_page(request: Request, alert_id: int, done: str = "") -> Response:
 @router.post("/alerts/{alert_id}/acknowledge", response_class=HTMLResponse)
 def acknowledge(
     request: Request,
-    alert_id: int,
+    alert_id: Id,
     comment: Annotated[str, Form(max_length=10_000)] = "",
     csrf: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
@@ -159,7 +160,7 @@ def acknowledge(
 @router.post("/alerts/{alert_id}/close", response_class=HTMLResponse)
 def close(
     request: Request,
-    alert_id: int,
+    alert_id: Id,
     cause: Annotated[str, Form(max_length=10_000)] = "",
     corrective_action: Annotated[str, Form(max_length=10_000)] = "",
     product_decision: Annotated[str, Form(max_length=20)] = "",
@@ -181,7 +182,7 @@ def close(
     )
 
 
-def _act(request: Request, alert_id: int, csrf: str, done: str, step: Any) -> Response:
+def _act(request: Request, alert_id: Id, csrf: str, done: str, step: Any) -> Response:
     service = request.app.state.service
     with service.writes() as session:
         user = _user(request, session)

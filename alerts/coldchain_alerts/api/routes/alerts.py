@@ -10,15 +10,18 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from coldchain.workflow import MAX_TEXT, Closing, ProductDecision, Status
 from coldchain_alerts import lifecycle, listing
-from coldchain_alerts.api.deps import Actor, Reader, SessionDep, WriteSessionDep
+from coldchain_alerts.api.deps import (
+    ERRORS,
+    Actor,
+    Id,
+    Problem,
+    Reader,
+    SessionDep,
+    WriteSessionDep,
+)
 from coldchain_alerts.models import Alert
 
-router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
-
-
-class Problem(BaseModel):
-    detail: str = Field(description="What was wrong and what to do, in English.")
-    code: str = Field(description="A stable name of the reason, for translations.")
+router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"], responses=ERRORS)
 
 
 #: Most alerts one request returns; bounded so the database is never handed an absurd LIMIT.
@@ -109,7 +112,7 @@ def list_alerts(
     response_model=AlertDetail,
     responses={404: {"description": "No such alert", "model": Problem}},
 )
-def get_alert(alert_id: int, session: SessionDep, user: Reader) -> dict[str, Any]:
+def get_alert(alert_id: Id, session: SessionDep, user: Reader) -> dict[str, Any]:
     alert = _get(session, alert_id)
     out = AlertOut.model_validate(alert).model_dump()
     steps = [TimelineStep(**vars(step)) for step in listing.timeline(session, alert_id)]
@@ -118,7 +121,7 @@ def get_alert(alert_id: int, session: SessionDep, user: Reader) -> dict[str, Any
 
 @router.post("/{alert_id}/acknowledge", response_model=AlertOut, responses=_WORKFLOW_ERRORS)
 def acknowledge(
-    alert_id: int, body: Acknowledgement, session: WriteSessionDep, user: Actor
+    alert_id: Id, body: Acknowledgement, session: WriteSessionDep, user: Actor
 ) -> Alert:
     alert = lifecycle.acknowledge(session, alert_id, user.username, body.comment)
     session.commit()
@@ -126,7 +129,7 @@ def acknowledge(
 
 
 @router.post("/{alert_id}/close", response_model=AlertOut, responses=_WORKFLOW_ERRORS)
-def close(alert_id: int, body: ClosingIn, session: WriteSessionDep, user: Actor) -> Alert:
+def close(alert_id: Id, body: ClosingIn, session: WriteSessionDep, user: Actor) -> Alert:
     closing = Closing(body.cause, body.corrective_action, body.product_decision, body.comment)
     alert = lifecycle.close(session, alert_id, user.username, closing)
     session.commit()

@@ -14,10 +14,10 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from coldchain_alerts import audit
-from coldchain_alerts.api.deps import Reader, SessionDep
+from coldchain_alerts.api.deps import ERRORS, Reader, SessionDep
 from coldchain_alerts.models import AuditEntry
 
-router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
+router = APIRouter(prefix="/api/v1/audit", tags=["audit"], responses=ERRORS)
 _COLUMNS = [
     "seq",
     "at",

@@ -9,10 +9,18 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 from sqlalchemy import select
 
 from coldchain_alerts import people
-from coldchain_alerts.api.deps import Admin, Reader, SessionDep, WriteSessionDep
+from coldchain_alerts.api.deps import (
+    ERRORS,
+    Admin,
+    Id,
+    Problem,
+    Reader,
+    SessionDep,
+    WriteSessionDep,
+)
 from coldchain_alerts.models import Contact
 
-router = APIRouter(prefix="/api/v1/contacts", tags=["contacts"])
+router = APIRouter(prefix="/api/v1/contacts", tags=["contacts"], responses=ERRORS)
 
 
 class ContactIn(BaseModel):
@@ -51,16 +59,20 @@ def list_contacts(session: SessionDep, user: Reader) -> list[Contact]:
     return list(session.scalars(select(Contact).order_by(Contact.name)))
 
 
-@router.post("", response_model=ContactOut, status_code=201, responses={409: {}})
+@router.post("", response_model=ContactOut, status_code=201, responses={409: {"model": Problem}})
 def create_contact(body: ContactIn, session: WriteSessionDep, user: Admin) -> Contact:
     contact = people.save_contact(session, user.username, _values(body))
     session.commit()
     return contact
 
 
-@router.put("/{contact_id}", response_model=ContactOut, responses={404: {}, 409: {}})
+@router.put(
+    "/{contact_id}",
+    response_model=ContactOut,
+    responses={404: {"model": Problem}, 409: {"model": Problem}},
+)
 def change_contact(
-    contact_id: int, body: ContactIn, session: WriteSessionDep, user: Admin
+    contact_id: Id, body: ContactIn, session: WriteSessionDep, user: Admin
 ) -> Contact:
     contact = people.save_contact(session, user.username, _values(body), contact_id)
     session.commit()

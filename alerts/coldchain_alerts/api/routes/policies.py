@@ -9,19 +9,22 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from coldchain_alerts import policies
-from coldchain_alerts.api.deps import Admin, Reader, SessionDep, WriteSessionDep
+from coldchain_alerts.api.deps import ERRORS, Admin, Problem, Reader, SessionDep, WriteSessionDep
 from coldchain_alerts.models import EscalationPolicy
 
-router = APIRouter(prefix="/api/v1/policies", tags=["policies"])
+router = APIRouter(prefix="/api/v1/policies", tags=["policies"], responses=ERRORS)
 SitePath = Annotated[
     str, Path(pattern=r"^(\*|[a-z0-9][a-z0-9-]{0,63})$", description="A site id, or * for all")
 ]
 
 
+ContactId = Annotated[int, Field(ge=1, le=2**31 - 1)]
+
+
 class PolicyIn(BaseModel):
     ack_timeout_s: int = Field(ge=60, le=7 * 86400, description="Time a level has to acknowledge.")
     reminder_interval_s: int | None = Field(default=None, ge=60, le=7 * 86400)
-    levels: list[list[int]] = Field(
+    levels: list[Annotated[list[ContactId], Field(min_length=1, max_length=50)]] = Field(
         min_length=1, max_length=10, description="Contact ids of level 1, level 2, ..."
     )
 
@@ -45,7 +48,7 @@ def list_policies(session: SessionDep, user: Reader) -> list[PolicyOut]:
     return [_out(row) for row in rows]
 
 
-@router.get("/{site}", response_model=PolicyOut, responses={404: {}})
+@router.get("/{site}", response_model=PolicyOut, responses={404: {"model": Problem}})
 def get_policy(site: SitePath, session: SessionDep, user: Reader) -> PolicyOut:
     row = session.scalars(
         select(EscalationPolicy).where(EscalationPolicy.site == site)
@@ -55,10 +58,8 @@ def get_policy(site: SitePath, session: SessionDep, user: Reader) -> PolicyOut:
     return _out(row)
 
 
-@router.put("/{site}", response_model=PolicyOut, responses={404: {}})
+@router.put("/{site}", response_model=PolicyOut, responses={404: {"model": Problem}})
 def set_policy(site: SitePath, body: PolicyIn, session: WriteSessionDep, user: Admin) -> PolicyOut:
-    if any(not level for level in body.levels):
-        raise HTTPException(422, "every level needs at least one contact")
     row = policies.set_policy(
         session, user.username, site, body.ack_timeout_s, body.reminder_interval_s, body.levels
     )
@@ -66,7 +67,7 @@ def set_policy(site: SitePath, body: PolicyIn, session: WriteSessionDep, user: A
     return _out(row)
 
 
-@router.delete("/{site}", status_code=204, responses={404: {}})
+@router.delete("/{site}", status_code=204, responses={404: {"model": Problem}})
 def delete_policy(site: SitePath, session: WriteSessionDep, user: Admin) -> None:
     policies.delete_policy(session, user.username, site)
     session.commit()

@@ -10,11 +10,19 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from coldchain_alerts import people
-from coldchain_alerts.api.deps import Admin, Reader, SessionDep, WriteSessionDep
+from coldchain_alerts.api.deps import (
+    ERRORS,
+    Admin,
+    Id,
+    Problem,
+    Reader,
+    SessionDep,
+    WriteSessionDep,
+)
 from coldchain_alerts.auth import MIN_PASSWORD, Role
 from coldchain_alerts.models import User
 
-router = APIRouter(prefix="/api/v1", tags=["users"])
+router = APIRouter(prefix="/api/v1", tags=["users"], responses=ERRORS)
 Username = Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
 
@@ -67,7 +75,7 @@ def list_users(session: SessionDep, user: Admin) -> list[User]:
     return list(session.scalars(select(User).order_by(User.username)))
 
 
-@router.post("/users", response_model=UserOut, status_code=201, responses={409: {}})
+@router.post("/users", response_model=UserOut, status_code=201, responses={409: {"model": Problem}})
 def create_user(body: UserIn, session: WriteSessionDep, user: Admin) -> User:
     created = people.add_user(
         session,
@@ -82,7 +90,7 @@ def create_user(body: UserIn, session: WriteSessionDep, user: Admin) -> User:
     return created
 
 
-@router.patch("/users/{username}", response_model=UserOut, responses={404: {}})
+@router.patch("/users/{username}", response_model=UserOut, responses={404: {"model": Problem}})
 def change_user(username: str, body: UserChange, session: WriteSessionDep, user: Admin) -> User:
     changed = people.change_user(session, user.username, username, **body.model_dump())
     session.commit()
@@ -90,7 +98,10 @@ def change_user(username: str, body: UserChange, session: WriteSessionDep, user:
 
 
 @router.post(
-    "/users/{username}/tokens", response_model=TokenOut, status_code=201, responses={404: {}}
+    "/users/{username}/tokens",
+    response_model=TokenOut,
+    status_code=201,
+    responses={404: {"model": Problem}},
 )
 def create_token(username: str, body: TokenIn, session: WriteSessionDep, user: Admin) -> TokenOut:
     row, token = people.add_token(session, user.username, username, body.name)
@@ -98,7 +109,7 @@ def create_token(username: str, body: TokenIn, session: WriteSessionDep, user: A
     return TokenOut(id=row.id, name=row.name, created_at=row.created_at, token=token)
 
 
-@router.delete("/tokens/{token_id}", status_code=204, responses={404: {}})
-def revoke_token(token_id: int, session: WriteSessionDep, user: Admin) -> None:
+@router.delete("/tokens/{token_id}", status_code=204, responses={404: {"model": Problem}})
+def revoke_token(token_id: Id, session: WriteSessionDep, user: Admin) -> None:
     people.revoke_token(session, user.username, token_id)
     session.commit()
