@@ -169,7 +169,8 @@ class _Handler:
     ) -> str:
         raw = envelope.original_content or envelope.content or b""
         data = raw if isinstance(raw, bytes) else raw.encode("utf-8")
-        message = BytesParser(policy=policy.default).parsebytes(data)
+        # Line ends as a mailbox stores them (\n), not as SMTP carries them (\r\n).
+        message = BytesParser(policy=policy.default).parsebytes(data.replace(b"\r\n", b"\n"))
         assert isinstance(message, EmailMessage)
         login = session.auth_data if isinstance(session.auth_data, str) else None
         mail_from = envelope.mail_from or ""

@@ -116,6 +116,8 @@ class EmailChannel:
         except smtplib.SMTPNotSupportedError as exc:
             return f"{where} {_unsupported(str(exc))}"
         except smtplib.SMTPServerDisconnected as exc:
+            if isinstance(exc.__context__, TimeoutError):
+                return self._timed_out(where)
             return (
                 f"{where} closed the connection ({exc}); check COLDCHAIN_ALERTS_SMTP_SECURITY "
                 "and COLDCHAIN_ALERTS_SMTP_PORT: tls is usually port 465, starttls 587"
@@ -125,10 +127,7 @@ class EmailChannel:
         except smtplib.SMTPException as exc:
             return f"{where} failed: {exc}; check its logs"
         except TimeoutError:
-            return (
-                f"{where} did not answer within {self._timeout_s:g} s; check host, port and "
-                "firewall, or raise COLDCHAIN_ALERTS_NOTIFY_TIMEOUT_S"
-            )
+            return self._timed_out(where)
         except ssl.SSLError as exc:
             return (
                 f"TLS with {where} failed ({exc}); check COLDCHAIN_ALERTS_SMTP_SECURITY, "
@@ -142,6 +141,12 @@ class EmailChannel:
                 "COLDCHAIN_ALERTS_SMTP_PORT and that the server runs"
             )
         return None
+
+    def _timed_out(self, where: str) -> str:
+        return (
+            f"{where} did not answer within {self._timeout_s:g} s; check host, port and "
+            "firewall, or raise COLDCHAIN_ALERTS_NOTIFY_TIMEOUT_S"
+        )
 
 
 def _unsupported(reason: str) -> str:

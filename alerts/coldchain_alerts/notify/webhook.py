@@ -147,4 +147,3 @@ def _name(alert: AlertLine, language: Language) -> str | None:
         return None
     names = alert.asset_names
     return names.get(language) or next((name for name in names.values() if name), None)
-
