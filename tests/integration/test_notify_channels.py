@@ -21,7 +21,7 @@ import jsonschema
 import pytest
 from fakes import RecordingHttpServer, SmtpSink, server_tls_context
 
-from coldchain_alerts.notify import AlertLine, Notice, Notifier, Reason, Recipient, render
+from coldchain_alerts.notify import AlertLine, Delivery, Notice, Notifier, Reason, Recipient, render
 from coldchain_alerts.notify.text import Rendered
 from coldchain_alerts.settings import AlertsSettings
 from servers import CertificateAuthority, certificate_authority, free_port
@@ -367,7 +367,7 @@ def test_ntfy_refusing_the_token_is_a_failed_delivery(http: RecordingHttpServer)
 # --- SMS ---------------------------------------------------------------------------
 
 
-def hostile_sms(sender: Notifier, phone: str = "+49 171 2345678") -> Any:
+def hostile_sms(sender: Notifier, phone: str = "+49 171 2345678") -> Delivery:
     """Send a short text full of characters that break naive templates."""
     assert sender.sms is not None
     rendered = Rendered(subject="s", short=HOSTILE, body="b")
