@@ -106,6 +106,7 @@ class AlertsSettings(BaseSettings):
 
     @field_validator(
         "smtp_host",
+        "smtp_ca_file",
         "smtp_username",
         "smtp_password",
         "smtp_from",

@@ -114,12 +114,10 @@ class EmailChannel:
                 "COLDCHAIN_ALERTS_SMTP_PASSWORD"
             )
         except smtplib.SMTPNotSupportedError as exc:
-            return (
-                f"{where} does not support what we asked for ({exc}); check "
-                "COLDCHAIN_ALERTS_SMTP_SECURITY (starttls, tls or none) and "
-                "COLDCHAIN_ALERTS_SMTP_USERNAME (unset when the server has no login)"
-            )
+            return f"{where} {_unsupported(str(exc))}"
         except smtplib.SMTPServerDisconnected as exc:
+            if isinstance(exc.__context__, TimeoutError):
+                return self._timed_out(where)
             return (
                 f"{where} closed the connection ({exc}); check COLDCHAIN_ALERTS_SMTP_SECURITY "
                 "and COLDCHAIN_ALERTS_SMTP_PORT: tls is usually port 465, starttls 587"
@@ -129,10 +127,7 @@ class EmailChannel:
         except smtplib.SMTPException as exc:
             return f"{where} failed: {exc}; check its logs"
         except TimeoutError:
-            return (
-                f"{where} did not answer within {self._timeout_s:g} s; check host, port and "
-                "firewall, or raise COLDCHAIN_ALERTS_NOTIFY_TIMEOUT_S"
-            )
+            return self._timed_out(where)
         except ssl.SSLError as exc:
             return (
                 f"TLS with {where} failed ({exc}); check COLDCHAIN_ALERTS_SMTP_SECURITY, "
@@ -146,6 +141,26 @@ class EmailChannel:
                 "COLDCHAIN_ALERTS_SMTP_PORT and that the server runs"
             )
         return None
+
+    def _timed_out(self, where: str) -> str:
+        return (
+            f"{where} did not answer within {self._timeout_s:g} s; check host, port and "
+            "firewall, or raise COLDCHAIN_ALERTS_NOTIFY_TIMEOUT_S"
+        )
+
+
+def _unsupported(reason: str) -> str:
+    if "STARTTLS" in reason:
+        return (
+            "does not offer STARTTLS; set COLDCHAIN_ALERTS_SMTP_SECURITY to tls (usually "
+            "port 465) or, on a trusted network only, none"
+        )
+    if "AUTH" in reason:
+        return (
+            "offers no login here (AUTH); unset COLDCHAIN_ALERTS_SMTP_USERNAME, or use "
+            "COLDCHAIN_ALERTS_SMTP_SECURITY starttls or tls if it offers a login only over TLS"
+        )
+    return f"does not support what the message needs ({reason}); check the server's settings"
 
 
 def _domain(sender: str) -> str:

@@ -99,8 +99,8 @@ class SmsTemplate:
                 "use one, or name {token} in sms_body or sms_headers"
             )
 
-    def render(self, to: str, text: str) -> dict[str, Any]:
-        """Keyword arguments of httpx.Client.request for one message (no method, URL)."""
+    def render(self, to: str, text: str) -> tuple[str, dict[str, Any]]:
+        """The URL and the other keyword arguments of httpx.Client.request for one message."""
         template = self.body if self.body is not None else DEFAULT_BODIES[self.content_type]
         values = {"to": to, "text": text, "token": self.token or ""}
         uses_token = "{token}" in template
@@ -109,6 +109,7 @@ class SmsTemplate:
             uses_token = uses_token or "{token}" in value
             headers[name] = value.replace("{token}", self.token or "")
         arguments: dict[str, Any] = {}
+        url = self.url
         if self.username:
             arguments["auth"] = httpx.BasicAuth(self.username, self.password or "")
         elif self.token and not uses_token:
@@ -116,7 +117,8 @@ class SmsTemplate:
         if self.content_type == "form":
             filled = [(name, _fill(value, values)) for name, value in _form_fields(template)]
             if self.method == "GET":
-                arguments["params"] = filled
+                separator = "&" if "?" in self.url else "?"
+                url = f"{self.url}{separator}{urlencode(filled)}"
             else:
                 arguments["content"] = urlencode(filled).encode("ascii")
                 headers["Content-Type"] = "application/x-www-form-urlencoded"
@@ -125,7 +127,7 @@ class SmsTemplate:
             arguments["content"] = json.dumps(document, ensure_ascii=False).encode("utf-8")
             headers["Content-Type"] = "application/json"
         arguments["headers"] = headers
-        return arguments
+        return url, arguments
 
 
 class SmsChannel:
@@ -147,13 +149,9 @@ class SmsChannel:
                 error=f"{address!r} is not a phone number in international format "
                 "(+49 171 2345678); correct the contact's phone number",
             )
+        url, arguments = self.template.render(number, rendered.short)
         error = request(
-            self._client,
-            "SMS gateway",
-            self.template.method,
-            self.template.url,
-            self._timeout_s,
-            **self.template.render(number, rendered.short),
+            self._client, "SMS gateway", self.template.method, url, self._timeout_s, **arguments
         )
         return Delivery("sms", address, ok=error is None, error=error)
 

@@ -134,7 +134,7 @@ def render(notice: Notice, language: Language, timezone: str = BERLIN) -> Render
     """
     text = _Text(language, ZoneInfo(timezone), notice.now)
     return Rendered(
-        subject=text.subject(notice),
+        subject=" ".join(text.subject(notice).split()),
         short=text.short(notice),
         body=text.body(notice),
     )

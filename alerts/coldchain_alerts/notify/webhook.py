@@ -6,7 +6,8 @@ language and the alerts as data. Its top-level `text` is what Slack-style
 incoming webhooks and most chat bridges show as they are; anything else can
 read the structured fields.
 
-`python -m coldchain_alerts.notify.webhook` prints the JSON Schema.
+`json_schema_text()` is the committed schema file; tests/unit/test_notify_webhook.py
+fails when the two differ and says how to regenerate it.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ class WebhookBody(_Strict):
     """What a webhook receives: one notice to one contact."""
 
     v: Literal[1] = Field(description="Version of this body; a breaking change bumps it.")
-    kind: Literal["notice"] = "notice"
+    kind: Literal["notice"] = Field(description="What the body is; always `notice` in v1.")
     site: str
     level: int = Field(ge=1, description="Escalation level told; 1 is the first.")
     reason: Literal["new", "escalation", "reminder"]
@@ -70,6 +71,7 @@ def body(notice: Notice, rendered: Rendered, language: Language) -> WebhookBody:
     """The webhook body of a notice rendered in `language`."""
     return WebhookBody(
         v=WEBHOOK_VERSION,
+        kind="notice",
         site=notice.site,
         level=notice.level,
         reason=notice.reason.value,
@@ -88,8 +90,8 @@ def json_schema() -> dict[str, Any]:
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = SCHEMA_ID
     schema["$comment"] = (
-        "Generated from coldchain_alerts.notify.webhook by "
-        "`python -m coldchain_alerts.notify.webhook`; do not edit."
+        "Generated from coldchain_alerts.notify.webhook.WebhookBody (json_schema_text); "
+        "do not edit."
     )
     schema["title"] = f"coldchain alerts webhook body v{WEBHOOK_VERSION}"
     return schema
@@ -145,7 +147,3 @@ def _name(alert: AlertLine, language: Language) -> str | None:
         return None
     names = alert.asset_names
     return names.get(language) or next((name for name in names.values() if name), None)
-
-
-if __name__ == "__main__":
-    print(json_schema_text(), end="")
