@@ -6,38 +6,41 @@ One table for every place a person reads a rule: messages, pages, reports.
 from __future__ import annotations
 
 RULE_NAMES: dict[str, dict[str, str]] = {
-    "over_warning": {"de": "Temperatur über Warnstufe", "en": "Temperature above warning level"},
-    "over_max": {"de": "Temperatur über Grenzwert", "en": "Temperature above limit"},
     "over_absolute": {
-        "de": "Temperatur über absoluter Grenze",
-        "en": "Temperature above absolute limit",
+        "de": "viel zu warm, über der absoluten Grenze",
+        "en": "far too warm, above the absolute limit",
     },
-    "under_warning": {
-        "de": "Temperatur unter Warnstufe",
-        "en": "Temperature below warning level",
-    },
-    "under_min": {"de": "Temperatur unter Grenzwert", "en": "Temperature below limit"},
+    "over_max": {"de": "zu warm", "en": "too warm"},
+    "over_warning": {"de": "wird zu warm (Warnstufe)", "en": "getting too warm (warning level)"},
+    "under_min": {"de": "zu kalt", "en": "too cold"},
+    "under_warning": {"de": "wird zu kalt (Warnstufe)", "en": "getting too cold (warning level)"},
     "budget": {
-        "de": "Zeitbudget über Grenzwert aufgebraucht",
-        "en": "Time budget above limit used up",
+        "de": "zu lange zu warm (Zeitbudget aufgebraucht)",
+        "en": "too warm for too long (time budget used up)",
     },
-    "door_open": {"de": "Tür zu lange offen", "en": "Door open too long"},
-    "no_data": {"de": "Keine Messwerte", "en": "No readings"},
-    "implausible": {"de": "Unplausibler Messwert", "en": "Implausible reading"},
-    "stuck": {"de": "Fühler hängt (Wert unverändert)", "en": "Sensor stuck (value unchanged)"},
-    "jump": {"de": "Unmöglicher Temperatursprung", "en": "Impossible temperature jump"},
-    "offline": {"de": "Gateway offline", "en": "Gateway offline"},
-    "battery_low": {"de": "Batterie schwach", "en": "Battery low"},
-    "clock_jump": {"de": "Uhr des Gateways gesprungen", "en": "Gateway clock jumped"},
+    "door_open": {"de": "Tür zu lange offen", "en": "door open too long"},
+    "implausible": {
+        "de": "unmöglicher Messwert, Fühler prüfen",
+        "en": "impossible reading, check the probe",
+    },
+    "stuck": {
+        "de": "Fühler hängt (immer derselbe Wert)",
+        "en": "probe stuck (always the same value)",
+    },
+    "jump": {"de": "Messwert springt, Fühler prüfen", "en": "reading jumps, check the probe"},
+    "no_data": {"de": "keine Messwerte", "en": "no readings"},
+    "offline": {"de": "offline, keine Verbindung", "en": "offline, no connection"},
+    "battery_low": {"de": "Batterie schwach", "en": "battery low"},
+    "clock_jump": {"de": "Uhr gesprungen", "en": "clock jumped"},
     "outbox_thinned": {
-        "de": "Gateway-Speicher voll, Messwerte ausgedünnt",
-        "en": "Gateway storage full, readings thinned",
+        "de": "Speicher voll, alte Messwerte ausgedünnt",
+        "en": "storage full, old readings thinned out",
     },
 }
 
 
 def rule_name(rule: str, language: str) -> str:
-    """The rule in words; the rule id itself for a rule this table does not know."""
+    """The rule in words ("zu warm", "too warm"); the id itself for a rule not in the table."""
     names = RULE_NAMES.get(rule)
     if names is None:
         return rule

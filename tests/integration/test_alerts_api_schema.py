@@ -263,7 +263,8 @@ def test_injection_strings_in_parameters_are_refused_and_change_nothing(
         response = service.get("/api/v1/alerts", **params)
         assert response.status_code == 422, (params, response.text)
         assert response.headers["content-type"] == "application/json"
-    assert service.get(f"/api/v1/alerts/{quote(text, safe='')}").status_code == 422
+    # Refused as not an id (422), or as no route at all when it holds a slash (404).
+    assert service.get(f"/api/v1/alerts/{quote(text, safe='')}").status_code in (404, 422)
     assert service.get(f"/{quote(text, safe='')}").status_code == 404
     assert service.get("/healthz", status=text).status_code == 200
     assert service.get("/metrics", status=text).status_code == 200

@@ -19,11 +19,11 @@ from typing import Any
 
 import jsonschema
 import pytest
-from fakes import RecordingHttpServer, SmtpSink, server_tls_context
 
 from coldchain_alerts.notify import AlertLine, Delivery, Notice, Notifier, Reason, Recipient, render
 from coldchain_alerts.notify.text import Rendered
 from coldchain_alerts.settings import AlertsSettings
+from fakes import RecordingHttpServer, SmtpSink, server_tls_context
 from servers import CertificateAuthority, certificate_authority, free_port
 
 ROOT = Path(__file__).resolve().parents[2]

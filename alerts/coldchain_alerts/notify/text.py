@@ -16,6 +16,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from coldchain.compliance import BERLIN
+from coldchain.rulenames import rule_name
 from coldchain_alerts.notify.notice import AlertLine, Language, Notice, Reason
 
 #: Most characters of the short text (SMS, push). With °C in it an SMS is sent as
@@ -39,33 +40,6 @@ class Rendered:
     """Plain-text e-mail body: every alert with all its details and its link."""
 
 
-#: Each rule of the engine (docs/rules.md) in words: (German, English).
-RULES: dict[str, tuple[str, str]] = {
-    "over_absolute": (
-        "viel zu warm, über der absoluten Grenze",
-        "far too warm, above the absolute limit",
-    ),
-    "over_max": ("zu warm", "too warm"),
-    "over_warning": ("wird zu warm (Warnstufe)", "getting too warm (warning level)"),
-    "under_min": ("zu kalt", "too cold"),
-    "under_warning": ("wird zu kalt (Warnstufe)", "getting too cold (warning level)"),
-    "budget": (
-        "zu lange zu warm (Zeitbudget aufgebraucht)",
-        "too warm for too long (time budget used up)",
-    ),
-    "door_open": ("Tür zu lange offen", "door open too long"),
-    "implausible": ("unmöglicher Messwert, Fühler prüfen", "impossible reading, check the probe"),
-    "stuck": ("Fühler hängt (immer derselbe Wert)", "probe stuck (always the same value)"),
-    "jump": ("Messwert springt, Fühler prüfen", "reading jumps, check the probe"),
-    "no_data": ("keine Messwerte", "no readings"),
-    "offline": ("offline, keine Verbindung", "offline, no connection"),
-    "battery_low": ("Batterie schwach", "battery low"),
-    "clock_jump": ("Uhr gesprungen", "clock jumped"),
-    "outbox_thinned": (
-        "Speicher voll, alte Messwerte ausgedünnt",
-        "storage full, old readings thinned out",
-    ),
-}
 #: Rules whose value is the worst one of the excursion; other rules report one reading.
 _PEAK_RULES = {"over_absolute", "over_max", "over_warning", "under_min", "under_warning"}
 
@@ -138,14 +112,6 @@ def render(notice: Notice, language: Language, timezone: str = BERLIN) -> Render
         short=text.short(notice),
         body=text.body(notice),
     )
-
-
-def rule_words(rule: str, language: Language) -> str:
-    """The rule in words ("zu warm", "too warm"); an unknown rule as its id."""
-    words = RULES.get(rule)
-    if words is None:
-        return rule
-    return words[0] if language == "de" else words[1]
 
 
 def celsius(value_c: float, language: Language) -> str:
@@ -265,7 +231,7 @@ class _Text:
         return alert.site
 
     def what(self, alert: AlertLine) -> str:
-        return rule_words(alert.rule, self.language)
+        return rule_name(alert.rule, self.language)
 
     def values(self, alert: AlertLine) -> str:
         """`8,5 °C (Grenze 6,0 °C)`, or whichever of the two is known, or ``."""

@@ -19,9 +19,10 @@ from typing import Any, Literal
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
+from coldchain.rulenames import rule_name
 from coldchain_alerts.notify.http import request
 from coldchain_alerts.notify.notice import AlertLine, Delivery, Language, Notice, Recipient
-from coldchain_alerts.notify.text import Rendered, rule_words
+from coldchain_alerts.notify.text import Rendered
 
 WEBHOOK_VERSION = 1
 SCHEMA_ID = "urn:coldchain:alerts:webhook.v1"
@@ -130,7 +131,7 @@ def _alert(alert: AlertLine, language: Language) -> WebhookAlert:
         sensor=alert.sensor,
         gateway=alert.gateway,
         rule=alert.rule,
-        rule_text=rule_words(alert.rule, language),
+        rule_text=rule_name(alert.rule, language),
         severity=alert.severity,
         active=alert.active,
         since=alert.since,

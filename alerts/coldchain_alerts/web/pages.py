@@ -25,6 +25,7 @@ from coldchain_alerts.api.deps import Id
 from coldchain_alerts.auth import ACTING, LoginThrottle, Role, authenticate, csrf_ok, csrf_token
 from coldchain_alerts.influx import InfluxError
 from coldchain_alerts.models import Alert, User
+from coldchain_alerts.notify.notice import Language
 from coldchain_alerts.web import texts
 from coldchain_alerts.web.curve import Curve, svg
 
@@ -232,7 +233,7 @@ def _detail(
     )
 
 
-def _curve(request: Request, alert: Alert, language: str) -> str | None:
+def _curve(request: Request, alert: Alert, language: Language) -> str | None:
     service = request.app.state.service
     if service.influx is None or alert.sensor is None:
         return None
@@ -257,10 +258,10 @@ def _curve(request: Request, alert: Alert, language: str) -> str | None:
         alert.opened_at,
         alert.cleared_at,
     )
-    return svg(curve, texts.BERLIN, texts.word("curve", language))
+    return svg(curve, texts.ZONE, texts.word("curve", language))
 
 
-def _asset_name(request: Request, alert: Alert, language: str) -> str:
+def _asset_name(request: Request, alert: Alert, language: Language) -> str:
     names = request.app.state.service.asset_names().get(alert.asset or "", {})
     return names.get(language) or alert.asset or alert.gateway or alert.site
 
@@ -309,11 +310,9 @@ def _render(
     )
 
 
-def _language(request: Request, user: User | None) -> str:
-    chosen = request.session.get("language")
-    if chosen in ("de", "en"):
-        return str(chosen)
-    return user.language if user is not None else "de"
+def _language(request: Request, user: User | None) -> Language:
+    chosen = request.session.get("language") or (user.language if user is not None else "de")
+    return "en" if chosen == "en" else "de"
 
 
 def _safe_next(target: str) -> str:

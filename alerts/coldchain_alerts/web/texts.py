@@ -5,7 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-BERLIN = ZoneInfo("Europe/Berlin")
+from coldchain.compliance import BERLIN
+from coldchain_alerts.notify import text
+from coldchain_alerts.notify.notice import Language
+
+#: Pages show Europe/Berlin time (docs/alerts.md).
+ZONE = ZoneInfo(BERLIN)
 
 WORDS: dict[str, dict[str, str]] = {
     "app": {"de": "coldchain Alarme", "en": "coldchain alerts"},
@@ -120,18 +125,18 @@ WORDS: dict[str, dict[str, str]] = {
 }
 
 
-def word(key: str, language: str) -> str:
+def word(key: str, language: Language) -> str:
     entry = WORDS.get(key)
     if entry is None:
         return key
     return entry.get(language) or entry["en"]
 
 
-def local_time(at: datetime | None, language: str) -> str:
+def local_time(at: datetime | None, language: Language) -> str:
     """Europe/Berlin wall time, with the zone's abbreviation (CET/CEST, MEZ/MESZ)."""
     if at is None:
         return "–"
-    here = at.astimezone(BERLIN)
+    here = at.astimezone(ZONE)
     zone = here.tzname() or ""
     if language == "de":
         zone = {"CET": "MEZ", "CEST": "MESZ"}.get(zone, zone)
@@ -139,25 +144,9 @@ def local_time(at: datetime | None, language: str) -> str:
     return f"{here:%Y-%m-%d %H:%M} {zone}"
 
 
-def duration(seconds: float | None, language: str) -> str:
-    if seconds is None:
-        return "–"
-    minutes = int(seconds // 60)
-    days, rest = divmod(minutes, 1440)
-    hours, minutes = divmod(rest, 60)
-    parts = []
-    if days:
-        parts.append(
-            f"{days} {'Tag' if days == 1 else 'Tage'}" if language == "de" else f"{days} d"
-        )
-    if hours:
-        parts.append(f"{hours} h")
-    parts.append(f"{minutes} min")
-    return " ".join(parts)
+def duration(seconds: float | None, language: Language) -> str:
+    return "–" if seconds is None else text.duration(seconds, language)
 
 
-def celsius(value: float | None, language: str) -> str:
-    if value is None:
-        return "–"
-    text = f"{value:.1f}"
-    return (text.replace(".", ",") if language == "de" else text) + " °C"
+def celsius(value: float | None, language: Language) -> str:
+    return "–" if value is None else text.celsius(value, language)
