@@ -24,7 +24,7 @@ from coldchain_alerts.main import create_app
 from coldchain_alerts.service import AlertsService
 from coldchain_alerts.settings import AlertsSettings
 
-app = typer.Typer(add_completion=False, help=__doc__, no_args_is_help=True)
+app = typer.Typer(add_completion=False, help=__doc__)
 db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
 user_app = typer.Typer(help="People and machines that use the service.", no_args_is_help=True)
 token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
@@ -64,6 +64,13 @@ def _actor() -> str:
 def _fail(message: str) -> typer.Exit:
     console.print(f"[red]error:[/red] {message}")
     return typer.Exit(2)
+
+
+@app.callback(invoke_without_command=True)
+def default(ctx: typer.Context, env_file: EnvFile = None) -> None:
+    """Without a command: `run`, so `coldchain-alerts --env-file FILE` starts the service."""
+    if ctx.invoked_subcommand is None:
+        run(env_file)
 
 
 @app.command()
