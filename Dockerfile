@@ -36,6 +36,7 @@ ENTRYPOINT ["coldchain-ingest"]
 FROM base AS alerts
 COPY alerts /src/alerts
 RUN pip install /src/alerts
+COPY fleet /app/fleet
 USER coldchain
 ENTRYPOINT ["coldchain-alerts"]
 

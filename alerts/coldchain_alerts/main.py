@@ -48,7 +48,11 @@ def create_app(settings: AlertsSettings) -> FastAPI:
         session_cookie="coldchain_session",
         max_age=int(settings.session_hours * 3600),
         same_site="lax",
-        https_only=settings.cookie_secure,
+        https_only=(
+            settings.cookie_secure
+            if settings.cookie_secure is not None
+            else settings.public_url.startswith("https://")
+        ),
     )
     for router in (health, metrics, alerts, contacts, policies, users, audit):
         app.include_router(router.router)

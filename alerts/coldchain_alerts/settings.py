@@ -54,8 +54,9 @@ class AlertsSettings(BaseSettings):
         description="Signs session cookies; at least 32 characters. Unset: a random key "
         "per start, so everyone logs in again after a restart.",
     )
-    cookie_secure: bool = Field(
-        default=False, description="Send the session cookie over HTTPS only (behind TLS)."
+    cookie_secure: bool | None = Field(
+        default=None,
+        description="Send the session cookie over HTTPS only; unset: when public_url is https.",
     )
     session_hours: float = Field(default=12.0, gt=0, description="How long a login lasts.")
     escalation_window_s: float = Field(
