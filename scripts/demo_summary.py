@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 import httpx
 
@@ -11,6 +12,8 @@ INFLUX = f"http://127.0.0.1:{os.environ.get('INFLUX_PORT', '8086')}"
 ALERTS = f"http://127.0.0.1:{os.environ.get('ALERTS_PORT', '8000')}"
 METRICS = f"http://127.0.0.1:{os.environ.get('METRICS_PORT', '9108')}/metrics"
 INVALID = "coldchain_ingest_messages_invalid_total"
+#: An auditor's API token, made by scripts/demo_alerts.py.
+TOKEN = Path("var/alerts/demo-token")
 
 
 def readings_stored(client: httpx.Client) -> str:
@@ -30,7 +33,12 @@ def invalid_messages(client: httpx.Client) -> str:
 
 
 def open_alerts(client: httpx.Client) -> str:
-    alerts = client.get(f"{ALERTS}/api/v1/alerts", params={"status": "open"}).json()
+    token = TOKEN.read_text().strip()
+    alerts = client.get(
+        f"{ALERTS}/api/v1/alerts",
+        params={"status": "open"},
+        headers={"Authorization": f"Bearer {token}"},
+    ).json()
     return ", ".join(_describe(alert) for alert in alerts) or "none"
 
 
@@ -38,7 +46,7 @@ def _describe(alert: dict[str, object]) -> str:
     subject = alert["sensor"] or alert["asset"] or alert["gateway"]
     peak = alert["peak_c"]
     worst = f" peak {peak:.1f} °C" if isinstance(peak, float) else ""
-    return f"{subject} {alert['kind']}{worst}"
+    return f"{subject} {alert['rule']}{worst}"
 
 
 def main() -> None:
@@ -53,7 +61,7 @@ def main() -> None:
             ):
                 try:
                     parts.append(f"{label}: {probe(client)}")
-                except (httpx.HTTPError, ValueError, KeyError):
+                except (httpx.HTTPError, ValueError, KeyError, OSError):
                     parts.append(f"{label}: (starting)")
             print(" | ".join(parts), flush=True)
 
