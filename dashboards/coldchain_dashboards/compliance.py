@@ -134,11 +134,6 @@ def _daily_temperatures() -> timeseries.Panel:
 
 
 def _temperature(assets: list[WatchedAsset]) -> timeseries.Panel:
-    query = (
-        f'SELECT mean("temp_c") AS "mean", min("temp_c") AS "min", max("temp_c") AS "max" '
-        f'FROM "{measurements.TEMPERATURE}" WHERE {where(SITE_FILTER, ASSET_FILTER, TIME_FILTER)} '
-        'GROUP BY time($__interval), "asset" fill(null)'
-    )
     panel = (
         timeseries.Panel()
         .title("Temperature with limits and excursions")
@@ -147,8 +142,18 @@ def _temperature(assets: list[WatchedAsset]) -> timeseries.Panel:
             "excursions the rules recorded as annotations. Gaps in the lines are time "
             "without readings."
         )
-        .with_target(Target("temperature", query).alias("$tag_asset $col"))
-        .unit("celsius")
+    )
+    # One aggregate per statement: InfluxDB 1.x answers three statements over a year of
+    # readings several times faster than one statement with all three.
+    for aggregate in ("mean", "min", "max"):
+        query = (
+            f'SELECT {aggregate}("temp_c") AS "{aggregate}" FROM "{measurements.TEMPERATURE}" '
+            f"WHERE {where(SITE_FILTER, ASSET_FILTER, TIME_FILTER)} "
+            'GROUP BY time($__interval), "asset" fill(null)'
+        )
+        panel = panel.with_target(Target(aggregate, query).alias("$tag_asset $col"))
+    panel = (
+        panel.unit("celsius")
         .span_nulls(False)
         .thresholds_style(
             GraphThresholdsStyleConfig().mode(common.GraphThresholdsStyleMode.LINE_AND_AREA)
