@@ -32,8 +32,10 @@ ALERT_ACTION = "alert_action"
 tags: site, alert_id, action (opened, fired_again, severity_raised, cleared,
 acknowledged, closed, notified, reminded, escalated), severity, and asset, sensor,
 gateway where the alert has them; fields: actor (string: a user name or "system"),
-comment (string), and for `closed` cause, corrective_action, product_decision
-(release, quarantine, discard); for notified/reminded/escalated level (integer).
+comment (string), started_ns (integer, ns: when the alert's condition began, in reading
+time, as in its `alert` events; reports match a closing with the excursion it answers
+by it), and for `closed` cause, corrective_action, product_decision (release,
+quarantine, discard); for notified/reminded/escalated level (integer).
 Time: when the step was taken (UTC, the service's clock)."""
 
 AUDIT_CHAIN = "audit_chain"
