@@ -389,8 +389,8 @@ def _excursions(
         rows.append(
             [
                 str(number),
-                labels.time(excursion.start, seconds=seconds),
-                labels.time(excursion.end, seconds=seconds),
+                _stacked(labels.time(excursion.start, seconds=seconds)),
+                _stacked(labels.time(excursion.end, seconds=seconds)),
                 labels.duration((excursion.end - excursion.start).total_seconds()),
                 labels.temperature(excursion.peak_c),
                 labels.number(excursion.degree_minutes, 1),
@@ -404,6 +404,11 @@ def _excursions(
         Spacer(1, 1.5 * mm),
         Paragraph(escape(labels("actions_note")), SMALL),
     ]
+
+
+def _stacked(moment: str) -> str:
+    """A local time as the date over the clock, to leave the width to the actions."""
+    return moment.replace(" ", "\n", 1)
 
 
 def _action(closing: Closing, labels: Labels) -> str:
