@@ -1,8 +1,7 @@
 """What the dashboards need to know about the fleet: each asset's limits and sampling.
 
 Limits come from the fleet file (category preset plus the asset's overrides), exactly
-as the rules use them. Assets with the same alarm band, legal maximum and reporting
-interval are queried together, so a compliance query carries its limits as constants.
+as the rules use them; the panels draw them as threshold bands.
 """
 
 from __future__ import annotations
@@ -38,27 +37,11 @@ class WatchedAsset:
         return self.asset.limits.regulatory_max_c
 
 
-@dataclass(frozen=True)
-class AssetGroup:
-    """Assets judged against the same band and legal maximum, sampled alike."""
-
-    assets: tuple[str, ...]
-    band: Band
-    legal_max_c: float
-    interval_s: float
-
-    @property
-    def label(self) -> str:
-        low = "" if self.band.min_c is None else f"{self.band.min_c:g}"
-        high = "" if self.band.max_c is None else f"{self.band.max_c:g}"
-        return f"{low}..{high} °C, legal max {self.legal_max_c:g} °C, every {self.interval_s:g} s"
-
-
 def watched_assets(fleet: Fleet) -> list[WatchedAsset]:
     """Every asset with its probe's interval; an asset without a probe is left out.
 
-    The compliance queries count one reading per interval per asset, so an asset
-    watched by two temperature probes, or by probes of different intervals, is refused.
+    The panels show one temperature line per asset, so an asset watched by two
+    temperature probes is refused.
     """
     probes: dict[str, list[float]] = defaultdict(list)
     for _, _, sensor, asset in fleet.sensors():
@@ -71,24 +54,12 @@ def watched_assets(fleet: Fleet) -> list[WatchedAsset]:
             if len(intervals) > 1:
                 raise FleetNotSupported(
                     f"asset {asset.id} has {len(intervals)} temperature probes; the "
-                    "compliance dashboards count one reading per interval per asset: give "
-                    "each probe its own asset in the fleet file"
+                    "dashboards show one temperature per asset: give each probe its own "
+                    "asset in the fleet file"
                 )
             if intervals:
                 watched.append(WatchedAsset(asset, site.id, intervals[0]))
     return watched
-
-
-def groups(assets: list[WatchedAsset]) -> list[AssetGroup]:
-    """Assets grouped by (band, legal maximum, interval), in fleet order."""
-    grouped: dict[tuple[Band, float, float], list[str]] = {}
-    for watched in assets:
-        key = (watched.band, watched.legal_max_c, watched.interval_s)
-        grouped.setdefault(key, []).append(watched.id)
-    return [
-        AssetGroup(tuple(ids), band, legal_max_c, interval_s)
-        for (band, legal_max_c, interval_s), ids in grouped.items()
-    ]
 
 
 def timezone(fleet: Fleet) -> str:

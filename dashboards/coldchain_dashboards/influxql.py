@@ -79,7 +79,7 @@ class Target(cogbuilder.Builder[cogvariants.Dataquery]):
 class _AnnotationQuery(dashboard.AnnotationTarget):
     """The InfluxQL annotation target: a query and which columns hold end time, text, tags."""
 
-    def __init__(self, query: str, time_end_column: str, text_column: str, tags_column: str):
+    def __init__(self, query: str, time_end_column: str | None, text_column: str, tags_column: str):
         super().__init__()
         self.query = query
         self.time_end_column = time_end_column
@@ -87,22 +87,27 @@ class _AnnotationQuery(dashboard.AnnotationTarget):
         self.tags_column = tags_column
 
     def to_json(self) -> dict[str, object]:
-        return {
+        payload: dict[str, object] = {
             "refId": "Anno",
             "query": self.query,
             "rawQuery": True,
             "resultFormat": "table",
             "fromAnnotations": True,
-            "timeEndColumn": self.time_end_column,
             "textColumn": self.text_column,
             "tagsColumn": self.tags_column,
         }
+        if self.time_end_column is not None:
+            payload["timeEndColumn"] = self.time_end_column
+        return payload
 
 
 class AnnotationTarget(cogbuilder.Builder[dashboard.AnnotationTarget]):
-    """Builder of an InfluxQL annotation target, for `AnnotationQuery().target(...)`."""
+    """Builder of an InfluxQL annotation target, for `AnnotationQuery().target(...)`.
 
-    def __init__(self, query: str, time_end_column: str, text_column: str, tags_column: str):
+    `time_end_column` names the column with an end time (ms) for a range; None marks a moment.
+    """
+
+    def __init__(self, query: str, time_end_column: str | None, text_column: str, tags_column: str):
         self._target = _AnnotationQuery(query, time_end_column, text_column, tags_column)
 
     def build(self) -> dashboard.AnnotationTarget:

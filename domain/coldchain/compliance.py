@@ -141,6 +141,18 @@ def period_stats(
     return _stats(_series(samples), start_us, end_us, band, _interval_us(interval_s))
 
 
+def reach_s(interval_s: float) -> float:
+    """How far outside a period (s) a reading still changes its numbers: GAP_FACTOR × interval.
+
+    The last reading before the start may cover into the period, and the first
+    reading after the end decides whether the period's last reading holds until
+    the end. Read [start - reach, end + reach) to get the numbers of period_stats
+    over every reading.
+    """
+    _interval_us(interval_s)
+    return GAP_FACTOR * interval_s
+
+
 def local_day_bounds(day: date, tz: str = BERLIN) -> tuple[datetime, datetime]:
     """UTC start and end of the local calendar `day` in IANA zone `tz` (23, 24 or 25 h)."""
     zone = _zone(tz)

@@ -21,13 +21,21 @@ EXCURSION = "excursion"
 duration_s, peak_c, degree_minutes (K·min), limit_c, regulatory_limit_c, end_ns.
 Time: the excursion's start, so its record is overwritten as it grows and ends."""
 
+COMPLIANCE_DAILY = "compliance_daily"
+"""Written by ingest's rollup job (coldchain.rollup), one point per sensor and local day.
+tags: site, asset, sensor; fields: the day's numbers from coldchain.compliance.daily_stats
+against the alarm band and the legal maximum (coldchain.rollup.DayRecord.fields).
+Time: the day's local midnight, so computing the day again overwrites its point."""
+
 ALERT_ACTION = "alert_action"
 """Written by the alerts service, one point per alert for each step taken on it.
 tags: site, alert_id, action (opened, fired_again, severity_raised, cleared,
 acknowledged, closed, notified, reminded, escalated), severity, and asset, sensor,
 gateway where the alert has them; fields: actor (string: a user name or "system"),
-comment (string), and for `closed` cause, corrective_action, product_decision
-(release, quarantine, discard); for notified/reminded/escalated level (integer).
+comment (string), started_ns (integer, ns: when the alert's condition began, in reading
+time, as in its `alert` events; reports match a closing with the excursion it answers
+by it), and for `closed` cause, corrective_action, product_decision (release,
+quarantine, discard); for notified/reminded/escalated level (integer).
 Time: when the step was taken (UTC, the service's clock)."""
 
 AUDIT_CHAIN = "audit_chain"

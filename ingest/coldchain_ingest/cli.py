@@ -1,14 +1,16 @@
-"""`coldchain-ingest`: validate telemetry, store it in InfluxDB, evaluate rules."""
+"""`coldchain-ingest`: validate telemetry, store it in InfluxDB, evaluate rules.
+
+`coldchain-rollup` computes past days into the daily compliance rollup (rollup.py)."""
 
 from __future__ import annotations
 
 import logging
 import signal
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import FrameType
-from typing import Annotated
+from typing import Annotated, NoReturn
 from wsgiref.simple_server import WSGIServer
 
 import typer
@@ -17,44 +19,50 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from coldchain.engine import RuleEngine
 from coldchain.fleet import Fleet
 from coldchain.logs import configure_logging
+from coldchain.rollup import local_date
 from coldchain_ingest.broker import Broker
-from coldchain_ingest.errors import InfluxUnavailable
+from coldchain_ingest.errors import InfluxRejected, InfluxUnavailable
 from coldchain_ingest.health import Check, operations_app, serve
 from coldchain_ingest.influx import Influx
 from coldchain_ingest.pipeline import Pipeline
+from coldchain_ingest.rollup import (
+    ROLLUP_TIMEOUT_S,
+    DayWriter,
+    PendingDays,
+    RollupJob,
+    watched_sensors,
+)
 from coldchain_ingest.settings import IngestSettings
 from coldchain_ingest.state import StateStore
 
 app = typer.Typer(add_completion=False, help=__doc__)
+rollup_app = typer.Typer(
+    add_completion=False, help="`coldchain-rollup`: compute past days into compliance_daily."
+)
 log = logging.getLogger("coldchain_ingest")
+
+EnvFile = Annotated[
+    Path | None,
+    typer.Option(help="A .env file with COLDCHAIN_INGEST_* settings.", exists=True, dir_okay=False),
+]
 
 
 @app.command()
-def run(
-    env_file: Annotated[
-        Path | None,
-        typer.Option(
-            help="A .env file with COLDCHAIN_INGEST_* settings.", exists=True, dir_okay=False
-        ),
-    ] = None,
-) -> None:
+def run(env_file: EnvFile = None) -> None:
     """Run the ingest service until SIGTERM or Ctrl-C."""
     settings = IngestSettings(_env_file=env_file)
     configure_logging(settings.log_format)
     logging.getLogger("httpx").setLevel(logging.WARNING)
     fleet = Fleet.from_yaml(settings.fleet.read_text())
-    influx = Influx(
-        settings.influx_url,
-        settings.influx_db,
-        settings.influx_username,
-        settings.influx_password,
-        settings.influx_token,
-    )
+    influx = _influx(settings)
     stopping = threading.Event()
     broker = Broker(settings)
     store = StateStore(settings.state)
     engine = RuleEngine(fleet, RuleEngine.restore(datetime.now(UTC), store.load()))
-    pipeline = Pipeline(settings, fleet, influx, broker, engine, store)
+    pending = PendingDays(settings.state)
+    rollup_influx = _influx(settings, timeout_s=ROLLUP_TIMEOUT_S)
+    rollup = RollupJob(fleet, DayWriter(rollup_influx), pending)
+    pipeline = Pipeline(settings, fleet, influx, broker, engine, store, on_stored=rollup.note)
     scheduler = BackgroundScheduler(timezone=UTC)
     scheduler.add_job(
         lambda: pipeline.check_silence(datetime.now(UTC)),
@@ -63,10 +71,18 @@ def run(
         max_instances=1,
         coalesce=True,
     )
+    scheduler.add_job(
+        lambda: rollup.run(datetime.now(UTC)),
+        "interval",
+        seconds=settings.rollup_interval_s,
+        max_instances=1,
+        coalesce=True,
+    )
 
     def stop(signum: int, frame: FrameType | None) -> None:
         stopping.set()
         pipeline.stop()
+        rollup.stop()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
@@ -83,7 +99,57 @@ def run(
         scheduler.shutdown(wait=True)
         broker.stop()
         influx.close()
+        rollup_influx.close()
         store.close()
+        pending.close()
+
+
+@rollup_app.command()
+def rollup(
+    from_day: Annotated[str, typer.Option("--from", help="First local day (YYYY-MM-DD).")],
+    to_day: Annotated[
+        str | None,
+        typer.Option("--to", help="Local day (YYYY-MM-DD) to stop before. Default: today."),
+    ] = None,
+    sensor: Annotated[
+        list[str] | None,
+        typer.Option(help="Only this temperature sensor; repeat for several. Default: all."),
+    ] = None,
+    env_file: EnvFile = None,
+) -> None:
+    """Compute the compliance_daily points of local days [--from, --to) from the readings
+    in InfluxDB: for readings stored before ingest computed days itself. Safe to repeat."""
+    settings = IngestSettings(_env_file=env_file)
+    watched = watched_sensors(Fleet.from_yaml(settings.fleet.read_text()))
+    unknown = sorted(set(sensor or []) - set(watched))
+    if unknown:
+        _fail(f"no temperature sensor {', '.join(unknown)} in {settings.fleet}")
+    first = _day(from_day, "--from")
+    influx = _influx(settings, timeout_s=ROLLUP_TIMEOUT_S)
+    writer = DayWriter(influx)
+    try:
+        for one in [watched[s] for s in sensor] if sensor else watched.values():
+            today = local_date(datetime.now(UTC), one.site.timezone)
+            end = _day(to_day, "--to") if to_day else today
+            days = [first + timedelta(days=n) for n in range((end - first).days)]
+            for day in days:
+                writer.write(one, day, day)
+            typer.echo(f"{one.sensor.id}: {len(days)} days from {first}")
+    except (InfluxUnavailable, InfluxRejected) as exc:
+        _fail(str(exc))
+    finally:
+        influx.close()
+
+
+def _influx(settings: IngestSettings, timeout_s: float = 10.0) -> Influx:
+    return Influx(
+        settings.influx_url,
+        settings.influx_db,
+        settings.influx_username,
+        settings.influx_password,
+        settings.influx_token,
+        timeout_s=timeout_s,
+    )
 
 
 def _serve_operations(settings: IngestSettings, broker: Broker, influx: Influx) -> WSGIServer:
@@ -110,5 +176,21 @@ def _create_database(influx: Influx, stopping: threading.Event) -> None:
         pause = min(pause * 2, 5.0)
 
 
+def _day(text: str, option: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        _fail(f"{option} {text!r} is not a date; write YYYY-MM-DD")
+
+
+def _fail(message: str) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
 def main() -> None:
     app()
+
+
+def rollup_main() -> None:
+    rollup_app()

@@ -7,6 +7,7 @@ one cut serves every generation. It knows nothing of readings or rules.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -53,6 +54,34 @@ class Influx:
             raise InfluxRejected(f"query {influxql!r} failed: {result['error']}")
         series: list[dict[str, Any]] = result.get("series", [])
         return series
+
+    def rows(self, influxql: str, chunk_size: int = 10000) -> list[list[Any]]:
+        """Run one InfluxQL statement streamed in chunks (no server row limit applies);
+        the `values` rows of all its series."""
+        response = self._request(
+            "POST",
+            "/query",
+            data={
+                "db": self.database,
+                "q": influxql,
+                "epoch": "ns",
+                "chunked": "true",
+                "chunk_size": str(chunk_size),
+            },
+        )
+        if response.status_code != 200:
+            _raise_for(response)
+        rows: list[list[Any]] = []
+        for line in response.text.splitlines():
+            if not line.strip():
+                continue
+            chunk = json.loads(line)
+            for result in chunk.get("results", [chunk]):
+                if "error" in result:
+                    raise InfluxRejected(f"query {influxql!r} failed: {result['error']}")
+                for series in result.get("series", []):
+                    rows.extend(series.get("values", []))
+        return rows
 
     def create_database(self) -> None:
         response = self._request("POST", "/query", data={"q": f'CREATE DATABASE "{self.database}"'})

@@ -7,6 +7,8 @@ One thread runs it, in this order for every batch, and the order is the promise:
    `_invalid` with its reason, counted, logged and acknowledged at once;
 2. write the batch to InfluxDB, retrying while InfluxDB is unavailable; points
    InfluxDB refuses are isolated message by message and treated as invalid;
+   the stored messages are handed to `on_stored` (the compliance rollup marks
+   the days they change);
 3. evaluate the rules in reading time, write alert and excursion records,
    publish alert events (QoS 1, waiting for the broker's acknowledgement) and
    save the rule engine's state;
@@ -74,6 +76,7 @@ class Pipeline:
         broker: Broker,
         engine: RuleEngine,
         state: StateStore,
+        on_stored: Callable[[list[Telemetry]], None] = lambda stored: None,
     ) -> None:
         self._settings = settings
         self._fleet = fleet
@@ -81,6 +84,7 @@ class Pipeline:
         self._broker = broker
         self._engine = engine
         self._state = state
+        self._on_stored = on_stored
         self._engine_lock = threading.Lock()
         self._durable: dict[tuple[str, str], int] = {}
         self._stop = threading.Event()
@@ -154,6 +158,7 @@ class Pipeline:
 
     def _process(self, batch: list[Accepted]) -> None:
         stored = self._store(batch)
+        self._on_stored([accepted.telemetry for accepted in stored])
         metrics.READINGS_WRITTEN.inc(sum(len(a.telemetry.readings) for a in stored))
         with self._engine_lock:
             self._record(self._evaluate(stored))

@@ -12,6 +12,7 @@ from coldchain import measurements
 from coldchain.contract import AlertEvent, Telemetry
 from coldchain.engine import ExcursionRecord
 from coldchain.fleet import Fleet
+from coldchain.rollup import DayRecord
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _TAG_ESCAPES = str.maketrans({",": r"\,", " ": r"\ ", "=": r"\=", "\\": "\\\\"})
@@ -87,6 +88,17 @@ def excursion_line(record: ExcursionRecord) -> str:
         fields["duration_s"] = repr((record.ended_at - record.started_at).total_seconds())
         fields["end_ns"] = f"{_ns(record.ended_at)}i"
     return _line(measurements.EXCURSION, tags, fields, record.started_at)
+
+
+def rollup_line(site: str, asset: str, sensor: str, record: DayRecord) -> str:
+    """A sensor's compliance on one local day, at the day's local midnight: computing the
+    day again overwrites it."""
+    tags = {"site": site, "asset": asset, "sensor": sensor}
+    fields = {
+        name: f"{value}i" if isinstance(value, int) else repr(float(value))
+        for name, value in record.fields().items()
+    }
+    return _line(measurements.COMPLIANCE_DAILY, tags, fields, record.start)
 
 
 def _line(measurement: str, tags: dict[str, str], fields: dict[str, str], ts: datetime) -> str:

@@ -42,10 +42,17 @@ class IngestSettings(BaseSettings):
     fleet: Path = Path("fleet/dortmund-hub.yaml")
     state: Path = Field(
         default=Path("var/ingest/state.sqlite3"),
-        description="SQLite file keeping the rule engine's state across restarts.",
+        description="SQLite file keeping the rule engine's state and the days the "
+        "compliance rollup has still to compute across restarts.",
     )
     silence_check_s: float = Field(
         default=10.0, gt=0, description="How often silent sensors are looked for ('no data')."
+    )
+    rollup_interval_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="How often ended days whose readings changed are computed into "
+        "compliance_daily.",
     )
     batch_max_readings: int = Field(default=5000, ge=1)
     batch_max_wait_s: float = Field(

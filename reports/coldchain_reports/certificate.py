@@ -1,8 +1,9 @@
 """The temperature certificate of one delivery: one compartment sensor from loading to hand-over.
 
 It states min, max, mean and MKT, the time beyond each limit (upper and lower
-alarm limit, legal maximum), coverage, the excursions, and a seal (the digest
-of the readings) that `coldchain-report verify` checks against InfluxDB. Every
+alarm limit, legal maximum), coverage, the excursions with the corrective
+actions recorded for them by the time it is issued, and a seal (the digest of
+the readings) that `coldchain-report verify` checks against InfluxDB. Every
 number comes from `coldchain.compliance`; this module assembles them and
 writes and reads the JSON form.
 """
@@ -17,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from coldchain import compliance
 from coldchain.compliance import Band, PeriodStats, Sample
+from coldchain.corrective import Closing, answered
 from coldchain_reports.errors import EditedCertificate, InvalidInput
 from coldchain_reports.scope import Scope
 from coldchain_reports.seal import Seal, parse_utc, utc_text
@@ -49,6 +51,8 @@ class Certificate:
     samples: Sequence[Sample]
     seal: Seal
     issued_at: datetime
+    actions: list[list[Closing]]
+    """For each excursion beyond the alarm limits, the closings of the alerts answering it."""
 
     def beyond(self, name: str) -> Limit | None:
         return next((limit for limit in self.limits if limit.name == name), None)
@@ -61,6 +65,7 @@ def build(
     samples: Sequence[Sample],
     delivery: str | None,
     issued_at: datetime,
+    closings: Sequence[Closing],
 ) -> Certificate:
     check_interval(start, end)
     interval_s = scope.sensor.interval_s
@@ -75,16 +80,18 @@ def build(
     if levels.min_c is not None:
         limits.append(Limit("min_c", levels.min_c, against(Band(max_c=None, min_c=levels.min_c))))
     limits.append(Limit("regulatory_max_c", levels.regulatory_max_c, against(scope.legal_band)))
+    stats = against(scope.alarm_band)
     return Certificate(
         scope=scope,
         delivery=delivery,
         start=start,
         end=end,
-        stats=against(scope.alarm_band),
+        stats=stats,
         limits=limits,
         samples=samples,
         seal=Seal.over(scope.asset.id, scope.sensor.id, start, end, samples),
         issued_at=issued_at,
+        actions=answered(stats.excursions, closings),
     )
 
 
@@ -147,8 +154,20 @@ def to_json(certificate: Certificate) -> dict[str, Any]:
                 "duration_s": _n((excursion.end - excursion.start).total_seconds()),
                 "peak_c": _n(excursion.peak_c),
                 "degree_minutes": _n(excursion.degree_minutes),
+                "actions": [
+                    {
+                        "alert_id": closing.alert_id,
+                        "closed": moment(closing.closed_at),
+                        "closed_by": closing.actor,
+                        "cause": closing.cause,
+                        "corrective_action": closing.corrective_action,
+                        "product_decision": closing.product_decision,
+                        "comment": closing.comment,
+                    }
+                    for closing in actions
+                ],
             }
-            for excursion in stats.excursions
+            for excursion, actions in zip(stats.excursions, certificate.actions, strict=True)
         ],
         "digest": {
             "algorithm": "sha256",

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 import typer
 
 from coldchain.compliance import Sample
+from coldchain.corrective import Closing
 from coldchain.errors import FleetConfigError
 from coldchain.fleet import Fleet
 from coldchain_reports import calibration, certificate, pdf, report, scope
@@ -81,10 +82,12 @@ def report_command(
         end_day = _day(to_day, "--to") if to_day else first_day + timedelta(days=1)
         last_day = end_day - timedelta(days=1)
         start, end = report.period_bounds(first_day, last_day, target.timezone)
-        samples = _read(settings, target, start, end)
+        samples, closings = _read(settings, target, start, end)
         records = calibration_file or settings.calibration
         known = calibration.load(records) if records else {}
-        result = report.build(target, first_day, last_day, samples, known.get(target.sensor.id))
+        result = report.build(
+            target, first_day, last_day, samples, known.get(target.sensor.id), closings
+        )
         days = f"{first_day}" if first_day == last_day else f"{first_day}_{last_day}"
         stem = out_dir / f"report_{asset}_{days}"
         pdf_path, csv_path = Path(f"{stem}_{lang.value}.pdf"), Path(f"{stem}.csv")
@@ -125,8 +128,10 @@ def certificate_command(
         start = _moment(loading, target.timezone, "--from")
         end = _moment(handover, target.timezone, "--to")
         certificate.check_interval(start, end)
-        samples = _read(settings, target, start, end)
-        result = certificate.build(target, start, end, samples, delivery, datetime.now(UTC))
+        samples, closings = _read(settings, target, start, end)
+        result = certificate.build(
+            target, start, end, samples, delivery, datetime.now(UTC), closings
+        )
         local = start.astimezone(ZoneInfo(target.timezone))
         stem = out_dir / f"certificate_{sensor}_{local:%Y-%m-%d_%H%M%S}"
         pdf_path, json_path = Path(f"{stem}_{lang.value}.pdf"), Path(f"{stem}.json")
@@ -218,10 +223,13 @@ def _fleet(settings: ReportSettings) -> Fleet:
 
 def _read(
     settings: ReportSettings, target: scope.Scope, start: datetime, end: datetime
-) -> list[Sample]:
-    """The target's readings in [start, end) and the one before start that covers into it."""
+) -> tuple[list[Sample], list[Closing]]:
+    """The target's readings in [start, end) and those around it that change its numbers,
+    and the closings of its alerts since start."""
+    asset, sensor = target.asset.id, target.sensor.id
     with _readings(settings) as readings:
-        return readings.temperatures(target.asset.id, target.sensor.id, start - target.lead_in, end)
+        samples = readings.temperatures(asset, sensor, start - target.reach, end + target.reach)
+        return samples, readings.closings(asset, sensor, start)
 
 
 def _readings(settings: ReportSettings) -> Readings:

@@ -13,6 +13,10 @@ class InfluxRejected(ReportError):
     """InfluxDB refused the query (HTTP 4xx or an error in the result)."""
 
 
+class IncompleteRecord(ReportError):
+    """A record in InfluxDB lacks a field the report needs; its writer must be fixed."""
+
+
 class UnknownInFleet(ReportError):
     """An asset or sensor named on the command line is not in the fleet file."""
 

@@ -65,7 +65,6 @@ _DE = {
     "plot_readings": "Messwerte {sensor}",
     "plot_excursion": "Überschreitung der Alarmgrenzen",
     "excursions_title": "Grenzwertüberschreitungen und Maßnahmen",
-    "excursions_only_title": "Überschreitungen der Alarmgrenzen",
     "no_excursions": "Keine Überschreitung der Alarmgrenzen im Zeitraum.",
     "start": "Beginn",
     "end": "Ende",
@@ -74,11 +73,18 @@ _DE = {
     "corrective_action": "Korrektur-\nmaßnahme",
     "product_decision": "Produkt-\nentscheidung",
     "not_recorded": "nicht erfasst",
-    "not_recorded_note": (
-        "Korrekturmaßnahmen und Produktentscheidungen (freigeben, sperren, entsorgen) erfasst "
-        "der Alarmdienst noch nicht; sie sind hier als „nicht erfasst“ ausgewiesen und müssen "
-        "im HACCP-Protokoll nachgewiesen werden."
+    "actions_note": (
+        "Korrekturmaßnahme und Produktentscheidung stammen aus dem Abschluss des kritischen "
+        "Alarms im Alarmdienst, der während der Überschreitung begann oder in sie eskalierte. "
+        "„nicht erfasst“: dazu ist kein abgeschlossener Alarm gespeichert (die Überschreitung "
+        "war kürzer als die Alarmverzögerung oder der Alarm ist noch offen); dann ist die "
+        "Maßnahme im HACCP-Protokoll nachzuweisen."
     ),
+    "cause": "Ursache: {cause}",
+    "closed_by": "abgeschlossen von {actor}, {at}",
+    "decision_release": "Freigabe",
+    "decision_quarantine": "Sperrung",
+    "decision_discard": "Entsorgung",
     "calibration_title": "Kalibrierung des Messgeräts (EN 13486)",
     "calibration_valid": "geprüft am {checked}, nächste Prüfung fällig am {due} ({reference})",
     "calibration_overdue": (
@@ -156,7 +162,6 @@ _EN = {
     "plot_readings": "Readings {sensor}",
     "plot_excursion": "Beyond alarm limits",
     "excursions_title": "Excursions and actions",
-    "excursions_only_title": "Excursions beyond the alarm limits",
     "no_excursions": "No excursion beyond the alarm limits in this period.",
     "start": "Start",
     "end": "End",
@@ -165,11 +170,18 @@ _EN = {
     "corrective_action": "Corrective\naction",
     "product_decision": "Product\ndecision",
     "not_recorded": "not recorded",
-    "not_recorded_note": (
-        "The alerts service does not record corrective actions and product decisions "
-        "(release, quarantine, discard) yet; they are shown as “not recorded” here and must "
-        "be documented in the HACCP log."
+    "actions_note": (
+        "Corrective action and product decision come from the closing of the critical alert "
+        "in the alerts service that began during the excursion or escalated into it. “not "
+        "recorded”: no closed alert is stored for it (the excursion was shorter than the "
+        "alarm delay, or the alert is still open); then the action must be documented in the "
+        "HACCP log."
     ),
+    "cause": "Cause: {cause}",
+    "closed_by": "closed by {actor}, {at}",
+    "decision_release": "release",
+    "decision_quarantine": "quarantine",
+    "decision_discard": "discard",
     "calibration_title": "Recorder calibration (EN 13486)",
     "calibration_valid": "checked on {checked}, next check due on {due} ({reference})",
     "calibration_overdue": (
@@ -225,6 +237,10 @@ class Labels:
 
     def degree_minutes(self, value: float) -> str:
         return f"{self.number(value, 1)} K·min"
+
+    def decision(self, value: str) -> str:
+        """A product decision (release, quarantine, discard) in words; another value as given."""
+        return self._texts.get(f"decision_{value}", value)
 
     @staticmethod
     def duration(seconds: float) -> str:

@@ -37,6 +37,7 @@ from reportlab.platypus import (  # type: ignore[import-untyped]
 )
 
 from coldchain.compliance import Excursion, PeriodStats
+from coldchain.corrective import Closing
 from coldchain_reports.calibration import CalibrationState
 from coldchain_reports.certificate import Certificate
 from coldchain_reports.labels import Labels
@@ -136,7 +137,7 @@ def render_report(report: AssetReport, labels: Labels, path: Path) -> None:
         Paragraph(labels("days_title"), HEADING),
         _days_table(report, labels),
         Paragraph(labels("excursions_title"), HEADING),
-        *_excursions(alarm.excursions, labels, with_actions=True),
+        *_excursions(alarm.excursions, report.actions, labels, seconds=False),
         KeepTogether(
             [
                 Paragraph(labels("calibration_title"), HEADING),
@@ -229,8 +230,8 @@ def render_certificate(certificate: Certificate, labels: Labels, path: Path) -> 
             ),
             WIDTH,
         ),
-        Paragraph(labels("excursions_only_title"), HEADING),
-        *_excursions(stats.excursions, labels, with_actions=False),
+        Paragraph(labels("excursions_title"), HEADING),
+        *_excursions(stats.excursions, certificate.actions, labels, seconds=True),
         KeepTogether(_digest(certificate.seal, stats.samples, labels)),
     ]
     footer = f"{labels('certificate_title')} {scope.sensor.id}, {labels.time(certificate.start)}"
@@ -363,7 +364,14 @@ def _days_table(report: AssetReport, labels: Labels) -> Table:
     return _table(heads, rows, right_from=1)
 
 
-def _excursions(excursions: Sequence[Excursion], labels: Labels, with_actions: bool) -> list[Any]:
+def _excursions(
+    excursions: Sequence[Excursion],
+    actions: Sequence[Sequence[Closing]],
+    labels: Labels,
+    seconds: bool,
+) -> list[Any]:
+    """The excursions beyond the alarm limits, each with the corrective actions and
+    product decisions of the alert closings that answer it."""
     if not excursions:
         return [Paragraph(escape(labels("no_excursions")), BODY)]
     heads = [
@@ -373,60 +381,109 @@ def _excursions(excursions: Sequence[Excursion], labels: Labels, with_actions: b
         labels("duration"),
         labels("peak"),
         labels("col_km"),
+        labels("corrective_action"),
+        labels("product_decision"),
     ]
-    if with_actions:
-        heads += [labels("corrective_action"), labels("product_decision")]
     rows = []
-    for number, excursion in enumerate(excursions, start=1):
-        row = [
-            str(number),
-            labels.time(excursion.start, seconds=not with_actions),
-            labels.time(excursion.end, seconds=not with_actions),
-            labels.duration((excursion.end - excursion.start).total_seconds()),
-            labels.temperature(excursion.peak_c),
-            labels.number(excursion.degree_minutes, 1),
-        ]
-        if with_actions:
-            row += [labels("not_recorded"), labels("not_recorded")]
-        rows.append(row)
-    flowables: list[Any] = [_table(heads, rows, right_from=len(heads))]
-    if with_actions:
-        flowables += [Spacer(1, 1.5 * mm), Paragraph(escape(labels("not_recorded_note")), SMALL)]
-    return flowables
-
-
-def _table(heads: list[str], rows: list[list[str]], right_from: int) -> Table:
-    """A grid with a header row; columns from `right_from` on are right-aligned.
-
-    Each column gets the width of its widest cell and its head's longest word,
-    and the page's remaining width is shared out evenly.
-    """
-    needed = [
-        max(
-            max(_text_width(word, HEAD) for word in head.replace("\n", " ").split()),
-            *(_text_width(row[i], CELL) for row in rows),
+    for number, (excursion, closings) in enumerate(zip(excursions, actions, strict=True), 1):
+        rows.append(
+            [
+                str(number),
+                _stacked(labels.time(excursion.start, seconds=seconds)),
+                _stacked(labels.time(excursion.end, seconds=seconds)),
+                labels.duration((excursion.end - excursion.start).total_seconds()),
+                labels.temperature(excursion.peak_c),
+                labels.number(excursion.degree_minutes, 1),
+                "\n\n".join(_action(c, labels) for c in closings) or labels("not_recorded"),
+                "\n".join(labels.decision(c.product_decision) for c in closings)
+                or labels("not_recorded"),
+            ]
         )
-        + 7
-        for i, head in enumerate(heads)
+    return [
+        _table(heads, rows, right_from=len(heads) - 2, text_from=len(heads) - 2),
+        Spacer(1, 1.5 * mm),
+        Paragraph(escape(labels("actions_note")), SMALL),
     ]
-    spare = (WIDTH - sum(needed)) / len(needed)
-    widths = (
-        [w + spare for w in needed] if spare >= 0 else [w * WIDTH / sum(needed) for w in needed]
-    )
-    data: list[list[Any]] = [[_head(h, right=i >= right_from) for i, h in enumerate(heads)]]
-    data += [
-        [Paragraph(escape(c), CELL_RIGHT if i >= right_from else CELL) for i, c in enumerate(row)]
-        for row in rows
+
+
+def _stacked(moment: str) -> str:
+    """A local time as the date over the clock, to leave the width to the actions."""
+    return moment.replace(" ", "\n", 1)
+
+
+def _action(closing: Closing, labels: Labels) -> str:
+    """A closing as lines: the corrective action, the cause, the comment, who closed it when."""
+    lines = [closing.corrective_action or labels("none")]
+    if closing.cause:
+        lines.append(labels("cause", cause=closing.cause))
+    if closing.comment:
+        lines.append(f"„{closing.comment}“" if labels.language == "de" else f"“{closing.comment}”")
+    lines.append(labels("closed_by", actor=closing.actor, at=labels.time(closing.closed_at)))
+    return "\n".join(lines)
+
+
+def _table(
+    heads: list[str], rows: list[list[str]], right_from: int, text_from: int | None = None
+) -> Table:
+    """A grid with a header row; columns from `right_from` on are right-aligned, except the
+    free-text columns from `text_from` on. A newline in a cell breaks the line.
+
+    Each column gets the width of its widest cell and its head's longest word, and
+    the page's remaining width is shared out evenly. Free-text columns instead share
+    what the others leave: each at least its longest word, the rest in proportion to
+    how much more their text needs; their text wraps.
+    """
+    text_from = len(heads) if text_from is None else text_from
+    needed = [_width(head, [row[i] for row in rows], whole=True) for i, head in enumerate(heads)]
+    fixed, texts = needed[:text_from], needed[text_from:]
+    shortest = [_width(head, [row[i] for row in rows], whole=False) for i, head in
+                enumerate(heads)][text_from:]  # fmt: skip
+    free = WIDTH - sum(fixed)
+    if texts and free >= sum(texts):
+        fixed = [w + (free - sum(texts)) / len(needed) for w in fixed]
+        free = WIDTH - sum(fixed)
+    if texts and free >= sum(shortest):
+        wants = [need - least for need, least in zip(texts, shortest, strict=True)]
+        extra = free - sum(shortest)
+        widths = fixed + [
+            least + (extra * want / sum(wants) if sum(wants) else extra / len(texts))
+            for least, want in zip(shortest, wants, strict=True)
+        ]
+    else:
+        spare = (WIDTH - sum(needed)) / len(needed)
+        widths = (
+            [w + spare for w in needed] if spare >= 0 else [w * WIDTH / sum(needed) for w in needed]
+        )
+
+    def style(i: int) -> ParagraphStyle:
+        return CELL_RIGHT if right_from <= i < text_from else CELL
+
+    data: list[list[Any]] = [
+        [_head(h, right=right_from <= i < text_from) for i, h in enumerate(heads)]
     ]
+    data += [[Paragraph(_lines(c), style(i)) for i, c in enumerate(row)] for row in rows]
     table = Table(data, colWidths=widths, repeatRows=1)
     table.setStyle(_grid_style(header=True))
     return table
 
 
+def _width(head: str, cells: list[str], whole: bool) -> float:
+    """Width a column needs for its head's longest word and its cells' longest line
+    (`whole`) or longest word."""
+    words = [_text_width(word, HEAD) for word in head.split()]
+    parts = [part for cell in cells for part in cell.split("\n")]
+    if not whole:
+        parts = [word for part in parts for word in part.split()]
+    return max(*words, *(_text_width(part, CELL) for part in parts)) + 7
+
+
+def _lines(text: str) -> str:
+    return "<br/>".join(escape(line) for line in text.split("\n"))
+
+
 def _head(text: str, right: bool = False) -> Paragraph:
     """A column head; a newline in the label is where it breaks."""
-    lines = (escape(part) for part in text.split("\n"))
-    return Paragraph("<br/>".join(lines), HEAD_RIGHT if right else HEAD)
+    return Paragraph(_lines(text), HEAD_RIGHT if right else HEAD)
 
 
 def _text_width(text: str, style: ParagraphStyle) -> float:

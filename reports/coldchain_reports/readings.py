@@ -1,10 +1,10 @@
-"""InfluxDB read adapter: the readings of one sensor in a time range, over the 1.x HTTP API.
+"""InfluxDB read adapter: a sensor's readings in a time range, and the closings of its alerts.
 
 InfluxQL on `/query` is answered by InfluxDB 1.x natively, by 2.x through its
 v1-compatibility endpoints (token auth, a bucket named like the database) and
 by 3.x natively, so this one cut serves every generation. Answers are streamed
 in chunks, so a month of 5-second readings never meets a server's row limit.
-It knows nothing of limits or reports: times and sensor ids in, samples out.
+It knows nothing of limits or reports: times and ids in, samples and closings out.
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from typing import Any
 import httpx
 
 from coldchain.compliance import Sample
-from coldchain.measurements import TEMPERATURE
-from coldchain_reports.errors import InfluxRejected, InfluxUnavailable
+from coldchain.corrective import Closing
+from coldchain.measurements import ALERT_ACTION, TEMPERATURE
+from coldchain_reports.errors import IncompleteRecord, InfluxRejected, InfluxUnavailable
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -57,6 +58,17 @@ class Readings:
         )
         rows = self.query(influxql)
         return [Sample(ts=from_ns(int(ts)), temp_c=float(temp_c)) for ts, temp_c in rows]
+
+    def closings(self, asset: str, sensor: str, since: datetime) -> list[Closing]:
+        """Closings of alerts about `asset` (this sensor's, or the asset's own) at or after
+        `since` (UTC), from the alerts service's alert actions."""
+        influxql = (
+            'SELECT "alert_id", "severity", "started_ns", "actor", "cause", "corrective_action", '
+            f'"product_decision", "comment" FROM "{ALERT_ACTION}" '
+            f'WHERE "action" = \'closed\' AND "asset" = {_quoted(asset)} '
+            f'AND ("sensor" = {_quoted(sensor)} OR "sensor" = \'\') AND time >= {to_ns(since)}'
+        )
+        return [_closing(row) for row in self.query(influxql)]
 
     def query(self, influxql: str) -> list[list[Any]]:
         """Run one InfluxQL statement; the `values` rows of all its series, chunk by chunk."""
@@ -98,6 +110,27 @@ def _values(chunk: dict[str, Any], influxql: str, database: str) -> list[list[An
         for series in result.get("series", []):
             rows.extend(series.get("values", []))
     return rows
+
+
+def _closing(row: list[Any]) -> Closing:
+    closed_ns, alert_id, severity, started_ns, actor, cause, action, decision, comment = row
+    if started_ns is None:
+        raise IncompleteRecord(
+            f"the closing of alert {alert_id} ({from_ns(int(closed_ns)).isoformat()}) has no "
+            "started_ns, so it cannot be matched with an excursion: the alerts service must "
+            f"write it with every {ALERT_ACTION} point (docs/influxdb-schema.md)"
+        )
+    return Closing(
+        alert_id=str(alert_id),
+        severity=str(severity),
+        started_at=from_ns(int(started_ns)),
+        closed_at=from_ns(int(closed_ns)),
+        actor=str(actor or ""),
+        cause=str(cause or ""),
+        corrective_action=str(action or ""),
+        product_decision=str(decision or ""),
+        comment=str(comment or ""),
+    )
 
 
 def _quoted(value: str) -> str:

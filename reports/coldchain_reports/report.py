@@ -1,7 +1,8 @@
 """The period report of one asset: local days [first_day, last_day], numbers per day and in total.
 
 Every number comes from `coldchain.compliance`, computed twice: against the
-asset's alarm limits and against the category's legal maximum. This module
+asset's alarm limits and against the category's legal maximum; the corrective
+actions come from the alerts' closings (`coldchain.corrective`). This module
 only assembles; `pdf` renders and `csv_rows` tabulates.
 """
 
@@ -13,6 +14,7 @@ from datetime import date, datetime
 
 from coldchain import compliance
 from coldchain.compliance import PeriodStats, Sample
+from coldchain.corrective import Closing, answered
 from coldchain_reports.calibration import Calibration, CalibrationState, state
 from coldchain_reports.errors import InvalidInput
 from coldchain_reports.scope import Scope
@@ -40,6 +42,8 @@ class AssetReport:
     samples: Sequence[Sample]
     seal: Seal
     calibration: Calibration | None
+    actions: list[list[Closing]]
+    """For each excursion beyond the alarm limits, the closings of the alerts answering it."""
 
     @property
     def calibration_state(self) -> CalibrationState:
@@ -63,6 +67,7 @@ def build(
     last_day: date,
     samples: Sequence[Sample],
     calibration: Calibration | None,
+    closings: Sequence[Closing],
 ) -> AssetReport:
     start, end = period_bounds(first_day, last_day, scope.timezone)
     interval_s = scope.sensor.interval_s
@@ -77,16 +82,18 @@ def build(
         Day(day=day, alarm=alarm, legal=legal)
         for (day, alarm), (_, legal) in zip(alarm_days, legal_days, strict=True)
     ]
+    alarm = compliance.period_stats(samples, start, end, scope.alarm_band, interval_s)
     return AssetReport(
         scope=scope,
         first_day=first_day,
         last_day=last_day,
-        alarm=compliance.period_stats(samples, start, end, scope.alarm_band, interval_s),
+        alarm=alarm,
         legal=compliance.period_stats(samples, start, end, scope.legal_band, interval_s),
         days=days,
         samples=samples,
         seal=Seal.over(scope.asset.id, scope.sensor.id, start, end, samples),
         calibration=calibration,
+        actions=answered(alarm.excursions, closings),
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from coldchain import compliance
 from coldchain.compliance import Band
 from coldchain.fleet import Asset, Fleet, Sensor, Site
 from coldchain.limits import Limits
@@ -31,9 +32,10 @@ class Scope:
         return self.site.timezone
 
     @property
-    def lead_in(self) -> timedelta:
-        """How far before a period to read: the last reading before it covers into it."""
-        return timedelta(seconds=self.sensor.interval_s)
+    def reach(self) -> timedelta:
+        """How far before and after a period to read: the last reading before it covers
+        into it, and the first after it decides how long the period's last one holds."""
+        return timedelta(seconds=compliance.reach_s(self.sensor.interval_s))
 
     @property
     def alarm_band(self) -> Band:

@@ -35,7 +35,8 @@ class Seal:
     def over(
         cls, asset: str, sensor: str, start: datetime, end: datetime, samples: Sequence[Sample]
     ) -> Seal:
-        """The seal of those `samples` with start <= ts < end (a lead-in reading is left out)."""
+        """The seal of those `samples` with start <= ts < end; readings read around the
+        period (for the compliance numbers) are left out."""
         inside = [sample for sample in samples if start <= sample.ts < end]
         return cls(asset, sensor, start, end, compliance.digest(inside, sensor))
 

@@ -1,9 +1,12 @@
 """The dashboards by what they show: every query of the committed JSON against InfluxDB.
 
-A known dataset goes into a real InfluxDB; every panel target, annotation and
-variable query of every `dashboards/*.json` runs as Grafana would send it (template
-variables substituted for a time range); the daily compliance table must give the
-numbers of coldchain.compliance.daily_stats for the same readings.
+A known dataset goes into a real InfluxDB: readings, alert events, excursions, the
+alerts service's alert actions and audit-log chain, and the daily compliance rollup
+that `coldchain-rollup` (ingest's rollup code) computes from those readings. Every
+panel target, annotation and variable query of every `dashboards/*.json` runs as
+Grafana would send it (template variables substituted for a time range); the daily
+compliance table must give the numbers of coldchain.compliance.daily_stats for the
+same readings.
 """
 
 from __future__ import annotations
@@ -21,10 +24,16 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
+from coldchain import measurements
 from coldchain.compliance import Band, Excursion, PeriodStats, Sample, daily_stats, local_day_bounds
 from coldchain.fleet import Fleet
+from coldchain.rollup import day_records
 from coldchain_dashboards import build, publish
+from coldchain_dashboards.audit import CHAIN_TITLE
+from coldchain_dashboards.queries import TABLE_FIELDS
+from coldchain_ingest.cli import rollup_app
 from conftest import DEMO_FLEET, SITE
 from servers import REPO, InfluxDB
 
@@ -120,8 +129,47 @@ def _lines(samples: dict[str, list[Sample]]) -> list[str]:
         f"regulatory_limit_c=-18.0,degree_minutes=14.5,duration_s=600.0,"
         f"end_ns={_ns(excursion_end)}i {_ns(excursion_start)}",
         f"position,site={SITE},gateway=van-1 lat=51.51,lon=7.46,seq=3i {_ns(END) - 10**9}",
+        *_audit_lines(raised),
     ]
     return lines + _recent_lines(datetime.now(UTC).replace(microsecond=0))
+
+
+def _audit_lines(raised: datetime) -> list[str]:
+    """The alerts service's records: alert 7 (cold-room-1, under_min) handled to the end,
+    alert 8 (freezer-1) only opened; the audit log's entries and a verification."""
+    seven = f"site={SITE},alert_id=7,severity=critical,asset={CHILLED},sensor=cold-room-1.air"
+    eight = f"site={SITE},alert_id=8,severity=critical,asset={FROZEN},sensor=freezer-1.air"
+    started = f"started_ns={_ns(raised)}i"
+    steps = [
+        (seven, "opened", 1, f'actor="system",comment="",{started}'),
+        (seven, "notified", 2, f'actor="system",comment="SMS an Schicht",level=1i,{started}'),
+        (seven, "acknowledged", 600, f'actor="m.mueller",comment="Tür stand offen",{started}'),
+        (seven, "escalated", 1800, f'actor="system",comment="",level=2i,{started}'),
+        (
+            seven,
+            "closed",
+            3600,
+            'actor="m.mueller",comment="",cause="Tür offen gelassen",'
+            'corrective_action="Tür geschlossen, Ware umgelagert",'
+            f'product_decision="release",{started}',
+        ),
+        (eight, "opened", 7200, f'actor="system",comment="",{started}'),
+    ]
+    lines = [
+        f"{measurements.ALERT_ACTION},{tags},action={action} {fields} "
+        f"{_ns(raised + timedelta(seconds=after))}"
+        for tags, action, after, fields in steps
+    ]
+    lines += [
+        f'{measurements.AUDIT_CHAIN} seq={seq}i,sha256="{seq:064x}",action="acknowledged",'
+        f'actor="m.mueller" {_ns(raised + timedelta(minutes=seq))}'
+        for seq in (1, 2, 3)
+    ]
+    return [
+        *lines,
+        f'{measurements.AUDIT_VERIFY} ok=true,entries=3i,first_bad_seq=0i,problem="" '
+        f"{_ns(raised + timedelta(hours=2))}",
+    ]
 
 
 def _recent_lines(now: datetime) -> list[str]:
@@ -136,6 +184,8 @@ def _recent_lines(now: datetime) -> list[str]:
         f"temp_c=3.5,seq=9i {minute_ago}",
         f"temperature,site={SITE},gateway=freezer-1,sensor=freezer-1.air,asset={FROZEN} "
         f"temp_c=-21.0,seq=9i {minute_ago}",
+        f"{measurements.AUDIT_VERIFY} ok=false,entries=5i,first_bad_seq=4i,"
+        f'problem="entry 4: sha256 does not match" {minute_ago}',
     ]
 
 
@@ -171,8 +221,24 @@ def loaded(influxdb: InfluxDB) -> Iterator[tuple[InfluxDB, str, dict[str, list[S
     lines = _lines(samples)
     for i in range(0, len(lines), 5000):
         influxdb.write(database, "\n".join(lines[i : i + 5000]))
+    _rollup(influxdb, database)
     yield influxdb, database, samples
     influxdb.query(database, f'DROP DATABASE "{database}"')
+
+
+def _rollup(influxdb: InfluxDB, database: str) -> None:
+    """The compliance_daily points of the range's days, as ingest's rollup computes them."""
+    env = {
+        "COLDCHAIN_INGEST_INFLUX_URL": influxdb.url,
+        "COLDCHAIN_INGEST_INFLUX_DB": database,
+        "COLDCHAIN_INGEST_FLEET": str(DEMO_FLEET),
+    }
+    sensors = [option for asset in SERIES for option in ("--sensor", SERIES[asset][0])]
+    last = (LAST_DAY + timedelta(days=1)).isoformat()
+    args = ["--from", FIRST_DAY.isoformat(), "--to", last, *sensors]
+    result = CliRunner().invoke(rollup_app, args, env=env)
+    assert result.exit_code == 0, result.output
+    assert "cold-room-1.air: 3 days from 2026-03-28" in result.output
 
 
 # --- Grafana's substitution of template variables, for one time range -------------------
@@ -290,7 +356,7 @@ def test_every_query_of_every_dashboard_runs(loaded: tuple[InfluxDB, str, Any]) 
             series = _query(influx, database, variables.substitute(query, min_interval))
             panel = f"{name}: {where.split(' / ')[0]}"
             rows[panel] = rows.get(panel, 0) + sum(len(s["values"]) for s in series)
-    assert len(rows) == 14  # every panel with a query, and the annotation
+    assert len(rows) == 25  # every panel with a query, and the annotations
     empty = [panel for panel, count in rows.items() if count == 0]
     assert not empty, f"panels that show nothing of the dataset: {empty}"
 
@@ -322,6 +388,91 @@ def test_audit_counts_alert_events(loaded: tuple[InfluxDB, str, Any]) -> None:
     assert [row[1] for row in events["values"]] == ["raised", "cleared", "raised"]
 
 
+def test_audit_shows_how_each_alert_was_handled(loaded: tuple[InfluxDB, str, Any]) -> None:
+    influx, database, _ = loaded
+    results = _run_panels(influx, database, _boards()["audit.json"])
+    handled = _joined(
+        results["Alerts: acknowledgement, corrective action, product decision"], "alert_id"
+    )
+    raised = _local(FIRST_DAY, 14, 0, 30)
+    assert handled["7"] == {
+        "opened": _ns(raised + timedelta(seconds=1)),
+        "asset": CHILLED,
+        "sensor": "cold-room-1.air",
+        "severity": "critical",
+        "opened_by": "system",
+        "acknowledged": _ns(raised + timedelta(minutes=10)),
+        "acknowledged_by": "m.mueller",
+        "acknowledgement": "Tür stand offen",
+        "closed": _ns(raised + timedelta(hours=1)),
+        "closed_by": "m.mueller",
+        "cause": "Tür offen gelassen",
+        "corrective_action": "Tür geschlossen, Ware umgelagert",
+        "product_decision": "release",
+        "closing_comment": "",
+    }
+    assert set(handled["8"]) == {"opened", "asset", "sensor", "severity", "opened_by"}
+    (sent,) = results["Notifications and escalations"]["notifications"]
+    columns = sent["columns"]
+    rows = [dict(zip(columns, row, strict=True)) for row in sent["values"]]
+    assert [(r["alert_id"], r["action"], r["level"]) for r in rows] == [
+        ("7", "escalated", 2),
+        ("7", "notified", 1),
+    ]
+    assert rows[1]["comment"] == "SMS an Schicht"
+
+
+def test_audit_shows_the_state_of_the_audit_log(loaded: tuple[InfluxDB, str, Any]) -> None:
+    influx, database, _ = loaded
+    results = _run_panels(influx, database, _boards()["audit.json"])
+    (last,) = results[CHAIN_TITLE]["verified"]
+    ((_, ok, entries, first_bad, problem),) = last["values"]
+    assert (ok, entries, first_bad) == (False, 5, 4), "the latest verification, from now()"
+    assert problem == "entry 4: sha256 does not match"
+    (history,) = results["Audit log: verifications"]["verifications"]
+    assert [row[1:4] for row in history["values"]] == [[True, 3, 0]], "the one in the range"
+    (entries_shown,) = results["Audit log: entries"]["entries"]
+    assert [row[1] for row in entries_shown["values"]] == [3, 2, 1]
+
+
+def test_alert_actions_are_annotations(loaded: tuple[InfluxDB, str, Any]) -> None:
+    influx, database, _ = loaded
+    for name in ("audit.json", "compliance.json"):
+        board = _boards()[name]
+        variables = Variables(influx, database, board)
+        shown = {
+            annotation["name"]: _query(
+                influx, database, variables.substitute(annotation["target"]["query"])
+            )
+            for annotation in board["annotations"]["list"]
+        }
+        ((steps,), (closed,)) = shown["Alert actions"], shown["Corrective actions"]
+        assert sorted(row[2] for row in steps["values"]) == [
+            "acknowledged",
+            "escalated",
+            "notified",
+            "opened",
+            "opened",
+        ], name
+        ((_, corrective_action, decision, *_),) = closed["values"]
+        assert (corrective_action, decision) == ("Tür geschlossen, Ware umgelagert", "release")
+
+
+def _joined(results: dict[str, list[dict[str, Any]]], key: str) -> dict[str, dict[str, Any]]:
+    """Rows by `key`, as Grafana's joinByField (outer) and organize transformations make them:
+    the panel renames the time of its n-th query ("Time n") to that query's refId."""
+    rows: dict[str, dict[str, Any]] = {}
+    for ref, series_list in results.items():
+        for series in series_list:
+            columns = ["time", *series["columns"][1:]]
+            for values in series["values"]:
+                row = dict(zip(columns, values, strict=True))
+                joined = rows.setdefault(row.pop(key), {})
+                joined[ref] = row.pop("time")
+                joined.update(row)
+    return rows
+
+
 def test_daily_compliance_table_agrees_with_the_compliance_code(
     loaded: tuple[InfluxDB, str, dict[str, list[Sample]]],
 ) -> None:
@@ -337,16 +488,25 @@ def test_daily_compliance_table_agrees_with_the_compliance_code(
         legal = Band(max_c=limits.regulatory_max_c)
         by_day = daily_stats(readings, FIRST_DAY, LAST_DAY, band, INTERVAL_S)
         legal_by_day = dict(daily_stats(readings, FIRST_DAY, LAST_DAY, legal, INTERVAL_S))
-        for day, stats in by_day:
-            row = shown[(asset, day)]
+        records = day_records(
+            readings, FIRST_DAY, LAST_DAY, band, limits.regulatory_max_c, INTERVAL_S
+        )
+        for (day, stats), record in zip(by_day, records, strict=True):
+            row = {name: value for name, value in shown[(asset, day)].items() if value is not None}
+            fields = record.fields()
+            assert set(row) == {name for name in TABLE_FIELDS if name in fields}, (asset, day)
             expected = _figures(stats, band) | {
-                "time_in_legal_range_pct": legal_by_day[day].time_in_range_pct
+                "time_in_legal_range_pct": legal_by_day[day].time_in_range_pct,
+                "above_legal_s": legal_by_day[day].excursion_s,
             }
-            if band.min_c is None:
-                del expected["excursions_below"]
-            assert set(row) == set(expected), (asset, day)
             for name, value in expected.items():
-                assert row[name] == pytest.approx(value, rel=1e-9, abs=1e-9), (asset, day, name)
+                assert row.get(name) == pytest.approx(value, rel=1e-12, abs=1e-12), (
+                    asset,
+                    day,
+                    name,
+                )
+            assert row["legal_max_c"] == limits.regulatory_max_c
+            assert row["alarm_max_c"] == limits.max_c
     assert {day for _, day in shown} == {FIRST_DAY, date(2026, 3, 29), LAST_DAY}
     dst = shown[(CHILLED, date(2026, 3, 29))]
     assert dst["coverage_pct"] == pytest.approx(100 * (23 * 3600 - 1800) / (23 * 3600))
@@ -354,6 +514,8 @@ def test_daily_compliance_table_agrees_with_the_compliance_code(
     assert shown[(CHILLED, date(2026, 3, 28))]["excursions_below"] == 2
     assert shown[(CHILLED, LAST_DAY)]["excursions_above"] == 3  # midnight piece + split pair
     assert shown[(FROZEN, FIRST_DAY)]["excursions_above"] == 1  # range starts mid-excursion
+    assert shown[(FROZEN, FIRST_DAY)]["excursions_below"] == 0  # no lower limit
+    assert "alarm_min_c" not in {k for k, v in shown[(FROZEN, FIRST_DAY)].items() if v is not None}
 
 
 def _figures(stats: PeriodStats, band: Band) -> dict[str, float | int | None]:

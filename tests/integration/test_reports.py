@@ -28,7 +28,7 @@ import yaml
 from PIL import Image
 from typer.testing import CliRunner
 
-from coldchain import compliance
+from coldchain import compliance, measurements
 from coldchain.compliance import Band, Sample
 from coldchain_reports.cli import app
 from conftest import DEMO_FLEET
@@ -97,6 +97,68 @@ def line(sample: Sample, asset: str, sensor: str) -> str:
     )
 
 
+def closing(
+    alert_id: int,
+    asset: str,
+    sensor: str,
+    severity: str,
+    started: datetime,
+    closed: datetime,
+    fields: str,
+) -> str:
+    """An alert's closing as the alerts service writes it (measurement alert_action)."""
+    return (
+        f"{measurements.ALERT_ACTION},site=dortmund-hub,alert_id={alert_id},action=closed,"
+        f"severity={severity},asset={asset},sensor={sensor} {fields},"
+        f"started_ns={_ns(started)}i {_ns(closed)}"
+    )
+
+
+def _ns(moment: datetime) -> int:
+    return (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1) * 1000
+
+
+CLOSINGS = [
+    # The warm spell of 25 Oct 12:00 UTC: its alert began with it.
+    closing(
+        11, ROOM, ROOM_SENSOR, "critical",
+        datetime(2025, 10, 25, 12, 0, 30, tzinfo=UTC), datetime(2025, 10, 25, 13, 30, tzinfo=UTC),
+        'actor="m.mueller",cause="Kompressor ausgefallen",'
+        'corrective_action="Ware in Kühlraum 2 umgelagert",product_decision="quarantine",'
+        'comment="Kerntemperatur 6,8 °C"',
+    ),
+    # 18:00 UTC: a warning from 17:55 that escalated when the alarm limit was passed.
+    closing(
+        12, ROOM, ROOM_SENSOR, "critical",
+        datetime(2025, 10, 25, 17, 55, tzinfo=UTC), datetime(2025, 10, 25, 19, tzinfo=UTC),
+        'actor="a.schmidt",cause="Tür offen",corrective_action="Tür geschlossen",'
+        'product_decision="release",comment=""',
+    ),
+    # A warning only: answers no excursion beyond the alarm limits.
+    closing(
+        13, ROOM, ROOM_SENSOR, "warning",
+        datetime(2025, 10, 26, 3, tzinfo=UTC), datetime(2025, 10, 26, 5, tzinfo=UTC),
+        'actor="a.schmidt",cause="Abtauung",corrective_action="keine nötig",'
+        'product_decision="release",comment=""',
+    ),
+    # Another probe of the room: not this report's sensor.
+    closing(
+        14, ROOM, "cold-room-1.spare", "critical",
+        datetime(2025, 10, 26, 4, tzinfo=UTC), datetime(2025, 10, 26, 6, tzinfo=UTC),
+        'actor="a.schmidt",cause="Fühler defekt",corrective_action="Fühler getauscht",'
+        'product_decision="discard",comment=""',
+    ),
+    # The van's door opening at the first stop.
+    closing(
+        21, VAN, VAN_SENSOR, "critical",
+        datetime(2025, 10, 26, 7, 40, 30, tzinfo=UTC), datetime(2025, 10, 26, 8, 5, tzinfo=UTC),
+        'actor="k.weber",cause="Tür an Stopp 1 zu lange offen",'
+        'corrective_action="Ware geprüft, Kerntemperatur 5 °C",product_decision="release",'
+        'comment=""',
+    ),
+]  # fmt: skip
+
+
 @dataclass
 class Dataset:
     influxdb: InfluxDB
@@ -116,7 +178,7 @@ def dataset(influxdb: InfluxDB, tmp_path: Path) -> Iterator[Dataset]:
     influxdb.query(database, f'CREATE DATABASE "{database}"')
     lines = [line(s, ROOM, ROOM_SENSOR) for s in ROOM_SAMPLES]
     lines += [line(s, VAN, VAN_SENSOR) for s in VAN_SAMPLES]
-    influxdb.write(database, "\n".join(lines))
+    influxdb.write(database, "\n".join(lines + CLOSINGS))
     fleet = yaml.safe_load(DEMO_FLEET.read_text())
     for site in fleet["sites"]:
         for asset in site["assets"]:
@@ -135,9 +197,13 @@ def dataset(influxdb: InfluxDB, tmp_path: Path) -> Iterator[Dataset]:
     yield Dataset(influxdb, database, tmp_path, env)
 
 
-def pdf_text(path: Path) -> str:
+def pdf_text(path: Path, raw: bool = False) -> str:
+    """The PDF's text as laid out on the page, or (`raw`) in drawing order: cell by cell."""
     return subprocess.run(
-        ["pdftotext", "-layout", str(path), "-"], check=True, capture_output=True, text=True
+        ["pdftotext", "-raw" if raw else "-layout", str(path), "-"],
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
 
 
@@ -178,6 +244,21 @@ def test_report_pdf_in_german_has_the_numbers(dataset: Dataset) -> None:
                   "Produkt-", "nicht erfasst", "Gesetzliche Höchsttemperatur",
                   "Zeiten in Europe/Berlin", "Seite 1 von"]:  # fmt: skip
         assert label in text, label
+    rows = _squeezed(pdf_text(pdf, raw=True))
+    first, second, third = period.excursions
+    assert (
+        f"1 25.10.2025 14:00 MESZ 25.10.2025 14:45 MESZ 0:45:00 8,2 °C "
+        f"{de(first.degree_minutes, 1)} Ware in Kühlraum 2 umgelagert Ursache: Kompressor "
+        "ausgefallen „Kerntemperatur 6,8 °C“ abgeschlossen von m.mueller, 25.10.2025 15:30 "
+        "MESZ Sperrung"
+    ) in rows, "the closing of the alert that began with the excursion"
+    assert (
+        f"{de(second.degree_minutes, 1)} Tür geschlossen Ursache: Tür offen abgeschlossen von "
+        "a.schmidt, 25.10.2025 21:00 MESZ Freigabe"
+    ) in rows, "the closing of the warning that escalated into the excursion"
+    assert f"{de(third.degree_minutes, 1)} nicht erfasst nicht erfasst" in rows
+    for other in ["Abtauung", "Fühler getauscht", "Entsorgung"]:
+        assert other not in rows, "a warning's or another probe's closing"
     assert period.samples == 2940 - 120
     assert f"Messwerte {period.samples}" in _squeezed(text)
     summary = _squeezed(text)
@@ -194,8 +275,7 @@ def test_report_pdf_in_german_has_the_numbers(dataset: Dataset) -> None:
     assert len(period.excursions) == 3 and len(legal.excursions) == 1
     assert "Überschreitungen 3 1" in summary
     # Excursion times in local time with the zone: the peak one at 14:00:30 CEST.
-    assert "25.10.2025 14:00 MESZ" in text and "26.10.2025 05:00 MEZ" in text
-    assert text.count("nicht erfasst") >= 2 * len(period.excursions)
+    assert "25.10.2025 14:00 MESZ" in rows and "26.10.2025 05:00 MEZ" in rows
     for (day, alarm), (_, day_legal) in zip(
         expected_days(ALARM), expected_days(LEGAL), strict=True
     ):
@@ -258,9 +338,16 @@ def test_report_in_english_without_calibration_renders(dataset: Dataset) -> None
                   "not recorded", "Legal maximum", "Times in Europe/Berlin",
                   "unknown: no calibration record for this sensor", "Page 1 of"]:  # fmt: skip
         assert label in text, label
+    rows = _squeezed(pdf_text(pdf, raw=True))
+    assert (
+        "umgelagert Cause: Kompressor ausgefallen “Kerntemperatur 6,8 °C” closed by "
+        "m.mueller, 2025-10-25 15:30 CEST quarantine" in rows
+    ), "the recorded texts as they were typed, the labels in English"
+    assert "a.schmidt, 2025-10-25 21:00 CEST release" in rows
+    assert "not recorded not recorded" in rows
     assert f"Coverage {period.coverage_pct:.2f} %" in summary
     assert f"(MKT) {period.mkt_c:.1f} °C" in summary
-    assert "2025-10-25 14:00 CEST" in text and "2025-10-26 05:00 CET" in text
+    assert "2025-10-25 14:00 CEST" in rows and "2025-10-26 05:00 CET" in rows
     assert "Sun 2025-10-26" in text
     page = dataset.directory / "page"
     subprocess.run(["pdftoppm", "-png", "-r", "50", "-f", "1", "-l", "1", str(pdf), str(page)],
@@ -314,6 +401,17 @@ def test_certificate_json_and_pdf(dataset: Dataset) -> None:
     assert beyond["max_c"]["degree_minutes"] == round(stats.degree_minutes, 3)
     [excursion] = data["excursions"]
     assert excursion["from"]["utc"] == "2025-10-26T07:40:30Z" and excursion["peak_c"] == 7.1
+    assert excursion["actions"] == [
+        {
+            "alert_id": "21",
+            "closed": {"utc": "2025-10-26T08:05:00Z", "local": "2025-10-26T09:05:00+01:00"},
+            "closed_by": "k.weber",
+            "cause": "Tür an Stopp 1 zu lange offen",
+            "corrective_action": "Ware geprüft, Kerntemperatur 5 °C",
+            "product_decision": "release",
+            "comment": "",
+        }
+    ]
     inside = [s for s in VAN_SAMPLES if LOADING <= s.ts < HANDOVER]
     assert data["digest"]["value"] == compliance.digest(inside, VAN_SENSOR)
     text = _squeezed(pdf_text(pdf))
@@ -323,6 +421,10 @@ def test_certificate_json_and_pdf(dataset: Dataset) -> None:
                   f"Messwerte {stats.samples}", f"MKT) {de(stats.mkt_c or 0, 1)} °C",
                   "Abdeckung 100,00 %", data["digest"]["value"]]:  # fmt: skip
         assert label in text, label
+    assert (
+        "Ware geprüft, Kerntemperatur 5 °C Ursache: Tür an Stopp 1 zu lange offen "
+        "abgeschlossen von k.weber, 26.10.2025 09:05 MEZ Freigabe"
+    ) in _squeezed(pdf_text(pdf, raw=True))
 
 
 def test_certificate_in_english(dataset: Dataset) -> None:
@@ -365,6 +467,14 @@ def test_errors_say_what_to_do(dataset: Dataset) -> None:
     assert "must be after loading" in output
     output = dataset.run("verify", "--seal", '{"v":1}', code=2)
     assert "not a seal" in output
+    dataset.influxdb.write(
+        dataset.database,
+        f"{measurements.ALERT_ACTION},site=dortmund-hub,alert_id=15,action=closed,"
+        f'severity=critical,asset={ROOM},sensor={ROOM_SENSOR} actor="x",cause="",'
+        'corrective_action="",product_decision="release",comment="" 1761400000000000000',
+    )
+    output = dataset.run("report", "--asset", ROOM, "--from", "2025-10-25", code=2)
+    assert "closing of alert 15" in output and "has no started_ns" in output
     dataset.env["COLDCHAIN_REPORT_INFLUX_URL"] = f"http://127.0.0.1:{free_port()}"
     output = dataset.run("report", "--asset", ROOM, "--from", "2025-10-25", code=2)
     assert "unreachable" in output and "COLDCHAIN_REPORT_INFLUX_URL" in output

@@ -1,0 +1,136 @@
+"""The daily compliance rollup: one record per sensor and local day, for dashboards.
+
+A year of readings is too much to aggregate in a dashboard query, so each local
+day's numbers are computed once by `coldchain.compliance.daily_stats` (the
+same function the reports use, so both show the same numbers) and stored as one
+point of `measurements.COMPLIANCE_DAILY`: 365 points a year per sensor.
+
+A day is computed again whenever a reading that can change it arrives, also days
+later (a van back from a dead zone, a gateway back from an outage), and once
+when it ends, so a day without any reading gets its record too (coverage 0 %).
+`touched_days` says which days a reading can change. Pure: no clock is read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from coldchain.compliance import (
+    BERLIN,
+    Band,
+    Excursion,
+    PeriodStats,
+    Sample,
+    daily_stats,
+    reach_s,
+)
+
+
+@dataclass(frozen=True)
+class DayRecord:
+    """The compliance of one sensor on one local day, against the alarm band and the legal maximum.
+
+    `start` is the day's local midnight in UTC: the point's time, so computing the
+    day again overwrites its record. Temperatures in °C, durations in seconds,
+    degree-minutes in K·min, shares in % of the whole day (23, 24 or 25 hours).
+    """
+
+    day: date
+    start: datetime
+    interval_s: float
+    alarm_band: Band
+    legal_max_c: float
+    alarm: PeriodStats
+    legal: PeriodStats
+
+    def fields(self) -> dict[str, float | int]:
+        """The record's fields by name; min, max, mean and MKT only when the day has readings."""
+        alarm, legal = self.alarm, self.legal
+        above = sum(1 for e in alarm.excursions if _above(e, self.alarm_band))
+        fields: dict[str, float | int | None] = {
+            "duration_s": alarm.duration_s,
+            "interval_s": float(self.interval_s),
+            "samples": alarm.samples,
+            "covered_s": alarm.covered_s,
+            "coverage_pct": alarm.coverage_pct,
+            "alarm_max_c": self.alarm_band.max_c,
+            "alarm_min_c": self.alarm_band.min_c,
+            "in_range_s": alarm.in_range_s,
+            "time_in_range_pct": alarm.time_in_range_pct,
+            "excursion_s": alarm.excursion_s,
+            "degree_minutes": alarm.degree_minutes,
+            "excursions": len(alarm.excursions),
+            "excursions_above": above,
+            "excursions_below": len(alarm.excursions) - above,
+            "legal_max_c": self.legal_max_c,
+            "time_in_legal_range_pct": legal.time_in_range_pct,
+            "above_legal_s": legal.excursion_s,
+            "legal_degree_minutes": legal.degree_minutes,
+            "legal_excursions": len(legal.excursions),
+            "min_c": alarm.min_c,
+            "max_c": alarm.max_c,
+            "mean_c": alarm.mean_c,
+            "mkt_c": alarm.mkt_c,
+        }
+        return {name: value for name, value in fields.items() if value is not None}
+
+
+def day_records(
+    samples: Sequence[Sample],
+    first_day: date,
+    last_day: date,
+    alarm_band: Band,
+    legal_max_c: float,
+    interval_s: float,
+    tz: str = BERLIN,
+) -> list[DayRecord]:
+    """The record of each local day of `tz` from first_day to last_day, inclusive.
+
+    `samples` must hold every reading from reach_s(interval_s) before the first
+    day's start to as long after the last day's end; the numbers are then exactly
+    those of daily_stats over all of the sensor's readings.
+    """
+    legal = Band(max_c=legal_max_c)
+    alarm_days = daily_stats(samples, first_day, last_day, alarm_band, interval_s, tz)
+    legal_days = daily_stats(samples, first_day, last_day, legal, interval_s, tz)
+    return [
+        DayRecord(day, alarm.start, interval_s, alarm_band, legal_max_c, alarm, legal_stats)
+        for (day, alarm), (_, legal_stats) in zip(alarm_days, legal_days, strict=True)
+    ]
+
+
+def touched_days(
+    first: datetime, last: datetime, interval_s: float, tz: str = BERLIN
+) -> list[date]:
+    """The local days of `tz` whose numbers readings taken from `first` to `last` can change.
+
+    A reading changes the time it covers (up to GAP_FACTOR × interval after it)
+    and how long the reading before it holds (up to GAP_FACTOR × interval before
+    it), so every day that [first - reach, last + reach] overlaps. Times are
+    timezone-aware; `last` must not be before `first`.
+    """
+    if last < first:
+        raise ValueError(f"last reading time {last} is before the first {first}")
+    reach = timedelta(seconds=reach_s(interval_s))
+    zone = ZoneInfo(tz)
+    day = (first - reach).astimezone(zone).date()
+    final = (last + reach).astimezone(zone).date()
+    days = []
+    while day <= final:
+        days.append(day)
+        day += timedelta(days=1)
+    return days
+
+
+def local_date(moment: datetime, tz: str = BERLIN) -> date:
+    """The local calendar day of `tz` that a timezone-aware moment falls on."""
+    if moment.utcoffset() is None:
+        raise ValueError(f"{moment.isoformat()} has no time zone; pass an aware UTC datetime")
+    return moment.astimezone(ZoneInfo(tz)).date()
+
+
+def _above(excursion: Excursion, band: Band) -> bool:
+    return band.max_c is not None and excursion.peak_c > band.max_c

@@ -1,0 +1,132 @@
+"""The daily compliance rollup in the running ingest service, on real Mosquitto and InfluxDB.
+
+Readings of a past day go through the broker into ingest; its rollup job must
+write that day's `compliance_daily` point with the numbers of
+coldchain.compliance for the same readings, and compute the day again when late
+readings for it arrive. The pending marks themselves are checked on their SQLite file.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from coldchain import measurements
+from coldchain.compliance import Band, Sample, local_day_bounds
+from coldchain.rollup import day_records, local_date
+from coldchain_ingest.rollup import PendingDays
+from conftest import SITE, TEST_INTERVAL_S, Stack
+from servers import wait_until
+
+SENSOR, ASSET = "cold-room-1.air", "cold-room-1"
+BAND = Band(max_c=6.0, min_c=-1.0)  # meat products, as the demo fleet has it
+LEGAL_MAX_C = 6.0
+
+
+def _publish(stack: Stack, seq: int, samples: list[Sample]) -> None:
+    payload = {
+        "v": 1,
+        "gateway": "cold-room-1",
+        "seq": seq,
+        "sent_at": datetime.now(UTC).isoformat(),
+        "readings": [
+            {"sensor": SENSOR, "ts": s.ts.isoformat(), "temp_c": s.temp_c} for s in samples
+        ],
+    }
+    topic = f"coldchain/v1/{SITE}/cold-room-1/telemetry"
+    argv = ["mosquitto_pub", "-p", str(stack.mosquitto.port), "-q", "1", "-t", topic]
+    subprocess.run([*argv, "-m", json.dumps(payload)], check=True, timeout=10)
+
+
+def _only_cold_room_1(stack: Stack) -> None:
+    fleet = yaml.safe_load(stack.fleet.read_text())
+    site = fleet["sites"][0]
+    site["assets"] = [a for a in site["assets"] if a["id"] == ASSET]
+    site["gateways"] = [g for g in site["gateways"] if g["id"] == "cold-room-1"]
+    stack.fleet.write_text(yaml.safe_dump(fleet))
+
+
+def _record(stack: Stack, day: date) -> dict[str, Any] | None:
+    """The day's compliance_daily point as {field: value}, with its tags; None if absent."""
+    start, _ = local_day_bounds(day)
+    series = stack.influxdb.query(
+        stack.database,
+        f'SELECT * FROM "{measurements.COMPLIANCE_DAILY}" '
+        f"WHERE time = {int(start.timestamp()) * 10**9}",
+    )
+    if not series:
+        return None
+    (row,) = series[0]["values"]
+    return dict(zip(series[0]["columns"], row, strict=True))
+
+
+def _expected(samples: list[Sample], day: date) -> dict[str, float | int]:
+    (record,) = day_records(samples, day, day, BAND, LEGAL_MAX_C, TEST_INTERVAL_S)
+    return record.fields()
+
+
+def _assert_equal(shown: dict[str, Any], expected: dict[str, float | int]) -> None:
+    numbers = {k: v for k, v in shown.items() if k not in ("time", "site", "asset", "sensor")}
+    assert {k for k, v in numbers.items() if v is not None} == set(expected)
+    for name, value in expected.items():
+        assert shown[name] == pytest.approx(value, rel=1e-12, abs=1e-12), name
+
+
+def test_a_late_reading_for_a_past_day_computes_that_day_again(stack: Stack) -> None:
+    _only_cold_room_1(stack)
+    today = local_date(datetime.now(UTC))
+    day = today - timedelta(days=3)
+    start, _ = local_day_bounds(day)
+    morning = [  # 08:00 to 10:00 local, with a warm spell; then nothing until 11:00
+        Sample(start + timedelta(hours=8, minutes=m), 7.5 if 30 <= m < 40 else 3.0)
+        for m in range(120)
+    ]
+    late = [  # the gateway's buffered readings of 10:00 to 11:00, arriving afterwards
+        Sample(start + timedelta(hours=10, minutes=m), 2.0) for m in range(60)
+    ]
+    stack.start_ingest(COLDCHAIN_INGEST_ROLLUP_INTERVAL_S="0.2")
+    _publish(stack, 1, morning)
+
+    shown = wait_until(lambda: _record(stack, day), 30, f"the rollup of {day}")
+    assert (shown["site"], shown["asset"], shown["sensor"]) == (SITE, ASSET, SENSOR)
+    _assert_equal(shown, _expected(morning, day))
+    assert shown["samples"] == 120 and shown["excursions"] == 1
+    yesterday = wait_until(lambda: _record(stack, today - timedelta(days=1)), 30, "yesterday")
+    assert yesterday["samples"] == 0 and yesterday["coverage_pct"] == 0.0, "closed without data"
+
+    _publish(stack, 2, late)
+    again = wait_until(
+        lambda: (r := _record(stack, day)) and r["samples"] == 180 and r, 30, "the day again"
+    )
+    _assert_equal(again, _expected(morning + late, day))
+    assert again["covered_s"] == shown["covered_s"] + 3600
+    assert _record(stack, day - timedelta(days=1)) is None, "a day nothing touched"
+
+
+def test_pending_days_survive_a_restart_and_a_new_mark_outlives_done(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite3"
+    day = date(2026, 3, 29)
+    pending = PendingDays(path)
+    pending.add([(SENSOR, day), (SENSOR, day + timedelta(days=1))])
+    ((sensor, taken_day, mark),) = pending.take([SENSOR], day)
+    assert (sensor, taken_day) == (SENSOR, day)
+    pending.add([(SENSOR, day)])  # a late reading while the day is being computed
+    pending.done(SENSOR, day, mark)
+    pending.close()
+
+    reopened = PendingDays(path)
+    assert [(s, d) for s, d, _ in reopened.take([SENSOR], day + timedelta(days=1))] == [
+        (SENSOR, day),
+        (SENSOR, day + timedelta(days=1)),
+    ]
+    reopened.close_days(SITE, [SENSOR, "freezer-1.air"], day + timedelta(days=3))
+    reopened.close_days(SITE, [SENSOR, "freezer-1.air"], day + timedelta(days=5))
+    closed = reopened.take(["freezer-1.air"], day + timedelta(days=10))
+    assert [d for _, d, _ in closed] == [day + timedelta(days=n) for n in (3, 4, 5)]
+    reopened.close()

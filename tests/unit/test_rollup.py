@@ -1,0 +1,126 @@
+"""The daily compliance rollup's pure part: which days a reading touches, and the day records."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from coldchain.compliance import Band, Sample, daily_stats, local_day_bounds, reach_s
+from coldchain.rollup import day_records, local_date, touched_days
+
+CHILLED = Band(max_c=6.0, min_c=-1.0)
+LEGAL_MAX_C = 7.0
+SPRING, AUTUMN = date(2026, 3, 29), date(2026, 10, 25)
+
+
+def test_a_reading_in_the_middle_of_a_day_touches_that_day_only() -> None:
+    noon = datetime(2026, 6, 1, 10, tzinfo=UTC)
+    assert touched_days(noon, noon, 60) == [date(2026, 6, 1)]
+
+
+def test_a_reading_near_midnight_touches_both_days() -> None:
+    start, _ = local_day_bounds(date(2026, 6, 2))
+    assert touched_days(start - timedelta(seconds=30), start - timedelta(seconds=30), 60) == [
+        date(2026, 6, 1),
+        date(2026, 6, 2),
+    ], "it covers into the next day"
+    assert touched_days(start + timedelta(seconds=60), start + timedelta(seconds=60), 60) == [
+        date(2026, 6, 1),
+        date(2026, 6, 2),
+    ], "it shortens the hold of the previous day's last reading"
+    assert touched_days(start + timedelta(seconds=91), start + timedelta(seconds=91), 60) == [
+        date(2026, 6, 2)
+    ]
+
+
+def test_a_backlog_touches_every_day_it_spans() -> None:
+    first = datetime(2026, 3, 28, 12, tzinfo=UTC)
+    assert touched_days(first, first + timedelta(days=2), 300) == [
+        date(2026, 3, 28),
+        SPRING,
+        date(2026, 3, 30),
+    ]
+    with pytest.raises(ValueError, match="before the first"):
+        touched_days(first, first - timedelta(seconds=1), 60)
+
+
+def test_local_date_is_the_day_in_berlin() -> None:
+    assert local_date(datetime(2026, 10, 24, 22, 30, tzinfo=UTC)) == AUTUMN
+    assert local_date(datetime(2026, 10, 24, 21, 59, tzinfo=UTC)) == date(2026, 10, 24)
+    with pytest.raises(ValueError, match="no time zone"):
+        local_date(datetime(2026, 10, 24, 22, 30))
+
+
+def _minutely(first: datetime, last: datetime, temp: float = 3.0) -> list[Sample]:
+    count = int((last - first).total_seconds() // 60)
+    return [Sample(first + timedelta(minutes=n), temp) for n in range(count)]
+
+
+@pytest.mark.parametrize(("day", "hours"), [(SPRING, 23), (AUTUMN, 25), (date(2026, 6, 1), 24)])
+def test_a_record_is_the_days_daily_stats_also_on_clock_change_days(day: date, hours: int) -> None:
+    start, end = local_day_bounds(day)
+    samples = _minutely(start - timedelta(hours=1), end + timedelta(hours=1))
+    samples[200] = Sample(samples[200].ts, 8.5)  # above the band and the legal maximum
+    samples[400] = Sample(samples[400].ts, -2.0)  # below the band
+    (record,) = day_records(samples, day, day, CHILLED, LEGAL_MAX_C, 60)
+    ((_, alarm),) = daily_stats(samples, day, day, CHILLED, 60)
+    ((_, legal),) = daily_stats(samples, day, day, Band(max_c=LEGAL_MAX_C), 60)
+    fields = record.fields()
+    assert record.start == start
+    assert fields["duration_s"] == hours * 3600.0
+    assert fields["samples"] == hours * 60 == alarm.samples
+    assert fields["coverage_pct"] == 100.0
+    assert fields["excursions"] == 2
+    assert (fields["excursions_above"], fields["excursions_below"]) == (1, 1)
+    assert fields["excursion_s"] == alarm.excursion_s == 120.0
+    assert fields["degree_minutes"] == alarm.degree_minutes == pytest.approx(2.5 + 1.0)
+    assert fields["time_in_range_pct"] == alarm.time_in_range_pct
+    assert fields["above_legal_s"] == legal.excursion_s == 60.0
+    assert fields["legal_excursions"] == 1
+    assert fields["legal_degree_minutes"] == pytest.approx(1.5)
+    assert fields["time_in_legal_range_pct"] == legal.time_in_range_pct
+    assert (fields["min_c"], fields["max_c"]) == (-2.0, 8.5)
+    assert fields["mean_c"] == alarm.mean_c and fields["mkt_c"] == alarm.mkt_c
+    assert (fields["alarm_max_c"], fields["alarm_min_c"], fields["legal_max_c"]) == (6.0, -1.0, 7.0)
+    assert fields["interval_s"] == 60.0
+
+
+def test_a_day_without_readings_has_a_record_of_zero_coverage() -> None:
+    (record,) = day_records([], SPRING, SPRING, Band(max_c=-18.0), -18.0, 300)
+    fields = record.fields()
+    assert fields["samples"] == 0 and fields["coverage_pct"] == 0.0
+    assert fields["time_in_range_pct"] == 0.0 and fields["excursions"] == 0
+    assert not {"min_c", "max_c", "mean_c", "mkt_c", "alarm_min_c"} & set(fields)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 3 * 24 * 60), st.floats(-5, 12, allow_nan=False)),
+        max_size=80,
+    ),
+    st.sampled_from([30.0, 60.0, 300.0]),
+)
+def test_days_read_within_reach_equal_daily_stats_over_everything(
+    readings: list[tuple[int, float]], interval_s: float
+) -> None:
+    """The rollup reads one day plus reach_s around it; that gives the numbers of all readings."""
+    t0, _ = local_day_bounds(date(2026, 3, 28))
+    samples = [Sample(t0 + timedelta(minutes=m), temp) for m, temp in readings]
+    everything = dict(
+        daily_stats(samples, date(2026, 3, 28), date(2026, 3, 30), CHILLED, interval_s)
+    )
+    reach = timedelta(seconds=reach_s(interval_s))
+    for day in (date(2026, 3, 28), SPRING, date(2026, 3, 30)):
+        start, end = local_day_bounds(day)
+        near = [s for s in samples if start - reach <= s.ts < end + reach]
+        (record,) = day_records(near, day, day, CHILLED, LEGAL_MAX_C, interval_s)
+        expected = everything[day]
+        for name in ("covered_s", "in_range_s", "excursion_s", "degree_minutes"):
+            assert math.isclose(record.fields()[name], getattr(expected, name), abs_tol=1e-9)
+        assert record.alarm.excursions == expected.excursions
+        assert record.alarm.samples == expected.samples
