@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from coldchain import measurements
 from coldchain.contract import AlertEvent, AlertState, Severity
-from coldchain.lineprotocol import point
+from coldchain.lineprotocol import Field, nanoseconds, point
 from coldchain.workflow import (
     MOMENTARY_RULES,
     Closing,
@@ -316,5 +316,9 @@ def journal(
         "sensor": alert.sensor,
         "gateway": alert.gateway,
     }
-    fields = {"actor": actor} | {k: detail[k] for k in _FIELDS if detail.get(k) not in (None, "")}
+    fields: dict[str, Field | None] = {
+        "actor": actor,
+        "started_ns": nanoseconds(alert.opened_at),
+    }
+    fields |= {k: detail[k] for k in _FIELDS if detail.get(k) not in (None, "")}
     queue(session, point(measurements.ALERT_ACTION, tags, fields, entry.at))

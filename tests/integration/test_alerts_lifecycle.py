@@ -245,6 +245,7 @@ def test_every_step_is_queued_for_influxdb(sessions: sessionmaker[Session]) -> N
     chain = [line for line in lines if line.startswith("audit_chain ")]
     assert len(actions) == 2 and len(chain) == 2
     assert f"alert_id={alert.id}" in actions[1] and "action=acknowledged" in actions[1]
+    assert f"started_ns={T0.timestamp() * 1e9:.0f}i" in actions[1]
     assert 'comment="says \\"on my way\\" now"' in actions[1]
 
 
