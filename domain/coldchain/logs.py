@@ -39,3 +39,6 @@ def configure_logging(log_format: Literal["text", "json"]) -> None:
     handler.setFormatter(formatter)
     logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
     logging.captureWarnings(True)
+    # The scheduler says "Running job ..." at INFO every few seconds; its warnings
+    # (a job missed, a job failed) still come through.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
