@@ -205,7 +205,11 @@ def audit_verify(env_file: EnvFile = None) -> None:
         verdict, compared = service.verify_audit()
     finally:
         service.close()
-    against = "and the copy in InfluxDB" if compared else "(InfluxDB's copy not reachable)"
+    against = (
+        "and the copy in InfluxDB"
+        if compared
+        else "(without the copy in InfluxDB: not set up or not reachable)"
+    )
     if verdict.ok:
         console.print(f"[green]intact:[/green] {verdict.entries} entries, chain and head {against}")
         return
