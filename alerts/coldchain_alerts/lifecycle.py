@@ -321,4 +321,10 @@ def journal(
         "started_ns": nanoseconds(alert.opened_at),
     }
     fields |= {k: detail[k] for k in _FIELDS if detail.get(k) not in (None, "")}
+    if detail.get("deliveries"):
+        # Grafana shows one text per step: who was told how, and whether it arrived.
+        fields["comment"] = "; ".join(
+            f"{d['contact']}: {d['channel']} {'ok' if d['ok'] else 'failed'}"
+            for d in detail["deliveries"]
+        )
     queue(session, point(measurements.ALERT_ACTION, tags, fields, entry.at))

@@ -282,6 +282,22 @@ def test_reminders_until_acknowledged_and_actions_reach_influxdb(
 
         wait_until(lambda: len(stored()) == len(actions), 20, "the actions in InfluxDB")
         assert stored() == actions
+        fields = {
+            name: kind
+            for name, kind in influxdb.query(database, "SHOW FIELD KEYS FROM alert_action")[0][
+                "values"
+            ]
+        }
+        assert fields == {
+            "actor": "string",
+            "comment": "string",
+            "level": "integer",
+            "started_ns": "integer",
+        }, "as docs/influxdb-schema.md and the Audit dashboard have them"
+        notified = influxdb.query(
+            database, "SELECT comment FROM alert_action WHERE \"action\" = 'notified'"
+        )
+        assert notified[0]["values"][0][1] == "Anna Schmidt: email ok"
         chain = influxdb.query(database, "SELECT count(sha256) FROM audit_chain")
         assert chain[0]["values"][0][1] >= len(actions)
     finally:
