@@ -29,7 +29,7 @@ Time: the day's local midnight, so computing the day again overwrites its point.
 
 ALERT_ACTION = "alert_action"
 """Written by the alerts service, one point per alert for each step taken on it.
-tags: site, alert_id, action (opened, fired_again, severity_raised, cleared,
+tags: site, alert_id, action (opened, raised, fired_again, severity_raised, cleared,
 acknowledged, closed, notified, reminded, escalated), severity, and asset, sensor,
 gateway where the alert has them; fields: actor (string: a user name or "system"),
 comment (string), started_ns (integer, ns: when the alert's condition began, in reading
