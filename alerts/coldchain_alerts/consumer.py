@@ -25,10 +25,27 @@ from coldchain_alerts.settings import AlertsSettings
 log = logging.getLogger(__name__)
 
 
+class Refused(Exception):
+    """The event can never be stored (the database refuses it for what it is)."""
+
+
 class AlertConsumer:
-    def __init__(self, settings: AlertsSettings, handle: Callable[[AlertEvent], None]) -> None:
+    """Hands each event to `handle`, retrying while that fails for passing reasons.
+
+    An event that is malformed, or that `handle` refuses for good (it raises
+    `Refused`), goes to `refuse(topic, payload, reason)` and is acknowledged: kept
+    and counted there, it no longer blocks the events behind it.
+    """
+
+    def __init__(
+        self,
+        settings: AlertsSettings,
+        handle: Callable[[AlertEvent], None],
+        refuse: Callable[[str, bytes, str], None],
+    ) -> None:
         self._settings = settings
         self._handle = handle
+        self._refuse = refuse
         self._stopping = threading.Event()
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
@@ -86,20 +103,36 @@ class AlertConsumer:
         try:
             event = AlertEvent.model_validate_json(msg.payload)
         except ValidationError as exc:
-            log.error("dropping malformed alert event on %s: %s", msg.topic, exc)
-            client.ack(msg.mid, msg.qos)
+            self._refused(client, msg, f"not a valid alert event: {exc}")
             return
         pause = 0.2
         while True:
             try:
                 self._handle(event)
                 break
+            except Refused as exc:
+                self._refused(client, msg, str(exc))
+                return
             except Exception:
                 # Not acknowledged yet: the broker still holds the event. Keep trying
                 # rather than lose it; the log says why we are stuck.
                 log.exception(
                     "could not store alert event %s; retrying in %.1f s", event.key, pause
                 )
+            if self._stopping.wait(pause):
+                return
+            pause = min(pause * 2, 5.0)
+        client.ack(msg.mid, msg.qos)
+
+    def _refused(self, client: mqtt.Client, msg: mqtt.MQTTMessage, reason: str) -> None:
+        log.error("refused alert event on %s: %s", msg.topic, reason)
+        pause = 0.2
+        while True:
+            try:
+                self._refuse(msg.topic, bytes(msg.payload), reason)
+                break
+            except Exception:
+                log.exception("could not keep the refused event; retrying in %.1f s", pause)
             if self._stopping.wait(pause):
                 return
             pause = min(pause * 2, 5.0)

@@ -229,3 +229,16 @@ class InfluxOutbox(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     line: Mapped[str] = mapped_column(Text)
+
+
+class RefusedEvent(Base):
+    """An alert event that could not be stored: kept as received, with the reason."""
+
+    __tablename__ = "refused_event"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    topic: Mapped[str] = mapped_column(Text)
+    payload: Mapped[str] = mapped_column(Text)
+    """The payload as text (invalid UTF-8 replaced), cut to 64 KiB."""
+    reason: Mapped[str] = mapped_column(Text)

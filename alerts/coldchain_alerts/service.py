@@ -21,6 +21,7 @@ from pathlib import Path
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy.exc import DataError, IntegrityError
 
 from coldchain import measurements
 from coldchain.auditchain import Verdict
@@ -29,9 +30,10 @@ from coldchain.fleet import Fleet
 from coldchain.lineprotocol import point
 from coldchain_alerts import audit, escalation, lifecycle, outbox
 from coldchain_alerts.api.routes.metrics import AlertsMetrics
-from coldchain_alerts.consumer import AlertConsumer
+from coldchain_alerts.consumer import AlertConsumer, Refused
 from coldchain_alerts.db import make_engine, make_sessionmaker, migrate
 from coldchain_alerts.influx import Influx, InfluxError
+from coldchain_alerts.models import RefusedEvent
 from coldchain_alerts.notify import Notifier
 from coldchain_alerts.notify.notice import Delivery, Language
 from coldchain_alerts.settings import AlertsSettings
@@ -40,6 +42,8 @@ log = logging.getLogger(__name__)
 
 #: Points written to InfluxDB per request when catching up.
 OUTBOX_BATCH = 5000
+#: Most of a refused event's payload that is kept.
+MAX_KEPT_BYTES = 64 * 1024
 
 
 class AlertsService:
@@ -82,7 +86,7 @@ class AlertsService:
             self.asset_names(),
             self._count_delivery,
         )
-        self.consumer = AlertConsumer(settings, self.handle_event)
+        self.consumer = AlertConsumer(settings, self.handle_event, self.refuse_event)
 
     def link(self, alert_id: int) -> str:
         return f"{self.settings.public_url.rstrip('/')}/alerts/{alert_id}"
@@ -150,13 +154,38 @@ class AlertsService:
         self.engine.dispose()
 
     def handle_event(self, event: AlertEvent) -> None:
-        """Store one alert event (the consumer acknowledges it after this returns)."""
-        with self.writes.begin() as session:
-            applied = lifecycle.apply_event(session, event)
-            site, wake_at = applied.alert.site, applied.alert.escalation_since
+        """Store one alert event (the consumer acknowledges it after this returns).
+
+        Raises Refused when the database refuses the event for what it holds (a
+        constraint, a value it cannot store): retrying would never succeed.
+        """
+        try:
+            with self.writes.begin() as session:
+                applied = lifecycle.apply_event(session, event)
+                site, wake_at = applied.alert.site, applied.alert.escalation_since
+        except (IntegrityError, DataError) as exc:
+            raise Refused(f"the database refused event {event.key}: {exc.orig}") from exc
         self.metrics.events.inc()
         if applied.needs_telling:
             self.escalator.wake(site, wake_at + self.escalator.window)
+
+    def refuse_event(self, topic: str, payload: bytes, reason: str) -> None:
+        """Keep an event that cannot be stored, with the reason, and count it."""
+        text = payload[:MAX_KEPT_BYTES].decode("utf-8", errors="replace")
+        with self.writes.begin() as session:
+            session.add(
+                RefusedEvent(
+                    received_at=datetime.now(UTC), topic=topic, payload=text, reason=reason
+                )
+            )
+            audit.append(
+                session,
+                actor=audit.SYSTEM,
+                action="event.refused",
+                subject=f"topic:{topic[:200]}",
+                detail={"reason": reason[:2000], "payload_bytes": len(payload)},
+            )
+        self.metrics.refused.inc()
 
     def flush_outbox(self) -> int:
         """Copy queued points to InfluxDB; returns how many were written."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,11 +17,13 @@ import paho.mqtt.client as mqtt
 import pytest
 from fastapi.testclient import TestClient
 from paho.mqtt.enums import CallbackAPIVersion
+from sqlalchemy import text
 
 from alertsapi import token_for
 from coldchain import topics
 from coldchain.contract import AlertEvent, AlertState, Severity
 from coldchain_alerts.auth import Role
+from coldchain_alerts.db import make_engine
 from coldchain_alerts.main import create_app
 from coldchain_alerts.settings import AlertsSettings
 from servers import Mosquitto, wait_until
@@ -255,3 +258,58 @@ def test_the_audit_log_exports_and_verifies(admin: Client, auditor: Client) -> N
         "problem": "",
         "compared_with_influxdb": False,
     }
+
+
+def test_events_that_cannot_be_stored_are_kept_aside_and_do_not_block_the_rest(
+    officer: Client, mosquitto: Mosquitto, database_url: str
+) -> None:
+    """A malformed event, and one the database refuses for good, are kept with the reason."""
+    poison = _event(AlertState.RAISED, STARTED + timedelta(minutes=15), 8.5).model_copy(
+        update={"key": "temperature_above/van-2.chilled/poison"}
+    )
+    engine = make_engine(database_url)
+    with engine.begin() as connection:
+        # The database refuses this one event, as it would a value it cannot store.
+        if engine.dialect.name == "sqlite":
+            connection.execute(
+                text(
+                    "CREATE TRIGGER poison BEFORE INSERT ON alert_occurrence "
+                    "WHEN NEW.key LIKE '%/poison' BEGIN SELECT RAISE(ABORT, 'poison'); END"
+                )
+            )
+        else:
+            connection.execute(
+                text(
+                    "ALTER TABLE alert_occurrence ADD CONSTRAINT poison "
+                    "CHECK (key NOT LIKE '%/poison')"
+                )
+            )
+    engine.dispose()
+    good = _event(AlertState.RAISED, STARTED + timedelta(minutes=15), 8.5)
+    publisher = mqtt.Client(CallbackAPIVersion.VERSION2)
+    publisher.connect("127.0.0.1", mosquitto.port)
+    publisher.loop_start()
+    try:
+        for payload in (b"{not json", poison.model_dump_json().encode()):
+            publisher.publish(topics.alerts("dortmund-hub"), payload, qos=1).wait_for_publish(10)
+    finally:
+        publisher.disconnect()
+        publisher.loop_stop()
+    _publish(mosquitto, good)
+
+    (stored,) = wait_until(lambda: officer.get("/api/v1/alerts").json(), 15, "the good event")
+    assert stored["peak_c"] == 8.5
+    metrics = officer.get("/metrics").text
+    assert "coldchain_alerts_events_refused_total 2.0" in metrics
+    refused = [e for e in officer.get("/api/v1/audit").json() if e["action"] == "event.refused"]
+    assert len(refused) == 2
+    assert "not a valid alert event" in json.loads(refused[0]["detail"])["reason"]
+    assert (
+        "database refused event temperature_above/van-2.chilled/poison"
+        in json.loads(refused[1]["detail"])["reason"]
+    )
+    engine = make_engine(database_url)
+    with engine.connect() as connection:
+        kept = connection.execute(text("SELECT payload FROM refused_event ORDER BY id")).all()
+    engine.dispose()
+    assert [row[0] for row in kept] == ["{not json", poison.model_dump_json()]

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from alembic import context
+from alembic.autogenerate.api import AutogenContext
 from sqlalchemy import engine_from_config, pool
 
 from coldchain_alerts import models
-from coldchain_alerts.db import Base
+from coldchain_alerts.db import Base, UtcDateTime
 
 assert models  # the models register their tables on Base.metadata
 
@@ -18,6 +21,13 @@ def _include(
     obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
 ) -> bool:
     return not (type_ == "table" and name in FOREIGN_TABLES)
+
+
+def _render(type_: str, obj: object, autogen_context: AutogenContext) -> str | Literal[False]:
+    # Our UTC column type is a DateTime with a time zone underneath; migrations say so.
+    if type_ == "type" and isinstance(obj, UtcDateTime):
+        return "sa.DateTime(timezone=True)"
+    return False
 
 
 def run() -> None:
@@ -34,6 +44,7 @@ def run() -> None:
             include_object=_include,
             render_as_batch=connection.dialect.name == "sqlite",
             compare_type=True,
+            render_item=_render,
         )
         with context.begin_transaction():
             context.run_migrations()

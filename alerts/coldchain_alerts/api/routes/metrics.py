@@ -41,6 +41,12 @@ class AlertsMetrics:
             ["severity"],
             registry=self.registry,
         )
+        self.refused = Counter(
+            "coldchain_alerts_events_refused",
+            "Alert events that could not be stored (malformed, or refused by the database); "
+            "each is kept in the table refused_event and the audit log.",
+            registry=self.registry,
+        )
         self.notifications = Counter(
             "coldchain_alerts_notifications",
             "Messages sent to contacts, by channel and outcome (sent, failed).",
