@@ -91,17 +91,21 @@ class Escalator:
             job = self._scheduler.get_job(_job_id(site))
             if job is not None and job.next_run_time is not None and job.next_run_time <= at:
                 return
-            self._scheduler.add_job(
-                run_site,
-                "date",
-                run_date=at,
-                args=[site],
-                id=_job_id(site),
-                replace_existing=True,
-                misfire_grace_time=None,
-                coalesce=True,
-                max_instances=1,
-            )
+            self._schedule(site, at)
+
+    def _schedule(self, site: str, at: datetime) -> None:
+        """Put the site's persistent job at `at`; late rather than never after downtime."""
+        self._scheduler.add_job(
+            run_site,
+            "date",
+            run_date=at,
+            args=[site],
+            id=_job_id(site),
+            replace_existing=True,
+            misfire_grace_time=None,
+            coalesce=True,
+            max_instances=1,
+        )
 
     def sweep(self, now: datetime | None = None) -> None:
         """Wake every site whose open alerts need a message, at its due time."""
@@ -141,17 +145,7 @@ class Escalator:
             later = [t for t in (result.next_run, pending) if t is not None]
             if not later:
                 return sent
-            self._scheduler.add_job(
-                run_site,
-                "date",
-                run_date=max(min(later), now),
-                args=[site],
-                id=_job_id(site),
-                replace_existing=True,
-                misfire_grace_time=None,
-                coalesce=True,
-                max_instances=1,
-            )
+            self._schedule(site, max(min(later), now))
         return sent
 
     def _send_due(self, site: str, now: datetime) -> tuple[list[Sent], Plan]:
