@@ -258,7 +258,8 @@ def _curve(request: Request, alert: Alert, language: Language) -> str | None:
         alert.opened_at,
         alert.cleared_at,
     )
-    return svg(curve, texts.ZONE, texts.word("curve", language))
+    decimal = "," if language == "de" else "."
+    return svg(curve, texts.ZONE, texts.word("curve", language), decimal)
 
 
 def _asset_name(request: Request, alert: Alert, language: Language) -> str:
