@@ -10,6 +10,8 @@ from zoneinfo import ZoneInfo
 
 WIDTH, HEIGHT = 640, 240
 LEFT, RIGHT, TOP, BOTTOM = 56, 8, 10, 30
+#: Half the width of a time label at the largest font the style sheet gives (22 units).
+EDGE = 36
 
 
 @dataclass(frozen=True)
@@ -68,8 +70,10 @@ def svg(curve: Curve, tz: ZoneInfo, label: str, decimal: str = ".") -> str:
             f"{_number(tick, decimal)}</text>"
         )
     for at in _time_ticks(curve.start, curve.end):
+        # A label centred on a tick at the right edge would be cut off: end it there.
+        anchor = "end" if x(at) > WIDTH - RIGHT - EDGE else "middle"
         parts.append(
-            f'<text class="axis" x="{x(at):.1f}" y="{HEIGHT - 8}" text-anchor="middle">'
+            f'<text class="axis" x="{x(at):.1f}" y="{HEIGHT - 8}" text-anchor="{anchor}">'
             f"{at.astimezone(tz):%H:%M}</text>"
         )
     if curve.points:
