@@ -261,7 +261,8 @@ def test_an_officer_acknowledges_and_closes_an_alert_on_a_phone(
     expect(item).to_contain_text("Offen")
     expect(item).to_contain_text("besteht noch")
     _fits_the_phone(page)
-    _big_enough(item, page.get_by_role("button", name="Abmelden"))
+    tabs = page.locator(".tabs a")
+    _big_enough(item, tabs.first, tabs.last, page.get_by_role("button", name="Abmelden"))
     _shoot(page, shots, "1-inbox")
 
     item.get_by_role("link").tap()
