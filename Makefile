@@ -5,7 +5,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 # The Debian packages `system-deps` installs when their commands are missing.
-APT_PACKAGES := mosquitto mosquitto-clients influxdb python3-venv poppler-utils
+APT_PACKAGES := mosquitto mosquitto-clients influxdb python3-venv poppler-utils postgresql \
+	chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 MQTT_PORT ?= 1883
@@ -44,6 +45,8 @@ system-deps:
 	command -v mosquitto_pub >/dev/null || missing="$$missing mosquitto-clients"; \
 	command -v influxd >/dev/null || missing="$$missing influxdb"; \
 	command -v pdftotext >/dev/null || missing="$$missing poppler-utils"; \
+	ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	$(PYTHON) -c 'import ensurepip' 2>/dev/null || missing="$$missing python3-venv"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:$$missing (of $(APT_PACKAGES))"; \

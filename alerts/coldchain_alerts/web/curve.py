@@ -9,7 +9,9 @@ from html import escape
 from zoneinfo import ZoneInfo
 
 WIDTH, HEIGHT = 640, 240
-LEFT, RIGHT, TOP, BOTTOM = 44, 8, 10, 26
+LEFT, RIGHT, TOP, BOTTOM = 56, 8, 10, 30
+#: Half the width of a time label at the largest font the style sheet gives (22 units).
+EDGE = 36
 
 
 @dataclass(frozen=True)
@@ -25,8 +27,11 @@ class Curve:
     cleared: datetime | None
 
 
-def svg(curve: Curve, tz: ZoneInfo, label: str) -> str:
-    """An SVG of the curve with its limits and the excursion shaded; `label` for screen readers."""
+def svg(curve: Curve, tz: ZoneInfo, label: str, decimal: str = ".") -> str:
+    """An SVG of the curve with its limits and the excursion shaded; `label` for screen readers.
+
+    Numbers are written with `decimal` as the decimal mark ("," in German).
+    """
     values = [value for _, value in curve.points]
     levels = [v for v in (curve.limit_c, curve.regulatory_c) if v is not None]
     low = min(values + levels, default=0.0)
@@ -49,22 +54,26 @@ def svg(curve: Curve, tz: ZoneInfo, label: str) -> str:
         f'width="{max(x(curve.cleared or curve.end) - x(curve.began), 1.0):.1f}" '
         f'height="{HEIGHT - TOP - BOTTOM}"/>',
     ]
-    for value, css in ((curve.limit_c, "limit"), (curve.regulatory_c, "regulatory")):
+    # A legal maximum equal to the alarm limit would draw the same line twice.
+    regulatory = curve.regulatory_c if curve.regulatory_c != curve.limit_c else None
+    for value, css in ((curve.limit_c, "limit"), (regulatory, "regulatory")):
         if value is not None:
             parts.append(
                 f'<line class="{css}" x1="{LEFT}" x2="{WIDTH - RIGHT}" '
                 f'y1="{y(value):.1f}" y2="{y(value):.1f}"/>'
                 f'<text class="axis" x="{WIDTH - RIGHT}" y="{y(value) - 3:.1f}" '
-                f'text-anchor="end">{value:.1f} °C</text>'
+                f'text-anchor="end">{_number(value, decimal, places=1)} °C</text>'
             )
     for tick in _ticks(low, high):
         parts.append(
-            f'<text class="axis" x="{LEFT - 4}" y="{y(tick) + 4:.1f}" text-anchor="end">'
-            f"{tick:g}</text>"
+            f'<text class="axis" x="{LEFT - 4}" y="{y(tick):.1f}" dy=".35em" text-anchor="end">'
+            f"{_number(tick, decimal)}</text>"
         )
     for at in _time_ticks(curve.start, curve.end):
+        # A label centred on a tick at the right edge would be cut off: end it there.
+        anchor = "end" if x(at) > WIDTH - RIGHT - EDGE else "middle"
         parts.append(
-            f'<text class="axis" x="{x(at):.1f}" y="{HEIGHT - 8}" text-anchor="middle">'
+            f'<text class="axis" x="{x(at):.1f}" y="{HEIGHT - 8}" text-anchor="{anchor}">'
             f"{at.astimezone(tz):%H:%M}</text>"
         )
     if curve.points:
@@ -75,6 +84,13 @@ def svg(curve: Curve, tz: ZoneInfo, label: str) -> str:
         parts.append(f'<path class="line" d="{path}"/>')
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _number(value: float, decimal: str, places: int | None = None) -> str:
+    text = f"{value:g}" if places is None else f"{value:.{places}f}"
+    if text.lstrip("-0.") == "":
+        text = text.lstrip("-")  # never "-0"
+    return text.replace(".", decimal)
 
 
 def _ticks(low: float, high: float) -> list[float]:

@@ -92,9 +92,11 @@ def login(
         throttle.failed(keys)
         return _render(request, "login.html", None, next=next, error="login_failed", status=401)
     throttle.succeeded(keys)
+    # A language chosen on the login page outlasts the new session; else the user's own.
+    chosen = request.session.get("language") or user.language
     request.session.clear()
     request.session.update(
-        user=user.username, csrf=csrf_token(), language=user.language, at=_now().isoformat()
+        user=user.username, csrf=csrf_token(), language=chosen, at=_now().isoformat()
     )
     return RedirectResponse(_safe_next(next), status_code=303)
 
@@ -258,7 +260,8 @@ def _curve(request: Request, alert: Alert, language: Language) -> str | None:
         alert.opened_at,
         alert.cleared_at,
     )
-    return svg(curve, texts.ZONE, texts.word("curve", language))
+    decimal = "," if language == "de" else "."
+    return svg(curve, texts.ZONE, texts.word("curve", language), decimal)
 
 
 def _asset_name(request: Request, alert: Alert, language: Language) -> str:
@@ -303,11 +306,17 @@ def _render(
             "celsius": lambda value: texts.celsius(value, language),
             "rule": lambda rule: rule_name(rule, language),
             "asset": asset,
-            "path": quote(str(request.url.path)),
+            "path": quote(_here(request), safe="/"),
         }
         | context,
         status_code=status,
     )
+
+
+def _here(request: Request) -> str:
+    """This page's path and query: where the language switch comes back to."""
+    query = request.url.query
+    return f"{request.url.path}?{query}" if query else request.url.path
 
 
 def _language(request: Request, user: User | None) -> Language:
