@@ -232,6 +232,8 @@ def _detail(
         error=error,
         decisions=[d.value for d in ProductDecision],
         status=status,
+        # After a form's POST, the language switch must come back to the page, not the form.
+        path=quote(f"/alerts/{alert.id}", safe="/"),
     )
 
 
@@ -274,7 +276,7 @@ def _user(request: Request, session: Session) -> User:
     user = session.query(User).filter_by(username=username).one_or_none() if username else None
     if user is None or not user.active:
         request.session.pop("user", None)
-        raise LoginRequired(str(request.url.path))
+        raise LoginRequired(_here(request))
     return user
 
 
@@ -302,6 +304,7 @@ def _render(
             "csrf": request.session["csrf"],
             "t": t,
             "time": lambda at: texts.local_time(at, language),
+            "reading_time": lambda iso: texts.local_time(datetime.fromisoformat(iso), language),
             "duration": lambda seconds: texts.duration(seconds, language),
             "celsius": lambda value: texts.celsius(value, language),
             "rule": lambda rule: rule_name(rule, language),

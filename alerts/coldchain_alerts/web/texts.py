@@ -57,6 +57,7 @@ WORDS: dict[str, dict[str, str]] = {
         "en": "No readings available for this period.",
     },
     "timeline": {"de": "Verlauf", "en": "Timeline"},
+    "reading_at": {"de": "Messzeit", "en": "reading time"},
     "acknowledge": {"de": "Bestätigen", "en": "Acknowledge"},
     "acknowledge_hint": {
         "de": "Was tun Sie? Die Eskalation stoppt mit der Bestätigung.",
