@@ -2,9 +2,10 @@
 
 Run by scripts/demo-service before the service starts; changes nothing when the
 demo database has them already. Leaves in FOLDER the key that signs the pages'
-sessions (`secret-key`) and an auditor's API token for the summary (`demo-token`). The demo's times are short (its physics run 60
-times faster): level 2 is told after 2 minutes without acknowledgement, and the
-levels told are reminded every minute.
+sessions (`secret-key`) and an auditor's API token for the summary (`demo-token`).
+The demo's times are short (its physics run 60 times faster): level 2 is told
+after 2 minutes without acknowledgement, and the levels told are reminded every
+minute.
 
     python scripts/demo_alerts.py DATABASE_URL FOLDER
 """
