@@ -160,11 +160,14 @@ def test_alerts_metrics_count_open_alerts_and_events(stack: Stack) -> None:
     assert samples[open_warning] == 0
     assert samples["coldchain_alerts_events_total"] == 1
 
+    assert samples['coldchain_alerts_active{severity="critical"}'] == 1
+
     _publish(stack.mosquitto.port, topics.alerts(SITE), _event(AlertState.CLEARED))
     samples = wait_until(
         lambda: (s := _samples(port)) and s["coldchain_alerts_events_total"] == 2 and s, 10, "2"
     )
-    assert samples[open_critical] == 0
+    assert samples['coldchain_alerts_active{severity="critical"}'] == 0
+    assert samples[open_critical] == 1, "cleared, but still waiting for someone to acknowledge"
 
 
 # --- structured logs ----------------------------------------------------------------------

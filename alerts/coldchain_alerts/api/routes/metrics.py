@@ -41,6 +41,12 @@ class AlertsMetrics:
             ["severity"],
             registry=self.registry,
         )
+        self.active = Gauge(
+            "coldchain_alerts_active",
+            "Alerts whose condition is present now, by severity (counted at scrape time).",
+            ["severity"],
+            registry=self.registry,
+        )
         self.refused = Counter(
             "coldchain_alerts_events_refused",
             "Alert events that could not be stored (malformed, or refused by the database); "
@@ -76,5 +82,11 @@ def metrics(request: Request, session: SessionDep) -> Response:
     counts = {severity: n for severity, n in session.execute(query.group_by(Alert.severity))}
     for severity in Severity:
         collected.open.labels(severity=severity.value).set(counts.get(severity.value, 0))
+    query = select(Alert.severity, func.count()).where(
+        Alert.active.is_(True), Alert.status != Status.CLOSED
+    )
+    present = {severity: n for severity, n in session.execute(query.group_by(Alert.severity))}
+    for severity in Severity:
+        collected.active.labels(severity=severity.value).set(present.get(severity.value, 0))
     collected.outbox.set(session.scalar(select(func.count()).select_from(InfluxOutbox)) or 0)
     return Response(generate_latest(collected.registry), media_type=CONTENT_TYPE_LATEST)
