@@ -76,7 +76,10 @@ def apply_event(session: Session, event: AlertEvent, now: datetime | None = None
     _raise_values(alert, event)
     worse = _escalate_severity(alert, event)
     step = "fired_again" if not was_active else "severity_raised" if worse else "raised"
-    reopened = _reopen(alert, now) if (not was_active or worse) else False
+    acknowledged = alert.status == Status.ACKNOWLEDGED
+    reopened = (
+        _restart_escalation(alert, now) if worse or (acknowledged and not was_active) else False
+    )
     journal(session, alert, step, audit.SYSTEM, now, _event_detail(event) | {"reopened": reopened})
     alert.updated_at = now
     return Applied(alert, changed=True, needs_telling=reopened or alert.status == Status.OPEN)
@@ -111,14 +114,13 @@ def _open(session: Session, event: AlertEvent, now: datetime) -> Applied:
     occurrence = _occurrence(event, alert)
     session.add(occurrence)
     session.flush()
-    if event.state is AlertState.RAISED:
+    journal(session, alert, "opened", audit.SYSTEM, now, _event_detail(event))
+    if event.state is AlertState.CLEARED:
+        _clear(session, alert, occurrence, event, now)
+    else:
         alert.raised_at = event.at
         if not alert.active:
             alert.cleared_at = event.at
-        journal(session, alert, "opened", audit.SYSTEM, now, _event_detail(event))
-    else:
-        journal(session, alert, "opened", audit.SYSTEM, now, _event_detail(event))
-        _clear(session, alert, occurrence, event, now)
     return Applied(alert, changed=True, needs_telling=True)
 
 
@@ -143,7 +145,7 @@ def _update_occurrence(
     alert.raised_at = alert.raised_at or event.at
     _raise_values(alert, event)
     worse = _escalate_severity(alert, event)
-    reopened = _reopen(alert, now) if worse else False
+    reopened = _restart_escalation(alert, now) if worse else False
     journal(
         session,
         alert,
@@ -192,8 +194,12 @@ def _escalate_severity(alert: Alert, event: AlertEvent) -> bool:
     return worse
 
 
-def _reopen(alert: Alert, now: datetime) -> bool:
-    """An acknowledged alert that fires again or gets worse is open again: people must look."""
+def _restart_escalation(alert: Alert, now: datetime) -> bool:
+    """Escalate from level 1 again; an acknowledged alert is open again: people must look.
+
+    For an alert that got worse, or an acknowledged one that fired again. An open
+    alert that fires again keeps escalating where it is. True when it was reopened.
+    """
     alert.escalation_since = now
     alert.escalation_level = 0
     alert.escalation_level_at = None

@@ -259,3 +259,21 @@ def test_acknowledging_twice_is_refused(sessions: sessionmaker[Session]) -> None
     assert twice.value.code == "not_open"
     with sessions.begin() as session, pytest.raises(lifecycle.AlertNotFound):
         lifecycle.acknowledge(session, alert.id + 100, "bernd", "?", NOW)
+
+
+def test_an_unacknowledged_alert_firing_again_keeps_escalating_where_it_is(
+    sessions: sessionmaker[Session],
+) -> None:
+    apply(
+        sessions,
+        event(AlertState.RAISED, T0 + timedelta(minutes=15)),
+        event(AlertState.CLEARED, T0 + timedelta(minutes=40)),
+    )
+    (alert,) = alerts(sessions)
+    with sessions.begin() as session:
+        lifecycle.get(session, alert.id).escalation_level = 2
+    second = T0 + timedelta(hours=2)
+    apply(sessions, event(AlertState.RAISED, second + timedelta(minutes=15), second))
+    (alert,) = alerts(sessions)
+    assert (alert.status, alert.active, alert.escalation_level) == ("open", True, 2)
+    assert steps(sessions, alert.id)[-1] == "fired_again"
