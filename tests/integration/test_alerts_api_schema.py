@@ -221,7 +221,7 @@ def test_every_operation_answers_within_its_schema(
     operation = schemathesis.openapi.from_dict(_openapi(service))[path][method]
 
     @settings(
-        max_examples=30,
+        max_examples=20,
         deadline=None,
         derandomize=True,
         database=None,
