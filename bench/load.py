@@ -10,6 +10,7 @@ so a gateway's messages stay in order, as a real gateway's do.
 
 from __future__ import annotations
 
+import contextlib
 import selectors
 import socket
 import struct
@@ -180,10 +181,8 @@ class Publisher:
 
     def close(self) -> None:
         for sock in self._sockets:
-            try:
+            with contextlib.suppress(OSError):
                 sock.sendall(b"\xe0\x00")
-            except OSError:
-                pass
         self._closing.set()
         self._reader.join(2)
         for sock in self._sockets:

@@ -220,28 +220,39 @@ def step(session: Session, kind: type[System], rate: float) -> StepResult:
         )
 
 
-def knee(session: Session, kind: type[System], rates: list[float], refine: int) -> dict[str, Any]:
-    """Step up through `rates` until one fails, then bisect `refine` times below it."""
-    steps: list[StepResult] = []
-    best, failed_at = 0.0, None
-    for rate in rates:
+def knees(
+    session: Session, order: list[type[System]], rates: list[float], refine: int
+) -> list[dict[str, Any]]:
+    """Step every system up through `rates`, alternating, until each fails a step; then
+    bisect `refine` times between its last pass and its first failure (to 250/s)."""
+    best = {kind: 0.0 for kind in order}
+    failed: dict[type[System], float | None] = {kind: None for kind in order}
+    steps: dict[type[System], list[StepResult]] = {kind: [] for kind in order}
+
+    def run(kind: type[System], rate: float) -> None:
         result = _report(step(session, kind, rate))
-        steps.append(result)
-        if not result.passed:
-            failed_at = rate
-            break
-        best = rate
-    for _ in range(refine if failed_at is not None else 0):
-        middle = round((best + failed_at) / 2 / 250) * 250  # type: ignore[operator]
-        if middle in (best, failed_at):
-            break
-        result = _report(step(session, kind, middle))
-        steps.append(result)
+        steps[kind].append(result)
         if result.passed:
-            best = middle
+            best[kind] = rate
         else:
-            failed_at = middle
-    return {"system": kind.name, "knee": best, "steps": [asdict(s) for s in steps]}
+            failed[kind] = rate
+
+    for rate in rates:
+        for kind in order:
+            if failed[kind] is None:
+                run(kind, rate)
+    for _ in range(refine):
+        for kind in order:
+            ceiling = failed[kind]
+            if ceiling is None:
+                continue
+            middle = round((best[kind] + ceiling) / 2 / 250) * 250
+            if middle not in (best[kind], ceiling) and middle > 0:
+                run(kind, middle)
+    return [
+        {"system": kind.name, "knee": best[kind], "steps": [asdict(s) for s in steps[kind]]}
+        for kind in order
+    ]
 
 
 def _report(result: StepResult) -> StepResult:
@@ -300,21 +311,26 @@ def _by_key(stored: AlertTimes, stages: dict[str, AlertTimes]) -> AlertTimes:
     return {k: v for k, v in stored.items() if k in stages["published on _alerts"]}
 
 
-def alert_latency(session: Session, kind: type[System], seconds: float = 20.0) -> dict[str, Any]:
-    """1000 probes at one reading a second; an excursion starts every half second.
+def alert_latency(
+    session: Session, kind: type[System], seconds: float = 20.0, gateways: int = 100
+) -> dict[str, Any]:
+    """`gateways` x 10 probes (1000 by default) at one reading a second each; every half
+    second another probe goes above its limit for two readings.
 
     Latency is from the reading's own timestamp (the alert event's `at`) to each
     milestone; the plan's stamps are the planned send times.
     """
-    fleet = Fleet(gateways=100, probes=10)
-    rate = 1000.0
+    fleet = Fleet(gateways=gateways, probes=10)
+    rate = float(fleet.sensors)
     with started(session, kind, fleet, with_alerts=kind is Ours) as run:
         alerts = Subscriber(run.setup.mosquitto.port, "coldchain/v1/_alerts/#")
         store = AlertStore(run.system.alerts_db) if isinstance(run.system, Ours) else None
         count_ = int(rate * seconds)
+        sensors = fleet.sensors
         excursion = set()
-        for first in range(2000, count_ - 3000, 499):
-            excursion |= {first, first + 1000}
+        # A probe's readings are `sensors` messages apart; an excursion is two of them.
+        for first in range(2 * sensors, count_ - 3 * sensors, sensors // 2 - 1):
+            excursion |= {first, first + sensors}
         start = time.time() + 1.0
         plan = run.planner.plan(count_, 1, start, rate, frozenset(excursion))
         run.publisher.send(run.publisher.encode(plan.messages), rate, start_at=start)
@@ -349,9 +365,9 @@ def _event_times(alerts: Subscriber) -> dict[tuple[str, str], float]:
 # --- (4) memory ------------------------------------------------------------------------
 
 
-def memory(session: Session, kind: type[System]) -> dict[str, Any]:
-    """RSS with 10 000 probes (1000 gateways x 10) that each reported three readings."""
-    fleet = Fleet(gateways=1000, probes=10)
+def memory(session: Session, kind: type[System], gateways: int = 1000) -> dict[str, Any]:
+    """RSS with `gateways` x 10 probes (10 000 by default), each of which reported 3 readings."""
+    fleet = Fleet(gateways=gateways, probes=10)
     with started(session, kind, fleet) as run:
         warm: Plan = run.extras["warm"]
         plan = run.planner.plan(2 * fleet.gateways, fleet.probes, time.time(), None)

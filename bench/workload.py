@@ -132,8 +132,8 @@ class Planner:
         """`count` messages, sent in turn by every gateway, at `rate` messages/s from `start`.
 
         Reading stamps follow the planned send time, 1 µs apart within a message;
-        `rate` None stamps messages as if sent one a microsecond per reading. A message whose index is in `excursion` carries
-        EXCURSION_C readings.
+        `rate` None stamps messages as if sent one a microsecond per reading. A
+        message whose index is in `excursion` carries EXCURSION_C readings.
         """
         plan = Plan([], [], 0, {})
         start_us = int(start * 1e6)

@@ -69,7 +69,6 @@ def main() -> None:
     client.on_subscribe = lambda *_: print("subscribed", flush=True)
     properties = Properties(PacketTypes.CONNECT)
     properties.SessionExpiryInterval = 3600
-    properties.ReceiveMaximum = 1000
     client.connect("127.0.0.1", args.mqtt_port, clean_start=False, properties=properties)
     client.loop_start()
     http = httpx.Client(base_url=args.influx_url, timeout=10)
