@@ -153,6 +153,8 @@ class Outcome:
     late: int = 0
 
     def extend(self, other: Outcome) -> None:
+        if not (other.alerts or other.excursions or other.late):
+            return
         self.alerts += other.alerts
         self.excursions += other.excursions
         self.late += other.late
@@ -297,7 +299,7 @@ class RuleEngine:
         grace_cap = max(
             limits.door_grace_s if door else 0.0, limits.defrost_grace_s if defrost else 0.0
         )
-        for threshold in thresholds(limits):
+        for threshold in _thresholds(limits):
             suppressed = defrost if threshold.rule == "over_absolute" else door or defrost
             episode, step = advance(
                 threshold, state.episodes.get(threshold.rule), ts, value, suppressed, grace_cap
@@ -335,7 +337,7 @@ class RuleEngine:
         severe rule) when a more severe level raises, and clears once the value is
         back inside every level of that side.
         """
-        levels = [t for t in thresholds(limits) if t.direction is side]
+        levels = [t for t in _thresholds(limits) if t.direction is side]
         episodes = [(t, state.episodes[t.rule]) for t in levels if t.rule in state.episodes]
         raised = [(t, e) for t, e in episodes if e.raised_at is not None]
         incident = state.incidents.get(side.value)
@@ -503,6 +505,26 @@ class RuleEngine:
 
 def thresholds(limits: Limits) -> list[Threshold]:
     """The level rules an asset's limits define, most severe first."""
+    return list(_thresholds(limits))
+
+
+#: Thresholds by the identity of the (frozen) Limits they were made from, with that object.
+_THRESHOLDS: dict[int, tuple[Limits, tuple[Threshold, ...]]] = {}
+
+
+def _thresholds(limits: Limits) -> tuple[Threshold, ...]:
+    # The engine asks for every reading; an asset's Limits is one object for the
+    # fleet's lifetime, and looking it up by identity avoids hashing the model.
+    cached = _THRESHOLDS.get(id(limits))
+    if cached is None or cached[0] is not limits:
+        if len(_THRESHOLDS) >= 4096:
+            _THRESHOLDS.clear()
+        cached = (limits, _make_thresholds(limits))
+        _THRESHOLDS[id(limits)] = cached
+    return cached[1]
+
+
+def _make_thresholds(limits: Limits) -> tuple[Threshold, ...]:
     spec = [
         ("over_absolute", Severity.CRITICAL, Direction.ABOVE, limits.absolute_max_c, 0.0),
         ("over_max", Severity.CRITICAL, Direction.ABOVE, limits.max_c, limits.delay_s),
@@ -510,11 +532,11 @@ def thresholds(limits: Limits) -> list[Threshold]:
         ("over_warning", Severity.WARNING, Direction.ABOVE, limits.warn_max_c, limits.delay_s),
         ("under_warning", Severity.WARNING, Direction.BELOW, limits.warn_min_c, limits.delay_s),
     ]
-    return [
+    return tuple(
         Threshold(rule, severity, direction, level, delay, limits.hysteresis_k)
         for rule, severity, direction, level, delay in spec
         if level is not None
-    ]
+    )
 
 
 HEALTH_SEVERITY = Severity.WARNING

@@ -2,9 +2,11 @@
 
 One thread runs it, in this order for every batch, and the order is the promise:
 
-1. collect messages from the broker until `batch_max_readings` or
-   `batch_max_wait_s`; a message that breaks the contract is republished on
-   `_invalid` with its reason, counted, logged and acknowledged at once;
+1. collect messages from the broker until `batch_max_readings`,
+   `batch_max_wait_s`, or `receive_maximum` messages waiting for our
+   acknowledgement (the broker sends no more until then); a message that
+   breaks the contract is republished on `_invalid` with its reason, counted,
+   logged and acknowledged at once;
 2. write the batch to InfluxDB, retrying while InfluxDB is unavailable; points
    InfluxDB refuses are isolated message by message and treated as invalid;
 3. evaluate the rules in reading time, write alert and excursion records,
@@ -104,10 +106,9 @@ class Pipeline:
         deadline = None
         while readings < self._settings.batch_max_readings:
             timeout = 0.5 if deadline is None else deadline - time.monotonic()
-            if timeout <= 0:
-                break
             try:
-                inbound = self._broker.inbox.get(timeout=timeout)
+                # Past the deadline, take only what is already waiting.
+                inbound = self._broker.inbox.get(block=timeout > 0, timeout=max(timeout, 0))
             except queue.Empty:
                 break
             metrics.MESSAGES_RECEIVED.inc()
@@ -117,11 +118,15 @@ class Pipeline:
                 self._gateway_status(inbound, *status)
                 continue
             if deadline is None:
-                deadline = time.monotonic() + self._settings.batch_max_wait_s
+                # From the first message's arrival: it may have waited for the last batch.
+                deadline = inbound.arrived + self._settings.batch_max_wait_s
             accepted = self._validate(inbound)
             if accepted is not None:
                 batch.append(accepted)
                 readings += len(accepted.telemetry.readings)
+                if len(batch) >= self._settings.receive_maximum:
+                    # The broker sends no more until we acknowledge: waiting is idle time.
+                    break
         return batch
 
     def _validate(self, inbound: Inbound) -> Accepted | None:
@@ -157,8 +162,9 @@ class Pipeline:
         metrics.READINGS_WRITTEN.inc(sum(len(a.telemetry.readings) for a in stored))
         with self._engine_lock:
             self._record(self._evaluate(stored))
-        for accepted in stored:
-            self._acknowledge(accepted.inbound)
+        self._broker.ack_all(accepted.inbound for accepted in stored)
+        metrics.MESSAGES_ACKED.inc(len(stored))
+        metrics.BACKLOG.dec(len(stored))
         self._confirm(batch)
 
     def check_silence(self, now: datetime) -> None:
@@ -232,10 +238,20 @@ class Pipeline:
         self._state.save(self._engine.changes())
 
     def _publish_events(self, events: list[AlertEvent]) -> None:
-        """Publish alert events at QoS 1 and wait for the broker to take each one."""
-        for event in events:
-            payload = event.model_dump_json().encode()
-            while not self._published(self._broker.publish(topics.alerts(event.site), payload)):
+        """Publish alert events at QoS 1, in order, and wait for the broker to take every one."""
+        pending = events
+        while pending:
+            sent = [
+                (
+                    event,
+                    self._broker.publish(
+                        topics.alerts(event.site), event.model_dump_json().encode()
+                    ),
+                )
+                for event in pending
+            ]
+            pending = [event for event, info in sent if not self._published(info)]
+            for event in pending:
                 log.warning("broker unreachable; alert event %s waits for it", event.key)
 
     def _published(self, info: mqtt.MQTTMessageInfo) -> bool:
@@ -247,7 +263,8 @@ class Pipeline:
         """
         try:
             while not info.is_published():
-                if self._stop.wait(0.01):
+                info.wait_for_publish(0.05)  # wakes as the PUBACK arrives
+                if self._stop.is_set():
                     raise Stopped
             return True
         except RuntimeError:
