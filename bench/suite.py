@@ -329,12 +329,12 @@ def alert_latency(
         sensors = fleet.sensors
         excursion = set()
         # A probe's readings are `sensors` messages apart; an excursion is two of them.
-        for first in range(2 * sensors, count_ - 3 * sensors, sensors // 2 - 1):
+        for first in range(sensors, count_ - 2 * sensors, sensors // 2 - 1):
             excursion |= {first, first + sensors}
         start = time.time() + 1.0
         plan = run.planner.plan(count_, 1, start, rate, frozenset(excursion))
         run.publisher.send(run.publisher.encode(plan.messages), rate, start_at=start)
-        time.sleep(3.0)
+        time.sleep(2.0)
         alerts.close()
         stages = alert_stages(run, alerts, store)
         at = _event_times(alerts)

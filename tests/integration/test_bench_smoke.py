@@ -1,7 +1,8 @@
 """A small run of the benchmark suite (bench/run.py): its machinery works, nothing is lost.
 
 Ours and the minimal loop run one step of 200 messages/s for a second, a small
-batch, a short alert run and a small memory run, against real servers. Speed
+batch and a short alert run, against real servers (memory and the gateway and
+compliance scripts are left to the bench). Speed
 is not asserted: a shared CI machine cannot promise any. Node-RED runs only
 where `make bench` installed it (its npm install is bench-only); otherwise
 that test is skipped.
@@ -28,14 +29,13 @@ def _smoke(tmp_path: Path, systems: str, skip: str = "") -> tuple[dict[str, Any]
 def _counted(results: dict[str, Any]) -> list[dict[str, int]]:
     (round_,) = results["rounds"]
     counted = [step["counted"] for knee in round_.get("knees", []) for step in knee["steps"]]
-    counted += [entry["counted"] for entry in round_.get("batches", [])]
-    return counted + [entry["counted"] for entry in round_.get("memory", [])]
+    return counted + [entry["counted"] for entry in round_.get("batches", [])]
 
 
 def test_a_small_run_stores_everything_once_and_writes_the_table(tmp_path: Path) -> None:
     results, document = _smoke(tmp_path, "ours,loop")
     counted = _counted(results)
-    assert len(counted) == 6, "a step, a batch run and a memory run for each system"
+    assert len(counted) == 4, "a step and a batch run for each system"
     for c in counted:
         assert c["stored"] == c["sent"] > 0 and c["lost"] == 0 and c["duplicated"] == 0, c
     (round_,) = results["rounds"]
@@ -51,6 +51,6 @@ def test_a_small_run_stores_everything_once_and_writes_the_table(tmp_path: Path)
 
 @pytest.mark.skipif(not NodeRed.installed(), reason="Node-RED is installed by `make bench` only")
 def test_node_red_stores_everything_once(tmp_path: Path) -> None:
-    results, _ = _smoke(tmp_path, "node-red", skip="alerts,memory")
+    results, _ = _smoke(tmp_path, "node-red", skip="alerts")
     for c in _counted(results):
         assert c["stored"] == c["sent"] > 0 and c["lost"] == 0 and c["duplicated"] == 0, c
