@@ -429,11 +429,13 @@ class RuleEngine:
         used = sum(
             (end - max(start, window_start)).total_seconds() for start, end in state.above_segments
         )
-        budgeted = subject.with_limit(limits.max_c)
         if used > limits.budget_s:
             first = max(state.above_segments[0][0], window_start)
+            budgeted = subject.with_limit(limits.max_c)
             return self._raise(state.alarms, "budget", budgeted, first, ts)
-        return self._clear(state.alarms, "budget", budgeted, ts)
+        if "budget" not in state.alarms:
+            return Outcome()
+        return self._clear(state.alarms, "budget", subject.with_limit(limits.max_c), ts)
 
     # --- events ----------------------------------------------------------------------
 
@@ -492,15 +494,21 @@ class RuleEngine:
             alerts=[subject.event(rule, AlertState.CLEARED, alarm.started_at, cleared_at)]
         )
 
+    # get before setdefault: building an empty state model for every reading is costly.
     def _sensor(self, sensor: str) -> SensorState:
-        return self.state.sensors.setdefault(sensor, SensorState())
+        state = self.state.sensors.get(sensor)
+        return state if state is not None else self.state.sensors.setdefault(sensor, SensorState())
 
     def _asset(self, asset: str) -> AssetState:
-        return self.state.assets.setdefault(asset, AssetState())
+        state = self.state.assets.get(asset)
+        return state if state is not None else self.state.assets.setdefault(asset, AssetState())
 
     def _gateway(self, gateway: str) -> GatewayState:
         self.dirty.add(("gateway", gateway))
-        return self.state.gateways.setdefault(gateway, GatewayState())
+        state = self.state.gateways.get(gateway)
+        if state is None:
+            state = self.state.gateways.setdefault(gateway, GatewayState())
+        return state
 
 
 def thresholds(limits: Limits) -> list[Threshold]:
@@ -548,7 +556,7 @@ GATEWAY_EVENT_RULES = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: one is made per reading, and frozen inits are slow
 class _Subject:
     """Who an alarm is about, and the value and limit it reports."""
 
