@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 #: How often the sender looks at its schedule, in seconds.
-TICK_S = 0.002
+TICK_S = 0.005
 #: A connection may have at most this many unacknowledged packets (ids are 16 bits).
 MAX_IN_FLIGHT = 60_000
 _PUBACK_BYTES = 4

@@ -48,6 +48,11 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--note", default="", help="a sentence printed at the top of the doc")
     parser.add_argument("--smoke", action="store_true", help="tiny scale, for the smoke test")
     parser.add_argument("--keep-logs", action="store_true")
+    parser.add_argument(
+        "--from-results",
+        type=Path,
+        help="only rewrite the document from a results file (after editing bench/analysis.md)",
+    )
     args = parser.parse_args(argv)
     if args.smoke:
         args.rounds, args.rates, args.step_s, args.refine = 1, "200", 1.0, 0
@@ -58,6 +63,11 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse(argv)
+    if args.from_results:
+        results = json.loads(args.from_results.read_text())
+        args.out.write_text(report.markdown(results))
+        print(f"wrote {args.out} from {args.from_results}")
+        return results
     began = time.time()
     kinds = [SYSTEMS[name] for name in args.systems.split(",") if name]
     if NodeRed in kinds and not NodeRed.installed():

@@ -250,7 +250,12 @@ def knees(
             if middle not in (best[kind], ceiling) and middle > 0:
                 run(kind, middle)
     return [
-        {"system": kind.name, "knee": best[kind], "steps": [asdict(s) for s in steps[kind]]}
+        {
+            "system": kind.name,
+            "knee": best[kind],
+            "reached_top": failed[kind] is None,
+            "steps": [asdict(s) for s in steps[kind]],
+        }
         for kind in order
     ]
 

@@ -2,11 +2,12 @@
 
 One thread runs it, in this order for every batch, and the order is the promise:
 
-1. collect messages from the broker until `batch_max_readings`,
-   `batch_max_wait_s`, or `receive_maximum` messages waiting for our
-   acknowledgement (the broker sends no more until then); a message that
-   breaks the contract is republished on `_invalid` with its reason, counted,
-   logged and acknowledged at once;
+1. collect messages from the broker until `batch_max_readings`, until
+   `batch_max_wait_s` after the first one arrived, or until half the broker's
+   window (`receive_maximum` unacknowledged messages) is taken, so that the
+   other half arrives while this batch is stored; a message that breaks the
+   contract is republished on `_invalid` with its reason, counted, logged and
+   acknowledged at once;
 2. write the batch to InfluxDB, retrying while InfluxDB is unavailable; points
    InfluxDB refuses are isolated message by message and treated as invalid;
 3. evaluate the rules in reading time, write alert and excursion records,
@@ -86,6 +87,7 @@ class Pipeline:
         self._engine_lock = threading.Lock()
         self._durable: dict[tuple[str, str], int] = {}
         self._stop = threading.Event()
+        self._half_window = max(1, settings.receive_maximum // 2)
 
     def stop(self) -> None:
         self._stop.set()
@@ -124,8 +126,8 @@ class Pipeline:
             if accepted is not None:
                 batch.append(accepted)
                 readings += len(accepted.telemetry.readings)
-                if len(batch) >= self._settings.receive_maximum:
-                    # The broker sends no more until we acknowledge: waiting is idle time.
+                if len(batch) >= self._half_window:
+                    # Half the broker's window: the other half arrives while we store this.
                     break
         return batch
 
@@ -241,18 +243,13 @@ class Pipeline:
         """Publish alert events at QoS 1, in order, and wait for the broker to take every one."""
         pending = events
         while pending:
-            sent = [
-                (
-                    event,
-                    self._broker.publish(
-                        topics.alerts(event.site), event.model_dump_json().encode()
-                    ),
-                )
-                for event in pending
-            ]
+            sent = [(event, self._publish_event(event)) for event in pending]
             pending = [event for event, info in sent if not self._published(info)]
             for event in pending:
                 log.warning("broker unreachable; alert event %s waits for it", event.key)
+
+    def _publish_event(self, event: AlertEvent) -> mqtt.MQTTMessageInfo:
+        return self._broker.publish(topics.alerts(event.site), event.model_dump_json().encode())
 
     def _published(self, info: mqtt.MQTTMessageInfo) -> bool:
         """Wait for the PUBACK; False if it was published while disconnected.
