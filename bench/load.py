@@ -128,6 +128,9 @@ class Publisher:
         sent_at: list[float] = []
         if start_at is not None:
             time.sleep(max(0.0, start_at - time.time()))
+            late = time.time() - start_at
+            if late > 0.1:
+                print(f"    generator started {late:.2f} s late: the first messages go as a burst")
         began = time.time() if start_at is None else start_at
         done = 0
         while done < len(packets):

@@ -144,6 +144,14 @@ def _warm_up(run: Run) -> None:
     run.extras["warm"] = plan
 
 
+def _start_after_encoding(messages: int) -> float:
+    """When to start sending, so that planning and encoding `messages` are done by then.
+
+    Stamps are the planned send times: a late start would send a burst to catch up.
+    """
+    return time.time() + 1.0 + messages * 30e-6
+
+
 def _drain(run: Run, expected: int, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -188,8 +196,9 @@ def step(session: Session, kind: type[System], rate: float) -> StepResult:
     fleet = Fleet(gateways=50, probes=20)
     with started(session, kind, fleet) as run:
         warm: Plan = run.extras["warm"]
-        start = time.time() + 1.0
-        plan = run.planner.plan(int(rate * session.step_s), 1, start, rate)
+        count_ = int(rate * session.step_s)
+        start = _start_after_encoding(count_)
+        plan = run.planner.plan(count_, 1, start, rate)
         sent = run.publisher.send(run.publisher.encode(plan.messages), rate, start_at=start)
         _drain(run, warm.readings + plan.readings, session.drain_s)
         run.counter.close()
@@ -336,7 +345,7 @@ def alert_latency(
         # A probe's readings are `sensors` messages apart; an excursion is two of them.
         for first in range(sensors, count_ - 2 * sensors, sensors // 2 - 1):
             excursion |= {first, first + sensors}
-        start = time.time() + 1.0
+        start = _start_after_encoding(count_)
         plan = run.planner.plan(count_, 1, start, rate, frozenset(excursion))
         run.publisher.send(run.publisher.encode(plan.messages), rate, start_at=start)
         time.sleep(2.0)

@@ -311,10 +311,11 @@ class RuleEngine:
             if step is not None:
                 outcome.excursions.append(_record(step, site.id, asset.id, sensor.id, limits))
                 _note(state, step)
-        for side in Direction:
-            outcome.extend(
-                self._incident(state, side, site.id, asset.id, sensor.id, limits, ts, value)
-            )
+        if state.episodes or state.incidents:  # otherwise no incident can open or end
+            for side in Direction:
+                outcome.extend(
+                    self._incident(state, side, site.id, asset.id, sensor.id, limits, ts, value)
+                )
         outcome.extend(self._budget(state, limits, subject, ts, door or defrost))
         outcome.extend(self._door_too_long(asset_state, limits, site.id, asset.id, ts))
         state.last_ts, state.last_c = ts, value
@@ -415,6 +416,8 @@ class RuleEngine:
         if limits.budget_s is None or limits.max_c is None:
             return Outcome()
         previous_above = state.last_c is not None and state.last_c > limits.max_c
+        if not previous_above and not state.above_segments and "budget" not in state.alarms:
+            return Outcome()  # nothing counted, nothing to raise or clear
         # Time above max_c under a critical alarm is not counted twice; under a warning it is.
         incident = state.incidents.get(Direction.ABOVE.value)
         alarmed = incident is not None and _RANK[incident.rule] >= _RANK["over_max"]
