@@ -282,6 +282,8 @@ class RuleEngine:
         limits = asset.limits
         ts, value = reading.ts, reading.temp_c
         subject = _Subject(site.id, asset=asset.id, sensor=sensor.id, value=value)
+        if _quiet(state, limits, value):
+            return self._quiet_reading(state, limits, subject, site.id, asset.id, ts, value)
         outcome = self._clear(state.alarms, "no_data", subject, ts)
         if not limits.plausible_min_c <= value <= limits.plausible_max_c:
             outcome.extend(self._raise(state.alarms, "implausible", subject, ts, ts))
@@ -318,6 +320,29 @@ class RuleEngine:
                 )
         outcome.extend(self._budget(state, limits, subject, ts, door or defrost))
         outcome.extend(self._door_too_long(asset_state, limits, site.id, asset.id, ts))
+        state.last_ts, state.last_c = ts, value
+        return outcome
+
+    def _quiet_reading(
+        self,
+        state: SensorState,
+        limits: Limits,
+        subject: _Subject,
+        site: str,
+        asset: str,
+        ts: datetime,
+        value: float,
+    ) -> Outcome:
+        """A reading `_quiet` admits: what the full path would do with it, and no more.
+
+        No alarm to clear, no level passed, no episode or incident open, no budget
+        counting: only jump, stuck and a door left open can change.
+        """
+        outcome = self._jump(state, limits, subject, ts, value)
+        outcome.extend(self._stuck(state, limits, subject, ts, value))
+        asset_state = self._asset(asset)
+        self.dirty.add(("asset", asset))
+        outcome.extend(self._door_too_long(asset_state, limits, site, asset, ts))
         state.last_ts, state.last_c = ts, value
         return outcome
 
@@ -520,19 +545,35 @@ def thresholds(limits: Limits) -> list[Threshold]:
 
 
 #: Thresholds by the identity of the (frozen) Limits they were made from, with that object.
-_THRESHOLDS: dict[int, tuple[Limits, tuple[Threshold, ...]]] = {}
+_THRESHOLDS: dict[int, tuple[Limits, tuple[Threshold, ...], tuple[float, float]]] = {}
 
 
-def _thresholds(limits: Limits) -> tuple[Threshold, ...]:
+def _cached(limits: Limits) -> tuple[Limits, tuple[Threshold, ...], tuple[float, float]]:
     # The engine asks for every reading; an asset's Limits is one object for the
     # fleet's lifetime, and looking it up by identity avoids hashing the model.
     cached = _THRESHOLDS.get(id(limits))
     if cached is None or cached[0] is not limits:
         if len(_THRESHOLDS) >= 4096:
             _THRESHOLDS.clear()
-        cached = (limits, _make_thresholds(limits))
+        levels = _make_thresholds(limits)
+        above = [t.level_c for t in levels if t.direction is Direction.ABOVE]
+        below = [t.level_c for t in levels if t.direction is Direction.BELOW]
+        band = (
+            max([limits.plausible_min_c, *below]),
+            min([limits.plausible_max_c, *above]),
+        )
+        cached = (limits, levels, band)
         _THRESHOLDS[id(limits)] = cached
-    return cached[1]
+    return cached
+
+
+def _thresholds(limits: Limits) -> tuple[Threshold, ...]:
+    return _cached(limits)[1]
+
+
+def _quiet_band(limits: Limits) -> tuple[float, float]:
+    """°C inside every level and the plausible range: no level rule can start there."""
+    return _cached(limits)[2]
 
 
 def _make_thresholds(limits: Limits) -> tuple[Threshold, ...]:
@@ -632,6 +673,17 @@ def threshold_worse(side: Direction, a_c: float, b_c: float) -> float:
 
 #: How severe each level is; an incident escalates to a higher rank.
 _RANK = {"over_warning": 1, "over_max": 2, "over_absolute": 3, "under_warning": 1, "under_min": 2}
+
+
+def _quiet(state: SensorState, limits: Limits, value: float) -> bool:
+    """Nothing open for the sensor, the last value not above max_c and this one inside
+    every level: most readings, and none of them can start, end or count anything."""
+    if state.alarms or state.episodes or state.incidents or state.above_segments:
+        return False
+    if limits.max_c is not None and state.last_c is not None and state.last_c > limits.max_c:
+        return False
+    low, high = _quiet_band(limits)
+    return low <= value <= high
 
 
 def _active(until: datetime | None, ts: datetime) -> bool:
