@@ -33,7 +33,7 @@ lint: $(VENV)/.installed
 schemas: $(VENV)/.installed
 	$(BIN)/python scripts/contract_schemas.py docs/contract
 
-# The benchmark suite against the peers; rewrites docs/performance.md (about 35 minutes).
+# The benchmark suite against the peers; rewrites docs/performance.md (about 20 minutes).
 # BENCH_ARGS passes options to bench/run.py, e.g. BENCH_ARGS="--rounds 1 --skip compliance".
 NODE_RED := bench/peers/node-red
 bench: system-deps $(VENV)/.installed $(NODE_RED)/node_modules/.installed
