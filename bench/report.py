@@ -269,6 +269,13 @@ def markdown(results: dict[str, Any]) -> str:
     ]
     if results.get("note"):
         lines += [f"**{results['note']}**", ""]
+    if max(m["load_before"]) > 0.5:
+        lines += [
+            f"**Other work shared the two cores during this run (load average "
+            f"{max(m['load_before']):.1f} before it started): the numbers are noisy and must be "
+            "measured again on a quiet machine before they are quoted.**",
+            "",
+        ]
     lines += [
         "## Summary",
         "",
