@@ -16,7 +16,7 @@ METRICS_PORT ?= 9108
 MAIL_PORT ?= 1025
 export MQTT_PORT INFLUX_PORT ALERTS_PORT METRICS_PORT MAIL_PORT
 
-.PHONY: demo test lint schemas dashboards system-deps clean-demo
+.PHONY: demo test lint schemas dashboards system-deps clean-demo bench
 
 demo: system-deps $(VENV)/.installed
 	$(BIN)/python scripts/localstack.py var $(MQTT_PORT) $(INFLUX_PORT)
@@ -34,6 +34,19 @@ lint: $(VENV)/.installed
 
 schemas: $(VENV)/.installed
 	$(BIN)/python scripts/contract_schemas.py docs/contract
+
+# The benchmark suite against the peers; rewrites docs/performance.md (about 20 minutes).
+# BENCH_ARGS passes options to bench/run.py, e.g. BENCH_ARGS="--rounds 1 --skip compliance".
+NODE_RED := bench/peers/node-red
+bench: system-deps $(VENV)/.installed $(NODE_RED)/node_modules/.installed
+	$(BIN)/pip install -q -r bench/requirements.txt
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+$(NODE_RED)/node_modules/.installed: $(NODE_RED)/package.json $(NODE_RED)/package-lock.json
+	command -v npm >/dev/null || ($(SUDO) apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q nodejs npm)
+	cd $(NODE_RED) && npm ci --no-audit --no-fund
+	touch $@
 
 # Grafana dashboards as code: regenerate dashboards/*.json from the fleet file.
 dashboards: $(VENV)/.installed

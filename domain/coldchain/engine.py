@@ -153,6 +153,8 @@ class Outcome:
     late: int = 0
 
     def extend(self, other: Outcome) -> None:
+        if not (other.alerts or other.excursions or other.late):
+            return
         self.alerts += other.alerts
         self.excursions += other.excursions
         self.late += other.late
@@ -280,6 +282,8 @@ class RuleEngine:
         limits = asset.limits
         ts, value = reading.ts, reading.temp_c
         subject = _Subject(site.id, asset=asset.id, sensor=sensor.id, value=value)
+        if _quiet(state, limits, value):
+            return self._quiet_reading(state, limits, subject, site.id, asset.id, ts, value)
         outcome = self._clear(state.alarms, "no_data", subject, ts)
         if not limits.plausible_min_c <= value <= limits.plausible_max_c:
             outcome.extend(self._raise(state.alarms, "implausible", subject, ts, ts))
@@ -297,7 +301,7 @@ class RuleEngine:
         grace_cap = max(
             limits.door_grace_s if door else 0.0, limits.defrost_grace_s if defrost else 0.0
         )
-        for threshold in thresholds(limits):
+        for threshold in _thresholds(limits):
             suppressed = defrost if threshold.rule == "over_absolute" else door or defrost
             episode, step = advance(
                 threshold, state.episodes.get(threshold.rule), ts, value, suppressed, grace_cap
@@ -309,12 +313,36 @@ class RuleEngine:
             if step is not None:
                 outcome.excursions.append(_record(step, site.id, asset.id, sensor.id, limits))
                 _note(state, step)
-        for side in Direction:
-            outcome.extend(
-                self._incident(state, side, site.id, asset.id, sensor.id, limits, ts, value)
-            )
+        if state.episodes or state.incidents:  # otherwise no incident can open or end
+            for side in Direction:
+                outcome.extend(
+                    self._incident(state, side, site.id, asset.id, sensor.id, limits, ts, value)
+                )
         outcome.extend(self._budget(state, limits, subject, ts, door or defrost))
         outcome.extend(self._door_too_long(asset_state, limits, site.id, asset.id, ts))
+        state.last_ts, state.last_c = ts, value
+        return outcome
+
+    def _quiet_reading(
+        self,
+        state: SensorState,
+        limits: Limits,
+        subject: _Subject,
+        site: str,
+        asset: str,
+        ts: datetime,
+        value: float,
+    ) -> Outcome:
+        """A reading `_quiet` admits: what the full path would do with it, and no more.
+
+        No alarm to clear, no level passed, no episode or incident open, no budget
+        counting: only jump, stuck and a door left open can change.
+        """
+        outcome = self._jump(state, limits, subject, ts, value)
+        outcome.extend(self._stuck(state, limits, subject, ts, value))
+        asset_state = self._asset(asset)
+        self.dirty.add(("asset", asset))
+        outcome.extend(self._door_too_long(asset_state, limits, site, asset, ts))
         state.last_ts, state.last_c = ts, value
         return outcome
 
@@ -335,7 +363,7 @@ class RuleEngine:
         severe rule) when a more severe level raises, and clears once the value is
         back inside every level of that side.
         """
-        levels = [t for t in thresholds(limits) if t.direction is side]
+        levels = [t for t in _thresholds(limits) if t.direction is side]
         episodes = [(t, state.episodes[t.rule]) for t in levels if t.rule in state.episodes]
         raised = [(t, e) for t, e in episodes if e.raised_at is not None]
         incident = state.incidents.get(side.value)
@@ -413,6 +441,8 @@ class RuleEngine:
         if limits.budget_s is None or limits.max_c is None:
             return Outcome()
         previous_above = state.last_c is not None and state.last_c > limits.max_c
+        if not previous_above and not state.above_segments and "budget" not in state.alarms:
+            return Outcome()  # nothing counted, nothing to raise or clear
         # Time above max_c under a critical alarm is not counted twice; under a warning it is.
         incident = state.incidents.get(Direction.ABOVE.value)
         alarmed = incident is not None and _RANK[incident.rule] >= _RANK["over_max"]
@@ -427,11 +457,13 @@ class RuleEngine:
         used = sum(
             (end - max(start, window_start)).total_seconds() for start, end in state.above_segments
         )
-        budgeted = subject.with_limit(limits.max_c)
         if used > limits.budget_s:
             first = max(state.above_segments[0][0], window_start)
+            budgeted = subject.with_limit(limits.max_c)
             return self._raise(state.alarms, "budget", budgeted, first, ts)
-        return self._clear(state.alarms, "budget", budgeted, ts)
+        if "budget" not in state.alarms:
+            return Outcome()
+        return self._clear(state.alarms, "budget", subject.with_limit(limits.max_c), ts)
 
     # --- events ----------------------------------------------------------------------
 
@@ -490,19 +522,61 @@ class RuleEngine:
             alerts=[subject.event(rule, AlertState.CLEARED, alarm.started_at, cleared_at)]
         )
 
+    # get before setdefault: building an empty state model for every reading is costly.
     def _sensor(self, sensor: str) -> SensorState:
-        return self.state.sensors.setdefault(sensor, SensorState())
+        state = self.state.sensors.get(sensor)
+        return state if state is not None else self.state.sensors.setdefault(sensor, SensorState())
 
     def _asset(self, asset: str) -> AssetState:
-        return self.state.assets.setdefault(asset, AssetState())
+        state = self.state.assets.get(asset)
+        return state if state is not None else self.state.assets.setdefault(asset, AssetState())
 
     def _gateway(self, gateway: str) -> GatewayState:
         self.dirty.add(("gateway", gateway))
-        return self.state.gateways.setdefault(gateway, GatewayState())
+        state = self.state.gateways.get(gateway)
+        if state is None:
+            state = self.state.gateways.setdefault(gateway, GatewayState())
+        return state
 
 
 def thresholds(limits: Limits) -> list[Threshold]:
     """The level rules an asset's limits define, most severe first."""
+    return list(_thresholds(limits))
+
+
+#: Thresholds by the identity of the (frozen) Limits they were made from, with that object.
+_THRESHOLDS: dict[int, tuple[Limits, tuple[Threshold, ...], tuple[float, float]]] = {}
+
+
+def _cached(limits: Limits) -> tuple[Limits, tuple[Threshold, ...], tuple[float, float]]:
+    # The engine asks for every reading; an asset's Limits is one object for the
+    # fleet's lifetime, and looking it up by identity avoids hashing the model.
+    cached = _THRESHOLDS.get(id(limits))
+    if cached is None or cached[0] is not limits:
+        if len(_THRESHOLDS) >= 4096:
+            _THRESHOLDS.clear()
+        levels = _make_thresholds(limits)
+        above = [t.level_c for t in levels if t.direction is Direction.ABOVE]
+        below = [t.level_c for t in levels if t.direction is Direction.BELOW]
+        band = (
+            max([limits.plausible_min_c, *below]),
+            min([limits.plausible_max_c, *above]),
+        )
+        cached = (limits, levels, band)
+        _THRESHOLDS[id(limits)] = cached
+    return cached
+
+
+def _thresholds(limits: Limits) -> tuple[Threshold, ...]:
+    return _cached(limits)[1]
+
+
+def _quiet_band(limits: Limits) -> tuple[float, float]:
+    """°C inside every level and the plausible range: no level rule can start there."""
+    return _cached(limits)[2]
+
+
+def _make_thresholds(limits: Limits) -> tuple[Threshold, ...]:
     spec = [
         ("over_absolute", Severity.CRITICAL, Direction.ABOVE, limits.absolute_max_c, 0.0),
         ("over_max", Severity.CRITICAL, Direction.ABOVE, limits.max_c, limits.delay_s),
@@ -510,11 +584,11 @@ def thresholds(limits: Limits) -> list[Threshold]:
         ("over_warning", Severity.WARNING, Direction.ABOVE, limits.warn_max_c, limits.delay_s),
         ("under_warning", Severity.WARNING, Direction.BELOW, limits.warn_min_c, limits.delay_s),
     ]
-    return [
+    return tuple(
         Threshold(rule, severity, direction, level, delay, limits.hysteresis_k)
         for rule, severity, direction, level, delay in spec
         if level is not None
-    ]
+    )
 
 
 HEALTH_SEVERITY = Severity.WARNING
@@ -526,7 +600,7 @@ GATEWAY_EVENT_RULES = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: one is made per reading, and frozen inits are slow
 class _Subject:
     """Who an alarm is about, and the value and limit it reports."""
 
@@ -599,6 +673,17 @@ def threshold_worse(side: Direction, a_c: float, b_c: float) -> float:
 
 #: How severe each level is; an incident escalates to a higher rank.
 _RANK = {"over_warning": 1, "over_max": 2, "over_absolute": 3, "under_warning": 1, "under_min": 2}
+
+
+def _quiet(state: SensorState, limits: Limits, value: float) -> bool:
+    """Nothing open for the sensor, the last value not above max_c and this one inside
+    every level: most readings, and none of them can start, end or count anything."""
+    if state.alarms or state.episodes or state.incidents or state.above_segments:
+        return False
+    if limits.max_c is not None and state.last_c is not None and state.last_c > limits.max_c:
+        return False
+    low, high = _quiet_band(limits)
+    return low <= value <= high
 
 
 def _active(until: datetime | None, ts: datetime) -> bool:

@@ -2,8 +2,8 @@
 
 Telemetry and gateway status arrive on paho's network thread and are only
 queued here, in `inbox`.
-The pipeline thread acknowledges each one (`ack`) once what it carries is
-stored; until then the broker keeps it for us, across our restarts, for
+The pipeline thread acknowledges them (`ack_all`) once what they carry is
+stored; until then the broker keeps them for us, across our restarts, for
 `session_expiry_s`.
 """
 
@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import logging
 import queue
+import struct
 import threading
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
@@ -29,23 +32,91 @@ from coldchain_ingest.settings import IngestSettings
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Inbound:
     topic: str
     payload: bytes
     mid: int
     qos: int
     received_at: datetime
+    #: time.monotonic() at arrival: how long the message has waited for its batch.
+    arrived: float
+
+
+#: (topic, payload, packet id, QoS) of a message as it arrives.
+RawHandler = Callable[[str, bytes, int, int], None]
+
+
+class _Client(mqtt.Client):
+    """paho's client with a lean path for the MQTT 5 messages ingest takes, and batched acks.
+
+    With thousands of single-reading messages a second, paho's general handling
+    of a PUBLISH (an MQTTMessage, MQTT 5 properties decoded field by field, topic
+    matching for per-topic callbacks, log formatting) took more of the
+    interpreter than validating the message and evaluating its rules
+    (docs/performance.md). Here a QoS 0 or 1 PUBLISH is cut into topic, packet
+    id and payload, its properties skipped (ingest uses none), and handed to
+    `on_raw`; anything else, or anything unexpected, takes paho's own path.
+    `ack_all` queues the PUBACKs of a batch as one write instead of one each.
+    Both rely on paho 2's internals (`_handle_publish`, `_in_packet`,
+    `_packet_queue`); tests/integration/test_ingest*.py and tests/faults run them.
+    """
+
+    on_raw: RawHandler | None = None
+
+    def _handle_publish(self) -> MQTTErrorCode:
+        header = self._in_packet["command"]
+        qos = (header & 0x06) >> 1
+        if self.on_raw is None or qos == 2 or self.protocol != mqtt.MQTTv5:
+            return super()._handle_publish()
+        try:
+            topic, mid, payload = _cut_publish(self._in_packet["packet"], qos)
+        except (ValueError, IndexError, struct.error):
+            return super()._handle_publish()
+        self.on_raw(topic, payload, mid, qos)
+        return MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    def ack_all(self, mids: Iterable[int]) -> None:
+        """PUBACK (success) for every packet id in `mids`, queued as one write."""
+        acks = b"".join(_PUBACK.pack(mqtt.PUBACK, 2, mid) for mid in mids)
+        if acks:
+            self._packet_queue(mqtt.PUBACK, acks, 0, 0)
+
+
+_PUBACK = struct.Struct("!BBH")
+
+
+def _cut_publish(packet: bytes | bytearray, qos: int) -> tuple[str, int, bytes]:
+    """Topic, packet id and payload of an MQTT 5 PUBLISH body (after the fixed header)."""
+    view = memoryview(packet)
+    length = (view[0] << 8) | view[1]
+    topic = bytes(view[2 : 2 + length]).decode("utf-8")  # ValueError if not UTF-8
+    at = 2 + length
+    mid = 0
+    if qos:
+        mid = (view[at] << 8) | view[at + 1]
+        at += 2
+    properties, shift = 0, 0
+    while True:  # variable byte integer: the properties' length
+        byte = view[at]
+        at += 1
+        properties |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            break
+        shift += 7
+        if shift > 21:
+            raise ValueError("malformed property length")
+    return topic, mid, bytes(view[at + properties :])
 
 
 class Broker:
     def __init__(self, settings: IngestSettings) -> None:
-        self.inbox: queue.Queue[Inbound] = queue.Queue()
+        self.inbox: queue.SimpleQueue[Inbound] = queue.SimpleQueue()
         self._marks: dict[str, int] = {}
         self._marks_lock = threading.Lock()
         self._settings = settings
         self._connected = threading.Event()
-        client = mqtt.Client(
+        client = _Client(
             CallbackAPIVersion.VERSION2,
             client_id=settings.mqtt_client_id,
             protocol=mqtt.MQTTv5,
@@ -63,6 +134,7 @@ class Broker:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_raw = self._on_raw
         self._client = client
 
     def start(self) -> None:
@@ -92,6 +164,10 @@ class Broker:
     def ack(self, message: Inbound) -> None:
         if message.qos > 0:
             self._client.ack(message.mid, message.qos)
+
+    def ack_all(self, messages: Iterable[Inbound]) -> None:
+        """Acknowledge `messages` at once (one write to the broker)."""
+        self._client.ack_all(m.mid for m in messages if m.qos == 1)
 
     def publish(self, topic: str, payload: bytes, retain: bool = False) -> mqtt.MQTTMessageInfo:
         """Publish at QoS 1; paho keeps it and retries across reconnects."""
@@ -136,19 +212,22 @@ class Broker:
             return self._marks.get(topics.durable(site, gateway), 0)
 
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
-        if topics.is_durable(msg.topic):
-            self._remember_mark(msg)
-            client.ack(msg.mid, msg.qos)
-            return
-        self.inbox.put(Inbound(msg.topic, bytes(msg.payload), msg.mid, msg.qos, datetime.now(UTC)))
+        self._on_raw(msg.topic, bytes(msg.payload), msg.mid, msg.qos)
 
-    def _remember_mark(self, msg: mqtt.MQTTMessage) -> None:
+    def _on_raw(self, topic: str, payload: bytes, mid: int, qos: int) -> None:
+        if topics.is_durable(topic):
+            self._remember_mark(topic, payload)
+            self._client.ack(mid, qos)
+            return
+        self.inbox.put(Inbound(topic, payload, mid, qos, datetime.now(UTC), time.monotonic()))
+
+    def _remember_mark(self, topic: str, payload: bytes) -> None:
         # Marks we published before a restart come back retained; remembering them
         # keeps a re-sent older message from lowering a gateway's mark.
         try:
-            seq = DurableMark.model_validate_json(msg.payload).seq
+            seq = DurableMark.model_validate_json(payload).seq
         except ValidationError:
-            log.error("ignoring malformed durable mark on %s", msg.topic)
+            log.error("ignoring malformed durable mark on %s", topic)
             return
         with self._marks_lock:
-            self._marks[msg.topic] = max(seq, self._marks.get(msg.topic, 0))
+            self._marks[topic] = max(seq, self._marks.get(topic, 0))

@@ -2,9 +2,12 @@
 
 One thread runs it, in this order for every batch, and the order is the promise:
 
-1. collect messages from the broker until `batch_max_readings` or
-   `batch_max_wait_s`; a message that breaks the contract is republished on
-   `_invalid` with its reason, counted, logged and acknowledged at once;
+1. collect messages from the broker until `batch_max_readings`, until
+   `batch_max_wait_s` after the first one arrived, or until half the broker's
+   window (`receive_maximum` unacknowledged messages) is taken, so that the
+   other half arrives while this batch is stored; a message that breaks the
+   contract is republished on `_invalid` with its reason, counted, logged and
+   acknowledged at once;
 2. write the batch to InfluxDB, retrying while InfluxDB is unavailable; points
    InfluxDB refuses are isolated message by message and treated as invalid;
    the stored messages are handed to `on_stored` (the compliance rollup marks
@@ -88,6 +91,7 @@ class Pipeline:
         self._engine_lock = threading.Lock()
         self._durable: dict[tuple[str, str], int] = {}
         self._stop = threading.Event()
+        self._half_window = max(1, settings.receive_maximum // 2)
 
     def stop(self) -> None:
         self._stop.set()
@@ -108,10 +112,9 @@ class Pipeline:
         deadline = None
         while readings < self._settings.batch_max_readings:
             timeout = 0.5 if deadline is None else deadline - time.monotonic()
-            if timeout <= 0:
-                break
             try:
-                inbound = self._broker.inbox.get(timeout=timeout)
+                # Past the deadline, take only what is already waiting.
+                inbound = self._broker.inbox.get(block=timeout > 0, timeout=max(timeout, 0))
             except queue.Empty:
                 break
             metrics.MESSAGES_RECEIVED.inc()
@@ -121,11 +124,15 @@ class Pipeline:
                 self._gateway_status(inbound, *status)
                 continue
             if deadline is None:
-                deadline = time.monotonic() + self._settings.batch_max_wait_s
+                # From the first message's arrival: it may have waited for the last batch.
+                deadline = inbound.arrived + self._settings.batch_max_wait_s
             accepted = self._validate(inbound)
             if accepted is not None:
                 batch.append(accepted)
                 readings += len(accepted.telemetry.readings)
+                if len(batch) >= self._half_window:
+                    # Half the broker's window: the other half arrives while we store this.
+                    break
         return batch
 
     def _validate(self, inbound: Inbound) -> Accepted | None:
@@ -162,8 +169,9 @@ class Pipeline:
         metrics.READINGS_WRITTEN.inc(sum(len(a.telemetry.readings) for a in stored))
         with self._engine_lock:
             self._record(self._evaluate(stored))
-        for accepted in stored:
-            self._acknowledge(accepted.inbound)
+        self._broker.ack_all(accepted.inbound for accepted in stored)
+        metrics.MESSAGES_ACKED.inc(len(stored))
+        metrics.BACKLOG.dec(len(stored))
         self._confirm(batch)
 
     def check_silence(self, now: datetime) -> None:
@@ -237,11 +245,16 @@ class Pipeline:
         self._state.save(self._engine.changes())
 
     def _publish_events(self, events: list[AlertEvent]) -> None:
-        """Publish alert events at QoS 1 and wait for the broker to take each one."""
-        for event in events:
-            payload = event.model_dump_json().encode()
-            while not self._published(self._broker.publish(topics.alerts(event.site), payload)):
+        """Publish alert events at QoS 1, in order, and wait for the broker to take every one."""
+        pending = events
+        while pending:
+            sent = [(event, self._publish_event(event)) for event in pending]
+            pending = [event for event, info in sent if not self._published(info)]
+            for event in pending:
                 log.warning("broker unreachable; alert event %s waits for it", event.key)
+
+    def _publish_event(self, event: AlertEvent) -> mqtt.MQTTMessageInfo:
+        return self._broker.publish(topics.alerts(event.site), event.model_dump_json().encode())
 
     def _published(self, info: mqtt.MQTTMessageInfo) -> bool:
         """Wait for the PUBACK; False if it was published while disconnected.
@@ -252,7 +265,8 @@ class Pipeline:
         """
         try:
             while not info.is_published():
-                if self._stop.wait(0.01):
+                info.wait_for_publish(0.05)  # wakes as the PUBACK arrives
+                if self._stop.is_set():
                     raise Stopped
             return True
         except RuntimeError:

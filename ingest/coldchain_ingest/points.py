@@ -25,13 +25,8 @@ def telemetry_lines(site: str, message: Telemetry, fleet: Fleet) -> list[str]:
     seq = f"seq={message.seq}i"
     lines = []
     for reading in message.readings:
-        located = fleet.locate(reading.sensor)
-        asset = f",asset={_tag(located[3].id)}" if located else ""
-        lines.append(
-            f"{measurements.TEMPERATURE},site={_tag(site)},gateway={_tag(gateway)},"
-            f"sensor={_tag(reading.sensor)}{asset} temp_c={float(reading.temp_c)!r},{seq} "
-            f"{_ns(reading.ts)}"
-        )
+        series = _temperature_series(fleet, site, gateway, reading.sensor)
+        lines.append(f"{series} temp_c={float(reading.temp_c)!r},{seq} {_ns(reading.ts)}")
     for event in message.events:
         lines.append(
             f"{measurements.EVENT},site={_tag(site)},gateway={_tag(gateway)},"
@@ -49,6 +44,28 @@ def telemetry_lines(site: str, message: Telemetry, fleet: Fleet) -> list[str]:
             f"battery_v={float(message.battery_v)!r},{seq} {_ns(message.sent_at)}"
         )
     return lines
+
+
+#: Series of a probe's readings by (fleet identity, site, gateway, sensor), with that fleet.
+_SERIES: dict[tuple[int, str, str, str], tuple[Fleet, str]] = {}
+
+
+def _temperature_series(fleet: Fleet, site: str, gateway: str, sensor: str) -> str:
+    # Measurement and tags are the same for every reading of a probe: made once.
+    key = (id(fleet), site, gateway, sensor)
+    cached = _SERIES.get(key)
+    if cached is not None and cached[0] is fleet:
+        return cached[1]
+    located = fleet.locate(sensor)
+    asset = f",asset={_tag(located[3].id)}" if located else ""
+    series = (
+        f"{measurements.TEMPERATURE},site={_tag(site)},gateway={_tag(gateway)},"
+        f"sensor={_tag(sensor)}{asset}"
+    )
+    if len(_SERIES) >= 65_536:
+        _SERIES.clear()
+    _SERIES[key] = (fleet, series)
+    return series
 
 
 def alert_line(event: AlertEvent) -> str:

@@ -56,7 +56,7 @@ class IngestSettings(BaseSettings):
     )
     batch_max_readings: int = Field(default=5000, ge=1)
     batch_max_wait_s: float = Field(
-        default=0.2, gt=0, description="Longest a reading waits for its batch to fill."
+        default=0.05, gt=0, description="Longest a reading waits for its batch to fill."
     )
     retry_max_s: float = Field(default=10.0, gt=0, description="Longest pause between retries.")
     metrics_host: str = "127.0.0.1"

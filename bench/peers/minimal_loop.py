@@ -1,0 +1,125 @@
+"""The hand-written peer: MQTT to InfluxDB in one short loop, as people write it.
+
+paho-mqtt subscribes at QoS 1 over MQTT 5 with a persistent session and
+manual acknowledgement; the network thread only queues messages. The main
+loop takes up to BATCH readings or waits WAIT_S, parses the JSON, writes the
+readings as line protocol in one request, acknowledges the messages after the
+write succeeded, and checks each reading against its sensor's maximum
+(`--limits`, a JSON object sensor -> °C), publishing an alert when a sensor
+goes above it and a clear when it comes back. No schema validation, no
+delays, hysteresis, state on disk or durable marks: the least a careful
+person would write.
+
+    python bench/peers/minimal_loop.py --mqtt-port 1883 --influx-url URL --db NAME --limits FILE
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import queue
+import signal
+import time
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+TOPIC = "coldchain/v1/+/+/telemetry"
+BATCH = 5000
+WAIT_S = 0.2
+
+
+def ns(ts: str) -> int:
+    moment = datetime.fromisoformat(ts)
+    return int(moment.timestamp()) * 1_000_000_000 + moment.microsecond * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--mqtt-port", type=int, default=1883)
+    parser.add_argument("--influx-url", default="http://127.0.0.1:8086")
+    parser.add_argument("--db", default="coldchain")
+    parser.add_argument("--limits", type=Path, required=True)
+    args = parser.parse_args()
+    limits: dict[str, float] = json.loads(args.limits.read_text())
+    inbox: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
+    running = True
+
+    def stop(*_: object) -> None:
+        nonlocal running
+        running = False
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2,
+        client_id="minimal-loop",
+        protocol=mqtt.MQTTv5,
+        manual_ack=True,
+    )
+    client.max_queued_messages_set(0)
+    client.on_connect = lambda c, *_: c.subscribe(TOPIC, qos=1)
+    client.on_message = lambda _c, _u, message: inbox.put(message)
+    client.on_subscribe = lambda *_: print("subscribed", flush=True)
+    properties = Properties(PacketTypes.CONNECT)
+    properties.SessionExpiryInterval = 3600
+    client.connect("127.0.0.1", args.mqtt_port, clean_start=False, properties=properties)
+    client.loop_start()
+    http = httpx.Client(base_url=args.influx_url, timeout=10)
+    above: set[str] = set()
+
+    while running:
+        messages: list[mqtt.MQTTMessage] = []
+        lines: list[str] = []
+        alerts: list[tuple[str, dict[str, object]]] = []
+        deadline = time.monotonic() + WAIT_S
+        while len(lines) < BATCH and (timeout := deadline - time.monotonic()) > 0:
+            try:
+                message = inbox.get(timeout=timeout)
+            except queue.Empty:
+                break
+            messages.append(message)
+            _, _, site, gateway, _ = message.topic.split("/")
+            for reading in json.loads(message.payload)["readings"]:
+                sensor, temp = reading["sensor"], float(reading["temp_c"])
+                lines.append(
+                    f"temperature,site={site},gateway={gateway},sensor={sensor} "
+                    f"temp_c={temp} {ns(reading['ts'])}"
+                )
+                limit = limits.get(sensor)
+                if limit is None:
+                    continue
+                if temp > limit and sensor not in above:
+                    above.add(sensor)
+                    alert = {"sensor": sensor, "state": "raised", "at": reading["ts"]}
+                    alerts.append((site, alert))
+                elif temp <= limit and sensor in above:
+                    above.discard(sensor)
+                    alert = {"sensor": sensor, "state": "cleared", "at": reading["ts"]}
+                    alerts.append((site, alert))
+        if not messages:
+            continue
+        while running:
+            try:
+                if http.post("/write", params={"db": args.db}, content="\n".join(lines)).is_success:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        for message in messages:
+            client.ack(message.mid, message.qos)
+        for site, alert in alerts:
+            client.publish(f"coldchain/v1/_alerts/{site}", json.dumps(alert), qos=1)
+
+    client.disconnect()
+    client.loop_stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,206 @@
+"""The benchmark suite: ours against a minimal MQTT-to-InfluxDB loop and Node-RED.
+
+One command runs every item of docs/performance.md and rewrites it:
+
+    make bench                      # installs the peers, then runs this
+    .venv/bin/python bench/run.py   # the same, once the peers are installed
+
+Each round runs every system on every measurement, alternating (the first
+system rotates from round to round); medians and median ratios over the
+rounds are reported. Raw results go to bench/results/. `--smoke` runs the
+machinery at a tiny scale into a temporary file (tests/integration/
+test_bench_smoke.py does that).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(REPO), str(REPO / "tests"), str(REPO / "scripts")]
+
+from bench import report, suite  # noqa: E402
+from bench.systems import SYSTEMS, NodeRed, System  # noqa: E402
+from servers import InfluxDB  # noqa: E402
+
+RATES = [1000.0, 5000.0, 10_000.0, 20_000.0, 30_000.0]
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rates", default=",".join(f"{r:.0f}" for r in RATES))
+    parser.add_argument("--step-s", type=float, default=10.0, help="seconds of load per step")
+    parser.add_argument("--refine", type=int, default=2, help="bisections below a failed step")
+    parser.add_argument("--systems", default="ours,loop,node-red")
+    parser.add_argument("--skip", default="", help="items to skip: gateway,compliance,memory,...")
+    parser.add_argument("--out", type=Path, default=REPO / "docs" / "performance.md")
+    parser.add_argument("--results", type=Path, default=REPO / "bench" / "results")
+    parser.add_argument("--note", default="", help="a sentence printed at the top of the doc")
+    parser.add_argument("--smoke", action="store_true", help="tiny scale, for the smoke test")
+    parser.add_argument("--keep-logs", action="store_true")
+    parser.add_argument(
+        "--from-results",
+        type=Path,
+        help="only rewrite the document from a results file (after editing bench/analysis.md)",
+    )
+    args = parser.parse_args(argv)
+    if args.smoke:
+        args.rounds, args.rates, args.step_s, args.refine = 1, "200", 1.0, 0
+        smoke_skips = {"gateway", "compliance", "generator", "memory"}
+        args.skip = ",".join(sorted({*args.skip.split(","), *smoke_skips} - {""}))
+    return args
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    args = parse(argv)
+    if args.from_results:
+        results = json.loads(args.from_results.read_text())
+        args.out.write_text(report.markdown(results))
+        print(f"wrote {args.out} from {args.from_results}")
+        return results
+    began = time.time()
+    kinds = [SYSTEMS[name] for name in args.systems.split(",") if name]
+    if NodeRed in kinds and not NodeRed.installed():
+        raise SystemExit(
+            "Node-RED is not installed: run `make bench` (npm ci in bench/peers/node-red)"
+        )
+    skip = set(args.skip.split(","))
+    rates = [float(r) for r in args.rates.split(",")]
+    results: dict[str, Any] = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": " ".join(
+            [".venv/bin/python bench/run.py", *(sys.argv[1:] if argv is None else argv)]
+        ),
+        "machine": report.machine(),
+        "settings": report.settings(),
+        "systems": [kind.name for kind in kinds],
+        "step_s": args.step_s,
+        "rounds_run": args.rounds,
+        "note": args.note,
+        "rounds": [],
+    }
+    with tempfile.TemporaryDirectory(prefix="coldchain-bench-") as tmp:
+        influxdb = InfluxDB(Path(tmp) / "influxdb")
+        influxdb.start()
+        try:
+            session = suite.Session(
+                Path(tmp), influxdb, step_s=args.step_s, keep_logs=args.keep_logs
+            )
+            if "generator" not in skip:
+                print("generator", flush=True)
+                results["generator"] = suite.generator_ceiling(session)
+            for number in range(args.rounds):
+                order = kinds[number % len(kinds) :] + kinds[: number % len(kinds)]
+                print(f"round {number + 1} of {args.rounds}: {', '.join(k.name for k in order)}")
+                results["rounds"].append(_round(session, order, rates, args, skip))
+        finally:
+            influxdb.stop()
+    if "gateway" not in skip:
+        results["gateway_backlog"] = gateway_backlog()
+    if "compliance" not in skip:
+        results["compliance"] = compliance()
+    results["runtime_s"] = time.time() - began
+    args.results.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    results_file = args.results / f"{'smoke-' if args.smoke else ''}{stamp}.json"
+    try:
+        results["results_file"] = str(results_file.relative_to(REPO))
+    except ValueError:
+        results["results_file"] = str(results_file)
+    results_file.write_text(json.dumps(_jsonable(results), indent=1) + "\n")
+    args.out.write_text(report.markdown(results))
+    print(f"wrote {args.out} and {results_file} in {results['runtime_s'] / 60:.1f} min")
+    return results
+
+
+def _round(
+    session: suite.Session,
+    order: list[type[System]],
+    rates: list[float],
+    args: argparse.Namespace,
+    skip: set[str],
+) -> dict[str, Any]:
+    round_: dict[str, Any] = {}
+    if "steps" not in skip:
+        print(" 1. single-reading messages, step load", flush=True)
+        round_["knees"] = suite.knees(session, order, rates, args.refine)
+    if "batches" not in skip:
+        print(" 2. gateway batches", flush=True)
+        messages = 40 if args.smoke else 6000
+        round_["batches"] = [suite.batches(session, kind, messages) for kind in order]
+    if "alerts" not in skip:
+        print(" 3. alert latency", flush=True)
+        seconds, gateways = (3.5, 10) if args.smoke else (20.0, 100)
+        round_["alerts"] = [suite.alert_latency(session, kind, seconds, gateways) for kind in order]
+    if "memory" not in skip:
+        print(" 4. memory", flush=True)
+        gateways = 20 if args.smoke else 1000
+        round_["memory"] = [suite.memory(session, kind, gateways) for kind in order]
+    return round_
+
+
+def gateway_backlog() -> dict[str, Any]:
+    print("5. gateway backlog (bench/gateway_backlog.py --runs 3)", flush=True)
+    output = _script("gateway_backlog.py", "--runs", "3")
+    runs = re.search(r"\(runs: ([^)]+)\)", output)
+    peak = re.search(r"peak RSS ([\d.]+) MB", output)
+    median = re.search(r"median ([\d.]+) s", output)
+    assert runs and peak and median, output
+    return {
+        "median_s": float(median.group(1)),
+        "runs_s": [float(t) for t in runs.group(1).split(", ")],
+        "peak_mb": float(peak.group(1)),
+        "output": output,
+    }
+
+
+def compliance() -> dict[str, Any]:
+    print("6. compliance query (bench/compliance_query.py)", flush=True)
+    output = _script("compliance_query.py")
+    table = re.search(r"whole table\s+([\d.]+) s", output)
+    agree = re.search(r"daily_stats: (\w+)", output)
+    assert table, output
+    return {
+        "table_s": float(table.group(1)),
+        "agree": agree.group(1) if agree else "unknown",
+        "output": output,
+    }
+
+
+def _script(name: str, *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, str(REPO / "bench" / name), *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=1800,
+    )
+    print(done.stdout, end="", flush=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"bench/{name} failed:\n{done.stdout}\n{done.stderr}")
+    return done.stdout
+
+
+def _jsonable(value: Any) -> Any:
+    """Strict JSON: an infinite latency (never stored) becomes null."""
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, float) and value == float("inf"):
+        return None
+    return value
+
+
+if __name__ == "__main__":
+    main()
