@@ -219,13 +219,17 @@ def summary(results: dict[str, Any]) -> list[dict[str, Any]]:
     compliance = results.get("compliance") or {}
     rows.append(
         {
-            "item": "6. a year of one-minute data, daily compliance table query, s",
-            "ours": _fmt(compliance.get("table_s"), " s", 3),
+            "item": "6. a year of one-minute data: the daily compliance table / every query "
+            "of the Compliance dashboard, s",
+            "ours": (
+                f"{_fmt(compliance.get('table_s'), ' s', 3)} / "
+                f"{_fmt(compliance.get('dashboard_s'), ' s', 3)}"
+            ),
             "loop": "-",
             "node_red": "-",
             "ratio": "",
             "target": "< 1 s",
-            "met": None if compliance.get("table_s") is None else compliance["table_s"] < 1,
+            "met": None if compliance.get("dashboard_s") is None else compliance["dashboard_s"] < 1,
         }
     )
     return rows
@@ -453,9 +457,13 @@ def _compliance(results: dict[str, Any]) -> list[str]:
         "## 6. Compliance query",
         "",
         "`.venv/bin/python bench/compliance_query.py` (run as it is by the suite): a year of "
-        "one-minute readings of one asset, every query of the dashboard's daily compliance "
-        f"table for the whole year. Whole table: median {c['table_s']:.3f} s; rows agree with "
-        f"the compliance code: {c['agree']}.",
+        "one-minute readings of one asset (with gaps and excursions), computed into the daily "
+        "rollup `compliance_daily` by ingest's code, then every query of the Compliance "
+        "dashboard for the whole year as Grafana sends it. The daily compliance table: median "
+        f"{c['table_s']:.3f} s; every query one after another: {c['dashboard_s']:.3f} s; the "
+        f"table's rows agree with the compliance code: {c['agree']}. The temperature panel "
+        "reads the readings themselves, one aggregate per statement; everything else reads the "
+        "rollup's 365 points (docs/compliance.md).",
         "",
         "```",
         c["output"].rstrip(),
