@@ -12,17 +12,20 @@ from __future__ import annotations
 import bisect
 import json
 import queue
+import re
 import sqlite3
 import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import paho.mqtt.client as mqtt
+from aiosmtpd.controller import Controller
 from paho.mqtt.enums import CallbackAPIVersion
 
-from servers import InfluxDB
+from servers import InfluxDB, free_port
 
 POLL_S = 0.1
 
@@ -132,16 +135,22 @@ def alerts_published(alerts: Subscriber) -> AlertTimes:
 
 
 class AlertStore:
-    """Polls the alerts service's database: when did each alert reach each state there.
+    """Polls the alerts service's audit log: when each alert event was stored there.
 
-    The only place the bench reads the alerts service: its table directly, since
-    the HTTP API is about to require authentication. The service stamps
-    `updated_at` in the transaction that stores the event.
+    The only place the bench reads the alerts service: its database directly, as
+    its HTTP API needs a login. Every event the service stores is one audit-log
+    entry, in the same transaction, stamped with the service's clock and naming
+    the event's key. The first event of each alert also gives its alert id, by
+    which the notifications (MailSink) are matched.
     """
+
+    _RAISED = ("alert.opened", "alert.raised", "alert.fired_again", "alert.severity_raised")
 
     def __init__(self, path: Path) -> None:
         self._path = path
         self.seen: AlertTimes = {}
+        self.first_key: dict[int, str] = {}
+        self._after = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -152,17 +161,57 @@ class AlertStore:
                 continue
             try:
                 with sqlite3.connect(f"file:{self._path}?mode=ro", uri=True) as db:
-                    rows = db.execute("SELECT key, status, updated_at FROM alert").fetchall()
+                    rows = db.execute(
+                        "SELECT seq, at, action, alert_id, detail FROM audit_entry "
+                        "WHERE seq > ? AND action LIKE 'alert.%' ORDER BY seq",
+                        (self._after,),
+                    ).fetchall()
             except sqlite3.Error:
                 continue
-            for key, status, updated_at in rows:
-                state = "cleared" if status == "cleared" else "raised"
-                self.seen.setdefault((key, state), utc_seconds(updated_at))
+            for seq, at, action, alert_id, detail in rows:
+                self._after = seq
+                key = json.loads(detail).get("key")
+                if key is None:
+                    continue
+                state = "cleared" if action == "alert.cleared" else "raised"
+                if action in self._RAISED or state == "cleared":
+                    self.seen.setdefault((key, state), utc_seconds(at))
+                if action == "alert.opened":
+                    self.first_key.setdefault(alert_id, key)
 
     def stop(self) -> AlertTimes:
         self._stop.set()
         self._thread.join(5)
         return self.seen
+
+
+class MailSink:
+    """An SMTP server on loopback for the alerts service's e-mail: when did each alert's
+    first message arrive. Alerts are found by the links in the message."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.first: dict[int, float] = {}
+        self._lock = threading.Lock()
+        self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        self._controller.start()
+
+    async def handle_DATA(self, server: object, session: object, envelope: Any) -> str:  # noqa: N802
+        arrived = time.time()
+        text = envelope.content.decode("utf-8", errors="replace")
+        ids = {int(found) for found in re.findall(r"/alerts/(\d+)", text.replace("=\r\n", ""))}
+        with self._lock:
+            for alert_id in ids:
+                self.first.setdefault(alert_id, arrived)
+        return "250 kept"
+
+    def arrivals(self) -> dict[int, float]:
+        """Alert id -> when its first message arrived (epoch seconds)."""
+        with self._lock:
+            return dict(self.first)
+
+    def stop(self) -> None:
+        self._controller.stop()
 
 
 def utc_seconds(text: str) -> float:

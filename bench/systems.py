@@ -17,7 +17,10 @@ from pathlib import Path
 
 import httpx
 
+from bench.observe import MailSink
 from bench.workload import Fleet
+from coldchain_alerts import people, policies
+from coldchain_alerts.db import make_engine, make_sessionmaker, migrate
 from servers import REPO, InfluxDB, Mosquitto, Process, free_port, service, wait_until
 
 NODE_RED_DIR = REPO / "bench" / "peers" / "node-red"
@@ -69,6 +72,8 @@ class System:
 class Ours(System):
     name = "coldchain ingest"
     marks = True
+    #: Where the alerts service's e-mail arrives, in runs with alerts.
+    mail: MailSink | None = None
 
     def start(self) -> None:
         setup = self.setup
@@ -91,6 +96,8 @@ class Ours(System):
         wait_until(lambda: _healthy(metrics_port), 30, "ingest to be connected")
         if setup.with_alerts:
             alerts_port = free_port()
+            self.mail = MailSink()
+            _tell_by_email(f"sqlite:///{self.alerts_db}")
             self._launch(
                 service(
                     "alerts",
@@ -100,14 +107,39 @@ class Ours(System):
                         "COLDCHAIN_ALERTS_MQTT_PORT": str(setup.mosquitto.port),
                         "COLDCHAIN_ALERTS_PORT": str(alerts_port),
                         "COLDCHAIN_ALERTS_DATABASE_URL": f"sqlite:///{self.alerts_db}",
+                        "COLDCHAIN_ALERTS_INFLUX_URL": setup.influxdb.url,
+                        "COLDCHAIN_ALERTS_INFLUX_DB": setup.database,
+                        # The mechanism's latency: production waits 30 s to group a flood.
+                        "COLDCHAIN_ALERTS_ESCALATION_WINDOW_S": "0",
+                        "COLDCHAIN_ALERTS_SMTP_HOST": "127.0.0.1",
+                        "COLDCHAIN_ALERTS_SMTP_PORT": str(self.mail.port),
+                        "COLDCHAIN_ALERTS_SMTP_SECURITY": "none",
+                        "COLDCHAIN_ALERTS_SMTP_FROM": "bench@example.org",
                     },
                 )
             )
             wait_until(lambda: _answers(f"http://127.0.0.1:{alerts_port}/healthz"), 30, "alerts")
 
+    def stop(self) -> None:
+        super().stop()
+        if self.mail is not None:
+            self.mail.stop()
+
     @property
     def alerts_db(self) -> Path:
         return self.setup.directory / "alerts.sqlite3"
+
+
+def _tell_by_email(database_url: str) -> None:
+    """One contact, told by e-mail about every site's alerts, in the alerts database."""
+    migrate(database_url)
+    engine = make_engine(database_url)
+    with make_sessionmaker(engine).begin() as session:
+        contact = people.save_contact(
+            session, "bench", {"name": "bench", "email": "bench@example.org", "active": True}
+        )
+        policies.set_policy(session, "bench", "*", 900, None, [[contact.id]])
+    engine.dispose()
 
 
 class MinimalLoop(System):
