@@ -273,11 +273,12 @@ def markdown(results: dict[str, Any]) -> str:
     ]
     if results.get("note"):
         lines += [f"**{results['note']}**", ""]
-    if max(m["load_before"]) > 0.5:
+    if m["load_before"][0] > 1.5:
+        # The 1-minute average: the 5- and 15-minute ones still hold what ran before.
         lines += [
-            f"**Other work shared the two cores during this run (load average "
-            f"{max(m['load_before']):.1f} before it started): the numbers are noisy and must be "
-            "measured again on a quiet machine before they are quoted.**",
+            f"**The machine was busy when this run started (1-minute load average "
+            f"{m['load_before'][0]:.1f}): if other work shared the two cores, the numbers are "
+            "noisy; measure again on a quiet machine before quoting them.**",
             "",
         ]
     lines += [
