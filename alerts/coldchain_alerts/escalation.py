@@ -134,7 +134,7 @@ class Escalator:
             batch, result = self._send_due(site, now)
             if not batch:
                 break
-            self._record(site, batch, now)
+            self._record(batch, now)
             sent.extend(batch)
         else:
             log.error("escalation of site %s did not settle after 20 passes", site)
@@ -168,7 +168,7 @@ class Escalator:
             }
             work = []
             for (level, reason), steps in sorted(result.sends.items()):
-                lines = tuple(self._line(alerts[step.alert_id], now) for step in steps)
+                lines = tuple(self._line(alerts[step.alert_id]) for step in steps)
                 notice = Notice(site, level, reason, lines, now)
                 recipients = [_recipient(c) for c in contacts.get(level, []) if c.active]
                 work.append((notice, steps, recipients))
@@ -184,7 +184,7 @@ class Escalator:
             batch.append(Sent(notice.level, notice.reason, tuple(steps), tuple(deliveries)))
         return batch, result
 
-    def _record(self, site: str, batch: Sequence[Sent], now: datetime) -> None:
+    def _record(self, batch: Sequence[Sent], now: datetime) -> None:
         by_alert: dict[int, list[Sent]] = {}
         for sent in batch:
             for step in sent.steps:
@@ -225,7 +225,7 @@ class Escalator:
                         },
                     )
 
-    def _line(self, alert: Alert, now: datetime) -> AlertLine:
+    def _line(self, alert: Alert) -> AlertLine:
         return AlertLine(
             alert_id=alert.id,
             site=alert.site,
