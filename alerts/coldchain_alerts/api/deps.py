@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Path, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
@@ -37,6 +38,25 @@ ERRORS: dict[int | str, dict[str, object]] = {
     401: {"description": "No API token, or an unknown or revoked one", "model": Problem},
     403: {"description": "Your role may not do this", "model": Problem},
 }
+
+
+def single_valued_query(request: Request) -> None:
+    """Refuse a query parameter given twice: which of the values was meant is unclear."""
+    names = [name for name, _ in request.query_params.multi_items()]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        # The same answer as any other invalid parameter (422, FastAPI's error list).
+        raise RequestValidationError(
+            [
+                {
+                    "type": "repeated",
+                    "loc": ("query", name),
+                    "msg": "give this query parameter once",
+                    "input": request.query_params.getlist(name),
+                }
+                for name in twice
+            ]
+        )
 
 
 def get_session(request: Request) -> Iterator[Session]:

@@ -8,16 +8,21 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 from sqlalchemy import select
 
 from coldchain_alerts import audit
-from coldchain_alerts.api.deps import ERRORS, Reader, SessionDep
+from coldchain_alerts.api.deps import ERRORS, Reader, SessionDep, single_valued_query
 from coldchain_alerts.models import AuditEntry
 
-router = APIRouter(prefix="/api/v1/audit", tags=["audit"], responses=ERRORS)
+router = APIRouter(
+    prefix="/api/v1/audit",
+    tags=["audit"],
+    responses=ERRORS,
+    dependencies=[Depends(single_valued_query)],
+)
 _COLUMNS = [
     "seq",
     "at",
@@ -55,7 +60,7 @@ class VerdictOut(BaseModel):
 def entries(
     session: SessionDep,
     user: Reader,
-    after_seq: Annotated[int, Query(ge=0)] = 0,
+    after_seq: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> list[AuditEntry]:
     query = select(AuditEntry).where(AuditEntry.seq > after_seq).order_by(AuditEntry.seq)

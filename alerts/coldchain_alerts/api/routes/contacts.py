@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 from sqlalchemy import select
 
@@ -17,16 +17,27 @@ from coldchain_alerts.api.deps import (
     Reader,
     SessionDep,
     WriteSessionDep,
+    single_valued_query,
 )
 from coldchain_alerts.models import Contact
 
-router = APIRouter(prefix="/api/v1/contacts", tags=["contacts"], responses=ERRORS)
+router = APIRouter(
+    prefix="/api/v1/contacts",
+    tags=["contacts"],
+    responses=ERRORS,
+    dependencies=[Depends(single_valued_query)],
+)
+
+
+#: An address with one @ and a dot after it, without spaces or control characters
+#: (spelled out: `\s` means different things to JSON Schema and to pydantic).
+EMAIL = r"^[^@\x00-\x20\x7f-\x9f]+@[^@\x00-\x20\x7f-\x9f]+\.[^@\x00-\x20\x7f-\x9f]+$"
 
 
 class ContactIn(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     language: Literal["de", "en"] = "de"
-    email: str | None = Field(default=None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    email: str | None = Field(default=None, max_length=254, pattern=EMAIL)
     phone: str | None = Field(
         default=None, pattern=r"^\+[1-9][0-9]{6,14}$", description="International, +49..."
     )
