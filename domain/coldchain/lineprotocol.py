@@ -39,18 +39,19 @@ def point(
     booleans as `true`/`false`. At least one field must remain.
     """
     tag_text = "".join(
-        f",{_name(key)}={_name(value)}" for key, value in sorted(tags.items()) if value
+        f",{escape(key)}={escape(value)}" for key, value in sorted(tags.items()) if value
     )
     field_text = ",".join(
-        f"{_name(key)}={_field(value)}" for key, value in fields.items() if value is not None
+        f"{escape(key)}={_field(value)}" for key, value in fields.items() if value is not None
     )
     if not field_text:
         raise ValueError(f"a {measurement} point needs at least one field")
-    return f"{_name(measurement)}{tag_text} {field_text} {nanoseconds(at)}"
+    return f"{escape(measurement)}{tag_text} {field_text} {nanoseconds(at)}"
 
 
-def _name(text: str) -> str:
-    return text.translate(_NAME_ESCAPES)
+def escape(name: str) -> str:
+    """A measurement name, tag key or tag value (or field key) as line protocol writes it."""
+    return name.translate(_NAME_ESCAPES)
 
 
 def _field(value: Field) -> str:

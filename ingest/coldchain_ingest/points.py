@@ -6,17 +6,14 @@ writing the same message twice overwrites the same points.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from coldchain import measurements
 from coldchain.contract import AlertEvent, Telemetry
 from coldchain.engine import ExcursionRecord
 from coldchain.fleet import Fleet
+from coldchain.lineprotocol import Field, point
+from coldchain.lineprotocol import escape as _tag
+from coldchain.lineprotocol import nanoseconds as _ns
 from coldchain.rollup import DayRecord
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_TAG_ESCAPES = str.maketrans({",": r"\,", " ": r"\ ", "=": r"\=", "\\": "\\\\"})
-_STRING_ESCAPES = str.maketrans({'"': r"\"", "\\": "\\\\"})
 
 
 def telemetry_lines(site: str, message: Telemetry, fleet: Fleet) -> list[str]:
@@ -69,19 +66,23 @@ def _temperature_series(fleet: Fleet, site: str, gateway: str, sensor: str) -> s
 
 
 def alert_line(event: AlertEvent) -> str:
-    tags = {"site": event.site, "rule": event.rule, "state": event.state.value}
-    tags |= {"severity": event.severity.value}
-    tags |= {k: v for k, v in (("asset", event.asset), ("sensor", event.sensor)) if v}
-    tags |= {"gateway": event.gateway} if event.gateway else {}
-    fields = {
-        "key": f'"{event.key.translate(_STRING_ESCAPES)}"',
-        "started_ns": f"{_ns(event.started_at)}i",
+    tags = {
+        "site": event.site,
+        "rule": event.rule,
+        "state": event.state.value,
+        "severity": event.severity.value,
+        "asset": event.asset,
+        "sensor": event.sensor,
+        "gateway": event.gateway,
     }
-    for name in ("value_c", "peak_c", "limit_c"):
-        value = getattr(event, name)
-        if value is not None:
-            fields[name] = repr(float(value))
-    return _line(measurements.ALERT, tags, fields, event.at)
+    fields: dict[str, Field | None] = {
+        "key": event.key,
+        "started_ns": _ns(event.started_at),
+        "value_c": event.value_c,
+        "peak_c": event.peak_c,
+        "limit_c": event.limit_c,
+    }
+    return point(measurements.ALERT, tags, fields, event.at)
 
 
 def excursion_line(record: ExcursionRecord) -> str:
@@ -93,41 +94,22 @@ def excursion_line(record: ExcursionRecord) -> str:
         "rule": record.rule,
         "severity": record.severity.value,
     }
-    fields = {
-        "ended": "true" if record.ended_at else "false",
-        "alarmed": "true" if record.alarmed else "false",
-        "peak_c": repr(float(record.peak_c)),
-        "degree_minutes": repr(float(record.degree_minutes)),
-        "limit_c": repr(float(record.limit_c)),
-        "regulatory_limit_c": repr(float(record.regulatory_limit_c)),
+    ended = record.ended_at
+    fields: dict[str, Field | None] = {
+        "ended": ended is not None,
+        "alarmed": record.alarmed,
+        "peak_c": float(record.peak_c),
+        "degree_minutes": float(record.degree_minutes),
+        "limit_c": float(record.limit_c),
+        "regulatory_limit_c": float(record.regulatory_limit_c),
+        "duration_s": None if ended is None else (ended - record.started_at).total_seconds(),
+        "end_ns": None if ended is None else _ns(ended),
     }
-    if record.ended_at is not None:
-        fields["duration_s"] = repr((record.ended_at - record.started_at).total_seconds())
-        fields["end_ns"] = f"{_ns(record.ended_at)}i"
-    return _line(measurements.EXCURSION, tags, fields, record.started_at)
+    return point(measurements.EXCURSION, tags, fields, record.started_at)
 
 
 def rollup_line(site: str, asset: str, sensor: str, record: DayRecord) -> str:
     """A sensor's compliance on one local day, at the day's local midnight: computing the
     day again overwrites it."""
     tags = {"site": site, "asset": asset, "sensor": sensor}
-    fields = {
-        name: f"{value}i" if isinstance(value, int) else repr(float(value))
-        for name, value in record.fields().items()
-    }
-    return _line(measurements.COMPLIANCE_DAILY, tags, fields, record.start)
-
-
-def _line(measurement: str, tags: dict[str, str], fields: dict[str, str], ts: datetime) -> str:
-    tag_text = "".join(f",{k}={_tag(v)}" for k, v in sorted(tags.items()))
-    field_text = ",".join(f"{k}={v}" for k, v in fields.items())
-    return f"{measurement}{tag_text} {field_text} {_ns(ts)}"
-
-
-def _tag(value: str) -> str:
-    return value.translate(_TAG_ESCAPES)
-
-
-def _ns(ts: datetime) -> int:
-    delta = ts - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000
+    return point(measurements.COMPLIANCE_DAILY, tags, record.fields(), record.start)

@@ -31,6 +31,7 @@ from coldchain import compliance, measurements
 from coldchain.compliance import Band, Sample
 from coldchain.contract import Telemetry
 from coldchain.fleet import Asset, Fleet, Sensor, Site
+from coldchain.lineprotocol import nanoseconds
 from coldchain.rollup import day_records, local_date, touched_days
 from coldchain_ingest import points
 from coldchain_ingest.errors import InfluxRejected, InfluxUnavailable
@@ -188,7 +189,7 @@ class DayWriter:
             f'SELECT "temp_c" FROM "{measurements.TEMPERATURE}" '
             f'WHERE "asset" = {_quoted(watched.asset.id)} '
             f'AND "sensor" = {_quoted(watched.sensor.id)} '
-            f"AND time >= {_ns(start)} AND time < {_ns(end)}"
+            f"AND time >= {nanoseconds(start)} AND time < {nanoseconds(end)}"
         )
         return [
             Sample(_EPOCH + timedelta(microseconds=int(ts) // 1000), float(temp_c))
@@ -264,7 +265,3 @@ class RollupJob:
 
 def _quoted(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def _ns(moment: datetime) -> int:
-    return (moment - _EPOCH) // timedelta(microseconds=1) * 1000
