@@ -118,7 +118,8 @@ class Escalator:
                 policy = _policy_row(session, site)
                 if policy is None:
                     continue
-                result = plan(_progresses(session, site), _policy(policy), now, self.window)
+                progresses = [_progress(alert) for alert in _open_alerts(session, site)]
+                result = plan(progresses, _policy(policy), now, self.window)
                 if result.sends:
                     self.wake(site, now)
                 elif result.next_run is not None:
@@ -154,14 +155,11 @@ class Escalator:
             if policy_row is None:
                 log.warning("site %s has alerts but no escalation policy: nobody is told", site)
                 return [], Plan({}, None)
-            result = plan(_progresses(session, site), _policy(policy_row), now, self.window)
+            alerts = {alert.id: alert for alert in _open_alerts(session, site)}
+            progresses = [_progress(alert) for alert in alerts.values()]
+            result = plan(progresses, _policy(policy_row), now, self.window)
             if not result.sends:
                 return [], result
-            alerts = {
-                alert.id: alert
-                for alert in session.scalars(select(Alert).where(Alert.site == site)).all()
-                if alert.status == Status.OPEN
-            }
             contacts = {
                 level: [entry.contact for entry in policy_row.levels if entry.level == level]
                 for level in {entry.level for entry in policy_row.levels}
@@ -285,11 +283,11 @@ def _policy(row: EscalationPolicy) -> Policy:
     )
 
 
-def _progresses(session: Session, site: str) -> list[Progress]:
-    alerts = session.scalars(
-        select(Alert).where(Alert.site == site, Alert.status == Status.OPEN)
-    ).all()
-    return [_progress(alert) for alert in alerts]
+def _open_alerts(session: Session, site: str) -> list[Alert]:
+    """The alerts of `site` nobody has acknowledged: the only ones escalation tells about."""
+    return list(
+        session.scalars(select(Alert).where(Alert.site == site, Alert.status == Status.OPEN))
+    )
 
 
 def _progress(alert: Alert) -> Progress:

@@ -54,6 +54,8 @@ class AlertsService:
         self.writes = make_sessionmaker(self.engine, writes=True)
         self.metrics = AlertsMetrics()
         self.fleet = _load_fleet(settings.fleet)
+        #: Each asset's name per language, from the fleet file (none without one).
+        self.asset_names = _asset_names(self.fleet)
         self.influx = (
             Influx(
                 settings.influx_url,
@@ -83,22 +85,13 @@ class AlertsService:
             self.scheduler,
             timedelta(seconds=settings.escalation_window_s),
             self.link,
-            self.asset_names(),
+            self.asset_names,
             self._count_delivery,
         )
         self.consumer = AlertConsumer(settings, self.handle_event, self.refuse_event)
 
     def link(self, alert_id: int) -> str:
         return f"{self.settings.public_url.rstrip('/')}/alerts/{alert_id}"
-
-    def asset_names(self) -> Mapping[str, Mapping[Language, str]]:
-        if self.fleet is None:
-            return {}
-        return {
-            asset.id: {"de": asset.name.de, "en": asset.name.en}
-            for site in self.fleet.sites
-            for asset in site.assets
-        }
 
     def start(self) -> None:
         if self.settings.migrate_on_start:
@@ -245,6 +238,16 @@ class AlertsService:
         self.metrics.notifications.labels(channel=delivery.channel, outcome=outcome).inc()
         if not delivery.ok:
             log.error("%s to %s failed: %s", delivery.channel, delivery.address, delivery.error)
+
+
+def _asset_names(fleet: Fleet | None) -> Mapping[str, Mapping[Language, str]]:
+    if fleet is None:
+        return {}
+    return {
+        asset.id: {"de": asset.name.de, "en": asset.name.en}
+        for site in fleet.sites
+        for asset in site.assets
+    }
 
 
 def _load_fleet(path: Path | None) -> Fleet | None:

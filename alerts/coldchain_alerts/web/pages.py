@@ -224,7 +224,6 @@ def _detail(
         "alert.html",
         user,
         alert=alert,
-        asset_name=_asset_name(request, alert, language),
         timeline=listing.timeline(session, alert.id),
         curve=_curve(request, alert, language),
         acts=Role(user.role) in ACTING,
@@ -266,11 +265,6 @@ def _curve(request: Request, alert: Alert, language: Language) -> str | None:
     return svg(curve, texts.ZONE, texts.word("curve", language), decimal)
 
 
-def _asset_name(request: Request, alert: Alert, language: Language) -> str:
-    names = request.app.state.service.asset_names().get(alert.asset or "", {})
-    return names.get(language) or alert.asset or alert.gateway or alert.site
-
-
 def _user(request: Request, session: Session) -> User:
     username = request.session.get("user")
     user = session.query(User).filter_by(username=username).one_or_none() if username else None
@@ -286,7 +280,7 @@ def _render(
     if "csrf" not in request.session:
         request.session["csrf"] = csrf_token()
     language = _language(request, user)
-    asset_names = request.app.state.service.asset_names()
+    asset_names = request.app.state.service.asset_names
 
     def t(key: str) -> str:
         return texts.word(key, language)
