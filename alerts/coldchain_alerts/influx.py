@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 
 from coldchain import measurements
+from coldchain.influxql import literal
 from coldchain.lineprotocol import nanoseconds
 
 
@@ -71,7 +72,7 @@ class Influx:
     ) -> list[tuple[int, float]]:
         """(ns, °C) of `sensor` from `start` to `end`; means over `every_s` when above 0."""
         where = (
-            f"\"sensor\" = '{_quoted(sensor)}' "
+            f'"sensor" = {literal(sensor)} '
             f"AND time >= {nanoseconds(start)} AND time <= {nanoseconds(end)}"
         )
         if every_s > 0:
@@ -99,7 +100,3 @@ class Influx:
             return self._http.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
             raise InfluxError(f"InfluxDB at {self.url} is unreachable: {exc}") from exc
-
-
-def _quoted(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("'", "\\'")

@@ -31,6 +31,7 @@ from coldchain import compliance, measurements
 from coldchain.compliance import Band, Sample
 from coldchain.contract import Telemetry
 from coldchain.fleet import Asset, Fleet, Sensor, Site
+from coldchain.influxql import literal
 from coldchain.lineprotocol import nanoseconds
 from coldchain.rollup import day_records, local_date, touched_days
 from coldchain_ingest import points
@@ -187,8 +188,8 @@ class DayWriter:
     def _readings(self, watched: Watched, start: datetime, end: datetime) -> list[Sample]:
         influxql = (
             f'SELECT "temp_c" FROM "{measurements.TEMPERATURE}" '
-            f'WHERE "asset" = {_quoted(watched.asset.id)} '
-            f'AND "sensor" = {_quoted(watched.sensor.id)} '
+            f'WHERE "asset" = {literal(watched.asset.id)} '
+            f'AND "sensor" = {literal(watched.sensor.id)} '
             f"AND time >= {nanoseconds(start)} AND time < {nanoseconds(end)}"
         )
         return [
@@ -261,7 +262,3 @@ class RollupJob:
         if computed:
             log.info("computed %d days into %s", computed, measurements.COMPLIANCE_DAILY)
         return computed
-
-
-def _quoted(value: str) -> str:
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"

@@ -17,6 +17,7 @@ import httpx
 
 from coldchain.compliance import Sample
 from coldchain.corrective import Closing
+from coldchain.influxql import literal
 from coldchain.measurements import ALERT_ACTION, TEMPERATURE
 from coldchain_reports.errors import IncompleteRecord, InfluxRejected, InfluxUnavailable
 
@@ -53,7 +54,7 @@ class Readings:
         """Readings of `sensor` watching `asset` with start <= ts < end (UTC), oldest first."""
         influxql = (
             f'SELECT "temp_c" FROM "{TEMPERATURE}" '
-            f'WHERE "asset" = {_quoted(asset)} AND "sensor" = {_quoted(sensor)} '
+            f'WHERE "asset" = {literal(asset)} AND "sensor" = {literal(sensor)} '
             f"AND time >= {to_ns(start)} AND time < {to_ns(end)}"
         )
         rows = self.query(influxql)
@@ -65,8 +66,8 @@ class Readings:
         influxql = (
             'SELECT "alert_id", "severity", "started_ns", "actor", "cause", "corrective_action", '
             f'"product_decision", "comment" FROM "{ALERT_ACTION}" '
-            f'WHERE "action" = \'closed\' AND "asset" = {_quoted(asset)} '
-            f'AND ("sensor" = {_quoted(sensor)} OR "sensor" = \'\') AND time >= {to_ns(since)}'
+            f'WHERE "action" = \'closed\' AND "asset" = {literal(asset)} '
+            f'AND ("sensor" = {literal(sensor)} OR "sensor" = \'\') AND time >= {to_ns(since)}'
         )
         return [_closing(row) for row in self.query(influxql)]
 
@@ -131,10 +132,6 @@ def _closing(row: list[Any]) -> Closing:
         product_decision=str(decision or ""),
         comment=str(comment or ""),
     )
-
-
-def _quoted(value: str) -> str:
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def to_ns(moment: datetime) -> int:
