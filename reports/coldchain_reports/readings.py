@@ -18,6 +18,7 @@ import httpx
 from coldchain.compliance import Sample
 from coldchain.corrective import Closing
 from coldchain.influxql import literal
+from coldchain.lineprotocol import nanoseconds
 from coldchain.measurements import ALERT_ACTION, TEMPERATURE
 from coldchain_reports.errors import IncompleteRecord, InfluxRejected, InfluxUnavailable
 
@@ -55,7 +56,7 @@ class Readings:
         influxql = (
             f'SELECT "temp_c" FROM "{TEMPERATURE}" '
             f'WHERE "asset" = {literal(asset)} AND "sensor" = {literal(sensor)} '
-            f"AND time >= {to_ns(start)} AND time < {to_ns(end)}"
+            f"AND time >= {nanoseconds(start)} AND time < {nanoseconds(end)}"
         )
         rows = self.query(influxql)
         return [Sample(ts=from_ns(int(ts)), temp_c=float(temp_c)) for ts, temp_c in rows]
@@ -67,7 +68,8 @@ class Readings:
             'SELECT "alert_id", "severity", "started_ns", "actor", "cause", "corrective_action", '
             f'"product_decision", "comment" FROM "{ALERT_ACTION}" '
             f'WHERE "action" = \'closed\' AND "asset" = {literal(asset)} '
-            f'AND ("sensor" = {literal(sensor)} OR "sensor" = \'\') AND time >= {to_ns(since)}'
+            f'AND ("sensor" = {literal(sensor)} OR "sensor" = \'\') '
+            f"AND time >= {nanoseconds(since)}"
         )
         return [_closing(row) for row in self.query(influxql)]
 
@@ -132,11 +134,6 @@ def _closing(row: list[Any]) -> Closing:
         product_decision=str(decision or ""),
         comment=str(comment or ""),
     )
-
-
-def to_ns(moment: datetime) -> int:
-    """A timezone-aware datetime as integer nanoseconds since the Unix epoch."""
-    return (moment - _EPOCH) // timedelta(microseconds=1) * 1000
 
 
 def from_ns(ns: int) -> datetime:
