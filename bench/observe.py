@@ -1,8 +1,8 @@
 """Watching a run from outside: what InfluxDB holds, which durable marks and alerts came.
 
-Every system is judged the same way: a thread counts the run's readings in
-InfluxDB every POLL_S, so the time a reading became stored is known to within
-POLL_S. Ours also publishes durable marks, whose arrival times give its
+Every system is judged the same way: a thread reads how many points InfluxDB
+has stored in the run's database every POLL_S, so the time a reading became
+stored is known to within POLL_S. Ours also publishes durable marks, whose arrival times give its
 publish-to-durable latency exactly. Alert milestones are {(alert, state): time}
 maps, one function each (bench/suite.py lists them).
 """
@@ -31,7 +31,16 @@ POLL_S = 0.1
 
 
 class Counter:
-    """Counts `temperature` points in a database every POLL_S, from a thread."""
+    """Counts the points stored in a database every POLL_S, from a thread.
+
+    It reads InfluxDB's own counter of points written (`writePointsOk` of the
+    database's shards in `SHOW STATS`), which costs about 3 ms. Counting them
+    with `SELECT count(temp_c)` cost 70 to 100 ms at a few hundred thousand
+    points: polled every POLL_S it kept InfluxDB busy on one of the two cores
+    the systems under test compete for. The counter includes a point written
+    twice and every measurement, so it only times a run; `count` in
+    bench/suite.py counts what was stored, per sensor, with a query at the end.
+    """
 
     def __init__(self, influxdb: InfluxDB, database: str) -> None:
         self._influxdb = influxdb
@@ -45,7 +54,12 @@ class Counter:
         return self
 
     def count(self) -> int:
-        return self._influxdb.count(self._database, "SELECT count(temp_c) FROM temperature")
+        stats = self._influxdb.query("_internal", "SHOW STATS FOR 'shard'")
+        return sum(
+            dict(zip(shard["columns"], shard["values"][0], strict=True))["writePointsOk"]
+            for shard in stats
+            if shard.get("tags", {}).get("database") == self._database
+        )
 
     def _run(self) -> None:
         while not self._stop.is_set():
