@@ -204,7 +204,8 @@ class RuleEngine:
         items: list[tuple[datetime, int, str, Reading | Event]] = [
             (event.ts, 0, event.sensor, event) for event in events
         ]
-        items += [(reading.ts, 1, reading.sensor, reading) for reading in readings]
+        rest = self._steady(readings, events)
+        items += [(reading.ts, 1, reading.sensor, reading) for reading in rest]
         for _, _, sensor_id, item in sorted(items, key=lambda x: x[:3]):
             if isinstance(item, Event) and item.kind in GATEWAY_EVENT_RULES:
                 outcome.extend(self._gateway_event(item))
@@ -217,6 +218,77 @@ class RuleEngine:
             elif located[2].kind == "temperature":
                 outcome.extend(self._reading(*located, item))
         return outcome
+
+    def _steady(self, readings: list[Reading], events: Sequence[Event]) -> list[Reading]:
+        """Take the readings of every sensor that stays quiet through the whole batch;
+        return the others, for the reading-by-reading path.
+
+        A sensor stays quiet when `_quiet` admits each of its readings in turn and
+        none of them is late, jumps, is stuck long enough to alarm, or finds its
+        asset's door open: then the reading-by-reading path would only move the
+        sensor's last value and time, which this does once per sensor and batch.
+        Sensors of an asset with an event in the batch take the other path, so
+        events and readings stay in time order.
+        """
+        by_sensor: dict[str, list[Reading]] = {}
+        for reading in readings:
+            run = by_sensor.get(reading.sensor)
+            if run is None:
+                by_sensor[reading.sensor] = [reading]
+            else:
+                run.append(reading)
+        touched = set()
+        for event in events:
+            located = self.fleet.locate(event.sensor)
+            if located is not None:
+                touched.add(located[3].id)
+        rest: list[Reading] = []
+        for sensor_id, run in by_sensor.items():
+            if not self._steady_run(sensor_id, run, touched):
+                rest += run
+        return rest
+
+    def _steady_run(self, sensor_id: str, run: list[Reading], touched: set[str]) -> bool:
+        located = self.fleet.locate(sensor_id)
+        state = self.state.sensors.get(sensor_id)
+        if located is None or state is None or located[2].kind != "temperature":
+            return False
+        asset = located[3]
+        limits = asset.limits
+        last_ts, last_c, same_since = state.last_ts, state.last_c, state.same_since
+        if last_ts is None or last_c is None or asset.id in touched:
+            return False
+        if not _settled(state, limits):
+            return False
+        asset_state = self.state.assets.get(asset.id)
+        if asset_state is None or (
+            asset_state.door_open_since is not None and limits.door_open_max_s is not None
+        ):
+            return False
+        low, high = _quiet_band(limits)
+        rate, stuck_s = limits.max_rate_k_per_min, limits.stuck_s
+        if len(run) > 1:
+            run.sort(key=_reading_time)
+        for reading in run:
+            ts, value = reading.ts, reading.temp_c
+            if ts <= last_ts or not low <= value <= high:
+                return False
+            change = abs(value - last_c)
+            if (
+                rate is not None
+                and change >= JUMP_MIN_K
+                and change > rate * (ts - last_ts).total_seconds() / 60.0
+            ):
+                return False
+            if value != last_c:
+                same_since = ts
+            elif stuck_s is not None and (ts - (same_since or ts)).total_seconds() >= stuck_s:
+                return False
+            last_ts, last_c = ts, value
+        state.last_ts, state.last_c, state.same_since = last_ts, last_c, same_since
+        self.dirty.add(("sensor", sensor_id))
+        self.dirty.add(("asset", asset.id))
+        return True
 
     def _gateway_event(self, event: Event) -> Outcome:
         """A gateway reports trouble of its own (`{gateway}.clock`, `{gateway}.outbox`).
@@ -678,12 +750,21 @@ _RANK = {"over_warning": 1, "over_max": 2, "over_absolute": 3, "under_warning": 
 def _quiet(state: SensorState, limits: Limits, value: float) -> bool:
     """Nothing open for the sensor, the last value not above max_c and this one inside
     every level: most readings, and none of them can start, end or count anything."""
-    if state.alarms or state.episodes or state.incidents or state.above_segments:
-        return False
-    if limits.max_c is not None and state.last_c is not None and state.last_c > limits.max_c:
+    if not _settled(state, limits):
         return False
     low, high = _quiet_band(limits)
     return low <= value <= high
+
+
+def _settled(state: SensorState, limits: Limits) -> bool:
+    """Nothing open for the sensor and its last value not above max_c (no budget counting)."""
+    if state.alarms or state.episodes or state.incidents or state.above_segments:
+        return False
+    return limits.max_c is None or state.last_c is None or state.last_c <= limits.max_c
+
+
+def _reading_time(reading: Reading) -> datetime:
+    return reading.ts
 
 
 def _active(until: datetime | None, ts: datetime) -> bool:
