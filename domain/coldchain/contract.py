@@ -19,11 +19,14 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    GetCoreSchemaHandler,
     StringConstraints,
     TypeAdapter,
     ValidationError,
+    WithJsonSchema,
     model_validator,
 )
+from pydantic_core import core_schema
 
 from coldchain.errors import InvalidMessage
 
@@ -47,13 +50,16 @@ _RFC3339 = re.compile(
 )
 
 
+_RFC3339_EXPECTED = "expected an RFC 3339 time with offset, as in 2026-11-24T10:00:00Z"
+
+
 def _rfc3339(value: object) -> object:
     """Accept datetimes, and strings only in RFC 3339 form with an offset; never numbers."""
     if isinstance(value, datetime):
         return value
     match = _RFC3339.fullmatch(value) if isinstance(value, str) else None
     if match is None:
-        raise ValueError("expected an RFC 3339 time with offset, as in 2026-11-24T10:00:00Z")
+        raise ValueError(_RFC3339_EXPECTED)
     whole, fraction, offset = match.groups()
     micro = f".{(fraction or '').ljust(6, '0')[:6]}"
     return datetime.fromisoformat(whole + micro + ("+00:00" if offset == "Z" else offset))
@@ -63,7 +69,47 @@ def _as_utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
-UtcDatetime = Annotated[AwareDatetime, BeforeValidator(_rfc3339), AfterValidator(_as_utc)]
+_PYTHON_TIME = Annotated[AwareDatetime, BeforeValidator(_rfc3339), AfterValidator(_as_utc)]
+
+#: `_RFC3339` for pydantic-core's own regex engine: checked without calling Python.
+_RFC3339_JSON = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?"
+    r"(Z|[+-][0-9]{2}:[0-9]{2})$"
+)
+
+
+def _utc_from_json(text: str) -> datetime:
+    """A string `_RFC3339_JSON` admitted, in UTC (digits past the microsecond dropped)."""
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo is UTC else moment.astimezone(UTC)
+
+
+class _UtcTimestamp:
+    """Validation of `UtcDatetime`: from JSON, the pattern is checked in pydantic-core and
+    one Python call parses the string (a gateway's message holds up to 500 of them); from
+    Python, a datetime or such a string."""
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, _source: object, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        from_json = core_schema.custom_error_schema(
+            core_schema.no_info_after_validator_function(
+                _utc_from_json, core_schema.str_schema(pattern=_RFC3339_JSON)
+            ),
+            custom_error_type="rfc3339_time",
+            custom_error_message=_RFC3339_EXPECTED,
+        )
+        return core_schema.json_or_python_schema(
+            json_schema=from_json,
+            python_schema=handler.generate_schema(_PYTHON_TIME),
+            serialization=core_schema.simple_ser_schema("datetime"),
+        )
+
+
+UtcDatetime = Annotated[
+    datetime, _UtcTimestamp, WithJsonSchema({"type": "string", "format": "date-time"})
+]
 """A timestamp that must carry a UTC offset; stored and compared in UTC."""
 
 

@@ -156,7 +156,9 @@ REJECTED = [
     pytest.param(changed(top(seq=1.5)), SITE, GATEWAY, "seq: Input should be", id="seq-fraction"),
     pytest.param(changed(top(gateway=3)), SITE, GATEWAY, "gateway: Input should be", id="gw-num"),
     pytest.param(changed(top(readings={})), SITE, GATEWAY, "readings: Input", id="readings-obj"),
-    pytest.param(changed(top(sent_at=[])), SITE, GATEWAY, "sent_at: Value", id="sent_at-list"),
+    pytest.param(
+        changed(top(sent_at=[])), SITE, GATEWAY, "sent_at: expected an RFC 3339", id="sent_at-list"
+    ),
     pytest.param(changed(reading(temp_c="warm")), SITE, GATEWAY, "readings.0.temp_c", id="temp"),
     pytest.param(changed(reading(temp_c=None)), SITE, GATEWAY, "readings.0.temp_c", id="temp-null"),
     pytest.param(
