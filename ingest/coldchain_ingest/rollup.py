@@ -91,6 +91,11 @@ class PendingDays:
                     self._write(new)
                 self._queued.update(new)
 
+    def queued(self, sensor: str, day: date) -> bool:
+        """Whether the pair waits to be computed (and will be, with what is stored by then)."""
+        with self._lock:
+            return (sensor, day) in self._queued
+
     def take(self, sensors: Sequence[str], through: date) -> list[tuple[str, date, int]]:
         """Pending (sensor, day, mark) of these sensors for days up to `through`, oldest
         first. Each stays pending until `done`; marking it again meanwhile gives it a new mark."""
@@ -160,6 +165,13 @@ def watched_sensors(fleet: Fleet) -> dict[str, Watched]:
     }
 
 
+def _untouched_span(watched: Watched, day: date) -> tuple[datetime, datetime]:
+    """Reading times [start, end) that touch no local day but `day` (touched_days)."""
+    start, end = compliance.local_day_bounds(day, watched.site.timezone)
+    reach = timedelta(seconds=compliance.reach_s(watched.sensor.interval_s))
+    return start + reach, end - reach
+
+
 class DayWriter:
     """Computes local days of one sensor from its readings in InfluxDB and writes their points."""
 
@@ -210,6 +222,9 @@ class RollupJob:
             for site in fleet.sites
         ]
         self._stop = threading.Event()
+        #: Per sensor, the last single day it marked and the span of reading times
+        #: [start, end) that touch only that day.
+        self._inside: dict[str, tuple[datetime, datetime, date]] = {}
 
     def stop(self) -> None:
         """Let a run in progress end after the day it is computing."""
@@ -228,10 +243,21 @@ class RollupJob:
                     spans[reading.sensor] = (min(ts, span[0]), max(ts, span[1]))
         pairs = []
         for sensor, (first, last) in spans.items():
+            inside = self._inside.get(sensor)
+            if (
+                inside is not None
+                and inside[0] <= first
+                and last < inside[1]
+                and self._pending.queued(sensor, inside[2])
+            ):
+                continue  # most batches: the same day, still marked
             watched = self._watched.get(sensor)
-            if watched is not None:
-                days = touched_days(first, last, watched.sensor.interval_s, watched.site.timezone)
-                pairs += [(sensor, day) for day in days]
+            if watched is None:
+                continue
+            days = touched_days(first, last, watched.sensor.interval_s, watched.site.timezone)
+            pairs += [(sensor, day) for day in days]
+            if len(days) == 1:
+                self._inside[sensor] = (*_untouched_span(watched, days[0]), days[0])
         self._pending.add(pairs)
 
     def run(self, now: datetime) -> int:
