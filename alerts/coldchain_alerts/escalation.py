@@ -224,11 +224,12 @@ class Escalator:
             later = [t for t in (result.next_run, pending) if t is not None]
             if not later:
                 return sent
-            at = max(min(later), now)
-            if at <= datetime.now(UTC):
+            if result.next_run is not None and result.next_run <= datetime.now(UTC):
                 # Due already (an alert stored during this run): run again, at once.
                 self._run_soon(site)
-            elif at != pending:
+                return sent
+            at = max(min(later), now)
+            if at != pending:
                 self._schedule(site, at)
         return sent
 
