@@ -1,11 +1,22 @@
 """Escalation at run time: tell the contacts of a site's policy, level by level.
 
 The decisions are `coldchain.escalation`'s; this module loads the alerts and the
-policy, sends the notices, and records what was sent. One persistent APScheduler
-job per site (`escalate:{site}`, a date trigger set to the next due time) runs
-it, so a restart neither forgets a pending escalation nor repeats one: what was
-already told is in each alert's progress columns, committed with the record of
-the message.
+policy, sends the notices, and records what was sent. What was already told is
+in each alert's progress columns, committed with the record of the message, so
+a run never repeats what an earlier one recorded.
+
+When a run is due:
+- now (a new alert with no flood window, a level whose time has come at the
+  sweep): at once, on a worker thread of this process. Nothing is written
+  between the event and the message; a crash before the record is made up by
+  the sweep at the next start (`AlertsService`), which finds the alert untold.
+- later (the flood window, the next level, a reminder): one persistent
+  APScheduler job per site (`escalate:{site}`, a date trigger at the next due
+  time), so a restart neither forgets a pending escalation nor repeats one.
+
+Runs of one site never overlap, whichever way they started: each holds the
+site's lock from reading to recording, so the second reads what the first
+recorded and sends nothing twice.
 
 A run reads in one short transaction, sends without holding the database, then
 records in a second transaction. An alert acknowledged while its message was on
@@ -17,6 +28,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -38,6 +50,8 @@ log = logging.getLogger(__name__)
 DEFAULT_SITE = "*"
 #: The journal's name for each reason.
 _ACTIONS = {Reason.NEW: "notified", Reason.ESCALATION: "escalated", Reason.REMINDER: "reminded"}
+#: Sites whose immediate runs may send at the same time (each site's runs take turns).
+WORKERS = 4
 
 
 class Sender(Protocol):
@@ -60,7 +74,7 @@ class Sent:
 
 
 class Escalator:
-    """Runs a site's escalation and keeps its job scheduled at the next due time."""
+    """Runs a site's escalation: at once when due now, else by its persistent job."""
 
     def __init__(
         self,
@@ -81,17 +95,72 @@ class Escalator:
         self._link = link
         self._asset_names = asset_names
         self._on_sent = on_sent
+        #: Guards the persistent jobs and the immediate runs' bookkeeping below.
         self._lock = threading.Lock()
+        self._site_locks: dict[str, threading.Lock] = {}
+        #: Sites with an immediate run queued or running.
+        self._soon: set[str] = set()
+        #: Sites woken again after their running immediate run began: it runs once more.
+        self._again: set[str] = set()
+        self._workers = ThreadPoolExecutor(WORKERS, thread_name_prefix="escalate")
+        self._closed = False
 
     # --- scheduling --------------------------------------------------------------
 
     def wake(self, site: str, at: datetime) -> None:
-        """Make sure the site's run happens no later than `at`."""
+        """Make sure the site's run happens no later than `at` (UTC).
+
+        Due now: an immediate run on a worker thread. Later: the persistent job.
+        Once closed, nothing: what is due is in the database, and the sweep at
+        the next start wakes it.
+        """
         with self._lock:
+            if self._closed:
+                return
+            if at <= datetime.now(UTC):
+                self._run_soon(site)
+                return
             job = self._scheduler.get_job(_job_id(site))
             if job is not None and job.next_run_time is not None and job.next_run_time <= at:
                 return
             self._schedule(site, at)
+
+    def close(self) -> None:
+        """Finish the runs under way; touch the scheduler no more.
+
+        Call before the scheduler's shutdown: that waits for its running jobs
+        while holding the lock a run needs to reschedule, so a run that tried
+        would wait forever.
+        """
+        with self._lock:
+            self._closed = True
+        self._workers.shutdown(wait=True)
+
+    def _run_soon(self, site: str) -> None:
+        """Queue an immediate run of `site` (with `_lock` held)."""
+        if site in self._soon:
+            self._again.add(site)
+            return
+        self._soon.add(site)
+        self._workers.submit(self._run_now, site)
+
+    def _run_now(self, site: str) -> None:
+        while True:
+            with self._lock:
+                self._again.discard(site)
+            try:
+                self.run(site)
+            except Exception:
+                # The alerts stay untold in the database: the sweep wakes the site again.
+                log.exception("escalation of site %s failed; the sweep retries it", site)
+            with self._lock:
+                if site not in self._again:
+                    self._soon.discard(site)
+                    return
+
+    def _site_lock(self, site: str) -> threading.Lock:
+        with self._lock:
+            return self._site_locks.setdefault(site, threading.Lock())
 
     def _schedule(self, site: str, at: datetime) -> None:
         """Put the site's persistent job at `at`; late rather than never after downtime."""
@@ -128,8 +197,15 @@ class Escalator:
     # --- a run ------------------------------------------------------------------
 
     def run(self, site: str, now: datetime | None = None) -> list[Sent]:
-        """Send what is due for `site` now, record it, and schedule the next run."""
-        now = now or datetime.now(UTC)
+        """Send what is due for `site` now, record it, and schedule the next run.
+
+        Waits for a run of the same site that is under way, and then reads what
+        that one recorded.
+        """
+        with self._site_lock(site):
+            return self._run(site, now or datetime.now(UTC))
+
+    def _run(self, site: str, now: datetime) -> list[Sent]:
         sent: list[Sent] = []
         for _ in range(20):  # each pass advances at least one level; 20 is beyond any policy
             batch, result = self._send_due(site, now)
@@ -140,13 +216,21 @@ class Escalator:
         else:
             log.error("escalation of site %s did not settle after 20 passes", site)
         with self._lock:
+            if self._closed:
+                return sent
             # A wake() during the run may have set an earlier time; keep the earlier.
             job = self._scheduler.get_job(_job_id(site))
             pending = job.next_run_time if job is not None else None
             later = [t for t in (result.next_run, pending) if t is not None]
             if not later:
                 return sent
-            self._schedule(site, max(min(later), now))
+            if result.next_run is not None and result.next_run <= datetime.now(UTC):
+                # Due already (an alert stored during this run): run again, at once.
+                self._run_soon(site)
+                return sent
+            at = max(min(later), now)
+            if at != pending:
+                self._schedule(site, at)
         return sent
 
     def _send_due(self, site: str, now: datetime) -> tuple[list[Sent], Plan]:

@@ -4,10 +4,12 @@
 its routes reach it through `app.state.service`. Background jobs:
 
 - `escalate:{site}`: persistent (SQLAlchemy job store), one per site, at the next
-  due time of its escalation (escalation.py);
+  due time of its escalation; what is due at once runs on the escalator's own
+  worker threads instead, without a job (escalation.py);
 - `outbox`: every 2 s, copies queued points to InfluxDB (outbox.py);
 - `audit-verify`: checks the audit-log chain and records the verdict in InfluxDB;
-- `sweep`: every minute, makes sure every site with open alerts has its job.
+- `sweep`: at start and every minute, makes sure every site with open alerts has
+  its run: at once when something is due (also what a crash left untold), else its job.
 """
 
 from __future__ import annotations
@@ -136,6 +138,7 @@ class AlertsService:
 
     def stop(self) -> None:
         self.consumer.stop()
+        self.escalator.close()
         self.scheduler.shutdown(wait=True)
         escalation.install(None)
         self.close()

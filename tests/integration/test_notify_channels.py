@@ -171,6 +171,30 @@ def test_a_server_certificate_we_cannot_check_fails(authority: CertificateAuthor
     assert "COLDCHAIN_ALERTS_SMTP_CA_FILE" in (delivery.error or "")
 
 
+def test_a_ca_file_put_right_is_read_at_the_next_message(
+    authority: CertificateAuthority, tmp_path: Path
+) -> None:
+    context = server_tls_context(str(authority.server_certificate), str(authority.server_key))
+    ca_file = tmp_path / "smtp-ca.pem"
+    with SmtpSink(implicit_tls=context) as sink:
+        sender = notifier(
+            smtp_host="localhost",
+            smtp_port=sink.port,
+            smtp_security="tls",
+            smtp_ca_file=ca_file,
+            smtp_from=SENDER,
+        )
+        jane = Recipient("Jane", "en", email="jane@x.test")
+        with sender:
+            (missing,) = sender.send(notice(), jane)
+            ca_file.write_bytes(Path(authority.certificate).read_bytes())
+            delivered = [sender.send(notice(), jane)[0] for _ in range(2)]
+        assert not missing.ok
+        assert "COLDCHAIN_ALERTS_SMTP_CA_FILE" in (missing.error or "")
+        assert all(delivery.ok for delivery in delivered), delivered
+        assert len(sink.wait_for(2)) == 2
+
+
 def test_wrong_password_is_reported(authority: CertificateAuthority) -> None:
     context = server_tls_context(str(authority.server_certificate), str(authority.server_key))
     with SmtpSink(starttls=context, users={"coldchain": "s3cret"}) as sink:

@@ -2,7 +2,9 @@
 
 STARTTLS (port 587), implicit TLS (port 465) or plain (a relay on the same
 host), with an optional login. A new connection per message: notices are
-rare, and nothing is shared between the threads that send them.
+rare. The TLS context is built once (reading the CA bundle takes longer than
+the whole SMTP session) and shared by the threads that send; plain SMTP builds
+none.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import smtplib
 import socket
 import ssl
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.errors import MessageError
@@ -43,6 +46,8 @@ class EmailChannel:
     def __init__(self, server: SmtpServer, timeout_s: float) -> None:
         self.server = server
         self._timeout_s = timeout_s
+        self._context: ssl.SSLContext | None = None
+        self._context_lock = threading.Lock()
 
     def send(self, notice: Notice, rendered: Rendered, recipient: Recipient) -> Delivery:
         address = recipient.email or ""
@@ -77,10 +82,12 @@ class EmailChannel:
     def _hand_over(self, message: EmailMessage, address: str) -> str | None:
         server = self.server
         where = f"SMTP server {server.host}:{server.port}"
-        try:
-            context = ssl.create_default_context(cafile=server.ca_file)
-        except OSError as exc:
-            return f"cannot read the CA file ({exc}); check COLDCHAIN_ALERTS_SMTP_CA_FILE"
+        context = None
+        if server.security != "none":
+            try:
+                context = self._tls_context()
+            except OSError as exc:
+                return f"cannot read the CA file ({exc}); check COLDCHAIN_ALERTS_SMTP_CA_FILE"
         try:
             smtp: smtplib.SMTP
             if server.security == "tls":
@@ -141,6 +148,16 @@ class EmailChannel:
                 "COLDCHAIN_ALERTS_SMTP_PORT and that the server runs"
             )
         return None
+
+    def _tls_context(self) -> ssl.SSLContext:
+        """The context every TLS session uses; raises OSError for an unreadable CA file.
+
+        A failure is not kept: a CA file put right is read at the next message.
+        """
+        with self._context_lock:
+            if self._context is None:
+                self._context = ssl.create_default_context(cafile=self.server.ca_file)
+            return self._context
 
     def _timed_out(self, where: str) -> str:
         return (
