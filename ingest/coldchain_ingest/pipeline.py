@@ -128,7 +128,7 @@ class Pipeline:
         self._stop = threading.Event()
         self._half_window = max(1, settings.receive_maximum // 2)
         self._handoff = _Handoff()
-        self._failed: Exception | None = None
+        self._failed: BaseException | None = None
 
     def stop(self) -> None:
         self._stop.set()
