@@ -1,6 +1,6 @@
 """The ingest pipeline: validate, store, evaluate, acknowledge, confirm.
 
-Every batch goes through these steps in this order, and the order is the promise:
+One thread runs it, in this order for every batch, and the order is the promise:
 
 1. collect messages from the broker until `batch_max_readings`, until
    `batch_max_wait_s` after the first one arrived, or until half the broker's
@@ -22,12 +22,6 @@ Every batch goes through these steps in this order, and the order is the promise
 A crash anywhere before 4 leaves the messages with the broker, which delivers
 them again; the points carry the readings' own times, so writing them again
 overwrites them, and the saved rule state tells which readings were evaluated.
-
-Two threads share the work: one collects and validates the next batch (step 1,
-and the line protocol of its points) while the other takes the batch before it
-through steps 2 to 4, so validating overlaps the wait for InfluxDB, the broker
-and the state file's commit. One batch waits between them at most, and nothing
-of a batch is acknowledged before its step 4.
 
 Gateway status (online/offline) is handled as it arrives, and a scheduler calls
 `check_silence` to find sensors that went quiet; the rule engine is used under
@@ -70,35 +64,6 @@ class Accepted:
     inbound: Inbound
     site: str
     telemetry: Telemetry
-    #: The message's points in line protocol.
-    lines: list[str]
-
-
-class _Handoff:
-    """One validated batch passed from the collecting thread to the storing one.
-
-    `give` returns once the batch is taken, so at most two batches are
-    unacknowledged: the one being stored and the one waiting for it.
-    """
-
-    def __init__(self) -> None:
-        self._changed = threading.Condition()
-        self._batch: list[Accepted] | None = None
-
-    def give(self, batch: list[Accepted], stop: threading.Event) -> None:
-        with self._changed:
-            self._batch = batch
-            self._changed.notify_all()
-            while self._batch is not None and not stop.is_set():
-                self._changed.wait(0.5)
-
-    def take(self, timeout: float) -> list[Accepted] | None:
-        with self._changed:
-            if self._batch is None:
-                self._changed.wait(timeout)
-            batch, self._batch = self._batch, None
-            self._changed.notify_all()
-            return batch
 
 
 class Stopped(Exception):
@@ -127,43 +92,19 @@ class Pipeline:
         self._durable: dict[tuple[str, str], int] = {}
         self._stop = threading.Event()
         self._half_window = max(1, settings.receive_maximum // 2)
-        self._handoff = _Handoff()
-        self._failed: BaseException | None = None
 
     def stop(self) -> None:
         self._stop.set()
 
     def run(self) -> None:
-        """Store, evaluate and acknowledge what a second thread collects, until stopped."""
-        collector = threading.Thread(target=self._collect_loop, name="collect", daemon=True)
-        collector.start()
-        try:
-            while not self._stop.is_set():
-                batch = self._handoff.take(timeout=0.5)
-                if batch:
-                    self._process(batch)
-        except Stopped:
-            pass
-        finally:
-            self._stop.set()
-            collector.join()
-        if self._failed is not None:
-            raise self._failed
-        log.info("stopping; unacknowledged messages stay with the broker")
-
-    def _collect_loop(self) -> None:
-        try:
-            while not self._stop.is_set():
+        while not self._stop.is_set():
+            try:
                 batch = self._collect()
                 if batch:
-                    self._handoff.give(batch, self._stop)
-        except Stopped:
-            return
-        except Exception as exc:
-            # Stop the service rather than leave it storing nothing.
-            log.exception("collecting messages failed; stopping")
-            self._failed = exc
-            self._stop.set()
+                    self._process(batch)
+            except Stopped:
+                log.info("stopping; unacknowledged messages stay with the broker")
+                return
 
     def _collect(self) -> list[Accepted]:
         batch: list[Accepted] = []
@@ -207,8 +148,7 @@ class Pipeline:
         if problem is not None:
             self._reject(inbound, site, gateway, problem)
             return None
-        lines = points.telemetry_lines(site, telemetry, self._fleet)
-        return Accepted(inbound, site, telemetry, lines)
+        return Accepted(inbound, site, telemetry)
 
     def _reject(self, inbound: Inbound, site: str, gateway: str, reason: str) -> None:
         log.warning("invalid message on %s: %s", inbound.topic, reason)
@@ -255,15 +195,16 @@ class Pipeline:
         self._acknowledge(inbound)
 
     def _store(self, batch: list[Accepted]) -> list[Accepted]:
+        lines = {id(a): points.telemetry_lines(a.site, a.telemetry, self._fleet) for a in batch}
         try:
-            self._retrying(lambda: self._write([line for a in batch for line in a.lines]))
+            self._retrying(lambda: self._write([line for a in batch for line in lines[id(a)]]))
             return batch
         except InfluxRejected as exc:
             log.error("InfluxDB refused part of a batch (%s); writing message by message", exc)
         stored = []
         for accepted in batch:
             try:
-                self._retrying(partial(self._write, accepted.lines))
+                self._retrying(partial(self._write, lines[id(accepted)]))
             except InfluxRejected as exc:
                 gateway = accepted.telemetry.gateway
                 self._reject(accepted.inbound, accepted.site, gateway, f"InfluxDB refused: {exc}")
