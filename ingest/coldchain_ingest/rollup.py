@@ -25,6 +25,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 
 from coldchain import compliance, measurements
@@ -165,11 +166,13 @@ def watched_sensors(fleet: Fleet) -> dict[str, Watched]:
     }
 
 
-def _untouched_span(watched: Watched, day: date) -> tuple[datetime, datetime]:
-    """Reading times [start, end) that touch no local day but `day` (touched_days)."""
-    start, end = compliance.local_day_bounds(day, watched.site.timezone)
-    reach = timedelta(seconds=compliance.reach_s(watched.sensor.interval_s))
-    return start + reach, end - reach
+@lru_cache(maxsize=256)
+def _untouched_span(day: date, tz: str, interval_s: float) -> tuple[datetime, datetime, date]:
+    """Reading times [start, end) that touch no local day but `day` (touched_days), and
+    the day; one tuple shared by every sensor of that zone and interval."""
+    start, end = compliance.local_day_bounds(day, tz)
+    reach = timedelta(seconds=compliance.reach_s(interval_s))
+    return start + reach, end - reach, day
 
 
 class DayWriter:
@@ -257,7 +260,8 @@ class RollupJob:
             days = touched_days(first, last, watched.sensor.interval_s, watched.site.timezone)
             pairs += [(sensor, day) for day in days]
             if len(days) == 1:
-                self._inside[sensor] = (*_untouched_span(watched, days[0]), days[0])
+                tz, interval_s = watched.site.timezone, watched.sensor.interval_s
+                self._inside[sensor] = _untouched_span(days[0], tz, interval_s)
         self._pending.add(pairs)
 
     def run(self, now: datetime) -> int:
