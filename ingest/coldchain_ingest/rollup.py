@@ -71,6 +71,7 @@ class PendingDays:
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA cache_size=-256")
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS rollup_pending (sensor TEXT NOT NULL, day TEXT NOT NULL, "
             "mark INTEGER NOT NULL, PRIMARY KEY (sensor, day))"
