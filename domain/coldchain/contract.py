@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from operator import attrgetter
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -187,8 +188,11 @@ class Telemetry(_Message):
 
     def timestamps(self) -> list[datetime]:
         """Every time the message carries: sent_at and each reading, event and position."""
-        stamps = [self.sent_at] + [r.ts for r in self.readings] + [e.ts for e in self.events]
+        stamps = [self.sent_at, *map(_TIME, self.readings), *map(_TIME, self.events)]
         return stamps + ([self.position.ts] if self.position else [])
+
+
+_TIME = attrgetter("ts")
 
 
 class DurableMark(_Message):
@@ -293,18 +297,19 @@ _ID: TypeAdapter[str] = TypeAdapter(Id)
 
 
 def _check_clock(message: Telemetry, now: datetime) -> None:
-    latest = now + MAX_CLOCK_LEAD
-    for ts in message.timestamps():
-        if ts > latest:
-            raise InvalidMessage(
-                f"timestamp {ts.isoformat()} is ahead of the receiver's clock "
-                f"{now.isoformat()}; check the gateway's clock"
-            )
-        if ts < EARLIEST_TIMESTAMP:
-            raise InvalidMessage(
-                f"timestamp {ts.isoformat()} is before {EARLIEST_TIMESTAMP.date()}; "
-                "the gateway's clock is probably unset"
-            )
+    stamps = message.timestamps()
+    newest = max(stamps)
+    if newest > now + MAX_CLOCK_LEAD:
+        raise InvalidMessage(
+            f"timestamp {newest.isoformat()} is ahead of the receiver's clock "
+            f"{now.isoformat()}; check the gateway's clock"
+        )
+    oldest = min(stamps)
+    if oldest < EARLIEST_TIMESTAMP:
+        raise InvalidMessage(
+            f"timestamp {oldest.isoformat()} is before {EARLIEST_TIMESTAMP.date()}; "
+            "the gateway's clock is probably unset"
+        )
 
 
 def _describe(exc: ValidationError) -> str:
