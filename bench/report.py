@@ -329,8 +329,9 @@ def _steps(results: dict[str, Any]) -> list[str]:
         "",
         f"Each step sends its rate for {results['step_s']:.0f} s (50 gateways x 20 probes, one "
         "connection per gateway group, QoS 1) after a warm-up. Latency is from the "
-        "generator's send to the reading counted in InfluxDB (polled every 0.1 s, so up to "
-        "0.1 s is the poll), for ours the later of that and the gateway's durable mark. A "
+        "generator's send to the reading counted by InfluxDB (its count of points written, "
+        "`SHOW STATS`, polled every 0.1 s, so up to 0.1 s is the poll), for ours the later of "
+        "that and the gateway's durable mark. A "
         f"step passes when p99 < {1.0:.0f} s, the backlog does not grow (last quarter's median "
         "latency within 0.5 s of the first's) and nothing is lost. Steps above a failed one "
         "are not run; between the last pass and the first failure the knee is bisected. "
