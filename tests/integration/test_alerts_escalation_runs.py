@@ -18,8 +18,8 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
+from test_alerts_escalation import raised
 
-from coldchain.contract import AlertEvent, AlertState, Severity
 from coldchain_alerts import escalation, lifecycle, listing, people, policies
 from coldchain_alerts.db import make_engine, make_sessionmaker, migrate
 from coldchain_alerts.models import Alert
@@ -101,23 +101,7 @@ class Scene:
         return made
 
     def store(self, sensor: str) -> Alert:
-        started = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=20)
-        event = AlertEvent(
-            key=f"temperature_above/{sensor}/{started.isoformat()}",
-            state=AlertState.RAISED,
-            rule="over_max",
-            severity=Severity.CRITICAL,
-            site=SITE,
-            asset="cold-room-1",
-            sensor=sensor,
-            started_at=started,
-            at=started + timedelta(minutes=15),
-            value_c=9.5,
-            peak_c=9.5,
-            limit_c=6.0,
-            regulatory_limit_c=7.0,
-            delay_s=900,
-        )
+        event = raised(sensor)
         with self.writes.begin() as session:
             return lifecycle.apply_event(session, event).alert
 
