@@ -277,7 +277,7 @@ class RuleEngine:
             if (
                 rate is not None
                 and change >= JUMP_MIN_K
-                and change > rate * (ts - last_ts).total_seconds() / 60.0
+                and change > rate * ((ts - last_ts).total_seconds() / 60.0)
             ):
                 return False
             if value != last_c:
