@@ -12,9 +12,9 @@ One thread runs it, in this order for every batch, and the order is the promise:
    InfluxDB refuses are isolated message by message and treated as invalid;
    the stored messages are handed to `on_stored` (the compliance rollup marks
    the days they change);
-3. evaluate the rules in reading time, write alert and excursion records,
-   publish alert events (QoS 1, waiting for the broker's acknowledgement) and
-   save the rule engine's state;
+3. evaluate the rules in reading time, publish alert events (QoS 1), write
+   alert and excursion records, wait for the broker's acknowledgement of the
+   events and save the rule engine's state;
 4. only then acknowledge the messages to the broker, and publish each gateway's
    durable mark, so a gateway forgets only what is stored (or was refused and
    reported on `_invalid`: sending it again would not help).
@@ -233,7 +233,14 @@ class Pipeline:
         return outcome
 
     def _record(self, outcome: Outcome) -> None:
-        """Store alert and excursion records, send the alerts, then save the rule state."""
+        """Send the alerts, store alert and excursion records, then save the rule state.
+
+        The events go out first, and their acknowledgements are awaited after the
+        records' write: people wait for the events, not for the records, and a
+        crash before the state is saved evaluates the readings again, which sends
+        the same events (idempotent by key) and writes the same records.
+        """
+        sent = [(event, self._publish_event(event)) for event in outcome.alerts]
         lines = [points.alert_line(event) for event in outcome.alerts]
         lines += [points.excursion_line(record) for record in outcome.excursions]
         if lines:
@@ -241,17 +248,18 @@ class Pipeline:
         for event in outcome.alerts:
             log.info("alert %s %s at %s", event.state, event.key, event.at.isoformat())
         metrics.ALERT_EVENTS.inc(len(outcome.alerts))
-        self._publish_events(outcome.alerts)
+        self._await_published(sent)
         self._state.save(self._engine.changes())
 
-    def _publish_events(self, events: list[AlertEvent]) -> None:
-        """Publish alert events at QoS 1, in order, and wait for the broker to take every one."""
-        pending = events
+    def _await_published(self, sent: list[tuple[AlertEvent, mqtt.MQTTMessageInfo]]) -> None:
+        """Wait for the broker to take every alert event (QoS 1), publishing again, in
+        order, what went out while it was unreachable."""
+        pending = [event for event, info in sent if not self._published(info)]
         while pending:
-            sent = [(event, self._publish_event(event)) for event in pending]
-            pending = [event for event, info in sent if not self._published(info)]
             for event in pending:
                 log.warning("broker unreachable; alert event %s waits for it", event.key)
+            sent = [(event, self._publish_event(event)) for event in pending]
+            pending = [event for event, info in sent if not self._published(info)]
 
     def _publish_event(self, event: AlertEvent) -> mqtt.MQTTMessageInfo:
         return self._broker.publish(topics.alerts(event.site), event.model_dump_json().encode())
