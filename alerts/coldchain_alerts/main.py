@@ -6,13 +6,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from urllib.parse import quote
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.staticfiles import StaticFiles
 
 from coldchain.workflow import WorkflowError
 from coldchain_alerts import lifecycle, people
+from coldchain_alerts.api.deps import single_valued_query
 from coldchain_alerts.api.routes import alerts, audit, contacts, health, metrics, policies, users
 from coldchain_alerts.auth import PasswordTooShort
 from coldchain_alerts.service import AlertsService
@@ -54,8 +55,11 @@ def create_app(settings: AlertsSettings) -> FastAPI:
             else settings.public_url.startswith("https://")
         ),
     )
-    for router in (health, metrics, alerts, contacts, policies, users, audit):
+    for router in (health, metrics):
         app.include_router(router.router)
+    # Every API operation refuses a query parameter given twice (422).
+    for router in (alerts, contacts, policies, users, audit):
+        app.include_router(router.router, dependencies=[Depends(single_valued_query)])
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from coldchain.workflow import MAX_TEXT, Closing, ProductDecision, Status
@@ -18,16 +18,10 @@ from coldchain_alerts.api.deps import (
     Reader,
     SessionDep,
     WriteSessionDep,
-    single_valued_query,
 )
 from coldchain_alerts.models import Alert
 
-router = APIRouter(
-    prefix="/api/v1/alerts",
-    tags=["alerts"],
-    responses=ERRORS,
-    dependencies=[Depends(single_valued_query)],
-)
+router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"], responses=ERRORS)
 
 
 #: Most alerts one request returns; bounded so the database is never handed an absurd LIMIT.

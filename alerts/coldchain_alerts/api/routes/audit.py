@@ -8,21 +8,16 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 from sqlalchemy import select
 
 from coldchain_alerts import audit
-from coldchain_alerts.api.deps import ERRORS, Reader, SessionDep, single_valued_query
+from coldchain_alerts.api.deps import ERRORS, Reader, SessionDep
 from coldchain_alerts.models import AuditEntry
 
-router = APIRouter(
-    prefix="/api/v1/audit",
-    tags=["audit"],
-    responses=ERRORS,
-    dependencies=[Depends(single_valued_query)],
-)
+router = APIRouter(prefix="/api/v1/audit", tags=["audit"], responses=ERRORS)
 _COLUMNS = [
     "seq",
     "at",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 from sqlalchemy import select
 
@@ -17,16 +17,10 @@ from coldchain_alerts.api.deps import (
     Reader,
     SessionDep,
     WriteSessionDep,
-    single_valued_query,
 )
 from coldchain_alerts.models import Contact
 
-router = APIRouter(
-    prefix="/api/v1/contacts",
-    tags=["contacts"],
-    responses=ERRORS,
-    dependencies=[Depends(single_valued_query)],
-)
+router = APIRouter(prefix="/api/v1/contacts", tags=["contacts"], responses=ERRORS)
 
 
 #: An address with one @ and a dot after it, without spaces or control characters

@@ -4,28 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Path
+from fastapi import APIRouter, HTTPException, Path
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from coldchain_alerts import policies
-from coldchain_alerts.api.deps import (
-    ERRORS,
-    Admin,
-    Problem,
-    Reader,
-    SessionDep,
-    WriteSessionDep,
-    single_valued_query,
-)
+from coldchain_alerts.api.deps import ERRORS, Admin, Problem, Reader, SessionDep, WriteSessionDep
 from coldchain_alerts.models import EscalationPolicy
 
-router = APIRouter(
-    prefix="/api/v1/policies",
-    tags=["policies"],
-    responses=ERRORS,
-    dependencies=[Depends(single_valued_query)],
-)
+router = APIRouter(prefix="/api/v1/policies", tags=["policies"], responses=ERRORS)
 SitePath = Annotated[
     str, Path(pattern=r"^(\*|[a-z0-9][a-z0-9-]{0,63})$", description="A site id, or * for all")
 ]

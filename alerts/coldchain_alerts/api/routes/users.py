@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
@@ -18,17 +18,11 @@ from coldchain_alerts.api.deps import (
     Reader,
     SessionDep,
     WriteSessionDep,
-    single_valued_query,
 )
 from coldchain_alerts.auth import MIN_PASSWORD, Role
 from coldchain_alerts.models import User
 
-router = APIRouter(
-    prefix="/api/v1",
-    tags=["users"],
-    responses=ERRORS,
-    dependencies=[Depends(single_valued_query)],
-)
+router = APIRouter(prefix="/api/v1", tags=["users"], responses=ERRORS)
 Username = Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
 
