@@ -233,6 +233,13 @@ REJECTED = [
     ),
     pytest.param(changed(reading(ts="yesterday")), SITE, GATEWAY, "readings.0.ts", id="ts-text"),
     pytest.param(
+        changed(reading(ts="0001-01-01T10:00:00+14:00")),
+        SITE,
+        GATEWAY,
+        "readings.0.ts: expected an RFC 3339",
+        id="before-year-1-in-utc",
+    ),
+    pytest.param(
         changed(reading(ts="1970-01-01T00:00:00Z")), SITE, GATEWAY, "before 2020-01-01", id="1970"
     ),
     pytest.param(
