@@ -130,7 +130,10 @@ def started(
         mosquitto.stop()
         session.influxdb.query(database, f'DROP DATABASE "{database}"')
         if failed or session.keep_logs:
-            print(f"    logs kept in {directory}")
+            # Out of the session's directory, which goes when the suite ends.
+            kept = Path(tempfile.mkdtemp(prefix="coldchain-bench-logs-")) / directory.name
+            shutil.move(directory, kept)
+            print(f"    logs kept in {kept}")
         else:
             shutil.rmtree(directory, ignore_errors=True)
 
