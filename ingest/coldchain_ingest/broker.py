@@ -43,6 +43,13 @@ class Inbound:
     arrived: float
 
 
+@dataclass(frozen=True, slots=True)
+class Wakeup:
+    """Put in the inbox by the pipeline's own writer: the write of `token` is done."""
+
+    token: object
+
+
 #: (topic, payload, packet id, QoS) of a message as it arrives.
 RawHandler = Callable[[str, bytes, int, int], None]
 
@@ -111,7 +118,7 @@ def _cut_publish(packet: bytes | bytearray, qos: int) -> tuple[str, int, bytes]:
 
 class Broker:
     def __init__(self, settings: IngestSettings) -> None:
-        self.inbox: queue.SimpleQueue[Inbound] = queue.SimpleQueue()
+        self.inbox: queue.SimpleQueue[Inbound | Wakeup] = queue.SimpleQueue()
         self._marks: dict[str, int] = {}
         self._marks_lock = threading.Lock()
         self._settings = settings

@@ -11,7 +11,10 @@ One thread runs it, in this order for every batch, and the order is the promise:
 2. write the batch to InfluxDB, retrying while InfluxDB is unavailable; points
    InfluxDB refuses are isolated message by message and treated as invalid;
    the stored messages are handed to `on_stored` (the compliance rollup marks
-   the days they change);
+   the days they change). The write itself is waited for on a thread of its
+   own, so that the next batch is collected and validated meanwhile; the
+   batch is taken up again (3 and 4) the moment its write is done, and the
+   next one is written only after that;
 3. evaluate the rules in reading time, publish alert events (QoS 1), write
    alert and excursion records, wait for the broker's acknowledgement of the
    events and save the rule engine's state;
@@ -20,8 +23,9 @@ One thread runs it, in this order for every batch, and the order is the promise:
    reported on `_invalid`: sending it again would not help).
 
 A crash anywhere before 4 leaves the messages with the broker, which delivers
-them again; the points carry the readings' own times, so writing them again
-overwrites them, and the saved rule state tells which readings were evaluated.
+them again, with those of the next batch, collected but not yet written; the
+points carry the readings' own times, so writing them again overwrites them,
+and the saved rule state tells which readings were evaluated.
 
 Gateway status (online/offline) is handled as it arrives, and a scheduler calls
 `check_silence` to find sensors that went quiet; the rule engine is used under
@@ -35,6 +39,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -47,7 +52,7 @@ from coldchain.engine import Outcome, RuleEngine
 from coldchain.errors import InvalidMessage
 from coldchain.fleet import Fleet
 from coldchain_ingest import metrics, points
-from coldchain_ingest.broker import Broker, Inbound
+from coldchain_ingest.broker import Broker, Inbound, Wakeup
 from coldchain_ingest.errors import InfluxRejected, InfluxUnavailable
 from coldchain_ingest.influx import Influx
 from coldchain_ingest.settings import IngestSettings
@@ -64,6 +69,15 @@ class Accepted:
     inbound: Inbound
     site: str
     telemetry: Telemetry
+
+
+@dataclass(frozen=True)
+class InFlight:
+    """A batch whose write to InfluxDB is under way."""
+
+    batch: list[Accepted]
+    lines: dict[int, list[str]]  # by id() of each Accepted
+    write: Future[None]
 
 
 class Stopped(Exception):
@@ -92,19 +106,24 @@ class Pipeline:
         self._durable: dict[tuple[str, str], int] = {}
         self._stop = threading.Event()
         self._half_window = max(1, settings.receive_maximum // 2)
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="influx-write")
+        self._in_flight: InFlight | None = None
 
     def stop(self) -> None:
         self._stop.set()
 
     def run(self) -> None:
-        while not self._stop.is_set():
-            try:
+        try:
+            while not self._stop.is_set():
                 batch = self._collect()
+                self._finish()
                 if batch:
-                    self._process(batch)
-            except Stopped:
-                log.info("stopping; unacknowledged messages stay with the broker")
-                return
+                    self._start(batch)
+            self._finish()
+        except Stopped:
+            log.info("stopping; unacknowledged messages stay with the broker")
+        finally:
+            self._writer.shutdown(wait=True)
 
     def _collect(self) -> list[Accepted]:
         batch: list[Accepted] = []
@@ -117,10 +136,15 @@ class Pipeline:
                 inbound = self._broker.inbox.get(block=timeout > 0, timeout=max(timeout, 0))
             except queue.Empty:
                 break
+            if isinstance(inbound, Wakeup):
+                if self._in_flight is not None and inbound.token is self._in_flight.write:
+                    self._finish()
+                continue
             metrics.MESSAGES_RECEIVED.inc()
             metrics.BACKLOG.inc()
             status = topics.parse_status(inbound.topic)
             if status is not None:
+                self._finish()  # a gateway's status comes after its readings before it
                 self._gateway_status(inbound, *status)
                 continue
             if deadline is None:
@@ -163,8 +187,21 @@ class Pipeline:
         self._broker.publish(topics.invalid(site, gateway), notice.model_dump_json().encode())
         self._acknowledge(inbound)
 
-    def _process(self, batch: list[Accepted]) -> None:
-        stored = self._store(batch)
+    def _start(self, batch: list[Accepted]) -> None:
+        """Build the batch's points and hand their write to the writer thread."""
+        lines = {id(a): points.telemetry_lines(a.site, a.telemetry, self._fleet) for a in batch}
+        body = [line for a in batch for line in lines[id(a)]]
+        write = self._writer.submit(self._retrying, partial(self._write, body))
+        write.add_done_callback(lambda done: self._broker.inbox.put(Wakeup(done)))
+        self._in_flight = InFlight(batch, lines, write)
+
+    def _finish(self) -> None:
+        """Take up the batch in flight, if any, once it is written: evaluate its readings,
+        acknowledge its messages and publish the gateways' durable marks."""
+        flight, self._in_flight = self._in_flight, None
+        if flight is None:
+            return
+        stored = self._stored(flight)
         self._on_stored([accepted.telemetry for accepted in stored])
         metrics.READINGS_WRITTEN.inc(sum(len(a.telemetry.readings) for a in stored))
         with self._engine_lock:
@@ -172,7 +209,7 @@ class Pipeline:
         self._broker.ack_all(accepted.inbound for accepted in stored)
         metrics.MESSAGES_ACKED.inc(len(stored))
         metrics.BACKLOG.dec(len(stored))
-        self._confirm(batch)
+        self._confirm(flight.batch)
 
     def check_silence(self, now: datetime) -> None:
         """Raise 'no data' for sensors silent too long (called by the scheduler)."""
@@ -194,17 +231,17 @@ class Pipeline:
                 )
         self._acknowledge(inbound)
 
-    def _store(self, batch: list[Accepted]) -> list[Accepted]:
-        lines = {id(a): points.telemetry_lines(a.site, a.telemetry, self._fleet) for a in batch}
+    def _stored(self, flight: InFlight) -> list[Accepted]:
+        """The messages of the batch in flight that are stored, once its write is done."""
         try:
-            self._retrying(lambda: self._write([line for a in batch for line in lines[id(a)]]))
-            return batch
+            flight.write.result()  # Stopped, if asked to stop while InfluxDB was away
+            return flight.batch
         except InfluxRejected as exc:
             log.error("InfluxDB refused part of a batch (%s); writing message by message", exc)
         stored = []
-        for accepted in batch:
+        for accepted in flight.batch:
             try:
-                self._retrying(partial(self._write, lines[id(accepted)]))
+                self._retrying(partial(self._write, flight.lines[id(accepted)]))
             except InfluxRejected as exc:
                 gateway = accepted.telemetry.gateway
                 self._reject(accepted.inbound, accepted.site, gateway, f"InfluxDB refused: {exc}")
