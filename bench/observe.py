@@ -13,17 +13,17 @@ import bisect
 import json
 import queue
 import re
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
 from aiosmtpd.controller import Controller
 from paho.mqtt.enums import CallbackAPIVersion
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import SQLAlchemyError
 
 from servers import InfluxDB, free_port
 
@@ -160,8 +160,13 @@ class AlertStore:
 
     _RAISED = ("alert.opened", "alert.raised", "alert.fired_again", "alert.severity_raised")
 
-    def __init__(self, path: Path) -> None:
-        self._path = path
+    _QUERY = text(
+        "SELECT seq, at, action, alert_id, detail FROM audit_entry "
+        "WHERE seq > :after AND action LIKE 'alert.%' ORDER BY seq"
+    )
+
+    def __init__(self, url: str) -> None:
+        self._engine = create_engine(url)
         self.seen: AlertTimes = {}
         self.first_key: dict[int, str] = {}
         self._after = 0
@@ -171,16 +176,10 @@ class AlertStore:
 
     def _run(self) -> None:
         while not self._stop.wait(0.05):
-            if not self._path.exists():
-                continue
             try:
-                with sqlite3.connect(f"file:{self._path}?mode=ro", uri=True) as db:
-                    rows = db.execute(
-                        "SELECT seq, at, action, alert_id, detail FROM audit_entry "
-                        "WHERE seq > ? AND action LIKE 'alert.%' ORDER BY seq",
-                        (self._after,),
-                    ).fetchall()
-            except sqlite3.Error:
+                with self._engine.connect() as db:
+                    rows = db.execute(self._QUERY, {"after": self._after}).all()
+            except SQLAlchemyError:
                 continue
             for seq, at, action, alert_id, detail in rows:
                 self._after = seq
@@ -189,13 +188,14 @@ class AlertStore:
                     continue
                 state = "cleared" if action == "alert.cleared" else "raised"
                 if action in self._RAISED or state == "cleared":
-                    self.seen.setdefault((key, state), utc_seconds(at))
+                    self.seen.setdefault((key, state), at.timestamp())
                 if action == "alert.opened":
                     self.first_key.setdefault(alert_id, key)
 
     def stop(self) -> AlertTimes:
         self._stop.set()
         self._thread.join(5)
+        self._engine.dispose()
         return self.seen
 
 

@@ -387,7 +387,8 @@ def _alerts(results: dict[str, Any]) -> list[str]:
         "stored by the alerts service (the time of its audit-log entry, read from its "
         "database); and the alert's e-mail received by an SMTP server on loopback, for the "
         "first raise of each alert (a probe that fires again while its alert is open updates "
-        "that alert and is not e-mailed again). The alerts service runs with "
+        "that alert and is not e-mailed again). The alerts service stores into PostgreSQL, as "
+        "in `compose.yaml`, with fsync on, and runs with "
         "`ESCALATION_WINDOW_S=0` here: in production it waits 30 s on purpose, so that a flood "
         "of alarms goes out as one message. The peers only publish an alert message; they "
         "store and send nothing.",

@@ -30,7 +30,7 @@ sys.path[:0] = [str(REPO), str(REPO / "tests"), str(REPO / "scripts")]
 
 from bench import report, suite  # noqa: E402
 from bench.systems import SYSTEMS, NodeRed, System  # noqa: E402
-from servers import InfluxDB  # noqa: E402
+from servers import InfluxDB, PostgreSQL  # noqa: E402
 
 RATES = [1000.0, 5000.0, 10_000.0, 20_000.0, 30_000.0]
 
@@ -92,9 +92,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="coldchain-bench-") as tmp:
         influxdb = InfluxDB(Path(tmp) / "influxdb")
         influxdb.start()
+        # The alerts service stores into PostgreSQL, as in compose.yaml, with fsync on.
+        postgresql = PostgreSQL(durable=True) if "alerts" not in skip else None
         try:
+            if postgresql is not None:
+                postgresql.start()
             session = suite.Session(
-                Path(tmp), influxdb, step_s=args.step_s, keep_logs=args.keep_logs
+                Path(tmp), influxdb, postgresql, step_s=args.step_s, keep_logs=args.keep_logs
             )
             if "generator" not in skip:
                 print("generator", flush=True)
@@ -105,6 +109,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 results["rounds"].append(_round(session, order, rates, args, skip))
         finally:
             influxdb.stop()
+            if postgresql is not None:
+                postgresql.stop()
     if "gateway" not in skip:
         results["gateway_backlog"] = gateway_backlog()
     if "compliance" not in skip:

@@ -34,7 +34,7 @@ from bench.observe import (
 )
 from bench.systems import Ours, Setup, System
 from bench.workload import SITE, Fleet, Plan, Planner
-from servers import InfluxDB, Mosquitto, wait_until
+from servers import InfluxDB, Mosquitto, PostgreSQL, wait_until
 
 #: Publish-to-durable p99 a step must stay under, seconds.
 KNEE_P99_S = 1.0
@@ -48,6 +48,8 @@ class Session:
 
     directory: Path
     influxdb: InfluxDB
+    #: The alerts service's database server, for runs with alerts.
+    postgresql: PostgreSQL | None = None
     step_s: float = 10.0
     drain_s: float = 60.0
     connections: int = 50
@@ -98,6 +100,11 @@ def started(
     database = f"bench_{uuid.uuid4().hex[:10]}"
     session.influxdb.query(database, f'CREATE DATABASE "{database}"')
     fleet_file, limits_file = fleet.write(directory)
+    alerts_url = None
+    if with_alerts:
+        if session.postgresql is None:
+            raise RuntimeError("a run with alerts needs the session's PostgreSQL")
+        alerts_url = session.postgresql.create_database()
     setup = Setup(
         directory,
         mosquitto,
@@ -106,7 +113,7 @@ def started(
         fleet,
         fleet_file,
         limits_file,
-        with_alerts,
+        alerts_url,
     )
     system = kind(setup)
     publisher: Publisher | None = None
@@ -354,7 +361,8 @@ def alert_latency(
     rate = float(fleet.sensors)
     with started(session, kind, fleet, with_alerts=kind is Ours) as run:
         alerts = Subscriber(run.setup.mosquitto.port, "coldchain/v1/_alerts/#")
-        store = AlertStore(run.system.alerts_db) if isinstance(run.system, Ours) else None
+        url = run.setup.alerts_url
+        store = AlertStore(url) if isinstance(run.system, Ours) and url else None
         count_ = int(rate * seconds)
         sensors = fleet.sensors
         excursion = set()

@@ -38,7 +38,8 @@ class Setup:
     fleet: Fleet
     fleet_file: Path
     limits_file: Path
-    with_alerts: bool = False
+    #: The alerts service's database (SQLAlchemy URL); None runs no alerts service.
+    alerts_url: str | None = None
     processes: list[Process] = field(default_factory=list)
 
 
@@ -94,10 +95,10 @@ class Ours(System):
             )
         )
         wait_until(lambda: _healthy(metrics_port), 30, "ingest to be connected")
-        if setup.with_alerts:
+        if setup.alerts_url:
             alerts_port = free_port()
             self.mail = MailSink()
-            _tell_by_email(f"sqlite:///{self.alerts_db}")
+            _tell_by_email(setup.alerts_url)
             self._launch(
                 service(
                     "alerts",
@@ -106,7 +107,7 @@ class Ours(System):
                     {
                         "COLDCHAIN_ALERTS_MQTT_PORT": str(setup.mosquitto.port),
                         "COLDCHAIN_ALERTS_PORT": str(alerts_port),
-                        "COLDCHAIN_ALERTS_DATABASE_URL": f"sqlite:///{self.alerts_db}",
+                        "COLDCHAIN_ALERTS_DATABASE_URL": setup.alerts_url,
                         "COLDCHAIN_ALERTS_INFLUX_URL": setup.influxdb.url,
                         "COLDCHAIN_ALERTS_INFLUX_DB": setup.database,
                         # The mechanism's latency: production waits 30 s to group a flood.
@@ -124,10 +125,6 @@ class Ours(System):
         super().stop()
         if self.mail is not None:
             self.mail.stop()
-
-    @property
-    def alerts_db(self) -> Path:
-        return self.setup.directory / "alerts.sqlite3"
 
 
 def _tell_by_email(database_url: str) -> None:

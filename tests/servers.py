@@ -260,11 +260,14 @@ class PostgreSQL(Process):
     """A PostgreSQL server from Debian's package, in its own data directory, trusting
     connections on loopback. PostgreSQL refuses to run as root, so as root the
     server runs as the `postgres` user the package creates, in a directory it owns.
+
+    Tests run it without fsync; `durable` keeps PostgreSQL's default, for
+    measurements (bench/).
     """
 
     USER = "coldchain"
 
-    def __init__(self) -> None:
+    def __init__(self, durable: bool = False) -> None:
         self.port = free_port()
         self.directory = Path(tempfile.mkdtemp(prefix="coldchain-pg-"))
         self._as_postgres = os.geteuid() == 0
@@ -285,7 +288,7 @@ class PostgreSQL(Process):
                 "-c",
                 "listen_addresses=127.0.0.1",
                 "-c",
-                "fsync=off",
+                f"fsync={'on' if durable else 'off'}",
             ),
             self.directory / "postgres.log",
             dict(os.environ),
