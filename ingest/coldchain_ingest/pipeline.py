@@ -76,7 +76,6 @@ class InFlight:
     """A batch whose write to InfluxDB is under way."""
 
     batch: list[Accepted]
-    lines: dict[int, list[str]]  # by id() of each Accepted
     write: Future[None]
 
 
@@ -189,11 +188,13 @@ class Pipeline:
 
     def _start(self, batch: list[Accepted]) -> None:
         """Build the batch's points and hand their write to the writer thread."""
-        lines = {id(a): points.telemetry_lines(a.site, a.telemetry, self._fleet) for a in batch}
-        body = [line for a in batch for line in lines[id(a)]]
+        body = [line for a in batch for line in self._lines(a)]
         write = self._writer.submit(self._retrying, partial(self._write, body))
         write.add_done_callback(lambda done: self._broker.inbox.put(Wakeup(done)))
-        self._in_flight = InFlight(batch, lines, write)
+        self._in_flight = InFlight(batch, write)
+
+    def _lines(self, accepted: Accepted) -> list[str]:
+        return points.telemetry_lines(accepted.site, accepted.telemetry, self._fleet)
 
     def _finish(self) -> None:
         """Take up the batch in flight, if any, once it is written: evaluate its readings,
@@ -241,7 +242,7 @@ class Pipeline:
         stored = []
         for accepted in flight.batch:
             try:
-                self._retrying(partial(self._write, flight.lines[id(accepted)]))
+                self._retrying(partial(self._write, self._lines(accepted)))
             except InfluxRejected as exc:
                 gateway = accepted.telemetry.gateway
                 self._reject(accepted.inbound, accepted.site, gateway, f"InfluxDB refused: {exc}")
