@@ -143,7 +143,7 @@ class Pipeline:
             metrics.BACKLOG.inc()
             status = topics.parse_status(inbound.topic)
             if status is not None:
-                self._finish()  # a gateway's status comes after its readings before it
+                self._finish()  # the readings sent before a gateway's status are judged first
                 self._gateway_status(inbound, *status)
                 continue
             if deadline is None:

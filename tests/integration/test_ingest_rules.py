@@ -18,6 +18,7 @@ import yaml
 
 from conftest import SITE, Stack
 from mqttclient import subscribe, telemetry_json
+from servers import wait_until
 
 
 def _publish(stack: Stack, topic: str, payload: str, retain: bool = False) -> None:
@@ -98,8 +99,19 @@ def test_ingest_killed_mid_excursion_alarms_once_and_still_clears(stack: Stack) 
     assert cleared["key"] == raised["key"]
     assert datetime.fromisoformat(cleared["at"]) == start + timedelta(minutes=12)
 
-    rows = stack.influxdb.query(
-        stack.database, """SELECT "key", state FROM alert WHERE sensor = 'cold-room-1.air'"""
-    )[0]["values"]
-    temperature = [(row[1], row[2]) for row in rows if row[1].startswith("temperature_")]
+    # The events go out before their records are written: wait for the cleared record.
+    def cleared_recorded() -> list[tuple[str, str]] | None:
+        records = _alert_records(stack, "temperature_")
+        return records if records[-1:] == [(raised["key"], "cleared")] else None
+
+    temperature = wait_until(cleared_recorded, 10, "the cleared alert's record")
     assert temperature == [(raised["key"], "raised"), (raised["key"], "cleared")]
+
+
+def _alert_records(stack: Stack, prefix: str) -> list[tuple[str, str]]:
+    """(key, state) of cold-room-1.air's alert records whose key starts with `prefix`."""
+    series = stack.influxdb.query(
+        stack.database, """SELECT "key", state FROM alert WHERE sensor = 'cold-room-1.air'"""
+    )
+    rows = series[0]["values"] if series else []
+    return [(row[1], row[2]) for row in rows if row[1].startswith(prefix)]
