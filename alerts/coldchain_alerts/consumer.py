@@ -3,13 +3,18 @@
 A persistent MQTT 5 session with manual acks: an event is acknowledged only
 after the database committed it, so an alerts service that was down finds the
 events waiting at the broker when it returns.
+
+Events that arrive together (one reading often raises two alerts, a jump and a
+limit) are stored in one transaction, so that escalation sees them together
+and tells people in one message rather than one after the other.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -24,29 +29,39 @@ from coldchain_alerts.settings import AlertsSettings
 
 log = logging.getLogger(__name__)
 
+#: At most this many events are stored in one transaction.
+MAX_BATCH = 100
+#: Events that follow each other within this time are stored together: ingest
+#: publishes the events of one batch back to back, but they are read one by one.
+GATHER_S = 0.005
+
 
 class Refused(Exception):
     """The event can never be stored (the database refuses it for what it is)."""
 
 
 class AlertConsumer:
-    """Hands each event to `handle`, retrying while that fails for passing reasons.
+    """Hands the events waiting at once to `handle`, retrying while that fails for
+    passing reasons, and acknowledges them in the order they arrived.
 
     An event that is malformed, or that `handle` refuses for good (it raises
-    `Refused`), goes to `refuse(topic, payload, reason)` and is acknowledged: kept
-    and counted there, it no longer blocks the events behind it.
+    `Refused`; the events of a refused batch are then tried one by one), goes to
+    `refuse(topic, payload, reason)` and is acknowledged: kept and counted
+    there, it no longer blocks the events behind it.
     """
 
     def __init__(
         self,
         settings: AlertsSettings,
-        handle: Callable[[AlertEvent], None],
+        handle: Callable[[Sequence[AlertEvent]], None],
         refuse: Callable[[str, bytes, str], None],
     ) -> None:
         self._settings = settings
         self._handle = handle
         self._refuse = refuse
         self._stopping = threading.Event()
+        self._inbox: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
+        self._worker = threading.Thread(target=self._work, name="alert-events", daemon=True)
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=settings.mqtt_client_id,
@@ -62,12 +77,15 @@ class AlertConsumer:
                 keyfile=str(settings.mqtt_key_file) if settings.mqtt_key_file else None,
             )
         client.on_connect = self._on_connect
+        client.on_subscribe = self._on_subscribe
         client.on_message = self._on_message
         self._client = client
+        self._subscribed = threading.Event()
 
     @property
     def connected(self) -> bool:
-        return self._client.is_connected()
+        """Connected, and the broker confirmed the subscription to alert events."""
+        return self._client.is_connected() and self._subscribed.is_set()
 
     def start(self) -> None:
         properties = Properties(PacketTypes.CONNECT)
@@ -79,10 +97,14 @@ class AlertConsumer:
             clean_start=False,
             properties=properties,
         )
+        self._worker.start()
         self._client.loop_start()
 
     def stop(self) -> None:
+        """Stop taking events; what is not stored yet stays with the broker."""
         self._stopping.set()
+        if self._worker.is_alive():
+            self._worker.join()
         self._client.disconnect()
         self._client.loop_stop()
 
@@ -94,46 +116,109 @@ class AlertConsumer:
         reason: ReasonCode,
         properties: Properties | None,
     ) -> None:
+        self._subscribed.clear()
         if reason.is_failure:
             log.error("broker refused the connection: %s", reason)
             return
         client.subscribe(topics.ALERTS_FILTER, qos=1)
 
-    def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
-        try:
-            event = AlertEvent.model_validate_json(msg.payload)
-        except ValidationError as exc:
-            self._refused(client, msg, f"not a valid alert event: {exc}")
+    def _on_subscribe(
+        self,
+        client: mqtt.Client,
+        userdata: object,
+        mid: int,
+        reasons: list[ReasonCode],
+        properties: Properties | None,
+    ) -> None:
+        if any(reason.is_failure for reason in reasons):
+            log.error("broker refused the subscription to %s: %s", topics.ALERTS_FILTER, reasons)
             return
+        self._subscribed.set()
+
+    def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
+        self._inbox.put(msg)
+
+    def _work(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                batch = [self._inbox.get(timeout=0.5)]
+            except queue.Empty:
+                continue
+            while len(batch) < MAX_BATCH:
+                try:
+                    batch.append(self._inbox.get(timeout=GATHER_S))
+                except queue.Empty:
+                    break
+            if not self._take(batch):
+                return
+
+    def _take(self, batch: list[mqtt.MQTTMessage]) -> bool:
+        """Store or refuse every message of `batch`, then acknowledge them in order;
+        False if asked to stop before that."""
+        reasons: list[str | None] = []
+        events: list[AlertEvent] = []
+        for msg in batch:
+            try:
+                events.append(AlertEvent.model_validate_json(msg.payload))
+                reasons.append(None)
+            except ValidationError as exc:
+                reasons.append(f"not a valid alert event: {exc}")
+        stored = self._store(events) if events else []
+        if stored is None:
+            return False
+        refusals = iter(stored)
+        for msg, invalid in zip(batch, reasons, strict=True):
+            reason = next(refusals) if invalid is None else invalid
+            if reason is not None and not self._keep_refused(msg, reason):
+                return False
+        for msg in batch:
+            self._client.ack(msg.mid, msg.qos)
+        return True
+
+    def _store(self, events: list[AlertEvent]) -> list[str | None] | None:
+        """Store `events` in one transaction, or one by one if that is refused: for each,
+        why it was refused or None; None instead if asked to stop first."""
         pause = 0.2
         while True:
             try:
-                self._handle(event)
-                break
+                self._handle(events)
+                return [None] * len(events)
             except Refused as exc:
-                self._refused(client, msg, str(exc))
-                return
+                if len(events) == 1:
+                    return [str(exc)]
+                return self._store_each(events)
             except Exception:
-                # Not acknowledged yet: the broker still holds the event. Keep trying
-                # rather than lose it; the log says why we are stuck.
+                # Not acknowledged yet: the broker still holds the events. Keep trying
+                # rather than lose them; the log says why we are stuck.
                 log.exception(
-                    "could not store alert event %s; retrying in %.1f s", event.key, pause
+                    "could not store alert event %s%s; retrying in %.1f s",
+                    events[0].key,
+                    f" and {len(events) - 1} more" if len(events) > 1 else "",
+                    pause,
                 )
             if self._stopping.wait(pause):
-                return
+                return None
             pause = min(pause * 2, 5.0)
-        client.ack(msg.mid, msg.qos)
 
-    def _refused(self, client: mqtt.Client, msg: mqtt.MQTTMessage, reason: str) -> None:
+    def _store_each(self, events: list[AlertEvent]) -> list[str | None] | None:
+        reasons: list[str | None] = []
+        for event in events:
+            reason = self._store([event])
+            if reason is None:
+                return None
+            reasons += reason
+        return reasons
+
+    def _keep_refused(self, msg: mqtt.MQTTMessage, reason: str) -> bool:
+        """Keep a refused message with its reason; False if asked to stop first."""
         log.error("refused alert event on %s: %s", msg.topic, reason)
         pause = 0.2
         while True:
             try:
                 self._refuse(msg.topic, bytes(msg.payload), reason)
-                break
+                return True
             except Exception:
                 log.exception("could not keep the refused event; retrying in %.1f s", pause)
             if self._stopping.wait(pause):
-                return
+                return False
             pause = min(pause * 2, 5.0)
-        client.ack(msg.mid, msg.qos)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -90,7 +90,7 @@ class AlertsService:
             self.asset_names,
             self._count_delivery,
         )
-        self.consumer = AlertConsumer(settings, self.handle_event, self.refuse_event)
+        self.consumer = AlertConsumer(settings, self.handle_events, self.refuse_event)
 
     def link(self, alert_id: int) -> str:
         return f"{self.settings.public_url.rstrip('/')}/alerts/{alert_id}"
@@ -149,21 +149,27 @@ class AlertsService:
             self.influx.close()
         self.engine.dispose()
 
-    def handle_event(self, event: AlertEvent) -> None:
-        """Store one alert event (the consumer acknowledges it after this returns).
+    def handle_events(self, events: Sequence[AlertEvent]) -> None:
+        """Store alert events in one transaction (the consumer acknowledges them after
+        this returns), then wake escalation once for each site that must be told.
 
-        Raises Refused when the database refuses the event for what it holds (a
+        Raises Refused when the database refuses the events for what it holds (a
         constraint, a value it cannot store): retrying would never succeed.
         """
+        due: dict[str, datetime] = {}
         try:
             with self.writes.begin() as session:
-                applied = lifecycle.apply_event(session, event)
-                site, wake_at = applied.alert.site, applied.alert.escalation_since
+                for event in events:
+                    applied = lifecycle.apply_event(session, event)
+                    if applied.needs_telling:
+                        site, since = applied.alert.site, applied.alert.escalation_since
+                        due[site] = min(due.get(site, since), since)
         except (IntegrityError, DataError) as exc:
-            raise Refused(f"the database refused event {event.key}: {exc.orig}") from exc
-        self.metrics.events.inc()
-        if applied.needs_telling:
-            self.escalator.wake(site, wake_at + self.escalator.window)
+            keys = ", ".join(event.key for event in events)
+            raise Refused(f"the database refused event {keys}: {exc.orig}") from exc
+        self.metrics.events.inc(len(events))
+        for site, since in due.items():
+            self.escalator.wake(site, since + self.escalator.window)
 
     def refuse_event(self, topic: str, payload: bytes, reason: str) -> None:
         """Keep an event that cannot be stored, with the reason, and count it."""

@@ -116,6 +116,25 @@ def test_events_make_one_alert_and_redeliveries_change_nothing(
     assert steps(sessions, alert.id) == ["opened", "cleared"]
 
 
+def test_events_stored_in_one_transaction_end_as_one_by_one(
+    sessions: sessionmaker[Session],
+) -> None:
+    """The consumer stores events that arrive together in one transaction."""
+    raised = event(AlertState.RAISED, T0 + timedelta(minutes=15), peak=8.5)
+    cleared = event(AlertState.CLEARED, T0 + timedelta(minutes=40), peak=11.0)
+    jump = event(AlertState.RAISED, T0 + timedelta(minutes=15), rule="jump")
+    with sessions.begin() as session:
+        applied = [lifecycle.apply_event(session, e, NOW) for e in (raised, jump, cleared, raised)]
+    assert [a.needs_telling for a in applied] == [True, True, False, False]
+    temperature, jumped = alerts(sessions)
+    assert (temperature.rule, temperature.status, temperature.active) == ("over_max", "open", False)
+    assert (temperature.occurrences, temperature.peak_c) == (1, 11.0)
+    assert temperature.cleared_at == T0 + timedelta(minutes=40)
+    assert steps(sessions, temperature.id) == ["opened", "cleared"]
+    assert (jumped.rule, jumped.active) == ("jump", True)
+    assert steps(sessions, jumped.id) == ["opened"]
+
+
 def test_the_same_condition_firing_again_updates_the_open_alert(
     sessions: sessionmaker[Session],
 ) -> None:
