@@ -28,6 +28,7 @@ from coldchain.workflow import (
     check_acknowledge,
     check_close,
     condition_of,
+    gets_worse,
     more_severe,
 )
 from coldchain_alerts import audit
@@ -71,10 +72,11 @@ def apply_event(session: Session, event: AlertEvent, now: datetime | None = None
         _clear(session, alert, occurrence, event, now)
         return Applied(alert, changed=True, needs_telling=False)
     was_active = alert.active
+    worse = gets_worse(alert.rule, alert.severity, event)
     alert.active = event.rule not in MOMENTARY_RULES
     alert.cleared_at = None if alert.active else event.at
     _raise_values(alert, event)
-    worse = _escalate_severity(alert, event)
+    alert.severity = more_severe(alert.severity, event.severity).value
     step = "fired_again" if not was_active else "severity_raised" if worse else "raised"
     acknowledged = alert.status == Status.ACKNOWLEDGED
     reopened = (
@@ -136,15 +138,17 @@ def _update_occurrence(
     if event.state is AlertState.CLEARED:
         _clear(session, alert, occurrence, event, now)
         return Applied(alert, changed=True, needs_telling=False)
-    if occurrence.raised_at is not None and Severity(event.severity) is Severity(
-        occurrence.severity
+    if occurrence.raised_at is not None and not gets_worse(
+        occurrence.rule, occurrence.severity, event
     ):
+        # A redelivery, or an earlier level of this occurrence arriving late.
         return Applied(alert, changed=False, needs_telling=False)
+    worse = gets_worse(alert.rule, alert.severity, event)
     occurrence.raised_at = occurrence.raised_at or event.at
     occurrence.rule, occurrence.severity = event.rule, event.severity.value
     alert.raised_at = alert.raised_at or event.at
     _raise_values(alert, event)
-    worse = _escalate_severity(alert, event)
+    alert.severity = more_severe(alert.severity, event.severity).value
     reopened = _restart_escalation(alert, now) if worse else False
     journal(
         session,
@@ -185,13 +189,6 @@ def _worse_peak(alert: Alert, peak: float) -> float:
         return peak
     above = alert.rule.startswith("over") or alert.condition.startswith("temperature_above")
     return max(alert.peak_c, peak) if above else min(alert.peak_c, peak)
-
-
-def _escalate_severity(alert: Alert, event: AlertEvent) -> bool:
-    severity = more_severe(alert.severity, event.severity)
-    worse = severity.value != alert.severity
-    alert.severity = severity.value
-    return worse
 
 
 def _restart_escalation(alert: Alert, now: datetime) -> bool:

@@ -463,7 +463,7 @@ class RuleEngine:
             incident.peak_c = threshold_worse(side, incident.peak_c, episode.peak_c)
         by_rule = {t.rule: t for t in levels}
         current = by_rule.get(incident.rule) or levels[0]
-        if raised and _RANK[raised[0][0].rule] > _RANK[incident.rule]:
+        if raised and LEVEL_RANK[raised[0][0].rule] > LEVEL_RANK[incident.rule]:
             current = raised[0][0]
             incident.rule = current.rule
             incident.degree_minutes = raised[0][1].degree_minutes
@@ -517,7 +517,7 @@ class RuleEngine:
             return Outcome()  # nothing counted, nothing to raise or clear
         # Time above max_c under a critical alarm is not counted twice; under a warning it is.
         incident = state.incidents.get(Direction.ABOVE.value)
-        alarmed = incident is not None and _RANK[incident.rule] >= _RANK["over_max"]
+        alarmed = incident is not None and LEVEL_RANK[incident.rule] >= LEVEL_RANK["over_max"]
         if state.last_ts is not None and previous_above and not graced and not alarmed:
             segments = state.above_segments
             if segments and segments[-1][1] == state.last_ts:
@@ -743,8 +743,15 @@ def threshold_worse(side: Direction, a_c: float, b_c: float) -> float:
     return max(a_c, b_c) if side is Direction.ABOVE else min(a_c, b_c)
 
 
-#: How severe each level is; an incident escalates to a higher rank.
-_RANK = {"over_warning": 1, "over_max": 2, "over_absolute": 3, "under_warning": 1, "under_min": 2}
+#: How high each temperature level is on its side; an incident escalates to a higher
+#: rank and keeps its key. Other rules have no levels.
+LEVEL_RANK = {
+    "over_warning": 1,
+    "over_max": 2,
+    "over_absolute": 3,
+    "under_warning": 1,
+    "under_min": 2,
+}
 
 
 def _quiet(state: SensorState, limits: Limits, value: float) -> bool:

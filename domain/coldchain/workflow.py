@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from coldchain.contract import AlertEvent, Severity
-from coldchain.engine import GATEWAY_EVENT_RULES
+from coldchain.engine import GATEWAY_EVENT_RULES, LEVEL_RANK
 from coldchain.errors import ColdchainError
 
 #: Rules that report a moment, not a state: they are never cleared by the engine.
@@ -70,6 +70,15 @@ def more_severe(a: Severity | str, b: Severity | str) -> Severity:
     """The more severe of two severities."""
     ranked = [Severity.WARNING, Severity.CRITICAL]
     return max(Severity(a), Severity(b), key=ranked.index)
+
+
+def gets_worse(rule: str, severity: Severity | str, event: AlertEvent) -> bool:
+    """Whether `event` is worse than a raise of `rule` at `severity`: more severe, or a
+    higher temperature level of the same condition (the absolute limit after the
+    maximum, both critical)."""
+    if more_severe(severity, event.severity) is not Severity(severity):
+        return True
+    return LEVEL_RANK.get(event.rule, 0) > LEVEL_RANK.get(rule, 0)
 
 
 @dataclass(frozen=True)

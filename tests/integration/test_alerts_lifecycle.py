@@ -280,6 +280,26 @@ def test_acknowledging_twice_is_refused(sessions: sessionmaker[Session]) -> None
         lifecycle.acknowledge(session, alert.id + 100, "bernd", "?", NOW)
 
 
+def test_passing_the_absolute_limit_is_worse_than_the_maximum(
+    sessions: sessionmaker[Session],
+) -> None:
+    """The engine moves an excursion from over_max to over_absolute under the same key,
+    both critical: the alert takes the new level and is announced anew, and a late or
+    repeated event of the lower level changes nothing."""
+    over_max = event(AlertState.RAISED, T0 + timedelta(minutes=15), peak=8.5)
+    absolute = event(AlertState.RAISED, T0 + timedelta(minutes=20), rule="over_absolute", peak=13)
+    apply(sessions, over_max)
+    (alert,) = alerts(sessions)
+    with sessions.begin() as session:
+        lifecycle.get(session, alert.id).escalation_level = 2
+    applied = apply(sessions, absolute, over_max, absolute)
+    assert [a.needs_telling for a in applied] == [True, False, False]
+    (alert,) = alerts(sessions)
+    assert (alert.rule, alert.severity, alert.peak_c) == ("over_absolute", "critical", 13)
+    assert (alert.status, alert.escalation_level, alert.occurrences) == ("open", 0, 1)
+    assert steps(sessions, alert.id) == ["opened", "severity_raised"]
+
+
 def test_an_unacknowledged_alert_firing_again_keeps_escalating_where_it_is(
     sessions: sessionmaker[Session],
 ) -> None:
