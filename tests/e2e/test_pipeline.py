@@ -16,6 +16,9 @@ from conftest import Stack
 from servers import wait_until
 
 MINUTE_NS = 60 * 1_000_000_000
+#: Rules about silence, not temperature: the replayed readings are hours old, so the
+#: silence check may raise them for every sensor at any moment of the test.
+SILENCE_RULES = {"no_data", "offline"}
 
 
 def _start(hours_ago: float) -> datetime:
@@ -67,19 +70,28 @@ def test_every_reading_stored_once_and_one_alert_for_the_failed_compressor(stack
     total = stack.influxdb.count(stack.database, "SELECT count(temp_c) FROM temperature")
     assert total == 3 * ticks
 
-    rows = stack.influxdb.query(
-        stack.database, """SELECT "key", rule, state FROM alert WHERE sensor = 'van-2.chilled'"""
-    )[0]["values"]
+    rows = [
+        row
+        for row in stack.influxdb.query(
+            stack.database,
+            """SELECT "key", rule, state FROM alert WHERE sensor = 'van-2.chilled'""",
+        )[0]["values"]
+        if row[2] not in SILENCE_RULES
+    ]
     assert {row[1] for row in rows} == {rows[0][1]}, "one alert, escalating"
     final_rule = rows[-1][2]
     others = stack.influxdb.query(
         stack.database, """SELECT "key", rule FROM alert WHERE sensor != 'van-2.chilled'"""
     )
     other_rules = {row[2] for row in others[0]["values"]} if others else set()
-    assert other_rules <= {"no_data", "offline"}, "only the exited gateways and silent sensors"
+    assert other_rules <= SILENCE_RULES, "only the exited gateways and silent sensors"
 
     def temperature_alert() -> list[dict[str, object]]:
-        found = [a for a in _alerts(stack) if a["sensor"] == "van-2.chilled"]
+        found = [
+            a
+            for a in _alerts(stack)
+            if a["sensor"] == "van-2.chilled" and a["rule"] not in SILENCE_RULES
+        ]
         return found if found and found[0]["rule"] == final_rule else []
 
     stored = wait_until(temperature_alert, 30, "the alert to reach the alerts service")
