@@ -22,6 +22,8 @@ from coldchain_alerts.outbox import queue
 
 SYSTEM = "system"
 """The actor of what the service does by itself (alert events, escalation)."""
+#: Where a session keeps the head row it has locked, with the transaction holding the lock.
+_HEAD = "coldchain_audit_head"
 
 
 def append(
@@ -40,7 +42,7 @@ def append(
     transactions take the write lock when they begin, see db.py), so two
     transactions never chain entries to the same predecessor.
     """
-    head = session.scalars(select(AuditHead).where(AuditHead.id == 1).with_for_update()).one()
+    head = _locked_head(session)
     when = (at or datetime.now(UTC)).astimezone(UTC)
     if head.at is not None and when <= head.at:
         # Strictly increasing times: the InfluxDB copy keys a point by its time.
@@ -71,6 +73,22 @@ def append(
         ),
     )
     return entry
+
+
+def _locked_head(session: Session) -> AuditHead:
+    """The head row, locked until the transaction ends; read once per transaction, as
+    no other transaction can move it meanwhile (events stored together append several
+    entries)."""
+    transaction = session.get_transaction()
+    held = session.info.get(_HEAD)
+    if held is not None and transaction is not None and held[0] is transaction:
+        head: AuditHead = held[1]
+        return head
+    # Read the row as locked now, not as an earlier transaction of the session left it.
+    locking = select(AuditHead).where(AuditHead.id == 1).with_for_update()
+    head = session.scalars(locking.execution_options(populate_existing=True)).one()
+    session.info[_HEAD] = (session.get_transaction(), head)
+    return head
 
 
 def entries(session: Session, batch: int = 1000) -> Iterator[auditchain.Entry]:

@@ -112,17 +112,17 @@ def _open(session: Session, event: AlertEvent, now: datetime) -> Applied:
         created_at=now,
         updated_at=now,
     )
-    session.add(alert)
-    occurrence = _occurrence(event, alert)
-    session.add(occurrence)
-    session.flush()
-    journal(session, alert, "opened", audit.SYSTEM, now, _event_detail(event))
-    if event.state is AlertState.CLEARED:
-        _clear(session, alert, occurrence, event, now)
-    else:
+    if event.state is AlertState.RAISED:
         alert.raised_at = event.at
         if not alert.active:
             alert.cleared_at = event.at
+    session.add(alert)
+    occurrence = _occurrence(event, alert)
+    session.add(occurrence)
+    session.flush()  # the alert's id, for its journal
+    journal(session, alert, "opened", audit.SYSTEM, now, _event_detail(event))
+    if event.state is AlertState.CLEARED:
+        _clear(session, alert, occurrence, event, now)
     return Applied(alert, changed=True, needs_telling=True)
 
 

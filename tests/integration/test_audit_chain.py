@@ -185,3 +185,36 @@ def _rewrite_from(sessions: sessionmaker[Session], first: int, actor: str) -> No
             )
             prev = sha
         session.execute(text("UPDATE audit_head SET sha256 = :s WHERE id = 1"), {"s": prev})
+
+
+def test_entries_appended_together_chain_up_with_those_of_other_sessions(
+    chain: tuple[Engine, sessionmaker[Session]],
+) -> None:
+    """Events stored together append several entries in one transaction, and the head
+    row is read once per transaction: the next transaction of the same session reads it
+    again, after another session (or a rollback) moved it or left it."""
+    _, sessions = chain
+
+    def entry(session: Session, n: int) -> None:
+        audit.append(
+            session,
+            actor=audit.SYSTEM,
+            action="alert.opened",
+            subject=f"alert:{n}",
+            detail={"n": n},
+            at=T0 + timedelta(hours=1, minutes=n),
+        )
+
+    with sessions() as session:
+        with session.begin():
+            entry(session, 0)
+            session.rollback()
+        with session.begin():
+            for n in range(1, 4):
+                entry(session, n)
+        with sessions.begin() as other:
+            entry(other, 4)
+        with session.begin():
+            entry(session, 5)
+            entry(session, 6)
+    assert _verify(sessions) == auditchain.Verdict(ok=True, entries=ENTRIES + 6)
