@@ -34,7 +34,7 @@ from servers import InfluxDB, PostgreSQL  # noqa: E402
 
 RATES = [1000.0, 5000.0, 10_000.0, 20_000.0, 30_000.0]
 #: Item 3: seconds of load and gateways (x 10 probes). An excursion starts every half
-#: second, each opening two alerts: 60 s give about 220 first raises a round, so that
+#: second, each opening two alerts: 60 s give about 230 first raises a round, so that
 #: the p99 is not simply the worst one.
 ALERT = (60.0, 100)
 ALERT_SMOKE = (3.5, 10)
