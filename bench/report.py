@@ -381,9 +381,9 @@ def _alerts(results: dict[str, Any]) -> list[str]:
     lines = [
         "## 3. Alert latency",
         "",
-        f"1000 probes (100 gateways x 10) at one reading a second for {alert_s:g} s; every half "
-        "second "
-        "another probe goes to 9 °C for two readings (limit 6 °C, no delay). Latency runs from "
+        f"1000 probes (100 gateways x 10) at one reading a second for {alert_s:g} s; "
+        "every half second another probe goes to 9 °C for two readings (limit 6 °C, no delay). "
+        "Latency runs from "
         "the reading's own timestamp (the alert event's `at`, stamped with the planned send "
         "time) to each milestone. Ours: the event on `coldchain/v1/_alerts/{site}`; the event "
         "stored by the alerts service (the time of its audit-log entry, read from its "

@@ -59,6 +59,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         help="only rewrite the document from a results file (after editing bench/analysis.md)",
     )
     args = parser.parse_args(argv)
+    args.alert = ALERT_SMOKE if args.smoke else ALERT
     if args.smoke:
         args.rounds, args.rates, args.step_s, args.refine = 1, "200", 1.0, 0
         smoke_skips = {"gateway", "compliance", "generator", "memory"}
@@ -90,7 +91,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "settings": report.settings(),
         "systems": [kind.name for kind in kinds],
         "step_s": args.step_s,
-        "alert_s": ALERT_SMOKE[0] if args.smoke else ALERT[0],
+        "alert_s": args.alert[0],
         "rounds_run": args.rounds,
         "note": args.note,
         "rounds": [],
@@ -152,7 +153,7 @@ def _round(
         round_["batches"] = [suite.batches(session, kind, messages) for kind in order]
     if "alerts" not in skip:
         print(" 3. alert latency", flush=True)
-        seconds, gateways = ALERT_SMOKE if args.smoke else ALERT
+        seconds, gateways = args.alert
         round_["alerts"] = [suite.alert_latency(session, kind, seconds, gateways) for kind in order]
     if "memory" not in skip:
         print(" 4. memory", flush=True)

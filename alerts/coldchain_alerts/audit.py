@@ -79,9 +79,8 @@ def _locked_head(session: Session) -> AuditHead:
     """The head row, locked until the transaction ends; read once per transaction, as
     no other transaction can move it meanwhile (events stored together append several
     entries)."""
-    transaction = session.get_transaction()
     held = session.info.get(_HEAD)
-    if held is not None and transaction is not None and held[0] is transaction:
+    if held is not None and held[0] is session.get_transaction():
         head: AuditHead = held[1]
         return head
     # Read the row as locked now, not as an earlier transaction of the session left it.
