@@ -1,6 +1,6 @@
 """An alert's life in the database: events from ingest, and what people do with it.
 
-`apply_event` turns alert events into alerts (one per condition until closed,
+`apply_events` turns alert events into alerts (one per condition until closed,
 coldchain.workflow); `acknowledge` and `close` are the hygiene officer's steps.
 Every change is a step in the audit log and a point in InfluxDB (`journal`).
 Applying the same event twice changes nothing, so redeliveries are harmless.
@@ -9,13 +9,13 @@ Callers commit.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from coldchain import measurements
 from coldchain.contract import AlertEvent, AlertState, Severity
@@ -50,26 +50,80 @@ class Applied:
     needs_telling: bool
 
 
-def apply_event(session: Session, event: AlertEvent, now: datetime | None = None) -> Applied:
-    """Store `event` in the alert of its condition; `now` is the service's clock (UTC)."""
+def apply_events(
+    session: Session, events: Sequence[AlertEvent], now: datetime | None = None
+) -> list[Applied]:
+    """Store `events`, in order, in the alerts of their conditions; `now` is the
+    service's clock (UTC).
+
+    The alerts and occurrences the events concern are read at once, and what the
+    events change is written together: a few statements for the whole batch
+    instead of several per event, because this transaction is on the way from a
+    reading to the hygiene officer's phone.
+    """
     now = now or datetime.now(UTC)
-    occurrence = session.scalars(
-        select(Occurrence).where(Occurrence.key == event.key)
-    ).one_or_none()
+    occurrences = {
+        occurrence.key: occurrence
+        for occurrence in session.scalars(
+            select(Occurrence)
+            .where(Occurrence.key.in_({event.key for event in events}))
+            .options(joinedload(Occurrence.alert))
+        )
+    }
+    conditions = {condition_of(event) for event in events if event.key not in occurrences}
+    unclosed: dict[str, Alert] = {}
+    if conditions:
+        found = session.scalars(
+            select(Alert)
+            .where(Alert.condition.in_(conditions), Alert.status != Status.CLOSED)
+            .with_for_update()
+        )
+        unclosed = {alert.condition: alert for alert in found}
+    batch = _Batch(session, now, occurrences, unclosed)
+    with session.no_autoflush:
+        applied = [_apply(batch, event) for event in events]
+    session.flush()  # the new alerts' ids, for their journal
+    for step in batch.steps:
+        journal(session, step.alert, step.action, audit.SYSTEM, now, step.detail, step.severity)
+    return applied
+
+
+@dataclass
+class _Batch:
+    """The alerts and occurrences of one call's events, as read or made so far, and
+    the steps to journal once the new alerts have their ids."""
+
+    session: Session
+    now: datetime
+    occurrences: dict[str, Occurrence]
+    unclosed: dict[str, Alert]
+    """Alerts not closed, by condition."""
+    steps: list[_Step] = field(default_factory=list)
+
+    def step(self, alert: Alert, action: str, detail: Mapping[str, Any]) -> None:
+        self.steps.append(_Step(alert, action, detail, alert.severity))
+
+
+@dataclass(frozen=True)
+class _Step:
+    alert: Alert
+    action: str
+    detail: Mapping[str, Any]
+    severity: str
+    """The alert's severity when the step was taken: a later event may raise it."""
+
+
+def _apply(batch: _Batch, event: AlertEvent) -> Applied:
+    occurrence = batch.occurrences.get(event.key)
     if occurrence is not None:
-        return _update_occurrence(session, occurrence, event, now)
-    alert = session.scalars(
-        select(Alert)
-        .where(Alert.condition == condition_of(event), Alert.status != Status.CLOSED)
-        .with_for_update()
-    ).one_or_none()
+        return _update_occurrence(batch, occurrence, event)
+    alert = batch.unclosed.get(condition_of(event))
     if alert is None:
-        return _open(session, event, now)
-    occurrence = _occurrence(event, alert)
-    session.add(occurrence)
+        return _open(batch, event)
+    occurrence = _occurrence(batch, event, alert)
     alert.occurrences += 1
     if event.state is AlertState.CLEARED:
-        _clear(session, alert, occurrence, event, now)
+        _clear(batch, alert, occurrence, event)
         return Applied(alert, changed=True, needs_telling=False)
     was_active = alert.active
     worse = gets_worse(alert.rule, alert.severity, event)
@@ -80,15 +134,18 @@ def apply_event(session: Session, event: AlertEvent, now: datetime | None = None
     step = "fired_again" if not was_active else "severity_raised" if worse else "raised"
     acknowledged = alert.status == Status.ACKNOWLEDGED
     reopened = (
-        _restart_escalation(alert, now) if worse or (acknowledged and not was_active) else False
+        _restart_escalation(alert, batch.now)
+        if worse or (acknowledged and not was_active)
+        else False
     )
-    journal(session, alert, step, audit.SYSTEM, now, _event_detail(event) | {"reopened": reopened})
-    alert.updated_at = now
+    batch.step(alert, step, _event_detail(event) | {"reopened": reopened})
+    alert.updated_at = batch.now
     return Applied(alert, changed=True, needs_telling=reopened or alert.status == Status.OPEN)
 
 
-def _open(session: Session, event: AlertEvent, now: datetime) -> Applied:
+def _open(batch: _Batch, event: AlertEvent) -> Applied:
     lasting = event.rule not in MOMENTARY_RULES
+    now = batch.now
     alert = Alert(
         condition=condition_of(event),
         site=event.site,
@@ -116,19 +173,16 @@ def _open(session: Session, event: AlertEvent, now: datetime) -> Applied:
         alert.raised_at = event.at
         if not alert.active:
             alert.cleared_at = event.at
-    session.add(alert)
-    occurrence = _occurrence(event, alert)
-    session.add(occurrence)
-    session.flush()  # the alert's id, for its journal
-    journal(session, alert, "opened", audit.SYSTEM, now, _event_detail(event))
+    batch.session.add(alert)
+    batch.unclosed[alert.condition] = alert
+    occurrence = _occurrence(batch, event, alert)
+    batch.step(alert, "opened", _event_detail(event))
     if event.state is AlertState.CLEARED:
-        _clear(session, alert, occurrence, event, now)
+        _clear(batch, alert, occurrence, event)
     return Applied(alert, changed=True, needs_telling=True)
 
 
-def _update_occurrence(
-    session: Session, occurrence: Occurrence, event: AlertEvent, now: datetime
-) -> Applied:
+def _update_occurrence(batch: _Batch, occurrence: Occurrence, event: AlertEvent) -> Applied:
     alert = occurrence.alert
     if event.peak_c is not None and occurrence.cleared_at is None:
         occurrence.peak_c = event.peak_c
@@ -136,7 +190,7 @@ def _update_occurrence(
     if alert.status == Status.CLOSED or occurrence.cleared_at is not None:
         return Applied(alert, changed=False, needs_telling=False)
     if event.state is AlertState.CLEARED:
-        _clear(session, alert, occurrence, event, now)
+        _clear(batch, alert, occurrence, event)
         return Applied(alert, changed=True, needs_telling=False)
     if occurrence.raised_at is not None and not gets_worse(
         occurrence.rule, occurrence.severity, event
@@ -149,21 +203,18 @@ def _update_occurrence(
     alert.raised_at = alert.raised_at or event.at
     _raise_values(alert, event)
     alert.severity = more_severe(alert.severity, event.severity).value
-    reopened = _restart_escalation(alert, now) if worse else False
-    journal(
-        session,
+    reopened = _restart_escalation(alert, batch.now) if worse else False
+    batch.step(
         alert,
         "severity_raised" if worse else "raised",
-        audit.SYSTEM,
-        now,
         _event_detail(event) | {"reopened": reopened},
     )
-    alert.updated_at = now
+    alert.updated_at = batch.now
     return Applied(alert, changed=True, needs_telling=worse)
 
 
-def _occurrence(event: AlertEvent, alert: Alert) -> Occurrence:
-    return Occurrence(
+def _occurrence(batch: _Batch, event: AlertEvent, alert: Alert) -> Occurrence:
+    occurrence = Occurrence(
         key=event.key,
         alert=alert,
         rule=event.rule,
@@ -172,6 +223,9 @@ def _occurrence(event: AlertEvent, alert: Alert) -> Occurrence:
         raised_at=event.at if event.state is AlertState.RAISED else None,
         peak_c=event.peak_c,
     )
+    batch.session.add(occurrence)
+    batch.occurrences[event.key] = occurrence
+    return occurrence
 
 
 def _raise_values(alert: Alert, event: AlertEvent) -> None:
@@ -207,9 +261,7 @@ def _restart_escalation(alert: Alert, now: datetime) -> bool:
     return False
 
 
-def _clear(
-    session: Session, alert: Alert, occurrence: Occurrence, event: AlertEvent, now: datetime
-) -> None:
+def _clear(batch: _Batch, alert: Alert, occurrence: Occurrence, event: AlertEvent) -> None:
     occurrence.cleared_at = event.at
     occurrence.duration_s = event.duration_s
     occurrence.degree_minutes = event.degree_minutes
@@ -220,9 +272,10 @@ def _clear(
     alert.cleared_at = event.at
     alert.duration_s = (event.at - alert.opened_at).total_seconds()
     if event.degree_minutes is not None:
-        alert.degree_minutes = sum(o.degree_minutes or 0.0 for o in alert.occurrence_list)
-    alert.updated_at = now
-    journal(session, alert, "cleared", audit.SYSTEM, now, _event_detail(event))
+        # The sum over the alert's occurrences: each is cleared once.
+        alert.degree_minutes = (alert.degree_minutes or 0.0) + event.degree_minutes
+    alert.updated_at = batch.now
+    batch.step(alert, "cleared", _event_detail(event))
 
 
 def _event_detail(event: AlertEvent) -> dict[str, Any]:
@@ -299,8 +352,11 @@ def journal(
     actor: str,
     at: datetime,
     detail: Mapping[str, Any],
+    severity: str | None = None,
 ) -> None:
-    """Record one step of `alert`: an audit-log entry and an `alert_action` point."""
+    """Record one step of `alert`: an audit-log entry and an `alert_action` point.
+
+    `severity` is the alert's at that step, when it has changed since."""
     entry = audit.append(
         session,
         actor=actor,
@@ -314,7 +370,7 @@ def journal(
         "site": alert.site,
         "alert_id": str(alert.id),
         "action": action,
-        "severity": alert.severity,
+        "severity": severity or alert.severity,
         "asset": alert.asset,
         "sensor": alert.sensor,
         "gateway": alert.gateway,

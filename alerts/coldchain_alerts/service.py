@@ -159,8 +159,7 @@ class AlertsService:
         due: dict[str, datetime] = {}
         try:
             with self.writes.begin() as session:
-                for event in events:
-                    applied = lifecycle.apply_event(session, event)
+                for applied in lifecycle.apply_events(session, events):
                     if applied.needs_telling:
                         site, since = applied.alert.site, applied.alert.escalation_since
                         due[site] = min(due.get(site, since), since)

@@ -103,7 +103,8 @@ class Scene:
     def store(self, sensor: str) -> Alert:
         event = raised(sensor)
         with self.writes.begin() as session:
-            return lifecycle.apply_event(session, event).alert
+            (applied,) = lifecycle.apply_events(session, [event])
+            return applied.alert
 
     def levels(self) -> list[int]:
         with self.sessions() as session:

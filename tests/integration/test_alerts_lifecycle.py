@@ -71,7 +71,7 @@ def apply(sessions: sessionmaker[Session], *events: AlertEvent) -> list[lifecycl
     applied = []
     for item in events:
         with sessions.begin() as session:
-            applied.append(lifecycle.apply_event(session, item, NOW))
+            applied += lifecycle.apply_events(session, [item], NOW)
     return applied
 
 
@@ -124,7 +124,7 @@ def test_events_stored_in_one_transaction_end_as_one_by_one(
     cleared = event(AlertState.CLEARED, T0 + timedelta(minutes=40), peak=11.0)
     jump = event(AlertState.RAISED, T0 + timedelta(minutes=15), rule="jump")
     with sessions.begin() as session:
-        applied = [lifecycle.apply_event(session, e, NOW) for e in (raised, jump, cleared, raised)]
+        applied = lifecycle.apply_events(session, [raised, jump, cleared, raised], NOW)
     assert [a.needs_telling for a in applied] == [True, True, False, False]
     temperature, jumped = alerts(sessions)
     assert (temperature.rule, temperature.status, temperature.active) == ("over_max", "open", False)
@@ -133,6 +133,74 @@ def test_events_stored_in_one_transaction_end_as_one_by_one(
     assert steps(sessions, temperature.id) == ["opened", "cleared"]
     assert (jumped.rule, jumped.active) == ("jump", True)
     assert steps(sessions, jumped.id) == ["opened"]
+
+
+def test_a_condition_that_worsens_clears_and_fires_again_in_one_transaction_ends_as_one_by_one(
+    sessions: sessionmaker[Session],
+) -> None:
+    """Every kind of step, stored event by event for one sensor and in one
+    transaction for another: the same alerts, timelines and InfluxDB points."""
+    again = T0 + timedelta(minutes=50)
+
+    def story(sensor: str) -> list[AlertEvent]:
+        worse = event(
+            AlertState.RAISED, T0 + timedelta(minutes=20), rule="over_absolute", sensor=sensor
+        )
+        return [
+            event(
+                AlertState.RAISED,
+                T0 + timedelta(minutes=15),
+                severity=Severity.WARNING,
+                sensor=sensor,
+            ),
+            worse,
+            event(AlertState.RAISED, T0 + timedelta(minutes=15), rule="jump", sensor=sensor),
+            event(AlertState.CLEARED, T0 + timedelta(minutes=40), peak=11.0, sensor=sensor),
+            event(AlertState.RAISED, again + timedelta(minutes=5), again, sensor=sensor),
+            worse,
+            event(AlertState.CLEARED, again + timedelta(minutes=20), again, sensor=sensor),
+        ]
+
+    one_by_one = apply(sessions, *story("van-2.chilled"))
+    with sessions.begin() as session:
+        together = lifecycle.apply_events(session, story("van-3.chilled"), NOW)
+    assert [(a.changed, a.needs_telling) for a in together] == [
+        (a.changed, a.needs_telling) for a in one_by_one
+    ]
+
+    def what(alert: Alert) -> tuple[object, ...]:
+        columns = Alert.__table__.columns.keys()
+        skip = {"id", "condition", "sensor"}
+        return tuple(getattr(alert, name) for name in columns if name not in skip)
+
+    def points(alert_id: int) -> list[str]:
+        with sessions() as session:
+            lines = session.scalars(select(InfluxOutbox.line).order_by(InfluxOutbox.id))
+            tags = [line.split(" ")[0].split(",") for line in lines]
+        return [
+            ",".join(t for t in tag if t.split("=")[0] in ("action", "severity"))
+            for tag in tags
+            if f"alert_id={alert_id}" in tag
+        ]
+
+    first_temperature, first_jump, temperature, jump = alerts(sessions)
+    assert what(temperature) == what(first_temperature)
+    assert what(jump) == what(first_jump)
+    assert temperature.degree_minutes == 25.0
+    for alert, first in ((temperature, first_temperature), (jump, first_jump)):
+        assert steps(sessions, alert.id) == steps(sessions, first.id)
+        assert points(alert.id) == points(first.id)
+    assert steps(sessions, temperature.id) == [
+        "opened",
+        "severity_raised",
+        "cleared",
+        "fired_again",
+        "cleared",
+    ]
+    assert points(temperature.id)[:2] == [
+        "action=opened,severity=warning",
+        "action=severity_raised,severity=critical",
+    ]
 
 
 def test_the_same_condition_firing_again_updates_the_open_alert(
