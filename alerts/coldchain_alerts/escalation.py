@@ -73,6 +73,17 @@ class Sent:
         return any(delivery.ok for _, delivery in self.deliveries)
 
 
+@dataclass(frozen=True)
+class _Pass:
+    """One pass of a run: what it sent, and the plan and progresses it read."""
+
+    sent: list[Sent]
+    plan: Plan
+    progresses: list[Progress]
+    policy: Policy | None
+    """None when the site has no policy (and nothing was sent)."""
+
+
 class Escalator:
     """Runs a site's escalation: at once when due now, else by its persistent job."""
 
@@ -208,11 +219,19 @@ class Escalator:
     def _run(self, site: str, now: datetime) -> list[Sent]:
         sent: list[Sent] = []
         for _ in range(20):  # each pass advances at least one level; 20 is beyond any policy
-            batch, result = self._send_due(site, now)
-            if not batch:
+            done = self._send_due(site, now)
+            result = done.plan
+            if not done.sent or done.policy is None:
                 break
-            self._record(batch, now)
-            sent.extend(batch)
+            recorded = self._record(done.sent, now)
+            sent.extend(done.sent)
+            # The site is read again only when the plan, with what was just recorded,
+            # sends more now (a level nobody could be reached at). An alert stored
+            # meanwhile has woken the site: it runs once more.
+            progresses = [recorded.get(p.alert_id, p) for p in done.progresses]
+            result = plan(progresses, done.policy, now, self.window)
+            if not result.sends:
+                break
         else:
             log.error("escalation of site %s did not settle after 20 passes", site)
         with self._lock:
@@ -233,17 +252,18 @@ class Escalator:
                 self._schedule(site, at)
         return sent
 
-    def _send_due(self, site: str, now: datetime) -> tuple[list[Sent], Plan]:
+    def _send_due(self, site: str, now: datetime) -> _Pass:
         with self._sessions() as session:
             policy_row = _policy_row(session, site)
             if policy_row is None:
                 log.warning("site %s has alerts but no escalation policy: nobody is told", site)
-                return [], Plan({}, None)
+                return _Pass([], Plan({}, None), [], None)
             alerts = {alert.id: alert for alert in _open_alerts(session, site)}
             progresses = [_progress(alert) for alert in alerts.values()]
-            result = plan(progresses, _policy(policy_row), now, self.window)
+            policy = _policy(policy_row)
+            result = plan(progresses, policy, now, self.window)
             if not result.sends:
-                return [], result
+                return _Pass([], result, progresses, policy)
             contacts = {
                 level: [entry.contact for entry in policy_row.levels if entry.level == level]
                 for level in {entry.level for entry in policy_row.levels}
@@ -264,23 +284,30 @@ class Escalator:
             if not recipients:
                 log.warning("site %s: level %d of its policy has no contacts", site, notice.level)
             batch.append(Sent(notice.level, notice.reason, tuple(steps), tuple(deliveries)))
-        return batch, result
+        return _Pass(batch, result, progresses, policy)
 
-    def _record(self, batch: Sequence[Sent], now: datetime) -> None:
+    def _record(self, batch: Sequence[Sent], now: datetime) -> dict[int, Progress]:
+        """Record what was sent, in the alerts told and their journals; returns the
+        progress of each alert told, as recorded."""
         by_alert: dict[int, list[Sent]] = {}
         for sent in batch:
             for step in sent.steps:
                 by_alert.setdefault(step.alert_id, []).append(sent)
+        recorded: dict[int, Progress] = {}
         with self._writes.begin() as session:
-            for alert_id, sents in sorted(by_alert.items()):
-                alert = lifecycle.get(session, alert_id, lock=True)
+            locked = session.scalars(
+                select(Alert).where(Alert.id.in_(by_alert)).order_by(Alert.id).with_for_update()
+            )
+            for alert in locked:
+                sents = by_alert[alert.id]
                 progress = _progress(alert)
                 waiting = alert.status == Status.OPEN
                 for sent in sents:
-                    step = next(s for s in sent.steps if s.alert_id == alert_id)
+                    step = next(s for s in sent.steps if s.alert_id == alert.id)
                     if waiting and sent.level == max(step.levels):
                         progress = told(progress, step, now, sent.got_through)
                 _store_progress(alert, progress)
+                recorded[alert.id] = progress
                 for reason in dict.fromkeys(sent.reason for sent in sents):
                     of_reason = [sent for sent in sents if sent.reason is reason]
                     lifecycle.journal(
@@ -306,6 +333,7 @@ class Escalator:
                             "grouped_with": len(of_reason[0].steps) - 1,
                         },
                     )
+        return recorded
 
     def _line(self, alert: Alert) -> AlertLine:
         return AlertLine(
