@@ -35,13 +35,13 @@ from typing import Protocol
 
 from apscheduler.schedulers.base import BaseScheduler
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, joinedload, sessionmaker
 
 from coldchain.contract import Severity
 from coldchain.escalation import Plan, Policy, Progress, Reason, Step, plan, told
 from coldchain.workflow import Status
 from coldchain_alerts import lifecycle
-from coldchain_alerts.models import Alert, Contact, EscalationPolicy
+from coldchain_alerts.models import Alert, Contact, EscalationPolicy, PolicyLevel
 from coldchain_alerts.notify.notice import AlertLine, Delivery, Language, Notice, Recipient
 
 log = logging.getLogger(__name__)
@@ -198,8 +198,7 @@ class Escalator:
                 policy = _policy_row(session, site)
                 if policy is None:
                     continue
-                progresses = [_progress(alert) for alert in _open_alerts(session, site)]
-                result = plan(progresses, _policy(policy), now, self.window)
+                result = plan(_waiting(session, site), _policy(policy), now, self.window)
                 if result.sends:
                     self.wake(site, now)
                 elif result.next_run is not None:
@@ -258,12 +257,15 @@ class Escalator:
             if policy_row is None:
                 log.warning("site %s has alerts but no escalation policy: nobody is told", site)
                 return _Pass([], Plan({}, None), [], None)
-            alerts = {alert.id: alert for alert in _open_alerts(session, site)}
-            progresses = [_progress(alert) for alert in alerts.values()]
+            progresses = _waiting(session, site)
             policy = _policy(policy_row)
             result = plan(progresses, policy, now, self.window)
             if not result.sends:
                 return _Pass([], result, progresses, policy)
+            due = {step.alert_id for steps in result.sends.values() for step in steps}
+            alerts = {
+                alert.id: alert for alert in session.scalars(select(Alert).where(Alert.id.in_(due)))
+            }
             contacts = {
                 level: [entry.contact for entry in policy_row.levels if entry.level == level]
                 for level in {entry.level for entry in policy_row.levels}
@@ -376,13 +378,14 @@ def _job_id(site: str) -> str:
 
 
 def _policy_row(session: Session, site: str) -> EscalationPolicy | None:
-    for name in (site, DEFAULT_SITE):
-        row = session.scalars(
-            select(EscalationPolicy).where(EscalationPolicy.site == name)
-        ).one_or_none()
-        if row is not None:
-            return row
-    return None
+    """The site's own policy, else the default one; with its levels' contacts."""
+    rows = session.scalars(
+        select(EscalationPolicy)
+        .where(EscalationPolicy.site.in_((site, DEFAULT_SITE)))
+        .options(joinedload(EscalationPolicy.levels).joinedload(PolicyLevel.contact))
+    ).unique()
+    by_site = {row.site: row for row in rows}
+    return by_site.get(site) or by_site.get(DEFAULT_SITE)
 
 
 def _policy(row: EscalationPolicy) -> Policy:
@@ -395,11 +398,33 @@ def _policy(row: EscalationPolicy) -> Policy:
     )
 
 
-def _open_alerts(session: Session, site: str) -> list[Alert]:
-    """The alerts of `site` nobody has acknowledged: the only ones escalation tells about."""
-    return list(
-        session.scalars(select(Alert).where(Alert.site == site, Alert.status == Status.OPEN))
+def _waiting(session: Session, site: str) -> list[Progress]:
+    """The progress of the alerts of `site` nobody has acknowledged, the only ones
+    escalation tells about; read as columns, as a flood leaves hundreds open."""
+    rows = session.execute(
+        select(
+            Alert.id,
+            Alert.severity,
+            Alert.escalation_since,
+            Alert.escalation_level,
+            Alert.escalation_level_at,
+            Alert.escalation_level_ok,
+            Alert.told_at,
+        ).where(Alert.site == site, Alert.status == Status.OPEN)
     )
+    return [
+        Progress(
+            alert_id=alert_id,
+            severity=Severity(severity),
+            waiting=True,
+            since=since,
+            level=level,
+            level_at=level_at,
+            level_ok=level_ok,
+            told_at=told_at,
+        )
+        for alert_id, severity, since, level, level_at, level_ok, told_at in rows
+    ]
 
 
 def _progress(alert: Alert) -> Progress:

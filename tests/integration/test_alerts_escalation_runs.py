@@ -197,6 +197,28 @@ def test_an_alert_stored_while_its_site_is_being_told_gets_its_own_run(
     assert scene.levels() == [1, 1]
 
 
+def test_a_site_is_told_by_its_own_policy_and_other_sites_by_the_default_one(
+    scene: Scene, smtp: SmtpSink
+) -> None:
+    with scene.writes.begin() as session:
+        duty = people.save_contact(
+            session, "tests", {"name": "On duty", "email": "duty@example.org", "active": True}
+        )
+        policies.set_policy(session, "tests", escalation.DEFAULT_SITE, 900, None, [[duty.id]])
+    escalator = scene.escalator(scene.notifier)
+    scene.store("cold-room-1.air")
+    with scene.writes.begin() as session:
+        event = raised("van-7.chilled").model_copy(update={"site": "farm-7"})
+        lifecycle.apply_events(session, [event])
+
+    assert len(escalator.run(SITE)) == 1
+    assert len(escalator.run("farm-7")) == 1
+    assert [message["To"] for message in smtp.wait_for(2)] == [
+        "Anna <anna@example.org>",
+        "On duty <duty@example.org>",
+    ]
+
+
 def test_a_run_due_later_is_the_persistent_job_and_a_flood_waits_for_it(
     scene: Scene, smtp: SmtpSink
 ) -> None:
