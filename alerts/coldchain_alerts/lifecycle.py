@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
 
 from coldchain import measurements
 from coldchain.contract import AlertEvent, AlertState, Severity
@@ -65,20 +65,29 @@ def apply_events(
     occurrences = {
         occurrence.key: occurrence
         for occurrence in session.scalars(
-            select(Occurrence)
-            .where(Occurrence.key.in_({event.key for event in events}))
-            .options(joinedload(Occurrence.alert))
+            select(Occurrence).where(Occurrence.key.in_({event.key for event in events}))
         )
     }
     conditions = {condition_of(event) for event in events if event.key not in occurrences}
-    unclosed: dict[str, Alert] = {}
-    if conditions:
-        found = session.scalars(
-            select(Alert)
-            .where(Alert.condition.in_(conditions), Alert.status != Status.CLOSED)
-            .with_for_update()
+    # Every alert the events touch, locked in one statement in the order of their ids,
+    # as escalation locks them: two transactions never wait for each other in a circle.
+    touched = (
+        select(Alert)
+        .where(
+            or_(
+                Alert.id.in_({occurrence.alert_id for occurrence in occurrences.values()}),
+                and_(Alert.condition.in_(conditions), Alert.status != Status.CLOSED),
+            )
         )
-        unclosed = {alert.condition: alert for alert in found}
+        .order_by(Alert.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    unclosed = {
+        alert.condition: alert
+        for alert in session.scalars(touched)
+        if alert.status != Status.CLOSED
+    }
     batch = _Batch(session, now, occurrences, unclosed)
     with session.no_autoflush:
         applied = [_apply(batch, event) for event in events]
