@@ -31,10 +31,10 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from apscheduler.schedulers.base import BaseScheduler
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.orm import Session, joinedload, sessionmaker
 
 from coldchain.contract import Severity
@@ -398,36 +398,30 @@ def _policy(row: EscalationPolicy) -> Policy:
     )
 
 
+#: What an alert's escalation progress is made of (`_progress`).
+_PROGRESS_COLUMNS = (
+    Alert.id,
+    Alert.severity,
+    Alert.status,
+    Alert.escalation_since,
+    Alert.escalation_level,
+    Alert.escalation_level_at,
+    Alert.escalation_level_ok,
+    Alert.told_at,
+)
+
+
 def _waiting(session: Session, site: str) -> list[Progress]:
     """The progress of the alerts of `site` nobody has acknowledged, the only ones
     escalation tells about; read as columns, as a flood leaves hundreds open."""
     rows = session.execute(
-        select(
-            Alert.id,
-            Alert.severity,
-            Alert.escalation_since,
-            Alert.escalation_level,
-            Alert.escalation_level_at,
-            Alert.escalation_level_ok,
-            Alert.told_at,
-        ).where(Alert.site == site, Alert.status == Status.OPEN)
+        select(*_PROGRESS_COLUMNS).where(Alert.site == site, Alert.status == Status.OPEN)
     )
-    return [
-        Progress(
-            alert_id=alert_id,
-            severity=Severity(severity),
-            waiting=True,
-            since=since,
-            level=level,
-            level_at=level_at,
-            level_ok=level_ok,
-            told_at=told_at,
-        )
-        for alert_id, severity, since, level, level_at, level_ok, told_at in rows
-    ]
+    return [_progress(row) for row in rows]
 
 
-def _progress(alert: Alert) -> Progress:
+def _progress(alert: Alert | Row[*tuple[Any, ...]]) -> Progress:
+    """From an alert, or a row of its `_PROGRESS_COLUMNS`."""
     return Progress(
         alert_id=alert.id,
         severity=Severity(alert.severity),
