@@ -22,6 +22,7 @@ from coldchain import topics
 from coldchain.contract import (
     CONTRACT_VERSION,
     AlertEvent,
+    AlertReceipt,
     DurableMark,
     InvalidNotice,
     Telemetry,
@@ -64,6 +65,12 @@ MESSAGES = [
         "alert-event",
         topics.alerts("{site}"),
         "QoS 1, published by ingest",
+    ),
+    WireMessage(
+        AlertReceipt,
+        "alert-receipt",
+        topics.ALERT_RECEIPTS,
+        "QoS 1, published by the alerts service",
     ),
 ]
 

@@ -2,7 +2,10 @@
 
 A persistent MQTT 5 session with manual acks: an event is acknowledged only
 after the database committed it, so an alerts service that was down finds the
-events waiting at the broker when it returns.
+events waiting at the broker when it returns. The broker alone can lose an
+event (killed before it saved it), so ingest keeps each one until it gets a
+receipt: once events are stored, or kept as refused, their ids are published on
+`coldchain/v1/_alert_receipts`.
 
 Events that arrive together (one reading often raises two alerts, a jump and a
 limit) are stored in one transaction, so that escalation sees them together
@@ -11,6 +14,7 @@ and tells people in one message rather than one after the other.
 
 from __future__ import annotations
 
+import json
 import logging
 import queue
 import threading
@@ -21,10 +25,10 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from coldchain import topics
-from coldchain.contract import AlertEvent
+from coldchain.contract import MAX_RECEIPT_IDS, AlertEvent, AlertReceipt, EventId
 from coldchain_alerts.settings import AlertsSettings
 
 log = logging.getLogger(__name__)
@@ -134,6 +138,8 @@ class AlertConsumer:
             log.error("broker refused the subscription to %s: %s", topics.ALERTS_FILTER, reasons)
             return
         self._subscribed.set()
+        # The broker may have lost events, or our session, while we were away.
+        client.publish(topics.ALERT_RECEIPTS, AlertReceipt(resend=True).model_dump_json(), qos=1)
 
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
         self._inbox.put(msg)
@@ -171,6 +177,10 @@ class AlertConsumer:
             reason = next(refusals) if invalid is None else invalid
             if reason is not None and not self._keep_refused(msg, reason):
                 return False
+        ids = [event_id for msg in batch if (event_id := _event_id(msg.payload))]
+        for start in range(0, len(ids), MAX_RECEIPT_IDS):
+            receipt = AlertReceipt(ids=ids[start : start + MAX_RECEIPT_IDS])
+            self._client.publish(topics.ALERT_RECEIPTS, receipt.model_dump_json(), qos=1)
         for msg in batch:
             self._client.ack(msg.mid, msg.qos)
         return True
@@ -222,3 +232,15 @@ class AlertConsumer:
             if self._stopping.wait(pause):
                 return False
             pause = min(pause * 2, 5.0)
+
+
+_EVENT_ID: TypeAdapter[str] = TypeAdapter(EventId)
+
+
+def _event_id(payload: bytes | bytearray) -> str | None:
+    """The id ingest gave an event, also of one that was refused; None if it has none."""
+    try:
+        document = json.loads(payload)
+        return _EVENT_ID.validate_python(document.get("id")) if isinstance(document, dict) else None
+    except (ValueError, ValidationError):
+        return None

@@ -7,6 +7,7 @@ from them (`make schemas`); a test keeps the two in step.
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -27,20 +28,28 @@ from pydantic import (
     WithJsonSchema,
     model_validator,
 )
-from pydantic_core import core_schema
+from pydantic_core import PydanticCustomError, core_schema
 
 from coldchain.errors import InvalidMessage
 
 CONTRACT_VERSION = 1
 MAX_READINGS_PER_MESSAGE = 500
 MAX_PAYLOAD_BYTES = 256 * 1024
+#: Most event ids one AlertReceipt carries.
+MAX_RECEIPT_IDS = 1000
 #: Readings may lag arbitrarily (dead zones), but not lead the receiver's clock by more.
 MAX_CLOCK_LEAD = timedelta(minutes=5)
 #: Nothing a gateway recorded can predate this; older stamps mean an unset clock.
 EARLIEST_TIMESTAMP = datetime(2020, 1, 1, tzinfo=UTC)
+#: No time in a message may reach this: far beyond any record we keep, and well inside
+#: what InfluxDB can store (nanoseconds since 1970 in 64 bits end in 2262).
+LATEST_TIMESTAMP = datetime(2100, 1, 1, tzinfo=UTC)
 
 Id = Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]{1,64}$")]
 """Site, gateway and asset ids: lower-case letters, digits and '-', 1..64 characters."""
+
+EventId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+"""The id ingest gives one alert event message."""
 
 SensorId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]{1,64}(\.[a-z0-9-]{1,64})?$")]
 """Sensor ids: an id, optionally qualified by its gateway, as in 'van-3.chilled'."""
@@ -56,12 +65,36 @@ _RFC3339_EXPECTED = "expected an RFC 3339 time with offset, as in 2026-11-24T10:
 
 
 def _utc(text: str) -> datetime:
-    """A string `_RFC3339` admitted, in UTC (digits past the microsecond dropped)."""
-    moment = datetime.fromisoformat(text)
+    """A string `_RFC3339` admitted, in UTC (digits past the microsecond dropped).
+
+    A leap second (second 60, which RFC 3339 allows) is read as the last microsecond
+    of the second before it: Python, InfluxDB and most clocks have no 60th second.
+    """
+    leap = text[17:19] == "60"
+    moment = datetime.fromisoformat(f"{text[:17]}59{text[19:]}" if leap else text)
+    if leap:
+        moment = moment.replace(microsecond=999_999)
     try:
         return moment if moment.tzinfo is UTC else moment.astimezone(UTC)
     except OverflowError:  # year 1 ahead of UTC
         raise ValueError(_RFC3339_EXPECTED) from None
+
+
+def _plausible(moment: datetime) -> datetime:
+    """Refuse times no cold chain can have recorded; they also break InfluxDB's range."""
+    if moment < EARLIEST_TIMESTAMP:
+        raise PydanticCustomError(
+            "implausible_time",
+            "{time} is before {earliest}: the sender's clock is probably unset",
+            {"time": moment.isoformat(), "earliest": EARLIEST_TIMESTAMP.date().isoformat()},
+        )
+    if moment >= LATEST_TIMESTAMP:
+        raise PydanticCustomError(
+            "implausible_time",
+            "{time} is not before {latest}: not a plausible time",
+            {"time": moment.isoformat(), "latest": LATEST_TIMESTAMP.date().isoformat()},
+        )
+    return moment
 
 
 def _rfc3339(value: object) -> object:
@@ -77,7 +110,9 @@ def _as_utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
-_PYTHON_TIME = Annotated[AwareDatetime, BeforeValidator(_rfc3339), AfterValidator(_as_utc)]
+_PYTHON_TIME = Annotated[
+    AwareDatetime, BeforeValidator(_rfc3339), AfterValidator(_as_utc), AfterValidator(_plausible)
+]
 
 
 class _UtcTimestamp:
@@ -89,12 +124,15 @@ class _UtcTimestamp:
     def __get_pydantic_core_schema__(
         cls, _source: object, handler: GetCoreSchemaHandler
     ) -> core_schema.CoreSchema:
-        from_json = core_schema.custom_error_schema(
-            core_schema.no_info_after_validator_function(
-                _utc, core_schema.str_schema(pattern=_RFC3339)
+        from_json = core_schema.no_info_after_validator_function(
+            _plausible,
+            core_schema.custom_error_schema(
+                core_schema.no_info_after_validator_function(
+                    _utc, core_schema.str_schema(pattern=_RFC3339)
+                ),
+                custom_error_type="rfc3339_time",
+                custom_error_message=_RFC3339_EXPECTED,
             ),
-            custom_error_type="rfc3339_time",
-            custom_error_message=_RFC3339_EXPECTED,
         )
         return core_schema.json_or_python_schema(
             json_schema=from_json,
@@ -106,16 +144,20 @@ class _UtcTimestamp:
 UtcDatetime = Annotated[
     datetime, _UtcTimestamp, WithJsonSchema({"type": "string", "format": "date-time"})
 ]
-"""A timestamp that must carry a UTC offset; stored and compared in UTC."""
+"""A timestamp that must carry a UTC offset, from EARLIEST_TIMESTAMP up to (not
+including) LATEST_TIMESTAMP; stored and compared in UTC."""
 
 
-def _not_bool(value: object) -> object:
-    if isinstance(value, bool):
-        raise ValueError("expected the number 1, not a boolean")
+def _integer_one(value: object) -> object:
+    """`v` is written as the integer 1, as `seq` is an integer: not true, not 1.0."""
+    if isinstance(value, bool | float):
+        raise PydanticCustomError(
+            "version_type", "expected the integer 1, not {value}", {"value": json.dumps(value)}
+        )
     return value
 
 
-Version = Annotated[Literal[1], BeforeValidator(_not_bool)]
+Version = Annotated[Literal[1], BeforeValidator(_integer_one)]
 
 
 class _Message(BaseModel):
@@ -228,11 +270,16 @@ class AlertEvent(_Message):
 
     `key` names one occurrence of one condition (rule, subject, start time), so a
     redelivered or re-evaluated event updates the same alert instead of adding one.
+    `id` names this one message: ingest keeps the event until the alerts service
+    returns the id in an `AlertReceipt`, and publishes it again until then.
     The subject is a sensor (with its asset), an asset (door) or a gateway. All
     times are reading times (UTC), not arrival times; temperatures in °C.
     """
 
     v: Literal[1] = 1
+    id: EventId | None = Field(
+        default=None, description="Set by ingest; returned in an AlertReceipt once stored."
+    )
     key: str = Field(pattern=r"^[\x21-\x7e]{1,300}$")
     state: AlertState
     rule: str = Field(pattern=r"^[a-z_]{1,64}$")
@@ -255,13 +302,32 @@ class AlertEvent(_Message):
     )
 
 
+class AlertReceipt(_Message):
+    """Payload of `coldchain/v1/_alert_receipts` (QoS 1, from the alerts service).
+
+    The alert events with these ids are stored (or kept as refused, with their
+    reason): ingest may forget them. A receipt that is lost only makes ingest
+    publish the events again, which changes nothing (`key`). The alerts service
+    also sends one with `resend` each time it has subscribed: what the broker
+    lost while it was away (a crash, a lost session) is then published again
+    at once instead of at ingest's next try.
+    """
+
+    v: Literal[1] = 1
+    ids: list[EventId] = Field(default_factory=list, max_length=MAX_RECEIPT_IDS)
+    resend: bool = Field(
+        default=False, description="Publish every event not confirmed yet again, now."
+    )
+
+
 def parse_telemetry(site: str, gateway: str, payload: bytes, now: datetime) -> Telemetry:
     """Validate a telemetry payload received on the topic of `site`/`gateway`.
 
     Parsing is strict: JSON types must match the schema (no "7" for 7, no true
     for 1.0) and the payload must be UTF-8. `now` is the receiver's clock (UTC);
-    times more than MAX_CLOCK_LEAD ahead of it, or before EARLIEST_TIMESTAMP, are
-    rejected. Raises InvalidMessage with a reason a gateway's maintainer can act on.
+    times more than MAX_CLOCK_LEAD ahead of it, and times outside EARLIEST_TIMESTAMP
+    to LATEST_TIMESTAMP, are rejected. Raises InvalidMessage with a reason a
+    gateway's maintainer can act on.
     """
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise InvalidMessage(
@@ -292,18 +358,11 @@ _ID: TypeAdapter[str] = TypeAdapter(Id)
 
 
 def _check_clock(message: Telemetry, now: datetime) -> None:
-    stamps = message.timestamps()
-    newest = max(stamps)
+    newest = max(message.timestamps())
     if newest > now + MAX_CLOCK_LEAD:
         raise InvalidMessage(
             f"timestamp {newest.isoformat()} is ahead of the receiver's clock "
             f"{now.isoformat()}; check the gateway's clock"
-        )
-    oldest = min(stamps)
-    if oldest < EARLIEST_TIMESTAMP:
-        raise InvalidMessage(
-            f"timestamp {oldest.isoformat()} is before {EARLIEST_TIMESTAMP.date()}; "
-            "the gateway's clock is probably unset"
         )
 
 

@@ -141,17 +141,24 @@ class Fleet(_Config):
         """Why a message from `site`/`gateway` may not carry these sensors, or None.
 
         A gateway the fleet knows must publish under its own site, and no gateway
-        may report a sensor the fleet gives to another one: that would let one
-        gateway raise or clear another asset's alarms. Sensors the fleet does not
-        know are allowed (stored, not judged).
+        may report a sensor the fleet gives to another one, nor one named after
+        another gateway the fleet knows (`van-2.clock`, `van-2.outbox`: that
+        gateway's own alarms): either would let one gateway raise or clear
+        another's alarms. Other sensors the fleet does not know are allowed
+        (stored, not judged).
         """
         known = self.gateway(gateway)
         if known is not None and known[0].id != site:
             return f"gateway {gateway} belongs to site {known[0].id}, not {site}"
         for sensor in sensors:
             located = self._index.get(sensor)
-            if located is not None and located[1].id != gateway:
-                return f"sensor {sensor} belongs to gateway {located[1].id}, not {gateway}"
+            if located is not None:
+                owner = located[1].id
+            else:
+                qualifier, dot, _ = sensor.partition(".")
+                owner = qualifier if dot and self.gateway(qualifier) is not None else gateway
+            if owner != gateway:
+                return f"sensor {sensor} belongs to gateway {owner}, not {gateway}"
         return None
 
     def locate(self, sensor_id: str) -> tuple[Site, Gateway, Sensor, Asset] | None:

@@ -14,6 +14,8 @@ STATUS_FILTER = f"{PREFIX}/+/+/status"
 DURABLE_FILTER = f"{PREFIX}/+/+/durable"
 #: What the alerts service subscribes to.
 ALERTS_FILTER = f"{PREFIX}/_alerts/#"
+#: Where the alerts service confirms the alert events it stored; ingest reads it.
+ALERT_RECEIPTS = f"{PREFIX}/_alert_receipts"
 INVALID_FILTER = f"{PREFIX}/_invalid/#"
 
 STATUS_ONLINE = b"online"

@@ -5,6 +5,13 @@ queued here, in `inbox`.
 The pipeline thread acknowledges them (`ack_all`) once what they carry is
 stored; until then the broker keeps them for us, across our restarts, for
 `session_expiry_s`.
+
+The inbox is bounded whatever QoS arrives: QoS 1 messages by the receive window
+we give the broker (`receive_maximum`), QoS 0 messages, which no window holds
+back, by `qos0_backlog`: past it a QoS 0 message is dropped and counted (the
+contract asks for QoS 1; QoS 0 is at most once by its sender's choice).
+Retained telemetry is not sent to us again when we subscribe, so a message
+somebody published retained is taken once, not at every reconnect.
 """
 
 from __future__ import annotations
@@ -23,10 +30,12 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
 from pydantic import ValidationError
 
 from coldchain import topics
-from coldchain.contract import DurableMark
+from coldchain.contract import AlertReceipt, DurableMark
+from coldchain_ingest import metrics
 from coldchain_ingest.settings import IngestSettings
 
 log = logging.getLogger(__name__)
@@ -49,6 +58,9 @@ class Wakeup:
 
     token: object
 
+
+#: One log line for this many QoS 0 messages dropped (and for the first).
+DROPS_PER_LOG = 10_000
 
 #: (topic, payload, packet id, QoS) of a message as it arrives.
 RawHandler = Callable[[str, bytes, int, int], None]
@@ -117,8 +129,20 @@ def _cut_publish(packet: bytes | bytearray, qos: int) -> tuple[str, int, bytes]:
 
 
 class Broker:
-    def __init__(self, settings: IngestSettings) -> None:
+    """`on_receipt` is called with each receipt of the alerts service for alert
+    events, `on_connected` after every (re)connection; both on paho's thread."""
+
+    def __init__(
+        self,
+        settings: IngestSettings,
+        on_receipt: Callable[[AlertReceipt], None] = lambda receipt: None,
+        on_connected: Callable[[], None] = lambda: None,
+    ) -> None:
         self.inbox: queue.SimpleQueue[Inbound | Wakeup] = queue.SimpleQueue()
+        self._on_receipt = on_receipt
+        self._on_connected_hook = on_connected
+        self._qos0_room = threading.BoundedSemaphore(settings.qos0_backlog)
+        self._dropped = 0
         self._marks: dict[str, int] = {}
         self._marks_lock = threading.Lock()
         self._settings = settings
@@ -198,9 +222,15 @@ class Broker:
             "resumed" if flags.session_present else "new",
         )
         client.subscribe(
-            [(topics.TELEMETRY_FILTER, 1), (topics.STATUS_FILTER, 1), (topics.DURABLE_FILTER, 1)]
+            [
+                (topics.TELEMETRY_FILTER, SubscribeOptions(qos=1, retainHandling=2)),
+                (topics.STATUS_FILTER, SubscribeOptions(qos=1)),
+                (topics.DURABLE_FILTER, SubscribeOptions(qos=1)),
+                (topics.ALERT_RECEIPTS, SubscribeOptions(qos=1)),
+            ]
         )
         self._connected.set()
+        self._on_connected_hook()
 
     def _on_disconnect(
         self,
@@ -226,7 +256,39 @@ class Broker:
             self._remember_mark(topic, payload)
             self._client.ack(mid, qos)
             return
+        if topic == topics.ALERT_RECEIPTS:
+            self._take_receipt(payload)
+            self._client.ack(mid, qos)
+            return
+        if qos == 0 and not self._qos0_room.acquire(blocking=False):
+            self._drop(topic)
+            return
         self.inbox.put(Inbound(topic, payload, mid, qos, datetime.now(UTC), time.monotonic()))
+
+    def _drop(self, topic: str) -> None:
+        metrics.MESSAGES_DROPPED.inc()
+        self._dropped += 1
+        if self._dropped == 1 or self._dropped % DROPS_PER_LOG == 0:
+            log.warning(
+                "%d QoS 0 messages dropped so far (the latest on %s): more than %d waited; "
+                "the contract asks for QoS 1",
+                self._dropped,
+                topic,
+                self._settings.qos0_backlog,
+            )
+
+    def taken(self, message: Inbound) -> None:
+        """The pipeline took `message` out of the inbox: room for another QoS 0 one."""
+        if message.qos == 0:
+            self._qos0_room.release()
+
+    def _take_receipt(self, payload: bytes) -> None:
+        try:
+            receipt = AlertReceipt.model_validate_json(payload)
+        except ValidationError as exc:
+            log.error("ignoring a malformed alert receipt: %s", exc)
+            return
+        self._on_receipt(receipt)
 
     def _remember_mark(self, topic: str, payload: bytes) -> None:
         # Marks we published before a restart come back retained; remembering them

@@ -20,10 +20,13 @@ from coldchain.engine import RuleEngine
 from coldchain.fleet import Fleet
 from coldchain.logs import configure_logging
 from coldchain.rollup import local_date
+from coldchain_ingest import metrics
 from coldchain_ingest.broker import Broker
+from coldchain_ingest.deadletters import DeadLetters
 from coldchain_ingest.errors import InfluxRejected, InfluxUnavailable
 from coldchain_ingest.health import Check, operations_app, serve
 from coldchain_ingest.influx import Influx
+from coldchain_ingest.outbox import AlertOutbox
 from coldchain_ingest.pipeline import Pipeline
 from coldchain_ingest.rollup import (
     ROLLUP_TIMEOUT_S,
@@ -39,12 +42,26 @@ app = typer.Typer(add_completion=False, help=__doc__)
 rollup_app = typer.Typer(
     add_completion=False, help="`coldchain-rollup`: compute past days into compliance_daily."
 )
+dead_letters_app = typer.Typer(
+    add_completion=False,
+    help="What InfluxDB refused, kept until it takes it (docs/operations.md).",
+)
+app.add_typer(dead_letters_app, name="dead-letters")
 log = logging.getLogger("coldchain_ingest")
+#: How often the service looks for refused letters due to be tried again.
+DEAD_LETTER_CHECK_S = 5.0
 
 EnvFile = Annotated[
     Path | None,
     typer.Option(help="A .env file with COLDCHAIN_INGEST_* settings.", exists=True, dir_okay=False),
 ]
+
+
+@app.callback(invoke_without_command=True)
+def default(ctx: typer.Context, env_file: EnvFile = None) -> None:
+    """Without a command: `run`, so `coldchain-ingest --env-file FILE` starts the service."""
+    if ctx.invoked_subcommand is None:
+        run(env_file)
 
 
 @app.command()
@@ -56,14 +73,30 @@ def run(env_file: EnvFile = None) -> None:
     fleet = Fleet.from_yaml(settings.fleet.read_text())
     influx = _influx(settings)
     stopping = threading.Event()
-    broker = Broker(settings)
+    outbox = AlertOutbox(settings.state, settings.alert_redeliver_after_s)
+    dead_letters = DeadLetters(settings.state)
+    metrics.ALERT_EVENTS_UNCONFIRMED.set_function(lambda: len(outbox))
+    metrics.DEAD_LETTERS.set_function(lambda: len(dead_letters))
+    broker = Broker(settings, on_receipt=outbox.receipt, on_connected=outbox.reconnected)
     store = StateStore(settings.state)
     engine = RuleEngine(fleet, RuleEngine.restore(datetime.now(UTC), store.load()))
     pending = PendingDays(settings.state)
     rollup_influx = _influx(settings, timeout_s=ROLLUP_TIMEOUT_S)
     rollup = RollupJob(fleet, DayWriter(rollup_influx), pending)
-    pipeline = Pipeline(settings, fleet, influx, broker, engine, store, on_stored=rollup.note)
+    pipeline = Pipeline(
+        settings, fleet, influx, broker, engine, store, outbox, dead_letters, rollup.note
+    )
     scheduler = BackgroundScheduler(timezone=UTC)
+    scheduler.add_job(
+        pipeline.redeliver_alerts, "interval", seconds=1, max_instances=1, coalesce=True
+    )
+    scheduler.add_job(
+        lambda: pipeline.replay_refused(datetime.now(UTC)),
+        "interval",
+        seconds=DEAD_LETTER_CHECK_S,
+        max_instances=1,
+        coalesce=True,
+    )
     scheduler.add_job(
         lambda: pipeline.check_silence(datetime.now(UTC)),
         "interval",
@@ -88,7 +121,9 @@ def run(env_file: EnvFile = None) -> None:
     signal.signal(signal.SIGINT, stop)
     if settings.influx_create_db:
         _create_database(influx, stopping)
-    operations = _serve_operations(settings, broker, influx) if settings.metrics_port else None
+    operations = (
+        _serve_operations(settings, broker, influx, dead_letters) if settings.metrics_port else None
+    )
     broker.start()
     scheduler.start()
     try:
@@ -102,6 +137,40 @@ def run(env_file: EnvFile = None) -> None:
         rollup_influx.close()
         store.close()
         pending.close()
+        outbox.close()
+        dead_letters.close()
+
+
+@dead_letters_app.command("list")
+def dead_letters_list(env_file: EnvFile = None) -> None:
+    """Show what InfluxDB refused and why; exits 1 when there is any."""
+    settings = IngestSettings(_env_file=env_file)
+    letters = DeadLetters(settings.state)
+    try:
+        kept = letters.all()
+    finally:
+        letters.close()
+    for letter in kept:
+        what = letter.topic or "alert and excursion records"
+        typer.echo(
+            f"{letter.id}\t{what}\treceived {letter.received_at.isoformat()}\t"
+            f"refused {letter.refusals}x, last {letter.refused_at.isoformat()}: {letter.reason}"
+        )
+    typer.echo(f"{len(kept)} kept in {settings.state}", err=True)
+    if kept:
+        raise typer.Exit(1)
+
+
+@dead_letters_app.command("retry")
+def dead_letters_retry(env_file: EnvFile = None) -> None:
+    """Have the running service try every kept letter again now (after fixing the cause)."""
+    settings = IngestSettings(_env_file=env_file)
+    letters = DeadLetters(settings.state)
+    try:
+        count = letters.retry_now()
+    finally:
+        letters.close()
+    typer.echo(f"{count} letters due now; the service tries them within {DEAD_LETTER_CHECK_S} s")
 
 
 @rollup_app.command()
@@ -152,7 +221,9 @@ def _influx(settings: IngestSettings, timeout_s: float = 10.0) -> Influx:
     )
 
 
-def _serve_operations(settings: IngestSettings, broker: Broker, influx: Influx) -> WSGIServer:
+def _serve_operations(
+    settings: IngestSettings, broker: Broker, influx: Influx, dead_letters: DeadLetters
+) -> WSGIServer:
     checks = [
         Check(
             "broker",
@@ -160,6 +231,12 @@ def _serve_operations(settings: IngestSettings, broker: Broker, influx: Influx) 
             f"not connected to the MQTT broker at {settings.mqtt_host}:{settings.mqtt_port}",
         ),
         Check("influxdb", influx.ping, f"InfluxDB at {settings.influx_url} does not answer /ping"),
+        Check(
+            "stored",
+            lambda: len(dead_letters) == 0,
+            "InfluxDB refused readings or records; they wait in the dead-letter store "
+            "(`coldchain-ingest dead-letters list`, docs/operations.md)",
+        ),
     ]
     return serve(settings.metrics_host, settings.metrics_port, operations_app(checks))
 

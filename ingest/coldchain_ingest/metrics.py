@@ -22,3 +22,19 @@ READINGS_LATE = Counter(
     "coldchain_ingest_readings_late",
     "Readings stored but not evaluated: not newer than the last evaluated for their sensor.",
 )
+MESSAGES_DROPPED = Counter(
+    "coldchain_ingest_messages_dropped",
+    "QoS 0 messages dropped because too many waited (QoS 0 has no flow control).",
+)
+REFUSED_BY_INFLUXDB = Counter(
+    "coldchain_ingest_refused_by_influxdb",
+    "Messages and alert record sets InfluxDB refused, kept in the dead-letter store.",
+)
+DEAD_LETTERS = Gauge(
+    "coldchain_ingest_dead_letters",
+    "Messages and record sets InfluxDB refused that wait in the dead-letter store.",
+)
+ALERT_EVENTS_UNCONFIRMED = Gauge(
+    "coldchain_ingest_alert_events_unconfirmed",
+    "Alert events kept in the outbox until the alerts service confirms them.",
+)

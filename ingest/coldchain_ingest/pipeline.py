@@ -9,23 +9,26 @@ One thread runs it, in this order for every batch, and the order is the promise:
    contract is republished on `_invalid` with its reason, counted, logged and
    acknowledged at once;
 2. write the batch to InfluxDB, retrying while InfluxDB is unavailable; points
-   InfluxDB refuses are isolated message by message and treated as invalid;
-   the stored messages are handed to `on_stored` (the compliance rollup marks
-   the days they change). The write itself is waited for on a thread of its
-   own, so that the next batch is collected and validated meanwhile; the
-   batch is taken up again (3 and 4) the moment its write is done, and the
-   next one is written only after that;
-3. evaluate the rules in reading time, publish alert events (QoS 1), write
-   alert and excursion records, wait for the broker's acknowledgement of the
-   events and save the rule engine's state;
+   InfluxDB refuses are isolated message by message, and a message refused is
+   kept in the dead-letter store (deadletters.py) until InfluxDB takes it: the
+   reading is valid, only the database would not have it. The stored messages
+   are handed to `on_stored` (the compliance rollup marks the days they
+   change). The write itself is waited for on a thread of its own, so that
+   the next batch is collected and validated meanwhile; the batch is taken up
+   again (3 and 4) the moment its write is done, and the next one is written
+   only after that;
+3. evaluate the rules in reading time (kept messages too: their readings are
+   real), keep the alert events in the alert outbox (outbox.py) and publish
+   them, write alert and excursion records, and save the rule engine's state;
 4. only then acknowledge the messages to the broker, and publish each gateway's
-   durable mark, so a gateway forgets only what is stored (or was refused and
-   reported on `_invalid`: sending it again would not help).
+   durable mark, so a gateway forgets only what is stored or kept (or broke the
+   contract and was reported on `_invalid`: sending it again would not help).
 
 A crash anywhere before 4 leaves the messages with the broker, which delivers
 them again, with those of the next batch, collected but not yet written; the
 points carry the readings' own times, so writing them again overwrites them,
-and the saved rule state tells which readings were evaluated.
+and the saved rule state tells which readings were evaluated. Alert events
+stay in the outbox until the alerts service returns their ids in a receipt.
 
 Gateway status (online/offline) is handled as it arrives, and a scheduler calls
 `check_silence` to find sensors that went quiet; the rule engine is used under
@@ -44,17 +47,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 
-import paho.mqtt.client as mqtt
-
 from coldchain import topics
-from coldchain.contract import AlertEvent, DurableMark, InvalidNotice, Telemetry, parse_telemetry
+from coldchain.contract import DurableMark, InvalidNotice, Telemetry, parse_telemetry
 from coldchain.engine import Outcome, RuleEngine
 from coldchain.errors import InvalidMessage
 from coldchain.fleet import Fleet
 from coldchain_ingest import metrics, points
 from coldchain_ingest.broker import Broker, Inbound, Wakeup
+from coldchain_ingest.deadletters import DeadLetters, Letter
 from coldchain_ingest.errors import InfluxRejected, InfluxUnavailable
 from coldchain_ingest.influx import Influx
+from coldchain_ingest.outbox import AlertOutbox
 from coldchain_ingest.settings import IngestSettings
 from coldchain_ingest.state import StateStore
 
@@ -62,6 +65,8 @@ log = logging.getLogger(__name__)
 
 #: How much of a rejected payload is republished on the invalid topic.
 INVALID_ECHO_BYTES = 64 * 1024
+#: A run of `replay_refused` stops after this many letters InfluxDB refuses again.
+REPLAY_REFUSALS_PER_RUN = 10
 
 
 @dataclass(frozen=True)
@@ -92,6 +97,8 @@ class Pipeline:
         broker: Broker,
         engine: RuleEngine,
         state: StateStore,
+        outbox: AlertOutbox,
+        dead_letters: DeadLetters,
         on_stored: Callable[[list[Telemetry]], None] = lambda stored: None,
     ) -> None:
         self._settings = settings
@@ -100,6 +107,8 @@ class Pipeline:
         self._broker = broker
         self._engine = engine
         self._state = state
+        self._outbox = outbox
+        self._dead_letters = dead_letters
         self._on_stored = on_stored
         self._engine_lock = threading.Lock()
         self._durable: dict[tuple[str, str], int] = {}
@@ -139,6 +148,7 @@ class Pipeline:
                 if self._in_flight is not None and inbound.token is self._in_flight.write:
                     self._finish()
                 continue
+            self._broker.taken(inbound)
             metrics.MESSAGES_RECEIVED.inc()
             metrics.BACKLOG.inc()
             status = topics.parse_status(inbound.topic)
@@ -206,10 +216,10 @@ class Pipeline:
         self._on_stored([accepted.telemetry for accepted in stored])
         metrics.READINGS_WRITTEN.inc(sum(len(a.telemetry.readings) for a in stored))
         with self._engine_lock:
-            self._record(self._evaluate(stored))
-        self._broker.ack_all(accepted.inbound for accepted in stored)
-        metrics.MESSAGES_ACKED.inc(len(stored))
-        metrics.BACKLOG.dec(len(stored))
+            self._record(self._evaluate(flight.batch))
+        self._broker.ack_all(accepted.inbound for accepted in flight.batch)
+        metrics.MESSAGES_ACKED.inc(len(flight.batch))
+        metrics.BACKLOG.dec(len(flight.batch))
         self._confirm(flight.batch)
 
     def check_silence(self, now: datetime) -> None:
@@ -221,19 +231,28 @@ class Pipeline:
                 return
 
     def _gateway_status(self, inbound: Inbound, site: str, gateway: str) -> None:
-        if self._fleet.gateway(gateway) is not None and inbound.payload in (
-            topics.STATUS_ONLINE,
-            topics.STATUS_OFFLINE,
-        ):
-            online = inbound.payload == topics.STATUS_ONLINE
-            with self._engine_lock:
-                self._record(
-                    self._engine.gateway_status(site, gateway, online, inbound.received_at)
-                )
+        """A gateway the fleet knows went online or offline; a status that is not
+        `online`/`offline`, or names a known gateway under another site, is refused."""
+        located = self._fleet.gateway(gateway)
+        if located is None:
+            self._acknowledge(inbound)  # not in the fleet: stored nowhere, judged by nobody
+            return
+        if located[0].id != site:
+            self._reject(
+                inbound, site, gateway, f"gateway {gateway} belongs to site {located[0].id}"
+            )
+            return
+        if inbound.payload not in (topics.STATUS_ONLINE, topics.STATUS_OFFLINE):
+            self._reject(inbound, site, gateway, "a status is 'online' or 'offline'")
+            return
+        online = inbound.payload == topics.STATUS_ONLINE
+        with self._engine_lock:
+            self._record(self._engine.gateway_status(site, gateway, online, inbound.received_at))
         self._acknowledge(inbound)
 
     def _stored(self, flight: InFlight) -> list[Accepted]:
-        """The messages of the batch in flight that are stored, once its write is done."""
+        """The messages of the batch in flight that InfluxDB stored, once its write is
+        done; the others are kept in the dead-letter store."""
         try:
             flight.write.result()  # Stopped, if asked to stop while InfluxDB was away
             return flight.batch
@@ -244,11 +263,62 @@ class Pipeline:
             try:
                 self._retrying(partial(self._write, self._lines(accepted)))
             except InfluxRejected as exc:
-                gateway = accepted.telemetry.gateway
-                self._reject(accepted.inbound, accepted.site, gateway, f"InfluxDB refused: {exc}")
+                inbound = accepted.inbound
+                self._keep_refused(inbound.topic, inbound.payload, inbound.received_at, exc)
                 continue
             stored.append(accepted)
         return stored
+
+    def _keep_refused(
+        self, topic: str | None, body: bytes, received_at: datetime, refusal: InfluxRejected
+    ) -> None:
+        what = f"the message on {topic}" if topic else "alert and excursion records"
+        log.error(
+            "InfluxDB refused %s; kept in the dead-letter store until it takes it: %s",
+            what,
+            refusal,
+        )
+        self._dead_letters.keep(topic, body, received_at, str(refusal))
+        metrics.REFUSED_BY_INFLUXDB.inc()
+
+    def replay_refused(self, now: datetime, limit: int = 500) -> int:
+        """Write again what InfluxDB refused and is due (called by the scheduler); how
+        many were stored. A letter refused again waits longer for its next try, so
+        one that InfluxDB never takes does not hold up the others."""
+        stored, refusals = 0, 0
+        for letter in self._dead_letters.due(now, limit):
+            if refusals >= REPLAY_REFUSALS_PER_RUN:
+                break
+            try:
+                telemetry = self._restored(letter)
+                lines = self._lines(telemetry) if telemetry else letter.body.decode().split("\n")
+                self._write(lines)
+            except (InvalidMessage, InfluxRejected) as exc:
+                self._dead_letters.refused_again(letter, str(exc))
+                refusals += 1
+                continue
+            except InfluxUnavailable as exc:
+                log.warning("refused points wait for InfluxDB: %s", exc)
+                break
+            self._dead_letters.stored(letter)
+            if telemetry is not None:
+                self._on_stored([telemetry.telemetry])
+                metrics.READINGS_WRITTEN.inc(len(telemetry.telemetry.readings))
+            stored += 1
+        if stored:
+            log.info("InfluxDB took %d refused messages or record sets on a new try", stored)
+        return stored
+
+    def _restored(self, letter: Letter) -> Accepted | None:
+        """The telemetry message a letter holds, as it was accepted; None for records."""
+        if letter.topic is None:
+            return None
+        ids = topics.parse_telemetry(letter.topic)
+        if ids is None:
+            raise InvalidMessage(f"{letter.topic} is not a telemetry topic")
+        telemetry = parse_telemetry(*ids, letter.body, letter.received_at)
+        inbound = Inbound(letter.topic, letter.body, 0, 0, letter.received_at, 0.0)
+        return Accepted(inbound, ids[0], telemetry)
 
     def _write(self, lines: list[str]) -> None:
         started = time.perf_counter()
@@ -271,55 +341,39 @@ class Pipeline:
         return outcome
 
     def _record(self, outcome: Outcome) -> None:
-        """Send the alerts, store alert and excursion records, then save the rule state.
+        """Keep and send the alerts, store alert and excursion records, then save the
+        rule state.
 
-        The events go out first, and their acknowledgements are awaited after the
-        records' write: people wait for the events, not for the records, and a
-        crash before the state is saved evaluates the readings again, which sends
+        The events are on disk in the outbox before they go out, and go out before
+        the records are written: people wait for the events, not for the records.
+        A crash before the state is saved evaluates the readings again, which sends
         the same events (idempotent by key) and writes the same records.
         """
-        sent = [(event, self._publish_event(event)) for event in outcome.alerts]
+        for topic, payload in self._outbox.keep(outcome.alerts):
+            self._broker.publish(topic, payload)
         lines = [points.alert_line(event) for event in outcome.alerts]
         lines += [points.excursion_line(record) for record in outcome.excursions]
         if lines:
-            self._retrying(lambda: self._influx.write(lines))
+            try:
+                self._retrying(lambda: self._influx.write(lines))
+            except InfluxRejected as exc:
+                self._keep_refused(None, "\n".join(lines).encode(), datetime.now(UTC), exc)
         for event in outcome.alerts:
             log.info("alert %s %s at %s", event.state, event.key, event.at.isoformat())
         metrics.ALERT_EVENTS.inc(len(outcome.alerts))
-        self._await_published(sent)
         self._state.save(self._engine.changes())
 
-    def _await_published(self, sent: list[tuple[AlertEvent, mqtt.MQTTMessageInfo]]) -> None:
-        """Wait for the broker to take every alert event (QoS 1), publishing again, in
-        order, what went out while it was unreachable."""
-        pending = [event for event, info in sent if not self._published(info)]
-        while pending:
-            for event in pending:
-                log.warning("broker unreachable; alert event %s waits for it", event.key)
-            sent = [(event, self._publish_event(event)) for event in pending]
-            pending = [event for event, info in sent if not self._published(info)]
-
-    def _publish_event(self, event: AlertEvent) -> mqtt.MQTTMessageInfo:
-        return self._broker.publish(topics.alerts(event.site), event.model_dump_json().encode())
-
-    def _published(self, info: mqtt.MQTTMessageInfo) -> bool:
-        """Wait for the PUBACK; False if it was published while disconnected.
-
-        paho keeps such a message and sends it after reconnecting, but cannot
-        tell us when the broker took it; publishing again once connected is safe
-        because alert events are idempotent by key.
-        """
-        try:
-            while not info.is_published():
-                info.wait_for_publish(0.05)  # wakes as the PUBACK arrives
-                if self._stop.is_set():
-                    raise Stopped
-            return True
-        except RuntimeError:
-            while not self._broker.wait_connected(timeout=1.0):
-                if self._stop.is_set():
-                    raise Stopped from None
-            return False
+    def redeliver_alerts(self) -> None:
+        """Publish again the alert events the alerts service has not confirmed and that
+        are due (called by the scheduler)."""
+        due = self._outbox.due(time.monotonic())
+        if due:
+            log.warning(
+                "%d alert events not confirmed by the alerts service; publishing them again",
+                len(due),
+            )
+        for topic, payload in due:
+            self._broker.publish(topic, payload)
 
     def _acknowledge(self, inbound: Inbound) -> None:
         self._broker.ack(inbound)

@@ -31,6 +31,18 @@ class IngestSettings(BaseSettings):
     receive_maximum: int = Field(
         default=1000, ge=1, le=65535, description="Most unacknowledged messages in flight to us."
     )
+    qos0_backlog: int = Field(
+        default=1000,
+        ge=1,
+        description="Most QoS 0 messages waiting to be taken; more are dropped and counted "
+        "(QoS 0 has no flow control, and the contract asks for QoS 1).",
+    )
+    alert_redeliver_after_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="How long an alert event waits for the alerts service's receipt before "
+        "it is published again; the wait doubles each time, up to 10 minutes.",
+    )
     influx_url: str = "http://localhost:8086"
     influx_db: str = "coldchain"
     influx_username: str | None = None

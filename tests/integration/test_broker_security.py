@@ -33,7 +33,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 import broker_users
 from alertsapi import AlertsApi, token_for
 from coldchain import topics
-from coldchain.contract import AlertEvent, AlertState, Severity
+from coldchain.contract import AlertEvent, AlertReceipt, AlertState, Severity
 from conftest import SITE, Stack
 from servers import (
     REPO,
@@ -328,20 +328,26 @@ def test_ingest_reads_gateways_and_publishes_marks_rejects_and_alerts(
     for topic in (topics.invalid(SITE, "van-1"), topics.alerts(SITE)):
         assert allowed(ingest.publish(topic, b"ingest")), topic
     assert allowed(ingest.publish(topics.durable(SITE, "van-1"), b"mark", retain=True))
+    alerts = connected(clients, broker.port, "alerts")
+    assert allowed(alerts.publish(topics.ALERT_RECEIPTS, b"receipt"))
 
-    assert ingest.received(3) == [
+    assert ingest.received(4) == [
         (topics.telemetry(SITE, "van-1"), b"gateway"),
         (topics.status(SITE, "van-1"), b"gateway"),
         (topics.durable(SITE, "van-1"), b"mark"),
+        (topics.ALERT_RECEIPTS, b"receipt"),
     ]
     assert ingest.nothing_within(0)
 
 
-def test_alerts_reads_alert_events_only_and_publishes_nothing(
+def test_alerts_reads_alert_events_only_and_publishes_receipts_only(
     broker: SecuredMosquitto, clients: list[Client]
 ) -> None:
     for topic in (topics.alerts(SITE), topics.telemetry(SITE, "van-1"), "anything/else"):
         assert denied(attempt(broker.port, "alerts", topic)), topic
+    assert allowed(attempt(broker.port, "alerts", topics.ALERT_RECEIPTS))
+    for account in (VAN_1, "ingest"):
+        assert denied(attempt(broker.port, account, topics.ALERT_RECEIPTS)), account
     alerts = connected(clients, broker.port, "alerts")
     alerts.subscribe("#")
     ingest = connected(clients, broker.port, "ingest")
@@ -468,9 +474,21 @@ def secured_stack(
 EVENT_STARTED = datetime(2020, 1, 6, 10, 0, tzinfo=UTC)
 
 
+def _receipt_naming(ingest: Client, event_id: str | None) -> AlertReceipt | None:
+    """The next receipt that names `event_id` (the alerts service also sends `resend`
+    ones when it subscribes), or None if none came within a second."""
+    try:
+        message = ingest.messages.get(timeout=1)
+    except queue.Empty:
+        return None
+    receipt = AlertReceipt.model_validate_json(message.payload)
+    return receipt if event_id in receipt.ids else None
+
+
 def _alert_event() -> AlertEvent:
     started = EVENT_STARTED
     return AlertEvent(
+        id="e2e-receipt-1",
         key=f"over_max/cold-room-1.air/{started.isoformat()}",
         state=AlertState.RAISED,
         rule="over_max",
@@ -540,8 +558,13 @@ def test_our_services_work_over_tls_with_their_accounts(
     # a second connection with the same account would close the first.
     ingest_service.stop()
     ingest = connected(clients, broker.tls_port, "ingest", ca_file=broker.authority.certificate)
+    ingest.subscribe(topics.ALERT_RECEIPTS)
     event = _alert_event()
     wait_until(lambda: _healthy(alerts_port), 30, "the alerts service to be connected")
     assert allowed(ingest.publish(topics.alerts(SITE), event.model_dump_json().encode()))
     listed = wait_until(lambda: _alerts_opened_at(api, EVENT_STARTED), 10, "the alert in the API")
     assert [alert["sensor"] for alert in listed] == [event.sensor]
+    receipt = wait_until(
+        lambda: _receipt_naming(ingest, event.id), 10, "the receipt for the event, at ingest"
+    )
+    assert receipt.ids == [event.id]

@@ -61,6 +61,7 @@ def test_ingest_health_follows_the_broker(stack: Stack) -> None:
     assert wait_until(lambda: _health(port, 200), 10, "healthy") == {
         "broker": True,
         "influxdb": True,
+        "stored": True,
         "problems": [],
     }
 
@@ -87,6 +88,7 @@ def test_ingest_health_names_influxdb_when_it_is_unreachable(stack: Stack) -> No
     assert body == {
         "broker": True,
         "influxdb": False,
+        "stored": True,
         "problems": [f"InfluxDB at {closed} does not answer /ping"],
     }
 
@@ -104,6 +106,10 @@ def test_ingest_metrics_cover_what_operations_watch(stack: Stack) -> None:
         "coldchain_ingest_write_failures_total",
         "coldchain_ingest_alert_events_total",
         "coldchain_ingest_backlog",
+        "coldchain_ingest_messages_dropped_total",
+        "coldchain_ingest_refused_by_influxdb_total",
+        "coldchain_ingest_dead_letters",
+        "coldchain_ingest_alert_events_unconfirmed",
     ]:
         assert f"\n{name}" in text, name
 

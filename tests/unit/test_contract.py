@@ -18,10 +18,12 @@ from pydantic import ValidationError
 from coldchain import topics
 from coldchain.contract import (
     EARLIEST_TIMESTAMP,
+    LATEST_TIMESTAMP,
     MAX_CLOCK_LEAD,
     MAX_PAYLOAD_BYTES,
     MAX_READINGS_PER_MESSAGE,
     AlertEvent,
+    AlertReceipt,
     DurableMark,
     Event,
     EventKind,
@@ -294,6 +296,8 @@ COERCED = [
     pytest.param(changed(top(seq="7")), id="text-as-seq"),
     pytest.param(changed(top(seq=True)), id="bool-as-seq"),
     pytest.param(changed(top(v=True)), id="bool-as-version"),
+    pytest.param(changed(top(v=1.0)), id="float-as-version"),
+    pytest.param(changed(top(seq=7.0)), id="float-as-seq"),
 ]
 
 
@@ -454,6 +458,63 @@ def test_models_are_frozen() -> None:
     mark = DurableMark(seq=3, stored_at=NOW)
     with pytest.raises(ValidationError):
         mark.seq = 4  # type: ignore[misc]
+
+
+def _event(**times: str) -> str:
+    fields = {
+        "key": "clock_jump/van-1/x",
+        "state": "raised",
+        "rule": "clock_jump",
+        "severity": "warning",
+        "site": SITE,
+        "started_at": TS,
+        "at": TS,
+    }
+    return json.dumps(fields | times)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [
+        ("started_at", "0001-01-01T00:00:00Z", "before 2020-01-01"),
+        ("at", "1969-12-31T23:59:59Z", "before 2020-01-01"),
+        ("started_at", "9999-12-31T23:59:59Z", "not before 2100-01-01"),
+        ("ended_at", "2262-04-11T23:47:17Z", "not before 2100-01-01"),
+    ],
+)
+def test_alert_event_times_outside_the_plausible_range_are_refused(
+    field: str, value: str, reason: str
+) -> None:
+    """InfluxDB refused every batch of the alerts service's outbox behind an event with
+    a start in year 1: such an event must not get past the contract."""
+    with pytest.raises(ValidationError, match=reason):
+        AlertEvent.model_validate_json(_event(**{field: value}))
+    with pytest.raises(ValidationError, match=reason):
+        AlertEvent.model_validate(json.loads(_event(**{field: value})))
+
+
+def test_the_plausible_range_is_the_one_influxdb_can_store() -> None:
+    assert datetime(2262, 4, 11, tzinfo=UTC) > LATEST_TIMESTAMP  # int64 nanoseconds
+    assert datetime(1677, 9, 22, tzinfo=UTC) < EARLIEST_TIMESTAMP
+
+
+@pytest.mark.parametrize("ts", ["2025-05-31T23:59:60Z", "2025-06-01T01:59:60.5+02:00"])
+def test_a_leap_second_is_read_as_the_last_microsecond_before_it(ts: str) -> None:
+    message = parse(changed(reading(ts=ts)))
+    assert message.readings[0].ts == datetime(2025, 5, 31, 23, 59, 59, 999_999, tzinfo=UTC)
+
+
+def test_alert_receipts() -> None:
+    assert AlertReceipt.model_validate_json('{"v": 1, "ids": ["a1", "b_2-c"]}').ids == [
+        "a1",
+        "b_2-c",
+    ]
+    assert AlertReceipt.model_validate_json('{"resend": true}').resend
+    for bad in ('{"ids": ["a b"]}', '{"ids": ["' + "x" * 65 + '"]}', '{"ids": [1]}'):
+        with pytest.raises(ValidationError):
+            AlertReceipt.model_validate_json(bad)
+    with pytest.raises(ValidationError):
+        AlertReceipt(ids=["a"] * 1001)
 
 
 def test_alert_event_normalises_times_to_utc() -> None:

@@ -208,3 +208,17 @@ def test_a_gateway_may_not_speak_for_another() -> None:
     assert "belongs to site dortmund-hub" in str(
         fleet.sender_problem("elsewhere", "van-1", ["van-1.chilled"])
     )
+
+
+@pytest.mark.parametrize("sender", ["cold-room-1", "not-in-the-fleet"])
+@pytest.mark.parametrize("sensor", ["van-2.clock", "van-2.outbox", "van-2.anything"])
+def test_no_gateway_may_raise_another_gateways_own_alarms(sender: str, sensor: str) -> None:
+    """`van-2.clock` and `van-2.outbox` carry van-2's clock_jump and outbox_thinned."""
+    problem = demo().sender_problem("dortmund-hub", sender, [sensor])
+    assert problem == f"sensor {sensor} belongs to gateway van-2, not {sender}"
+
+
+def test_a_gateway_reports_its_own_alarms_and_unknown_sensors() -> None:
+    fleet = demo()
+    assert fleet.sender_problem("dortmund-hub", "van-2", ["van-2.clock", "van-2.outbox"]) is None
+    assert fleet.sender_problem("dortmund-hub", "van-2", ["spare.probe", "probe-7"]) is None

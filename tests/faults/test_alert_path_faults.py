@@ -1,0 +1,121 @@
+"""The alert path under a broker crash: no alarm ingest raised is lost, none doubled.
+
+Mosquitto saves what it holds every few seconds; an alert event it took and had
+not saved yet is gone with a `kill -9`. Ingest keeps every event until the
+alerts service confirms it (ingest/coldchain_ingest/outbox.py), so the events
+must all arrive anyway. The truth is what ingest itself recorded in InfluxDB
+(the `alert` measurement), compared with the alerts service's database.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from sqlalchemy import select
+
+from coldchain_alerts.db import make_engine, make_sessionmaker
+from coldchain_alerts.models import Occurrence
+from conftest import SITE, Stack
+from servers import wait_until
+from verdict import verdict
+
+ROUNDS = 3
+SENSORS = ["van-1.chilled", "van-1.frozen"]
+
+
+def _clock_jump(port: int, seq: int, at: datetime) -> None:
+    """A gateway reports that its clock jumped: an alarm at once (QoS 1, PUBACK awaited)."""
+    payload = {
+        "v": 1,
+        "gateway": "cold-room-1",
+        "seq": seq,
+        "sent_at": at.isoformat(),
+        "readings": [],
+        "events": [{"sensor": "cold-room-1.clock", "ts": at.isoformat(), "kind": "clock_jump"}],
+    }
+    client = mqtt.Client(CallbackAPIVersion.VERSION2)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    try:
+        info = client.publish(
+            f"coldchain/v1/{SITE}/cold-room-1/telemetry", json.dumps(payload), qos=1
+        )
+        info.wait_for_publish(10)
+        assert info.is_published()
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+def _ingest_connected(stack: Stack) -> bool:
+    try:
+        health = httpx.get(f"http://127.0.0.1:{stack.metrics_port}/healthz", timeout=1).json()
+    except httpx.HTTPError:
+        return False
+    return health["broker"] is True
+
+
+def _raised_keys(stack: Stack) -> set[str]:
+    series = stack.influxdb.query(
+        stack.database, """SELECT "key" FROM alert WHERE "state" = 'raised'"""
+    )
+    return {row[1] for row in series[0]["values"]} if series else set()
+
+
+def _stored_keys(stack: Stack) -> set[str]:
+    engine = make_engine(stack.alerts_database)
+    try:
+        with make_sessionmaker(engine)() as session:
+            return set(session.scalars(select(Occurrence.key)))
+    finally:
+        engine.dispose()
+
+
+def test_broker_killed_right_after_each_alert_loses_no_alert_and_no_reading(
+    stack: Stack,
+) -> None:
+    ticks = 600
+    start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=12)
+    stack.start_ingest(COLDCHAIN_INGEST_ALERT_REDELIVER_AFTER_S="2")
+    alerts = stack.alerts()
+    alerts.start()
+    wait_until(lambda: stack.alerts_api.alerts() == [], 30, "the alerts service, once")
+    alerts.stop()  # its session waits at the broker; the alarms happen while it is down
+
+    gateway = stack.gateway("van-1", start, ticks, speed=1200)
+    gateway.start()
+    jumps = []
+    for round_ in range(1, ROUNDS + 1):
+        # The hand-written publisher has no outbox: it publishes once ingest listens.
+        wait_until(lambda: _ingest_connected(stack), 30, "ingest connected to the broker")
+        at = datetime.now(UTC)
+        key = f"clock_jump/cold-room-1/{at.isoformat()}"
+        _clock_jump(stack.mosquitto.port, round_, at)
+        # Ingest records an event in InfluxDB right after publishing it.
+        wait_until(lambda k=key: k in _raised_keys(stack), 30, f"ingest to publish {key}")
+        stack.mosquitto.kill()  # within its autosave interval: what it did not save is gone
+        stack.mosquitto.start()
+        jumps.append(key)
+
+    assert gateway.wait(timeout=180) == 0, gateway.output()[-3000:]
+    assert verdict(stack.influxdb, stack.database, start, ticks, SENSORS) == {
+        "stored once": len(SENSORS) * ticks,
+        "lost": 0,
+        "unexpected": 0,
+    }
+    raised = _raised_keys(stack)
+    assert set(jumps) <= raised
+
+    alerts.start()
+    wait_until(lambda: raised <= _stored_keys(stack), 60, "every alarm ingest raised")
+    wait_until(
+        lambda: (stack.metrics() or {}).get("coldchain_ingest_alert_events_unconfirmed") == 0,
+        60,
+        "ingest to hear that the alerts service stored every event",
+    )
+    jump_alerts = [a for a in stack.alerts_api.alerts() if a["rule"] == "clock_jump"]
+    assert [a["occurrences"] for a in jump_alerts] == [ROUNDS], "one alert, each jump once"
