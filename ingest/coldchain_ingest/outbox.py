@@ -2,8 +2,10 @@
 
 The broker alone cannot promise that an alarm reaches the alerts service: an
 event it took and had not yet saved is gone when it is killed. So every event
-is written here (SQLite, `synchronous=FULL`) before it is published, with an id
-of its own, and stays until an `AlertReceipt` names that id. What is still here
+gets an id of its own and is written here (SQLite, `synchronous=FULL`) as it is
+published, and stays until an `AlertReceipt` names that id. It is written
+before the rule state is saved and the readings that raised it are
+acknowledged: a crash before that evaluates them again and raises it again. What is still here
 is published again after every reconnect to the broker (it may have restarted
 without it), when the alerts service says it has just subscribed (its session
 may have been lost), and when no receipt has come for a while, each event
@@ -19,12 +21,21 @@ import time
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
+from typing import NamedTuple
 
 from coldchain import topics
 from coldchain.contract import AlertEvent, AlertReceipt
 
 #: The longest wait between two publications of the same events.
 REDELIVER_MAX_S = 600.0
+
+
+class Stamped(NamedTuple):
+    """An alert event with its id, ready to publish."""
+
+    id: str
+    topic: str
+    payload: bytes
 
 
 class AlertOutbox:
@@ -48,23 +59,27 @@ class AlertOutbox:
             event_id: (0.0, 0) for (event_id,) in self._db.execute("SELECT id FROM alert_outbox")
         }
 
-    def keep(self, events: Iterable[AlertEvent]) -> list[tuple[str, bytes]]:
-        """Give each event an id and keep it; the (topic, payload) pairs to publish now."""
-        rows = []
+    @staticmethod
+    def stamp(events: Iterable[AlertEvent]) -> list[Stamped]:
+        """Each event with an id of its own, as it is published and kept."""
+        stamped = []
         for event in events:
             event_id = uuid.uuid4().hex
             payload = event.model_copy(update={"id": event_id}).model_dump_json().encode()
-            rows.append((event_id, topics.alerts(event.site), payload))
-        if not rows:
-            return []
+            stamped.append(Stamped(event_id, topics.alerts(event.site), payload))
+        return stamped
+
+    def keep(self, stamped: list[Stamped]) -> None:
+        """Keep stamped events until they are confirmed."""
+        if not stamped:
+            return
         with self._lock:
             with self._db:
                 self._db.executemany(
-                    "INSERT INTO alert_outbox (id, topic, payload) VALUES (?, ?, ?)", rows
+                    "INSERT INTO alert_outbox (id, topic, payload) VALUES (?, ?, ?)", stamped
                 )
             again = time.monotonic() + self._first_wait
-            self._due.update((event_id, (again, 0)) for event_id, _, _ in rows)
-        return [(topic, payload) for _, topic, payload in rows]
+            self._due.update((event.id, (again, 0)) for event in stamped)
 
     def receipt(self, receipt: AlertReceipt) -> None:
         """The alerts service stored the events it names (ids named twice, or never

@@ -18,8 +18,9 @@ One thread runs it, in this order for every batch, and the order is the promise:
    again (3 and 4) the moment its write is done, and the next one is written
    only after that;
 3. evaluate the rules in reading time (kept messages too: their readings are
-   real), keep the alert events in the alert outbox (outbox.py) and publish
-   them, write alert and excursion records, and save the rule engine's state;
+   real), publish the alert events and keep them in the alert outbox
+   (outbox.py), write alert and excursion records, and save the rule engine's
+   state;
 4. only then acknowledge the messages to the broker, and publish each gateway's
    durable mark, so a gateway forgets only what is stored or kept (or broke the
    contract and was reported on `_invalid`: sending it again would not help).
@@ -344,13 +345,15 @@ class Pipeline:
         """Keep and send the alerts, store alert and excursion records, then save the
         rule state.
 
-        The events are on disk in the outbox before they go out, and go out before
-        the records are written: people wait for the events, not for the records.
-        A crash before the state is saved evaluates the readings again, which sends
-        the same events (idempotent by key) and writes the same records.
+        The events go out first, then into the outbox, then the records are
+        written: people wait for the events, not for the disk. A crash before the
+        state is saved evaluates the readings again, which sends the same events
+        (idempotent by key) and writes the same records.
         """
-        for topic, payload in self._outbox.keep(outcome.alerts):
+        stamped = self._outbox.stamp(outcome.alerts)
+        for topic, payload in ((kept.topic, kept.payload) for kept in stamped):
             self._broker.publish(topic, payload)
+        self._outbox.keep(stamped)
         lines = [points.alert_line(event) for event in outcome.alerts]
         lines += [points.excursion_line(record) for record in outcome.excursions]
         if lines:
