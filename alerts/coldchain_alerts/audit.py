@@ -71,6 +71,7 @@ def append(
             {"seq": seq, "sha256": sha256, "action": action, "actor": actor},
             when,
         ),
+        audit_seq=seq,
     )
     return entry
 

@@ -15,11 +15,13 @@ from typing import Annotated
 import typer
 import uvicorn
 from rich.console import Console
+from rich.markup import escape
 
 from coldchain.logs import configure_logging
-from coldchain_alerts import people, policies
+from coldchain_alerts import outbox, people, policies
 from coldchain_alerts.auth import Role
 from coldchain_alerts.db import make_engine, make_sessionmaker, migrate
+from coldchain_alerts.influx import InfluxError
 from coldchain_alerts.main import create_app
 from coldchain_alerts.service import AlertsService
 from coldchain_alerts.settings import AlertsSettings
@@ -31,6 +33,9 @@ token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
 contact_app = typer.Typer(help="Who is told about alerts.", no_args_is_help=True)
 policy_app = typer.Typer(help="Escalation policies per site.", no_args_is_help=True)
 audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
+influx_app = typer.Typer(
+    help="The copy of alert steps and of the audit chain in InfluxDB.", no_args_is_help=True
+)
 for sub, name in (
     (db_app, "db"),
     (user_app, "user"),
@@ -38,6 +43,7 @@ for sub, name in (
     (contact_app, "contact"),
     (policy_app, "policy"),
     (audit_app, "audit"),
+    (influx_app, "influx"),
 ):
     app.add_typer(sub, name=name)
 
@@ -62,7 +68,7 @@ def _actor() -> str:
 
 
 def _fail(message: str) -> typer.Exit:
-    console.print(f"[red]error:[/red] {message}")
+    console.print(f"[red]error:[/red] {escape(message)}")
     return typer.Exit(2)
 
 
@@ -215,6 +221,56 @@ def audit_verify(env_file: EnvFile = None) -> None:
         return
     console.print(f"[red]TAMPERED[/red] at entry {verdict.first_bad_seq}: {verdict.problem}")
     raise typer.Exit(1)
+
+
+@influx_app.command("refused")
+def influx_refused(env_file: EnvFile = None) -> None:
+    """List the points InfluxDB refused, with its reason: they wait for `influx replay`."""
+    sessions = _sessions(_settings(env_file))
+    with sessions() as session:
+        letters = outbox.dead_letters(session)
+    if not letters:
+        print("InfluxDB has refused no point")
+        return
+    print(f"InfluxDB refused {len(letters)} point(s); remove the cause, then `influx replay`:")
+    for letter in letters:
+        print(
+            f"#{letter.id}  last refused {letter.refused_at.isoformat()} "
+            f"({letter.attempts} time(s))\n  reason: {letter.reason}\n  point:  {letter.line}"
+        )
+
+
+@influx_app.command("replay")
+def influx_replay(
+    ids: Annotated[
+        list[int] | None, typer.Argument(help="Ids from `influx refused`; none: all.")
+    ] = None,
+    env_file: EnvFile = None,
+) -> None:
+    """Write refused points to InfluxDB again; exit 1 if it refuses some again (they stay)."""
+    settings = _settings(env_file)
+    migrate(settings.database_url)
+    service = AlertsService(settings)
+    try:
+        with service.sessions() as session:
+            known = {letter.id for letter in outbox.dead_letters(session, ids or ())}
+        unknown = sorted(set(ids or ()) - known)
+        if unknown:
+            raise _fail(f"no refused point with id {', '.join(map(str, unknown))}")
+        if not known:
+            print("InfluxDB has refused no point: nothing to replay")
+            return
+        stored, refused = service.replay_refused(_actor(), known)
+    except InfluxError as exc:
+        raise _fail(f"{exc}; nothing was replayed") from None
+    finally:
+        service.close()
+    print(f"InfluxDB stored {len(stored)} point(s)")
+    if refused:
+        print(f"InfluxDB refused {len(refused)} point(s) again; they stay:")
+        for letter_id, reason in sorted(refused.items()):
+            print(f"#{letter_id}  {reason}")
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -2,11 +2,14 @@
 
 Writes the queued `alert_action` and `audit_chain` points, reads a sensor's
 readings for an alert's page and the audit chain's copy for `audit verify`.
-Raises InfluxError with a message saying what to check.
+Raises InfluxError with a message saying what to check: InfluxUnavailable when
+InfluxDB cannot take a request now (try again later), InfluxRefused when it
+refused the points themselves (writing them again fails the same way).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -16,9 +19,29 @@ from coldchain import measurements
 from coldchain.influxql import literal
 from coldchain.lineprotocol import nanoseconds
 
+#: Answers to /write that refuse the points themselves: a line InfluxDB cannot parse, a
+#: time or integer it cannot store, a field another writer gave another type, a time
+#: outside the retention policy (400; 422 on 2.x and 3.x), a body above its limit (413).
+#: Every other answer (401, 403, 404 for a missing database, 408, 429, 5xx) says nothing
+#: about the points: they wait and are written once InfluxDB takes them.
+_REFUSALS = frozenset({400, 413, 422})
+
 
 class InfluxError(Exception):
     """InfluxDB was unreachable or refused the request."""
+
+
+class InfluxUnavailable(InfluxError):
+    """InfluxDB cannot take the request now: unreachable, failing, or refusing the
+    credentials or the database; the same request may succeed later."""
+
+
+class InfluxRefused(InfluxError):
+    """InfluxDB refused the points of a write; `reason` is its answer."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class Influx:
@@ -38,18 +61,46 @@ class Influx:
     def close(self) -> None:
         self._http.close()
 
-    def write(self, lines: list[str]) -> None:
+    def write(self, lines: Sequence[str]) -> None:
+        """Write `lines` (line protocol); raises InfluxRefused or InfluxUnavailable."""
+        if not lines:
+            return
         response = self._request(
             "POST",
             "/write",
             params={"db": self.database, "precision": "ns"},
             content="\n".join(lines).encode(),
         )
-        if response.status_code != 204:
-            raise InfluxError(
-                f"InfluxDB at {self.url} refused the write ({response.status_code}): "
-                f"{response.text.strip()[:300]}"
-            )
+        if response.status_code == 204:
+            return
+        answer = _error_text(response)
+        message = f"InfluxDB at {self.url} refused the write ({response.status_code}): {answer}"
+        if response.status_code in _REFUSALS:
+            raise InfluxRefused(message, f"{response.status_code}: {answer}")
+        raise InfluxUnavailable(message)
+
+    def write_isolating(self, lines: Sequence[str]) -> dict[int, str]:
+        """Write every line InfluxDB takes; returns the index and reason of each it refuses.
+
+        A refused write is split in halves until each refused line stands alone, so one
+        bad line costs about twice the logarithm of the batch in requests. Writing a
+        line twice is harmless: a point with the same series and time replaces the
+        first (and InfluxDB 1.x already stored the good lines of a refused write).
+        Raises InfluxUnavailable as soon as a request gets no answer about the points.
+        """
+        refused: dict[int, str] = {}
+        spans = [(0, len(lines))]
+        while spans:
+            start, end = spans.pop()
+            try:
+                self.write(lines[start:end])
+            except InfluxRefused as exc:
+                if end - start == 1:
+                    refused[start] = exc.reason
+                else:
+                    middle = (start + end) // 2
+                    spans += [(middle, end), (start, middle)]
+        return refused
 
     def query(self, influxql: str) -> list[dict[str, Any]]:
         """The series of the first statement's result ([] when empty); times in ns."""
@@ -99,4 +150,13 @@ class Influx:
         try:
             return self._http.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
-            raise InfluxError(f"InfluxDB at {self.url} is unreachable: {exc}") from exc
+            raise InfluxUnavailable(f"InfluxDB at {self.url} is unreachable: {exc}") from exc
+
+
+def _error_text(response: httpx.Response) -> str:
+    """InfluxDB's `error` text, else the start of the body."""
+    try:
+        error = response.json().get("error")
+    except (ValueError, AttributeError):
+        error = None
+    return str(error) if error else response.text.strip()[:300]

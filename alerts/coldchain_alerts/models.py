@@ -229,6 +229,26 @@ class InfluxOutbox(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     line: Mapped[str] = mapped_column(Text)
+    audit_seq: Mapped[int | None] = mapped_column(Integer)
+    """The audit-log entry this point copies (`audit_chain`), else None."""
+
+
+class InfluxDeadLetter(Base):
+    """A point InfluxDB refused (not: was unavailable for), set aside so that the points
+    behind it are written; kept until an operator replays it (`coldchain-alerts influx`)."""
+
+    __tablename__ = "influx_dead_letter"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    """The point's id in the outbox: the order it was queued in."""
+    line: Mapped[str] = mapped_column(Text)
+    audit_seq: Mapped[int | None] = mapped_column(Integer, index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    """InfluxDB's answer to the last attempt."""
+    refused_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    """When InfluxDB last refused it."""
+    attempts: Mapped[int] = mapped_column(Integer)
+    """How often InfluxDB refused it: once when set aside, once more per replay."""
 
 
 class RefusedEvent(Base):

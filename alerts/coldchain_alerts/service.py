@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -34,7 +34,7 @@ from coldchain_alerts import audit, escalation, lifecycle, outbox
 from coldchain_alerts.api.routes.metrics import AlertsMetrics
 from coldchain_alerts.consumer import AlertConsumer, Refused
 from coldchain_alerts.db import make_engine, make_sessionmaker, migrate
-from coldchain_alerts.influx import Influx, InfluxError
+from coldchain_alerts.influx import Influx, InfluxError, InfluxUnavailable
 from coldchain_alerts.models import RefusedEvent
 from coldchain_alerts.notify import Notifier
 from coldchain_alerts.notify.notice import Delivery, Language
@@ -189,7 +189,12 @@ class AlertsService:
         self.metrics.refused.inc()
 
     def flush_outbox(self) -> int:
-        """Copy queued points to InfluxDB; returns how many were written."""
+        """Copy queued points to InfluxDB; returns how many were written.
+
+        Points InfluxDB refuses are set aside as dead letters (outbox.py), so that
+        they never hold up the points behind them; while InfluxDB is unavailable,
+        every point waits.
+        """
         if self.influx is None:
             return 0
         written = 0
@@ -199,13 +204,52 @@ class AlertsService:
             if not rows:
                 return written
             try:
-                self.influx.write([row.line for row in rows])
-            except InfluxError as exc:
+                refused = self.influx.write_isolating([row.line for row in rows])
+            except InfluxUnavailable as exc:
                 log.warning("alert actions wait for InfluxDB: %s", exc)
                 return written
             with self.writes.begin() as session:
-                outbox.remove(session, rows[-1].id)
-            written += len(rows)
+                set_aside = outbox.set_aside(
+                    session, {rows[i].id: reason for i, reason in refused.items()}, _now()
+                )
+                outbox.remove(session, [row.id for row in rows])
+            for letter in set_aside:
+                log.error(
+                    "InfluxDB refused point %d, set aside in influx_dead_letter "
+                    "(list and replay: coldchain-alerts influx): %s; the point: %s",
+                    letter.id,
+                    letter.reason,
+                    letter.line,
+                )
+            self.metrics.influx_refused.inc(len(set_aside))
+            written += len(rows) - len(refused)
+
+    def replay_refused(
+        self, actor: str, ids: Collection[int] = ()
+    ) -> tuple[list[int], dict[int, str]]:
+        """Write the dead letters with these ids (all when none) to InfluxDB again.
+
+        Returns the ids InfluxDB stored (forgotten) and those it refused again (kept,
+        with the new reason). Raises InfluxUnavailable, and changes nothing, when
+        InfluxDB cannot take them now; InfluxError when it is not configured.
+        """
+        if self.influx is None:
+            raise InfluxError("InfluxDB is not configured (COLDCHAIN_ALERTS_INFLUX_URL)")
+        with self.sessions() as session:
+            letters = outbox.dead_letters(session, ids)
+        by_index = self.influx.write_isolating([letter.line for letter in letters])
+        refused = {letters[i].id: reason for i, reason in by_index.items()}
+        stored = [letter.id for letter in letters if letter.id not in refused]
+        with self.writes.begin() as session:
+            outbox.settle(session, stored, refused, _now())
+            audit.append(
+                session,
+                actor=actor,
+                action="influx.replayed",
+                subject="influx_dead_letter",
+                detail={"stored": stored, "refused_again": sorted(refused)},
+            )
+        return stored, refused
 
     def verify_audit(self) -> tuple[Verdict, bool]:
         """Check the audit-log chain; against InfluxDB's copy when reachable."""
@@ -246,6 +290,10 @@ class AlertsService:
         self.metrics.notifications.labels(channel=delivery.channel, outcome=outcome).inc()
         if not delivery.ok:
             log.error("%s to %s failed: %s", delivery.channel, delivery.address, delivery.error)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
 def _asset_names(fleet: Fleet | None) -> Mapping[str, Mapping[Language, str]]:

@@ -21,6 +21,7 @@ from coldchain.contract import Severity
 from coldchain.workflow import Status
 from coldchain_alerts.api.deps import SessionDep
 from coldchain_alerts.models import Alert, InfluxOutbox
+from coldchain_alerts.outbox import count_dead_letters
 
 router = APIRouter(tags=["operations"])
 
@@ -69,6 +70,18 @@ class AlertsMetrics:
             "Points waiting to be copied to InfluxDB (counted at scrape time).",
             registry=self.registry,
         )
+        self.influx_refused = Counter(
+            "coldchain_alerts_influx_refused",
+            "Points InfluxDB refused (not: was unavailable for), set aside in the table "
+            "influx_dead_letter so that the points behind them are written.",
+            registry=self.registry,
+        )
+        self.dead_letters = Gauge(
+            "coldchain_alerts_influx_dead_letters",
+            "Points InfluxDB refused that wait in influx_dead_letter for an operator to "
+            "replay them (counted at scrape time).",
+            registry=self.registry,
+        )
 
 
 @router.get(
@@ -89,4 +102,5 @@ def metrics(request: Request, session: SessionDep) -> Response:
     for severity in Severity:
         collected.active.labels(severity=severity.value).set(present.get(severity.value, 0))
     collected.outbox.set(session.scalar(select(func.count()).select_from(InfluxOutbox)) or 0)
+    collected.dead_letters.set(count_dead_letters(session))
     return Response(generate_latest(collected.registry), media_type=CONTENT_TYPE_LATEST)
