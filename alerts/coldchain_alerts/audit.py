@@ -8,16 +8,20 @@ service updates or deletes them. The chain's hashing and checking are pure
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
 
 from coldchain import auditchain, measurements
 from coldchain.lineprotocol import point
-from coldchain_alerts.models import AuditEntry, AuditHead
+from coldchain_alerts.db import read_snapshot
+from coldchain_alerts.influx import InfluxError
+from coldchain_alerts.models import AuditEntry, AuditHead, InfluxDeadLetter, InfluxOutbox
 from coldchain_alerts.outbox import queue
 
 SYSTEM = "system"
@@ -119,9 +123,99 @@ def as_entry(row: AuditEntry) -> auditchain.Entry:
     )
 
 
-def verify(session: Session, copy: Mapping[int, str] | None = None) -> auditchain.Verdict:
-    """Check the whole chain, its head row, and `copy` (seq -> sha256) when given."""
+def verify(session: Session, copy: auditchain.Copy | None = None) -> auditchain.Verdict:
+    """Check the whole chain, its head row, and `copy` when given, in one snapshot."""
+    read_snapshot(session)
     head = session.get(AuditHead, 1)
     return auditchain.verify(
         entries(session), None if head is None else (head.seq, head.sha256), copy
+    )
+
+
+@dataclass(frozen=True)
+class Check:
+    """A check of the audit log: what it found, and against what."""
+
+    verdict: auditchain.Verdict
+    compared: bool
+    """With the chain's copy in InfluxDB."""
+    completed: bool
+    """False when the database or InfluxDB could not be read: the verdict is not ok and
+    says which; true when the verdict is the finding of a whole check."""
+
+
+def check(
+    sessions: sessionmaker[Session], read_copy: Callable[[], Mapping[int, str]] | None
+) -> Check:
+    """Check the log, and against the copy `read_copy` reads (None: there is none).
+
+    Fails closed: a copy that cannot be read, or a database that cannot, gives a
+    verdict that is not ok, naming what to look at.
+    """
+    try:
+        if read_copy is None:
+            return Check(_verify(sessions, None), compared=False, completed=True)
+        with sessions() as session:
+            read_snapshot(session)
+            complete_to, waiting, refused = _accounted(session)
+        try:
+            hashes = read_copy()
+        except InfluxError as exc:
+            return _without_copy(sessions, exc)
+        copy = auditchain.Copy(hashes, waiting, refused, complete_to)
+        return Check(_verify(sessions, copy), compared=True, completed=True)
+    except SQLAlchemyError as exc:
+        return unreadable_database(exc)
+
+
+def unreadable_database(exc: SQLAlchemyError) -> Check:
+    reason = str(exc).splitlines()[0]
+    problem = (
+        f"could not read the audit log from the database: {reason}; check that the "
+        "database answers (COLDCHAIN_ALERTS_DATABASE_URL), that its schema is up to date "
+        "(coldchain-alerts db upgrade) and that its tables audit_entry and audit_head "
+        "exist, then verify again"
+    )
+    return Check(auditchain.Verdict(ok=False, entries=0, problem=problem), False, False)
+
+
+def _verify(sessions: sessionmaker[Session], copy: auditchain.Copy | None) -> auditchain.Verdict:
+    with sessions() as session:
+        return verify(session, copy)
+
+
+def _without_copy(sessions: sessionmaker[Session], exc: InfluxError) -> Check:
+    """The chain alone: its own finding if it has one, else that the copy is unreadable."""
+    verdict = _verify(sessions, None)
+    if not verdict.ok:
+        return Check(verdict, compared=False, completed=True)
+    problem = (
+        f"could not read the chain's copy in InfluxDB: {exc}. The {verdict.entries} entries "
+        "and the head agree, but without the copy a rebuilt chain or entries cut off its "
+        "end would not show: check that InfluxDB answers (COLDCHAIN_ALERTS_INFLUX_URL) "
+        "and what its audit_chain measurement holds, then verify again"
+    )
+    return Check(
+        auditchain.Verdict(ok=False, entries=verdict.entries, problem=problem),
+        compared=False,
+        completed=False,
+    )
+
+
+def _accounted(session: Session) -> tuple[int, set[int], dict[int, str]]:
+    """The newest entry, the entries whose copy waits in the outbox, and those whose
+    copy InfluxDB refused (with its reason)."""
+    newest = session.scalar(select(func.max(AuditEntry.seq))) or 0
+    waiting = session.scalars(
+        select(InfluxOutbox.audit_seq).where(InfluxOutbox.audit_seq.is_not(None))
+    )
+    refused = session.execute(
+        select(InfluxDeadLetter.audit_seq, InfluxDeadLetter.reason).where(
+            InfluxDeadLetter.audit_seq.is_not(None)
+        )
+    )
+    return (
+        newest,
+        {seq for seq in waiting if seq is not None},
+        {seq: reason for seq, reason in refused if seq is not None},
     )

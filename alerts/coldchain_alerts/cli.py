@@ -204,22 +204,38 @@ def policy_set(
 
 @audit_app.command("verify")
 def audit_verify(env_file: EnvFile = None) -> None:
-    """Check the audit log's hash chain; exit 1 and name the first bad entry if broken."""
+    """Check the audit log's chain, its head and its copy in InfluxDB.
+
+    Exit 0 when intact, 1 when not (naming the first bad entry or what is missing),
+    2 when the database or InfluxDB cannot be read, so the log cannot be shown intact.
+    """
     settings = _settings(env_file)
     service = AlertsService(settings)
     try:
-        verdict, compared = service.verify_audit()
+        checked = service.verify_audit()
     finally:
         service.close()
-    against = (
-        "and the copy in InfluxDB"
-        if compared
-        else "(without the copy in InfluxDB: not set up or not reachable)"
-    )
-    if verdict.ok:
-        console.print(f"[green]intact:[/green] {verdict.entries} entries, chain and head {against}")
+    verdict = checked.verdict
+    if verdict.ok and checked.compared:
+        console.print(
+            f"[green]intact:[/green] {verdict.entries} entries; the chain, its head and "
+            "the copy in InfluxDB agree"
+        )
         return
-    console.print(f"[red]TAMPERED[/red] at entry {verdict.first_bad_seq}: {verdict.problem}")
+    if verdict.ok:
+        console.print(
+            f"[green]intact[/green] as far as the database shows: {verdict.entries} entries; "
+            "the chain and its head agree. [yellow]InfluxDB is not configured[/yellow] "
+            "(COLDCHAIN_ALERTS_INFLUX_URL), so there is no copy to compare with: a chain "
+            "rebuilt, or cut at its end together with its head, would not show."
+        )
+        return
+    problem = escape(verdict.problem)
+    if not checked.completed:
+        console.print(f"[red]NOT VERIFIED:[/red] {problem}")
+        raise typer.Exit(2)
+    where = "" if verdict.first_bad_seq is None else f" at entry {verdict.first_bad_seq}"
+    console.print(f"[red]NOT INTACT{where}:[/red] {problem}")
     raise typer.Exit(1)
 
 

@@ -14,7 +14,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import DateTime, Engine, create_engine, event
 from sqlalchemy.engine import Dialect, make_url
-from sqlalchemy.orm import DeclarativeBase, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -80,6 +80,14 @@ def make_sessionmaker(engine: Engine, writes: bool = False) -> sessionmaker:  # 
     """
     bind = engine.execution_options(**{_WRITES: True}) if writes else engine
     return sessionmaker(bind, expire_on_commit=False)
+
+
+def read_snapshot(session: Session) -> None:
+    """Let the session's transaction read one snapshot: every query in it sees the same
+    commits. Call before its first query. A SQLite read transaction does so anyway;
+    PostgreSQL's default lets each statement see what committed before it."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
 
 
 def alembic_config(url: str) -> Config:

@@ -112,7 +112,12 @@ class Influx:
                 f"InfluxDB at {self.url} refused the query ({response.status_code}): "
                 f"{response.text.strip()[:300]}"
             )
-        result = response.json()["results"][0]
+        try:
+            result = response.json()["results"][0]
+        except (ValueError, LookupError, TypeError) as exc:
+            raise InfluxError(
+                f"{self.url} did not answer the query as InfluxDB does: {response.text[:300]!r}"
+            ) from exc
         if "error" in result:
             raise InfluxError(f"InfluxDB could not run {influxql!r}: {result['error']}")
         series: list[dict[str, Any]] = result.get("series", [])
@@ -139,11 +144,26 @@ class Influx:
         return points
 
     def audit_copy(self) -> dict[int, str]:
-        """seq -> sha256 of every audit-log entry copied into InfluxDB."""
-        copy = {}
+        """seq -> sha256 of every audit-log entry copied into InfluxDB.
+
+        Raises InfluxError for a point the service did not write (a seq that is not an
+        integer, no hash, or a seq twice with two hashes): the copy cannot be relied on.
+        """
+        copy: dict[int, str] = {}
         for series in self.query(f'SELECT "seq", "sha256" FROM "{measurements.AUDIT_CHAIN}"'):
-            for _, seq, sha256 in series["values"]:
-                copy[int(seq)] = str(sha256)
+            for at, seq, sha256 in series["values"]:
+                ours = isinstance(seq, int) and not isinstance(seq, bool)
+                if not ours or not isinstance(sha256, str):
+                    raise InfluxError(
+                        f"the copy in {measurements.AUDIT_CHAIN} holds a point the service did "
+                        f"not write (time {at} ns: seq {seq!r}, sha256 {sha256!r}): another "
+                        "writer changed the copy"
+                    )
+                if copy.setdefault(seq, sha256) != sha256:
+                    raise InfluxError(
+                        f"the copy in {measurements.AUDIT_CHAIN} holds entry {seq} twice, with "
+                        "two hashes: another writer changed the copy"
+                    )
         return copy
 
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:

@@ -23,7 +23,7 @@ from pathlib import Path
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
 from coldchain import measurements
 from coldchain.auditchain import Verdict
@@ -251,22 +251,21 @@ class AlertsService:
             )
         return stored, refused
 
-    def verify_audit(self) -> tuple[Verdict, bool]:
-        """Check the audit-log chain; against InfluxDB's copy when reachable."""
-        copy = None
-        if self.influx is not None:
+    def verify_audit(self) -> audit.Check:
+        """Check the audit-log chain and its head, and against InfluxDB's copy when
+        InfluxDB is configured: a copy that cannot be read is a failed check."""
+        if self.influx is None:
+            return audit.check(self.sessions, None)
+        try:
             self.flush_outbox()
-            try:
-                copy = self.influx.audit_copy()
-            except InfluxError as exc:
-                log.warning("audit chain checked without InfluxDB's copy: %s", exc)
-        with self.sessions() as session:
-            return audit.verify(session, copy), copy is not None
+        except SQLAlchemyError as exc:
+            return audit.unreadable_database(exc)
+        return audit.check(self.sessions, self.influx.audit_copy)
 
     def record_audit_verdict(self) -> Verdict:
-        verdict, _ = self.verify_audit()
+        verdict = self.verify_audit().verdict
         if not verdict.ok:
-            log.error("the audit log was tampered with: %s", verdict.problem)
+            log.error("the audit log is not verified intact: %s", verdict.problem)
         with self.writes.begin() as session:
             outbox.queue(
                 session,

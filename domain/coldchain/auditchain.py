@@ -3,15 +3,17 @@
 Each entry's SHA-256 covers its own content and the previous entry's hash, so
 changing, inserting or deleting an entry breaks the chain from there on. Someone
 who can write the database and knows this code can rebuild a consistent chain,
-so the chain is also checked against copies kept elsewhere: the head row the
-service keeps, and the hash of every entry written to InfluxDB (`audit_chain`).
+or cut entries off its end, so the chain is also checked against copies kept
+elsewhere: the head row the service keeps, and the hash of every entry written
+to InfluxDB (`audit_chain`). A check fails closed: a missing head, or an entry
+missing from the copy that is not waiting to be copied, is a finding.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -65,6 +67,22 @@ def entry_hash(
 
 
 @dataclass(frozen=True)
+class Copy:
+    """The chain's copy kept outside the database, and what accounts for a gap in it.
+
+    `hashes` maps seq to sha256 as read from the copy. `waiting` are the entries whose
+    copy is still queued to be written, `refused` maps an entry to the reason the copy's
+    store refused it. Every entry up to `complete_to` existed before `hashes` were read,
+    so its copy must be in one of the three; later entries may not have reached it yet.
+    """
+
+    hashes: Mapping[int, str]
+    waiting: Set[int]
+    refused: Mapping[int, str]
+    complete_to: int
+
+
+@dataclass(frozen=True)
 class Verdict:
     """What a check of the chain found: the first problem, or none."""
 
@@ -77,14 +95,13 @@ class Verdict:
 def verify(
     entries: Iterable[Entry],
     head: tuple[int, str] | None,
-    copy: Mapping[int, str] | None = None,
+    copy: Copy | None = None,
 ) -> Verdict:
     """Check `entries` (in `seq` order) against their hashes, `head` and `copy`.
 
-    `head` is the (seq, sha256) the service recorded as last; `copy` maps seq to
-    sha256 as kept outside the database (it may lag behind: entries newer than
-    its newest are checked by the chain and the head only). Reports the first
-    entry that was changed, inserted or deleted.
+    `head` is the (seq, sha256) the service recorded as last, None when its record is
+    gone; `copy` is the copy kept outside the database, None when there is none. Reports
+    the first entry that was changed, inserted or deleted, or is missing from the copy.
     """
     expected_seq, prev, count = 1, GENESIS, 0
     for entry in entries:
@@ -112,15 +129,18 @@ def verify(
                 f"entry {entry.seq} does not follow entry {entry.seq - 1}: "
                 "an entry was inserted, deleted or rewritten here",
             )
-        if copy is not None and entry.seq in copy and copy[entry.seq] != entry.sha256:
-            return _bad(
-                count,
-                entry.seq,
-                f"entry {entry.seq} differs from the copy kept in InfluxDB: rewritten",
-            )
+        if copy is not None and (problem := _against_copy(entry, copy)):
+            return _bad(count, entry.seq, problem)
         prev, expected_seq = entry.sha256, expected_seq + 1
     last = expected_seq - 1
-    if head is not None and head != (last, prev if last else GENESIS):
+    if head is None:
+        return Verdict(
+            ok=False,
+            entries=count,
+            problem="the record of the log's last entry (table audit_head) is missing: "
+            "deleted; entries cut off the end of the log cannot be seen without it",
+        )
+    if head != (last, prev if last else GENESIS):
         head_seq = head[0]
         if head_seq > last:
             return _bad(count, last + 1, f"entries {last + 1} to {head_seq} are missing: deleted")
@@ -130,7 +150,7 @@ def verify(
             f"the log ends at entry {last} but its head names entry {head_seq}: "
             "entries were inserted, or the head was changed",
         )
-    newest_copy = max(copy, default=0) if copy else 0
+    newest_copy = max(copy.hashes, default=0) if copy is not None else 0
     if newest_copy > last:
         return _bad(
             count,
@@ -139,6 +159,36 @@ def verify(
             "but not in the log: deleted",
         )
     return Verdict(ok=True, entries=count)
+
+
+def _against_copy(entry: Entry, copy: Copy) -> str:
+    """What is wrong with `entry` by the copy; empty when nothing is."""
+    seq = entry.seq
+    copied = copy.hashes.get(seq)
+    if copied is not None:
+        if copied != entry.sha256:
+            return f"entry {seq} differs from the copy kept in InfluxDB: rewritten"
+        return ""
+    if seq > copy.complete_to or seq in copy.waiting:
+        return ""
+    if seq in copy.refused:
+        return (
+            f"InfluxDB refused the copy of entry {seq} ({copy.refused[seq]}); it is kept in "
+            "the table influx_dead_letter: remove the cause, then `coldchain-alerts influx replay`"
+        )
+    last = seq
+    while last < copy.complete_to and not _accounted(last + 1, copy):
+        last += 1
+    which = f"entry {seq} is" if last == seq else f"entries {seq} to {last} are"
+    return (
+        f"{which} not in the copy kept in InfluxDB, nor waiting to be copied: the copy was "
+        "deleted (DROP MEASUREMENT, DELETE) or lost; check InfluxDB's audit_chain "
+        "measurement and the retention policy of its database"
+    )
+
+
+def _accounted(seq: int, copy: Copy) -> bool:
+    return seq in copy.hashes or seq in copy.waiting or seq in copy.refused
 
 
 def _bad(entries: int, seq: int, problem: str) -> Verdict:

@@ -104,6 +104,7 @@ def export(request: Request, user: Reader) -> StreamingResponse:
 
 @router.get("/verify", response_model=VerdictOut)
 def verify(request: Request, user: Reader) -> VerdictOut:
-    """Check the chain now, against the copy in InfluxDB when it is reachable."""
-    verdict, compared = request.app.state.service.verify_audit()
-    return VerdictOut(**vars(verdict), compared_with_influxdb=compared)
+    """Check the chain and its head now, and against the copy in InfluxDB when the
+    service has one: `ok` is false when the copy (or the database) cannot be read."""
+    checked = request.app.state.service.verify_audit()
+    return VerdictOut(**vars(checked.verdict), compared_with_influxdb=checked.compared)
