@@ -3,14 +3,16 @@
 It states min, max, mean and MKT, the time beyond each limit (upper and lower
 alarm limit, legal maximum), coverage, the excursions with the corrective
 actions recorded for them by the time it is issued, and a seal (the digest of
-the readings) that `coldchain-report verify` checks against InfluxDB. Every
-number comes from `coldchain.compliance`; this module assembles them and
-writes and reads the JSON form.
+the readings) that `coldchain-report verify` checks against InfluxDB; as the seal
+does not cover what the certificate says about the readings, `verify` also makes
+the certificate again and lists its `differences` from the file. Every number
+comes from `coldchain.compliance`; this module assembles them and writes and
+reads the JSON form.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -200,6 +202,55 @@ def seal_of(data: dict[str, Any]) -> Seal:
             "the certificate's seal (its QR code) disagrees with its fields: the file was edited"
         )
     return seal
+
+
+def issued_at(data: Mapping[str, Any]) -> datetime:
+    """When the certificate `data` (its JSON) says it was issued, UTC."""
+    try:
+        return parse_utc(str(data["issued_at"]))
+    except (KeyError, ValueError) as exc:
+        raise InvalidInput(f"the certificate lacks or garbles a field: {exc}") from None
+
+
+#: Fields a certificate takes from the fleet file, not from the readings.
+_FROM_FLEET = frozenset({"site", "asset", "category", "interval_s", "timezone", "limits"})
+
+
+def differences(stated: Any, made: Any, where: str = "") -> list[str]:
+    """Each field where a certificate's JSON (`stated`) differs from the one `to_json`
+    makes now (`made`), as `path: the certificate says X, the readings give Y`."""
+    if isinstance(stated, dict) and isinstance(made, dict):
+        found = []
+        for key, value in made.items():
+            path = f"{where}{key}"
+            if key not in stated:
+                found.append(f"{path}: missing from the certificate")
+            else:
+                found += differences(stated[key], value, f"{path}.")
+        found += [f"{where}{key}: not a field of a certificate" for key in stated.keys() - made]
+        return found
+    path = where.rstrip(".")
+    if isinstance(stated, list) and isinstance(made, list) and len(stated) == len(made):
+        return [
+            found
+            for index, (one, other) in enumerate(zip(stated, made, strict=True))
+            for found in differences(one, other, f"{where}{index}.")
+        ]
+    if stated == made and isinstance(stated, bool) == isinstance(made, bool):
+        return []
+    source = _source(path)
+    if isinstance(stated, list) and isinstance(made, list):
+        return [f"{path}: the certificate lists {len(stated)}, {source} {len(made)}"]
+    return [f"{path}: the certificate says {stated!r}, {source} {made!r}"]
+
+
+def _source(path: str) -> str:
+    limit = path.startswith("beyond.") and path.endswith(".limit_c")
+    if limit or path.split(".")[0] in _FROM_FLEET:
+        return "the fleet file gives"
+    if ".actions" in path:
+        return "the closings recorded in InfluxDB give"
+    return "the readings give"
 
 
 def _n(value: float | None) -> float | None:

@@ -160,12 +160,17 @@ def verify_command(
     ] = None,
     env_file: EnvFile = None,
 ) -> None:
-    """Read the readings again and say whether their digest still matches (exit 0) or not (1)."""
+    """Read the readings again and say whether they still match (exit 0) or not (1).
+
+    A certificate is also made again from the readings and closings known when it was
+    issued and the fleet file: every number, limit and action it states must agree.
+    """
     with _errors():
         if (certificate_file is None) == (seal_text is None):
             raise InvalidInput("give either --certificate FILE or --seal TEXT")
+        data = None if certificate_file is None else _certificate(certificate_file)
         try:
-            seal = _seal(certificate_file, seal_text)
+            seal = Seal.parse(str(seal_text)) if data is None else certificate.seal_of(data)
         except EditedCertificate as exc:
             typer.echo(f"does not match: {exc}")
             raise typer.Exit(1) from None
@@ -174,27 +179,55 @@ def verify_command(
             samples = readings.temperatures(seal.asset, seal.sensor, seal.start, seal.end)
         digest = Seal.over(seal.asset, seal.sensor, seal.start, seal.end, samples).digest
         span = f"{seal.sensor} from {utc_text(seal.start)} to {utc_text(seal.end)}"
-        if digest == seal.digest:
-            typer.echo(f"matches: {len(samples)} readings of {span}, sha256 {digest}")
+        if digest != seal.digest:
+            typer.echo(
+                f"does not match: {len(samples)} readings of {span} now give sha256 {digest}, "
+                f"the seal says {seal.digest}; a reading was changed, added or removed"
+            )
+            raise typer.Exit(1)
+        matches = f"matches: {len(samples)} readings of {span}, sha256 {digest}"
+        if data is None:
+            typer.echo(matches)
             return
-        typer.echo(
-            f"does not match: {len(samples)} readings of {span} now give sha256 {digest}, "
-            f"the seal says {seal.digest}; a reading was changed, added or removed"
-        )
-        raise typer.Exit(1)
+        found = _stated_otherwise(settings, data, seal)
+        if found:
+            typer.echo(
+                "does not match: the readings are those of the seal, but the certificate "
+                "states other things than they and the fleet file give: it was edited, or "
+                "the fleet file changed since it was issued\n  " + "\n  ".join(found)
+            )
+            raise typer.Exit(1)
+        typer.echo(f"{matches}; its numbers, limits and actions agree with them")
 
 
-def _seal(certificate_file: Path | None, seal_text: str | None) -> Seal:
-    if seal_text is not None:
-        return Seal.parse(seal_text)
-    assert certificate_file is not None
+def _certificate(path: Path) -> dict[str, Any]:
     try:
-        data: Any = json.loads(certificate_file.read_text(encoding="utf-8"))
+        data: Any = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {path} ({exc.strerror}); check the path") from None
     except ValueError as exc:
-        raise InvalidInput(f"{certificate_file} is not JSON: {exc}") from None
+        raise InvalidInput(f"{path} is not JSON: {exc}") from None
     if not isinstance(data, dict):
-        raise InvalidInput(f"{certificate_file} is not a certificate")
-    return certificate.seal_of(data)
+        raise InvalidInput(f"{path} is not a certificate")
+    return data
+
+
+def _stated_otherwise(settings: ReportSettings, data: dict[str, Any], seal: Seal) -> list[str]:
+    """What the certificate `data` states otherwise than the one made again now, from
+    the readings and closings known when it was issued."""
+    target = scope.of_sensor(_fleet(settings), seal.sensor)
+    issued = certificate.issued_at(data)
+    samples, closings = _read(settings, target, seal.start, seal.end)
+    again = certificate.build(
+        target,
+        seal.start,
+        seal.end,
+        [sample for sample in samples if sample.ts <= issued],
+        data.get("delivery"),
+        issued,
+        [closing for closing in closings if closing.closed_at <= issued],
+    )
+    return certificate.differences(data, certificate.to_json(again))
 
 
 @contextmanager

@@ -17,7 +17,7 @@ import math
 import re
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -454,6 +454,51 @@ def test_verify_notices_an_edited_certificate(dataset: Dataset) -> None:
     edited = dataset.directory / "edited.json"
     edited.write_text(json.dumps(data))
     assert "was edited" in dataset.run("verify", "--certificate", str(edited), code=1)
+
+
+def test_verify_notices_edited_numbers_limits_and_actions(dataset: Dataset) -> None:
+    """The seal covers the readings, not what the certificate says about them: verify
+    computes the certificate again from the readings and compares every field."""
+    _, data = certificate(dataset)
+
+    def edited(change: Callable[[dict[str, Any]], None]) -> str:
+        copy = json.loads(json.dumps(data))
+        change(copy)
+        path = dataset.directory / "edited.json"
+        path.write_text(json.dumps(copy))
+        return dataset.run("verify", "--certificate", str(path), code=1)
+
+    def lower_the_peak(d: dict[str, Any]) -> None:
+        d["max_c"], d["beyond"]["max_c"]["seconds"] = 5.9, 0.0
+
+    output = edited(lower_the_peak)
+    assert output.startswith("does not match:"), output
+    assert "max_c: the certificate says 5.9, the readings give 7.1" in output
+    assert "beyond.max_c.seconds: the certificate says 0.0, the readings give 720.0" in output
+
+    output = edited(lambda d: d["limits"].update(max_c=10.0))
+    assert "limits.max_c: the certificate says 10.0, the fleet file gives 6.0" in output
+
+    def release_to_discard(d: dict[str, Any]) -> None:
+        d["excursions"][0]["actions"][0]["product_decision"] = "discard"
+
+    output = edited(release_to_discard)
+    assert "excursions.0.actions.0.product_decision: the certificate says 'discard'" in output
+
+    output = edited(lambda d: d.pop("excursions"))
+    assert "excursions: missing from the certificate" in output
+
+
+def test_verify_fails_closed_on_a_file_it_cannot_use(dataset: Dataset) -> None:
+    output = dataset.run("verify", "--certificate", str(dataset.directory / "none.json"), code=2)
+    assert "does not exist" in output
+    output = dataset.run("verify", "--certificate", "/proc/self/mem", code=2)
+    assert "cannot read /proc/self/mem" in output
+    _, data = certificate(dataset)
+    del data["seal"]
+    unsealed = dataset.directory / "unsealed.json"
+    unsealed.write_text(json.dumps(data))
+    assert "not a seal" in dataset.run("verify", "--certificate", str(unsealed), code=2)
 
 
 def test_errors_say_what_to_do(dataset: Dataset) -> None:
