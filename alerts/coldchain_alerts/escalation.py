@@ -195,14 +195,22 @@ class Escalator:
                 select(Alert.site).where(Alert.status == Status.OPEN).distinct()
             ).all()
             for site in sites:
-                policy = _policy_row(session, site)
-                if policy is None:
-                    continue
-                result = plan(_waiting(session, site), _policy(policy), now, self.window)
-                if result.sends:
-                    self.wake(site, now)
-                elif result.next_run is not None:
-                    self.wake(site, result.next_run)
+                try:
+                    self._sweep_site(session, site, now)
+                except Exception:
+                    # One site's policy or alerts that cannot be planned must not leave
+                    # every other site unswept; this one is tried again at the next sweep.
+                    log.exception("escalation sweep of site %s failed; it is retried", site)
+
+    def _sweep_site(self, session: Session, site: str, now: datetime) -> None:
+        policy = _policy_row(session, site)
+        if policy is None:
+            return
+        result = plan(_waiting(session, site), _policy(policy), now, self.window)
+        if result.sends:
+            self.wake(site, now)
+        elif result.next_run is not None:
+            self.wake(site, result.next_run)
 
     # --- a run ------------------------------------------------------------------
 

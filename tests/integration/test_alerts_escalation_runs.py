@@ -252,3 +252,44 @@ def test_what_a_stopping_service_left_untold_is_told_after_the_next_start(
     (mail,) = smtp.wait_for(1, timeout=DEADLINE_S)
     assert f"/alerts/{alert.id}" in mail.get_content()
     wait_until(lambda: scene.levels() == [1], DEADLINE_S, "the message to be recorded")
+
+
+def test_an_alert_whose_time_cannot_be_shown_locally_does_not_keep_its_site_untold(
+    scene: Scene, smtp: SmtpSink
+) -> None:
+    """Its condition began in the last minutes of year 9999 UTC: later than any local
+    time east of UTC. The message of the site still goes out, with both alerts."""
+    scene.store("cold-room-1.air")
+    event = raised("cold-room-2.air")
+    end_of_time = datetime(9999, 12, 31, 23, 30, tzinfo=UTC)
+    with scene.writes.begin() as session:
+        lifecycle.apply_events(
+            session, [event.model_copy(update={"started_at": end_of_time, "at": end_of_time})]
+        )
+    scene.escalator(scene.notifier).run(SITE)
+    (message,) = smtp.wait_for(1)
+    text = message.get_content()
+    assert "Kühlraum 1" in text or "cold-room-1" in text
+    assert "31.12.9999 23:30 UTC" in text
+    assert scene.levels() == [1, 1]
+
+
+def test_a_site_whose_policy_cannot_be_planned_does_not_stop_the_sweep_of_the_others(
+    scene: Scene, smtp: SmtpSink, database_url: str
+) -> None:
+    """`policy set --ack-timeout-s` takes any number: one beyond what a time can hold
+    makes that site's plan fail; the sweep still wakes every other site."""
+    if not database_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL's integer column refuses such a timeout")
+    with scene.writes.begin() as session:
+        bernd = people.save_contact(
+            session, "tests", {"name": "Bernd", "email": "bernd@example.org", "active": True}
+        )
+        policies.set_policy(session, "tests", "other-hub", 10**14, None, [[bernd.id]])
+        lifecycle.apply_events(
+            session, [raised("van-1.chilled").model_copy(update={"site": "other-hub"})]
+        )
+    scene.store("cold-room-1.air")
+    scene.escalator(scene.notifier).sweep()
+    (message,) = smtp.wait_for(1)
+    assert message["To"] == "Anna <anna@example.org>"

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from coldchain.compliance import BERLIN
@@ -288,9 +288,13 @@ class _Text:
 
     def clock(self, at: datetime) -> str:
         """`03:12` today (in the zone), else `23.11. 03:12` / `23 Nov 03:12`, with the year
-        when it is not this year's."""
-        local = at.astimezone(self.zone)
-        time = f"{local:%H:%M}"
+        when it is not this year's; in UTC, saying so, for a time at the edge of the
+        calendar that has no local time (which would fail the whole message)."""
+        try:
+            local, zone = at.astimezone(self.zone), ""
+        except OverflowError:
+            local, zone = at.astimezone(UTC), " UTC"
+        time = f"{local:%H:%M}{zone}"
         if local.date() == self.today:
             return time
         year = local.year != self.today.year
