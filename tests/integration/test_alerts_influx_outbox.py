@@ -12,6 +12,7 @@ import subprocess
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -295,3 +296,39 @@ def test_the_upgrade_names_the_entry_of_audit_points_already_queued(database_url
     command.downgrade(config, "0002")
     lines = _rows(database_url, "SELECT line FROM influx_outbox ORDER BY id")
     assert [line for (line,) in lines] == [copy, action, "refused"]
+
+
+def test_while_influxdb_refuses_the_credentials_every_point_waits(
+    database_url: str, tmp_path: Path
+) -> None:
+    """401 says nothing about the points: none is set aside, all wait for the right login."""
+    secured = InfluxDB(tmp_path)
+    secured.env["INFLUXDB_HTTP_AUTH_ENABLED"] = "true"
+    secured.start()
+    try:
+        admin = "CREATE USER admin WITH PASSWORD 'admin' WITH ALL PRIVILEGES"
+        for statement in (admin, 'CREATE DATABASE "coldchain"'):
+            answer = httpx.post(
+                f"{secured.url}/query", data={"q": statement}, auth=("admin", "admin"), timeout=10
+            )
+            assert "error" not in answer.text, answer.text
+        migrate(database_url)
+        alerts = AlertsService(
+            AlertsSettings(
+                database_url=database_url,
+                influx_url=secured.url,
+                influx_db="coldchain",
+                influx_username="alerts",
+                influx_password="wrong",
+            )
+        )
+        try:
+            with alerts.writes.begin() as session:
+                outbox.queue(session, _action(1, datetime.now(UTC), datetime.now(UTC)))
+            assert alerts.flush_outbox() == 0
+        finally:
+            alerts.close()
+    finally:
+        secured.stop()
+    assert _rows(database_url, "SELECT count(*) FROM influx_outbox") == [(1,)]
+    assert _rows(database_url, "SELECT count(*) FROM influx_dead_letter") == [(0,)]
