@@ -33,8 +33,9 @@ token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
 contact_app = typer.Typer(help="Who is told about alerts.", no_args_is_help=True)
 policy_app = typer.Typer(help="Escalation policies per site.", no_args_is_help=True)
 audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
-influx_app = typer.Typer(
-    help="The copy of alert steps and of the audit chain in InfluxDB.", no_args_is_help=True
+dead_letters_app = typer.Typer(
+    help="Points InfluxDB refused: the copy of alert steps and of the audit chain they miss.",
+    no_args_is_help=True,
 )
 for sub, name in (
     (db_app, "db"),
@@ -43,7 +44,7 @@ for sub, name in (
     (contact_app, "contact"),
     (policy_app, "policy"),
     (audit_app, "audit"),
-    (influx_app, "influx"),
+    (dead_letters_app, "dead-letters"),
 ):
     app.add_typer(sub, name=name)
 
@@ -239,27 +240,30 @@ def audit_verify(env_file: EnvFile = None) -> None:
     raise typer.Exit(1)
 
 
-@influx_app.command("refused")
-def influx_refused(env_file: EnvFile = None) -> None:
-    """List the points InfluxDB refused, with its reason: they wait for `influx replay`."""
+@dead_letters_app.command("list")
+def dead_letters_list(env_file: EnvFile = None) -> None:
+    """List the points InfluxDB refused, with its reason; exit 1 when there are any."""
     sessions = _sessions(_settings(env_file))
     with sessions() as session:
         letters = outbox.dead_letters(session)
     if not letters:
         print("InfluxDB has refused no point")
         return
-    print(f"InfluxDB refused {len(letters)} point(s); remove the cause, then `influx replay`:")
+    print(
+        f"InfluxDB refused {len(letters)} point(s); remove the cause, then `dead-letters replay`:"
+    )
     for letter in letters:
         print(
             f"#{letter.id}  last refused {letter.refused_at.isoformat()} "
             f"({letter.attempts} time(s))\n  reason: {letter.reason}\n  point:  {letter.line}"
         )
+    raise typer.Exit(1)
 
 
-@influx_app.command("replay")
-def influx_replay(
+@dead_letters_app.command("replay")
+def dead_letters_replay(
     ids: Annotated[
-        list[int] | None, typer.Argument(help="Ids from `influx refused`; none: all.")
+        list[int] | None, typer.Argument(help="Ids from `dead-letters list`; none: all.")
     ] = None,
     env_file: EnvFile = None,
 ) -> None:

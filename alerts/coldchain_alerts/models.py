@@ -235,7 +235,7 @@ class InfluxOutbox(Base):
 
 class InfluxDeadLetter(Base):
     """A point InfluxDB refused (not: was unavailable for), set aside so that the points
-    behind it are written; kept until an operator replays it (`coldchain-alerts influx`)."""
+    behind it are written; kept until an operator replays it (`coldchain-alerts dead-letters`)."""
 
     __tablename__ = "influx_dead_letter"
 

@@ -216,7 +216,7 @@ class AlertsService:
             for letter in set_aside:
                 log.error(
                     "InfluxDB refused point %d, set aside in influx_dead_letter "
-                    "(list and replay: coldchain-alerts influx): %s; the point: %s",
+                    "(coldchain-alerts dead-letters list, replay): %s; the point: %s",
                     letter.id,
                     letter.reason,
                     letter.line,

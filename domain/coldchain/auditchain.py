@@ -174,7 +174,8 @@ def _against_copy(entry: Entry, copy: Copy) -> str:
     if seq in copy.refused:
         return (
             f"InfluxDB refused the copy of entry {seq} ({copy.refused[seq]}); it is kept in "
-            "the table influx_dead_letter: remove the cause, then `coldchain-alerts influx replay`"
+            "the table influx_dead_letter: remove the cause, then replay it "
+            "(`coldchain-alerts dead-letters replay`)"
         )
     last = seq
     while last < copy.complete_to and not _accounted(last + 1, copy):

@@ -238,25 +238,25 @@ def test_a_field_another_writer_gave_another_type_is_kept_shown_and_replayed(
     health = _get(stack, "/healthz")
     assert health is not None and health.status_code == 200
     assert health.json()["influx_refused"] == refused
-    assert "coldchain-alerts influx refused" in health.json()["warnings"][0]
+    assert "coldchain-alerts dead-letters list" in health.json()["warnings"][0]
 
-    status, listed = _cli(alerts.env, "influx", "refused")
-    assert status == 0, listed
+    status, listed = _cli(alerts.env, "dead-letters", "list")
+    assert status == 1, listed
     assert f"InfluxDB refused {refused} point(s)" in listed
     assert listed.count("field type conflict") == refused
     assert "alert_action,action=acknowledged" in listed
 
-    status, replayed = _cli(alerts.env, "influx", "replay")
+    status, replayed = _cli(alerts.env, "dead-letters", "replay")
     assert status == 1, replayed
     assert f"InfluxDB refused {refused} point(s) again; they stay" in replayed
-    assert "(2 time(s))" in _cli(alerts.env, "influx", "refused")[1]
+    assert "(2 time(s))" in _cli(alerts.env, "dead-letters", "list")[1]
 
     stack.influxdb.query(stack.database, f'DROP MEASUREMENT "{measurements.ALERT_ACTION}"')
-    status, replayed = _cli(alerts.env, "influx", "replay")
+    status, replayed = _cli(alerts.env, "dead-letters", "replay")
     assert (status, replayed.strip()) == (0, f"InfluxDB stored {refused} point(s)")
     actions = f'SELECT count("actor") FROM "{measurements.ALERT_ACTION}"'
     assert stack.influxdb.count(stack.database, actions) == refused
-    assert _cli(alerts.env, "influx", "refused") == (0, "InfluxDB has refused no point\n")
+    assert _cli(alerts.env, "dead-letters", "list") == (0, "InfluxDB has refused no point\n")
     health = _get(stack, "/healthz")
     assert health is not None
     assert (health.json()["influx_refused"], health.json()["warnings"]) == (0, [])

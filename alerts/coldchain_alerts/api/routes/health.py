@@ -47,6 +47,6 @@ def healthz(request: Request, response: Response, session: SessionDep) -> Health
     if refused:
         warnings.append(
             f"InfluxDB refused {refused} point(s): Grafana and the audit chain's copy lack "
-            "them; `coldchain-alerts influx refused` lists them with the reason"
+            "them; `coldchain-alerts dead-letters list` lists them with the reason"
         )
     return Health(database=database, broker=broker, influx_refused=refused, warnings=warnings)
