@@ -115,6 +115,7 @@ class AssetState(BaseModel):
 
 class GatewayState(BaseModel):
     alarms: dict[str, Alarm] = Field(default_factory=dict)
+    offline_since: datetime | None = None
 
 
 class EngineState(BaseModel):
@@ -304,12 +305,27 @@ class RuleEngine:
         return Outcome(alerts=[subject.event(rule, AlertState.RAISED, event.ts, event.ts)])
 
     def gateway_status(self, site: str, gateway: str, online: bool, at: datetime) -> Outcome:
-        """A gateway's retained status changed (`at`: when ingest saw it, UTC)."""
+        """A gateway's retained status changed (`at`: when ingest saw it, UTC).
+
+        Offline is an alarm once it has lasted the gateway's `offline_after_s`
+        (raised here when that is 0, else by `silence`); online ends it.
+        """
         state = self._gateway(gateway)
         subject = _Subject(site, gateway=gateway)
         if online:
+            state.offline_since = None
             return self._clear(state.alarms, "offline", subject, at)
-        return self._raise(state.alarms, "offline", subject, at, at)
+        state.offline_since = state.offline_since or at
+        return self._offline_too_long(state, subject, at)
+
+    def _offline_too_long(self, state: GatewayState, subject: _Subject, now: datetime) -> Outcome:
+        located = self.fleet.gateway(subject.gateway or "")
+        if state.offline_since is None or located is None:
+            return Outcome()
+        due = state.offline_since + timedelta(seconds=located[1].offline_after_s)
+        if now < due:
+            return Outcome()
+        return self._raise(state.alarms, "offline", subject, state.offline_since, due)
 
     def battery(self, site: str, gateway: Gateway, ts: datetime, volts: float) -> Outcome:
         """A gateway's battery voltage (V) at reading time `ts`."""
@@ -324,12 +340,18 @@ class RuleEngine:
         return Outcome()
 
     def silence(self, now: datetime) -> Outcome:
-        """Raise `no_data` for every temperature sensor silent for no_data_factor intervals.
+        """Raise `no_data` for every temperature sensor silent for no_data_factor intervals,
+        and `offline` for every gateway offline for its `offline_after_s`.
 
         `now` is the caller's clock (UTC). A sensor never heard from counts from the
         engine's start. The alarm carries the time the silence became too long.
         """
         outcome = Outcome()
+        for site, gateway in self.fleet.gateways():
+            known = self.state.gateways.get(gateway.id)
+            if known is not None and known.offline_since is not None:
+                subject = _Subject(site.id, gateway=gateway.id)
+                outcome.extend(self._offline_too_long(self._gateway(gateway.id), subject, now))
         for site, _gateway, sensor, asset in self.fleet.sensors():
             if sensor.kind != "temperature":
                 continue

@@ -22,6 +22,9 @@ from coldchain.errors import FleetConfigError
 from coldchain.limits import Limits
 
 DEFAULT_INTERVAL_S = 60.0
+#: A gateway offline for less than this (s) raised no alarm: long enough for a restart
+#: of the broker, of ingest or of the gateway, short next to what food may stand.
+OFFLINE_AFTER_S = 300.0
 
 
 class _Config(BaseModel):
@@ -83,6 +86,12 @@ class Gateway(_Config):
     battery_low_v: float | None = Field(
         default=None, gt=0, description="Battery below this (V) is an alarm; none: not checked."
     )
+    offline_after_s: float = Field(
+        default=OFFLINE_AFTER_S,
+        ge=0,
+        description="How long (s) the gateway must be offline before that is an alarm: a "
+        "restart of the broker, of ingest or of the gateway itself is not an incident.",
+    )
     sensors: list[Sensor]
 
 
@@ -128,6 +137,10 @@ class Fleet(_Config):
     def sensors(self) -> list[tuple[Site, Gateway, Sensor, Asset]]:
         """Every sensor with its site, gateway and asset."""
         return list(self._index.values())
+
+    def gateways(self) -> list[tuple[Site, Gateway]]:
+        """Every gateway with its site."""
+        return list(self._gateways.values())
 
     def gateway(self, gateway_id: str) -> tuple[Site, Gateway] | None:
         """The site and entry of a gateway, or None if the fleet does not know it."""

@@ -69,15 +69,45 @@ def test_a_silent_sensor_raises_no_data_and_its_next_reading_clears_it(stack: St
     assert datetime.fromisoformat(cleared["at"]) == later
 
 
-def test_gateway_offline_status_is_an_alarm_until_it_is_online(stack: Stack) -> None:
+def _offline_after(stack: Stack, seconds: float) -> None:
+    fleet = yaml.safe_load(stack.fleet.read_text())
+    for gateway in fleet["sites"][0]["gateways"]:
+        gateway["offline_after_s"] = seconds
+    stack.fleet.write_text(yaml.safe_dump(fleet))
+
+
+def test_gateway_offline_status_is_an_alarm_once_it_lasts_until_it_is_online(
+    stack: Stack,
+) -> None:
+    _offline_after(stack, 2)
     alerts = subscribe(stack.mosquitto.port, "coldchain/v1/_alerts/#")
-    stack.start_ingest()
+    stack.start_ingest(COLDCHAIN_INGEST_SILENCE_CHECK_S="0.2")
     status = f"coldchain/v1/{SITE}/van-3/status"
     _publish(stack, status, "offline", retain=True)
     raised = _next(alerts, rule="offline", state="raised")
     assert raised["gateway"] == "van-3"
+    started, at = (datetime.fromisoformat(raised[k]) for k in ("started_at", "at"))
+    assert at == started + timedelta(seconds=2)
     _publish(stack, status, "online", retain=True)
     assert _next(alerts, rule="offline", state="cleared")["key"] == raised["key"]
+
+
+def test_a_gateway_back_online_within_its_delay_is_no_alarm(stack: Stack) -> None:
+    _offline_after(stack, 3)
+    alerts = subscribe(stack.mosquitto.port, "coldchain/v1/_alerts/#")
+    stack.start_ingest(COLDCHAIN_INGEST_SILENCE_CHECK_S="0.2")
+    for gateway in ("van-1", "van-2"):
+        _publish(stack, f"coldchain/v1/{SITE}/{gateway}/status", "offline", retain=True)
+    _publish(stack, f"coldchain/v1/{SITE}/van-1/status", "online", retain=True)
+    # van-2 stays offline: its alarm comes after the delay, and van-1's never does.
+    seen = []
+    while not seen or seen[-1] != ("offline", "van-2"):
+        event = json.loads(alerts.get(timeout=20).payload)
+        seen.append((event["rule"], event.get("gateway")))
+    while not alerts.empty():  # what arrived with it
+        event = json.loads(alerts.get_nowait().payload)
+        seen.append((event["rule"], event.get("gateway")))
+    assert ("offline", "van-1") not in seen
 
 
 def test_ingest_killed_mid_excursion_alarms_once_and_still_clears(stack: Stack) -> None:

@@ -613,15 +613,49 @@ def test_battery_not_checked_without_a_level() -> None:
     assert new_engine(fleet).battery(SITE, unchecked, T0, 0.5).alerts == []
 
 
+def offline(outcome: Outcome) -> list[AlertEvent]:
+    """The offline alarms of an outcome (silence also reports sensors never heard from)."""
+    return [alert for alert in outcome.alerts if alert.rule == "offline"]
+
+
 def test_gateway_offline_and_back() -> None:
     engine = new_engine(make_fleet())
     alerts = engine.gateway_status(SITE, "gw", online=False, at=minute(3)).alerts
     alerts += engine.gateway_status(SITE, "gw", online=False, at=minute(4)).alerts
+    alerts += offline(engine.silence(minute(7.99)))
+    alerts += offline(engine.silence(minute(8)))
+    alerts += offline(engine.silence(minute(9)))
     alerts += engine.gateway_status(SITE, "gw", online=True, at=minute(9)).alerts
     alerts += engine.gateway_status(SITE, "gw", online=True, at=minute(10)).alerts
-    assert brief(alerts) == [("raised", "offline", 3, 3), ("cleared", "offline", 3, 9)]
+    assert brief(alerts) == [("raised", "offline", 3, 8), ("cleared", "offline", 3, 9)]
     assert alerts[0].key == alerts[1].key
     assert alerts[0].gateway == "gw"
+
+
+def test_a_gateway_back_within_its_offline_delay_raised_nothing() -> None:
+    """A restart of the broker, of ingest or of the gateway is not an incident."""
+    engine = new_engine(make_fleet())
+    alerts = engine.gateway_status(SITE, "gw", online=False, at=minute(3)).alerts
+    alerts += offline(engine.silence(minute(7)))
+    alerts += engine.gateway_status(SITE, "gw", online=True, at=minute(7.5)).alerts
+    alerts += offline(engine.silence(minute(20)))
+    assert alerts == []
+
+
+def test_a_gateway_without_offline_delay_alarms_at_once() -> None:
+    fleet = make_fleet()
+    raw = fleet.model_dump(by_alias=True)
+    raw["sites"][0]["gateways"][0]["offline_after_s"] = 0
+    engine = new_engine(Fleet.model_validate(raw))
+    alerts = engine.gateway_status(SITE, "gw", online=False, at=minute(3)).alerts
+    assert brief(alerts) == [("raised", "offline", 3, 3)]
+
+
+def test_offline_delay_survives_a_restart_of_ingest() -> None:
+    engine = new_engine(make_fleet())
+    engine.gateway_status(SITE, "gw", online=False, at=minute(3))
+    restored = RuleEngine(make_fleet(), RuleEngine.restore(minute(6), engine.changes()))
+    assert brief(offline(restored.silence(minute(8)))) == [("raised", "offline", 3, 8)]
 
 
 def test_demo_fleet_limits_can_be_reset() -> None:
