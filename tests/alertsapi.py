@@ -6,6 +6,7 @@ the service's database (it migrates the schema first, as the service does).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
@@ -32,6 +33,17 @@ def token_for(database_url: str, username: str = "tests", role: Role = Role.ADMI
     return token
 
 
+def add_user(database_url: str, username: str, role: Role, password: str | None) -> None:
+    """Add a user as `coldchain-alerts user add` does, directly in the database at the URL."""
+    migrate(database_url)
+    engine = make_engine(database_url)
+    try:
+        with make_sessionmaker(engine).begin() as session:
+            people.add_user(session, "tests", username, role, password)
+    finally:
+        engine.dispose()
+
+
 class AlertsApi:
     def __init__(self, url: str, token: str) -> None:
         self.url = url
@@ -56,3 +68,16 @@ class AlertsApi:
             return []
         listed: list[dict[str, Any]] = response.json()
         return listed
+
+
+def csrf_of(page: httpx.Response) -> str:
+    """The CSRF token in a page's forms."""
+    found = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert found is not None, f"no CSRF token in {page.url}: {page.text[:300]}"
+    return found.group(1)
+
+
+def log_in(browser: httpx.Client, username: str, password: str) -> httpx.Response:
+    """Log in on the login page as a browser does: its form, with the session's CSRF token."""
+    form = {"username": username, "password": password, "csrf": csrf_of(browser.get("/login"))}
+    return browser.post("/login", data=form)

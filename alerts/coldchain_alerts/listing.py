@@ -13,6 +13,10 @@ from sqlalchemy.orm import Session
 from coldchain.workflow import Status
 from coldchain_alerts.models import Alert, AuditEntry
 
+#: Most alerts skipped before a page of them: bounded so the database is never handed an
+#: absurd OFFSET.
+MAX_OFFSET = 10_000_000
+
 
 @dataclass(frozen=True)
 class Filters:

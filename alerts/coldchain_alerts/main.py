@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from urllib.parse import quote
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from starlette.exceptions import HTTPException
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.staticfiles import StaticFiles
 
@@ -80,8 +85,34 @@ def create_app(settings: AlertsSettings) -> FastAPI:
     async def _password(request: Request, error: PasswordTooShort) -> JSONResponse:
         return JSONResponse({"detail": str(error)}, status_code=422)
 
+    # The API answers errors in JSON; the pages answer people with a page that says why.
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, error: RequestValidationError) -> Response:
+        if _for_machines(request):
+            return AsciiJSONResponse({"detail": jsonable_encoder(error.errors())}, 422)
+        reasons = [f"{problem['loc'][-1]}: {problem['msg']}" for problem in error.errors()]
+        return pages.refused(request, 422, reasons)
+
+    @app.exception_handler(HTTPException)
+    async def _refused(request: Request, error: HTTPException) -> Response:
+        if _for_machines(request):
+            return await http_exception_handler(request, error)
+        return pages.refused(request, error.status_code, [str(error.detail)], error.headers)
+
     @app.exception_handler(LoginRequired)
     async def _login(request: Request, error: LoginRequired) -> RedirectResponse:
         return RedirectResponse(f"/login?next={quote(error.next_url)}", status_code=303)
 
     return app
+
+
+class AsciiJSONResponse(JSONResponse):
+    """JSON with all but ASCII escaped: FastAPI's list of invalid values echoes each one, and
+    a lone surrogate from a JSON escape (\\ud800) is valid JSON but cannot be UTF-8."""
+
+    def render(self, content: object) -> bytes:
+        return json.dumps(content, allow_nan=False, separators=(",", ":")).encode()
+
+
+def _for_machines(request: Request) -> bool:
+    return request.url.path.startswith("/api/")

@@ -23,6 +23,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from coldchain_alerts.db import Base, UtcDateTime
 
+#: Longest webhook URL stored, written out (punycode host, percent-encoded path).
+MAX_URL = 2000
+
 
 class Alert(Base):
     """One alarm condition at one subject, from the first raise until someone closes it.
@@ -184,7 +187,7 @@ class Contact(Base):
     email: Mapped[str | None] = mapped_column(String(254))
     phone: Mapped[str | None] = mapped_column(String(32))
     ntfy_topic: Mapped[str | None] = mapped_column(String(64))
-    webhook_url: Mapped[str | None] = mapped_column(String(2000))
+    webhook_url: Mapped[str | None] = mapped_column(String(MAX_URL))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
 

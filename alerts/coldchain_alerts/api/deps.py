@@ -8,12 +8,13 @@ logged-in browser call it (no CSRF on the API).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, Field
 from sqlalchemy.orm import Session
 
 from coldchain_alerts.auth import ACTING, Role, user_for_token
@@ -31,6 +32,25 @@ class Problem(BaseModel):
 
 #: Ids are database integers: larger numbers are refused (422) before any query.
 Id = Annotated[int, Path(ge=1, le=2**31 - 1)]
+#: A pattern for text that is stored or looked up: PostgreSQL cannot hold NUL (U+0000).
+NO_NUL = r"^[^\x00]*$"
+#: User names: lower-case letters, digits and . _ -, at most 64 characters.
+USERNAME = r"^[a-z0-9][a-z0-9._-]{0,63}$"
+
+
+def _in_utc(at: datetime) -> datetime:
+    try:
+        return at.astimezone(UTC)
+    except OverflowError:
+        # An offset can carry a time at an end of the calendar out of it in UTC
+        # (9999-12-31T23:59-00:01 is in the year 10000), where neither Python nor the
+        # databases reach: it counts as that end.
+        end = datetime.max if at.year == datetime.max.year else datetime.min
+        return end.replace(tzinfo=UTC)
+
+
+#: A time with an offset, as the UTC time it names; beyond the years 1-9999 in UTC, their end.
+UtcTime = Annotated[AwareDatetime, AfterValidator(_in_utc)]
 
 #: The error answers every API route may give besides its own.
 ERRORS: dict[int | str, dict[str, object]] = {

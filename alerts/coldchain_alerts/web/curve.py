@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from html import escape
+from typing import TypeGuard
 from zoneinfo import ZoneInfo
 
 WIDTH, HEIGHT = 640, 240
@@ -33,11 +36,10 @@ def svg(curve: Curve, tz: ZoneInfo, label: str, decimal: str = ".") -> str:
     Numbers are written with `decimal` as the decimal mark ("," in German).
     """
     values = [value for _, value in curve.points]
-    levels = [v for v in (curve.limit_c, curve.regulatory_c) if v is not None]
-    low = min(values + levels, default=0.0)
-    high = max(values + levels, default=1.0)
-    pad = max((high - low) * 0.1, 0.5)
-    low, high = low - pad, high + pad
+    levels = [v for v in (curve.limit_c, curve.regulatory_c) if _drawable(v)]
+    low, high = _padded(min(values + levels, default=0.0), max(values + levels, default=1.0))
+    # Halves throughout: the span of two finite floats (-1e308 to 1e308) is not one.
+    half_span = high / 2 - low / 2
     span = max((curve.end - curve.start).total_seconds(), 1.0)
 
     def x(at: datetime) -> float:
@@ -45,7 +47,7 @@ def svg(curve: Curve, tz: ZoneInfo, label: str, decimal: str = ".") -> str:
         return LEFT + (WIDTH - LEFT - RIGHT) * min(max(seconds / span, 0.0), 1.0)
 
     def y(value: float) -> float:
-        return TOP + (HEIGHT - TOP - BOTTOM) * (high - value) / (high - low)
+        return TOP + (HEIGHT - TOP - BOTTOM) * (high / 2 - value / 2) / half_span
 
     parts = [
         f'<svg class="curve" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
@@ -57,7 +59,7 @@ def svg(curve: Curve, tz: ZoneInfo, label: str, decimal: str = ".") -> str:
     # A legal maximum equal to the alarm limit would draw the same line twice.
     regulatory = curve.regulatory_c if curve.regulatory_c != curve.limit_c else None
     for value, css in ((curve.limit_c, "limit"), (regulatory, "regulatory")):
-        if value is not None:
+        if _drawable(value):
             parts.append(
                 f'<line class="{css}" x1="{LEFT}" x2="{WIDTH - RIGHT}" '
                 f'y1="{y(value):.1f}" y2="{y(value):.1f}"/>'
@@ -93,10 +95,26 @@ def _number(value: float, decimal: str, places: int | None = None) -> str:
     return text.replace(".", decimal)
 
 
+def _drawable(level: float | None) -> TypeGuard[float]:
+    return level is not None and math.isfinite(level)
+
+
+def _padded(low: float, high: float) -> tuple[float, float]:
+    """The range drawn: a tenth of the span (at least half a degree) beyond the values, but
+    never beyond the largest float."""
+    pad = max(high / 10 - low / 10, 0.5)
+    return max(low - pad, -sys.float_info.max), min(high + pad, sys.float_info.max)
+
+
 def _ticks(low: float, high: float) -> list[float]:
-    step = next(s for s in (0.5, 1, 2, 5, 10, 20, 50, 100) if (high - low) / s <= 6)
-    first = int(low / step) * step
-    return [first + i * step for i in range(12) if low <= first + i * step <= high]
+    """Round values from `low` to `high`, at most 7: half a degree apart, or 1, 2 or 5 times
+    a power of 10."""
+    rough = high / 6 - low / 6
+    power = 10.0 ** math.floor(math.log10(rough))
+    step = max(next(power * m for m in (1, 2, 5, 10) if power * m >= rough), 0.5)
+    first = math.ceil(low / step)
+    ticks = ((first + i) * step for i in range(7))
+    return [tick for tick in ticks if tick <= high]
 
 
 def _time_ticks(start: datetime, end: datetime) -> list[datetime]:

@@ -8,20 +8,22 @@ plain HTML with a little CSS, readable on a phone; no JavaScript is needed.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
+from coldchain.contract import EARLIEST_TIMESTAMP
 from coldchain.rulenames import rule_name
 from coldchain.workflow import Closing, ProductDecision, Status, WorkflowError
 from coldchain_alerts import audit, lifecycle, listing
-from coldchain_alerts.api.deps import Id
+from coldchain_alerts.api.deps import NO_NUL, Id
 from coldchain_alerts.auth import ACTING, LoginThrottle, Role, authenticate, csrf_ok, csrf_token
 from coldchain_alerts.influx import InfluxError
 from coldchain_alerts.models import Alert, User
@@ -42,6 +44,8 @@ CURVE_MARGIN = timedelta(hours=1)
 CURVE_RAW_SPAN = timedelta(hours=12)
 #: Alerts on one page of the inbox.
 PAGE = 50
+#: The inbox's last page number: as far as the API's offset goes.
+MAX_PAGE = listing.MAX_OFFSET // PAGE
 
 
 class LoginRequired(Exception):
@@ -64,7 +68,7 @@ def login_form(request: Request, next: str = "/alerts") -> Response:
 @router.post("/login", response_class=HTMLResponse)
 def login(
     request: Request,
-    username: Annotated[str, Form(max_length=64)],
+    username: Annotated[str, Form(max_length=64, pattern=NO_NUL)],
     password: Annotated[str, Form(max_length=1000)],
     csrf: Annotated[str, Form(max_length=200)] = "",
     next: Annotated[str, Form(max_length=2000)] = "/alerts",
@@ -116,20 +120,24 @@ def set_language(request: Request, language: str, next: str = "/alerts") -> Resp
 
 
 @router.get("/alerts", response_class=HTMLResponse)
-def inbox(request: Request, status: str = "open", page: int = 1) -> Response:
+def inbox(
+    request: Request,
+    status: Literal["open", "acknowledged", "closed", "all"] = "open",
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
+) -> Response:
     with request.app.state.service.sessions() as session:
         user = _user(request, session)
-        wanted = Status(status) if status in {s.value for s in Status} else None
-        offset = max(page - 1, 0) * PAGE
+        wanted = None if status == "all" else Status(status)
+        offset = (page - 1) * PAGE
         alerts = listing.search(session, listing.Filters(status=wanted), PAGE + 1, offset)
         return _render(
             request,
             "inbox.html",
             user,
             alerts=alerts[:PAGE],
-            more=len(alerts) > PAGE,
-            page=max(page, 1),
-            tab=wanted.value if wanted else "all",
+            more=len(alerts) > PAGE and page < MAX_PAGE,
+            page=page,
+            tab=status,
         )
 
 
@@ -148,7 +156,7 @@ def alert_page(request: Request, alert_id: Id, done: str = "") -> Response:
 def acknowledge(
     request: Request,
     alert_id: Id,
-    comment: Annotated[str, Form(max_length=10_000)] = "",
+    comment: Annotated[str, Form(max_length=10_000, pattern=NO_NUL)] = "",
     csrf: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
     return _act(
@@ -164,10 +172,10 @@ def acknowledge(
 def close(
     request: Request,
     alert_id: Id,
-    cause: Annotated[str, Form(max_length=10_000)] = "",
-    corrective_action: Annotated[str, Form(max_length=10_000)] = "",
+    cause: Annotated[str, Form(max_length=10_000, pattern=NO_NUL)] = "",
+    corrective_action: Annotated[str, Form(max_length=10_000, pattern=NO_NUL)] = "",
     product_decision: Annotated[str, Form(max_length=20)] = "",
-    comment: Annotated[str, Form(max_length=10_000)] = "",
+    comment: Annotated[str, Form(max_length=10_000, pattern=NO_NUL)] = "",
     csrf: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
     decision = (
@@ -209,6 +217,30 @@ def _act(request: Request, alert_id: Id, csrf: str, done: str, step: Any) -> Res
         return _detail(request, session, user, alert, done="", error=error, status=409)
 
 
+def refused(
+    request: Request,
+    status: int,
+    reasons: list[str],
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    """A page saying why a request was refused: main.py answers the pages' errors with it."""
+    heading = f"problem_{status}" if f"problem_{status}" in texts.WORDS else "problem"
+    explanation = f"explain_{status}" if f"explain_{status}" in texts.WORDS else None
+    response = _render(
+        request,
+        "problem.html",
+        None,
+        status=status,
+        heading=heading,
+        reasons=reasons,
+        explanation=explanation,
+        # The language switch comes back here, unless this answers a form's POST.
+        path=quote(_here(request), safe="/") if request.method == "GET" else "/alerts",
+    )
+    response.headers.update(headers or {})
+    return response
+
+
 def _detail(
     request: Request,
     session: Session,
@@ -238,10 +270,10 @@ def _detail(
 
 def _curve(request: Request, alert: Alert, language: Language) -> str | None:
     service = request.app.state.service
-    if service.influx is None or alert.sensor is None:
+    window = _curve_window(alert.opened_at, alert.cleared_at, _now())
+    if service.influx is None or alert.sensor is None or window is None:
         return None
-    start = alert.opened_at - CURVE_MARGIN
-    end = min((alert.cleared_at or _now()) + CURVE_MARGIN, _now())
+    start, end = window
     span = end - start
     every = 0 if span <= CURVE_RAW_SPAN else int(span.total_seconds() // 600)
     try:
@@ -263,6 +295,18 @@ def _curve(request: Request, alert: Alert, language: Language) -> str | None:
     )
     decimal = "," if language == "de" else "."
     return svg(curve, texts.ZONE, texts.word("curve", language), decimal)
+
+
+def _curve_window(
+    began: datetime, cleared: datetime | None, now: datetime
+) -> tuple[datetime, datetime] | None:
+    """From CURVE_MARGIN before `began` to CURVE_MARGIN after `cleared` (or now), within the
+    times readings can have: not before the contract's earliest, not after now. None when
+    nothing is left (an alert of the future)."""
+    # Bounded before the margin is added: an alert of the year 1 or 9999 has no room for it.
+    start = max(began, EARLIEST_TIMESTAMP + CURVE_MARGIN) - CURVE_MARGIN
+    end = min(cleared or now, now - CURVE_MARGIN) + CURVE_MARGIN
+    return (start, end) if start < end else None
 
 
 def _user(request: Request, session: Session) -> User:

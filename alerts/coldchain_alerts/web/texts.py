@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from coldchain.compliance import BERLIN
@@ -121,6 +121,15 @@ WORDS: dict[str, dict[str, str]] = {
         "en": "A critical alert needs a cause, a corrective action and a product decision.",
     },
     "error_too_long": {"de": "Der Text ist zu lang.", "en": "The text is too long."},
+    "problem": {"de": "Anfrage abgelehnt", "en": "Request refused"},
+    "problem_400": {"de": "Ungültige Anfrage", "en": "Bad request"},
+    "problem_404": {"de": "Nicht gefunden", "en": "Not found"},
+    "problem_405": {"de": "Nicht erlaubt", "en": "Not allowed"},
+    "problem_422": {"de": "Ungültige Eingabe", "en": "Invalid input"},
+    "explain_422": {
+        "de": "Diese Eingabe kann der Dienst nicht verarbeiten:",
+        "en": "The service cannot take this input:",
+    },
     "done_acknowledged": {"de": "Alarm bestätigt.", "en": "Alert acknowledged."},
     "done_closed": {"de": "Alarm abgeschlossen.", "en": "Alert closed."},
 }
@@ -134,10 +143,16 @@ def word(key: str, language: Language) -> str:
 
 
 def local_time(at: datetime | None, language: Language) -> str:
-    """Europe/Berlin wall time, with the zone's abbreviation (CET/CEST, MEZ/MESZ)."""
+    """Europe/Berlin wall time, with the zone's abbreviation (CET/CEST, MEZ/MESZ).
+
+    UTC at the very end of the calendar, where Berlin's offset would step past 9999-12-31.
+    """
     if at is None:
         return "–"
-    here = at.astimezone(ZONE)
+    try:
+        here = at.astimezone(ZONE)
+    except OverflowError:
+        here = at.astimezone(UTC)
     zone = here.tzname() or ""
     if language == "de":
         zone = {"CET": "MEZ", "CEST": "MESZ"}.get(zone, zone)

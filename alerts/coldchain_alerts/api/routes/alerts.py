@@ -6,17 +6,19 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from coldchain.workflow import MAX_TEXT, Closing, ProductDecision, Status
 from coldchain_alerts import lifecycle, listing
 from coldchain_alerts.api.deps import (
     ERRORS,
+    NO_NUL,
     Actor,
     Id,
     Problem,
     Reader,
     SessionDep,
+    UtcTime,
     WriteSessionDep,
 )
 from coldchain_alerts.models import Alert
@@ -26,6 +28,7 @@ router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"], responses=ERRORS)
 
 #: Most alerts one request returns; bounded so the database is never handed an absurd LIMIT.
 MAX_LIMIT = 10_000
+_ENDS = "A time beyond 0001-01-01 or 9999-12-31 in UTC counts as that end of the calendar."
 #: Answers of the workflow routes besides 200.
 _WORKFLOW_ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"description": "No such alert", "model": Problem},
@@ -80,14 +83,16 @@ class AlertDetail(AlertOut):
 
 
 class Acknowledgement(BaseModel):
-    comment: str = Field(min_length=1, max_length=MAX_TEXT, description="What you are doing.")
+    comment: str = Field(
+        min_length=1, max_length=MAX_TEXT, pattern=NO_NUL, description="What you are doing."
+    )
 
 
 class ClosingIn(BaseModel):
-    cause: str = Field(default="", max_length=MAX_TEXT)
-    corrective_action: str = Field(default="", max_length=MAX_TEXT)
+    cause: str = Field(default="", max_length=MAX_TEXT, pattern=NO_NUL)
+    corrective_action: str = Field(default="", max_length=MAX_TEXT, pattern=NO_NUL)
     product_decision: ProductDecision | None = None
-    comment: str = Field(default="", max_length=MAX_TEXT)
+    comment: str = Field(default="", max_length=MAX_TEXT, pattern=NO_NUL)
 
 
 @router.get("", response_model=list[AlertOut])
@@ -95,13 +100,13 @@ def list_alerts(
     session: SessionDep,
     user: Reader,
     status: Status | None = None,
-    site: Annotated[str | None, Query(max_length=64)] = None,
-    asset: Annotated[str | None, Query(max_length=64)] = None,
+    site: Annotated[str | None, Query(max_length=64, pattern=NO_NUL)] = None,
+    asset: Annotated[str | None, Query(max_length=64, pattern=NO_NUL)] = None,
     active: bool | None = None,
-    since: Annotated[AwareDatetime | None, Query(description="Began at or after (UTC).")] = None,
-    until: Annotated[AwareDatetime | None, Query(description="Began before.")] = None,
+    since: Annotated[UtcTime | None, Query(description=f"Began at or after. {_ENDS}")] = None,
+    until: Annotated[UtcTime | None, Query(description=f"Began before. {_ENDS}")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 500,
-    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    offset: Annotated[int, Query(ge=0, le=listing.MAX_OFFSET)] = 0,
 ) -> list[Alert]:
     filters = listing.Filters(status, site, asset, active, since, until)
     return listing.search(session, filters, limit, offset)

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl
 from sqlalchemy import select
 
 from coldchain_alerts import people
 from coldchain_alerts.api.deps import (
     ERRORS,
+    NO_NUL,
     Admin,
     Id,
     Problem,
@@ -18,7 +19,7 @@ from coldchain_alerts.api.deps import (
     SessionDep,
     WriteSessionDep,
 )
-from coldchain_alerts.models import Contact
+from coldchain_alerts.models import MAX_URL, Contact
 
 router = APIRouter(prefix="/api/v1/contacts", tags=["contacts"], responses=ERRORS)
 
@@ -28,15 +29,23 @@ router = APIRouter(prefix="/api/v1/contacts", tags=["contacts"], responses=ERROR
 EMAIL = r"^[^@\x00-\x20\x7f-\x9f]+@[^@\x00-\x20\x7f-\x9f]+\.[^@\x00-\x20\x7f-\x9f]+$"
 
 
+def _storable(url: HttpUrl) -> HttpUrl:
+    # A URL is stored as written out, with its host in punycode and its path percent-encoded:
+    # that can be many times as long as what was sent.
+    if len(str(url)) > MAX_URL:
+        raise ValueError(f"is {len(str(url))} characters long written out; at most {MAX_URL}")
+    return url
+
+
 class ContactIn(BaseModel):
-    name: str = Field(min_length=1, max_length=200)
+    name: str = Field(min_length=1, max_length=200, pattern=NO_NUL)
     language: Literal["de", "en"] = "de"
     email: str | None = Field(default=None, max_length=254, pattern=EMAIL)
     phone: str | None = Field(
         default=None, pattern=r"^\+[1-9][0-9]{6,14}$", description="International, +49..."
     )
     ntfy_topic: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
-    webhook_url: HttpUrl | None = None
+    webhook_url: Annotated[HttpUrl, AfterValidator(_storable)] | None = None
     active: bool = True
 
 

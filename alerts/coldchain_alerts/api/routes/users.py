@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Path
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from coldchain_alerts import people
 from coldchain_alerts.api.deps import (
     ERRORS,
+    NO_NUL,
+    USERNAME,
     Admin,
     Id,
     Problem,
@@ -23,7 +25,9 @@ from coldchain_alerts.auth import MIN_PASSWORD, Role
 from coldchain_alerts.models import User
 
 router = APIRouter(prefix="/api/v1", tags=["users"], responses=ERRORS)
-Username = Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")
+Username = Field(pattern=USERNAME)
+#: A user named in the path: a name that cannot exist is refused (422) before any query.
+UsernamePath = Annotated[str, Path(pattern=USERNAME)]
 
 
 class UserOut(BaseModel):
@@ -38,7 +42,7 @@ class UserOut(BaseModel):
 
 class UserIn(BaseModel):
     username: str = Username
-    display_name: str = Field(default="", max_length=200)
+    display_name: str = Field(default="", max_length=200, pattern=NO_NUL)
     role: Role
     language: Literal["de", "en"] = "de"
     password: str | None = Field(
@@ -47,7 +51,7 @@ class UserIn(BaseModel):
 
 
 class UserChange(BaseModel):
-    display_name: str | None = Field(default=None, max_length=200)
+    display_name: str | None = Field(default=None, max_length=200, pattern=NO_NUL)
     role: Role | None = None
     language: Literal["de", "en"] | None = None
     active: bool | None = None
@@ -55,7 +59,9 @@ class UserChange(BaseModel):
 
 
 class TokenIn(BaseModel):
-    name: str = Field(min_length=1, max_length=100, description="What the token is for.")
+    name: str = Field(
+        min_length=1, max_length=100, pattern=NO_NUL, description="What the token is for."
+    )
 
 
 class TokenOut(BaseModel):
@@ -91,7 +97,9 @@ def create_user(body: UserIn, session: WriteSessionDep, user: Admin) -> User:
 
 
 @router.patch("/users/{username}", response_model=UserOut, responses={404: {"model": Problem}})
-def change_user(username: str, body: UserChange, session: WriteSessionDep, user: Admin) -> User:
+def change_user(
+    username: UsernamePath, body: UserChange, session: WriteSessionDep, user: Admin
+) -> User:
     changed = people.change_user(session, user.username, username, **body.model_dump())
     session.commit()
     return changed
@@ -103,7 +111,9 @@ def change_user(username: str, body: UserChange, session: WriteSessionDep, user:
     status_code=201,
     responses={404: {"model": Problem}},
 )
-def create_token(username: str, body: TokenIn, session: WriteSessionDep, user: Admin) -> TokenOut:
+def create_token(
+    username: UsernamePath, body: TokenIn, session: WriteSessionDep, user: Admin
+) -> TokenOut:
     row, token = people.add_token(session, user.username, username, body.name)
     session.commit()
     return TokenOut(id=row.id, name=row.name, created_at=row.created_at, token=token)
