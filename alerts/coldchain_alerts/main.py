@@ -21,6 +21,7 @@ from coldchain_alerts import lifecycle, people
 from coldchain_alerts.api.deps import single_valued_query
 from coldchain_alerts.api.routes import alerts, audit, contacts, health, metrics, policies, users
 from coldchain_alerts.auth import PasswordTooShort
+from coldchain_alerts.bodies import BodyTooLarge
 from coldchain_alerts.service import AlertsService
 from coldchain_alerts.settings import AlertsSettings
 from coldchain_alerts.web import pages
@@ -42,12 +43,14 @@ def create_app(settings: AlertsSettings) -> FastAPI:
         description="Alerts of the cold chain: find them, acknowledge them, close them with "
         "a corrective action; contacts, escalation policies, users and the audit log. "
         "Every endpoint but /healthz and /metrics needs an API token "
-        '(`Authorization: Bearer ...`). Errors are JSON: `{"detail": ...}`.',
+        "(`Authorization: Bearer ...`); without one a request is refused before its body is "
+        'read. Errors are JSON: `{"detail": ...}`.',
         lifespan=lifespan,
     )
     app.state.service = service
     app.state.sessions = service.sessions
     app.state.writes = service.writes
+    app.state.max_body_bytes = settings.max_body_bytes
     app.add_middleware(
         SessionMiddleware,
         secret_key=service.secret_key,
@@ -95,6 +98,8 @@ def create_app(settings: AlertsSettings) -> FastAPI:
 
     @app.exception_handler(HTTPException)
     async def _refused(request: Request, error: HTTPException) -> Response:
+        if isinstance(error, BodyTooLarge):
+            service.metrics.requests_refused.labels(reason="body_too_large").inc()
         if _for_machines(request):
             return await http_exception_handler(request, error)
         return pages.refused(request, error.status_code, [str(error.detail)], error.headers)

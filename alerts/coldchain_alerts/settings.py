@@ -59,6 +59,12 @@ class AlertsSettings(BaseSettings):
         description="Send the session cookie over HTTPS only; unset: when public_url is https.",
     )
     session_hours: float = Field(default=12.0, gt=0, description="How long a login lasts.")
+    max_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=64 * 1024,
+        description="Largest request body accepted, in bytes; a larger one is refused (413) "
+        "before it is read.",
+    )
     escalation_window_s: float = Field(
         default=30.0,
         ge=0,

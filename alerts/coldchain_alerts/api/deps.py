@@ -2,7 +2,8 @@
 
 The API authenticates machines and scripts with `Authorization: Bearer <token>`
 only, never with the pages' session cookie, so no other site can make a
-logged-in browser call it (no CSRF on the API).
+logged-in browser call it (no CSRF on the API). Its routes are `TokenRoute`s:
+a request without a valid token is refused before its body is read.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AfterValidator, AwareDatetime, BaseModel, Field
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from coldchain_alerts.auth import ACTING, Role, user_for_token
+from coldchain_alerts.bodies import CLOSE, LimitedRoute
 from coldchain_alerts.models import User
 
 
@@ -57,6 +60,7 @@ ERRORS: dict[int | str, dict[str, object]] = {
     400: {"description": "The body is not JSON", "model": Problem},
     401: {"description": "No API token, or an unknown or revoked one", "model": Problem},
     403: {"description": "Your role may not do this", "model": Problem},
+    413: {"description": "The body is larger than the service accepts", "model": Problem},
 }
 
 
@@ -103,18 +107,38 @@ def api_user(
     session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> User:
+    return _caller(session, credentials)
+
+
+def _caller(session: Session, credentials: HTTPAuthorizationCredentials | None) -> User:
     if credentials is None:
         raise HTTPException(
             401,
             "authentication required: send Authorization: Bearer <API token>",
-            headers={"WWW-Authenticate": "Bearer"},
+            headers={"WWW-Authenticate": "Bearer"} | CLOSE,
         )
     user = user_for_token(session, credentials.credentials)
     if user is None:
         raise HTTPException(
-            401, "this API token is unknown or revoked", headers={"WWW-Authenticate": "Bearer"}
+            401,
+            "this API token is unknown or revoked",
+            headers={"WWW-Authenticate": "Bearer"} | CLOSE,
         )
     return user
+
+
+class TokenRoute(LimitedRoute):
+    """An API route: a request without a valid token is refused (401) before its body is
+    read. `api_user` checks the token again in the route's own session."""
+
+    async def admit(self, request: Request) -> None:
+        credentials = await _bearer(request)
+        await run_in_threadpool(self._check, request, credentials)
+
+    @staticmethod
+    def _check(request: Request, credentials: HTTPAuthorizationCredentials | None) -> None:
+        with request.app.state.sessions() as session:
+            _caller(session, credentials)
 
 
 def _requiring(roles: frozenset[Role], what: str) -> Callable[[User], User]:

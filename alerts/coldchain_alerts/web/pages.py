@@ -25,6 +25,7 @@ from coldchain.workflow import Closing, ProductDecision, Status, WorkflowError
 from coldchain_alerts import audit, lifecycle, listing
 from coldchain_alerts.api.deps import NO_NUL, Id
 from coldchain_alerts.auth import ACTING, LoginThrottle, Role, authenticate, csrf_ok, csrf_token
+from coldchain_alerts.bodies import LimitedRoute
 from coldchain_alerts.influx import InfluxError
 from coldchain_alerts.models import Alert, User
 from coldchain_alerts.notify.notice import Language
@@ -36,7 +37,12 @@ log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
 templates = Jinja2Templates(directory=HERE / "templates")
-router = APIRouter(include_in_schema=False)
+router = APIRouter(
+    include_in_schema=False,
+    route_class=LimitedRoute,
+    # The forms have at most 5 fields and no files; the longest field has 10 000 characters.
+    form_limits={"max_fields": 10, "max_files": 0, "max_part_size": 64 * 1024},
+)
 throttle = LoginThrottle()
 #: Readings shown before an alert began and after it cleared.
 CURVE_MARGIN = timedelta(hours=1)

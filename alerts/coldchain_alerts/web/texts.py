@@ -125,6 +125,11 @@ WORDS: dict[str, dict[str, str]] = {
     "problem_400": {"de": "Ungültige Anfrage", "en": "Bad request"},
     "problem_404": {"de": "Nicht gefunden", "en": "Not found"},
     "problem_405": {"de": "Nicht erlaubt", "en": "Not allowed"},
+    "problem_413": {"de": "Anfrage zu groß", "en": "Request too large"},
+    "explain_413": {
+        "de": "Die Anfrage ist größer, als der Dienst annimmt. Bitte kürzer fassen.",
+        "en": "The request is larger than the service accepts. Please make it shorter.",
+    },
     "problem_422": {"de": "Ungültige Eingabe", "en": "Invalid input"},
     "explain_422": {
         "de": "Diese Eingabe kann der Dienst nicht verarbeiten:",

@@ -18,12 +18,15 @@ from coldchain_alerts.api.deps import (
     Problem,
     Reader,
     SessionDep,
+    TokenRoute,
     UtcTime,
     WriteSessionDep,
 )
 from coldchain_alerts.models import Alert
 
-router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"], responses=ERRORS)
+router = APIRouter(
+    prefix="/api/v1/alerts", tags=["alerts"], responses=ERRORS, route_class=TokenRoute
+)
 
 
 #: Most alerts one request returns; bounded so the database is never handed an absurd LIMIT.

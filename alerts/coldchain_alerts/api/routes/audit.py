@@ -14,10 +14,10 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from coldchain_alerts import audit
-from coldchain_alerts.api.deps import ERRORS, Reader, SessionDep
+from coldchain_alerts.api.deps import ERRORS, Reader, SessionDep, TokenRoute
 from coldchain_alerts.models import AuditEntry
 
-router = APIRouter(prefix="/api/v1/audit", tags=["audit"], responses=ERRORS)
+router = APIRouter(prefix="/api/v1/audit", tags=["audit"], responses=ERRORS, route_class=TokenRoute)
 _COLUMNS = [
     "seq",
     "at",

@@ -17,11 +17,14 @@ from coldchain_alerts.api.deps import (
     Problem,
     Reader,
     SessionDep,
+    TokenRoute,
     WriteSessionDep,
 )
 from coldchain_alerts.models import MAX_URL, Contact
 
-router = APIRouter(prefix="/api/v1/contacts", tags=["contacts"], responses=ERRORS)
+router = APIRouter(
+    prefix="/api/v1/contacts", tags=["contacts"], responses=ERRORS, route_class=TokenRoute
+)
 
 
 #: An address with one @ and a dot after it, without spaces or control characters

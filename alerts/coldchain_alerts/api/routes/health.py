@@ -13,9 +13,10 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from coldchain_alerts.api.deps import SessionDep
+from coldchain_alerts.bodies import LimitedRoute
 from coldchain_alerts.outbox import count_dead_letters
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], route_class=LimitedRoute)
 
 
 class Health(BaseModel):

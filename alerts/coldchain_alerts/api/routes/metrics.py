@@ -20,10 +20,13 @@ from sqlalchemy import func, select
 from coldchain.contract import Severity
 from coldchain.workflow import Status
 from coldchain_alerts.api.deps import SessionDep
+from coldchain_alerts.bodies import LimitedRoute
 from coldchain_alerts.models import Alert, InfluxOutbox
 from coldchain_alerts.outbox import count_dead_letters
 
-router = APIRouter(tags=["operations"])
+router = APIRouter(tags=["operations"], route_class=LimitedRoute)
+#: Why the service refuses a request to protect itself (label of requests_refused).
+REFUSALS = ("body_too_large", "login_throttled")
 
 
 class AlertsMetrics:
@@ -65,6 +68,15 @@ class AlertsMetrics:
             "1 when the last check of the audit-log chain found it intact, else 0.",
             registry=self.registry,
         )
+        self.requests_refused = Counter(
+            "coldchain_alerts_requests_refused",
+            "HTTP requests refused to protect the service, by reason: body_too_large (413), "
+            "login_throttled (429).",
+            ["reason"],
+            registry=self.registry,
+        )
+        for reason in REFUSALS:
+            self.requests_refused.labels(reason=reason)
         self.outbox = Gauge(
             "coldchain_alerts_influx_outbox",
             "Points waiting to be copied to InfluxDB (counted at scrape time).",

@@ -9,10 +9,20 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from coldchain_alerts import policies
-from coldchain_alerts.api.deps import ERRORS, Admin, Problem, Reader, SessionDep, WriteSessionDep
+from coldchain_alerts.api.deps import (
+    ERRORS,
+    Admin,
+    Problem,
+    Reader,
+    SessionDep,
+    TokenRoute,
+    WriteSessionDep,
+)
 from coldchain_alerts.models import EscalationPolicy
 
-router = APIRouter(prefix="/api/v1/policies", tags=["policies"], responses=ERRORS)
+router = APIRouter(
+    prefix="/api/v1/policies", tags=["policies"], responses=ERRORS, route_class=TokenRoute
+)
 SitePath = Annotated[
     str, Path(pattern=r"^(\*|[a-z0-9][a-z0-9-]{0,63})$", description="A site id, or * for all")
 ]

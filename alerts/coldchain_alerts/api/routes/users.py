@@ -19,12 +19,13 @@ from coldchain_alerts.api.deps import (
     Problem,
     Reader,
     SessionDep,
+    TokenRoute,
     WriteSessionDep,
 )
 from coldchain_alerts.auth import MIN_PASSWORD, Role
 from coldchain_alerts.models import User
 
-router = APIRouter(prefix="/api/v1", tags=["users"], responses=ERRORS)
+router = APIRouter(prefix="/api/v1", tags=["users"], responses=ERRORS, route_class=TokenRoute)
 Username = Field(pattern=USERNAME)
 #: A user named in the path: a name that cannot exist is refused (422) before any query.
 UsernamePath = Annotated[str, Path(pattern=USERNAME)]
