@@ -8,10 +8,13 @@ session cookie; machines use the API with `Authorization: Bearer <token>`.
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
 import threading
-from collections import deque
-from datetime import UTC, datetime, timedelta
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
 from enum import StrEnum
 
 from argon2 import PasswordHasher
@@ -94,43 +97,107 @@ def csrf_ok(expected: str | None, given: str | None) -> bool:
     return bool(expected) and bool(given) and secrets.compare_digest(str(expected), str(given))
 
 
-class LoginThrottle:
-    """Refuses logins for a name or an address after too many failures in a window.
+@dataclass(frozen=True)
+class Allowance:
+    """How many failed logins are free, and how fast they are forgiven."""
 
-    Kept in memory: a restart forgets it, which costs an attacker a restart per
-    `failures` guesses. Thread-safe.
+    free: int
+    """Failures without any wait; each one beyond waits twice as long as the one before."""
+    forgiven_s: float
+    """Seconds after which one failure is forgiven."""
+
+
+#: Per name and address: the officer's own typing mistakes, and an attacker's steady
+#: rate once the waits reach a failure's forgiveness: one guess a quarter of an hour.
+PER_NAME_AND_ADDRESS = Allowance(free=3, forgiven_s=15 * 60)
+#: Per address over all names, against guessing one password for many names: an office
+#: behind one address has room for its people's mistakes; a guesser gets one a minute.
+PER_ADDRESS = Allowance(free=20, forgiven_s=60)
+#: The longest wait, in seconds.
+MAX_WAIT_S = 15 * 60
+#: Most names and addresses remembered; the longest quiet are forgotten first.
+MAX_REMEMBERED = 100_000
+
+
+@dataclass(frozen=True)
+class _Failures:
+    count: float
+    """Failures not yet forgiven, as of `at`."""
+    at: float
+    """The clock's seconds at the last failure."""
+    allowance: Allowance
+
+    @property
+    def until(self) -> float:
+        """No login before this."""
+        beyond = self.count - self.allowance.free
+        if beyond <= 0:
+            return self.at
+        # At most MAX_WAIT_S: bounded before the power, which overflows a float past 2**1023.
+        return self.at + 2 ** min(beyond - 1, math.log2(MAX_WAIT_S))
+
+    def forgiven(self, now: float) -> bool:
+        return self.plus(0, now).count == 0 and self.until <= now
+
+    def plus(self, failures: float, now: float) -> _Failures:
+        forgiven = (now - self.at) / self.allowance.forgiven_s
+        return _Failures(max(self.count - forgiven, 0.0) + failures, now, self.allowance)
+
+
+class LoginThrottle:
+    """Slows down password guessing without letting anyone lock a user out.
+
+    Failures count per name and address, and per address over all names. Beyond an
+    allowance's free failures, each failure makes the next attempt from there wait
+    twice as long as the last (1 s, 2 s, 4 s ... towards MAX_WAIT_S), and failures are
+    forgiven one by one as time passes. A name is never locked as such: failures from
+    other addresses do not slow down its owner at her own. The client's address is the
+    peer's, or what a trusted proxy says (settings.trusted_proxies).
+
+    An attempt counts as a failure from its start, so that attempts made at once cannot
+    all pass before the first has failed; a login takes it back, and forgets the
+    failures of its name and address (not those of its address over all names).
+
+    Kept in memory: a restart forgets it. Thread-safe; `clock` gives seconds.
     """
 
-    def __init__(self, failures: int = 5, window: timedelta = timedelta(minutes=15)) -> None:
-        self.failures = failures
-        self.window = window
-        self._seen: dict[str, deque[datetime]] = {}
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._failures: OrderedDict[tuple[str, ...], _Failures] = OrderedDict()
         self._lock = threading.Lock()
 
-    def retry_after(self, keys: list[str], now: datetime | None = None) -> int:
-        """Seconds until a login for any of `keys` is allowed again; 0 if it is now."""
-        now = now or datetime.now(UTC)
-        wait = 0.0
+    def attempt(self, username: str, address: str) -> float:
+        """Seconds to wait before `username` may try to log in from `address`, or 0: then
+        the attempt may go ahead, and counts as failed until `succeeded`."""
+        now = self._clock()
+        keys = _keys(username, address)
         with self._lock:
-            for key in keys:
-                recent = self._recent(key, now)
-                if len(recent) >= self.failures:
-                    wait = max(wait, (recent[0] + self.window - now).total_seconds())
-        return int(wait) + 1 if wait > 0 else 0
+            wait = max(
+                (self._failures[k].until - now for k in keys if k in self._failures), default=0.0
+            )
+            if wait > 0:
+                return wait
+            for key, allowance in zip(keys, (PER_NAME_AND_ADDRESS, PER_ADDRESS), strict=True):
+                before = self._failures.pop(key, None) or _Failures(0.0, now, allowance)
+                self._failures[key] = before.plus(1, now)
+            self._forget(now)
+        return 0.0
 
-    def failed(self, keys: list[str], now: datetime | None = None) -> None:
-        now = now or datetime.now(UTC)
+    def succeeded(self, username: str, address: str) -> None:
+        pair, anywhere = _keys(username, address)
         with self._lock:
-            for key in keys:
-                self._recent(key, now).append(now)
+            self._failures.pop(pair, None)
+            if anywhere in self._failures:
+                self._failures[anywhere] = self._failures[anywhere].plus(-1, self._clock())
 
-    def succeeded(self, keys: list[str]) -> None:
-        with self._lock:
-            for key in keys:
-                self._seen.pop(key, None)
+    def _forget(self, now: float) -> None:
+        """Drop the longest quiet failures: all forgiven, or beyond MAX_REMEMBERED."""
+        while self._failures:
+            oldest = next(iter(self._failures.values()))
+            if len(self._failures) <= MAX_REMEMBERED and not oldest.forgiven(now):
+                return
+            self._failures.popitem(last=False)
 
-    def _recent(self, key: str, now: datetime) -> deque[datetime]:
-        recent = self._seen.setdefault(key, deque())
-        while recent and recent[0] <= now - self.window:
-            recent.popleft()
-        return recent
+
+def _keys(username: str, address: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    return ("name", username.lower(), address), ("address", address)

@@ -93,6 +93,10 @@ def run(env_file: EnvFile = None) -> None:
         port=settings.port,
         log_level="info",
         log_config=log_config,
+        # uvicorn believes X-Forwarded-For from 127.0.0.1 unless told otherwise: anyone on
+        # the machine could then name any address, and the login throttle would believe it.
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=settings.trusted_proxies,
     )
 
 

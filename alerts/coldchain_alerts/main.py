@@ -20,7 +20,7 @@ from coldchain.workflow import WorkflowError
 from coldchain_alerts import lifecycle, people
 from coldchain_alerts.api.deps import single_valued_query
 from coldchain_alerts.api.routes import alerts, audit, contacts, health, metrics, policies, users
-from coldchain_alerts.auth import PasswordTooShort
+from coldchain_alerts.auth import LoginThrottle, PasswordTooShort
 from coldchain_alerts.bodies import BodyTooLarge
 from coldchain_alerts.service import AlertsService
 from coldchain_alerts.settings import AlertsSettings
@@ -51,6 +51,7 @@ def create_app(settings: AlertsSettings) -> FastAPI:
     app.state.sessions = service.sessions
     app.state.writes = service.writes
     app.state.max_body_bytes = settings.max_body_bytes
+    app.state.throttle = LoginThrottle()
     app.add_middleware(
         SessionMiddleware,
         secret_key=service.secret_key,

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from coldchain_alerts.notify.sms import SmsTemplate
 
@@ -20,6 +21,11 @@ class AlertsSettings(BaseSettings):
     )
     host: str = "127.0.0.1"
     port: int = 8000
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Addresses or networks of the proxies whose X-Forwarded-For and "
+        "X-Forwarded-Proto are believed, comma-separated; none by default.",
+    )
     mqtt_host: str = "localhost"
     mqtt_port: int = 1883
     mqtt_username: str | None = None
@@ -130,6 +136,28 @@ class AlertsSettings(BaseSettings):
     def _empty_is_unset(cls, value: object) -> object:
         # compose.yaml passes optional settings as `${VAR:-}`: empty when not given.
         return None if value == "" else value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        return (
+            [part.strip() for part in value.split(",") if part.strip()]
+            if isinstance(value, str)
+            else value
+        )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _addresses(cls, proxies: list[str]) -> list[str]:
+        for proxy in proxies:
+            try:
+                ipaddress.ip_network(proxy)
+            except ValueError:
+                raise ValueError(
+                    f"{proxy!r} is not an IP address or network (a network has no host bits "
+                    "set: 10.0.0.0/8, not 10.0.0.1/8)"
+                ) from None
+        return proxies
 
     @field_validator("public_url", "ntfy_url")
     @classmethod

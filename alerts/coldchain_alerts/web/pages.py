@@ -8,6 +8,7 @@ plain HTML with a little CSS, readable on a phone; no JavaScript is needed.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -43,7 +44,6 @@ router = APIRouter(
     # The forms have at most 5 fields and no files; the longest field has 10 000 characters.
     form_limits={"max_fields": 10, "max_files": 0, "max_part_size": 64 * 1024},
 )
-throttle = LoginThrottle()
 #: Readings shown before an alert began and after it cleared.
 CURVE_MARGIN = timedelta(hours=1)
 #: Longest curve drawn from single readings; longer ones are drawn from means.
@@ -82,11 +82,11 @@ def login(
     language = _language(request, None)
     if not csrf_ok(request.session.get("csrf"), csrf):
         return _render(request, "login.html", None, next=next, error="form_expired", status=400)
-    keys = [f"user:{username.lower()}", f"address:{_client(request)}"]
-    wait = throttle.retry_after(keys)
-    if wait:
-        message = texts.word("login_throttled", language).format(seconds=wait)
-        return _render(request, "login.html", None, next=next, error=message, status=429)
+    address = _client(request)
+    throttle: LoginThrottle = request.app.state.throttle
+    wait_s = throttle.attempt(username, address)
+    if wait_s:
+        return _throttled(request, next, language, wait_s)
     service = request.app.state.service
     with service.writes.begin() as session:
         user = authenticate(session, username, password)
@@ -96,12 +96,11 @@ def login(
             actor=user.username if user else "anonymous",
             action=action,
             subject=f"user:{username[:64]}",
-            detail={"address": _client(request)},
+            detail={"address": address},
         )
     if user is None:
-        throttle.failed(keys)
         return _render(request, "login.html", None, next=next, error="login_failed", status=401)
-    throttle.succeeded(keys)
+    throttle.succeeded(username, address)
     # A language chosen on the login page outlasts the new session; else the user's own.
     chosen = request.session.get("language") or user.language
     request.session.clear()
@@ -109,6 +108,19 @@ def login(
         user=user.username, csrf=csrf_token(), language=chosen, at=_now().isoformat()
     )
     return RedirectResponse(_safe_next(next), status_code=303)
+
+
+def _throttled(request: Request, next: str, language: Language, wait_s: float) -> Response:
+    """The login page saying when to try again (429, with Retry-After)."""
+    request.app.state.service.metrics.requests_refused.labels(reason="login_throttled").inc()
+    seconds = math.ceil(wait_s)
+    message = texts.word("login_throttled", language).format(
+        at=texts.local_time(_now() + timedelta(seconds=seconds), language),
+        wait=texts.wait(seconds, language),
+    )
+    response = _render(request, "login.html", None, next=next, error=message, status=429)
+    response.headers["Retry-After"] = str(seconds)
+    return response
 
 
 @router.post("/logout")

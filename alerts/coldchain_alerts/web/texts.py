@@ -23,8 +23,8 @@ WORDS: dict[str, dict[str, str]] = {
         "en": "User name or password is wrong.",
     },
     "login_throttled": {
-        "de": "Zu viele Fehlversuche. Bitte in {seconds} Sekunden erneut versuchen.",
-        "en": "Too many failed attempts. Please try again in {seconds} seconds.",
+        "de": "Zu viele Fehlversuche von hier. Bitte ab {at} erneut versuchen (in {wait}).",
+        "en": "Too many failed attempts from here. Please try again from {at} (in {wait}).",
     },
     "form_expired": {
         "de": "Das Formular ist abgelaufen. Bitte erneut absenden.",
@@ -167,6 +167,15 @@ def local_time(at: datetime | None, language: Language) -> str:
 
 def duration(seconds: float | None, language: Language) -> str:
     return "–" if seconds is None else text.duration(seconds, language)
+
+
+def wait(seconds: int, language: Language) -> str:
+    """`1 Sekunde`, `40 seconds`; from a minute on as `duration` writes it."""
+    if seconds >= 60:
+        return text.duration(seconds, language)
+    if language == "de":
+        return f"{seconds} Sekunde" if seconds == 1 else f"{seconds} Sekunden"
+    return f"{seconds} second" if seconds == 1 else f"{seconds} seconds"
 
 
 def celsius(value: float | None, language: Language) -> str:
