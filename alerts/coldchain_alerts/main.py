@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from urllib.parse import quote
@@ -93,7 +94,7 @@ def create_app(settings: AlertsSettings) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, error: RequestValidationError) -> Response:
         if _for_machines(request):
-            return AsciiJSONResponse({"detail": jsonable_encoder(error.errors())}, 422)
+            return EchoingJSONResponse({"detail": jsonable_encoder(error.errors())}, 422)
         reasons = [f"{problem['loc'][-1]}: {problem['msg']}" for problem in error.errors()]
         return pages.refused(request, 422, reasons)
 
@@ -112,12 +113,24 @@ def create_app(settings: AlertsSettings) -> FastAPI:
     return app
 
 
-class AsciiJSONResponse(JSONResponse):
-    """JSON with all but ASCII escaped: FastAPI's list of invalid values echoes each one, and
-    a lone surrogate from a JSON escape (\\ud800) is valid JSON but cannot be UTF-8."""
+class EchoingJSONResponse(JSONResponse):
+    """JSON that can carry any value a request held: FastAPI's list of invalid values echoes
+    each one. A lone surrogate from a JSON escape (\\ud800) is valid JSON but cannot be UTF-8,
+    so all but ASCII is escaped; 1e400 and NaN parse as numbers JSON cannot write, so those
+    are written as text ("inf", "nan")."""
 
     def render(self, content: object) -> bytes:
-        return json.dumps(content, allow_nan=False, separators=(",", ":")).encode()
+        return json.dumps(_finite(content), allow_nan=False, separators=(",", ":")).encode()
+
+
+def _finite(value: object) -> object:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value
 
 
 def _for_machines(request: Request) -> bool:

@@ -343,6 +343,12 @@ API_REFUSED: list[tuple[str, str, dict[str, Any], Any]] = [
         {},
         {"ack_timeout_s": 2**64, "levels": [[2**64]]},
     ),
+    # Python's JSON parser reads these as inf and nan, which JSON cannot write back.
+    *[
+        ("PUT", "/api/v1/policies/dortmund-hub", {}, f'{{"ack_timeout_s": {n}, "levels": [[1]]}}')
+        for n in ("1e400", "-1e400", "NaN", "Infinity")
+    ],
+    ("POST", "/api/v1/alerts/1/close", {}, '{"cause": "x", "product_decision": NaN}'),
 ]
 
 
