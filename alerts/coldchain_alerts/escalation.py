@@ -37,9 +37,9 @@ from apscheduler.schedulers.base import BaseScheduler
 from sqlalchemy import Row, select
 from sqlalchemy.orm import Session, joinedload, sessionmaker
 
+from coldchain.alerting import Status
 from coldchain.contract import Severity
 from coldchain.escalation import Plan, Policy, Progress, Reason, Step, plan, told
-from coldchain.workflow import Status
 from coldchain_alerts import lifecycle
 from coldchain_alerts.models import Alert, Contact, EscalationPolicy, PolicyLevel
 from coldchain_alerts.notify.notice import AlertLine, Delivery, Language, Notice, Recipient

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Select, case, select
 from sqlalchemy.orm import Session
 
-from coldchain.workflow import Status
+from coldchain.alerting import Status
 from coldchain_alerts.models import Alert, AuditEntry
 
 #: Most alerts skipped before a page of them: bounded so the database is never handed an

@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.staticfiles import StaticFiles
 
-from coldchain.workflow import WorkflowError
+from coldchain.alerting import WorkflowError
 from coldchain_alerts import lifecycle, people
 from coldchain_alerts.api.deps import single_valued_query
 from coldchain_alerts.api.routes import alerts, audit, contacts, health, metrics, policies, users

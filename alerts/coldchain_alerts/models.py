@@ -21,6 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from coldchain.alerting import Standing, standing
 from coldchain_alerts.db import Base, UtcDateTime
 
 #: Longest webhook URL stored, written out (punycode host, percent-encoded path).
@@ -66,6 +67,8 @@ class Alert(Base):
     raised_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     cleared_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     value_c: Mapped[float | None] = mapped_column(Float)
+    value_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    """Reading time of `value_c`, the latest reading the rules reported."""
     peak_c: Mapped[float | None] = mapped_column(Float)
     limit_c: Mapped[float | None] = mapped_column(Float)
     regulatory_limit_c: Mapped[float | None] = mapped_column(Float)
@@ -81,7 +84,11 @@ class Alert(Base):
     cause: Mapped[str | None] = mapped_column(Text)
     corrective_action: Mapped[str | None] = mapped_column(Text)
     product_decision: Mapped[str | None] = mapped_column(String(16))
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    decided_by: Mapped[str | None] = mapped_column(String(64))
     close_comment: Mapped[str | None] = mapped_column(Text)
+    closed_while_active: Mapped[bool] = mapped_column(Boolean, default=False)
+    """Closed while the condition was present, with a reason in `close_comment`."""
 
     # Escalation progress since the alert (last) became open; coldchain.escalation.Progress.
     escalation_since: Mapped[datetime] = mapped_column(UtcDateTime)
@@ -96,6 +103,11 @@ class Alert(Base):
     occurrence_list: Mapped[list[Occurrence]] = relationship(
         back_populates="alert", order_by="Occurrence.started_at"
     )
+
+    @property
+    def standing(self) -> Standing:
+        """What the alert asks of people now (coldchain.alerting.standing)."""
+        return standing(self)
 
 
 class Occurrence(Base):

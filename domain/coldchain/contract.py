@@ -257,6 +257,9 @@ class InvalidNotice(_Message):
 
 class AlertState(StrEnum):
     RAISED = "raised"
+    UPDATED = "updated"
+    """Still present: `value_c` is the latest reading (at `at`), with `peak_c` and
+    `degree_minutes` so far; sent with every reading of a temperature excursion."""
     CLEARED = "cleared"
 
 

@@ -454,8 +454,9 @@ class RuleEngine:
         """One alert per excursion of a sensor to one side, escalating as levels are passed.
 
         It opens when the first level's excursion raises, escalates (same key, more
-        severe rule) when a more severe level raises, and clears once the value is
-        back inside every level of that side.
+        severe rule) when a more severe level raises, reports every other reading
+        while it lasts (updated: value, peak, degree-minutes), and clears once the
+        value is back inside every level of that side.
         """
         levels = [t for t in _thresholds(limits) if t.direction is side]
         episodes = [(t, state.episodes[t.rule]) for t in levels if t.rule in state.episodes]
@@ -497,7 +498,16 @@ class RuleEngine:
                 ]
             )
         if episodes:
-            return Outcome()
+            live = state.episodes.get(incident.rule)
+            if live is not None:
+                incident.degree_minutes = live.degree_minutes
+            return Outcome(
+                alerts=[
+                    incident.event(
+                        AlertState.UPDATED, current, site, asset, sensor, limits, ts, value
+                    )
+                ]
+            )
         del state.incidents[side.value]
         return Outcome(
             alerts=[

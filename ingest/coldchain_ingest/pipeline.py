@@ -49,7 +49,13 @@ from datetime import UTC, datetime
 from functools import partial
 
 from coldchain import topics
-from coldchain.contract import DurableMark, InvalidNotice, Telemetry, parse_telemetry
+from coldchain.contract import (
+    AlertState,
+    DurableMark,
+    InvalidNotice,
+    Telemetry,
+    parse_telemetry,
+)
 from coldchain.engine import Outcome, RuleEngine
 from coldchain.errors import InvalidMessage
 from coldchain.fleet import Fleet
@@ -354,14 +360,17 @@ class Pipeline:
         for topic, payload in ((kept.topic, kept.payload) for kept in stamped):
             self._broker.publish(topic, payload)
         self._outbox.keep(stamped)
-        lines = [points.alert_line(event) for event in outcome.alerts]
+        # Updates repeat readings that are stored already: only raises and clearings
+        # are records.
+        changes = [e for e in outcome.alerts if e.state is not AlertState.UPDATED]
+        lines = [points.alert_line(event) for event in changes]
         lines += [points.excursion_line(record) for record in outcome.excursions]
         if lines:
             try:
                 self._retrying(lambda: self._influx.write(lines))
             except InfluxRejected as exc:
                 self._keep_refused(None, "\n".join(lines).encode(), datetime.now(UTC), exc)
-        for event in outcome.alerts:
+        for event in changes:
             log.info("alert %s %s at %s", event.state, event.key, event.at.isoformat())
         metrics.ALERT_EVENTS.inc(len(outcome.alerts))
         self._state.save(self._engine.changes())

@@ -190,6 +190,7 @@ OPERATIONS = [
     ("GET", "/api/v1/alerts/{alert_id}"),
     ("POST", "/api/v1/alerts/{alert_id}/acknowledge"),
     ("POST", "/api/v1/alerts/{alert_id}/close"),
+    ("POST", "/api/v1/alerts/{alert_id}/decision"),
     ("GET", "/api/v1/contacts"),
     ("POST", "/api/v1/contacts"),
     ("PUT", "/api/v1/contacts/{contact_id}"),

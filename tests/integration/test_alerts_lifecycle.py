@@ -15,8 +15,8 @@ from alembic.migration import MigrationContext
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from coldchain.alerting import Closing, ProductDecision, WorkflowError
 from coldchain.contract import AlertEvent, AlertState, Severity
-from coldchain.workflow import Closing, ProductDecision, WorkflowError
 from coldchain_alerts import lifecycle, listing
 from coldchain_alerts.db import Base, make_engine, make_sessionmaker, migrate
 from coldchain_alerts.models import Alert, InfluxOutbox

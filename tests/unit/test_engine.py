@@ -115,10 +115,16 @@ def live(engine: RuleEngine, batch: Sequence[Reading], happenings: Sequence[Even
 
 
 def brief(alerts: Sequence[AlertEvent], start: datetime = T0) -> list[Brief]:
+    """The raises and clearings (updates have tests of their own)."""
+
     def minute(ts: datetime) -> float:
         return (ts - start).total_seconds() / 60.0
 
-    return [(a.state.value, a.rule, minute(a.started_at), minute(a.at)) for a in alerts]
+    return [
+        (a.state.value, a.rule, minute(a.started_at), minute(a.at))
+        for a in alerts
+        if a.state is not AlertState.UPDATED
+    ]
 
 
 def dumps(alerts: Sequence[AlertEvent]) -> list[dict[str, Any]]:
@@ -413,7 +419,10 @@ def test_scenario(case: Case) -> None:
 
 def test_alert_carries_limits_and_values() -> None:
     engine = new_engine(make_fleet())
-    raised, cleared = live(engine, readings(SPIKE_20)).alerts
+    raised, *updated, cleared = live(engine, readings(SPIKE_20)).alerts
+    assert [u.state for u in updated] == [AlertState.UPDATED] * 4
+    assert [minute_of(u.at) for u in updated] == [26, 27, 28, 29]
+    assert {u.key for u in updated} == {raised.key}
     assert raised.model_dump(exclude={"key", "started_at", "at"}) == {
         "v": 1,
         "id": None,  # given by ingest's outbox
@@ -437,6 +446,30 @@ def test_alert_carries_limits_and_values() -> None:
     assert (cleared.started_at, cleared.ended_at) == (minute(10), cleared.at)
     assert cleared.duration_s == 20 * 60
     assert cleared.value_c == 4.0
+
+
+def minute_of(ts: datetime) -> float:
+    return (ts - T0).total_seconds() / 60.0
+
+
+def test_a_lasting_excursion_reports_every_reading_with_its_peak() -> None:
+    """A compressor that fails: the alert must show 26 °C, not the 8 °C it was raised at."""
+    rising = hold(4.0, 10) + [8.0 + k for k in range(19)] + [20.0, 4.0]
+    alerts = live(new_engine(make_fleet()), readings(rising)).alerts
+    raised = alerts[0]  # the absolute limit, passed at 13 °C
+    after = [a for a in alerts if a.key == raised.key and a.at > raised.at]
+    *updated, cleared = after
+    assert {a.state for a in updated} == {AlertState.UPDATED}
+    assert cleared.state is AlertState.CLEARED
+    for update in updated:  # one per reading, with that reading
+        k = int(minute_of(update.at))
+        assert update.value_c == rising[k]
+        assert update.peak_c == max(rising[10 : k + 1])
+    assert updated[-1].peak_c == 26.0 and updated[-1].value_c == 20.0
+    minutes = [u.degree_minutes or 0.0 for u in updated]
+    assert minutes == sorted(minutes) and minutes[0] > (raised.degree_minutes or 0.0)
+    assert cleared.peak_c == 26.0
+    assert (cleared.degree_minutes or 0.0) > minutes[-1]
 
 
 def test_door_alarm_is_about_the_asset() -> None:
@@ -534,7 +567,9 @@ def test_restart_mid_excursion_continues(cut: int) -> None:
     second = RuleEngine(fleet, RuleEngine.restore(T0, rows))
     alerts += live(second, batch[cut:]).alerts
 
-    assert [a.state for a in alerts] == [AlertState.RAISED, AlertState.CLEARED]
+    assert [a.state for a in alerts] == [AlertState.RAISED] + [AlertState.UPDATED] * 4 + [
+        AlertState.CLEARED
+    ]
     assert dumps(alerts) == dumps(uninterrupted)
 
 
@@ -726,6 +761,13 @@ def test_alarms_alternate_and_keep_their_start(
             assert (alert.key, alert.started_at) == (previous.key, previous.started_at)
             assert alert.ended_at == alert.at
             del current[identity(alert)]
+        elif alert.state is AlertState.UPDATED:  # a reading of what is raised, as it is
+            assert previous is not None, "updated without being raised"
+            assert (alert.key, alert.rule) == (previous.key, previous.rule)
+            assert alert.peak_c is not None and previous.peak_c is not None
+            worse = max if alert.rule.startswith("over") else min
+            assert alert.peak_c == worse(alert.peak_c, previous.peak_c), "the peak never eases"
+            current[identity(alert)] = alert
         elif previous is not None:  # only an escalation may follow a raise, under its key
             assert alert.key == previous.key
             assert RANK[alert.rule] > RANK[previous.rule]

@@ -20,9 +20,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
+from coldchain.alerting import Closing, ProductDecision, Status, WorkflowError
 from coldchain.contract import EARLIEST_TIMESTAMP
 from coldchain.rulenames import rule_name
-from coldchain.workflow import Closing, ProductDecision, Status, WorkflowError
 from coldchain_alerts import audit, lifecycle, listing
 from coldchain_alerts.api.deps import NO_NUL, Id
 from coldchain_alerts.auth import ACTING, LoginThrottle, Role, authenticate, csrf_ok, csrf_token

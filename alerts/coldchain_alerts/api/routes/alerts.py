@@ -1,4 +1,5 @@
-"""/api/v1/alerts: find alerts, read one with its timeline, acknowledge, close."""
+"""/api/v1/alerts: find alerts, read one with its timeline, acknowledge, record the
+decision, close."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from coldchain.workflow import MAX_TEXT, Closing, ProductDecision, Status
+from coldchain.alerting import MAX_TEXT, Closing, Decision, ProductDecision, Standing, Status
 from coldchain_alerts import lifecycle, listing
 from coldchain_alerts.api.deps import (
     ERRORS,
@@ -50,16 +51,24 @@ class AlertOut(BaseModel):
     rule: str
     severity: str
     status: str
+    standing: Standing = Field(
+        description="What the alert asks of people now: unacknowledged, decision_due "
+        "(critical, acknowledged, cause, corrective action or product decision missing), "
+        "acknowledged, closed. Every alert that is not closed is open work."
+    )
     active: bool = Field(description="The condition is present now.")
     occurrences: int
     opened_at: datetime = Field(description="Reading time the condition began (UTC).")
     raised_at: datetime | None
     cleared_at: datetime | None
-    value_c: float | None
+    value_c: float | None = Field(description="The latest reading the rules reported, °C.")
+    value_at: datetime | None = Field(description="Reading time of value_c (UTC).")
     peak_c: float | None
     limit_c: float | None
     regulatory_limit_c: float | None
-    duration_s: float | None
+    duration_s: float | None = Field(
+        description="From the start to the clearing, or while present to value_at, seconds."
+    )
     degree_minutes: float | None
     acknowledged_at: datetime | None
     acknowledged_by: str | None
@@ -69,7 +78,12 @@ class AlertOut(BaseModel):
     cause: str | None
     corrective_action: str | None
     product_decision: str | None
+    decided_at: datetime | None
+    decided_by: str | None
     close_comment: str | None
+    closed_while_active: bool = Field(
+        description="Closed while the condition was present; close_comment says why."
+    )
     escalation_level: int = Field(description="The highest escalation level told so far.")
 
 
@@ -91,11 +105,18 @@ class Acknowledgement(BaseModel):
     )
 
 
-class ClosingIn(BaseModel):
+class DecisionIn(BaseModel):
     cause: str = Field(default="", max_length=MAX_TEXT, pattern=NO_NUL)
     corrective_action: str = Field(default="", max_length=MAX_TEXT, pattern=NO_NUL)
     product_decision: ProductDecision | None = None
+
+
+class ClosingIn(DecisionIn):
     comment: str = Field(default="", max_length=MAX_TEXT, pattern=NO_NUL)
+    while_active: bool = Field(
+        default=False,
+        description="Close although the condition is still present; `comment` says why.",
+    )
 
 
 @router.get("", response_model=list[AlertOut])
@@ -136,9 +157,25 @@ def acknowledge(
     return alert
 
 
+@router.post("/{alert_id}/decision", response_model=AlertOut, responses=_WORKFLOW_ERRORS)
+def decide(alert_id: Id, body: DecisionIn, session: WriteSessionDep, user: Actor) -> Alert:
+    """Record cause, corrective action and product decision of an acknowledged alert,
+    also while the condition is present; fields left empty keep what was recorded."""
+    decision = Decision(body.cause, body.corrective_action, body.product_decision)
+    alert = lifecycle.decide(session, alert_id, user.username, decision)
+    session.commit()
+    return alert
+
+
 @router.post("/{alert_id}/close", response_model=AlertOut, responses=_WORKFLOW_ERRORS)
 def close(alert_id: Id, body: ClosingIn, session: WriteSessionDep, user: Actor) -> Alert:
-    closing = Closing(body.cause, body.corrective_action, body.product_decision, body.comment)
+    closing = Closing(
+        body.cause,
+        body.corrective_action,
+        body.product_decision,
+        body.comment,
+        body.while_active,
+    )
     alert = lifecycle.close(session, alert_id, user.username, closing)
     session.commit()
     return alert

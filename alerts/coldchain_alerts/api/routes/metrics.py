@@ -17,8 +17,8 @@ from prometheus_client import (
 )
 from sqlalchemy import func, select
 
+from coldchain.alerting import Status
 from coldchain.contract import Severity
-from coldchain.workflow import Status
 from coldchain_alerts.api.deps import SessionDep
 from coldchain_alerts.bodies import LimitedRoute
 from coldchain_alerts.models import Alert, InfluxOutbox
