@@ -74,7 +74,10 @@ class Influx:
         if response.status_code == 204:
             return
         answer = _error_text(response)
-        message = f"InfluxDB at {self.url} refused the write ({response.status_code}): {answer}"
+        message = (
+            f"InfluxDB at {self.url} refused the write ({response.status_code}): "
+            f"{answer}{_hint(response)}"
+        )
         if response.status_code in _REFUSALS:
             raise InfluxRefused(message, f"{response.status_code}: {answer}")
         raise InfluxUnavailable(message)
@@ -110,7 +113,7 @@ class Influx:
         if response.status_code != 200:
             raise InfluxError(
                 f"InfluxDB at {self.url} refused the query ({response.status_code}): "
-                f"{response.text.strip()[:300]}"
+                f"{response.text.strip()[:300]}{_hint(response)}"
             )
         try:
             result = response.json()["results"][0]
@@ -180,3 +183,12 @@ def _error_text(response: httpx.Response) -> str:
     except (ValueError, AttributeError):
         error = None
     return str(error) if error else response.text.strip()[:300]
+
+
+def _hint(response: httpx.Response) -> str:
+    if response.status_code in (401, 403):
+        return (
+            "; InfluxDB refuses our account: check COLDCHAIN_ALERTS_INFLUX_USERNAME and "
+            "_PASSWORD and the account's right (ALL) on the database"
+        )
+    return ""

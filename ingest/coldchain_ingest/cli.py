@@ -237,6 +237,13 @@ def _serve_operations(
             "InfluxDB refused readings or records; they wait in the dead-letter store "
             "(`coldchain-ingest dead-letters list`, docs/operations.md)",
         ),
+        Check(
+            "influxdb_account",
+            lambda: influx.refused is None,
+            f"InfluxDB refuses our account on database {settings.influx_db}: check "
+            "COLDCHAIN_INGEST_INFLUX_USERNAME and _PASSWORD (or _TOKEN) and the account's "
+            "right (ALL) on the database",
+        ),
     ]
     return serve(settings.metrics_host, settings.metrics_port, operations_app(checks))
 
@@ -248,7 +255,13 @@ def _create_database(influx: Influx, stopping: threading.Event) -> None:
             influx.create_database()
             return
         except InfluxUnavailable as exc:
-            log.warning("%s; retrying in %.1f s", exc, pause)
+            hint = (
+                "; an account that may not create databases needs the database made by an "
+                "admin and COLDCHAIN_INGEST_INFLUX_CREATE_DB=false"
+                if influx.refused
+                else ""
+            )
+            log.warning("%s%s; retrying in %.1f s", exc, hint, pause)
         stopping.wait(pause)
         pause = min(pause * 2, 5.0)
 

@@ -28,6 +28,9 @@ class Influx:
         headers = {"Authorization": f"Token {token}"} if token else {}
         auth = (username, password or "") if username else None
         self.database = database
+        #: InfluxDB's answer when it last refused our account (401, 403); None once a
+        #: request of ours succeeded again. Requests it refuses raise InfluxUnavailable.
+        self.refused: str | None = None
         self._http = httpx.Client(base_url=url, headers=headers, auth=auth, timeout=timeout_s)
 
     def close(self) -> None:
@@ -96,15 +99,27 @@ class Influx:
 
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
-            return self._http.request(method, path, **kwargs)
+            response = self._http.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
             raise InfluxUnavailable(
                 f"InfluxDB at {self._http.base_url} unreachable: {exc}"
             ) from exc
+        if response.status_code in _REFUSALS:
+            self.refused = f"{response.status_code} {response.text.strip()[:300]}"
+        elif response.is_success:
+            self.refused = None
+        return response
+
+
+#: InfluxDB refuses our account: wrong credentials (401) or no right (403). The database
+#: is unavailable to us; the points are not at fault.
+_REFUSALS = (401, 403)
 
 
 def _raise_for(response: httpx.Response) -> None:
     detail = response.text.strip()[:500]
-    if 400 <= response.status_code < 500 and response.status_code not in (401, 403, 408, 429):
+    if response.status_code in _REFUSALS:
+        raise InfluxUnavailable(f"InfluxDB refused our account ({response.status_code}): {detail}")
+    if 400 <= response.status_code < 500 and response.status_code not in (408, 429):
         raise InfluxRejected(f"InfluxDB refused the write ({response.status_code}): {detail}")
     raise InfluxUnavailable(f"InfluxDB answered {response.status_code}: {detail}")

@@ -144,9 +144,10 @@ def from_ns(ns: int) -> datetime:
 def _raise_for(response: httpx.Response) -> None:
     detail = response.text.strip()[:500]
     if response.status_code in (401, 403):
-        raise InfluxRejected(
-            f"InfluxDB refused the credentials ({response.status_code}); "
-            "set COLDCHAIN_REPORT_INFLUX_USERNAME/PASSWORD or _TOKEN"
+        raise InfluxUnavailable(
+            f"InfluxDB refused our account ({response.status_code}): {detail}; check "
+            "COLDCHAIN_REPORT_INFLUX_USERNAME and _PASSWORD (or _TOKEN) and that the "
+            "account may read the database"
         )
     if 400 <= response.status_code < 500:
         raise InfluxRejected(f"InfluxDB refused the query ({response.status_code}): {detail}")
