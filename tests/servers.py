@@ -4,8 +4,9 @@ Mosquitto and InfluxDB run from Debian's packages with the configuration that
 `make demo` uses (scripts/localstack.py), on free ports in temporary
 directories. `SecuredMosquitto` adds the production broker's security
 (password file, ACL, TLS with a certificate authority openssl makes for the
-test). Our services run through their console commands, exactly as deployed,
-with their settings in the environment.
+test), `LockedInfluxDB` production InfluxDB's (authentication, the accounts of
+deploy/influxdb/accounts.sh). Our services run through their console commands,
+exactly as deployed, with their settings in the environment.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ import localstack
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = REPO / ".venv" / "bin"
+#: What the influxdb image runs at its first start to make our clients' accounts.
+INFLUXDB_ACCOUNTS = REPO / "deploy" / "influxdb" / "accounts.sh"
 
 
 def free_port() -> int:
@@ -256,6 +259,57 @@ class InfluxDB(Process):
     def count(self, database: str, influxql: str) -> int:
         series = self.query(database, influxql)
         return int(series[0]["values"][0][1]) if series else 0
+
+
+class LockedInfluxDB(InfluxDB):
+    """InfluxDB configured as compose.yaml configures its `influxdb` service.
+
+    `environment` is that service's environment with its secrets filled in: influxd
+    takes its INFLUXDB_* configuration from it, as in the image (authentication on).
+    With `first_start`, `start` then does what the image does at the first start of an
+    empty volume: the admin account and the database from INFLUXDB_ADMIN_USER/_PASSWORD
+    and INFLUXDB_DB, then deploy/influxdb/accounts.sh run with bash. `query`, `write`
+    and `count` act as the admin; `accounts` runs the script, as an operator does.
+    """
+
+    def __init__(
+        self, directory: Path, environment: dict[str, str], first_start: bool = True
+    ) -> None:
+        super().__init__(directory)
+        self.environment = environment
+        self.env.update(environment)
+        self.database = environment["INFLUXDB_DB"]
+        self.first_start = first_start
+        self._admin = (environment["INFLUXDB_ADMIN_USER"], environment["INFLUXDB_ADMIN_PASSWORD"])
+
+    def start(self) -> None:
+        super().start()
+        if not self.first_start:
+            self._http.auth = httpx.BasicAuth(*self._admin)
+            return
+        user, password = self._admin
+        # The image's own first statement, made anonymously: InfluxDB lets a client
+        # create the first admin account, and nothing else, while there is none.
+        created = self._http.post(
+            "/query",
+            data={"q": f"CREATE USER \"{user}\" WITH PASSWORD '{password}' WITH ALL PRIVILEGES"},
+        )
+        assert created.status_code == 200 and "error" not in created.text, created.text
+        self._http.auth = httpx.BasicAuth(user, password)
+        self.query("", f'CREATE DATABASE "{self.database}"')
+        self.accounts()
+
+    def accounts(self, **changes: str) -> str:
+        """Run deploy/influxdb/accounts.sh with the environment and `changes`; its output."""
+        done = subprocess.run(
+            ["bash", str(INFLUXDB_ACCOUNTS)],
+            env=os.environ | self.environment | changes | {"INFLUXDB_INIT_PORT": str(self.port)},
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
 
 
 class PostgreSQL(Process):

@@ -37,6 +37,7 @@ PROCFILE = ROOT / "Procfile"
 MAKEFILE = ROOT / "Makefile"
 CONFIGURATION_DOC = ROOT / "docs" / "configuration.md"
 MOSQUITTO_CONF = ROOT / "deploy" / "mosquitto" / "mosquitto.conf"
+INFLUXDB_ACCOUNTS = ROOT / "deploy" / "influxdb" / "accounts.sh"
 GRAFANA_PROVISIONING = ROOT / "deploy" / "grafana" / "provisioning"
 
 #: Each deployable part: its folder (and Dockerfile target) and its settings class.
@@ -424,10 +425,114 @@ def test_one_influx_database_for_ingest_influxdb_and_grafana() -> None:
     assert influx["url"] == ingest["COLDCHAIN_INGEST_INFLUX_URL"]
 
 
-@pytest.mark.parametrize("port", ["8883", "8086", "3000", "8000"])
-def test_port_is_published(port: str) -> None:
-    published = [str(p) for s in services().values() for p in s.get("ports", [])]
-    assert f"{port}:{port}" in published
+def published_ports() -> list[tuple[str, str, str]]:
+    """(host address, host port, container port) of every port compose publishes;
+    the address is "" for every interface of the host."""
+    found = []
+    for spec in services().values():
+        for port in spec.get("ports", []):
+            if isinstance(port, dict):
+                address, host = port.get("host_ip", ""), str(port.get("published", ""))
+                found.append((address, host, str(port["target"])))
+                continue
+            *address, host, container = str(port).rsplit(":", 2)
+            found.append(("".join(address), host, container))
+    return found
+
+
+def test_only_the_public_ports_are_published_to_every_interface() -> None:
+    everywhere = {(host, inside) for address, host, inside in published_ports() if not address}
+    assert everywhere == {("8883", "8883"), ("3000", "3000"), ("8000", "8000")}
+
+
+def test_influxdb_is_published_on_loopback_only() -> None:
+    influxdb = [(a, h) for a, h, inside in published_ports() if inside == "8086"]
+    assert influxdb == [("127.0.0.1", "8086")], "for coldchain-report on the Docker host"
+
+
+# --- InfluxDB: authentication on, one account per client ---------------------------
+
+
+def required_secret(value: str) -> str | None:
+    """The variable a value comes from when compose refuses to start without it
+    (`${NAME:?message}`), else None."""
+    match = re.fullmatch(r"\$\{([A-Za-z_][A-Za-z0-9_]*):\?[^}]*\}", value)
+    return match.group(1) if match else None
+
+
+@cache
+def influx_accounts() -> dict[str, tuple[str, str]]:
+    """Account -> (its password's variable, its right) from deploy/influxdb/accounts.sh."""
+    table = re.search(
+        r"^coldchain_accounts='\n(.*?)^'", INFLUXDB_ACCOUNTS.read_text(), re.MULTILINE | re.DOTALL
+    )
+    assert table, f"no table coldchain_accounts in {INFLUXDB_ACCOUNTS}"
+    rows = [row.split() for row in table.group(1).splitlines() if row.strip()]
+    return {name: (variable, right) for name, variable, right in rows}
+
+
+def influx_setting(service: str, name: str) -> str | None:
+    """The service's setting `{PREFIX}INFLUX_{name}`, or None when unset or empty."""
+    prefix = str(settings_of(service).model_config.get("env_prefix", ""))
+    return environment(service).get(f"{prefix}INFLUX_{name}") or None
+
+
+INFLUX_CLIENTS = [name for name in OURS if influx_setting(name, "URL")]
+
+
+def test_influxdb_asks_every_client_for_an_account() -> None:
+    influxdb = environment("influxdb")
+    assert influxdb["INFLUXDB_HTTP_AUTH_ENABLED"] == "true"
+    assert influxdb["INFLUXDB_ADMIN_USER"]
+    assert required_secret(influxdb["INFLUXDB_ADMIN_PASSWORD"]) == "INFLUX_ADMIN_PASSWORD"
+    mounts = dict(volume_mounts("influxdb"))
+    assert mounts[f"./{INFLUXDB_ACCOUNTS.relative_to(ROOT)}"].startswith(
+        "/docker-entrypoint-initdb.d/"
+    ), "the image runs the accounts script at its first start"
+    for account, (variable, _) in influx_accounts().items():
+        assert required_secret(influxdb.get(variable, "")) == variable, (
+            f"the influxdb service needs {variable} to make the account {account}"
+        )
+
+
+@pytest.mark.parametrize("service", INFLUX_CLIENTS)
+def test_services_use_influxdb_with_their_own_account(service: str) -> None:
+    username = influx_setting(service, "USERNAME")
+    assert username in influx_accounts(), f"{service}: no InfluxDB account {username!r}"
+    variable, right = influx_accounts()[username]
+    assert required_secret(influx_setting(service, "PASSWORD") or "") == variable
+    assert right == "ALL", f"{service} writes and reads"
+    others = [influx_setting(other, "USERNAME") for other in INFLUX_CLIENTS if other != service]
+    assert username not in others, f"{service} shares its account"
+    prefix = str(settings_of(service).model_config.get("env_prefix", ""))
+    creates = f"{prefix}INFLUX_CREATE_DB" in env_names(settings_of(service))
+    if creates and username != environment("influxdb")["INFLUXDB_ADMIN_USER"]:
+        assert influx_setting(service, "CREATE_DB") == "false", (
+            f"{service} would CREATE DATABASE, which only the admin account may"
+        )
+
+
+def test_grafana_reads_influxdb_with_a_read_only_account() -> None:
+    datasources = yaml.safe_load((GRAFANA_PROVISIONING / "datasources/influxdb.yaml").read_text())
+    [influx] = [d for d in datasources["datasources"] if d["type"] == "influxdb"]
+    variable, right = influx_accounts()[influx["user"]]
+    assert right == "READ"
+    assert influx["secureJsonData"]["password"] == f"${variable}"
+    assert required_secret(environment("grafana")[variable]) == variable
+
+
+def test_accounts_no_service_writes_with_only_read() -> None:
+    used = {influx_setting(service, "USERNAME") for service in INFLUX_CLIENTS}
+    readers = {name: right for name, (_, right) in influx_accounts().items() if name not in used}
+    assert readers and set(readers.values()) == {"READ"}, readers
+
+
+def test_header_names_every_variable_compose_reads() -> None:
+    text = COMPOSE.read_text()
+    header = text[: text.index("\nservices:")]
+    read = set(re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)", text[len(header) :]))
+    missing = sorted(name for name in read if not re.search(rf"\b{name}\b", header))
+    assert not missing, f"compose.yaml's header comment does not name {missing}"
 
 
 def test_healthy_dependencies_have_a_healthcheck() -> None:
