@@ -15,8 +15,20 @@ import getpass
 import sys
 from pathlib import Path
 
+from coldchain.contract import MAX_PAYLOAD_BYTES
+
 #: The production ACL (docs/security.md); the secured test broker uses the same file.
 ACL_FILE = Path(__file__).resolve().parent.parent / "deploy" / "mosquitto" / "acl"
+
+#: The largest MQTT packet a broker of ours takes (`max_packet_size`, also in
+#: deploy/mosquitto/mosquitto.conf): a client sending a larger one is disconnected, MQTT 5
+#: clients with "Packet too large", before Mosquitto allocates it. Without it Mosquitto
+#: takes packets up to MQTT's 256 MiB. The largest valid telemetry is MAX_PAYLOAD_BYTES
+#: under a topic of at most 152 bytes. The largest packet of our own is ingest's notice on
+#: _invalid: up to 64 KiB of a refused payload, JSON-escaped (a control byte becomes
+#: six), with the refused topic (up to 64 KiB) and the reason, about 0.5 MiB at worst.
+#: Four times the contract's limit holds both.
+MAX_PACKET_BYTES = 4 * MAX_PAYLOAD_BYTES
 
 
 def mosquitto_conf(directory: Path, port: int) -> Path:
@@ -25,7 +37,8 @@ def mosquitto_conf(directory: Path, port: int) -> Path:
     It runs as the invoking user (Mosquitto started as root would otherwise switch
     to the `mosquitto` user and fail to write here). Persistence is on and
     per-client queues are unbounded: Mosquitto's default (1000 queued messages)
-    silently drops QoS 1 messages for a slow subscriber.
+    silently drops QoS 1 messages for a slow subscriber. Packets are bounded by
+    MAX_PACKET_BYTES.
     """
     data = _data_directory(directory)
     conf = data / "mosquitto.conf"
@@ -81,6 +94,7 @@ def _common_options(data: Path) -> str:
         "max_queued_messages 0\n"
         "max_queued_bytes 0\n"
         "max_inflight_messages 0\n"
+        f"max_packet_size {MAX_PACKET_BYTES}\n"
         f"log_dest file {data}/mosquitto.log\n"
         "log_type error\nlog_type warning\nlog_type notice\n"
     )

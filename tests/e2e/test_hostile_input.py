@@ -2,10 +2,12 @@
 
 Every hostile message must come back on `_invalid` with a reason that says what
 was wrong, be counted, and leave ingest running; every valid message around
-them must be stored exactly once. Mosquitto 2 accepts payloads up to MQTT's
-own limit (256 MiB) unless `message_size_limit` is set, so the 10 MB payload
-reaches ingest, which refuses it for its size (contract.MAX_PAYLOAD_BYTES). A
-NUL in a topic name never reaches ingest: the broker drops the client.
+them must be stored exactly once. The broker takes packets up to
+localstack.MAX_PACKET_BYTES (1 MiB), so a payload just under it reaches ingest,
+which refuses it for its size (contract.MAX_PAYLOAD_BYTES), and ingest's notice
+of 64 KiB of control bytes under a 64 KiB topic (about 0.5 MiB, the largest it
+sends) reaches the broker. A 10 MB payload and a NUL in a topic name never reach
+ingest: the broker drops the client.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from coldchain import topics
 from coldchain.contract import MAX_PAYLOAD_BYTES
 from conftest import SITE, Stack
+from localstack import MAX_PACKET_BYTES
 from mqttclient import subscribe, telemetry_json
 from servers import wait_until
 
@@ -30,6 +33,10 @@ GATEWAY = "cold-room-1"
 SENSOR = "cold-room-1.air"
 TOPIC = topics.telemetry(SITE, GATEWAY)
 TEN_MB = 10 * 1024 * 1024
+#: Over the contract's limit, under the broker's: the largest payload ingest gets.
+NEAR_PACKET_LIMIT = MAX_PACKET_BYTES - 1024
+#: The longest topic MQTT allows, on the telemetry filter; quotes, which JSON escapes.
+LONG_TOPIC = topics.telemetry('"' * (65535 - len(topics.telemetry("", GATEWAY))), GATEWAY)
 #: Valid messages start this long ago: inside every clock bound of the contract.
 START = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=3)
 OLD = "1970-01-01T00:00:00Z"
@@ -114,9 +121,15 @@ CORPUS = [
         "recursion limit exceeded",
     ),
     Hostile(
-        "10 MB",
-        _json().ljust(TEN_MB, b" "),
-        f"payload is {TEN_MB} bytes; the limit is {MAX_PAYLOAD_BYTES}",
+        "nearly 1 MiB",
+        _json().ljust(NEAR_PACKET_LIMIT, b" "),
+        f"payload is {NEAR_PACKET_LIMIT} bytes; the limit is {MAX_PAYLOAD_BYTES}",
+    ),
+    Hostile(
+        "64 KiB of control bytes under a 64 KiB topic",
+        b"\x01" * 64 * 1024,
+        NOT_JSON,
+        LONG_TOPIC,
     ),
     Hostile(
         "right-to-left mark in gateway", _json(gateway=f"{GATEWAY}\u200f"), f"gateway: {PATTERN}"
@@ -187,16 +200,18 @@ class Publisher:
         self._client.loop_stop()
 
 
-def _dropped_by_broker(port: int, topic: str) -> bool:
-    """Publish `topic` from a client of its own; True if the broker then disconnects it."""
+def _dropped_by_broker(port: int, topic: str, payload: bytes) -> str | None:
+    """Publish from a client of its own; why the broker then disconnected it, or None if
+    it took the message."""
     dropped: queue.Queue[str] = queue.Queue()
     client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
     client.on_disconnect = lambda _c, _u, _f, reason, _p: dropped.put(str(reason))
     client.connect("127.0.0.1", port)
     client.loop_start()
     try:
-        info = client.publish(topic, _json(), qos=1)
-        return dropped.get(timeout=10) == "Malformed packet" and not info.is_published()
+        info = client.publish(topic, payload, qos=1)
+        reason = dropped.get(timeout=10)
+        return None if info.is_published() else reason
     finally:
         client.loop_stop()
 
@@ -235,7 +250,11 @@ def test_hostile_messages_are_rejected_and_counted_and_valid_ones_stored(stack: 
             expected.append((int(ts.timestamp()) * 10**9, temp_c, seq))
             publisher.publish(hostile.topic, hostile.payload)
         # MQTT forbids U+0000 in topic names: Mosquitto drops the client, ingest sees nothing.
-        assert _dropped_by_broker(stack.mosquitto.port, topics.telemetry(f"{SITE}\x00", GATEWAY))
+        nul = topics.telemetry(f"{SITE}\x00", GATEWAY)
+        assert _dropped_by_broker(stack.mosquitto.port, nul, _json()) == "Malformed packet"
+        # Over max_packet_size: the broker closes the connection before it reads the packet
+        # ("Packet too large", when the client reads that before the connection is reset).
+        assert _dropped_by_broker(stack.mosquitto.port, TOPIC, _json().ljust(TEN_MB, b" "))
         payload, ts, temp_c = _valid(len(CORPUS) + 1)
         publisher.publish(TOPIC, payload)
         expected.append((int(ts.timestamp()) * 10**9, temp_c, len(CORPUS) + 1))

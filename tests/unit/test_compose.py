@@ -25,10 +25,12 @@ from packaging.utils import canonicalize_name
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings
 
+from coldchain.contract import MAX_PAYLOAD_BYTES
+from coldchain.topics import PREFIX
 from coldchain_alerts.settings import AlertsSettings
 from coldchain_gateway.settings import GatewaySettings
 from coldchain_ingest.settings import IngestSettings
-from localstack import ACL_FILE, mosquitto_conf, secured_mosquitto_conf
+from localstack import ACL_FILE, MAX_PACKET_BYTES, mosquitto_conf, secured_mosquitto_conf
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "compose.yaml"
@@ -59,6 +61,7 @@ SHARED_MOSQUITTO_OPTIONS = [
     "max_queued_messages",
     "max_queued_bytes",
     "max_inflight_messages",
+    "max_packet_size",
 ]
 #: Security options that production shares with the secured broker of the security tests
 #: (the demo's broker is anonymous on loopback).
@@ -632,6 +635,16 @@ def test_mosquitto_configured_like_the_local_broker(tmp_path: Path) -> None:
     for option in SHARED_MOSQUITTO_OPTIONS:
         assert production.get(option) == local.get(option) == secured.get(option), option
     assert dict(volume_mounts("mosquitto"))["./deploy/mosquitto"] == "/mosquitto/config"
+
+
+def test_mosquitto_packet_limit_is_sized_from_the_contract() -> None:
+    assert int(_conf_options(MOSQUITTO_CONF)["max_packet_size"]) == MAX_PACKET_BYTES
+    longest_id = "x" * 64
+    topic = f"{PREFIX}/{longest_id}/{longest_id}/telemetry"
+    # PUBLISH at QoS 1: fixed header (at most 5 bytes), topic with its length, packet id,
+    # MQTT 5 properties (a few bytes; our gateways send none), payload.
+    largest_telemetry = 5 + 2 + len(topic) + 2 + 64 + MAX_PAYLOAD_BYTES
+    assert largest_telemetry <= MAX_PACKET_BYTES <= 4 * MAX_PAYLOAD_BYTES
 
 
 def test_mosquitto_secured_like_the_broker_of_the_security_tests(tmp_path: Path) -> None:
