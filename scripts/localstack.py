@@ -30,6 +30,15 @@ ACL_FILE = Path(__file__).resolve().parent.parent / "deploy" / "mosquitto" / "ac
 #: Four times the contract's limit holds both.
 MAX_PACKET_BYTES = 4 * MAX_PAYLOAD_BYTES
 
+#: The most heap a broker of ours takes (`memory_limit`, also in deploy/mosquitto/
+#: mosquitto.conf). Past it Mosquitto refuses what it cannot allocate: it disconnects
+#: the publisher without acknowledging its message (our clients, all MQTT 5, send it
+#: again) or the subscriber it cannot send to (its persistent session keeps its QoS 1
+#: messages). It is the one bound on messages waiting for a slow subscriber: queue
+#: limits (max_queued_messages, max_queued_bytes) would drop QoS 1 messages, and
+#: nothing else bounds QoS 0 for an online client (docs/reliability.md).
+MEMORY_LIMIT_BYTES = 1024 * 1024 * 1024
+
 
 def mosquitto_conf(directory: Path, port: int) -> Path:
     """Write a Mosquitto 2 configuration listening on 127.0.0.1:`port`, anonymous.
@@ -38,7 +47,7 @@ def mosquitto_conf(directory: Path, port: int) -> Path:
     to the `mosquitto` user and fail to write here). Persistence is on and
     per-client queues are unbounded: Mosquitto's default (1000 queued messages)
     silently drops QoS 1 messages for a slow subscriber. Packets are bounded by
-    MAX_PACKET_BYTES.
+    MAX_PACKET_BYTES, the broker's heap by MEMORY_LIMIT_BYTES.
     """
     data = _data_directory(directory)
     conf = data / "mosquitto.conf"
@@ -95,6 +104,7 @@ def _common_options(data: Path) -> str:
         "max_queued_bytes 0\n"
         "max_inflight_messages 0\n"
         f"max_packet_size {MAX_PACKET_BYTES}\n"
+        f"memory_limit {MEMORY_LIMIT_BYTES}\n"
         f"log_dest file {data}/mosquitto.log\n"
         "log_type error\nlog_type warning\nlog_type notice\n"
     )

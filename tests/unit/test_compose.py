@@ -62,6 +62,7 @@ SHARED_MOSQUITTO_OPTIONS = [
     "max_queued_bytes",
     "max_inflight_messages",
     "max_packet_size",
+    "memory_limit",
 ]
 #: Security options that production shares with the secured broker of the security tests
 #: (the demo's broker is anonymous on loopback).
