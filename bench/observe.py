@@ -139,12 +139,18 @@ def durable_times(marks: Subscriber, ids: list[tuple[str, int]]) -> list[float |
 AlertTimes = dict[tuple[str, str], float]
 
 
+#: The alert events the bench times: raises and clearings (not the updates of an
+#: excursion that lasts).
+MILESTONES = frozenset({"raised", "cleared"})
+
+
 def alerts_published(alerts: Subscriber) -> AlertTimes:
     """When each alert event (key or sensor, state) reached the broker's `_alerts` topic."""
     seen: AlertTimes = {}
     for at, _topic, payload in alerts.received:
         event = json.loads(payload)
-        seen.setdefault((event.get("key", event["sensor"]), event["state"]), at)
+        if event["state"] in MILESTONES:
+            seen.setdefault((event.get("key", event["sensor"]), event["state"]), at)
     return seen
 
 

@@ -24,6 +24,7 @@ from typing import Any
 
 from bench.load import Publisher
 from bench.observe import (
+    MILESTONES,
     AlertStore,
     AlertTimes,
     Counter,
@@ -395,10 +396,14 @@ def alert_latency(
 
 
 def _event_times(alerts: Subscriber) -> dict[tuple[str, str], float]:
+    """The reading time of each raise and clearing (updates are no milestone of an alert:
+    the alerts service records no step for them)."""
     at = {}
     for _, _, payload in alerts.received:
         event = json.loads(payload)
-        at.setdefault((event.get("key", event["sensor"]), event["state"]), utc_seconds(event["at"]))
+        if event["state"] in MILESTONES:
+            key = (event.get("key", event["sensor"]), event["state"])
+            at.setdefault(key, utc_seconds(event["at"]))
     return at
 
 
