@@ -114,7 +114,6 @@ def _apply(batch: _Batch, event: AlertEvent) -> Applied:
     if applied.opened or alert is None:
         alert = Alert(created_at=batch.now, escalation_level=0, escalation_level_ok=False)
         batch.session.add(alert)
-        batch.unclosed[applied.alert.condition] = alert
     if row is None:
         row = Occurrence(alert=alert)
         batch.session.add(row)
@@ -124,6 +123,8 @@ def _apply(batch: _Batch, event: AlertEvent) -> Applied:
         _store(alert, applied.alert)
         _store(row, applied.occurrence)
         alert.updated_at = batch.now
+    if alert.status != alerting.Status.CLOSED:  # also one closed while present, reopened
+        batch.unclosed[alert.condition] = alert
     if applied.restarted:
         _restart_escalation(alert)
     batch.steps += [(alert, step) for step in applied.steps]

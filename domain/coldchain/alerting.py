@@ -342,15 +342,18 @@ def _known_occurrence(
     alert: Alert, occurrence: Occurrence, event: AlertEvent, now: datetime
 ) -> Applied:
     applied = Applied(alert, occurrence)
-    if occurrence.cleared_at is not None or alert.status is Status.CLOSED:
-        return applied  # what follows a clearing or a closing changes nothing
+    if occurrence.cleared_at is not None:
+        return applied  # what follows a clearing changes nothing
+    if alert.status is Status.CLOSED and not alert.closed_while_active:
+        return applied  # nor what follows a closing after recovery
     if event.state is AlertState.CLEARED:
         _clear(applied, event)
         return applied
-    if event.state is AlertState.UPDATED or (
-        occurrence.raised_at is not None
-        and not gets_worse(occurrence.rule, occurrence.severity, event)
-    ):
+    if alert.status is Status.CLOSED and _worse_than(occurrence, event):
+        # Closed while it lasted, and now it got worse: people must look again.
+        _reopen(applied, event, now)
+        return applied
+    if alert.status is Status.CLOSED or not _worse_than(occurrence, event):
         # A reading of a condition still present, a redelivery, or an earlier
         # level of this occurrence arriving late: the values follow, nothing else.
         _follow(applied, event)
@@ -369,6 +372,34 @@ def _known_occurrence(
     _follow(applied, event)
     applied.needs_telling = worse
     return applied
+
+
+def _worse_than(occurrence: Occurrence, event: AlertEvent) -> bool:
+    """A raise of a higher level or severity than the occurrence has reached (an update,
+    a redelivery or an earlier level arriving late is not)."""
+    if event.state is not AlertState.RAISED:
+        return False
+    return occurrence.raised_at is None or gets_worse(occurrence.rule, occurrence.severity, event)
+
+
+def _reopen(applied: Applied, event: AlertEvent, now: datetime) -> None:
+    """An alert closed while its condition lasted is open again: the condition got worse."""
+    alert, occurrence = applied.alert, applied.occurrence
+    closing = {
+        "closed_by": alert.closed_by,
+        "closed_at": alert.closed_at.isoformat() if alert.closed_at else None,
+        "close_comment": alert.close_comment,
+    }
+    alert.status = Status.OPEN
+    alert.closed_at = alert.closed_by = alert.close_comment = None
+    alert.closed_while_active = False
+    alert.escalation_since = now
+    occurrence.raised_at = occurrence.raised_at or event.at
+    occurrence.rule, occurrence.severity = event.rule, event.severity
+    _raise_values(alert, event)
+    applied.restarted = applied.needs_telling = applied.changed = True
+    _step(applied, "reopened", _event_detail(event) | {"closing": closing})
+    _follow(applied, event)
 
 
 def _occurrence(event: AlertEvent) -> Occurrence:

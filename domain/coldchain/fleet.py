@@ -155,8 +155,8 @@ class Fleet(_Config):
 
         A gateway the fleet knows must publish under its own site, and no gateway
         may report a sensor the fleet gives to another one, nor one named after
-        another gateway the fleet knows (`van-2.clock`, `van-2.outbox`: that
-        gateway's own alarms): either would let one gateway raise or clear
+        another gateway the fleet knows (`van-2.clock`, `van-2.outbox`, `van-2`:
+        that gateway's own alarms): either would let one gateway raise or clear
         another's alarms. Other sensors the fleet does not know are allowed
         (stored, not judged).
         """
@@ -168,8 +168,10 @@ class Fleet(_Config):
             if located is not None:
                 owner = located[1].id
             else:
-                qualifier, dot, _ = sensor.partition(".")
-                owner = qualifier if dot and self.gateway(qualifier) is not None else gateway
+                # `van-2.clock`, and a bare `van-2` too: the engine reads the gateway
+                # of a gateway event from the part before the dot.
+                head = sensor.partition(".")[0]
+                owner = head if self.gateway(head) is not None else gateway
             if owner != gateway:
                 return f"sensor {sensor} belongs to gateway {owner}, not {gateway}"
         return None

@@ -130,7 +130,8 @@ def _cut_publish(packet: bytes | bytearray, qos: int) -> tuple[str, int, bytes]:
 
 class Broker:
     """`on_receipt` is called with each receipt of the alerts service for alert
-    events, `on_connected` after every (re)connection; both on paho's thread."""
+    events, `on_connected` after every (re)connection; both on paho's thread, which
+    carries every message: they must not raise."""
 
     def __init__(
         self,
@@ -224,7 +225,9 @@ class Broker:
         client.subscribe(
             [
                 (topics.TELEMETRY_FILTER, SubscribeOptions(qos=1, retainHandling=2)),
-                (topics.STATUS_FILTER, SubscribeOptions(qos=1)),
+                # Retained statuses once per session: changes while we were away
+                # wait in the session; a retained one is not refused again and again.
+                (topics.STATUS_FILTER, SubscribeOptions(qos=1, retainHandling=1)),
                 (topics.DURABLE_FILTER, SubscribeOptions(qos=1)),
                 (topics.ALERT_RECEIPTS, SubscribeOptions(qos=1)),
             ]

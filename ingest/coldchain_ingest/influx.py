@@ -120,6 +120,9 @@ def _raise_for(response: httpx.Response) -> None:
     detail = response.text.strip()[:500]
     if response.status_code in _REFUSALS:
         raise InfluxUnavailable(f"InfluxDB refused our account ({response.status_code}): {detail}")
+    if response.status_code == 404:
+        # "database not found": a setting or an admin's step is missing, not the points.
+        raise InfluxUnavailable(f"InfluxDB has no such database (404): {detail}")
     if 400 <= response.status_code < 500 and response.status_code not in (408, 429):
         raise InfluxRejected(f"InfluxDB refused the write ({response.status_code}): {detail}")
     raise InfluxUnavailable(f"InfluxDB answered {response.status_code}: {detail}")

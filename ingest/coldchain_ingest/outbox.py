@@ -15,6 +15,7 @@ The alerts service stores an event once whatever the number of copies (`key`).
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 import time
@@ -25,6 +26,8 @@ from typing import NamedTuple
 
 from coldchain import topics
 from coldchain.contract import AlertEvent, AlertReceipt
+
+log = logging.getLogger(__name__)
 
 #: The longest wait between two publications of the same events.
 REDELIVER_MAX_S = 600.0
@@ -83,8 +86,15 @@ class AlertOutbox:
 
     def receipt(self, receipt: AlertReceipt) -> None:
         """The alerts service stored the events it names (ids named twice, or never
-        kept here, are fine), and asks for everything else at once if it just came."""
-        self.confirm(receipt.ids)
+        kept here, are fine), and asks for everything else at once if it just came.
+
+        Called on paho's network thread, which must not end: if the disk refuses the
+        change, the events stay here, go out again and come back with a new receipt.
+        """
+        try:
+            self.confirm(receipt.ids)
+        except sqlite3.Error:
+            log.exception("could not note a receipt for %d alert events", len(receipt.ids))
         if receipt.resend:
             self.reconnected()
 

@@ -115,3 +115,36 @@ def test_the_officer_sees_the_true_peak_decides_while_it_lasts_and_closes_after(
     assert {"acknowledged", "decided", "cleared"} <= set(timeline)
     verdict = api.get("/api/v1/audit/verify")
     assert verdict.status_code == 200 and verdict.json()["ok"] is True, verdict.text
+
+
+def test_an_alert_closed_while_it_lasts_opens_again_when_it_gets_worse(stack: Stack) -> None:
+    """A warning closed while it lasts must not hide the same excursion passing the
+    absolute limit (found by a hostile review: one closed warning, no critical alarm)."""
+    start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=40)
+    stack.start_ingest()
+    stack.alerts().start()
+    wait_until(lambda: stack.alerts_api.alerts() == [], 30, "the alerts service")
+    api = stack.alerts_api
+    warm = [4.0] + [5.5] * 18  # above the warning level, below the maximum: a warning
+    for seq, value in enumerate(warm, start=1):
+        _publish(stack, seq, start + timedelta(minutes=seq - 1), value)
+    warning = wait_until(lambda: _temperature_alert(stack), 20, "the warning")
+    assert warning["severity"] == "warning" and warning["active"]
+    assert api.post(f"/api/v1/alerts/{warning['id']}/acknowledge", {"comment": "door"}).is_success
+    closing = {"comment": "door closed, cooling down", "while_active": True}
+    closed = api.post(f"/api/v1/alerts/{warning['id']}/close", closing)
+    assert closed.status_code == 200 and closed.json()["closed_while_active"], closed.text
+
+    _publish(stack, len(warm) + 1, start + timedelta(minutes=len(warm)), 30.0)
+    reopened = wait_until(
+        lambda: (a := _temperature_alert(stack)) and a["status"] == "open" and a,
+        20,
+        "the alert open again, critical",
+    )
+    assert (reopened["id"], reopened["severity"], reopened["peak_c"]) == (
+        warning["id"],
+        "critical",
+        30.0,
+    )
+    timeline = [s["action"] for s in api.get(f"/api/v1/alerts/{warning['id']}").json()["timeline"]]
+    assert timeline[-2:] == ["closed", "reopened"]

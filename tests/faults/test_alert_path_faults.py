@@ -10,6 +10,8 @@ must all arrive anyway. The truth is what ingest itself recorded in InfluxDB
 from __future__ import annotations
 
 import json
+import sqlite3
+import subprocess
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -20,6 +22,7 @@ from sqlalchemy import select
 from coldchain_alerts.db import make_engine, make_sessionmaker
 from coldchain_alerts.models import Occurrence
 from conftest import SITE, Stack
+from mqttclient import telemetry_json
 from servers import wait_until
 from verdict import verdict
 
@@ -119,3 +122,51 @@ def test_broker_killed_right_after_each_alert_loses_no_alert_and_no_reading(
     )
     jump_alerts = [a for a in stack.alerts_api.alerts() if a["rule"] == "clock_jump"]
     assert [a["occurrences"] for a in jump_alerts] == [ROUNDS], "one alert, each jump once"
+
+
+def _unconfirmed(stack: Stack) -> float | None:
+    return (stack.metrics() or {}).get("coldchain_ingest_alert_events_unconfirmed")
+
+
+def test_a_receipt_the_state_file_refuses_stops_nothing(stack: Stack) -> None:
+    """A receipt arrives while ingest's state file is locked (or full): the events stay
+    kept, and ingest goes on taking telemetry (it once lost its network thread)."""
+    ingest = stack.start_ingest(COLDCHAIN_INGEST_ALERT_REDELIVER_AFTER_S="1")
+    alerts = stack.alerts()
+    alerts.start()
+    wait_until(lambda: stack.alerts_api.alerts() == [], 30, "the alerts service, once")
+    alerts.stop()
+    at = datetime.now(UTC)
+    _clock_jump(stack.mosquitto.port, 1, at)
+    wait_until(lambda: _unconfirmed(stack) == 1, 30, "the alarm kept until it is receipted")
+
+    holder = sqlite3.connect(stack.directory / "ingest-state.sqlite3", isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")  # every write of ingest to its state file waits, then fails
+    try:
+        alerts.start()  # stores the event and sends its receipt
+        wait_until(
+            lambda: (
+                "could not note a receipt" in ingest.output()
+                or "Exception in thread" in ingest.output()
+            ),
+            60,
+            "ingest to fail to note the receipt",
+        )
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+
+    assert "Exception in thread" not in ingest.output()
+    payload = telemetry_json("cold-room-2", "cold-room-2.air", 1, datetime.now(UTC), 3.0)
+    topic = f"coldchain/v1/{SITE}/cold-room-2/telemetry"
+    argv = ["mosquitto_pub", "-p", str(stack.mosquitto.port), "-q", "1", "-t", topic]
+    subprocess.run([*argv, "-m", payload], check=True, timeout=10)
+    wait_until(
+        lambda: stack.influxdb.count(
+            stack.database, "SELECT count(temp_c) FROM temperature WHERE sensor = 'cold-room-2.air'"
+        ),
+        30,
+        "a reading after the refused receipt",
+    )
+    wait_until(lambda: _unconfirmed(stack) == 0, 60, "the event sent again and receipted")
+    assert [a["rule"] for a in stack.alerts_api.alerts()] == ["clock_jump"]

@@ -140,14 +140,17 @@ def test_nobody_raises_another_gateways_own_alarms(stack: Stack) -> None:
     stack.start_ingest()
     invalid = subscribe(stack.mosquitto.port, "coldchain/v1/_invalid/#")
     ts = datetime.now(UTC).replace(microsecond=0)
-    for sender in ("cold-room-1", "intruder"):
-        _publish(stack, sender, _clock_jump_json(sender, "van-2.clock", 1, ts))
+    for seq, (sender, sensor) in enumerate(
+        [("cold-room-1", "van-2.clock"), ("intruder", "van-2.clock"), ("cold-room-1", "van-2")],
+        start=1,
+    ):
+        _publish(stack, sender, _clock_jump_json(sender, sensor, seq, ts))
         notice = json.loads(invalid.get(timeout=20).payload)
-        assert notice["reason"] == f"sensor van-2.clock belongs to gateway van-2, not {sender}"
+        assert notice["reason"] == f"sensor {sensor} belongs to gateway van-2, not {sender}"
     _publish(stack, "van-2", _clock_jump_json("van-2", "van-2.clock", 1, ts))
     wait_until(lambda: _alarms(stack), 20, "van-2's own clock_jump alarm")
     assert [row[2] for row in _alarms(stack)] == ["van-2"]
-    assert (stack.metrics() or {})["coldchain_ingest_messages_invalid_total"] == 2.0
+    assert (stack.metrics() or {})["coldchain_ingest_messages_invalid_total"] == 3.0
 
 
 def test_a_status_under_another_site_is_refused(stack: Stack) -> None:

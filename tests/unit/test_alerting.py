@@ -162,15 +162,40 @@ def test_a_higher_level_after_acknowledging_opens_it_again_and_restarts_escalati
     assert [step.action for step in applied.steps] == ["severity_raised"]
 
 
-def test_what_follows_a_closing_changes_nothing() -> None:
-    alert = raised_alert(status=Status.ACKNOWLEDGED)
-    closed, _ = alerting.close(
-        alert, "anna", Closing(comment="moved", while_active=True, **vars(COMPLETE)), NOW
-    )
+def test_what_follows_a_closing_after_recovery_changes_nothing() -> None:
+    alert = raised_alert(status=Status.ACKNOWLEDGED, active=False)
+    closed, _ = alerting.close(alert, "anna", Closing(**vars(COMPLETE)), NOW)
     occurrence = Occurrence(KEY, "over_max", Severity.CRITICAL, T0, raised_at=T0)
     for state in AlertState:
-        applied = alerting.apply(closed, occurrence, event(state, 30, peak_c=30.0), NOW)
-        assert applied.alert == closed and not applied.changed and not applied.steps
+        for rule in ("over_max", "over_absolute"):
+            later = event(state, 30, rule=rule, value_c=30.0, peak_c=30.0)
+            applied = alerting.apply(closed, occurrence, later, NOW)
+            assert applied.alert == closed and not applied.changed and not applied.steps
+
+
+def test_an_alert_closed_while_it_lasts_follows_it_and_opens_again_when_it_gets_worse() -> None:
+    """An officer closes a warning while it lasts; the same excursion then passes the
+    absolute limit: a critical alarm nobody is told of would be the worst outcome."""
+    store = Store()
+    store.apply(event(AlertState.RAISED, 15, rule="over_warning", severity=Severity.WARNING))
+    alert, _ = alerting.acknowledge(store.alerts[0], "anna", "door fixed", NOW)
+    closed, _ = alerting.close(
+        alert, "anna", Closing(comment="cooling down", while_active=True), NOW
+    )
+    store.alerts[0] = closed
+    followed = store.apply(event(AlertState.UPDATED, 20, value_c=6.5, peak_c=6.5))
+    assert followed.alert.status is Status.CLOSED and followed.alert.value_c == 6.5
+    assert not followed.steps and not followed.needs_telling
+    later = NOW + timedelta(minutes=30)
+    worse = event(AlertState.RAISED, 25, rule="over_absolute", value_c=13.0, peak_c=13.0)
+    reopened = store.apply(worse, later)
+    assert reopened.alert.status is Status.OPEN and reopened.alert.severity is Severity.CRITICAL
+    assert reopened.needs_telling and reopened.restarted
+    assert reopened.alert.escalation_since == later
+    assert reopened.alert.closed_at is None and not reopened.alert.closed_while_active
+    (step,) = reopened.steps
+    assert step.action == "reopened"
+    assert step.detail["closing"]["close_comment"] == "cooling down"
 
 
 # --- what people do -------------------------------------------------------------------
@@ -344,11 +369,12 @@ def test_delivering_again_changes_nothing(values: list[float], seed: int) -> Non
 
 @settings(max_examples=200, deadline=None)
 @given(temperatures, st.integers(0, 2**32), st.integers(0, 80))
-def test_no_change_of_state_goes_unrecorded_and_nothing_reopens_a_closed_alert(
+def test_no_change_of_state_goes_unrecorded_and_a_closed_alert_changes_only_as_allowed(
     values: list[float], seed: int, close_after: int
 ) -> None:
     """Whatever the order: a change of status, presence or severity comes with a step
-    for the audit log, and a closed alert never changes again."""
+    for the audit log; an alert closed after recovery never changes again, and one
+    closed while it lasted only follows the readings, or opens again with a record."""
     events = delivered(engine_events(values), seed)
     store = Store()
     closed: dict[int, Alert] = {}
@@ -366,8 +392,18 @@ def test_no_change_of_state_goes_unrecorded_and_nothing_reopens_a_closed_alert(
             assert not moved or applied.steps, "a change without an audit step"
         elif applied.alert.status is not Status.CLOSED:
             assert applied.steps and applied.steps[0].action == "opened"
-        for kept, alert in closed.items():
-            assert store.alerts[kept] == alert, "a closed alert changed"
+        for kept, alert in list(closed.items()):
+            now_ = store.alerts[kept]
+            if now_ == alert:
+                continue
+            assert alert.closed_while_active, "an alert closed after recovery changed"
+            if now_.status is not Status.CLOSED:
+                assert applied.steps[0].action == "reopened", "reopened without a record"
+                del closed[kept]
+            else:  # it lasts: what was measured follows, what people recorded does not
+                recorded = ("closed_at", "closed_by", "close_comment", "product_decision")
+                assert [getattr(now_, n) for n in recorded] == [getattr(alert, n) for n in recorded]
+                closed[kept] = now_
         if number == close_after and store.alerts:
             index = len(store.alerts) - 1
             alert = store.alerts[index]

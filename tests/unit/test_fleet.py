@@ -211,7 +211,7 @@ def test_a_gateway_may_not_speak_for_another() -> None:
 
 
 @pytest.mark.parametrize("sender", ["cold-room-1", "not-in-the-fleet"])
-@pytest.mark.parametrize("sensor", ["van-2.clock", "van-2.outbox", "van-2.anything"])
+@pytest.mark.parametrize("sensor", ["van-2.clock", "van-2.outbox", "van-2.anything", "van-2"])
 def test_no_gateway_may_raise_another_gateways_own_alarms(sender: str, sensor: str) -> None:
     """`van-2.clock` and `van-2.outbox` carry van-2's clock_jump and outbox_thinned."""
     problem = demo().sender_problem("dortmund-hub", sender, [sensor])

@@ -94,6 +94,10 @@ WORDS: dict[str, dict[str, str]] = {
     "step_cleared": {"de": "Zustand behoben", "en": "Condition cleared"},
     "step_acknowledged": {"de": "Bestätigt", "en": "Acknowledged"},
     "step_closed": {"de": "Abgeschlossen", "en": "Closed"},
+    "step_reopened": {
+        "de": "Wieder offen: verschärft nach dem Abschluss",
+        "en": "Open again: got worse after closing",
+    },
     "step_notified": {"de": "Benachrichtigt", "en": "Notified"},
     "step_escalated": {"de": "Eskaliert", "en": "Escalated"},
     "step_reminded": {"de": "Erinnert", "en": "Reminded"},
