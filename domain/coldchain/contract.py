@@ -30,7 +30,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError, core_schema
 
-from coldchain.errors import InvalidMessage
+from coldchain.errors import AheadOfClock, InvalidMessage
 
 CONTRACT_VERSION = 1
 MAX_READINGS_PER_MESSAGE = 500
@@ -330,7 +330,7 @@ def parse_telemetry(site: str, gateway: str, payload: bytes, now: datetime) -> T
     for 1.0) and the payload must be UTF-8. `now` is the receiver's clock (UTC);
     times more than MAX_CLOCK_LEAD ahead of it, and times outside EARLIEST_TIMESTAMP
     to LATEST_TIMESTAMP, are rejected. Raises InvalidMessage with a reason a
-    gateway's maintainer can act on.
+    gateway's maintainer can act on (AheadOfClock for a time ahead of `now`).
     """
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise InvalidMessage(
@@ -363,9 +363,10 @@ _ID: TypeAdapter[str] = TypeAdapter(Id)
 def _check_clock(message: Telemetry, now: datetime) -> None:
     newest = max(message.timestamps())
     if newest > now + MAX_CLOCK_LEAD:
-        raise InvalidMessage(
+        raise AheadOfClock(
             f"timestamp {newest.isoformat()} is ahead of the receiver's clock "
-            f"{now.isoformat()}; check the gateway's clock"
+            f"{now.isoformat()}; check the gateway's clock, and ingest's",
+            message.seq,
         )
 
 

@@ -13,5 +13,14 @@ class InvalidMessage(ColdchainError):
         self.reason = reason
 
 
+class AheadOfClock(InvalidMessage):
+    """A message stamped too far ahead of the receiver's clock. Either clock may be the
+    wrong one, so the message `seq` of its gateway must not be confirmed as handled."""
+
+    def __init__(self, reason: str, seq: int) -> None:
+        super().__init__(reason)
+        self.seq = seq
+
+
 class FleetConfigError(ColdchainError):
     """The fleet file (sites, gateways, sensors, assets) is inconsistent."""

@@ -23,7 +23,9 @@ One thread runs it, in this order for every batch, and the order is the promise:
    state;
 4. only then acknowledge the messages to the broker, and publish each gateway's
    durable mark, so a gateway forgets only what is stored or kept (or broke the
-   contract and was reported on `_invalid`: sending it again would not help).
+   contract and was reported on `_invalid`: sending it again would not help). A
+   message refused for a time ahead of ingest's clock is the exception: either
+   clock may be wrong, so the gateway's mark stays below it until it is stored.
 
 A crash anywhere before 4 leaves the messages with the broker, which delivers
 them again, with those of the next batch, collected but not yet written; the
@@ -57,7 +59,7 @@ from coldchain.contract import (
     parse_telemetry,
 )
 from coldchain.engine import Outcome, RuleEngine
-from coldchain.errors import InvalidMessage
+from coldchain.errors import AheadOfClock, InvalidMessage
 from coldchain.fleet import Fleet
 from coldchain_ingest import metrics, points
 from coldchain_ingest.broker import Broker, Inbound, Wakeup
@@ -119,6 +121,7 @@ class Pipeline:
         self._on_stored = on_stored
         self._engine_lock = threading.Lock()
         self._durable: dict[tuple[str, str], int] = {}
+        self._held = state.holds()
         self._stop = threading.Event()
         self._half_window = max(1, settings.receive_maximum // 2)
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="influx-write")
@@ -180,6 +183,10 @@ class Pipeline:
         site, gateway = ids if ids else ("_", "_")
         try:
             telemetry = parse_telemetry(site, gateway, inbound.payload, inbound.received_at)
+        except AheadOfClock as exc:
+            self._hold(site, gateway, exc.seq)
+            self._reject(inbound, site, gateway, exc.reason)
+            return None
         except InvalidMessage as exc:
             self._reject(inbound, site, gateway, exc.reason)
             return None
@@ -392,14 +399,35 @@ class Pipeline:
         metrics.MESSAGES_ACKED.inc()
         metrics.BACKLOG.dec()
 
+    def _hold(self, site: str, gateway: str, seq: int) -> None:
+        """Never confirm `seq` of this gateway until it is stored: it is ahead of our clock,
+        and if our clock is the wrong one, the gateway sends it again once it is right."""
+        key = (site, gateway)
+        if self._held.get(key, seq + 1) > seq:
+            log.warning(
+                "gateway %s/%s: message %d is ahead of our clock; its durable mark stays below "
+                "it until it is stored (check ingest's clock, and the gateway's)",
+                site,
+                gateway,
+                seq,
+            )
+            self._held[key] = seq
+            self._state.hold(site, gateway, seq)
+
     def _confirm(self, handled: list[Accepted]) -> None:
-        """Publish each gateway's durable mark: its messages up to it are stored or refused."""
+        """Publish each gateway's durable mark: its messages up to it are stored or refused,
+        and none is held (`_hold`) below it."""
         marks: dict[tuple[str, str], int] = {}
         for accepted in handled:
             key = (accepted.site, accepted.telemetry.gateway)
             marks[key] = max(marks.get(key, 0), accepted.telemetry.seq)
+            if self._held.get(key) == accepted.telemetry.seq:
+                del self._held[key]
+                self._state.release(*key)
         now = datetime.now(UTC)
-        for (site, gateway), seq in marks.items():
+        for (site, gateway), highest in marks.items():
+            held = self._held.get((site, gateway))
+            seq = highest if held is None else min(highest, held - 1)
             known = max(
                 self._durable.get((site, gateway), 0), self._broker.durable_mark(site, gateway)
             )

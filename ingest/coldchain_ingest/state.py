@@ -1,17 +1,22 @@
 """Where ingest keeps its rule engine's state between restarts: one SQLite file.
 
-Rows are written after a batch's alert events reached the broker and before its
-messages are acknowledged, so after a crash the broker redelivers exactly what
-the saved state has not yet seen.
+Rows are written after a batch's alert events were kept and before its messages
+are acknowledged, so after a crash the broker redelivers exactly what the saved
+state has not yet seen. The same file holds the marks ingest must not confirm
+past (`hold`): a message refused for a time ahead of ingest's clock, which may be
+ingest's fault.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import threading
 from pathlib import Path
 
 
 class StateStore:
+    """Thread-safe: the pipeline and the silence check both save through it."""
+
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
@@ -22,6 +27,11 @@ class StateStore:
             "CREATE TABLE IF NOT EXISTS rule_state "
             "(kind TEXT NOT NULL, id TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (kind, id))"
         )
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS held_mark (site TEXT NOT NULL, gateway TEXT NOT NULL, "
+            "seq INTEGER NOT NULL, PRIMARY KEY (site, gateway))"
+        )
+        self._lock = threading.Lock()
 
     def load(self) -> list[tuple[str, str, str]]:
         return self._db.execute("SELECT kind, id, body FROM rule_state").fetchall()
@@ -29,13 +39,34 @@ class StateStore:
     def save(self, rows: list[tuple[str, str, str]]) -> None:
         if not rows:
             return
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            self._db.executemany("INSERT OR REPLACE INTO rule_state VALUES (?, ?, ?)", rows)
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany("INSERT OR REPLACE INTO rule_state VALUES (?, ?, ?)", rows)
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def holds(self) -> dict[tuple[str, str], int]:
+        """Each gateway's message that its durable mark must stay below (by site, gateway)."""
+        with self._lock:
+            rows = self._db.execute("SELECT site, gateway, seq FROM held_mark").fetchall()
+        return {(site, gateway): seq for site, gateway, seq in rows}
+
+    def hold(self, site: str, gateway: str, seq: int) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO held_mark VALUES (?, ?, ?) ON CONFLICT (site, gateway) "
+                "DO UPDATE SET seq = min(seq, excluded.seq)",
+                (site, gateway, seq),
+            )
+
+    def release(self, site: str, gateway: str) -> None:
+        with self._lock:
+            self._db.execute(
+                "DELETE FROM held_mark WHERE site = ? AND gateway = ?", (site, gateway)
+            )
 
     def close(self) -> None:
         self._db.close()

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
+from coldchain.contract import MAX_CLOCK_LEAD
 from conftest import SITE, Stack
 from mqttclient import subscribe, telemetry_json
 from servers import BIN, free_port, wait_until
@@ -206,3 +207,33 @@ def test_a_qos0_flood_is_bounded_while_ingest_cannot_store(stack: Stack) -> None
         30,
         "QoS 0 messages beyond the bound to be dropped and counted",
     )
+
+
+def test_a_message_ahead_of_ingests_clock_is_never_confirmed_until_it_is_stored(
+    stack: Stack,
+) -> None:
+    """Ahead of ingest's clock: the gateway's clock or ingest's may be wrong. If it is
+    ingest's, the reading is good: the gateway must keep it until it is stored (a review
+    lost 15 of 40 readings while ingest ran ten minutes behind)."""
+    ingest = stack.start_ingest()
+    durable = subscribe(stack.mosquitto.port, f"coldchain/v1/{SITE}/cold-room-1/durable")
+    lead = timedelta(minutes=5, seconds=8)
+    ahead = datetime.now(UTC).replace(microsecond=0) + lead
+    _publish(stack, "cold-room-1", telemetry_json("cold-room-1", "cold-room-1.air", 1, ahead, 3.0))
+    now = datetime.now(UTC).replace(microsecond=0)
+    _publish(stack, "cold-room-1", telemetry_json("cold-room-1", "cold-room-1.air", 2, now, 3.1))
+    wait_until(lambda: _temperatures(stack, "cold-room-1.air") == 1, 20, "the second reading")
+    ingest.stop()  # the hold is kept on disk
+    stack.start_ingest()
+    now = datetime.now(UTC).replace(microsecond=0)
+    _publish(stack, "cold-room-1", telemetry_json("cold-room-1", "cold-room-1.air", 3, now, 3.2))
+    wait_until(lambda: _temperatures(stack, "cold-room-1.air") == 2, 20, "the third reading")
+    assert durable.empty(), "no mark may pass message 1 while it is not stored"
+
+    # The clocks agree again once the lead has passed; the gateway sends 1 again.
+    wait_until(lambda: datetime.now(UTC) + MAX_CLOCK_LEAD >= ahead, 30, "the clocks to agree")
+    _publish(stack, "cold-room-1", telemetry_json("cold-room-1", "cold-room-1.air", 1, ahead, 3.0))
+    wait_until(lambda: _temperatures(stack, "cold-room-1.air") == 3, 20, "the first reading")
+    assert json.loads(durable.get(timeout=20).payload)["seq"] == 1
+    _publish(stack, "cold-room-1", telemetry_json("cold-room-1", "cold-room-1.air", 3, now, 3.2))
+    assert json.loads(durable.get(timeout=20).payload)["seq"] == 3
