@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 
 #: At most this many events are stored in one transaction.
 MAX_BATCH = 100
+#: At most this many events are in the service's hands, not yet acknowledged.
+RECEIVE_MAXIMUM = 2 * MAX_BATCH
 #: Events that follow each other within this time are stored together: ingest
 #: publishes the events of one batch back to back, but they are read one by one.
 GATHER_S = 0.005
@@ -94,6 +96,8 @@ class AlertConsumer:
     def start(self) -> None:
         properties = Properties(PacketTypes.CONNECT)
         properties.SessionExpiryInterval = self._settings.session_expiry_s
+        # At most this many events unacknowledged in our hands: a flood waits at the broker.
+        properties.ReceiveMaximum = RECEIVE_MAXIMUM
         self._client.connect_async(
             self._settings.mqtt_host,
             self._settings.mqtt_port,

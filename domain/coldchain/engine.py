@@ -116,6 +116,8 @@ class AssetState(BaseModel):
 class GatewayState(BaseModel):
     alarms: dict[str, Alarm] = Field(default_factory=dict)
     offline_since: datetime | None = None
+    reported: dict[str, datetime] = Field(default_factory=dict)
+    """Reading time of the last alarm of each gateway event rule."""
 
 
 class EngineState(BaseModel):
@@ -294,14 +296,22 @@ class RuleEngine:
     def _gateway_event(self, event: Event) -> Outcome:
         """A gateway reports trouble of its own (`{gateway}.clock`, `{gateway}.outbox`).
 
-        Each report is an alarm of its own: nothing clears it but a person.
+        Each report is an alarm of its own: nothing clears it but a person. Reports of
+        the same kind within GATEWAY_EVENT_QUIET_S (reading time) of the last alarm are
+        part of it: a gateway that reports the same trouble again and again, broken or
+        hostile, cannot bury the other alarms.
         """
         located = self.fleet.gateway(event.sensor.split(".", 1)[0])
         if located is None:
             return Outcome()
         site, gateway = located
-        subject = _Subject(site.id, gateway=gateway.id)
         rule = GATEWAY_EVENT_RULES[event.kind]
+        state = self._gateway(gateway.id)
+        last = state.reported.get(rule)
+        if last is not None and abs((event.ts - last).total_seconds()) < GATEWAY_EVENT_QUIET_S:
+            return Outcome()
+        state.reported[rule] = event.ts
+        subject = _Subject(site.id, gateway=gateway.id)
         return Outcome(alerts=[subject.event(rule, AlertState.RAISED, event.ts, event.ts)])
 
     def gateway_status(self, site: str, gateway: str, online: bool, at: datetime) -> Outcome:
@@ -702,6 +712,19 @@ GATEWAY_EVENT_RULES = {
     EventKind.CLOCK_JUMP: "clock_jump",
     EventKind.OUTBOX_THINNED: "outbox_thinned",
 }
+#: Reports of one gateway event rule closer than this (s, reading time) are one alarm.
+GATEWAY_EVENT_QUIET_S = 600.0
+
+
+def latest(events: Sequence[AlertEvent]) -> list[AlertEvent]:
+    """`events` without the updates that a later event of the same key supersedes: what
+    is worth sending of one batch (its raises, clearings and each key's last reading)."""
+    last = {event.key: index for index, event in enumerate(events)}
+    return [
+        event
+        for index, event in enumerate(events)
+        if event.state is not AlertState.UPDATED or last[event.key] == index
+    ]
 
 
 @dataclass(slots=True)  # not frozen: one is made per reading, and frozen inits are slow

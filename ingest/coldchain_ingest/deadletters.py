@@ -14,11 +14,12 @@ makes them due at once after the cause is fixed (docs/operations.md).
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+
+from coldchain_ingest.statefile import connect
 
 #: First wait before a refused letter is tried again; it doubles with each refusal.
 RETRY_FIRST_S = 60.0
@@ -44,10 +45,7 @@ class DeadLetters:
     """Thread-safe: the pipeline keeps letters, a scheduled job tries them again."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
+        self._db = connect(path)
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS dead_letters (id INTEGER PRIMARY KEY, "
             "digest TEXT NOT NULL UNIQUE, topic TEXT, body BLOB NOT NULL, "
@@ -61,7 +59,7 @@ class DeadLetters:
         the broker delivered again) is one letter, refused once more."""
         now = datetime.now(UTC)
         digest = hashlib.sha256((topic or "").encode() + b"\0" + body).hexdigest()
-        with self._lock, self._db:
+        with self._lock:
             self._db.execute(
                 "INSERT INTO dead_letters (digest, topic, body, received_at, refused_at, "
                 "reason, refusals, next_try) VALUES (?, ?, ?, ?, ?, ?, 1, ?) "
@@ -97,7 +95,7 @@ class DeadLetters:
         """The letter was refused once more: try it again later than last time."""
         now = datetime.now(UTC)
         wait = min(RETRY_FIRST_S * 2 ** min(letter.refusals, 20), RETRY_MAX_S)
-        with self._lock, self._db:
+        with self._lock:
             self._db.execute(
                 "UPDATE dead_letters SET refused_at = ?, reason = ?, refusals = refusals + 1, "
                 "next_try = ? WHERE id = ?",
@@ -106,12 +104,12 @@ class DeadLetters:
 
     def stored(self, letter: Letter) -> None:
         """InfluxDB took the letter: forget it."""
-        with self._lock, self._db:
+        with self._lock:
             self._db.execute("DELETE FROM dead_letters WHERE id = ?", (letter.id,))
 
     def retry_now(self) -> int:
         """Make every letter due at once (after the cause is fixed); how many there are."""
-        with self._lock, self._db:
+        with self._lock:
             return self._db.execute("UPDATE dead_letters SET next_try = 0").rowcount
 
     def __len__(self) -> int:

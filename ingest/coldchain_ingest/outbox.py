@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 from coldchain import topics
-from coldchain.contract import AlertEvent, AlertReceipt
+from coldchain.contract import AlertEvent, AlertReceipt, AlertState
+from coldchain_ingest.statefile import connect, transaction
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,8 @@ class Stamped(NamedTuple):
     id: str
     topic: str
     payload: bytes
+    key: str
+    state: str
 
 
 class AlertOutbox:
@@ -46,13 +49,11 @@ class AlertOutbox:
     scheduled job publishes again what is due."""
 
     def __init__(self, path: Path, redeliver_after_s: float) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
+        self._db = connect(path)
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS alert_outbox (seq INTEGER PRIMARY KEY, "
-            "id TEXT NOT NULL UNIQUE, topic TEXT NOT NULL, payload BLOB NOT NULL)"
+            "id TEXT NOT NULL UNIQUE, topic TEXT NOT NULL, payload BLOB NOT NULL, "
+            "key TEXT NOT NULL, state TEXT NOT NULL)"
         )
         self._lock = threading.Lock()
         self._first_wait = redeliver_after_s
@@ -69,18 +70,38 @@ class AlertOutbox:
         for event in events:
             event_id = uuid.uuid4().hex
             payload = event.model_copy(update={"id": event_id}).model_dump_json().encode()
-            stamped.append(Stamped(event_id, topics.alerts(event.site), payload))
+            stamped.append(
+                Stamped(event_id, topics.alerts(event.site), payload, event.key, event.state)
+            )
         return stamped
 
     def keep(self, stamped: list[Stamped]) -> None:
-        """Keep stamped events until they are confirmed."""
+        """Keep stamped events until they are confirmed. An update replaces the update of
+        the same key still kept: while the alerts service is away, a lasting excursion
+        keeps one update waiting, not one per reading."""
         if not stamped:
             return
+        updated = [(event.key,) for event in stamped if event.state == AlertState.UPDATED]
         with self._lock:
-            with self._db:
+            with transaction(self._db):
+                superseded = [
+                    event_id
+                    for (key,) in updated
+                    for (event_id,) in self._db.execute(
+                        "SELECT id FROM alert_outbox WHERE key = ? AND state = ?",
+                        (key, AlertState.UPDATED.value),
+                    )
+                ]
                 self._db.executemany(
-                    "INSERT INTO alert_outbox (id, topic, payload) VALUES (?, ?, ?)", stamped
+                    "DELETE FROM alert_outbox WHERE id = ?", [(i,) for i in superseded]
                 )
+                self._db.executemany(
+                    "INSERT INTO alert_outbox (id, topic, payload, key, state) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    stamped,
+                )
+            for event_id in superseded:
+                self._due.pop(event_id, None)
             again = time.monotonic() + self._first_wait
             self._due.update((event.id, (again, 0)) for event in stamped)
 
@@ -102,7 +123,7 @@ class AlertOutbox:
         """Forget the events the alerts service stored."""
         known = [(event_id,) for event_id in ids]
         with self._lock:
-            with self._db:
+            with transaction(self._db):
                 self._db.executemany("DELETE FROM alert_outbox WHERE id = ?", known)
             for (event_id,) in known:
                 self._due.pop(event_id, None)

@@ -58,7 +58,7 @@ from coldchain.contract import (
     Telemetry,
     parse_telemetry,
 )
-from coldchain.engine import Outcome, RuleEngine
+from coldchain.engine import Outcome, RuleEngine, latest
 from coldchain.errors import AheadOfClock, InvalidMessage
 from coldchain.fleet import Fleet
 from coldchain_ingest import metrics, points
@@ -363,7 +363,7 @@ class Pipeline:
         state is saved evaluates the readings again, which sends the same events
         (idempotent by key) and writes the same records.
         """
-        stamped = self._outbox.stamp(outcome.alerts)
+        stamped = self._outbox.stamp(latest(outcome.alerts))
         for topic, payload in ((kept.topic, kept.payload) for kept in stamped):
             self._broker.publish(topic, payload)
         self._outbox.keep(stamped)
@@ -379,7 +379,7 @@ class Pipeline:
                 self._keep_refused(None, "\n".join(lines).encode(), datetime.now(UTC), exc)
         for event in changes:
             log.info("alert %s %s at %s", event.state, event.key, event.at.isoformat())
-        metrics.ALERT_EVENTS.inc(len(outcome.alerts))
+        metrics.ALERT_EVENTS.inc(len(stamped))
         self._state.save(self._engine.changes())
 
     def redeliver_alerts(self) -> None:

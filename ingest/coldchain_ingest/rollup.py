@@ -19,10 +19,8 @@ readings change it.
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
@@ -38,6 +36,7 @@ from coldchain.rollup import day_records, local_date, touched_days
 from coldchain_ingest import points
 from coldchain_ingest.errors import InfluxRejected, InfluxUnavailable
 from coldchain_ingest.influx import Influx
+from coldchain_ingest.statefile import connect, transaction
 
 log = logging.getLogger(__name__)
 
@@ -67,11 +66,7 @@ class PendingDays:
     """
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("PRAGMA cache_size=-256")
+        self._db = connect(path)
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS rollup_pending (sensor TEXT NOT NULL, day TEXT NOT NULL, "
             "mark INTEGER NOT NULL, PRIMARY KEY (sensor, day))"
@@ -89,7 +84,7 @@ class PendingDays:
         with self._lock:
             new = {pair for pair in pairs if pair not in self._queued}
             if new:
-                with self._transaction():
+                with transaction(self._db):
                     self._write(new)
                 self._queued.update(new)
 
@@ -131,7 +126,7 @@ class PendingDays:
             if not days:
                 return
             pairs = {(sensor, day) for sensor in sensors for day in days}
-            with self._transaction():
+            with transaction(self._db):
                 self._write(pairs)
                 self._db.execute(
                     "INSERT OR REPLACE INTO rollup_closed VALUES (?, ?)",
@@ -141,16 +136,6 @@ class PendingDays:
 
     def close(self) -> None:
         self._db.close()
-
-    @contextmanager
-    def _transaction(self) -> Iterator[None]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
 
     def _write(self, pairs: set[tuple[str, date]]) -> None:
         self._mark += 1

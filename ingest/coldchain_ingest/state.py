@@ -9,20 +9,17 @@ ingest's fault.
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from pathlib import Path
+
+from coldchain_ingest.statefile import connect, transaction
 
 
 class StateStore:
     """Thread-safe: the pipeline and the silence check both save through it."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("PRAGMA cache_size=-256")
+        self._db = connect(path)
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS rule_state "
             "(kind TEXT NOT NULL, id TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (kind, id))"
@@ -39,14 +36,8 @@ class StateStore:
     def save(self, rows: list[tuple[str, str, str]]) -> None:
         if not rows:
             return
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._db.executemany("INSERT OR REPLACE INTO rule_state VALUES (?, ?, ?)", rows)
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+        with self._lock, transaction(self._db):
+            self._db.executemany("INSERT OR REPLACE INTO rule_state VALUES (?, ?, ?)", rows)
 
     def holds(self) -> dict[tuple[str, str], int]:
         """Each gateway's message that its durable mark must stay below (by site, gateway)."""

@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from coldchain.contract import AlertEvent, AlertState, Event, EventKind, Reading, Severity
-from coldchain.engine import GATEWAY_EVENT_RULES, EngineState, Outcome, RuleEngine
+from coldchain.engine import GATEWAY_EVENT_RULES, EngineState, Outcome, RuleEngine, latest
 from coldchain.fleet import Fleet, Gateway
 
 DEMO_FLEET = Path(__file__).resolve().parents[2] / "fleet" / "dortmund-hub.yaml"
@@ -857,10 +857,30 @@ def test_excursion_records_are_sane(
 )
 def test_gateway_trouble_reports_are_one_alarm_each(kind: EventKind, part: str, rule: str) -> None:
     engine = new_engine(make_fleet())
-    reports = [Event(sensor=f"gw.{part}", ts=minute(m), kind=kind) for m in (1, 9)]
+    reports = [Event(sensor=f"gw.{part}", ts=minute(m), kind=kind) for m in (1, 11)]
     alerts = engine.observe([], reports).alerts
     assert [(a.rule, a.state, a.gateway, a.at) for a in alerts] == [
         (rule, AlertState.RAISED, "gw", minute(1)),
-        (rule, AlertState.RAISED, "gw", minute(9)),
+        (rule, AlertState.RAISED, "gw", minute(11)),
     ]
     assert engine.observe([], [Event(sensor=f"other.{part}", ts=T0, kind=kind)]).alerts == []
+
+
+def test_a_gateway_reporting_the_same_trouble_again_and_again_raises_one_alarm() -> None:
+    """A broken or hostile gateway must not bury the other alarms in its own."""
+    engine = new_engine(make_fleet())
+    jumps = [Event(sensor="gw.clock", ts=minute(m), kind=EventKind.CLOCK_JUMP) for m in range(30)]
+    thinned = [Event(sensor="gw.outbox", ts=minute(3), kind=EventKind.OUTBOX_THINNED)]
+    alerts = engine.observe([], jumps + thinned).alerts
+    assert brief(alerts) == [
+        ("raised", "clock_jump", 0, 0),
+        ("raised", "outbox_thinned", 3, 3),
+        ("raised", "clock_jump", 10, 10),
+        ("raised", "clock_jump", 20, 20),
+    ]
+
+
+def test_only_the_last_update_of_a_key_in_a_batch_is_worth_sending() -> None:
+    alerts = live(new_engine(make_fleet()), readings(SPIKE_20)).alerts
+    assert [a.state for a in latest(alerts)] == [AlertState.RAISED, AlertState.CLEARED]
+    assert latest(alerts[:3]) == [alerts[0], alerts[2]], "the raise and the last update"
