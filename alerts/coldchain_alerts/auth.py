@@ -8,6 +8,7 @@ session cookie; machines use the API with `Authorization: Bearer <token>`.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import math
 import secrets
 import threading
@@ -200,4 +201,22 @@ class LoginThrottle:
 
 
 def _keys(username: str, address: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    return ("name", username.lower(), address), ("address", address)
+    network = _network(address)
+    return ("name", username.lower(), network), ("address", network)
+
+
+#: One IPv6 subscriber gets a /64 or more: its addresses are one place for the throttle.
+IPV6_PREFIX = 64
+
+
+def _network(address: str) -> str:
+    """The address as the throttle counts it: an IPv4 address, or its IPv6 /64."""
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(parsed, ipaddress.IPv4Address):
+        return str(parsed)
+    if parsed.ipv4_mapped is not None:
+        return str(parsed.ipv4_mapped)
+    return str(ipaddress.IPv6Network(f"{parsed}/{IPV6_PREFIX}", strict=False))

@@ -131,6 +131,10 @@ def test_an_alert_closed_while_it_lasts_opens_again_when_it_gets_worse(stack: St
     warning = wait_until(lambda: _temperature_alert(stack), 20, "the warning")
     assert warning["severity"] == "warning" and warning["active"]
     assert api.post(f"/api/v1/alerts/{warning['id']}/acknowledge", {"comment": "door"}).is_success
+    loose = api.post(
+        f"/api/v1/alerts/{warning['id']}/close", {"comment": "x", "while_active": "yes"}
+    )
+    assert loose.status_code == 422, "a boolean is true or false, not 'yes'"
     closing = {"comment": "door closed, cooling down", "while_active": True}
     closed = api.post(f"/api/v1/alerts/{warning['id']}/close", closing)
     assert closed.status_code == 200 and closed.json()["closed_while_active"], closed.text

@@ -106,3 +106,14 @@ def test_many_names_from_one_address_get_about_a_guess_a_minute() -> None:
     assert guesses <= DAY / PER_ADDRESS.forgiven_s + PER_ADDRESS.free + 20
     # And the officer's own address is not slowed by any of it.
     assert throttle.attempt("hygiene", "192.0.2.7") == 0
+
+
+def test_the_addresses_of_one_ipv6_subscriber_are_one_place() -> None:
+    """A subscriber has a /64 (or more): guessing from 300 of its addresses is slowed as
+    from one (a review got 300 guesses through unslowed)."""
+    clock = Clock()
+    throttle = LoginThrottle(clock)
+    answered = [throttle.attempt("hygiene", f"2001:db8:1:2::{n:x}") for n in range(1, 301)]
+    assert sum(1 for wait in answered if wait == 0) <= PER_NAME_AND_ADDRESS.free + 1
+    assert throttle.attempt("hygiene", "2001:db8:1:3::1") == 0, "another subscriber"
+    assert throttle.attempt("hygiene", "::ffff:10.0.0.66") == 0, "IPv4, written as IPv6"

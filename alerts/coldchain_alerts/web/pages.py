@@ -88,13 +88,15 @@ def login(
     if wait_s:
         return _throttled(request, next, language, wait_s)
     service = request.app.state.service
-    with service.writes.begin() as session:
+    # Checking a password takes argon2's time: not while holding the write lock, which
+    # an alert event on its way to the officer waits for.
+    with service.sessions() as session:
         user = authenticate(session, username, password)
-        action = "login" if user is not None else "login_failed"
+    with service.writes.begin() as session:
         audit.append(
             session,
             actor=user.username if user else "anonymous",
-            action=action,
+            action="login" if user is not None else "login_failed",
             subject=f"user:{username[:64]}",
             detail={"address": address},
         )

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from coldchain.alerting import MAX_TEXT, Closing, Decision, ProductDecision, Standing, Status
 from coldchain_alerts import lifecycle, listing
@@ -113,7 +113,7 @@ class DecisionIn(BaseModel):
 
 class ClosingIn(DecisionIn):
     comment: str = Field(default="", max_length=MAX_TEXT, pattern=NO_NUL)
-    while_active: bool = Field(
+    while_active: StrictBool = Field(
         default=False,
         description="Close although the condition is still present; `comment` says why.",
     )
