@@ -74,6 +74,8 @@ log = logging.getLogger(__name__)
 
 #: How much of a rejected payload is republished on the invalid topic.
 INVALID_ECHO_BYTES = 64 * 1024
+#: Most sensors the fleet does not know that one gateway may report (each is a series).
+MAX_UNKNOWN_SENSORS = 32
 #: A run of `replay_refused` stops after this many letters InfluxDB refuses again.
 REPLAY_REFUSALS_PER_RUN = 10
 
@@ -122,6 +124,7 @@ class Pipeline:
         self._engine_lock = threading.Lock()
         self._durable: dict[tuple[str, str], int] = {}
         self._held = state.holds()
+        self._unknown: dict[str, set[str]] = {}
         self._stop = threading.Event()
         self._half_window = max(1, settings.receive_maximum // 2)
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="influx-write")
@@ -191,11 +194,32 @@ class Pipeline:
             self._reject(inbound, site, gateway, exc.reason)
             return None
         sensors = [r.sensor for r in telemetry.readings] + [e.sensor for e in telemetry.events]
-        problem = self._fleet.sender_problem(site, gateway, sensors)
+        problem = self._fleet.sender_problem(site, gateway, sensors) or self._too_many_unknown(
+            gateway, sensors
+        )
         if problem is not None:
             self._reject(inbound, site, gateway, problem)
             return None
         return Accepted(inbound, site, telemetry)
+
+    def _too_many_unknown(self, gateway: str, sensors: list[str]) -> str | None:
+        """Why a gateway may not report these sensors the fleet does not know, or None.
+
+        Such readings are stored, not judged (a probe about to be added to the fleet),
+        but each sensor is a series in InfluxDB, whose tag values are limited: a
+        gateway may report at most MAX_UNKNOWN_SENSORS of them (counted since start).
+        """
+        unknown = {s for s in sensors if self._fleet.locate(s) is None}
+        if not unknown:
+            return None
+        seen = self._unknown.setdefault(gateway, set())
+        if len(seen | unknown) > MAX_UNKNOWN_SENSORS:
+            return (
+                f"gateway {gateway} reports more than {MAX_UNKNOWN_SENSORS} sensors the fleet "
+                "does not know; add them to the fleet file"
+            )
+        seen |= unknown
+        return None
 
     def _reject(self, inbound: Inbound, site: str, gateway: str, reason: str) -> None:
         log.warning("invalid message on %s: %s", inbound.topic, reason)

@@ -237,3 +237,24 @@ def test_a_message_ahead_of_ingests_clock_is_never_confirmed_until_it_is_stored(
     assert json.loads(durable.get(timeout=20).payload)["seq"] == 1
     _publish(stack, "cold-room-1", telemetry_json("cold-room-1", "cold-room-1.air", 3, now, 3.2))
     assert json.loads(durable.get(timeout=20).payload)["seq"] == 3
+
+
+def test_a_gateway_cannot_fill_influxdb_with_sensors_the_fleet_does_not_know(
+    stack: Stack,
+) -> None:
+    """Each unknown sensor is a series; InfluxDB's tag values are limited, and once they
+    run out it refuses the fleet's own new sensors (a review made it refuse freezer-1)."""
+    stack.start_ingest()
+    invalid = subscribe(stack.mosquitto.port, "coldchain/v1/_invalid/#")
+    ts = datetime.now(UTC).replace(microsecond=0)
+    readings = [{"sensor": f"van-1.x{n}", "ts": ts.isoformat(), "temp_c": 3.0} for n in range(40)]
+    message = {"v": 1, "gateway": "van-1", "seq": 1, "sent_at": ts.isoformat()}
+    _publish(stack, "van-1", json.dumps(message | {"readings": readings[:30]}))
+    _publish(stack, "van-1", json.dumps(message | {"seq": 2, "readings": readings[30:]}))
+    notice = json.loads(invalid.get(timeout=20).payload)
+    assert "more than 32 sensors the fleet does not know" in notice["reason"]
+    wait_until(
+        lambda: stack.influxdb.count(stack.database, "SELECT count(temp_c) FROM temperature") == 30,
+        20,
+        "the first message's readings, stored",
+    )
