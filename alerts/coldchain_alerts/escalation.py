@@ -37,8 +37,9 @@ from apscheduler.schedulers.base import BaseScheduler
 from sqlalchemy import Row, select
 from sqlalchemy.orm import Session, joinedload, sessionmaker
 
-from coldchain.alerting import Status
+from coldchain.alerting import SEVERITY_RANK, Status
 from coldchain.contract import Severity
+from coldchain.engine import LEVEL_RANK
 from coldchain.escalation import Plan, Policy, Progress, Reason, Step, plan, told
 from coldchain_alerts import lifecycle
 from coldchain_alerts.models import Alert, Contact, EscalationPolicy, PolicyLevel
@@ -97,6 +98,7 @@ class Escalator:
         link: Callable[[int], str],
         asset_names: Mapping[str, Mapping[Language, str]],
         on_sent: Callable[[Delivery], None] = lambda delivery: None,
+        site_names: Mapping[str, str] | None = None,
     ) -> None:
         self._sessions = sessions
         self._writes = writes
@@ -105,6 +107,7 @@ class Escalator:
         self.window = window
         self._link = link
         self._asset_names = asset_names
+        self._site_names = site_names or {}
         self._on_sent = on_sent
         #: Guards the persistent jobs and the immediate runs' bookkeeping below.
         self._lock = threading.Lock()
@@ -280,8 +283,10 @@ class Escalator:
             }
             work = []
             for (level, reason), steps in sorted(result.sends.items()):
-                lines = tuple(self._line(alerts[step.alert_id]) for step in steps)
-                notice = Notice(site, level, reason, lines, now)
+                # Read now, not when the alert was stored: a reminder of an alert still
+                # warming shows its latest reading and peak. The most severe first.
+                lines = tuple(sorted((self._line(alerts[x.alert_id]) for x in steps), key=_first))
+                notice = Notice(site, level, reason, lines, now, self._site_names.get(site))
                 recipients = [_recipient(c) for c in contacts.get(level, []) if c.active]
                 work.append((notice, steps, recipients))
         batch = []
@@ -357,11 +362,28 @@ class Escalator:
             active=alert.active,
             since=alert.opened_at,
             cleared_at=alert.cleared_at,
-            value_c=alert.peak_c if alert.peak_c is not None else alert.value_c,
+            value_c=alert.value_c,
             limit_c=alert.limit_c,
             link=self._link(alert.id),
             asset_names=self._asset_names.get(alert.asset or "", {}),
+            value_at=alert.value_at,
+            peak_c=alert.peak_c,
+            duration_s=_lasted_s(alert),
         )
+
+
+def _first(line: AlertLine) -> tuple[int, datetime, int]:
+    """A notice's order: critical before warnings, then the oldest condition first."""
+    return SEVERITY_RANK[Severity(line.severity)], line.since, line.alert_id
+
+
+def _lasted_s(alert: Alert) -> float | None:
+    """The alert's duration where readings keep it current: a temperature excursion
+    (its `updated` events), or any condition once cleared; None for a present condition
+    no reading updates (a gateway offline), whose notice counts to its own time."""
+    if alert.active and alert.rule not in LEVEL_RANK:
+        return None
+    return alert.duration_s
 
 
 #: The escalator of this process, for the scheduler's persistent jobs to find.

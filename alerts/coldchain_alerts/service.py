@@ -89,6 +89,7 @@ class AlertsService:
             self.link,
             self.asset_names,
             self._count_delivery,
+            {site.id: site.name for site in self.fleet.sites} if self.fleet else {},
         )
         self.consumer = AlertConsumer(settings, self.handle_events, self.refuse_event)
 

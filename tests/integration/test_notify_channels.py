@@ -52,6 +52,9 @@ def too_warm(alert_id: int = 17, severity: str = "critical") -> AlertLine:
         limit_c=6.0,
         link=f"https://alerts.example.org/alerts/{alert_id}",
         asset_names={"de": "Transporter 2, Kühlfach", "en": "Van 2, chilled compartment"},
+        value_at=datetime(2026, 11, 24, 2, 56, tzinfo=UTC),
+        peak_c=8.71,
+        duration_s=44 * 60,
     )
 
 
@@ -97,7 +100,7 @@ def test_german_and_english_mail_arrive(smtp: SmtpSink) -> None:
         assert [d.ok for d in sender.send(notice(), jane)] == [True]
     german, english = smtp.wait_for(2)
 
-    assert german["Subject"] == "Alarm: Transporter 2, Kühlfach – zu warm (8,5 °C)"
+    assert german["Subject"] == "Kritisch: Transporter 2, Kühlfach – zu warm (8,5 °C)"
     assert german["To"].addresses[0].display_name == "Jörg Müller"
     assert german["To"].addresses[0].addr_spec == "joerg@coldchain.test"
     assert german["From"].addresses[0].display_name == "Kühlkette Dortmund"
@@ -108,13 +111,16 @@ def test_german_and_english_mail_arrive(smtp: SmtpSink) -> None:
     assert abs((parsedate_to_datetime(german["Date"]) - datetime.now(UTC)).total_seconds()) < 60
     body = german.get_content()
     assert body == render(notice(), "de").body
-    assert "Spitzenwert 8,5 °C, Grenze 6,0 °C\nSeit 03:12 (45 min), besteht noch\n" in body
+    assert (
+        "Messwert 8,5 °C um 03:56, Spitzenwert 8,7 °C, Grenze 6,0 °C\n"
+        "Seit 03:12 (44 min), besteht noch\n"
+    ) in body
     assert LINK in body
 
-    assert english["Subject"] == "Alert: Van 2, chilled compartment – too warm (8.5 °C)"
+    assert english["Subject"] == "Critical: Van 2, chilled compartment – too warm (8.5 °C)"
     assert (
-        "Peak 8.5 °C, limit 6.0 °C\nSince 03:12 (45 min), still active\n" in english.get_content()
-    )
+        "Reading 8.5 °C at 03:56, peak 8.7 °C, limit 6.0 °C\nSince 03:12 (44 min), still active\n"
+    ) in english.get_content()
     assert LINK in english.get_content()
     assert [mail.rcpt_tos for mail in smtp.mails] == [
         ["joerg@coldchain.test"],

@@ -24,6 +24,7 @@ LINK = "https://alerts.example.org/alerts/17"
 
 
 def van_too_warm(**changes: object) -> AlertLine:
+    """Van 2 at 8.5 °C at 03:56 after a peak of 8.7 °C, 44 minutes of reading time in."""
     line = AlertLine(
         alert_id=17,
         site="dortmund-hub",
@@ -39,6 +40,9 @@ def van_too_warm(**changes: object) -> AlertLine:
         limit_c=6.0,
         link=LINK,
         asset_names={"de": "Transporter 2, Kühlfach", "en": "Van 2, chilled compartment"},
+        value_at=datetime(2026, 11, 24, 2, 56, tzinfo=UTC),
+        peak_c=8.71,
+        duration_s=44 * 60,
     )
     return AlertLine(**{**line.__dict__, **changes})  # type: ignore[arg-type]
 
@@ -62,18 +66,20 @@ def gateway_offline() -> AlertLine:
 
 
 def test_new_alert_in_german() -> None:
-    text = render(Notice("dortmund-hub", 1, Reason.NEW, (van_too_warm(),), NOW), "de")
-    assert text.subject == "Alarm: Transporter 2, Kühlfach – zu warm (8,5 °C)"
+    notice = Notice("dortmund-hub", 1, Reason.NEW, (van_too_warm(),), NOW, "REGIOwez Dortmund")
+    text = render(notice, "de")
+    assert text.subject == "Kritisch: Transporter 2, Kühlfach – zu warm (8,5 °C)"
     assert text.short == (
-        "Alarm: Transporter 2, Kühlfach – zu warm, 8,5 °C (Grenze 6,0 °C), seit 03:12 (45 min). "
+        "Kritisch: Transporter 2, Kühlfach – zu warm, Messwert 8,5 °C um 03:56, "
+        "Spitzenwert 8,7 °C, Grenze 6,0 °C, seit 03:12 (44 min). "
         "https://alerts.example.org/alerts/17"
     )
     assert text.body == (
-        "Neuer Alarm in dortmund-hub.\n"
+        "Neuer Alarm in REGIOwez Dortmund.\n"
         "\n"
-        "Transporter 2, Kühlfach – zu warm (kritisch)\n"
-        "Spitzenwert 8,5 °C, Grenze 6,0 °C\n"
-        "Seit 03:12 (45 min), besteht noch\n"
+        "Kritisch: Transporter 2, Kühlfach – zu warm\n"
+        "Messwert 8,5 °C um 03:56, Spitzenwert 8,7 °C, Grenze 6,0 °C\n"
+        "Seit 03:12 (44 min), besteht noch\n"
         "Fühler van-2.chilled\n"
         "https://alerts.example.org/alerts/17\n"
         "\n"
@@ -83,18 +89,19 @@ def test_new_alert_in_german() -> None:
 
 
 def test_new_alert_in_english() -> None:
-    text = render(Notice("dortmund-hub", 1, Reason.NEW, (van_too_warm(),), NOW), "en")
-    assert text.subject == "Alert: Van 2, chilled compartment – too warm (8.5 °C)"
+    notice = Notice("dortmund-hub", 1, Reason.NEW, (van_too_warm(),), NOW, "REGIOwez Dortmund")
+    text = render(notice, "en")
+    assert text.subject == "Critical: Van 2, chilled compartment – too warm (8.5 °C)"
     assert text.short == (
-        "Alert: Van 2, chilled compartment – too warm, 8.5 °C (limit 6.0 °C), since 03:12 "
-        "(45 min). https://alerts.example.org/alerts/17"
+        "Critical: Van 2, chilled compartment – too warm, reading 8.5 °C at 03:56, peak 8.7 °C, "
+        "limit 6.0 °C, since 03:12 (44 min). https://alerts.example.org/alerts/17"
     )
     assert text.body == (
-        "New alert at dortmund-hub.\n"
+        "New alert at REGIOwez Dortmund.\n"
         "\n"
-        "Van 2, chilled compartment – too warm (critical)\n"
-        "Peak 8.5 °C, limit 6.0 °C\n"
-        "Since 03:12 (45 min), still active\n"
+        "Critical: Van 2, chilled compartment – too warm\n"
+        "Reading 8.5 °C at 03:56, peak 8.7 °C, limit 6.0 °C\n"
+        "Since 03:12 (44 min), still active\n"
         "Sensor van-2.chilled\n"
         "https://alerts.example.org/alerts/17\n"
         "\n"
@@ -107,29 +114,56 @@ def test_escalation_of_two_alerts_in_german() -> None:
     alerts = (van_too_warm(), gateway_offline())
     text = render(Notice("dortmund-hub", 2, Reason.ESCALATION, alerts, NOW), "de")
     assert text.subject == (
-        "Eskalation Stufe 2 – 2 Alarme in dortmund-hub, erster: Transporter 2, Kühlfach – zu warm"
+        "Eskalation Stufe 2 – Kritisch: 2 Alarme in dortmund-hub, erster: "
+        "Transporter 2, Kühlfach – zu warm"
     )
     assert text.short == (
-        "Eskalation Stufe 2 – 2 Alarme in dortmund-hub, erster: Transporter 2, Kühlfach – "
-        "zu warm, 8,5 °C (Grenze 6,0 °C), seit 03:12 (45 min). "
-        "https://alerts.example.org/alerts/17"
+        "Eskalation Stufe 2 – Kritisch: 2 Alarme in dortmund-hub, erster: Transporter 2, "
+        "Kühlfach – zu warm, Messwert 8,5 °C um 03:56, Spitzenwert 8,7 °C, Grenze 6,0 °C, "
+        "seit 03:12 (44 min). https://alerts.example.org/alerts/17"
     )
     assert text.body == (
         "Eskalation Stufe 2: Niemand hat diese 2 Alarme in dortmund-hub bestätigt.\n"
         "\n"
-        "1. Transporter 2, Kühlfach – zu warm (kritisch)\n"
-        "   Spitzenwert 8,5 °C, Grenze 6,0 °C\n"
-        "   Seit 03:12 (45 min), besteht noch\n"
+        "1. Kritisch: Transporter 2, Kühlfach – zu warm\n"
+        "   Messwert 8,5 °C um 03:56, Spitzenwert 8,7 °C, Grenze 6,0 °C\n"
+        "   Seit 03:12 (44 min), besteht noch\n"
         "   Fühler van-2.chilled\n"
         "   https://alerts.example.org/alerts/17\n"
         "\n"
-        "2. Gateway van-1 – offline, keine Verbindung (Warnung)\n"
+        "2. Warnung: Gateway van-1 – offline, keine Verbindung\n"
         "   23.11. 22:05 bis 01:10 (3 h 5 min), beendet\n"
         "   https://alerts.example.org/alerts/18\n"
         "\n"
         "Bitte die Links öffnen, die Alarme bestätigen und die Korrekturmaßnahmen eintragen.\n"
         "Zeiten in Ortszeit (Europe/Berlin), Stand 03:57.\n"
     )
+
+
+def test_a_condition_no_reading_updates_counts_to_the_notice() -> None:
+    """A gateway offline since 03:12 and still offline at 03:57: 45 minutes, not the
+    duration it had when it was raised."""
+    offline = van_too_warm(
+        asset=None,
+        gateway="van-1",
+        rule="offline",
+        severity="warning",
+        value_c=None,
+        value_at=None,
+        peak_c=None,
+        limit_c=None,
+        duration_s=None,
+    )
+    text = render(Notice("dortmund-hub", 1, Reason.REMINDER, (offline,), NOW), "de")
+    assert text.short.startswith(
+        "Erinnerung – Warnung: Gateway van-1 – offline, keine Verbindung, seit 03:12 (45 min)."
+    )
+
+
+def test_a_colder_alert_names_its_lowest_value() -> None:
+    cold = van_too_warm(rule="under_min", value_c=-1.4, peak_c=-2.04, limit_c=-1.0)
+    body = render(Notice("s", 1, Reason.NEW, (cold,), NOW), "de").body
+    assert "Messwert -1,4 °C um 03:56, Tiefstwert -2,0 °C, Grenze -1,0 °C\n" in body
 
 
 def test_reminder_of_a_cleared_alert_in_english() -> None:
@@ -140,7 +174,10 @@ def test_reminder_of_a_cleared_alert_in_english() -> None:
         since=datetime(2025, 12, 31, 22, 0, tzinfo=UTC),
         cleared_at=datetime(2026, 1, 1, 23, 30, tzinfo=UTC),
         value_c=-0.04,
+        value_at=datetime(2026, 1, 1, 23, 30, tzinfo=UTC),
+        peak_c=-0.74,
         limit_c=-0.5,
+        duration_s=(25 * 60 + 30) * 60,
         asset_names={"de": "Transporter 2, Kühlfach"},
     )
     text = render(Notice("dortmund-hub", 1, Reason.REMINDER, (cleared,), NOW), "en")
@@ -149,7 +186,8 @@ def test_reminder_of_a_cleared_alert_in_english() -> None:
     )
     assert text.short == (
         "Reminder – Warning: Transporter 2, Kühlfach – getting too cold (warning level), "
-        "0.0 °C (limit -0.5 °C), 31 Dec 2025 23:00-2 Jan 00:30 (1 day 1 h), cleared. "
+        "reading 0.0 °C at 2 Jan 00:30, lowest -0.7 °C, limit -0.5 °C, "
+        "31 Dec 2025 23:00-2 Jan 00:30 (1 day 1 h), cleared. "
         "https://alerts.example.org/alerts/17"
     )
     assert "Reminder: this alert at dortmund-hub is still not acknowledged.\n" in text.body
@@ -161,39 +199,51 @@ def test_a_flood_is_summarised_in_the_short_text() -> None:
         van_too_warm(alert_id=n, link=f"https://alerts.example.org/alerts/{n}") for n in range(20)
     )
     text = render(Notice("dortmund-hub", 1, Reason.NEW, alerts, NOW), "de")
-    assert text.short.startswith("20 Alarme in dortmund-hub, erster: Transporter 2, Kühlfach")
+    assert text.short.startswith(
+        "Kritisch: 20 Alarme in dortmund-hub, erster: Transporter 2, Kühlfach"
+    )
     assert text.short.endswith(" https://alerts.example.org/alerts/0")
     assert text.body.startswith("20 neue Alarme in dortmund-hub.\n")
-    assert "\n20. Transporter 2, Kühlfach – zu warm (kritisch)\n" in text.body
+    assert "\n20. Kritisch: Transporter 2, Kühlfach – zu warm\n" in text.body
+
+
+def test_several_warnings_are_named_warnings() -> None:
+    alerts = (gateway_offline(), gateway_offline())
+    text = render(Notice("dortmund-hub", 1, Reason.NEW, alerts, NOW), "en")
+    assert text.subject.startswith("Warning: 2 alerts at dortmund-hub, first: gateway van-1")
 
 
 def test_a_device_alert_without_asset_names_the_device() -> None:
-    silent = van_too_warm(asset=None, rule="no_data", value_c=None, limit_c=None)
+    silent = van_too_warm(
+        asset=None, rule="no_data", value_c=None, peak_c=None, limit_c=None, duration_s=None
+    )
     text = render(Notice("dortmund-hub", 1, Reason.NEW, (silent,), NOW), "en")
-    assert text.subject == "Alert: sensor van-2.chilled – no readings"
-    assert text.short.startswith("Alert: sensor van-2.chilled – no readings, since 03:12 (45 min).")
+    assert text.subject == "Critical: sensor van-2.chilled – no readings"
+    assert text.short.startswith(
+        "Critical: sensor van-2.chilled – no readings, since 03:12 (45 min)."
+    )
 
 
 def test_an_unknown_rule_is_shown_by_its_id() -> None:
     text = render(
         Notice("dortmund-hub", 1, Reason.NEW, (van_too_warm(rule="heat_wave"),), NOW), "de"
     )
-    assert text.subject == "Alarm: Transporter 2, Kühlfach – heat_wave (8,5 °C)"
+    assert text.subject == "Kritisch: Transporter 2, Kühlfach – heat_wave (8,5 °C)"
 
 
 def test_a_missing_name_falls_back_to_the_other_language_then_the_id() -> None:
     german_only = van_too_warm(asset_names={"de": "Kühlraum 1"})
     nameless = van_too_warm(asset_names={})
     assert render(Notice("s", 1, Reason.NEW, (german_only,), NOW), "en").subject.startswith(
-        "Alert: Kühlraum 1 –"
+        "Critical: Kühlraum 1 –"
     )
     assert render(Notice("s", 1, Reason.NEW, (nameless,), NOW), "en").subject.startswith(
-        "Alert: van-2-chilled –"
+        "Critical: van-2-chilled –"
     )
 
 
 def test_times_follow_daylight_saving() -> None:
-    summer = van_too_warm(since=datetime(2026, 7, 1, 1, 12, tzinfo=UTC))
+    summer = van_too_warm(since=datetime(2026, 7, 1, 1, 12, tzinfo=UTC), duration_s=None)
     now = datetime(2026, 7, 1, 1, 57, tzinfo=UTC)
     text = render(Notice("s", 1, Reason.NEW, (summer,), now), "de")
     assert "seit 03:12 (45 min)" in text.short
@@ -283,6 +333,9 @@ def alert_lines(draw: st.DrawFn) -> AlertLine:
         limit_c=draw(temperatures),
         link=draw(links),
         asset_names=draw(st.fixed_dictionaries({}, optional={"de": names, "en": names})),
+        value_at=draw(st.none() | times),
+        peak_c=draw(temperatures),
+        duration_s=draw(st.none() | st.floats(min_value=-1e9, max_value=1e12)),
     )
 
 
@@ -293,6 +346,7 @@ notices = st.builds(
     reason=st.sampled_from(Reason),
     alerts=st.lists(alert_lines(), min_size=1, max_size=25).map(tuple),
     now=times,
+    site_name=st.none() | names,
 )
 languages = st.sampled_from(["de", "en"])
 
@@ -311,7 +365,7 @@ def test_any_notice_renders_within_bounds(notice: Notice, language: str) -> None
 def test_values_appear_with_one_decimal(alert: AlertLine, language: str) -> None:
     notice = Notice("s", 1, Reason.NEW, (alert,), NOW)
     body = render(notice, language).body  # type: ignore[arg-type]
-    for value in (alert.value_c, alert.limit_c):
+    for value in (alert.value_c, alert.peak_c, alert.limit_c):
         if value is not None:
             assert celsius(value, language) in body  # type: ignore[arg-type]
 
@@ -319,4 +373,4 @@ def test_values_appear_with_one_decimal(alert: AlertLine, language: str) -> None
 def test_subject_is_one_line_even_for_names_with_line_breaks() -> None:
     odd = van_too_warm(asset_names={"de": "Kühlraum\n1"})
     text = render(Notice("s", 1, Reason.NEW, (odd,), NOW), "de")
-    assert text.subject == "Alarm: Kühlraum 1 – zu warm (8,5 °C)"
+    assert text.subject == "Kritisch: Kühlraum 1 – zu warm (8,5 °C)"

@@ -35,12 +35,20 @@ class AlertLine:
     """Reading time the condition began."""
     cleared_at: datetime | None
     value_c: float | None
-    """The worst value so far (peak), else the value that raised the alert."""
+    """The latest reading the rules reported (°C): the current value while present."""
     limit_c: float | None
     link: str
     """Absolute URL of the alert's page."""
     asset_names: Mapping[Language, str] = field(default_factory=dict)
     """The asset's name per language, from the fleet file; the id when missing."""
+    value_at: datetime | None = None
+    """Reading time of `value_c`."""
+    peak_c: float | None = None
+    """The most extreme value so far: the highest above a limit, the lowest below one."""
+    duration_s: float | None = None
+    """How long the condition has lasted, in reading time: to the latest reading while
+    present, to its clearing after. None: counted to `cleared_at`, else to the notice's
+    `now` (a condition no reading updates, such as a gateway offline)."""
 
 
 @dataclass(frozen=True)
@@ -53,7 +61,10 @@ class Notice:
     reason: Reason
     alerts: tuple[AlertLine, ...]
     now: datetime
-    """When the notice is made (UTC): "how long" is counted up to here."""
+    """When the notice is made (UTC): "as of", and "how long" for an alert without
+    `duration_s`."""
+    site_name: str | None = None
+    """The site's name from the fleet file; the id when missing."""
 
 
 @dataclass(frozen=True)

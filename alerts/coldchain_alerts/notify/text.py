@@ -1,8 +1,10 @@
 """What a notice says, in German or English: pure text, no I/O.
 
-Read on a phone at 3 a.m., so short, exact and without jargon: which asset, what
-is wrong in words, the value and the limit in °C, since when in local time and
-for how long, whether it is over, and the link that opens the alert.
+Read on a phone at 3 a.m., so short, exact and without jargon: how severe, which
+asset, what is wrong in words, the latest reading with its time, the peak and the
+limit in °C, since when in local time and for how long, whether it is over, and
+the link that opens the alert. The facts are the alert's as it is when the notice
+is made: a reminder of an alert still warming shows the new reading and peak.
 
 Every channel sends the same `Rendered` text: e-mail the subject and body, ntfy
 the subject as title and the short text, SMS the short text, the webhook all three.
@@ -40,17 +42,12 @@ class Rendered:
     """Plain-text e-mail body: every alert with all its details and its link."""
 
 
-#: Rules whose value is the worst one of the excursion; other rules report one reading.
-_PEAK_RULES = {"over_absolute", "over_max", "over_warning", "under_min", "under_warning"}
-
 _MONTHS_EN = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
 #: Words per language; `{n}` a count, `{site}` the site, `{level}` the escalation level.
 _WORDS: dict[str, tuple[str, str]] = {
-    "critical": ("Alarm", "Alert"),
+    "critical": ("Kritisch", "Critical"),
     "warning": ("Warnung", "Warning"),
-    "severity_critical": ("kritisch", "critical"),
-    "severity_warning": ("Warnung", "warning"),
     "many": ("{n} Alarme in {site}", "{n} alerts at {site}"),
     "first": ("erster", "first"),
     "prefix_escalation": ("Eskalation Stufe {level} – ", "Escalation level {level} – "),
@@ -86,8 +83,10 @@ _WORDS: dict[str, tuple[str, str]] = {
         "Times in local time ({zone}), as of {time}.",
     ),
     "limit": ("Grenze", "limit"),
-    "peak": ("Spitzenwert", "Peak"),
-    "reading": ("Messwert", "Reading"),
+    "peak": ("Spitzenwert", "peak"),
+    "lowest": ("Tiefstwert", "lowest"),
+    "reading": ("Messwert", "reading"),
+    "at": ("um", "at"),
     "since": ("seit", "since"),
     "until": ("bis", "to"),
     "active": ("besteht noch", "still active"),
@@ -141,6 +140,15 @@ def duration(seconds: float, language: Language) -> str:
     return f"{days} {unit} {hour} h" if hour else f"{days} {unit}"
 
 
+def lasted_s(alert: AlertLine, now: datetime) -> float:
+    """How long the alert's condition has lasted (s): its `duration_s`, else from `since`
+    to the clearing, or to `now` while it is present."""
+    if alert.duration_s is not None:
+        return alert.duration_s
+    end = alert.cleared_at if alert.cleared_at is not None else now
+    return (end - alert.since).total_seconds()
+
+
 def _word(key: str, language: Language) -> str:
     german, english = _WORDS[key]
     return german if language == "de" else english
@@ -164,30 +172,28 @@ class _Text:
         prefix = self.prefix(notice)
         if len(notice.alerts) == 1:
             return prefix + self.headline(notice.alerts[0])
-        many = self.word("many", n=len(notice.alerts), site=notice.site)
-        if not notice.alerts:
-            return prefix + many
-        first = notice.alerts[0]
-        return f"{prefix}{many}, {self.word('first')}: {self.who(first)} – {self.what(first)}"
+        return prefix + self.several(notice)
 
     def short(self, notice: Notice) -> str:
         prefix = self.prefix(notice)
         if not notice.alerts:
-            return _cut(prefix + self.word("many", n=0, site=notice.site), SMS_MAX_CHARS)
+            return _cut(prefix + self.several(notice), SMS_MAX_CHARS)
         first = notice.alerts[0]
-        facts = ", ".join(part for part in (self.values(first), self.period(first, True)) if part)
+        facts = ", ".join(part for part in (self.measured(first), self.period(first, True)) if part)
         if len(notice.alerts) == 1:
             head = f"{prefix}{self.headline(first, with_value=False)}"
         else:
-            many = self.word("many", n=len(notice.alerts), site=notice.site)
-            head = f"{prefix}{many}, {self.word('first')}: {self.who(first)} – {self.what(first)}"
+            head = prefix + self.several(notice)
         return _with_link(f"{head}, {facts}." if facts else f"{head}.", first.link)
 
     def body(self, notice: Notice) -> str:
         count = len(notice.alerts)
         one = "1" if count == 1 else "n"
         intro = self.word(
-            f"intro_{notice.reason.value}_{one}", n=count, site=notice.site, level=notice.level
+            f"intro_{notice.reason.value}_{one}",
+            n=count,
+            site=_site(notice),
+            level=notice.level,
         )
         blocks = [intro]
         for number, alert in enumerate(notice.alerts, start=1):
@@ -210,13 +216,28 @@ class _Text:
             return self.word("prefix_reminder")
         return ""
 
+    def severity(self, severity: str) -> str:
+        return self.word("critical" if severity == "critical" else "warning")
+
     def headline(self, alert: AlertLine, with_value: bool = True) -> str:
-        """`Alarm: Kühlraum 1 – zu warm (8,5 °C)`."""
-        kind = self.word("critical" if alert.severity == "critical" else "warning")
-        line = f"{kind}: {self.who(alert)} – {self.what(alert)}"
+        """`Kritisch: Kühlraum 1 – zu warm (8,5 °C)`: severity first, the current value."""
+        line = f"{self.severity(alert.severity)}: {self.who(alert)} – {self.what(alert)}"
         if with_value and alert.value_c is not None:
             line += f" ({celsius(alert.value_c, self.language)})"
         return line
+
+    def several(self, notice: Notice) -> str:
+        """`Kritisch: 3 Alarme in REGIOwez Dortmund, erster: Kühlraum 1 – zu warm`: the
+        most severe first."""
+        many = self.word("many", n=len(notice.alerts), site=_site(notice))
+        if not notice.alerts:
+            return many
+        worst = "critical" if any(a.severity == "critical" for a in notice.alerts) else "warning"
+        first = notice.alerts[0]
+        return (
+            f"{self.severity(worst)}: {many}, {self.word('first')}: "
+            f"{self.who(first)} – {self.what(first)}"
+        )
 
     def who(self, alert: AlertLine) -> str:
         """The asset's name in this language (else the other's, else its id), or the device."""
@@ -233,22 +254,25 @@ class _Text:
     def what(self, alert: AlertLine) -> str:
         return rule_name(alert.rule, self.language)
 
-    def values(self, alert: AlertLine) -> str:
-        """`8,5 °C (Grenze 6,0 °C)`, or whichever of the two is known, or ``."""
-        limit = self.word("limit")
-        if alert.value_c is not None and alert.limit_c is not None:
-            value = celsius(alert.value_c, self.language)
-            return f"{value} ({limit} {celsius(alert.limit_c, self.language)})"
+    def measured(self, alert: AlertLine) -> str:
+        """`Messwert 26,0 °C um 04:10, Spitzenwert 26,1 °C, Grenze 6,0 °C`: whichever are
+        known, or ``."""
+        parts = []
         if alert.value_c is not None:
-            return celsius(alert.value_c, self.language)
+            reading = f"{self.word('reading')} {celsius(alert.value_c, self.language)}"
+            if alert.value_at is not None:
+                reading += f" {self.word('at')} {self.clock(alert.value_at)}"
+            parts.append(reading)
+        if alert.peak_c is not None:
+            extreme = "lowest" if alert.rule.startswith("under") else "peak"
+            parts.append(f"{self.word(extreme)} {celsius(alert.peak_c, self.language)}")
         if alert.limit_c is not None:
-            return f"{limit} {celsius(alert.limit_c, self.language)}"
-        return ""
+            parts.append(f"{self.word('limit')} {celsius(alert.limit_c, self.language)}")
+        return ", ".join(parts)
 
     def period(self, alert: AlertLine, short: bool = False) -> str:
         """`seit 03:12 (45 min)`, or `03:12–03:57 (45 min), beendet` once cleared."""
-        end = alert.cleared_at if alert.cleared_at is not None else self.now
-        how_long = duration((end - alert.since).total_seconds(), self.language)
+        how_long = duration(lasted_s(alert, self.now), self.language)
         since = self.clock(alert.since)
         if alert.active:
             return f"{self.word('since')} {since} ({how_long})"
@@ -261,11 +285,10 @@ class _Text:
 
     def details(self, alert: AlertLine) -> list[str]:
         """The lines of one alert in the e-mail body."""
-        severity = self.word(f"severity_{alert.severity}")
-        lines = [_upper_first(f"{self.who(alert)} – {self.what(alert)} ({severity})")]
+        lines = [_upper_first(self.headline(alert, with_value=False))]
         measured = self.measured(alert)
         if measured:
-            lines.append(measured)
+            lines.append(_upper_first(measured))
         state = self.word("active") if alert.active else ""
         period = self.period(alert)
         lines.append(_upper_first(f"{period}, {state}" if state else period))
@@ -275,16 +298,6 @@ class _Text:
             lines.append(_upper_first(f"{self.word('gateway')} {alert.gateway}"))
         lines.append(alert.link)
         return lines
-
-    def measured(self, alert: AlertLine) -> str:
-        """`Spitzenwert 8,5 °C, Grenze 6,0 °C`."""
-        parts = []
-        if alert.value_c is not None:
-            label = self.word("peak" if alert.rule in _PEAK_RULES else "reading")
-            parts.append(f"{label} {celsius(alert.value_c, self.language)}")
-        if alert.limit_c is not None:
-            parts.append(f"{self.word('limit')} {celsius(alert.limit_c, self.language)}")
-        return _upper_first(", ".join(parts))
 
     def clock(self, at: datetime) -> str:
         """`03:12` today (in the zone), else `23.11. 03:12` / `23 Nov 03:12`, with the year
@@ -303,6 +316,10 @@ class _Text:
         else:
             day = f"{local.day} {_MONTHS_EN[local.month - 1]}" + (f" {local.year}" if year else "")
         return f"{day} {time}"
+
+
+def _site(notice: Notice) -> str:
+    return notice.site_name or notice.site
 
 
 def _with_link(head: str, link: str) -> str:

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from coldchain.rulenames import rule_name
 from coldchain_alerts.notify.http import request
 from coldchain_alerts.notify.notice import AlertLine, Delivery, Language, Notice, Recipient
-from coldchain_alerts.notify.text import Rendered
+from coldchain_alerts.notify.text import Rendered, lasted_s
 
 WEBHOOK_VERSION = 1
 SCHEMA_ID = "urn:coldchain:alerts:webhook.v1"
@@ -47,8 +47,20 @@ class WebhookAlert(_Strict):
     active: bool = Field(description="The condition is still present.")
     since: datetime = Field(description="Reading time the condition began.")
     cleared_at: datetime | None = Field(description="When it ended; null while active.")
-    value_c: float | None = Field(description="Worst value so far (°C), or the raising one.")
+    value_c: float | None = Field(description="The latest reading the rules reported (°C).")
+    value_at: datetime | None = Field(default=None, description="Reading time of value_c.")
+    peak_c: float | None = Field(
+        default=None,
+        description="The most extreme value so far (°C): highest above, lowest below a limit.",
+    )
     limit_c: float | None = Field(description="The limit passed (°C).")
+    duration_s: float = Field(
+        default=0.0,
+        ge=0,
+        description="How long the condition has lasted (s): to the latest reading while "
+        "present, to its clearing after; for a condition no reading updates (a gateway "
+        "offline) to created_at.",
+    )
     link: str = Field(description="Absolute URL of the alert's page.")
 
 
@@ -58,6 +70,7 @@ class WebhookBody(_Strict):
     v: Literal[1] = Field(description="Version of this body; a breaking change bumps it.")
     kind: Literal["notice"] = Field(description="What the body is; always `notice` in v1.")
     site: str
+    site_name: str = Field(default="", description="The site's name, as in the fleet file.")
     level: int = Field(ge=1, description="Escalation level told; 1 is the first.")
     reason: Literal["new", "escalation", "reminder"]
     language: Language = Field(description="Language of title, text and body.")
@@ -74,6 +87,7 @@ def body(notice: Notice, rendered: Rendered, language: Language) -> WebhookBody:
         v=WEBHOOK_VERSION,
         kind="notice",
         site=notice.site,
+        site_name=notice.site_name or notice.site,
         level=notice.level,
         reason=notice.reason.value,
         language=language,
@@ -81,7 +95,7 @@ def body(notice: Notice, rendered: Rendered, language: Language) -> WebhookBody:
         title=rendered.subject,
         text=rendered.short,
         body=rendered.body,
-        alerts=[_alert(alert, language) for alert in notice.alerts],
+        alerts=[_alert(alert, language, notice.now) for alert in notice.alerts],
     )
 
 
@@ -122,7 +136,7 @@ class WebhookChannel:
         return Delivery("webhook", url, ok=error is None, error=error)
 
 
-def _alert(alert: AlertLine, language: Language) -> WebhookAlert:
+def _alert(alert: AlertLine, language: Language, now: datetime) -> WebhookAlert:
     return WebhookAlert(
         id=alert.alert_id,
         site=alert.site,
@@ -137,7 +151,10 @@ def _alert(alert: AlertLine, language: Language) -> WebhookAlert:
         since=alert.since,
         cleared_at=alert.cleared_at,
         value_c=alert.value_c,
+        value_at=alert.value_at,
+        peak_c=alert.peak_c,
         limit_c=alert.limit_c,
+        duration_s=max(lasted_s(alert, now), 0.0),
         link=alert.link,
     )
 
