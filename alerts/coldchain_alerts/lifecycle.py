@@ -251,6 +251,9 @@ def journal(
     fields: dict[str, Field | None] = {
         "actor": actor,
         "started_ns": nanoseconds(alert.opened_at),
+        # What the alert asks of people after this step: the latest point of an alert
+        # tells the dashboards its standing, by the same definition as the API's.
+        "standing": alert.standing.value,
     }
     fields |= {k: detail[k] for k in _FIELDS if detail.get(k) not in (None, "")}
     if detail.get("deliveries"):

@@ -14,6 +14,7 @@ from grafana_foundation_sdk.models import common
 from grafana_foundation_sdk.models import dashboard as model
 
 from coldchain import measurements
+from coldchain_dashboards import openwork
 from coldchain_dashboards.assets import WatchedAsset
 from coldchain_dashboards.influxql import (
     ASSET_FILTER,
@@ -32,7 +33,6 @@ from coldchain_dashboards.panels import (
 
 UID = "coldchain-operations"
 _RECENT = f"time > now() - {LOOKBACK}"
-_ASSET_OR_NONE = f"""{ASSET_FILTER} OR "asset" = ''"""
 
 
 def build(assets: list[WatchedAsset], tz: str) -> Dashboard:
@@ -48,6 +48,7 @@ def build(assets: list[WatchedAsset], tz: str) -> Dashboard:
         .with_panel(_current_temperature(assets))
         .with_panel(_temperature(assets))
         .with_panel(_open_alerts())
+        .with_panel(_open_alert_list())
         .with_panel(_sensors())
         .with_panel(_gateways())
         .with_panel(_van_positions())
@@ -109,44 +110,42 @@ def _temperature(assets: list[WatchedAsset]) -> timeseries.Panel:
     return panel
 
 
-def _open_alerts() -> table.Panel:
-    query = (
-        'SELECT "key", "state", "rule", "severity", "asset", "sensor", "gateway", '
-        f'"value_c", "peak_c", "limit_c" FROM "{measurements.ALERT}" '
-        f"WHERE {where(SITE_FILTER, _ASSET_OR_NONE, _RECENT)}"
-    )
-    latest = {
-        name: {"aggregations": ["last"], "operation": "aggregate"}
-        for name in ("Time", "state", "rule", "severity", "asset", "sensor", "gateway", "value_c")
-    }
-    return (
-        table.Panel()
+def _open_alerts() -> stat.Panel:
+    panel = (
+        stat.Panel()
         .title("Open alerts")
         .description(
-            f"Alert events of the last {LOOKBACK}, grouped by alert key: an alert is open while "
-            "its latest event is `raised`. Alerts without an asset (gateways) always show."
+            "What the alerts service counts as open work, by the one definition of the inbox, "
+            "the API and the summary: every alert that is not closed; of those, how many "
+            "nobody has acknowledged and how many wait for the decision (critical, "
+            "acknowledged, cause, corrective action or product decision missing). Read from "
+            "the standing each alert step records, so it does not depend on the time range."
         )
-        .with_target(Target("alerts", query).table())
-        .with_transformation(
-            transformation("groupBy", {"fields": {"key": {"operation": "groupby"}} | latest})
+        .reduce_options(ReduceDataOptions().calcs(["lastNotNull"]).values(False))
+        .color_mode(common.BigValueColorMode.VALUE)
+        .graph_mode(common.BigValueGraphMode.NONE)
+        .no_value("0")
+        .height(5)
+        .span(8)
+    )
+    for ref, query in openwork.counts().items():
+        panel = panel.with_target(Target(ref, query).alias(ref.replace("_", " ")))
+    return panel
+
+
+def _open_alert_list() -> table.Panel:
+    return (
+        table.Panel()
+        .title("Open alerts: what each asks for")
+        .description(
+            "Every alert that is not closed, with its standing: unacknowledged (escalation "
+            "runs), decision_due (cause, corrective action or product decision missing) or "
+            "acknowledged (only the closing is left); Time is its last step. The alert's "
+            "page is /alerts/<alert_id> in the alerts service."
         )
-        .with_transformation(
-            transformation(
-                "filterByValue",
-                {
-                    "type": "include",
-                    "match": "any",
-                    "filters": [
-                        {
-                            "fieldName": "state (last)",
-                            "config": {"id": "equal", "options": {"value": "raised"}},
-                        }
-                    ],
-                },
-            )
-        )
+        .with_target(Target("open", openwork.listing()).table())
         .height(8)
-        .span(24)
+        .span(16)
     )
 
 

@@ -141,10 +141,22 @@ def _audit_lines(raised: datetime) -> list[str]:
     eight = f"site={SITE},alert_id=8,severity=critical,asset={FROZEN},sensor=freezer-1.air"
     started = f"started_ns={_ns(raised)}i"
     steps = [
-        (seven, "opened", 1, f'actor="system",comment="",{started}'),
-        (seven, "notified", 2, f'actor="system",comment="SMS an Schicht",level=1i,{started}'),
-        (seven, "acknowledged", 600, f'actor="m.mueller",comment="Tür stand offen",{started}'),
-        (seven, "escalated", 1800, f'actor="system",comment="",level=2i,{started}'),
+        (seven, "opened", 1, f'actor="system",comment="",{started}', "unacknowledged"),
+        (
+            seven,
+            "notified",
+            2,
+            f'actor="system",comment="SMS an Schicht",level=1i,{started}',
+            "unacknowledged",
+        ),
+        (
+            seven,
+            "acknowledged",
+            600,
+            f'actor="m.mueller",comment="Tür stand offen",{started}',
+            "decision_due",
+        ),
+        (seven, "escalated", 1800, f'actor="system",comment="",level=2i,{started}', "decision_due"),
         (
             seven,
             "closed",
@@ -152,13 +164,14 @@ def _audit_lines(raised: datetime) -> list[str]:
             'actor="m.mueller",comment="",cause="Tür offen gelassen",'
             'corrective_action="Tür geschlossen, Ware umgelagert",'
             f'product_decision="release",{started}',
+            "closed",
         ),
-        (eight, "opened", 7200, f'actor="system",comment="",{started}'),
+        (eight, "opened", 7200, f'actor="system",comment="",{started}', "unacknowledged"),
     ]
     lines = [
-        f"{measurements.ALERT_ACTION},{tags},action={action} {fields} "
+        f'{measurements.ALERT_ACTION},{tags},action={action} {fields},standing="{standing}" '
         f"{_ns(raised + timedelta(seconds=after))}"
-        for tags, action, after, fields in steps
+        for tags, action, after, fields, standing in steps
     ]
     lines += [
         f'{measurements.AUDIT_CHAIN} seq={seq}i,sha256="{seq:064x}",action="acknowledged",'
@@ -356,7 +369,7 @@ def test_every_query_of_every_dashboard_runs(loaded: tuple[InfluxDB, str, Any]) 
             series = _query(influx, database, variables.substitute(query, min_interval))
             panel = f"{name}: {where.split(' / ')[0]}"
             rows[panel] = rows.get(panel, 0) + sum(len(s["values"]) for s in series)
-    assert len(rows) == 25  # every panel with a query, and the annotations
+    assert len(rows) == 26  # every panel with a query, and the annotations
     empty = [panel for panel, count in rows.items() if count == 0]
     assert not empty, f"panels that show nothing of the dataset: {empty}"
 
@@ -369,8 +382,12 @@ def test_operations_show_current_state(loaded: tuple[InfluxDB, str, Any]) -> Non
     assert {s["tags"]["asset"]: s["values"][0][1] for s in current} == {
         asset: sample.temp_c for asset, sample in latest.items()
     }
-    (events,) = results["Open alerts"]["alerts"]
-    assert [row[2] for row in events["values"]] == ["raised", "cleared", "raised"]
+    open_work = results["Open alerts"]
+    assert [s["values"][0][1] for s in open_work["open"]] == [1], "alert 8; 7 is closed"
+    assert [s["values"][0][1] for s in open_work["unacknowledged"]] == [1]
+    assert open_work["decision_due"] == []
+    (listed,) = results["Open alerts: what each asks for"]["open"]
+    assert [row[1:4] for row in listed["values"]] == [["8", "unacknowledged", "critical"]]
     sensors = results["Sensors: last seen"]["sensors"]
     assert {s["tags"]["sensor"] for s in sensors} == {"cold-room-1.air", "freezer-1.air"}
     (position,) = results["Van positions"]["positions"]
