@@ -13,6 +13,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.staticfiles import StaticFiles
@@ -38,7 +39,10 @@ def create_app(settings: AlertsSettings) -> FastAPI:
         yield
         service.stop()
 
-    app = FastAPI(
+    # Swagger UI (/docs) from files a package ships, not from a CDN: a hub's network
+    # often ends at its router. No ReDoc: its page fetches its logo from the internet.
+    app = FastAPIOffline(
+        redoc_url=None,
         title="coldchain alerts",
         version="0.2.0",
         description="Alerts of the cold chain: find them, acknowledge them, close them with "
