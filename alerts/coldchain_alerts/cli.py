@@ -147,10 +147,55 @@ def token_create(
     sessions = _sessions(_settings(env_file))
     try:
         with sessions.begin() as session:
-            _, token = people.add_token(session, _actor(), username, name)
+            row, token = people.add_token(session, _actor(), username, name)
+            token_id = row.id
     except people.NotFound as exc:
         raise _fail(str(exc)) from None
+    # The token alone on standard output, for scripts; its id (for `token revoke`) aside.
     print(token)
+    typer.echo(
+        f"token {token_id} of {username} ({name}); revoke it with: token revoke {token_id}",
+        err=True,
+    )
+
+
+@token_app.command("list")
+def token_list(
+    username: Annotated[str | None, typer.Argument(help="Only this user's tokens.")] = None,
+    env_file: EnvFile = None,
+) -> None:
+    """List API tokens: id, user, what it is for, when made and revoked (never the token)."""
+    sessions = _sessions(_settings(env_file))
+    try:
+        with sessions() as session:
+            rows = [
+                (row.id, row.user.username, row.name, row.created_at, row.revoked_at)
+                for row in people.tokens(session, username)
+            ]
+    except people.NotFound as exc:
+        raise _fail(str(exc)) from None
+    if not rows:
+        print("no API tokens")
+        return
+    for token_id, owner, name, created, revoked in rows:
+        state = f"revoked {revoked:%Y-%m-%d %H:%M} UTC" if revoked else "valid"
+        print(f"{token_id}\t{owner}\t{name}\tmade {created:%Y-%m-%d %H:%M} UTC\t{state}")
+
+
+@token_app.command("revoke")
+def token_revoke(
+    token_id: Annotated[int, typer.Argument(help="The id `token list` shows.")],
+    env_file: EnvFile = None,
+) -> None:
+    """Revoke an API token: from now on it is refused (401). Recorded in the audit log."""
+    sessions = _sessions(_settings(env_file))
+    try:
+        with sessions.begin() as session:
+            row = people.revoke_token(session, _actor(), token_id)
+            owner, name = row.user.username, row.name
+    except people.NotFound as exc:
+        raise _fail(str(exc)) from None
+    console.print(f"revoked token {token_id} of {escape(owner)} ({escape(name)})")
 
 
 @contact_app.command("add")

@@ -99,6 +99,15 @@ def add_token(session: Session, actor: str, username: str, name: str) -> tuple[A
     return row, token
 
 
+def tokens(session: Session, username: str | None = None) -> list[ApiToken]:
+    """The API tokens of `username` (of everyone when None), oldest first, revoked ones
+    too; never the tokens themselves, which are not kept."""
+    query = select(ApiToken).join(ApiToken.user).order_by(ApiToken.id)
+    if username is not None:
+        query = query.where(User.id == get_user(session, username).id)
+    return list(session.scalars(query))
+
+
 def revoke_token(session: Session, actor: str, token_id: int) -> ApiToken:
     row = session.get(ApiToken, token_id)
     if row is None:
