@@ -24,7 +24,8 @@ _DE = {
     "sensor": "Fühler",
     "interval": "Messintervall",
     "period": "Zeitraum",
-    "days": "Tage",
+    "days_1": "1 Tag",
+    "days_n": "{n} Tage",
     "times_in": "Zeiten in {tz}",
     "legal_max": "Gesetzliche Höchsttemperatur",
     "alarm_limits": "Alarmgrenzen",
@@ -121,7 +122,8 @@ _EN = {
     "sensor": "Sensor",
     "interval": "Recording interval",
     "period": "Period",
-    "days": "days",
+    "days_1": "1 day",
+    "days_n": "{n} days",
     "times_in": "Times in {tz}",
     "legal_max": "Legal maximum",
     "alarm_limits": "Alarm limits",
@@ -247,6 +249,10 @@ class Labels:
         """h:mm:ss, hours past 24 included: the same in both languages."""
         whole = round(seconds)
         return f"{whole // 3600}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
+
+    def days(self, count: int) -> str:
+        """`1 Tag`, `2 Tage`; `1 day`, `2 days`."""
+        return self("days_1") if count == 1 else self("days_n", n=count)
 
     def day(self, day: date) -> str:
         return day.strftime("%d.%m.%Y") if self.language == "de" else day.isoformat()

@@ -103,7 +103,9 @@ def render_report(report: AssetReport, labels: Labels, path: Path) -> None:
     """Write the period report of one asset as a PDF to `path`."""
     _register_fonts()
     scope, alarm, legal = report.scope, report.alarm, report.legal
-    period = f"{labels.day(report.first_day)} – {labels.day(report.last_day)}"
+    period = labels.day(report.first_day)
+    if report.last_day != report.first_day:
+        period += f" – {labels.day(report.last_day)}"
     story: list[Any] = [
         *_title(labels("report_title"), _asset_name(scope, labels), scope.site.name),
         _facts(
@@ -117,7 +119,7 @@ def render_report(report: AssetReport, labels: Labels, path: Path) -> None:
                 ),
                 (
                     labels("period"),
-                    f"{period} ({len(report.days)} {labels('days')}); "
+                    f"{period} ({labels.days(len(report.days))}); "
                     f"{labels('times_in', tz=scope.timezone)}",
                 ),
                 (labels("legal_max"), labels.temperature(scope.limits.regulatory_max_c)),

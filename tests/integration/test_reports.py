@@ -290,6 +290,25 @@ def test_report_pdf_in_german_has_the_numbers(dataset: Dataset) -> None:
     assert compliance.digest(inside, ROOM_SENSOR) in text
 
 
+@pytest.mark.parametrize(
+    ("last", "language", "period"),
+    [
+        ("2025-10-26", "de", "25.10.2025 (1 Tag)"),
+        ("2025-10-27", "de", "25.10.2025 – 26.10.2025 (2 Tage)"),
+        ("2025-10-26", "en", "2025-10-25 (1 day)"),
+        ("2025-10-27", "en", "2025-10-25 – 2025-10-26 (2 days)"),
+    ],
+)
+def test_the_period_is_counted_in_words(
+    dataset: Dataset, last: str, language: str, period: str
+) -> None:
+    out = dataset.directory / "out"
+    dataset.run("report", "--asset", ROOM, "--from", "2025-10-25", "--to", last,
+                "--lang", language, "--out-dir", str(out))  # fmt: skip
+    (pdf,) = out.glob(f"report_*_{language}.pdf")
+    assert f"{period}; " in _squeezed(pdf_text(pdf)), _squeezed(pdf_text(pdf))[:600]
+
+
 def _squeezed(text: str) -> str:
     return re.sub(r"\s+", " ", text)
 
