@@ -20,6 +20,14 @@ class Battery:
         self._since_v = start_v
         self._falls_v_per_h = discharge_v_per_h
 
+    def state(self) -> dict[str, float]:
+        return {"since_s": self._since_s, "since_v": self._since_v, "falls": self._falls_v_per_h}
+
+    def resume(self, state: dict[str, float]) -> None:
+        self._since_s = float(state["since_s"])
+        self._since_v = float(state["since_v"])
+        self._falls_v_per_h = float(state["falls"])
+
     def at(self, physics_s: float) -> float:
         """The voltage at physics time `physics_s`, to the millivolt."""
         return round(self._volts(physics_s), 3)

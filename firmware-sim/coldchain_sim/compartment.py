@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from coldchain.contract import EventKind
@@ -64,6 +65,30 @@ class Compartment:
         params = self.thermal.params
         self._start_epoch_s = start_epoch_s
         self._defrost = Defrost(params.defrost_every_s, params.defrost_s, self._zone, start_epoch_s)
+
+    def state(self) -> dict[str, Any]:
+        """Everything that changes as the compartment runs (see `resume`). Taken between
+        ticks, when no event is pending: a tick's advance() hands them all out."""
+        return {
+            "elapsed_s": self.elapsed_s,
+            "start_epoch_s": self._start_epoch_s,
+            "thermal": self.thermal.state(),
+            "door": self.door.state(),
+            "defrost": None if self._defrost is None else self._defrost.state(),
+            "probe": self.probe.state(),
+            "faults": [[key, kind.value] for key, kind in self._faults.items()],
+        }
+
+    def resume(self, state: dict[str, Any]) -> None:
+        """Continue from `state()` of a compartment of the same spec and seed."""
+        self.begin(float(state["start_epoch_s"]))
+        self.elapsed_s = float(state["elapsed_s"])
+        self.thermal.resume(state["thermal"])
+        self.door.resume(state["door"])
+        if self._defrost is not None and state["defrost"] is not None:
+            self._defrost.resume(state["defrost"])
+        self.probe.resume(state["probe"])
+        self._faults = {int(key): FaultKind(kind) for key, kind in state["faults"]}
 
     def start_fault(self, key: int, fault: Fault) -> None:
         """Apply a fault from now on; its events come with the next advance()."""

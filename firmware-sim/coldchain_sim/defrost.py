@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from coldchain.contract import EventKind
@@ -32,6 +33,17 @@ class Defrost:
     def next_change_s(self) -> float:
         """Physics time at which a defrost next starts or ends (inf if never)."""
         return self._change_at_s
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "active": self.active,
+            "change_at_s": None if math.isinf(self._change_at_s) else self._change_at_s,
+        }
+
+    def resume(self, state: dict[str, Any]) -> None:
+        change = state["change_at_s"]
+        self.active = bool(state["active"])
+        self._change_at_s = math.inf if change is None else float(change)
 
     def advance_to(self, now_s: float, powered: bool) -> list[EventKind]:
         """Start or end every defrost due at or before `now_s`."""

@@ -11,6 +11,7 @@ import math
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from coldchain.contract import EventKind
 
@@ -54,6 +55,23 @@ class Door:
         self._closes_at_s = math.inf
         self._change_at_s = self._next_opening_after(-math.inf)
 
+    def state(self) -> dict[str, Any]:
+        """Open or closed, stuck, and its next changes (see `resume`); infinity as None."""
+        return {
+            "open": self.is_open,
+            "stuck": self._stuck,
+            "closes_at_s": _finite(self._closes_at_s),
+            "change_at_s": _finite(self._change_at_s),
+        }
+
+    def resume(self, state: dict[str, Any]) -> None:
+        """Continue from `state()` of a door with the same schedule (same seed): the
+        schedule depends on the seed alone, and the next opening is found by its time."""
+        self.is_open = bool(state["open"])
+        self._stuck = bool(state["stuck"])
+        self._closes_at_s = _infinite(state["closes_at_s"])
+        self._change_at_s = _infinite(state["change_at_s"])
+
     @property
     def next_change_s(self) -> float:
         """Physics time at which the door next opens or closes (inf if never)."""
@@ -96,3 +114,11 @@ class Door:
                 self._closes_at_s = closes_s
                 return opens_s
         return math.inf
+
+
+def _finite(value: float) -> float | None:
+    return None if math.isinf(value) else value
+
+
+def _infinite(value: float | None) -> float:
+    return math.inf if value is None else float(value)

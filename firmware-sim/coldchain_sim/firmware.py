@@ -10,10 +10,13 @@ first tick's `ts` plus the physics seconds run. The firmware reads no clock itse
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
@@ -43,6 +46,7 @@ class Firmware:
 
     def __init__(self, spec: GatewaySpec, *, seed: int) -> None:
         self.gateway = spec.id
+        self._made_from = _fingerprint(spec, seed)
         self._tour = _tour(spec, seed)
         zone = ZoneInfo(spec.timezone)
         doors_at_stops = self._tour if spec.tour is not None else None
@@ -92,6 +96,74 @@ class Firmware:
                 readings.append(Reading(sensor=compartment.sensor, ts=ts, temp_c=value))
         self._physics_s += physics_dt_s
         return readings, events
+
+    def state(self) -> dict[str, Any]:
+        """Everything that changes as the firmware runs, as JSON-ready data: the clocks,
+        the faults, the battery and every compartment's physics, door, defrost and probe.
+
+        `resumed` continues from it exactly: the ticks that follow give the readings and
+        events they would have given without the pause. A gateway keeps it with each
+        sample, so a restarted simulation continues its tours instead of starting anew.
+        """
+        return {
+            "v": STATE_VERSION,
+            "made_from": self._made_from,
+            "t0": _time(self._t0),
+            "last_ts": _time(self._last_ts),
+            "physics_s": self._physics_s,
+            "keys": self._keys,
+            "scheduled": [fault.model_dump(mode="json") for fault in self._scheduled],
+            "injected": [fault.model_dump(mode="json") for fault in self._injected],
+            "running": [_window_state(running) for running in self._running],
+            "clock_jumps": [_window_state(running) for running in self._clock_jumps],
+            "battery": None if self._battery is None else self._battery.state(),
+            "compartments": {
+                sensor: compartment.state() for sensor, compartment in self._compartments.items()
+            },
+        }
+
+    @classmethod
+    def resumed(cls, spec: GatewaySpec, state: dict[str, Any], *, seed: int) -> Firmware:
+        """The firmware of `spec` and `seed`, continuing from a `state()` of firmware made
+        from the same spec and seed.
+
+        Raises SimulationError when the state is of another scenario, gateway or seed, or
+        not a state at all: start afresh then.
+        """
+        firmware = cls(spec, seed=seed)
+        if not isinstance(state, dict) or state.get("v") != STATE_VERSION:
+            raise SimulationError(
+                f"the saved simulator state of gateway {spec.id} is not of version {STATE_VERSION}"
+            )
+        if state.get("made_from") != firmware._made_from:
+            raise SimulationError(
+                f"the saved simulator state of gateway {spec.id} is of another scenario, "
+                "gateway or seed"
+            )
+        try:
+            firmware._resume(state)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise SimulationError(
+                f"the saved simulator state of gateway {spec.id} cannot be read "
+                f"({type(exc).__name__}: {exc})"
+            ) from None
+        return firmware
+
+    def _resume(self, state: dict[str, Any]) -> None:
+        self._t0 = _parse_time(state["t0"])
+        self._last_ts = _parse_time(state["last_ts"])
+        self._physics_s = float(state["physics_s"])
+        self._keys = int(state["keys"])
+        self._scheduled = [Fault.model_validate(fault) for fault in state["scheduled"]]
+        self._injected = [Fault.model_validate(fault) for fault in state["injected"]]
+        self._running = [_window_of(running) for running in state["running"]]
+        self._clock_jumps = [_window_of(running) for running in state["clock_jumps"]]
+        if self._battery is not None:
+            self._battery.resume(state["battery"])
+        if set(state["compartments"]) != set(self._compartments):
+            raise ValueError("the compartments differ")
+        for sensor, compartment in self._compartments.items():
+            compartment.resume(state["compartments"][sensor])
 
     def inject(
         self,
@@ -272,6 +344,42 @@ class Firmware:
             raise SimulationError(
                 f"physics_dt_s is {physics_dt_s}; it must be a finite number of seconds >= 0"
             )
+
+
+#: The layout of `Firmware.state()`; a state of another version is not resumed.
+STATE_VERSION = 1
+
+
+def _fingerprint(spec: GatewaySpec, seed: int) -> str:
+    """What a state was made from: the gateway's whole spec and the seed."""
+    text = json.dumps([spec.model_dump(mode="json"), seed], sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _time(at: datetime | None) -> str | None:
+    return None if at is None else at.isoformat()
+
+
+def _parse_time(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
+
+
+def _window_state(running: _Running) -> dict[str, Any]:
+    return {
+        "key": running.key,
+        "fault": running.fault.model_dump(mode="json"),
+        "starts": running.starts.isoformat(),
+        "ends": _time(running.ends),
+    }
+
+
+def _window_of(state: dict[str, Any]) -> _Running:
+    return _Running(
+        int(state["key"]),
+        Fault.model_validate(state["fault"]),
+        datetime.fromisoformat(state["starts"]),
+        _parse_time(state["ends"]),
+    )
 
 
 def _seconds(value: float) -> timedelta:

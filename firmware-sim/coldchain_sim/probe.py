@@ -8,6 +8,7 @@ drift began; a stuck probe repeats the last value it reported before it stuck.
 from __future__ import annotations
 
 import random
+from typing import Any
 
 _HOUR_S = 3600.0
 
@@ -39,6 +40,25 @@ class Probe:
         self._stuck.discard(key)
         if not self._stuck:
             self._frozen_c = None
+
+    def state(self) -> dict[str, Any]:
+        """Faults, the last value and the noise generator's state (see `resume`)."""
+        version, internal, gauss_next = self._rng.getstate()
+        return {
+            "drifts": [[key, rate, since] for key, (rate, since) in self._drifts.items()],
+            "stuck": sorted(self._stuck),
+            "frozen_c": self._frozen_c,
+            "last_c": self._last_c,
+            "noise": [version, list(internal), gauss_next],
+        }
+
+    def resume(self, state: dict[str, Any]) -> None:
+        self._drifts = {int(key): (rate, since) for key, rate, since in state["drifts"]}
+        self._stuck = {int(key) for key in state["stuck"]}
+        self._frozen_c = state["frozen_c"]
+        self._last_c = state["last_c"]
+        version, internal, gauss_next = state["noise"]
+        self._rng.setstate((version, tuple(internal), gauss_next))
 
     def read(self, true_c: float, physics_s: float) -> float:
         """The reported value in °C, to 0.1 °C, at physics time `physics_s`."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 MAX_STEP_S = 5.0
 """Longest stretch of physics (seconds) between two thermostat decisions near a switching
@@ -107,6 +108,15 @@ class Thermal:
         self._low_c = params.setpoint_c - params.hysteresis_k / 2
         self._high_c = params.setpoint_c + params.hysteresis_k / 2
         self._pull_per_s = params.air_from_product_per_s
+
+    def state(self) -> dict[str, Any]:
+        """Air and goods °C and the compressor: all that changes (see `resume`)."""
+        return {"air_c": self.temp_c, "goods_c": self.product_c, "compressor": self.compressor_on}
+
+    def resume(self, state: dict[str, Any]) -> None:
+        self.temp_c = float(state["air_c"])
+        self.product_c = float(state["goods_c"])
+        self.compressor_on = bool(state["compressor"])
 
     def step(
         self, most_s: float, door_open: bool, ambient_c: float, allowed: bool, heater_on: bool

@@ -16,9 +16,9 @@ from coldchain_gateway.forwarder import Forwarder
 from coldchain_gateway.onewire import OneWireSource
 from coldchain_gateway.outbox import Outbox
 from coldchain_gateway.settings import GatewaySettings
-from coldchain_gateway.sim import SimSource
+from coldchain_gateway.sim import SimSource, resume
 from coldchain_gateway.uplink import Uplink
-from coldchain_sim import Firmware, Scenario
+from coldchain_sim import Scenario
 
 app = typer.Typer(add_completion=False, help=__doc__)
 
@@ -58,7 +58,7 @@ def run(
 def _simulated(settings: GatewaySettings, outbox: Outbox, guard: JumpGuard) -> Forwarder:
     """A gateway whose probes, clock errors and dead zones come from the simulator."""
     scenario = Scenario.from_yaml(settings.sim_scenario.read_text())
-    firmware = Firmware(scenario.gateway(settings.id), seed=scenario.seed)
+    firmware, last = resume(scenario.gateway(settings.id), scenario.seed, outbox.source_state())
     clock: Clock
     if settings.clock == "replay":
         assert settings.replay_start is not None
@@ -70,7 +70,7 @@ def _simulated(settings: GatewaySettings, outbox: Outbox, guard: JumpGuard) -> F
             guard,
             offset_s=firmware.clock_offset_s,
         )
-        source = SimSource(firmware, physics_speed=1.0)
+        source = SimSource(firmware, 1.0, settings.interval_s, last)
     else:
 
         def wall() -> datetime:
@@ -78,7 +78,7 @@ def _simulated(settings: GatewaySettings, outbox: Outbox, guard: JumpGuard) -> F
             return now + timedelta(seconds=firmware.clock_offset_s(now))
 
         clock = LiveClock(settings.interval_s, outbox.ticks(), guard, wall)
-        source = SimSource(firmware, physics_speed=settings.speed)
+        source = SimSource(firmware, settings.speed, settings.interval_s, last)
     return Forwarder(
         settings, source, clock, outbox, Uplink(settings), coverage=firmware.network_available
     )

@@ -106,6 +106,7 @@ class Forwarder:
                 sample.position,
                 tick.index + 1,
                 battery_v=sample.battery_v,
+                state=sample.state,
             )
             if thinned:
                 log.error(

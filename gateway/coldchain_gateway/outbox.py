@@ -36,6 +36,10 @@ CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
     value INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS source_state (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    body TEXT NOT NULL
+);
 INSERT OR IGNORE INTO meta (key, value)
     VALUES ('last_seq', 0), ('durable_seq', 0), ('ticks', 0), ('thinned', 0);
 PRAGMA user_version = {SCHEMA_VERSION};
@@ -79,8 +83,10 @@ class Outbox:
         position: Position | None,
         ticks: int,
         battery_v: float | None = None,
+        state: str | None = None,
     ) -> int:
-        """Store one sample and the source's tick counter in one transaction.
+        """Store one sample, the source's tick counter and (if given) the source's state
+        after the sample in one transaction: a restart continues from exactly this sample.
 
         Returns how many old readings were thinned out to stay within the budget
         (see `_thin`); 0 almost always.
@@ -96,6 +102,10 @@ class Outbox:
         with self._transaction():
             self._db.executemany("INSERT INTO pending (kind, sensor, body) VALUES (?, ?, ?)", rows)
             self._set("ticks", ticks)
+            if state is not None:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO source_state (id, body) VALUES (1, ?)", (state,)
+                )
             return self._thin()
 
     def _thin(self) -> int:
@@ -191,6 +201,11 @@ class Outbox:
 
     def ticks(self) -> int:
         return self._get("ticks")
+
+    def source_state(self) -> str | None:
+        """The source's state after the last sample stored, or None if it gave none."""
+        row = self._db.execute("SELECT body FROM source_state WHERE id = 1").fetchone()
+        return None if row is None else str(row[0])
 
     def thinned(self) -> int:
         """How many readings were thinned out to keep within the budget, ever."""

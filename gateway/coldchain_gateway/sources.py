@@ -19,6 +19,9 @@ class Sample:
     events: list[Event] = field(default_factory=list)
     position: Position | None = None
     battery_v: float | None = None
+    state: str | None = None
+    """What the source needs to continue where it was after a restart (text), kept in the
+    outbox with the sample; None for a source that reads real probes."""
 
 
 class Source(Protocol):

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from coldchain_sim import Firmware, Scenario
 from conftest import SCENARIO, Stack
 from servers import wait_until
 from verdict import MINUTE_NS, outbox_counter, stored_times, verdict
@@ -120,3 +121,37 @@ def test_a_clock_jump_is_reported_and_readings_keep_their_true_times(
     )
     assert [row[2] for row in alarms[0]["values"]] == [gateway_id]
     assert "wall clock jumped" in gateway.output()
+
+
+def test_a_restarted_simulated_gateway_continues_its_simulation_exactly(stack: Stack) -> None:
+    """Van 2 for 90 minutes of reading time, stopped after 45 and started again: what it
+    stores is what the simulation gives without the stop (the compressor failure keeps
+    warming the compartment, the van goes on along its tour)."""
+    ticks, stopped_after = 90, 45
+    start = _start(hours_ago=4)
+    stack.start_ingest()
+    for run in (stopped_after, ticks):
+        gateway = stack.gateway("van-2", start, run, speed=3000)
+        gateway.start()
+        assert gateway.wait(timeout=120) == 0, gateway.output()[-3000:]
+    scenario = Scenario.from_yaml(SCENARIO.read_text())
+    firmware = Firmware(scenario.gateway("van-2"), seed=scenario.seed)
+    expected: dict[str, list[float]] = {"van-2.chilled": [], "van-2.frozen": []}
+    places = []
+    for k in range(ticks):
+        ts = start + timedelta(minutes=k)
+        readings, _ = firmware.tick(ts, 0.0 if k == 0 else 60.0)
+        for reading in readings:
+            expected[reading.sensor].append(reading.temp_c)
+        position = firmware.position(ts)
+        assert position is not None
+        places.append([position.lat, position.lon])
+    for sensor, values in expected.items():
+        series = stack.influxdb.query(
+            stack.database, f"SELECT temp_c FROM temperature WHERE sensor = '{sensor}'"
+        )
+        assert [row[1] for row in series[0]["values"]] == values, sensor
+    stored = stack.influxdb.query(
+        stack.database, "SELECT lat, lon FROM position WHERE gateway = 'van-2'"
+    )
+    assert [row[1:] for row in stored[0]["values"]] == places

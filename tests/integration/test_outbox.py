@@ -119,3 +119,35 @@ def test_an_outbox_of_an_older_schema_is_refused_with_advice(tmp_path: Path) -> 
     legacy.close()
     with pytest.raises(OutboxError, match="drain"):
         Outbox(path)
+
+
+def test_the_sources_state_is_kept_with_its_sample(tmp_path: Path) -> None:
+    """The state after the last sample stored, across a reopening; a sample without one
+    (a real probe) leaves it as it was."""
+    path = tmp_path / "outbox.sqlite3"
+    outbox = Outbox(path)
+    assert outbox.source_state() is None
+    outbox.append(_readings(1), [], None, ticks=1, state='{"tick": 1}')
+    outbox.append(_readings(1, offset=1), [], None, ticks=2, state='{"tick": 2}')
+    outbox.append(_readings(1, offset=2), [], None, ticks=3)
+    outbox.close()
+
+    reopened = Outbox(path)
+    assert (reopened.ticks(), reopened.source_state()) == (3, '{"tick": 2}')
+
+
+def test_an_outbox_of_the_gateway_before_kept_no_state_and_opens(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.sqlite3"
+    with sqlite3.connect(path) as old:
+        old.executescript(
+            "CREATE TABLE pending (id INTEGER PRIMARY KEY, kind TEXT, sensor TEXT, body TEXT);"
+            "CREATE TABLE messages (seq INTEGER PRIMARY KEY, payload BLOB NOT NULL);"
+            "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+            "INSERT INTO meta VALUES ('last_seq', 7), ('durable_seq', 7), ('ticks', 7), "
+            "('thinned', 0);"
+            "PRAGMA user_version = 2;"
+        )
+    outbox = Outbox(path)
+    assert (outbox.ticks(), outbox.source_state()) == (7, None)
+    outbox.append(_readings(1), [], None, ticks=8, state="{}")
+    assert outbox.source_state() == "{}"
