@@ -102,9 +102,9 @@ def add_token(session: Session, actor: str, username: str, name: str) -> tuple[A
 def tokens(session: Session, username: str | None = None) -> list[ApiToken]:
     """The API tokens of `username` (of everyone when None), oldest first, revoked ones
     too; never the tokens themselves, which are not kept."""
-    query = select(ApiToken).join(ApiToken.user).order_by(ApiToken.id)
+    query = select(ApiToken).order_by(ApiToken.id)
     if username is not None:
-        query = query.where(User.id == get_user(session, username).id)
+        query = query.where(ApiToken.user_id == get_user(session, username).id)
     return list(session.scalars(query))
 
 

@@ -89,7 +89,7 @@ class AlertsService:
             self.link,
             self.asset_names,
             self._count_delivery,
-            {site.id: site.name for site in self.fleet.sites} if self.fleet else {},
+            _site_names(self.fleet),
         )
         self.consumer = AlertConsumer(settings, self.handle_events, self.refuse_event)
 
@@ -304,6 +304,10 @@ def _asset_names(fleet: Fleet | None) -> Mapping[str, Mapping[Language, str]]:
         for site in fleet.sites
         for asset in site.assets
     }
+
+
+def _site_names(fleet: Fleet | None) -> Mapping[str, str]:
+    return {} if fleet is None else {site.id: site.name for site in fleet.sites}
 
 
 def _load_fleet(path: Path | None) -> Fleet | None:
