@@ -294,6 +294,7 @@ def test_reminders_until_acknowledged_and_actions_reach_influxdb(
             "comment": "string",
             "level": "integer",
             "started_ns": "integer",
+            "standing": "string",
         }, "as docs/influxdb-schema.md and the Audit dashboard have them"
         notified = influxdb.query(
             database, "SELECT comment FROM alert_action WHERE \"action\" = 'notified'"
