@@ -1,16 +1,24 @@
-"""Finding alerts and their timelines: the queries the API and the pages share."""
+"""Finding alerts and their timelines: the queries the API and the pages share.
+
+Alerts are listed in one order everywhere: critical first, then by what they ask of
+people (`coldchain.alerting.standing`: unacknowledged, decision due, acknowledged,
+closed), then newest first. The database computes the standing for that (`standing_rank`),
+so that a page of alerts is one query.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, case, select
+from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
-from coldchain.alerting import Status
+from coldchain.alerting import SEVERITY_RANK, STANDING_RANK, Standing, Status
+from coldchain.contract import Severity
 from coldchain_alerts.models import Alert, AuditEntry
 
 #: Most alerts skipped before a page of them: bounded so the database is never handed an
@@ -30,13 +38,45 @@ class Filters:
     """Alerts whose condition began at or after this."""
     until: datetime | None = None
     """Alerts whose condition began before this."""
+    standings: Collection[Standing] | None = None
+    """Alerts of any of these standings."""
+
+
+def standing_rank() -> ColumnElement[int]:
+    """Each alert's STANDING_RANK, as `coldchain.alerting.standing` has it: a text not
+    recorded is one that is missing, empty or None."""
+    missing = or_(
+        *(
+            func.coalesce(column, "") == ""
+            for column in (Alert.cause, Alert.corrective_action, Alert.product_decision)
+        )
+    )
+    return case(
+        (Alert.status == Status.CLOSED.value, STANDING_RANK[Standing.CLOSED]),
+        (Alert.status == Status.OPEN.value, STANDING_RANK[Standing.UNACKNOWLEDGED]),
+        (
+            and_(Alert.severity == Severity.CRITICAL.value, missing),
+            STANDING_RANK[Standing.DECISION_DUE],
+        ),
+        else_=STANDING_RANK[Standing.ACKNOWLEDGED],
+    )
+
+
+def _severity_rank() -> ColumnElement[int]:
+    return case(
+        *((Alert.severity == severity.value, rank) for severity, rank in SEVERITY_RANK.items()),
+        else_=len(SEVERITY_RANK),
+    )
 
 
 def search(session: Session, filters: Filters, limit: int, offset: int = 0) -> list[Alert]:
-    """Newest first, except that open alerts come before all others when no status is asked."""
+    """Critical first, then by standing (STANDING_RANK), then newest first."""
     query: Select[tuple[Alert]] = select(Alert)
     if filters.status is not None:
         query = query.where(Alert.status == filters.status.value)
+    if filters.standings is not None:
+        ranks = {STANDING_RANK[standing] for standing in filters.standings}
+        query = query.where(standing_rank().in_(ranks))
     if filters.site is not None:
         query = query.where(Alert.site == filters.site)
     if filters.asset is not None:
@@ -47,13 +87,20 @@ def search(session: Session, filters: Filters, limit: int, offset: int = 0) -> l
         query = query.where(Alert.opened_at >= filters.since)
     if filters.until is not None:
         query = query.where(Alert.opened_at < filters.until)
-    rank = case(
-        (Alert.status == Status.OPEN.value, 0),
-        (Alert.status == Status.ACKNOWLEDGED.value, 1),
-        else_=2,
+    ordered = query.order_by(
+        _severity_rank(), standing_rank(), Alert.opened_at.desc(), Alert.id.desc()
     )
-    ordered = query.order_by(rank, Alert.opened_at.desc(), Alert.id.desc())
     return list(session.scalars(ordered.limit(limit).offset(offset)))
+
+
+def counts(session: Session) -> dict[Standing, int]:
+    """How many alerts there are of each standing (every standing, 0 for none)."""
+    # Grouped in a subquery: PostgreSQL would not match the CASE's parameters of the
+    # GROUP BY to those of the SELECT.
+    ranks = select(standing_rank().label("rank")).subquery()
+    grouped = select(ranks.c.rank, func.count()).group_by(ranks.c.rank)
+    by_rank = {rank: count for rank, count in session.execute(grouped)}
+    return {standing: by_rank.get(r, 0) for standing, r in STANDING_RANK.items()}
 
 
 @dataclass(frozen=True)

@@ -132,6 +132,8 @@ def list_alerts(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 500,
     offset: Annotated[int, Query(ge=0, le=listing.MAX_OFFSET)] = 0,
 ) -> list[Alert]:
+    """Alerts in the inbox's order: critical first, then by standing (unacknowledged,
+    decision_due, acknowledged, closed), then newest first."""
     filters = listing.Filters(status, site, asset, active, since, until)
     return listing.search(session, filters, limit, offset)
 
