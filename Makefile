@@ -16,7 +16,7 @@ METRICS_PORT ?= 9108
 MAIL_PORT ?= 1025
 export MQTT_PORT INFLUX_PORT ALERTS_PORT METRICS_PORT MAIL_PORT
 
-.PHONY: demo test lint schemas dashboards system-deps clean-demo bench
+.PHONY: demo test lint schemas dashboards screenshots system-deps clean-demo bench
 
 demo: system-deps $(VENV)/.installed
 	$(BIN)/python scripts/localstack.py var $(MQTT_PORT) $(INFLUX_PORT)
@@ -47,6 +47,11 @@ $(NODE_RED)/node_modules/.installed: $(NODE_RED)/package.json $(NODE_RED)/packag
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q nodejs npm)
 	cd $(NODE_RED) && npm ci --no-audit --no-fund
 	touch $@
+
+# The German screenshots of the alerts pages that docs/alerts.md shows, taken by a browser test.
+screenshots: system-deps $(VENV)/.installed
+	COLDCHAIN_SCREENSHOTS=docs/images $(BIN)/pytest -q \
+		tests/e2e/test_alerts_browser_inbox.py::test_screenshots_for_the_docs
 
 # Grafana dashboards as code: regenerate dashboards/*.json from the fleet file.
 dashboards: $(VENV)/.installed

@@ -58,6 +58,8 @@ class AlertsService:
         self.fleet = _load_fleet(settings.fleet)
         #: Each asset's name per language, from the fleet file (none without one).
         self.asset_names = _asset_names(self.fleet)
+        #: Each site's name, from the fleet file (none without one).
+        self.site_names = _site_names(self.fleet)
         self.influx = (
             Influx(
                 settings.influx_url,
@@ -89,7 +91,7 @@ class AlertsService:
             self.link,
             self.asset_names,
             self._count_delivery,
-            _site_names(self.fleet),
+            self.site_names,
         )
         self.consumer = AlertConsumer(settings, self.handle_events, self.refuse_event)
 

@@ -64,7 +64,12 @@ class AlertsSettings(BaseSettings):
         default=None,
         description="Send the session cookie over HTTPS only; unset: when public_url is https.",
     )
-    session_hours: float = Field(default=12.0, gt=0, description="How long a login lasts.")
+    session_hours: float = Field(
+        default=12.0,
+        gt=0,
+        description="How long a login lasts without a page being opened (the pages' own "
+        "refreshes do not count).",
+    )
     max_body_bytes: int = Field(
         default=1024 * 1024,
         ge=64 * 1024,

@@ -257,7 +257,7 @@ def test_pages_show_the_extreme_values_stored(
     alerts: Running, browser: httpx.Client, language: str
 ) -> None:
     _in(browser, language)
-    inbox = browser.get("/alerts", params={"status": "all"})
+    inbox = browser.get("/alerts", params={"show": "all"})
     assert inbox.status_code == 200, inbox.text[-2000:]
     for at in (FIRST, LAST - timedelta(minutes=20)):
         assert _dates(at, language)[:6] in inbox.text
@@ -374,7 +374,7 @@ def test_the_api_refuses_extreme_input_with_a_reason(
 #: (method, path, form) the pages must refuse with a 4xx and a readable page.
 PAGES_REFUSED: list[tuple[str, str, dict[str, str] | None]] = [
     *[("GET", f"/alerts?page={n}", None) for n in ["0", "-1", "abc", *map(str, BEYOND_64_BITS)]],
-    ("GET", "/alerts?status=nonsense", None),
+    ("GET", "/alerts?show=nonsense", None),
     *[("GET", f"/alerts/{n}", None) for n in ["0", "-1", "abc", *map(str, BEYOND_64_BITS)]],
     *[("POST", f"/alerts/{n}/acknowledge", {"comment": "x"}) for n in map(str, BEYOND_64_BITS)],
     *[("POST", f"/alerts/{n}/close", {"cause": "x"}) for n in map(str, BEYOND_64_BITS)],
@@ -413,7 +413,7 @@ def test_the_login_page_refuses_impossible_user_names_with_a_page(
         assert log_in(client, OFFICER, PASSWORD).status_code == 303
 
 
-def test_any_page_number_alert_id_or_status_gets_an_answer_below_500(
+def test_any_page_number_alert_id_or_tab_gets_an_answer_below_500(
     alerts: Running, browser: httpx.Client
 ) -> None:
     """Property-based: integers of any size and any text, where the pages take them."""
@@ -429,7 +429,7 @@ def test_any_page_number_alert_id_or_status_gets_an_answer_below_500(
     def answers(number: int, text: str) -> None:
         for path, params in (
             ("/alerts", {"page": number}),
-            ("/alerts", {"status": text}),
+            ("/alerts", {"show": text}),
             ("/alerts", {"page": text}),
             (f"/alerts/{number}", {}),
         ):

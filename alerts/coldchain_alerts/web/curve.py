@@ -11,8 +11,9 @@ from html import escape
 from typing import TypeGuard
 from zoneinfo import ZoneInfo
 
-WIDTH, HEIGHT = 640, 240
-LEFT, RIGHT, TOP, BOTTOM = 56, 8, 10, 30
+WIDTH, HEIGHT = 640, 260
+#: Room around the plot: the °C labels on the left, the unit above them, the times below.
+LEFT, RIGHT, TOP, BOTTOM = 56, 8, 30, 30
 #: Half the width of a time label at the largest font the style sheet gives (22 units).
 EDGE = 36
 
@@ -30,8 +31,9 @@ class Curve:
     cleared: datetime | None
 
 
-def svg(curve: Curve, tz: ZoneInfo, label: str, decimal: str = ".") -> str:
-    """An SVG of the curve with its limits and the excursion shaded; `label` for screen readers.
+def svg(curve: Curve, tz: ZoneInfo, label: str, decimal: str = ".", description: str = "") -> str:
+    """An SVG of the curve with its °C axis, its limits and the excursion shaded and marked
+    where it began; `label` and `description` for screen readers (and tests).
 
     Numbers are written with `decimal` as the decimal mark ("," in German).
     """
@@ -52,9 +54,13 @@ def svg(curve: Curve, tz: ZoneInfo, label: str, decimal: str = ".") -> str:
     parts = [
         f'<svg class="curve" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
         f'aria-label="{escape(label)}" xmlns="http://www.w3.org/2000/svg">',
+        f"<desc>{escape(description)}</desc>",
         f'<rect class="excursion" x="{x(curve.began):.1f}" y="{TOP}" '
         f'width="{max(x(curve.cleared or curve.end) - x(curve.began), 1.0):.1f}" '
         f'height="{HEIGHT - TOP - BOTTOM}"/>',
+        f'<line class="began" x1="{x(curve.began):.1f}" x2="{x(curve.began):.1f}" '
+        f'y1="{TOP}" y2="{HEIGHT - BOTTOM}"/>',
+        f'<text class="axis unit" x="{LEFT - 4}" y="{TOP - 8}" text-anchor="end">°C</text>',
     ]
     # A legal maximum equal to the alarm limit would draw the same line twice.
     regulatory = curve.regulatory_c if curve.regulatory_c != curve.limit_c else None

@@ -3,6 +3,11 @@
 People log in with a password and get a signed session cookie. Every form
 carries the session's CSRF token, checked before anything is changed. Pages are
 plain HTML with a little CSS, readable on a phone; no JavaScript is needed.
+
+With JavaScript, the inbox and an alert's page stay fresh without reloading
+(static/live.js): every LIVE_EVERY_S they fetch their parts, rendered anew, from
+`/alerts/live` and `/alerts/{id}/live` with the session's cookie. Those polls are
+not activity: a session ends after `session_hours` without a page being opened.
 """
 
 from __future__ import annotations
@@ -16,11 +21,19 @@ from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from coldchain.alerting import Closing, ProductDecision, Status, WorkflowError
+from coldchain.alerting import (
+    Closing,
+    Decision,
+    ProductDecision,
+    Standing,
+    WorkflowError,
+    missing_decision,
+)
 from coldchain.contract import EARLIEST_TIMESTAMP
 from coldchain.rulenames import rule_name
 from coldchain_alerts import audit, lifecycle, listing
@@ -30,7 +43,7 @@ from coldchain_alerts.bodies import LimitedRoute
 from coldchain_alerts.influx import InfluxError
 from coldchain_alerts.models import Alert, User
 from coldchain_alerts.notify.notice import Language
-from coldchain_alerts.web import texts
+from coldchain_alerts.web import texts, timeline
 from coldchain_alerts.web.curve import Curve, svg
 
 log = logging.getLogger(__name__)
@@ -41,7 +54,7 @@ templates = Jinja2Templates(directory=HERE / "templates")
 router = APIRouter(
     include_in_schema=False,
     route_class=LimitedRoute,
-    # The forms have at most 5 fields and no files; the longest field has 10 000 characters.
+    # The forms have at most 6 fields and no files; the longest field has 10 000 characters.
     form_limits={"max_fields": 10, "max_files": 0, "max_part_size": 64 * 1024},
 )
 #: Readings shown before an alert began and after it cleared.
@@ -52,6 +65,17 @@ CURVE_RAW_SPAN = timedelta(hours=12)
 PAGE = 50
 #: The inbox's last page number: as far as the API's offset goes.
 MAX_PAGE = listing.MAX_OFFSET // PAGE
+#: How often an open page asks for fresh values (seconds).
+LIVE_EVERY_S = 10
+#: The inbox's tabs: which standings each shows ("open" is every alert not closed).
+SHOWS: dict[str, frozenset[Standing] | None] = {
+    "open": frozenset(Standing) - {Standing.CLOSED},
+    **{standing.value: frozenset({standing}) for standing in Standing},
+    "all": None,
+}
+Show = Literal["open", "unacknowledged", "decision_due", "acknowledged", "closed", "all"]
+#: The product decisions a form may send; "" for none.
+DecisionField = Literal["", "release", "quarantine", "discard"]
 
 
 class LoginRequired(Exception):
@@ -106,9 +130,8 @@ def login(
     # A language chosen on the login page outlasts the new session; else the user's own.
     chosen = request.session.get("language") or user.language
     request.session.clear()
-    request.session.update(
-        user=user.username, csrf=csrf_token(), language=chosen, at=_now().isoformat()
-    )
+    now = _now().isoformat()
+    request.session.update(user=user.username, csrf=csrf_token(), language=chosen, at=now, seen=now)
     return RedirectResponse(_safe_next(next), status_code=303)
 
 
@@ -142,23 +165,45 @@ def set_language(request: Request, language: str, next: str = "/alerts") -> Resp
 @router.get("/alerts", response_class=HTMLResponse)
 def inbox(
     request: Request,
-    status: Literal["open", "acknowledged", "closed", "all"] = "open",
+    show: Show = "open",
     page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
 ) -> Response:
     with request.app.state.service.sessions() as session:
         user = _user(request, session)
-        wanted = None if status == "all" else Status(status)
-        offset = (page - 1) * PAGE
-        alerts = listing.search(session, listing.Filters(status=wanted), PAGE + 1, offset)
-        return _render(
-            request,
-            "inbox.html",
-            user,
-            alerts=alerts[:PAGE],
-            more=len(alerts) > PAGE and page < MAX_PAGE,
-            page=page,
-            tab=status,
-        )
+        live = f"/alerts/live?show={show}&page={page}"
+        return _render(request, "inbox.html", user, **_inbox(session, show, page), live=live)
+
+
+@router.get("/alerts/live")
+def inbox_live(
+    request: Request,
+    show: Show = "open",
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
+) -> Response:
+    """The inbox's tabs and list, rendered anew, for static/live.js."""
+    with request.app.state.service.sessions() as session:
+        user = _live_user(request, session)
+        if user is None:
+            return _expired()
+        parts = _parts(request, user, ("tabs", "list"), _inbox(session, show, page))
+        return JSONResponse({"parts": parts, "state": ""})
+
+
+def _inbox(session: Session, show: str, page: int) -> dict[str, Any]:
+    offset = (page - 1) * PAGE
+    alerts = listing.search(session, listing.Filters(standings=SHOWS[show]), PAGE + 1, offset)
+    by_standing = listing.counts(session)
+    counts = {standing.value: count for standing, count in by_standing.items()}
+    counts["open"] = sum(c for s, c in by_standing.items() if s is not Standing.CLOSED)
+    counts["all"] = sum(by_standing.values())
+    return {
+        "alerts": alerts[:PAGE],
+        "more": len(alerts) > PAGE and page < MAX_PAGE,
+        "page": page,
+        "tab": show,
+        "shows": list(SHOWS),
+        "counts": counts,
+    }
 
 
 @router.get("/alerts/{alert_id}", response_class=HTMLResponse)
@@ -170,6 +215,25 @@ def alert_page(request: Request, alert_id: Id, done: str = "") -> Response:
         except lifecycle.AlertNotFound:
             return _render(request, "missing.html", user, alert_id=alert_id, status=404)
         return _detail(request, session, user, alert, done=done, error=None)
+
+
+@router.get("/alerts/{alert_id}/live")
+def alert_live(request: Request, alert_id: Id) -> Response:
+    """The alert page's parts, rendered anew, for static/live.js; `state` names what the
+    forms depend on, so that they are replaced only when it changes."""
+    with request.app.state.service.sessions() as session:
+        user = _live_user(request, session)
+        if user is None:
+            return _expired()
+        try:
+            alert = lifecycle.get(session, alert_id)
+        except lifecycle.AlertNotFound:
+            return JSONResponse({"detail": f"there is no alert {alert_id}"}, status_code=404)
+        context = _alert(request, session, user, alert)
+        parts = ("head", "facts", "curve", "actions", "timeline")
+        return JSONResponse(
+            {"parts": _parts(request, user, parts, context), "state": context["state"]}
+        )
 
 
 @router.post("/alerts/{alert_id}/acknowledge", response_class=HTMLResponse)
@@ -188,22 +252,37 @@ def acknowledge(
     )
 
 
+@router.post("/alerts/{alert_id}/decision", response_class=HTMLResponse)
+def decide(
+    request: Request,
+    alert_id: Id,
+    cause: Annotated[str, Form(max_length=10_000, pattern=NO_NUL)] = "",
+    corrective_action: Annotated[str, Form(max_length=10_000, pattern=NO_NUL)] = "",
+    product_decision: Annotated[DecisionField, Form()] = "",
+    csrf: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    decision = Decision(cause, corrective_action, _product(product_decision))
+    return _act(
+        request,
+        alert_id,
+        csrf,
+        "decided",
+        lambda session, user: lifecycle.decide(session, alert_id, user.username, decision),
+    )
+
+
 @router.post("/alerts/{alert_id}/close", response_class=HTMLResponse)
 def close(
     request: Request,
     alert_id: Id,
     cause: Annotated[str, Form(max_length=10_000, pattern=NO_NUL)] = "",
     corrective_action: Annotated[str, Form(max_length=10_000, pattern=NO_NUL)] = "",
-    product_decision: Annotated[str, Form(max_length=20)] = "",
+    product_decision: Annotated[DecisionField, Form()] = "",
     comment: Annotated[str, Form(max_length=10_000, pattern=NO_NUL)] = "",
+    while_active: Annotated[bool, Form()] = False,
     csrf: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
-    decision = (
-        ProductDecision(product_decision)
-        if product_decision in {d.value for d in ProductDecision}
-        else None
-    )
-    closing = Closing(cause, corrective_action, decision, comment)
+    closing = Closing(cause, corrective_action, _product(product_decision), comment, while_active)
     return _act(
         request,
         alert_id,
@@ -211,6 +290,10 @@ def close(
         "closed",
         lambda session, user: lifecycle.close(session, alert_id, user.username, closing),
     )
+
+
+def _product(value: str) -> ProductDecision | None:
+    return ProductDecision(value) if value else None
 
 
 def _act(request: Request, alert_id: Id, csrf: str, done: str, step: Any) -> Response:
@@ -271,24 +354,78 @@ def _detail(
     status: int = 200,
 ) -> Response:
     language = _language(request, user)
+    context = _alert(request, session, user, alert)
     return _render(
         request,
         "alert.html",
         user,
-        alert=alert,
-        timeline=listing.timeline(session, alert.id),
-        curve=_curve(request, alert, language),
-        acts=Role(user.role) in ACTING,
-        done=f"done_{done}" if done in ("acknowledged", "closed") else None,
-        error=error,
-        decisions=[d.value for d in ProductDecision],
+        **context,
+        done=f"done_{done}" if done in ("acknowledged", "decided", "closed") else None,
+        error=_error(error, alert, language),
         status=status,
+        live=f"/alerts/{alert.id}/live",
         # After a form's POST, the language switch must come back to the page, not the form.
         path=quote(f"/alerts/{alert.id}", safe="/"),
     )
 
 
+def _alert(request: Request, session: Session, user: User, alert: Alert) -> dict[str, Any]:
+    """What the alert's page and its parts show."""
+    language = _language(request, user)
+    steps = listing.timeline(session, alert.id)
+    people = {alert.acknowledged_by, alert.decided_by, alert.closed_by}
+    names = _full_names(session, {name for name in people if name} | {s.actor for s in steps})
+    standing = alert.standing
+    return {
+        "alert": alert,
+        "standing": standing.value,
+        "missing": texts.missing(missing_decision(alert), language)
+        if standing is Standing.DECISION_DUE
+        else None,
+        "lines": timeline.lines(steps),
+        "person": lambda username: _person(username, names, language),
+        "curve": _curve(request, alert, language),
+        "acts": Role(user.role) in ACTING,
+        "decisions": [d.value for d in ProductDecision],
+        "state": f"{alert.status}|{alert.active}|{alert.severity}|{alert.decided_at}",
+    }
+
+
+def _error(error: str | None, alert: Alert, language: Language) -> str | None:
+    """The page's words for a refusal; a critical alert's closing names what is missing."""
+    if error is None:
+        return None
+    sentence = texts.word(error, language)
+    missing = missing_decision(alert)
+    if error == "error_closing_incomplete" and missing:
+        sentence = f"{sentence} {texts.missing(missing, language)}."
+    return sentence
+
+
+def _full_names(session: Session, usernames: set[str]) -> dict[str, str]:
+    rows = session.execute(
+        select(User.username, User.display_name).where(User.username.in_(usernames))
+    )
+    return {username: name or username for username, name in rows}
+
+
+def _person(username: str, names: Mapping[str, str], language: Language) -> str:
+    """A person by full name; the service's own steps as "System"."""
+    if username == audit.SYSTEM:
+        return texts.word("system", language)
+    return names.get(username, username)
+
+
+def _parts(
+    request: Request, user: User, parts: tuple[str, ...], context: dict[str, Any]
+) -> dict[str, str]:
+    """Parts of a page (templates/parts/), rendered as the page renders them."""
+    values = _context(request, user) | context
+    return {part: templates.get_template(f"parts/{part}.html").render(values) for part in parts}
+
+
 def _curve(request: Request, alert: Alert, language: Language) -> str | None:
+    """The curve as SVG, None without readings of the alert's sensor (or without InfluxDB)."""
     service = request.app.state.service
     window = _curve_window(alert.opened_at, alert.cleared_at, _now())
     if service.influx is None or alert.sensor is None or window is None:
@@ -314,7 +451,15 @@ def _curve(request: Request, alert: Alert, language: Language) -> str | None:
         alert.cleared_at,
     )
     decimal = "," if language == "de" else "."
-    return svg(curve, texts.ZONE, texts.word("curve", language), decimal)
+    described = texts.word("curve_description", language).format(
+        start=texts.local_time(start, language),
+        end=texts.local_time(end, language),
+        began=texts.local_time(alert.opened_at, language),
+    )
+    if alert.cleared_at is not None:
+        cleared = texts.local_time(alert.cleared_at, language)
+        described += texts.word("curve_cleared", language).format(cleared=cleared)
+    return svg(curve, texts.ZONE, texts.word("curve", language), decimal, described)
 
 
 def _curve_window(
@@ -330,48 +475,86 @@ def _curve_window(
 
 
 def _user(request: Request, session: Session) -> User:
+    """The user logged in; opening a page keeps the session going."""
+    user = _session_user(request, session)
+    if user is None:
+        raise LoginRequired(_here(request))
+    request.session["seen"] = _now().isoformat()
+    return user
+
+
+def _live_user(request: Request, session: Session) -> User | None:
+    """The user logged in, for a poll: it does not keep the session going."""
+    return _session_user(request, session)
+
+
+def _session_user(request: Request, session: Session) -> User | None:
+    """The session's active user, None when there is none or the session has been idle for
+    `session_hours` (no page opened; sessions from before `seen` count from the login)."""
     username = request.session.get("user")
     user = session.query(User).filter_by(username=username).one_or_none() if username else None
-    if user is None or not user.active:
+    seen = request.session.get("seen") or request.session.get("at")
+    hours = request.app.state.service.settings.session_hours
+    if user is None or not user.active or seen is None or _idle(seen, hours):
         request.session.pop("user", None)
-        raise LoginRequired(_here(request))
+        return None
     return user
+
+
+def _idle(seen: str, hours: float) -> bool:
+    try:
+        since = datetime.fromisoformat(seen)
+    except ValueError:
+        return True
+    return _now() - since > timedelta(hours=hours)
+
+
+def _expired() -> Response:
+    """A poll's answer once the session has ended: static/live.js then offers the login."""
+    return JSONResponse({"detail": "log in again"}, status_code=401)
 
 
 def _render(
     request: Request, template: str, user: User | None, status: int = 200, **context: Any
 ) -> Response:
+    return templates.TemplateResponse(
+        request, template, _context(request, user) | context, status_code=status
+    )
+
+
+def _context(request: Request, user: User | None) -> dict[str, Any]:
+    """What every template may use: the user, the language and how values are written."""
     if "csrf" not in request.session:
         request.session["csrf"] = csrf_token()
     language = _language(request, user)
-    asset_names = request.app.state.service.asset_names
+    service = request.app.state.service
 
     def t(key: str) -> str:
         return texts.word(key, language)
 
     def asset(alert: Alert) -> str:
-        names = asset_names.get(alert.asset or "", {})
+        names = service.asset_names.get(alert.asset or "", {})
         return names.get(language) or alert.asset or alert.gateway or alert.site
 
-    return templates.TemplateResponse(
-        request,
-        template,
-        {
-            "user": user,
-            "lang": language,
-            "csrf": request.session["csrf"],
-            "t": t,
-            "time": lambda at: texts.local_time(at, language),
-            "reading_time": lambda iso: texts.local_time(datetime.fromisoformat(iso), language),
-            "duration": lambda seconds: texts.duration(seconds, language),
-            "celsius": lambda value: texts.celsius(value, language),
-            "rule": lambda rule: rule_name(rule, language),
-            "asset": asset,
-            "path": quote(_here(request), safe="/"),
-        }
-        | context,
-        status_code=status,
-    )
+    return {
+        "user": user,
+        "lang": language,
+        "csrf": request.session["csrf"],
+        "every": LIVE_EVERY_S,
+        "live": None,
+        "t": t,
+        "time": lambda at: texts.local_time(at, language),
+        "span": lambda first, last: texts.span(first, last, language),
+        "times": lambda count: texts.times(count, language),
+        "channel": lambda name: texts.channel(name, language),
+        "reading_time": lambda iso: texts.local_time(datetime.fromisoformat(iso), language),
+        "duration": lambda seconds: texts.duration(seconds, language),
+        "celsius": lambda value: texts.celsius(value, language),
+        "rule": lambda rule: rule_name(rule, language),
+        "asset": asset,
+        "site": lambda alert: service.site_names.get(alert.site, alert.site),
+        "path": quote(_here(request), safe="/"),
+    }
 
 
 def _here(request: Request) -> str:

@@ -31,10 +31,12 @@ WORDS: dict[str, dict[str, str]] = {
         "en": "The form has expired. Please send it again.",
     },
     "inbox": {"de": "Alarme", "en": "Alerts"},
-    "status_open": {"de": "Offen", "en": "Open"},
-    "status_acknowledged": {"de": "Bestätigt", "en": "Acknowledged"},
-    "status_closed": {"de": "Abgeschlossen", "en": "Closed"},
-    "status_all": {"de": "Alle", "en": "All"},
+    "show_open": {"de": "Offen", "en": "Open"},
+    "show_all": {"de": "Alle", "en": "All"},
+    "standing_unacknowledged": {"de": "Unbestätigt", "en": "Unacknowledged"},
+    "standing_decision_due": {"de": "Entscheidung fällig", "en": "Decision due"},
+    "standing_acknowledged": {"de": "Bestätigt", "en": "Acknowledged"},
+    "standing_closed": {"de": "Abgeschlossen", "en": "Closed"},
     "severity_critical": {"de": "Kritisch", "en": "Critical"},
     "severity_warning": {"de": "Warnung", "en": "Warning"},
     "active": {"de": "besteht noch", "en": "still present"},
@@ -44,14 +46,28 @@ WORDS: dict[str, dict[str, str]] = {
     "began": {"de": "Beginn", "en": "Began"},
     "cleared_at": {"de": "Behoben", "en": "Cleared"},
     "duration": {"de": "Dauer", "en": "Duration"},
-    "value": {"de": "Schlimmster Wert", "en": "Worst value"},
+    "current": {"de": "Aktuell", "en": "Current"},
+    "peak": {"de": "Spitzenwert", "en": "Peak"},
     "limit": {"de": "Grenzwert", "en": "Limit"},
     "regulatory": {"de": "Gesetzlicher Höchstwert", "en": "Legal maximum"},
+    "site": {"de": "Standort", "en": "Site"},
     "sensor": {"de": "Fühler", "en": "Sensor"},
     "gateway": {"de": "Gateway", "en": "Gateway"},
     "occurrences": {"de": "Ausgelöst", "en": "Fired"},
-    "times": {"de": "mal", "en": "times"},
     "curve": {"de": "Temperaturverlauf", "en": "Temperature curve"},
+    "curve_description": {
+        "de": "Temperatur von {start} bis {end}; Alarm ab {began}",
+        "en": "Temperature from {start} to {end}; alert from {began}",
+    },
+    "curve_cleared": {"de": ", behoben {cleared}", "en": ", cleared {cleared}"},
+    "legend_reading": {"de": "Messwerte", "en": "Readings"},
+    "legend_limit": {"de": "Grenzwert {value}", "en": "Limit {value}"},
+    "legend_regulatory": {"de": "Gesetzlicher Höchstwert {value}", "en": "Legal maximum {value}"},
+    "legend_same": {
+        "de": "Grenzwert und gesetzlicher Höchstwert {value}",
+        "en": "Limit and legal maximum {value}",
+    },
+    "legend_window": {"de": "Alarmzeitraum", "en": "Alert period"},
     "no_curve": {
         "de": "Keine Messwerte für diesen Zeitraum verfügbar.",
         "en": "No readings available for this period.",
@@ -64,15 +80,42 @@ WORDS: dict[str, dict[str, str]] = {
         "en": "What are you doing? Acknowledging stops the escalation.",
     },
     "comment": {"de": "Kommentar", "en": "Comment"},
+    "decision": {"de": "Maßnahmen dokumentieren", "en": "Record what is done"},
+    "decision_hint": {
+        "de": "Jederzeit, auch während der Zustand besteht. Eine spätere Änderung ersetzt "
+        "die Angaben; der Verlauf behält beide.",
+        "en": "At any time, also while the condition lasts. A later change replaces what "
+        "was recorded; the timeline keeps both.",
+    },
+    "save": {"de": "Speichern", "en": "Save"},
     "close": {"de": "Abschließen", "en": "Close"},
     "close_hint": {
-        "de": "Korrekturmaßnahme dokumentieren (HACCP).",
-        "en": "Record the corrective action (HACCP).",
+        "de": "Der Zustand ist behoben: Abschließen dokumentiert den Alarm als erledigt.",
+        "en": "The condition has cleared: closing records the alert as done.",
+    },
+    "close_needs_decision": {
+        "de": "Ein kritischer Alarm wird erst mit Ursache, Maßnahme und Entscheidung zur Ware "
+        "abgeschlossen.",
+        "en": "A critical alert is closed only with a cause, a corrective action and a "
+        "product decision.",
     },
     "close_wait": {
         "de": "Abschließen ist möglich, sobald der Zustand behoben ist.",
         "en": "The alert can be closed once the condition has cleared.",
     },
+    "close_while_active": {
+        "de": "Abschließen, obwohl der Zustand noch besteht",
+        "en": "Close while the condition is still present",
+    },
+    "close_while_active_hint": {
+        "de": "Nur mit Begründung, etwa wenn das Fahrzeug stillgelegt und die Ware entsorgt "
+        "ist. Die Begründung steht im Prüfprotokoll.",
+        "en": "Only with a reason, e.g. when the vehicle is taken out of service and the "
+        "goods are discarded. The reason goes into the audit log.",
+    },
+    "reason": {"de": "Begründung", "en": "Reason"},
+    "close_anyway": {"de": "Trotzdem abschließen", "en": "Close anyway"},
+    "while_active": {"de": "während der Zustand bestand", "en": "while the condition lasted"},
     "cause": {"de": "Ursache", "en": "Cause"},
     "corrective_action": {"de": "Maßnahme", "en": "Corrective action"},
     "product_decision": {"de": "Entscheidung zur Ware", "en": "Product decision"},
@@ -80,19 +123,24 @@ WORDS: dict[str, dict[str, str]] = {
     "decision_release": {"de": "Freigeben", "en": "Release"},
     "decision_quarantine": {"de": "Sperren (Quarantäne)", "en": "Quarantine"},
     "decision_discard": {"de": "Entsorgen", "en": "Discard"},
+    "missing_1": {"de": "Es fehlt: {names}", "en": "Missing: {names}"},
+    "missing_n": {"de": "Es fehlen: {names}", "en": "Missing: {names}"},
     "acknowledged_by": {"de": "Bestätigt von", "en": "Acknowledged by"},
+    "decided_by": {"de": "Dokumentiert von", "en": "Recorded by"},
     "closed_by": {"de": "Abgeschlossen von", "en": "Closed by"},
     "read_only": {
         "de": "Ihre Rolle kann Alarme nur lesen.",
         "en": "Your role can only read alerts.",
     },
     "back": {"de": "Zurück zur Liste", "en": "Back to the list"},
+    "missing_alert": {"de": "Alarm {id} nicht gefunden.", "en": "Alert {id} not found."},
     "step_opened": {"de": "Alarm ausgelöst", "en": "Alert raised"},
-    "step_raised": {"de": "Alarm bestätigt durch Messwert", "en": "Alarm confirmed by a reading"},
+    "step_raised": {"de": "Durch Messwert bestätigt", "en": "Confirmed by a reading"},
     "step_fired_again": {"de": "Erneut ausgelöst", "en": "Fired again"},
     "step_severity_raised": {"de": "Verschärft", "en": "Got worse"},
     "step_cleared": {"de": "Zustand behoben", "en": "Condition cleared"},
     "step_acknowledged": {"de": "Bestätigt", "en": "Acknowledged"},
+    "step_decided": {"de": "Maßnahmen dokumentiert", "en": "Decision recorded"},
     "step_closed": {"de": "Abgeschlossen", "en": "Closed"},
     "step_reopened": {
         "de": "Wieder offen: verschärft nach dem Abschluss",
@@ -103,11 +151,22 @@ WORDS: dict[str, dict[str, str]] = {
     "step_reminded": {"de": "Erinnert", "en": "Reminded"},
     "level": {"de": "Stufe", "en": "level"},
     "delivery_failed": {"de": "fehlgeschlagen", "en": "failed"},
-    "system": {"de": "System", "en": "system"},
+    "failed_1": {"de": "1 Zustellung fehlgeschlagen", "en": "1 delivery failed"},
+    "failed_n": {"de": "{n} Zustellungen fehlgeschlagen", "en": "{n} deliveries failed"},
+    "channel_email": {"de": "E-Mail", "en": "e-mail"},
+    "channel_ntfy": {"de": "Push (ntfy)", "en": "push (ntfy)"},
+    "channel_sms": {"de": "SMS", "en": "SMS"},
+    "channel_webhook": {"de": "Webhook", "en": "webhook"},
+    "system": {"de": "System", "en": "System"},
+    "live_changed": {"de": "Der Alarm hat sich geändert.", "en": "The alert has changed."},
+    "reload": {"de": "Neu laden", "en": "Reload"},
+    "live_expired": {"de": "Die Anmeldung ist abgelaufen.", "en": "Your login has expired."},
+    "log_in_again": {"de": "Neu anmelden", "en": "Log in again"},
     "error_not_open": {
         "de": "Dieser Alarm ist nicht mehr offen.",
         "en": "This alert is no longer open.",
     },
+    "error_not_found": {"de": "Diesen Alarm gibt es nicht.", "en": "There is no such alert."},
     "error_comment_required": {
         "de": "Bitte im Kommentar sagen, was Sie tun.",
         "en": "Please say in the comment what you are doing.",
@@ -116,9 +175,20 @@ WORDS: dict[str, dict[str, str]] = {
         "de": "Bitte den Alarm zuerst bestätigen.",
         "en": "Please acknowledge the alert first.",
     },
+    "error_decision_empty": {
+        "de": "Bitte Ursache, Maßnahme oder Entscheidung zur Ware eintragen.",
+        "en": "Please record a cause, a corrective action or a product decision.",
+    },
     "error_still_active": {
-        "de": "Der Zustand besteht noch; abschließen erst, wenn er behoben ist.",
-        "en": "The condition is still present; close the alert once it has cleared.",
+        "de": "Der Zustand besteht noch; abschließen erst, wenn er behoben ist, oder mit "
+        "Begründung, obwohl er noch besteht.",
+        "en": "The condition is still present; close the alert once it has cleared, or with "
+        "a reason while it lasts.",
+    },
+    "error_reason_required": {
+        "de": "Bitte begründen, warum der Alarm abgeschlossen wird, obwohl der Zustand noch "
+        "besteht.",
+        "en": "Please say why the alert is closed while the condition is still present.",
     },
     "error_closing_incomplete": {
         "de": "Ein kritischer Alarm braucht Ursache, Maßnahme und Entscheidung zur Ware.",
@@ -140,6 +210,7 @@ WORDS: dict[str, dict[str, str]] = {
         "en": "The service cannot take this input:",
     },
     "done_acknowledged": {"de": "Alarm bestätigt.", "en": "Alert acknowledged."},
+    "done_decided": {"de": "Entscheidung gespeichert.", "en": "Decision saved."},
     "done_closed": {"de": "Alarm abgeschlossen.", "en": "Alert closed."},
 }
 
@@ -158,15 +229,53 @@ def local_time(at: datetime | None, language: Language) -> str:
     """
     if at is None:
         return "–"
+    here = _wall(at)
+    return f"{_day(here, language)} {here:%H:%M} {_zone(here, language)}"
+
+
+def span(first: datetime, last: datetime, language: Language) -> str:
+    """`03.11.2025 03:10 bis 05:55 MEZ`: the day and the zone once when both ends share them."""
+    between = " bis " if language == "de" else " to "
+    start, end = _wall(first), _wall(last)
+    day, zone = _day(start, language), _zone(start, language)
+    if (day, zone) == (_day(end, language), _zone(end, language)):
+        return f"{day} {start:%H:%M}{between}{end:%H:%M} {zone}"
+    return f"{local_time(first, language)}{between}{local_time(last, language)}"
+
+
+def _wall(at: datetime) -> datetime:
     try:
-        here = at.astimezone(ZONE)
+        return at.astimezone(ZONE)
     except OverflowError:
-        here = at.astimezone(UTC)
+        return at.astimezone(UTC)
+
+
+def _day(here: datetime, language: Language) -> str:
+    return f"{here:%d.%m.%Y}" if language == "de" else f"{here:%Y-%m-%d}"
+
+
+def _zone(here: datetime, language: Language) -> str:
     zone = here.tzname() or ""
+    return {"CET": "MEZ", "CEST": "MESZ"}.get(zone, zone) if language == "de" else zone
+
+
+def times(count: int, language: Language) -> str:
+    """`3-mal`, `3 times`, `once`."""
     if language == "de":
-        zone = {"CET": "MEZ", "CEST": "MESZ"}.get(zone, zone)
-        return f"{here:%d.%m.%Y %H:%M} {zone}"
-    return f"{here:%Y-%m-%d %H:%M} {zone}"
+        return f"{count}-mal"
+    return "once" if count == 1 else f"{count} times"
+
+
+def missing(names: list[str], language: Language) -> str:
+    """`Es fehlt: Maßnahme`, `Es fehlen: Ursache, Maßnahme`; `names` are WORDS keys."""
+    key = "missing_1" if len(names) == 1 else "missing_n"
+    return word(key, language).format(names=", ".join(word(n, language) for n in names))
+
+
+def channel(name: str, language: Language) -> str:
+    """How a channel of notify is called: `E-Mail`, `Push (ntfy)`; unknown ones as they are."""
+    key = f"channel_{name}"
+    return word(key, language) if key in WORDS else name
 
 
 def duration(seconds: float | None, language: Language) -> str:
