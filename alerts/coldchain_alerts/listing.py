@@ -70,7 +70,8 @@ def _severity_rank() -> ColumnElement[int]:
 
 
 def search(session: Session, filters: Filters, limit: int, offset: int = 0) -> list[Alert]:
-    """Critical first, then by standing (STANDING_RANK), then newest first."""
+    """Open work first (closed alerts last), then critical first, then by standing
+    (STANDING_RANK), then newest first."""
     query: Select[tuple[Alert]] = select(Alert)
     if filters.status is not None:
         query = query.where(Alert.status == filters.status.value)
@@ -87,8 +88,9 @@ def search(session: Session, filters: Filters, limit: int, offset: int = 0) -> l
         query = query.where(Alert.opened_at >= filters.since)
     if filters.until is not None:
         query = query.where(Alert.opened_at < filters.until)
+    closed_last = case((Alert.status == Status.CLOSED.value, 1), else_=0)
     ordered = query.order_by(
-        _severity_rank(), standing_rank(), Alert.opened_at.desc(), Alert.id.desc()
+        closed_last, _severity_rank(), standing_rank(), Alert.opened_at.desc(), Alert.id.desc()
     )
     return list(session.scalars(ordered.limit(limit).offset(offset)))
 

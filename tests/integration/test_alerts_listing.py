@@ -59,8 +59,9 @@ def _alerts() -> list[Alert]:
     return made
 
 
-def _key(alert: Alert) -> tuple[int, int, float, int]:
+def _key(alert: Alert) -> tuple[bool, int, int, float, int]:
     return (
+        standing(alert) is Standing.CLOSED,
         SEVERITY_RANK[Severity(alert.severity)],
         STANDING_RANK[standing(alert)],
         -alert.opened_at.timestamp(),
