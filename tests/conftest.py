@@ -146,6 +146,15 @@ class Stack:
             )
         )
 
+    def alerts_healthy(self) -> bool:
+        """The alerts service answers /healthz with 200: its database is there and the
+        broker confirmed its subscription to alert events."""
+        try:
+            url = f"http://127.0.0.1:{self.alerts_port}/healthz"
+            return httpx.get(url, timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
     @property
     def alerts_database(self) -> str:
         return f"sqlite:///{self.directory}/alerts.sqlite3"

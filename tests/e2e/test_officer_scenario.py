@@ -12,7 +12,11 @@ import subprocess
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
+
+from alertsapi import add_user, log_in
 from coldchain.fleet import Fleet
+from coldchain_alerts.auth import Role
 from conftest import SITE, Stack
 from mqttclient import telemetry_json
 from servers import wait_until
@@ -47,14 +51,30 @@ def _showing(stack: Stack, at: datetime) -> dict[str, Any] | None:
     return alert if datetime.fromisoformat(alert["value_at"]) >= at else None
 
 
+def _german(value: float) -> str:
+    """How a German page writes a temperature: one decimal, a decimal comma."""
+    return f"{value:.1f}".replace(".", ",") + " °C"
+
+
+def _page_shows(page: str, current: float, peak: float) -> bool:
+    return (
+        f"Aktuell</dt><dd>{_german(current)}" in page
+        and f"Spitzenwert</dt><dd>{_german(peak)}" in page
+    )
+
+
 def test_the_officer_sees_the_true_peak_decides_while_it_lasts_and_closes_after(
     stack: Stack,
 ) -> None:
     start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=40)
     stack.start_ingest()
     stack.alerts().start()
-    wait_until(lambda: stack.alerts_api.alerts() == [], 30, "the alerts service")
+    wait_until(stack.alerts_healthy, 30, "the alerts service")
     api = stack.alerts_api
+    add_user(stack.alerts_database, "anna", Role.OFFICER, "anna-officer-password")
+    phone = httpx.Client(base_url=api.url, timeout=10)
+    assert log_in(phone, "anna", "anna-officer-password").status_code == 303, "logged in"
+    phone.get("/language/de")
     fleet = Fleet.from_yaml(stack.fleet.read_text())
     absolute_c = next(
         asset.limits.absolute_max_c
@@ -73,6 +93,8 @@ def test_the_officer_sees_the_true_peak_decides_while_it_lasts_and_closes_after(
         sent = READINGS[:seq]
         assert alert["value_c"] == value, "the current value is the latest reading"
         assert alert["peak_c"] == max(sent), "the peak is the highest reading so far"
+        page = phone.get(f"/alerts/{alert['id']}").text
+        assert _page_shows(page, value, max(sent)), "the officer's page shows the same"
         if alert["active"]:
             began = datetime.fromisoformat(alert["opened_at"])
             assert alert["duration_s"] == (at - began).total_seconds()
@@ -123,7 +145,7 @@ def test_an_alert_closed_while_it_lasts_opens_again_when_it_gets_worse(stack: St
     start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=40)
     stack.start_ingest()
     stack.alerts().start()
-    wait_until(lambda: stack.alerts_api.alerts() == [], 30, "the alerts service")
+    wait_until(stack.alerts_healthy, 30, "the alerts service")
     api = stack.alerts_api
     warm = [4.0] + [5.5] * 18  # above the warning level, below the maximum: a warning
     for seq, value in enumerate(warm, start=1):
