@@ -30,13 +30,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import datetime, timedelta
 
 from pydantic import BaseModel, Field
 
 from coldchain.contract import AlertEvent, AlertState, Event, EventKind, Reading, Severity
-from coldchain.excursion import Direction, Episode, Step, StepKind, Threshold, advance
+from coldchain.excursion import (
+    Direction,
+    Episode,
+    Step,
+    StepKind,
+    Threshold,
+    advance,
+    grace_at,
+    grace_until,
+)
 from coldchain.fleet import Asset, Fleet, Gateway, Sensor, Site
 from coldchain.limits import Limits
 
@@ -398,17 +406,21 @@ class RuleEngine:
         outcome.extend(self._stuck(state, limits, subject, ts, value))
         asset_state = self._asset(asset.id)
         self.dirty.add(("asset", asset.id))
-        door = _active(asset_state.door_grace_until, ts)
-        defrost = _active(asset_state.defrost_grace_until, ts) or _scheduled_defrost(
-            limits, site.timezone, ts
-        )
-        grace_cap = max(
-            limits.door_grace_s if door else 0.0, limits.defrost_grace_s if defrost else 0.0
+        grace = grace_at(
+            limits,
+            site.timezone,
+            ts,
+            asset_state.door_grace_until,
+            asset_state.defrost_grace_until,
         )
         for threshold in _thresholds(limits):
-            suppressed = defrost if threshold.rule == "over_absolute" else door or defrost
             episode, step = advance(
-                threshold, state.episodes.get(threshold.rule), ts, value, suppressed, grace_cap
+                threshold,
+                state.episodes.get(threshold.rule),
+                ts,
+                value,
+                grace.suppresses(threshold),
+                grace.cap_s,
             )
             if episode is None:
                 state.episodes.pop(threshold.rule, None)
@@ -422,7 +434,7 @@ class RuleEngine:
                 outcome.extend(
                     self._incident(state, side, site.id, asset.id, sensor.id, limits, ts, value)
                 )
-        outcome.extend(self._budget(state, limits, subject, ts, door or defrost))
+        outcome.extend(self._budget(state, limits, subject, ts, grace.door or grace.defrost))
         outcome.extend(self._door_too_long(asset_state, limits, site.id, asset.id, ts))
         state.last_ts, state.last_c = ts, value
         return outcome
@@ -588,12 +600,12 @@ class RuleEngine:
         ts = event.ts
         if event.kind is EventKind.DOOR_OPEN:
             state.door_open_since = state.door_open_since or ts
-            state.door_grace_until = _later(state.door_grace_until, ts, limits.door_grace_s)
+            state.door_grace_until = grace_until(state.door_grace_until, ts, limits.door_grace_s)
         elif event.kind is EventKind.DOOR_CLOSED:
             state.door_open_since = None
             return self._clear(state.alarms, "door_open", _door(site.id, asset.id, limits), ts)
         elif event.kind is EventKind.DEFROST_START:
-            state.defrost_grace_until = _later(
+            state.defrost_grace_until = grace_until(
                 state.defrost_grace_until, ts, limits.defrost_grace_s
             )
         return self._door_too_long(state, limits, site.id, asset.id, ts)
@@ -827,28 +839,3 @@ def _settled(state: SensorState, limits: Limits) -> bool:
 
 def _reading_time(reading: Reading) -> datetime:
     return reading.ts
-
-
-def _active(until: datetime | None, ts: datetime) -> bool:
-    return until is not None and ts < until
-
-
-def _later(current: datetime | None, ts: datetime, grace_s: float) -> datetime:
-    until = ts + timedelta(seconds=grace_s)
-    return until if current is None else max(current, until)
-
-
-def _scheduled_defrost(limits: Limits, timezone: str, ts: datetime) -> bool:
-    """Whether `ts` (UTC) falls in a scheduled defrost's grace, in the site's local time."""
-    if not limits.defrost_schedule:
-        return False
-    zone = ZoneInfo(timezone)
-    today = ts.astimezone(zone).date()
-    for window in limits.defrost_schedule:
-        grace = timedelta(seconds=max(window.duration_s, limits.defrost_grace_s))
-        for day in (today - timedelta(days=1), today):
-            # In UTC: arithmetic on local times is wall-clock, wrong across a DST change.
-            start = datetime.combine(day, window.start, tzinfo=zone).astimezone(UTC)
-            if start <= ts < start + grace:
-                return True
-    return False

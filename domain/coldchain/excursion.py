@@ -6,17 +6,26 @@ stays one excursion. It raises an alarm once it has lasted `delay_s` of reading
 time. While a grace period suppresses it (door, defrost) it does not raise,
 unless it has already lasted `delay_s + grace_cap_s`: a grace never hides a
 failure that outlasts it.
+
+`grace_at` says which graces hold at a reading and their cap; the rule engine
+and the compliance reports both feed `advance` with it, so an alarm and a
+report's excursion are the same excursion.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
 
 from coldchain.contract import Severity
+from coldchain.limits import Limits
+
+#: The one level rule a door opening does not hold back (a defrost does).
+ABSOLUTE_RULE = "over_absolute"
 
 
 class Direction(StrEnum):
@@ -121,3 +130,64 @@ def _due(
     if held < threshold.delay_s:
         return False
     return not suppressed or held >= threshold.delay_s + grace_cap_s
+
+
+@dataclass(frozen=True, slots=True)
+class Grace:
+    """The graces in force at a reading: after a door opening, during a defrost.
+
+    `cap_s` is the longest grace in force (s): an excursion that has lasted its
+    delay plus `cap_s` raises even while a grace holds.
+    """
+
+    door: bool
+    defrost: bool
+    cap_s: float
+
+    def suppresses(self, threshold: Threshold) -> bool:
+        """Whether the graces hold this level back: a defrost every level, a door
+        opening all but the absolute one."""
+        if threshold.rule == ABSOLUTE_RULE:
+            return self.defrost
+        return self.door or self.defrost
+
+
+def grace_at(
+    limits: Limits,
+    timezone: str,
+    ts: datetime,
+    door_grace_until: datetime | None,
+    defrost_grace_until: datetime | None,
+) -> Grace:
+    """The graces at reading time `ts` (UTC): a door grace or defrost grace (from
+    events) until the given times (exclusive), or a scheduled defrost of `limits`
+    in the site's zone `timezone`."""
+    door = door_grace_until is not None and ts < door_grace_until
+    defrost = (defrost_grace_until is not None and ts < defrost_grace_until) or scheduled_defrost(
+        limits, timezone, ts
+    )
+    cap_s = max(limits.door_grace_s if door else 0.0, limits.defrost_grace_s if defrost else 0.0)
+    return Grace(door, defrost, cap_s)
+
+
+def grace_until(current: datetime | None, ts: datetime, grace_s: float) -> datetime:
+    """The end of the graces after a door opening or defrost start at `ts` lasting
+    `grace_s`, given the end of those already in force (`current`)."""
+    until = ts + timedelta(seconds=grace_s)
+    return until if current is None else max(current, until)
+
+
+def scheduled_defrost(limits: Limits, timezone: str, ts: datetime) -> bool:
+    """Whether `ts` (UTC) falls in a scheduled defrost's grace, in the site's local time."""
+    if not limits.defrost_schedule:
+        return False
+    zone = ZoneInfo(timezone)
+    today = ts.astimezone(zone).date()
+    for window in limits.defrost_schedule:
+        grace = timedelta(seconds=max(window.duration_s, limits.defrost_grace_s))
+        for day in (today - timedelta(days=1), today):
+            # In UTC: arithmetic on local times is wall-clock, wrong across a DST change.
+            start = datetime.combine(day, window.start, tzinfo=zone).astimezone(UTC)
+            if start <= ts < start + grace:
+                return True
+    return False
