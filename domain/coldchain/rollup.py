@@ -8,7 +8,11 @@ point of `measurements.COMPLIANCE_DAILY`: 365 points a year per sensor.
 A day is computed again whenever a reading that can change it arrives, also days
 later (a van back from a dead zone, a gateway back from an outage), and once
 when it ends, so a day without any reading gets its record too (coverage 0 %).
-`touched_days` says which days a reading can change. Pure: no clock is read.
+`touched_days` says which days a reading can change through the time it covers;
+an excursion is judged over all the readings `judged_readings` reads, so a
+reading within those (`DayRecord.judged`) can change the day too, and so can any
+later reading while an excursion counted on the day is still going on. Pure: no
+clock is read.
 """
 
 from __future__ import annotations
@@ -21,8 +25,9 @@ from zoneinfo import ZoneInfo
 from coldchain.compliance import (
     BERLIN,
     Band,
-    Excursion,
+    GraceEvent,
     PeriodStats,
+    Rules,
     Sample,
     daily_stats,
     reach_s,
@@ -46,10 +51,20 @@ class DayRecord:
     alarm: PeriodStats
     legal: PeriodStats
 
+    @property
+    def undecided(self) -> bool:
+        """Whether an excursion or short deviation counted on the day goes on past the
+        last reading: later readings can change the day."""
+        return any(
+            any(e.ongoing for e in stats.excursions)
+            or any(d.ongoing for d in stats.short_deviations)
+            for stats in (self.alarm, self.legal)
+        )
+
     def fields(self) -> dict[str, float | int]:
         """The record's fields by name; min, max, mean and MKT only when the day has readings."""
         alarm, legal = self.alarm, self.legal
-        above = sum(1 for e in alarm.excursions if _above(e, self.alarm_band))
+        above = sum(1 for e in alarm.excursions if e.above)
         fields: dict[str, float | int | None] = {
             "duration_s": alarm.duration_s,
             "interval_s": float(self.interval_s),
@@ -65,6 +80,7 @@ class DayRecord:
             "excursions": len(alarm.excursions),
             "excursions_above": above,
             "excursions_below": len(alarm.excursions) - above,
+            "short_deviations": len(alarm.short_deviations),
             "legal_max_c": self.legal_max_c,
             "time_in_legal_range_pct": legal.time_in_range_pct,
             "above_legal_s": legal.excursion_s,
@@ -86,16 +102,21 @@ def day_records(
     legal_max_c: float,
     interval_s: float,
     tz: str = BERLIN,
+    rules: Rules | None = None,
+    events: Sequence[GraceEvent] = (),
 ) -> list[DayRecord]:
     """The record of each local day of `tz` from first_day to last_day, inclusive.
 
-    `samples` must hold every reading from reach_s(interval_s) before the first
-    day's start to as long after the last day's end; the numbers are then exactly
-    those of daily_stats over all of the sensor's readings.
+    `samples` and `events` must be those `judged_readings` reads for the days (with
+    `rules`, against both bands); the numbers are then exactly those of daily_stats
+    over all of the sensor's readings.
     """
     legal = Band(max_c=legal_max_c)
-    alarm_days = daily_stats(samples, first_day, last_day, alarm_band, interval_s, tz)
-    legal_days = daily_stats(samples, first_day, last_day, legal, interval_s, tz)
+    rules = rules or Rules(timezone=tz)
+    alarm_days = daily_stats(
+        samples, first_day, last_day, alarm_band, interval_s, tz, rules, events
+    )
+    legal_days = daily_stats(samples, first_day, last_day, legal, interval_s, tz, rules, events)
     return [
         DayRecord(day, alarm.start, interval_s, alarm_band, legal_max_c, alarm, legal_stats)
         for (day, alarm), (_, legal_stats) in zip(alarm_days, legal_days, strict=True)
@@ -130,7 +151,3 @@ def local_date(moment: datetime, tz: str = BERLIN) -> date:
     if moment.utcoffset() is None:
         raise ValueError(f"{moment.isoformat()} has no time zone; pass an aware UTC datetime")
     return moment.astimezone(ZoneInfo(tz)).date()
-
-
-def _above(excursion: Excursion, band: Band) -> bool:
-    return band.max_c is not None and excursion.peak_c > band.max_c

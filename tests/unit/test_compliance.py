@@ -10,18 +10,23 @@ import hashlib
 import math
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from coldchain.categories import PRESETS
 from coldchain.compliance import (
     BERLIN,
     DELTA_H_OVER_R_K,
     Band,
+    Excursion,
+    GraceEvent,
+    HeldBack,
     PeriodStats,
+    Rules,
     Sample,
     daily_stats,
     digest,
@@ -29,6 +34,7 @@ from coldchain.compliance import (
     mean_kinetic_temperature_c,
     period_stats,
 )
+from coldchain.contract import EventKind
 
 T0 = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)
 CHILLED = Band(max_c=6.0, min_c=-1.0)
@@ -115,6 +121,8 @@ class Case:
     band: Band = CHILLED
     interval_s: float = 60.0
     samples: int | None = None
+    beyond_s: float | None = None
+    """Covered time beyond the band; by default the excursions' lengths."""
 
 
 CASES = [
@@ -128,12 +136,13 @@ CASES = [
         period=(0, 4),
     ),
     Case(
-        "an uncovered gap splits an excursion and is not compliant",
+        "an uncovered gap is not compliant and ends no excursion (as in the engine)",
         [(0, 8.0), (1, 8.0), (5, 8.0)],
         180,
         0,
-        [(0, 2, 8.0, 4.0), (5, 6, 8.0, 2.0)],
+        [(0, 6, 8.0, 6.0)],
         period=(0, 6),
+        beyond_s=180,
     ),
     Case(
         "an in-range reading splits an excursion",
@@ -144,14 +153,15 @@ CASES = [
         period=(0, 3),
     ),
     Case(
-        "clipped at both edges, held by the reading before the start",
+        "held by the reading before the start: an excursion begun before is carried, not counted",
         [(-1, 9.0), (1, 10.0), (3, 7.0)],
         240,
         0,
-        [(0, 4, 10.0, 3.0 * 1 + 4.0 * 2 + 1.0 * 1)],
+        [],
         period=(0, 4),
         interval_s=120,
         samples=2,
+        beyond_s=240,
     ),
     Case(
         "the reading 30 s before the start covers 30 s into the period",
@@ -221,20 +231,133 @@ def test_period_stats(case: Case) -> None:
     start, end = at(case.period[0]), at(case.period[1])
     stats = period_stats(readings(*case.rows), start, end, case.band, case.interval_s)
     duration_s = (end - start).total_seconds()
-    excursion_s = sum((e - s) * 60 for s, e, _, _ in case.excursions)
+    excursion_s = case.beyond_s
+    if excursion_s is None:
+        excursion_s = sum((e - s) * 60 for s, e, _, _ in case.excursions)
     assert (stats.start, stats.end, stats.duration_s) == (start, end, duration_s)
     assert stats.covered_s == case.covered_s
     assert stats.coverage_pct == pytest.approx(case.covered_s / duration_s * 100)
     assert stats.in_range_s == case.in_range_s
     assert stats.time_in_range_pct == pytest.approx(case.in_range_s / duration_s * 100)
     assert stats.excursion_s == excursion_s
-    assert stats.degree_minutes == pytest.approx(sum(dm for *_, dm in case.excursions))
+    if case.beyond_s is None:
+        assert stats.degree_minutes == pytest.approx(sum(dm for *_, dm in case.excursions))
     found = [(e.start, e.end, e.peak_c) for e in stats.excursions]
     assert found == [(at(s), at(e), peak) for s, e, peak, _ in case.excursions]
     by_hand = [dm for *_, dm in case.excursions]
     assert [e.degree_minutes for e in stats.excursions] == pytest.approx(by_hand)
     if case.samples is not None:
         assert stats.samples == case.samples
+
+
+def test_an_excursion_begun_before_the_period_is_carried_with_its_share_of_degree_minutes() -> None:
+    rows = [(-1, 9.0), (1, 10.0), (3, 7.0)]
+    stats = period_stats(readings(*rows), at(0), at(4), CHILLED, 120)
+    (carried,) = stats.carried
+    assert (carried.start, carried.end, carried.peak_c, carried.ongoing) == (
+        at(-1),
+        at(5),
+        10.0,
+        True,
+    )
+    assert carried.degree_minutes == pytest.approx(3.0 * 2 + 4.0 * 2 + 1.0 * 2)
+    assert carried.degree_minutes_in_period == pytest.approx(3.0 * 1 + 4.0 * 2 + 1.0 * 1)
+    assert stats.degree_minutes == pytest.approx(3.0 * 1 + 4.0 * 2 + 1.0 * 1)
+
+
+# --- excursions as the rule engine delimits them -------------------------------------------
+
+#: Meat products as the categories give them: alarm 6 °C, hysteresis 0.5 K, delay 900 s,
+#: absolute 12 °C, door grace 900 s, defrost grace 2700 s.
+MEAT = Rules(PRESETS["meat_products"].limits())
+
+
+def minutely(temps: list[float], first: float = 0) -> list[Sample]:
+    return [Sample(at(first + n), temp) for n, temp in enumerate(temps)]
+
+
+def test_a_wobble_around_the_limit_is_one_excursion() -> None:
+    """60 minutes of ±0.3 K around 6 °C: 30 stretches above the limit, one excursion."""
+    temps = [4.0] * 10 + [6.3, 5.7] * 30 + [4.0] * 10
+    stats = period_stats(minutely(temps), at(0), at(80), CHILLED, 60, MEAT)
+    (excursion,) = stats.excursions
+    assert (excursion.start, excursion.end, excursion.peak_c) == (at(10), at(70), 6.3)
+    assert excursion.raised_at == at(10 + 15), "the first reading 900 s or more after the start"
+    assert excursion.degree_minutes == pytest.approx(30 * 0.3)
+    assert stats.short_deviations == []
+    assert stats.excursion_s == 30 * 60, "time beyond the limit stays time-weighted"
+    bare = period_stats(minutely(temps), at(0), at(80), CHILLED, 60)
+    assert len(bare.excursions) == 30, "without hysteresis and delay every stretch counts"
+
+
+def test_a_spike_shorter_than_the_delay_is_a_short_deviation() -> None:
+    temps = [4.0] * 5 + [8.0] * 10 + [4.0] * 5
+    stats = period_stats(minutely(temps), at(0), at(20), CHILLED, 60, MEAT)
+    assert stats.excursions == []
+    (spike,) = stats.short_deviations
+    assert (spike.start, spike.end, spike.duration_s, spike.peak_c) == (at(5), at(15), 600, 8.0)
+    assert spike.held_back is HeldBack.DELAY and spike.above
+    assert spike.degree_minutes == pytest.approx(2.0 * 10)
+    assert stats.degree_minutes == pytest.approx(2.0 * 10)
+
+
+def test_the_delay_is_judged_at_readings_as_the_engine_does() -> None:
+    """15 readings beyond at one a minute last 14 minutes at the last of them: < 900 s."""
+    short = period_stats(minutely([4.0] + [7.0] * 15 + [4.0]), at(0), at(17), CHILLED, 60, MEAT)
+    assert (len(short.excursions), len(short.short_deviations)) == (0, 1)
+    long = period_stats(minutely([4.0] + [7.0] * 16 + [4.0]), at(0), at(18), CHILLED, 60, MEAT)
+    assert (len(long.excursions), len(long.short_deviations)) == (1, 0)
+    assert long.excursions[0].raised_at == at(16)
+
+
+def test_the_absolute_maximum_makes_an_excursion_at_once() -> None:
+    stats = period_stats(minutely([4.0, 13.0, 4.0]), at(0), at(3), CHILLED, 60, MEAT)
+    (excursion,) = stats.excursions
+    assert (excursion.start, excursion.raised_at, excursion.end) == (at(1), at(1), at(2))
+
+
+def test_a_door_opening_holds_back_a_rise_for_its_grace_never_longer() -> None:
+    rules = Rules(PRESETS["meat_products"].limits(delay_s=300))  # shorter than the grace
+    door = [GraceEvent(at(4.5), EventKind.DOOR_OPEN)]  # grace until minute 19.5
+    held = [4.0] * 5 + [8.0] * 10 + [4.0] * 5  # past the delay, back within the grace
+    stats = period_stats(minutely(held), at(0), at(20), CHILLED, 60, rules, door)
+    (deviation,) = stats.short_deviations
+    assert deviation.held_back is HeldBack.GRACE and stats.excursions == []
+    without = period_stats(minutely(held), at(0), at(20), CHILLED, 60, rules)
+    assert without.excursions[0].raised_at == at(5 + 5)
+    again = [GraceEvent(at(4.5 + 5 * n), EventKind.DOOR_OPEN) for n in range(6)]
+    failing = [4.0] * 5 + [8.0] * 40 + [4.0] * 5
+    stats = period_stats(minutely(failing), at(0), at(50), CHILLED, 60, rules, again)
+    assert stats.excursions[0].raised_at == at(5 + 20), "at delay + the door grace"
+    spike = minutely([4.0] * 5 + [13.0, 4.0])
+    absolute = period_stats(spike, at(0), at(7), CHILLED, 60, rules, door)
+    assert len(absolute.excursions) == 1, "a door opening does not hold back the absolute limit"
+
+
+def test_a_scheduled_defrost_holds_back_the_rise_it_causes() -> None:
+    rules = Rules(
+        PRESETS["meat_products"].limits(defrost_schedule=[{"start": "10:00", "duration_s": 1800}])
+    )
+    # T0 is 10:00 Berlin (summer time): a 20-minute rise from 10:05.
+    temps = [4.0] * 5 + [9.0] * 20 + [4.0] * 5
+    stats = period_stats(minutely(temps), at(0), at(30), CHILLED, 60, rules)
+    assert stats.excursions == [] and stats.short_deviations[0].held_back is HeldBack.GRACE
+
+
+def test_implausible_readings_neither_start_nor_end_an_excursion() -> None:
+    temps = [4.0, 8.0, 85.0] + [8.0] * 16 + [4.0]
+    stats = period_stats(minutely(temps), at(0), at(20), CHILLED, 60, MEAT)
+    (excursion,) = stats.excursions
+    assert (excursion.start, excursion.end, excursion.peak_c) == (at(1), at(19), 8.0)
+
+
+def test_an_excursion_still_going_on_when_the_readings_stop_is_marked_ongoing() -> None:
+    stats = period_stats(minutely([4.0] + [8.0] * 20), at(0), at(21), CHILLED, 60, MEAT)
+    (excursion,) = stats.excursions
+    assert excursion.ongoing and excursion.end == at(21)
+    undecided = period_stats(minutely([4.0] + [8.0] * 5), at(0), at(6), CHILLED, 60, MEAT)
+    (deviation,) = undecided.short_deviations
+    assert deviation.ongoing and deviation.held_back is HeldBack.DELAY
 
 
 def test_summary_is_over_the_readings_inside_the_period() -> None:
@@ -333,7 +456,7 @@ def test_a_two_hour_gap_is_uncovered_and_not_compliant() -> None:
     assert (stats.excursion_s, stats.excursions) == (0.0, [])
 
 
-def test_an_excursion_across_midnight_is_split_between_the_days() -> None:
+def test_an_excursion_across_midnight_counts_on_its_first_day_its_degree_minutes_split() -> None:
     midnight = local_day_bounds(date(2026, 6, 2))[0]
     samples = [
         Sample(midnight - timedelta(hours=2), 4.0),
@@ -343,12 +466,12 @@ def test_an_excursion_across_midnight_is_split_between_the_days() -> None:
     (_, first), (_, second) = daily_stats(
         samples, date(2026, 6, 1), date(2026, 6, 2), CHILLED, 2 * HOUR
     )
-    assert [(e.start, e.end) for e in first.excursions] == [
-        (midnight - timedelta(hours=1), midnight)
-    ]
-    assert [(e.start, e.end) for e in second.excursions] == [
-        (midnight, midnight + timedelta(hours=1))
-    ]
+    whole = (midnight - timedelta(hours=1), midnight + timedelta(hours=1))
+    assert [(e.start, e.end) for e in first.excursions] == [whole]
+    assert second.excursions == [] and [(e.start, e.end) for e in second.carried] == [whole]
+    assert first.excursions[0].degree_minutes == pytest.approx(2.0 * 120)
+    assert first.excursions[0].degree_minutes_in_period == pytest.approx(2.0 * 60)
+    assert second.carried[0].degree_minutes_in_period == pytest.approx(2.0 * 60)
     assert first.degree_minutes == second.degree_minutes == pytest.approx(2.0 * 60)
 
 
@@ -375,13 +498,23 @@ def assert_consistent(stats: PeriodStats) -> None:
     assert 0 <= stats.excursion_s <= stats.covered_s
     assert stats.in_range_s + stats.excursion_s == pytest.approx(stats.covered_s)
     assert 0 <= stats.time_in_range_pct <= stats.coverage_pct <= 100
-    assert stats.excursion_s == pytest.approx(
-        sum((e.end - e.start).total_seconds() for e in stats.excursions)
-    )
-    assert stats.degree_minutes == pytest.approx(sum(e.degree_minutes for e in stats.excursions))
-    edges = [stats.start] + [t for e in stats.excursions for t in (e.start, e.end)] + [stats.end]
-    assert edges == sorted(edges)
-    assert all(e.start < e.end and e.degree_minutes > 0 for e in stats.excursions)
+    listed = [*stats.carried, *stats.excursions, *stats.short_deviations]
+    assert math.fsum(e.degree_minutes_in_period for e in listed) <= stats.degree_minutes + 1e-9
+    starts = [e.start for e in [*stats.excursions, *stats.short_deviations]]
+    assert all(stats.start <= start < stats.end for start in starts)
+    assert all(e.start < stats.start < e.end for e in stats.carried)
+    assert all(e.start < e.end and e.degree_minutes > 0 for e in listed)
+
+
+def in_day(excursion: Excursion, days: list[PeriodStats]) -> float:
+    """The excursion's degree-minutes on the day it starts, as that day lists it."""
+    day = next(s for s in days if s.start <= excursion.start < s.end)
+    return next(e for e in day.excursions if e.start == excursion.start).degree_minutes_in_period
+
+
+JUDGED = st.sampled_from(
+    [Rules(), MEAT, Rules(PRESETS["meat_products"].limits(delay_s=120, hysteresis_k=1.0))]
+)
 
 
 @settings(max_examples=80, deadline=None)
@@ -390,21 +523,30 @@ def assert_consistent(stats: PeriodStats) -> None:
     st.lists(st.tuples(offsets_s, reading_temps), max_size=80),
     bands,
     intervals,
+    JUDGED,
 )
 def test_daily_stats_add_up_to_the_whole_range(
-    first_day: date, rows: list[tuple[int, float]], band: Band, interval_s: float
+    first_day: date, rows: list[tuple[int, float]], band: Band, interval_s: float, rules: Rules
 ) -> None:
     last_day = first_day + timedelta(days=2)
     samples = around(first_day, rows)
-    days = [stats for _, stats in daily_stats(samples, first_day, last_day, band, interval_s)]
-    whole = period_stats(
-        samples, local_day_bounds(first_day)[0], local_day_bounds(last_day)[1], band, interval_s
-    )
+    days = [
+        stats
+        for _, stats in daily_stats(samples, first_day, last_day, band, interval_s, rules=rules)
+    ]
+    start, end = local_day_bounds(first_day)[0], local_day_bounds(last_day)[1]
+    whole = period_stats(samples, start, end, band, interval_s, rules)
     for stats in [*days, whole]:
         assert_consistent(stats)
     for name in ("duration_s", "covered_s", "in_range_s", "excursion_s", "degree_minutes"):
         assert math.fsum(getattr(s, name) for s in days) == pytest.approx(getattr(whole, name))
     assert sum(s.samples for s in days) == whole.samples
+    assert [e for s in days for e in s.excursions] == [
+        replace(e, degree_minutes_in_period=in_day(e, days)) for e in whole.excursions
+    ], "each excursion counted once, on the day it starts"
+    assert [e.start for s in days for e in s.short_deviations] == [
+        e.start for e in whole.short_deviations
+    ]
     assert min((s.min_c for s in days if s.min_c is not None), default=None) == whole.min_c
     assert max((s.max_c for s in days if s.max_c is not None), default=None) == whole.max_c
 

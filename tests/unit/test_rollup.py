@@ -9,7 +9,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from coldchain.compliance import Band, Sample, daily_stats, local_day_bounds, reach_s
+from coldchain.categories import PRESETS
+from coldchain.compliance import (
+    BERLIN,
+    Band,
+    GraceEvent,
+    Rules,
+    Sample,
+    daily_stats,
+    judged_readings,
+    local_day_bounds,
+)
+from coldchain.contract import EventKind
 from coldchain.rollup import day_records, local_date, touched_days
 
 CHILLED = Band(max_c=6.0, min_c=-1.0)
@@ -97,30 +108,107 @@ def test_a_day_without_readings_has_a_record_of_zero_coverage() -> None:
     assert not {"min_c", "max_c", "mean_c", "mkt_c", "alarm_min_c"} & set(fields)
 
 
+class Stored:
+    """A sensor's readings and its asset's events in a list: what judged_readings reads
+    through an adapter, to check what it asks for."""
+
+    def __init__(self, samples: list[Sample], events: list[GraceEvent]) -> None:
+        self.samples = sorted(samples, key=lambda s: s.ts)
+        self.events = events
+        self.read = 0
+
+    def readings(self, first: datetime, last: datetime) -> list[Sample]:
+        found = [s for s in self.samples if first <= s.ts <= last]
+        self.read += len(found)
+        return found
+
+    def last_time(
+        self, since: datetime, before: datetime, low_c: float, high_c: float
+    ) -> datetime | None:
+        times = [
+            s.ts for s in self.samples if since <= s.ts < before and low_c <= s.temp_c <= high_c
+        ]
+        return max(times, default=None)
+
+    def first_time(
+        self, after: datetime, until: datetime, low_c: float, high_c: float
+    ) -> datetime | None:
+        times = [
+            s.ts for s in self.samples if after < s.ts <= until and low_c <= s.temp_c <= high_c
+        ]
+        return min(times, default=None)
+
+    def grace_events(self, first: datetime, last: datetime) -> list[GraceEvent]:
+        return [e for e in self.events if first <= e.ts <= last]
+
+
+RULES = Rules(PRESETS["meat_products"].limits(delay_s=600, door_grace_s=1200))
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     st.lists(
         st.tuples(st.integers(0, 3 * 24 * 60), st.floats(-5, 12, allow_nan=False)),
         max_size=80,
     ),
+    st.lists(st.integers(0, 3 * 24 * 60), max_size=4),
     st.sampled_from([30.0, 60.0, 300.0]),
 )
-def test_days_read_within_reach_equal_daily_stats_over_everything(
-    readings: list[tuple[int, float]], interval_s: float
+def test_days_judged_from_what_judged_readings_reads_equal_daily_stats_over_everything(
+    readings: list[tuple[int, float]], doors: list[int], interval_s: float
 ) -> None:
-    """The rollup reads one day plus reach_s around it; that gives the numbers of all readings."""
+    """The rollup reads a day and as much around it as its excursions need; that gives
+    the numbers of all readings and events."""
     t0, _ = local_day_bounds(date(2026, 3, 28))
     samples = [Sample(t0 + timedelta(minutes=m), temp) for m, temp in readings]
+    events = [GraceEvent(t0 + timedelta(minutes=m), EventKind.DOOR_OPEN) for m in doors]
+    first_day, last_day = date(2026, 3, 28), date(2026, 3, 30)
     everything = dict(
-        daily_stats(samples, date(2026, 3, 28), date(2026, 3, 30), CHILLED, interval_s)
+        daily_stats(samples, first_day, last_day, CHILLED, interval_s, BERLIN, RULES, events)
     )
-    reach = timedelta(seconds=reach_s(interval_s))
-    for day in (date(2026, 3, 28), SPRING, date(2026, 3, 30)):
+    legal = dict(
+        daily_stats(samples, first_day, last_day, Band(LEGAL_MAX_C), interval_s, BERLIN, RULES,
+                    events)
+    )  # fmt: skip
+    store = Stored(samples, events)
+    for day in (first_day, SPRING, last_day):
         start, end = local_day_bounds(day)
-        near = [s for s in samples if start - reach <= s.ts < end + reach]
-        (record,) = day_records(near, day, day, CHILLED, LEGAL_MAX_C, interval_s)
+        bands = [CHILLED, Band(LEGAL_MAX_C)]
+        judged = judged_readings(store, start, end, interval_s, bands, RULES)
+        (record,) = day_records(
+            judged.samples, day, day, CHILLED, LEGAL_MAX_C, interval_s, BERLIN, RULES,
+            judged.events,
+        )  # fmt: skip
         expected = everything[day]
         for name in ("covered_s", "in_range_s", "excursion_s", "degree_minutes"):
             assert math.isclose(record.fields()[name], getattr(expected, name), abs_tol=1e-9)
         assert record.alarm.excursions == expected.excursions
+        assert record.alarm.short_deviations == expected.short_deviations
+        assert record.alarm.carried == expected.carried
+        assert record.legal.excursions == legal[day].excursions
         assert record.alarm.samples == expected.samples
+
+
+def test_a_quiet_day_reads_no_more_than_its_reach() -> None:
+    start, end = local_day_bounds(date(2026, 6, 1))
+    store = Stored(_minutely(start - timedelta(days=2), end + timedelta(days=2)), [])
+    judged = judged_readings(store, start, end, 60, [CHILLED], RULES)
+    assert (judged.first, judged.last) == (
+        start - timedelta(seconds=90),
+        end + timedelta(seconds=90),
+    )
+    assert store.read == 1 + 24 * 60 + 2, "the day's readings and those within reach"
+
+
+def test_an_excursion_across_both_midnights_is_read_to_its_ends_and_no_further() -> None:
+    start, end = local_day_bounds(date(2026, 6, 1))
+    samples = _minutely(start - timedelta(days=2), end + timedelta(days=2))
+    warm = (start - timedelta(hours=3), end + timedelta(hours=2))
+    samples = [Sample(s.ts, 8.0) if warm[0] <= s.ts < warm[1] else s for s in samples]
+    store = Stored(samples, [])
+    judged = judged_readings(store, start, end, 60, [CHILLED], RULES)
+    assert judged.first == warm[0] - timedelta(minutes=1), "the last reading that ends it before"
+    assert judged.last == warm[1], "the first reading that ends it"
+    ((_, day),) = daily_stats(judged.samples, date(2026, 6, 1), date(2026, 6, 1), CHILLED, 60,
+                              BERLIN, RULES)  # fmt: skip
+    assert day.excursions == [] and [(e.start, e.end) for e in day.carried] == [warm]
