@@ -6,10 +6,16 @@ knows exactly which (sensor, local day) a batch changes. The pipeline calls
 `RollupJob.note` after a batch is stored and before it is acknowledged; the
 marks are kept in ingest's state file, so a crash loses none. The scheduler
 calls `RollupJob.run`: it computes every marked day that has ended with
-`coldchain.rollup.day_records` (reading the day's readings back from InfluxDB)
-and overwrites the day's point. At each local midnight it also marks the day
+`coldchain.rollup.day_records` (reading back from InfluxDB the readings and door
+and defrost events that `coldchain.compliance.judged_readings` asks for) and
+overwrites the day's point. At each local midnight it also marks the day
 just ended for every temperature sensor of the site, so a day without any
 reading gets its record too (coverage 0 %).
+
+A day whose excursions were judged over readings beyond its reach (one in
+progress across midnight) is watched over that span, and one whose excursion
+was still going on at the last reading is watched from then on: a reading or
+event stored later within the span marks the day again.
 
 A day still under way is not computed: its record would count the rest of the
 day as uncovered. It is computed after midnight, and again whenever late
@@ -26,11 +32,10 @@ from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 
-from coldchain import compliance, measurements
-from coldchain.compliance import Band, Sample
-from coldchain.contract import Telemetry
+from coldchain import compliance, influxql, measurements
+from coldchain.compliance import Band, GraceEvent, Judged, Rules, Sample
+from coldchain.contract import EventKind, Telemetry
 from coldchain.fleet import Asset, Fleet, Sensor, Site
-from coldchain.influxql import literal
 from coldchain.lineprotocol import nanoseconds
 from coldchain.rollup import day_records, local_date, touched_days
 from coldchain_ingest import points
@@ -52,10 +57,32 @@ class Watched:
     site: Site
     sensor: Sensor
     asset: Asset
+    asset_sensors: tuple[str, ...]
+    """Every sensor of the asset: its door openings and defrost starts come from them."""
 
     @property
     def alarm_band(self) -> Band:
         return Band(max_c=self.asset.limits.max_c, min_c=self.asset.limits.min_c)
+
+    @property
+    def legal_band(self) -> Band:
+        return Band(max_c=self.asset.limits.regulatory_max_c)
+
+    @property
+    def rules(self) -> Rules:
+        return Rules(self.asset.limits, self.site.timezone)
+
+
+@dataclass(frozen=True)
+class Span:
+    """Reading times [first, last] (UTC) that can change a day beyond its reach; `last`
+    None: any later reading can."""
+
+    first: datetime
+    last: datetime | None
+
+    def overlaps(self, first: datetime, last: datetime) -> bool:
+        return self.first <= last and (self.last is None or first <= self.last)
 
 
 class PendingDays:
@@ -74,10 +101,22 @@ class PendingDays:
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS rollup_closed (site TEXT PRIMARY KEY, day TEXT NOT NULL)"
         )
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS rollup_watched (sensor TEXT NOT NULL, day TEXT NOT NULL, "
+            "first_ns INTEGER NOT NULL, last_ns INTEGER, PRIMARY KEY (sensor, day))"
+        )
         self._lock = threading.Lock()
         rows = self._db.execute("SELECT sensor, day, mark FROM rollup_pending").fetchall()
         self._queued = {(sensor, date.fromisoformat(day)) for sensor, day, _ in rows}
         self._mark = max((mark for _, _, mark in rows), default=0)
+        self._watching: dict[str, dict[date, Span]] = {}
+        for sensor, day, first_ns, last_ns in self._db.execute(
+            "SELECT sensor, day, first_ns, last_ns FROM rollup_watched"
+        ):
+            last = None if last_ns is None else _from_ns(last_ns)
+            self._watching.setdefault(sensor, {})[date.fromisoformat(day)] = Span(
+                _from_ns(first_ns), last
+            )
 
     def add(self, pairs: Iterable[tuple[str, date]]) -> None:
         """Mark pairs as pending; only pairs not queued yet cost a write."""
@@ -134,6 +173,32 @@ class PendingDays:
                 )
             self._queued.update(pairs)
 
+    def watch(self, sensor: str, day: date, span: Span | None) -> None:
+        """Watch reading times `span` for readings that change the day (None: stop)."""
+        with self._lock:
+            watched = self._watching.setdefault(sensor, {})
+            if span is None:
+                if watched.pop(day, None) is not None:
+                    self._db.execute(
+                        "DELETE FROM rollup_watched WHERE sensor = ? AND day = ?",
+                        (sensor, day.isoformat()),
+                    )
+                return
+            watched[day] = span
+            last = None if span.last is None else nanoseconds(span.last)
+            self._db.execute(
+                "INSERT OR REPLACE INTO rollup_watched VALUES (?, ?, ?, ?)",
+                (sensor, day.isoformat(), nanoseconds(span.first), last),
+            )
+
+    def watched_days(self, sensor: str, first: datetime, last: datetime) -> list[date]:
+        """The days watched for readings of `sensor` anywhere in [first, last]."""
+        with self._lock:
+            spans = self._watching.get(sensor)
+            if not spans:
+                return []
+            return [day for day, span in spans.items() if span.overlaps(first, last)]
+
     def close(self) -> None:
         self._db.close()
 
@@ -145,8 +210,11 @@ class PendingDays:
 
 def watched_sensors(fleet: Fleet) -> dict[str, Watched]:
     """Every temperature sensor of the fleet by id."""
+    by_asset: dict[str, list[str]] = {}
+    for _site, _gateway, sensor, asset in fleet.sensors():
+        by_asset.setdefault(asset.id, []).append(sensor.id)
     return {
-        sensor.id: Watched(site, sensor, asset)
+        sensor.id: Watched(site, sensor, asset, tuple(by_asset[asset.id]))
         for site, _gateway, sensor, asset in fleet.sensors()
         if sensor.kind == "temperature"
     }
@@ -167,36 +235,86 @@ class DayWriter:
     def __init__(self, influx: Influx) -> None:
         self._influx = influx
 
-    def write(self, watched: Watched, first_day: date, last_day: date) -> None:
-        """Compute the local days first_day..last_day of one sensor and write their points."""
+    def write(self, watched: Watched, first_day: date, last_day: date) -> Span | None:
+        """Compute the local days first_day..last_day of one sensor and write their points;
+        the span of reading times that can still change them beyond their reach (end None:
+        an excursion goes on past the last reading), or None when their reach is all."""
         tz = watched.site.timezone
         start, _ = compliance.local_day_bounds(first_day, tz)
         _, end = compliance.local_day_bounds(last_day, tz)
-        reach = timedelta(seconds=compliance.reach_s(watched.sensor.interval_s))
-        samples = self._readings(watched, start - reach, end + reach)
+        judged = compliance.judged_readings(
+            _Stored(self._influx, watched),
+            start,
+            end,
+            watched.sensor.interval_s,
+            [watched.alarm_band, watched.legal_band],
+            watched.rules,
+        )
         records = day_records(
-            samples,
+            judged.samples,
             first_day,
             last_day,
             watched.alarm_band,
             watched.asset.limits.regulatory_max_c,
             watched.sensor.interval_s,
             tz,
+            watched.rules,
+            judged.events,
         )
         site, asset, sensor = watched.site.id, watched.asset.id, watched.sensor.id
         self._influx.write([points.rollup_line(site, asset, sensor, r) for r in records])
+        undecided = any(record.undecided for record in records)
+        return _span(judged, start, end, watched.sensor.interval_s, undecided)
 
-    def _readings(self, watched: Watched, start: datetime, end: datetime) -> list[Sample]:
-        influxql = (
-            f'SELECT "temp_c" FROM "{measurements.TEMPERATURE}" '
-            f'WHERE "asset" = {literal(watched.asset.id)} '
-            f'AND "sensor" = {literal(watched.sensor.id)} '
-            f"AND time >= {nanoseconds(start)} AND time < {nanoseconds(end)}"
+
+def _span(
+    judged: Judged, start: datetime, end: datetime, interval_s: float, undecided: bool
+) -> Span | None:
+    reach = timedelta(seconds=compliance.reach_s(interval_s))
+    if not undecided and judged.first >= start - reach and judged.last <= end + reach:
+        return None
+    return Span(judged.first, None if undecided else judged.last)
+
+
+class _Stored:
+    """One sensor's readings and its asset's events in InfluxDB, as
+    coldchain.compliance.judged_readings reads them."""
+
+    def __init__(self, influx: Influx, watched: Watched) -> None:
+        self._influx = influx
+        self._asset, self._sensor = watched.asset.id, watched.sensor.id
+        self._sensors = watched.asset_sensors
+
+    def readings(self, first: datetime, last: datetime) -> list[Sample]:
+        rows = self._influx.rows(influxql.sensor_readings(self._asset, self._sensor, first, last))
+        return [Sample(_from_ns(ts), float(temp_c)) for ts, temp_c in rows]
+
+    def last_time(
+        self, since: datetime, before: datetime, low_c: float, high_c: float
+    ) -> datetime | None:
+        return self._time(nanoseconds(since), nanoseconds(before) - 1, low_c, high_c, True)
+
+    def first_time(
+        self, after: datetime, until: datetime, low_c: float, high_c: float
+    ) -> datetime | None:
+        return self._time(nanoseconds(after) + 1, nanoseconds(until), low_c, high_c, False)
+
+    def grace_events(self, first: datetime, last: datetime) -> list[GraceEvent]:
+        rows = self._influx.rows(influxql.grace_events(self._sensors, first, last))
+        return [GraceEvent(_from_ns(ts), EventKind(kind)) for ts, _seq, kind in rows]
+
+    def _time(
+        self, since_ns: int, until_ns: int, low_c: float, high_c: float, latest: bool
+    ) -> datetime | None:
+        query = influxql.reading_time(
+            self._asset, self._sensor, since_ns, until_ns, low_c, high_c, latest
         )
-        return [
-            Sample(_EPOCH + timedelta(microseconds=int(ts) // 1000), float(temp_c))
-            for ts, temp_c in self._influx.rows(influxql)
-        ]
+        rows = self._influx.rows(query)
+        return _from_ns(rows[0][0]) if rows else None
+
+
+def _from_ns(ns: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=int(ns) // 1000)
 
 
 class RollupJob:
@@ -210,6 +328,11 @@ class RollupJob:
             (site, [w.sensor.id for w in self._watched.values() if w.site.id == site.id])
             for site in fleet.sites
         ]
+        #: The temperature sensors of each sensor's asset: whose readings its events hold.
+        self._by_asset_sensor: dict[str, list[Watched]] = {}
+        for watched in self._watched.values():
+            for sensor in watched.asset_sensors:
+                self._by_asset_sensor.setdefault(sensor, []).append(watched)
         self._stop = threading.Event()
         #: Per sensor, the last single day it marked and the span of reading times
         #: [start, end) that touch only that day.
@@ -220,18 +343,32 @@ class RollupJob:
         self._stop.set()
 
     def note(self, stored: Sequence[Telemetry]) -> None:
-        """Mark the days that the readings of these stored messages can change."""
+        """Mark the days that the readings and events of these stored messages can change.
+
+        A door opening or defrost start changes the readings of its asset's temperature
+        sensors up to the longest grace after it.
+        """
         spans: dict[str, tuple[datetime, datetime]] = {}
+
+        def add(sensor: str, first: datetime, last: datetime) -> None:
+            span = spans.get(sensor)
+            if span is None:
+                spans[sensor] = (first, last)
+            elif first < span[0] or last > span[1]:
+                spans[sensor] = (min(first, span[0]), max(last, span[1]))
+
         for message in stored:
             for reading in message.readings:
-                span = spans.get(reading.sensor)
-                ts = reading.ts
-                if span is None:
-                    spans[reading.sensor] = (ts, ts)
-                elif ts < span[0] or ts > span[1]:
-                    spans[reading.sensor] = (min(ts, span[0]), max(ts, span[1]))
+                add(reading.sensor, reading.ts, reading.ts)
+            for event in message.events:
+                if event.kind not in (EventKind.DOOR_OPEN, EventKind.DEFROST_START):
+                    continue
+                for held in self._by_asset_sensor.get(event.sensor, ()):
+                    grace = timedelta(seconds=held.rules.lookback_s)
+                    add(held.sensor.id, event.ts, event.ts + grace)
         pairs = []
         for sensor, (first, last) in spans.items():
+            pairs += [(sensor, day) for day in self._pending.watched_days(sensor, first, last)]
             inside = self._inside.get(sensor)
             if (
                 inside is not None
@@ -266,13 +403,14 @@ class RollupJob:
                 if self._stop.is_set():
                     return computed
                 try:
-                    self._writer.write(self._watched[sensor], day, day)
+                    span = self._writer.write(self._watched[sensor], day, day)
                 except InfluxUnavailable as exc:
                     log.warning("compliance days wait for InfluxDB: %s", exc)
                     return computed
                 except InfluxRejected as exc:
                     log.error("compliance of %s on %s not stored: %s", sensor, day, exc)
                     continue
+                self._pending.watch(sensor, day, span)
                 self._pending.done(sensor, day, mark)
                 computed += 1
         if computed:

@@ -1,8 +1,9 @@
 """The temperature certificate of one delivery: one compartment sensor from loading to hand-over.
 
 It states min, max, mean and MKT, the time beyond each limit (upper and lower
-alarm limit, legal maximum), coverage, the excursions with the corrective
-actions recorded for them by the time it is issued, and a seal (the digest of
+alarm limit, legal maximum), coverage, the excursions (one in progress at loading
+included) with the corrective actions recorded for them by the time it is issued,
+the short deviations, the conventions it was counted by, and a seal (the digest of
 the readings) that `coldchain-report verify` checks against InfluxDB; as the seal
 does not cover what the certificate says about the readings, `verify` also makes
 the certificate again and lists its `differences` from the file. Every number
@@ -19,14 +20,15 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from coldchain import compliance
-from coldchain.compliance import Band, PeriodStats, Sample
+from coldchain.compliance import Band, GraceEvent, PeriodStats, Sample
 from coldchain.corrective import Closing, answered
+from coldchain_reports import conventions
 from coldchain_reports.errors import EditedCertificate, InvalidInput
 from coldchain_reports.scope import Scope
 from coldchain_reports.seal import Seal, parse_utc, utc_text
 
 KIND = "coldchain.delivery-certificate"
-VERSION = 1
+VERSION = 2
 #: Longest delivery a certificate covers; EN 12830 transport records change rules past a week.
 MAX_DURATION = timedelta(days=7)
 
@@ -68,13 +70,15 @@ def build(
     delivery: str | None,
     issued_at: datetime,
     closings: Sequence[Closing],
+    events: Sequence[GraceEvent] = (),
 ) -> Certificate:
+    """The certificate from the readings and events compliance.judged_readings read for it."""
     check_interval(start, end)
     interval_s = scope.sensor.interval_s
     levels = scope.limits
 
     def against(band: Band) -> PeriodStats:
-        return compliance.period_stats(samples, start, end, band, interval_s)
+        return compliance.period_stats(samples, start, end, band, interval_s, scope.rules, events)
 
     limits = []
     if levels.max_c is not None:
@@ -90,10 +94,10 @@ def build(
         end=end,
         stats=stats,
         limits=limits,
-        samples=samples,
+        samples=[sample for sample in samples if start <= sample.ts < end],
         seal=Seal.over(scope.asset.id, scope.sensor.id, start, end, samples),
         issued_at=issued_at,
-        actions=answered(stats.excursions, closings),
+        actions=answered([*stats.carried, *stats.excursions], closings),
     )
 
 
@@ -149,11 +153,14 @@ def to_json(certificate: Certificate) -> dict[str, Any]:
             }
             for limit in certificate.limits
         },
+        "conventions": conventions.as_json(scope, []),
         "excursions": [
             {
                 "from": moment(excursion.start),
                 "to": moment(excursion.end),
-                "duration_s": _n((excursion.end - excursion.start).total_seconds()),
+                "began_before": excursion in stats.carried,
+                "ongoing": excursion.ongoing,
+                "duration_s": _n(excursion.duration_s),
                 "peak_c": _n(excursion.peak_c),
                 "degree_minutes": _n(excursion.degree_minutes),
                 "actions": [
@@ -169,7 +176,21 @@ def to_json(certificate: Certificate) -> dict[str, Any]:
                     for closing in actions
                 ],
             }
-            for excursion, actions in zip(stats.excursions, certificate.actions, strict=True)
+            for excursion, actions in zip(
+                [*stats.carried, *stats.excursions], certificate.actions, strict=True
+            )
+        ],
+        "short_deviations": [
+            {
+                "from": moment(deviation.start),
+                "to": moment(deviation.end),
+                "ongoing": deviation.ongoing,
+                "duration_s": _n(deviation.duration_s),
+                "peak_c": _n(deviation.peak_c),
+                "degree_minutes": _n(deviation.degree_minutes),
+                "held_back": deviation.held_back.value,
+            }
+            for deviation in stats.short_deviations
         ],
         "digest": {
             "algorithm": "sha256",

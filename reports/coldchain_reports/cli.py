@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 import typer
 
-from coldchain.compliance import Sample
+from coldchain.compliance import Judged, judged_readings
 from coldchain.corrective import Closing
 from coldchain.errors import FleetConfigError
 from coldchain.fleet import Fleet
@@ -74,7 +74,7 @@ def report_command(
     ] = None,
     env_file: EnvFile = None,
 ) -> None:
-    """A PDF and a CSV for one asset over local days [--from, --to)."""
+    """A PDF, a CSV and a JSON file for one asset over local days [--from, --to)."""
     with _errors():
         settings = ReportSettings(_env_file=env_file)
         target = scope.of_asset(_fleet(settings), asset, sensor)
@@ -82,22 +82,33 @@ def report_command(
         end_day = _day(to_day, "--to") if to_day else first_day + timedelta(days=1)
         last_day = end_day - timedelta(days=1)
         start, end = report.period_bounds(first_day, last_day, target.timezone)
-        samples, closings = _read(settings, target, start, end)
+        judged, closings = _read(settings, target, start, end)
         records = calibration_file or settings.calibration
         known = calibration.load(records) if records else {}
         result = report.build(
-            target, first_day, last_day, samples, known.get(target.sensor.id), closings
+            target,
+            first_day,
+            last_day,
+            judged.samples,
+            known.get(target.sensor.id),
+            closings,
+            judged.events,
         )
         days = f"{first_day}" if first_day == last_day else f"{first_day}_{last_day}"
         stem = out_dir / f"report_{asset}_{days}"
         pdf_path, csv_path = Path(f"{stem}_{lang.value}.pdf"), Path(f"{stem}.csv")
+        json_path = Path(f"{stem}.json")
         out_dir.mkdir(parents=True, exist_ok=True)
         pdf.render_report(result, Labels(lang.value, target.timezone), pdf_path)
         _write_csv(csv_path, report.csv_rows(result))
-        typer.echo(f"{pdf_path}\n{csv_path}")
+        data = json.dumps(report.to_json(result), indent=2, ensure_ascii=False)
+        json_path.write_text(data + "\n", encoding="utf-8")
+        typer.echo(f"{pdf_path}\n{csv_path}\n{json_path}")
         typer.echo(
             f"{result.alarm.samples} readings, coverage {result.alarm.coverage_pct:.2f} %, "
-            f"{len(result.alarm.excursions)} excursions, sha256 {result.seal.digest}",
+            f"{len(result.alarm.excursions)} excursions, "
+            f"{len(result.alarm.short_deviations)} short deviations, "
+            f"sha256 {result.seal.digest}",
             err=True,
         )
 
@@ -128,9 +139,16 @@ def certificate_command(
         start = _moment(loading, target.timezone, "--from")
         end = _moment(handover, target.timezone, "--to")
         certificate.check_interval(start, end)
-        samples, closings = _read(settings, target, start, end)
+        judged, closings = _read(settings, target, start, end)
         result = certificate.build(
-            target, start, end, samples, delivery, datetime.now(UTC), closings
+            target,
+            start,
+            end,
+            judged.samples,
+            delivery,
+            datetime.now(UTC),
+            closings,
+            judged.events,
         )
         local = start.astimezone(ZoneInfo(target.timezone))
         stem = out_dir / f"certificate_{sensor}_{local:%Y-%m-%d_%H%M%S}"
@@ -217,15 +235,16 @@ def _stated_otherwise(settings: ReportSettings, data: dict[str, Any], seal: Seal
     the readings and closings known when it was issued."""
     target = scope.of_sensor(_fleet(settings), seal.sensor)
     issued = certificate.issued_at(data)
-    samples, closings = _read(settings, target, seal.start, seal.end)
+    judged, closings = _read(settings, target, seal.start, seal.end)
     again = certificate.build(
         target,
         seal.start,
         seal.end,
-        [sample for sample in samples if sample.ts <= issued],
+        [sample for sample in judged.samples if sample.ts <= issued],
         data.get("delivery"),
         issued,
         [closing for closing in closings if closing.closed_at <= issued],
+        [event for event in judged.events if event.ts <= issued],
     )
     return certificate.differences(data, certificate.to_json(again))
 
@@ -256,13 +275,21 @@ def _fleet(settings: ReportSettings) -> Fleet:
 
 def _read(
     settings: ReportSettings, target: scope.Scope, start: datetime, end: datetime
-) -> tuple[list[Sample], list[Closing]]:
-    """The target's readings in [start, end) and those around it that change its numbers,
-    and the closings of its alerts since start."""
+) -> tuple[Judged, list[Closing]]:
+    """The target's readings and events that give [start, end) its numbers (those around
+    it included, as compliance.judged_readings asks), and the closings of its alerts
+    since start."""
     asset, sensor = target.asset.id, target.sensor.id
     with _readings(settings) as readings:
-        samples = readings.temperatures(asset, sensor, start - target.reach, end + target.reach)
-        return samples, readings.closings(asset, sensor, start)
+        judged = judged_readings(
+            readings.sensor(asset, sensor, target.asset_sensors),
+            start,
+            end,
+            target.sensor.interval_s,
+            [target.alarm_band, target.legal_band],
+            target.rules,
+        )
+        return judged, readings.closings(asset, sensor, start)
 
 
 def _readings(settings: ReportSettings) -> Readings:

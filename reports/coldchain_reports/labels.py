@@ -77,9 +77,70 @@ _DE = {
     "actions_note": (
         "Korrekturmaßnahme und Produktentscheidung stammen aus dem Abschluss des kritischen "
         "Alarms im Alarmdienst, der während der Überschreitung begann oder in sie eskalierte. "
-        "„nicht erfasst“: dazu ist kein abgeschlossener Alarm gespeichert (die Überschreitung "
-        "war kürzer als die Alarmverzögerung oder der Alarm ist noch offen); dann ist die "
-        "Maßnahme im HACCP-Protokoll nachzuweisen."
+        "„nicht erfasst“: dazu ist kein abgeschlossener Alarm gespeichert (der Alarm ist noch "
+        "offen); dann ist die Maßnahme im HACCP-Protokoll nachzuweisen."
+    ),
+    "ongoing": "dauert an",
+    "carried_from": "begann vor dem Zeitraum, gezählt am {day}",
+    "split_by_day": "Gradminuten je Tag: {parts}",
+    "short_deviations": "Kurze Abweichungen",
+    "col_days_hours": "Stunden",
+    "col_excursions": "Überschreitungen",
+    "col_short": "kurze Abweichungen",
+    "deviations_title": "Kurze Abweichungen (keine Überschreitung)",
+    "no_deviations": "Keine kurze Abweichung im Zeitraum.",
+    "reason": "Grund",
+    "held_back_delay": "kürzer als die Alarmverzögerung ({delay})",
+    "held_back_grace": "in der Nachfrist nach Türöffnung oder Abtauung",
+    "deviations_note": (
+        "Eine kurze Abweichung lag jenseits einer Alarmgrenze, wurde nach denselben Regeln wie "
+        "die Alarme aber keine Überschreitung: Sie endete, bevor sie die Alarmverzögerung "
+        "gedauert hatte, oder in der Nachfrist nach einer Türöffnung oder Abtauung. Sie ist "
+        "keine Überschreitung und löste keinen Alarm aus; ihre Zeit und Gradminuten sind in "
+        "„Zeit außerhalb“ und „Gradminuten“ enthalten."
+    ),
+    "conventions_title": "Konventionen",
+    "convention_days": (
+        "Tage: Kalendertage in {tz}, von Mitternacht bis Mitternacht Ortszeit; am Tag der "
+        "Umstellung auf Sommerzeit 23 Stunden, auf Winterzeit 25 Stunden. In diesem Bericht: "
+        "{lengths}."
+    ),
+    "convention_weighted": (
+        "Zeitgewichtet: Jeder Messwert gilt bis zum nächsten, wenn dieser binnen "
+        "{factor} Messintervallen ({cap}) folgt, sonst ein Messintervall ({interval}); die "
+        "übrige Zeit einer Lücke ist nicht abgedeckt. Abdeckung, Zeit innerhalb und außerhalb, "
+        "Gradminuten (K über der Grenze × abgedeckte Minuten) zählen so; Minimum, Maximum, "
+        "Mittelwert und MKT sind über die Messwerte im Zeitraum."
+    ),
+    "convention_covered": (
+        "Abgedeckt ist die Zeit, für die ein Messwert gilt. Zeit ohne Messwert ist weder "
+        "innerhalb noch außerhalb und nie konform: „Zeit innerhalb“ ist ein Anteil am ganzen "
+        "Zeitraum. Ein Messwert genau auf einer Grenze ist innerhalb."
+    ),
+    "convention_excursions": (
+        "Überschreitungen nach denselben Regeln wie die Alarme: Sie beginnt mit dem ersten "
+        "Messwert jenseits einer Alarmgrenze und endet mit dem ersten, der um die Hysterese "
+        "({hysteresis}) zurück ist; eine Lücke beendet sie nicht. Sie zählt, sobald sie "
+        "die Alarmverzögerung ({delay}) gedauert hat; nach einer Türöffnung wartet sie "
+        "{door}, während einer Abtauung {defrost}, doch nie länger als die Verzögerung plus "
+        "die längste Nachfrist. {absolute}Unplausible Messwerte (außerhalb {plausible}) "
+        "beginnen und beenden keine."
+    ),
+    "convention_absolute": (
+        "Über der absoluten Grenze ({limit}) zählt sie sofort, außer während einer Abtauung. "
+    ),
+    "convention_midnight": (
+        "Mitternacht: Eine Überschreitung über Mitternacht ist eine Überschreitung; sie wird "
+        "als Ganzes beurteilt und am Tag ihres Beginns gezählt, ihre Gradminuten gehören "
+        "anteilig zu den Tagen, an denen sie anfielen."
+    ),
+    "convention_short": (
+        "Kurze Abweichungen: jenseits einer Grenze, aber vor der Alarmverzögerung oder in "
+        "einer Nachfrist beendet; gesondert aufgeführt, nie als Überschreitung gezählt."
+    ),
+    "convention_bound": (
+        "Zur Beurteilung werden Messwerte vor und nach dem Zeitraum gelesen, bis zum Anfang "
+        "und Ende einer über seine Grenzen laufenden Überschreitung, höchstens {bound} weit."
     ),
     "cause": "Ursache: {cause}",
     "closed_by": "abgeschlossen von {actor}, {at}",
@@ -175,9 +236,69 @@ _EN = {
     "actions_note": (
         "Corrective action and product decision come from the closing of the critical alert "
         "in the alerts service that began during the excursion or escalated into it. “not "
-        "recorded”: no closed alert is stored for it (the excursion was shorter than the "
-        "alarm delay, or the alert is still open); then the action must be documented in the "
-        "HACCP log."
+        "recorded”: no closed alert is stored for it (the alert is still open); then the "
+        "action must be documented in the HACCP log."
+    ),
+    "ongoing": "still going on",
+    "carried_from": "began before the period, counted on {day}",
+    "split_by_day": "degree-minutes by day: {parts}",
+    "short_deviations": "Short deviations",
+    "col_days_hours": "Hours",
+    "col_excursions": "Excursions",
+    "col_short": "Short deviations",
+    "deviations_title": "Short deviations (not excursions)",
+    "no_deviations": "No short deviation in this period.",
+    "reason": "Reason",
+    "held_back_delay": "shorter than the alarm delay ({delay})",
+    "held_back_grace": "within the grace after a door opening or defrost",
+    "deviations_note": (
+        "A short deviation went beyond an alarm limit but, by the same rules as the alarms, "
+        "did not become an excursion: it ended before it had lasted the alarm delay, or "
+        "within the grace after a door opening or defrost. It is not an excursion and raised "
+        "no alarm; its time and degree-minutes are part of “Time beyond” and "
+        "“Degree-minutes”."
+    ),
+    "conventions_title": "Conventions",
+    "convention_days": (
+        "Days: calendar days in {tz}, from local midnight to local midnight; 23 hours on the "
+        "day the clocks go forward, 25 hours on the day they go back. In this report: "
+        "{lengths}."
+    ),
+    "convention_weighted": (
+        "Time-weighted: each reading stands until the next one when that follows within "
+        "{factor} recording intervals ({cap}), otherwise for one interval ({interval}); the "
+        "rest of a gap is not covered. Coverage, time within and beyond, degree-minutes "
+        "(K beyond the limit × minutes covered) count so; minimum, maximum, mean and MKT are "
+        "over the readings in the period."
+    ),
+    "convention_covered": (
+        "Covered is the time a reading stands for. Time without a reading is neither within "
+        "nor beyond and never compliant: “Time within” is a share of the whole period. A "
+        "reading exactly at a limit is within."
+    ),
+    "convention_excursions": (
+        "Excursions by the same rules as the alarms: one starts at the first reading beyond "
+        "an alarm limit and ends at the first reading back inside by the hysteresis "
+        "({hysteresis}); a gap does not end it. It counts once it has lasted the alarm delay "
+        "({delay}); after a door opening it waits {door}, during a defrost {defrost}, but "
+        "never longer than the delay plus the longest grace. {absolute}Implausible readings "
+        "(outside {plausible}) neither start nor end one."
+    ),
+    "convention_absolute": (
+        "Beyond the absolute limit ({limit}) it counts at once, except during a defrost. "
+    ),
+    "convention_midnight": (
+        "Midnight: an excursion across midnight is one excursion; it is judged as a whole and "
+        "counted on the day it starts, its degree-minutes belong to the days they accrued on."
+    ),
+    "convention_short": (
+        "Short deviations: beyond a limit, but ended before the alarm delay or within a "
+        "grace; listed apart, never counted as excursions."
+    ),
+    "convention_bound": (
+        "To judge them, readings before and after the period are read, back to the start and "
+        "forward to the end of an excursion running across its edges, at most {bound} far; a "
+        "longer one is judged from there on."
     ),
     "cause": "Cause: {cause}",
     "closed_by": "closed by {actor}, {at}",

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
+from zoneinfo import ZoneInfo
 
 import qrcode  # type: ignore[import-untyped]
 from matplotlib import get_data_path
@@ -36,8 +37,9 @@ from reportlab.platypus import (  # type: ignore[import-untyped]
     TableStyle,
 )
 
-from coldchain.compliance import Excursion, PeriodStats
+from coldchain.compliance import Deviation, Excursion, PeriodStats
 from coldchain.corrective import Closing
+from coldchain_reports import conventions
 from coldchain_reports.calibration import CalibrationState
 from coldchain_reports.certificate import Certificate
 from coldchain_reports.labels import Labels
@@ -131,21 +133,27 @@ def render_report(report: AssetReport, labels: Labels, path: Path) -> None:
         Spacer(1, 4 * mm),
         Paragraph(labels("plot_title"), HEADING),
         _png(
-            temperature_png(
-                scope, report.samples, alarm.excursions, alarm.start, alarm.end, labels
-            ),
+            temperature_png(scope, report.samples, report.listed, alarm.start, alarm.end, labels),
             WIDTH,
         ),
         Paragraph(labels("days_title"), HEADING),
-        _days_table(report, labels),
+        *_days_tables(report, labels),
         Paragraph(labels("excursions_title"), HEADING),
-        *_excursions(alarm.excursions, report.actions, labels, seconds=False),
+        *_excursions(
+            [(e, _report_notes(report, e, labels)) for e in report.listed],
+            report.actions,
+            labels,
+            seconds=False,
+        ),
+        Paragraph(labels("deviations_title"), HEADING),
+        *_deviations(alarm.short_deviations, scope, labels, seconds=False),
         KeepTogether(
             [
                 Paragraph(labels("calibration_title"), HEADING),
                 Paragraph(escape(_calibration(report, labels)), BODY),
             ]
         ),
+        *_conventions(conventions.texts(scope, report.day_lengths, labels), labels),
         KeepTogether(_digest(report.seal, alarm.samples, labels)),
     ]
     footer = f"{labels('report_title')} {scope.asset.id}, {period}"
@@ -224,7 +232,7 @@ def render_certificate(certificate: Certificate, labels: Labels, path: Path) -> 
             temperature_png(
                 scope,
                 certificate.samples,
-                stats.excursions,
+                [*stats.carried, *stats.excursions],
                 certificate.start,
                 certificate.end,
                 labels,
@@ -233,7 +241,18 @@ def render_certificate(certificate: Certificate, labels: Labels, path: Path) -> 
             WIDTH,
         ),
         Paragraph(labels("excursions_title"), HEADING),
-        *_excursions(stats.excursions, certificate.actions, labels, seconds=True),
+        *_excursions(
+            [
+                (e, _carried_note(certificate, e, labels))
+                for e in [*stats.carried, *stats.excursions]
+            ],
+            certificate.actions,
+            labels,
+            seconds=True,
+        ),
+        Paragraph(labels("deviations_title"), HEADING),
+        *_deviations(stats.short_deviations, scope, labels, seconds=True),
+        *_conventions(conventions.texts(scope, [], labels), labels),
         KeepTogether(_digest(certificate.seal, stats.samples, labels)),
     ]
     footer = f"{labels('certificate_title')} {scope.sensor.id}, {labels.time(certificate.start)}"
@@ -307,6 +326,11 @@ def _summary(alarm: PeriodStats, legal: PeriodStats, labels: Labels) -> Table:
             labels.degree_minutes(legal.degree_minutes),
         ],
         [labels("excursions"), str(len(alarm.excursions)), str(len(legal.excursions))],
+        [
+            labels("short_deviations"),
+            str(len(alarm.short_deviations)),
+            str(len(legal.short_deviations)),
+        ],
     ]
     right = Table(
         [
@@ -317,7 +341,7 @@ def _summary(alarm: PeriodStats, legal: PeriodStats, labels: Labels) -> Table:
             [Paragraph(escape(r[0]), CELL)] + [Paragraph(escape(c), CELL_RIGHT) for c in r[1:]]
             for r in rows[1:]
         ],
-        colWidths=[28 * mm, 30 * mm, 30 * mm],
+        colWidths=[36 * mm, 26 * mm, 26 * mm],
     )
     right.setStyle(_grid_style(header=True))
     both = Table([[left, right]], colWidths=[WIDTH - 88 * mm, 88 * mm])
@@ -333,47 +357,70 @@ def _summary(alarm: PeriodStats, legal: PeriodStats, labels: Labels) -> Table:
     return both
 
 
-def _days_table(report: AssetReport, labels: Labels) -> Table:
-    heads = [
+def _days_tables(report: AssetReport, labels: Labels) -> list[Any]:
+    """Two tables per local day: its length, readings and temperatures; then its time and
+    degree-minutes beyond the limits, excursions (counted on the day they start) and
+    short deviations."""
+    temperatures = [
         labels("day"),
+        labels("col_days_hours"),
         labels("col_readings"),
         labels("col_coverage"),
         labels("col_min"),
         labels("col_max"),
         labels("col_mean"),
         labels("mkt_short"),
+    ]
+    limits = [
+        labels("day"),
         labels("col_in_range"),
         labels("col_beyond_alarm"),
         labels("col_km"),
+        labels("col_excursions"),
+        labels("col_short"),
         labels("col_above_legal"),
     ]
-    rows = [
+    first = [
         [
             labels.weekday(day.day),
+            labels.number(day.alarm.duration_s / 3600, 0),
             str(day.alarm.samples),
             labels.percent(day.alarm.coverage_pct),
             labels.temperature(day.alarm.min_c),
             labels.temperature(day.alarm.max_c),
             labels.temperature(day.alarm.mean_c),
             labels.temperature(day.alarm.mkt_c),
+        ]
+        for day in report.days
+    ]
+    second = [
+        [
+            labels.weekday(day.day),
             labels.percent(day.alarm.time_in_range_pct),
             labels.duration(day.alarm.excursion_s),
             labels.number(day.alarm.degree_minutes, 1),
+            str(len(day.alarm.excursions)),
+            str(len(day.alarm.short_deviations)),
             labels.duration(day.legal.excursion_s),
         ]
         for day in report.days
     ]
-    return _table(heads, rows, right_from=1)
+    return [
+        _table(temperatures, first, right_from=1),
+        Spacer(1, 2 * mm),
+        _table(limits, second, right_from=1),
+    ]
 
 
 def _excursions(
-    excursions: Sequence[Excursion],
+    excursions: Sequence[tuple[Excursion, list[str]]],
     actions: Sequence[Sequence[Closing]],
     labels: Labels,
     seconds: bool,
 ) -> list[Any]:
-    """The excursions beyond the alarm limits, each with the corrective actions and
-    product decisions of the alert closings that answer it."""
+    """The excursions beyond the alarm limits with the corrective actions and product
+    decisions of the alert closings that answer them; each one's notes (carried into the
+    period, degree-minutes by day) under the table."""
     if not excursions:
         return [Paragraph(escape(labels("no_excursions")), BODY)]
     heads = [
@@ -386,14 +433,18 @@ def _excursions(
         labels("corrective_action"),
         labels("product_decision"),
     ]
-    rows = []
-    for number, (excursion, closings) in enumerate(zip(excursions, actions, strict=True), 1):
+    rows, footnotes = [], []
+    for number, ((excursion, notes), closings) in enumerate(
+        zip(excursions, actions, strict=True), 1
+    ):
+        end = _stacked(labels.time(excursion.end, seconds=seconds))
+        footnotes += [f"{number}: {note}" for note in notes]
         rows.append(
             [
                 str(number),
                 _stacked(labels.time(excursion.start, seconds=seconds)),
-                _stacked(labels.time(excursion.end, seconds=seconds)),
-                labels.duration((excursion.end - excursion.start).total_seconds()),
+                f"{labels('ongoing')}\n{end}" if excursion.ongoing else end,
+                labels.duration(excursion.duration_s),
                 labels.temperature(excursion.peak_c),
                 labels.number(excursion.degree_minutes, 1),
                 "\n\n".join(_action(c, labels) for c in closings) or labels("not_recorded"),
@@ -404,7 +455,72 @@ def _excursions(
     return [
         _table(heads, rows, right_from=len(heads) - 2, text_from=len(heads) - 2),
         Spacer(1, 1.5 * mm),
+        *[Paragraph(escape(footnote), SMALL) for footnote in footnotes],
         Paragraph(escape(labels("actions_note")), SMALL),
+    ]
+
+
+def _report_notes(report: AssetReport, excursion: Excursion, labels: Labels) -> list[str]:
+    """Notes on an excursion: where it counts if it began before the period, and its
+    degree-minutes on each day when it spans several."""
+    notes = []
+    if excursion in report.alarm.carried:
+        notes.append(labels("carried_from", day=labels.day(report.counted_on(excursion))))
+    by_day = report.by_day(excursion)
+    if len(by_day) > 1:
+        parts = "; ".join(f"{labels.day(day)}: {labels.number(km, 1)}" for day, km in by_day)
+        notes.append(labels("split_by_day", parts=f"{parts} K·min"))
+    return notes
+
+
+def _carried_note(certificate: Certificate, excursion: Excursion, labels: Labels) -> list[str]:
+    """A note on an excursion that began before loading."""
+    if excursion not in certificate.stats.carried:
+        return []
+    day = excursion.start.astimezone(ZoneInfo(certificate.scope.timezone)).date()
+    return [labels("carried_from", day=labels.day(day))]
+
+
+def _deviations(
+    deviations: Sequence[Deviation], scope: Scope, labels: Labels, seconds: bool
+) -> list[Any]:
+    """The short deviations: beyond a limit, but not excursions, with the reason."""
+    if not deviations:
+        return [Paragraph(escape(labels("no_deviations")), BODY)]
+    heads = [
+        "#",
+        labels("start"),
+        labels("end"),
+        labels("duration"),
+        labels("peak"),
+        labels("col_km"),
+        labels("reason"),
+    ]
+    delay = labels.duration(scope.limits.delay_s)
+    rows = [
+        [
+            str(number),
+            _stacked(labels.time(deviation.start, seconds=seconds)),
+            _stacked(labels.time(deviation.end, seconds=seconds)),
+            labels.duration(deviation.duration_s),
+            labels.temperature(deviation.peak_c),
+            labels.number(deviation.degree_minutes, 1),
+            labels(f"held_back_{deviation.held_back.value}", delay=delay)
+            + (f" ({labels('ongoing')})" if deviation.ongoing else ""),
+        ]
+        for number, deviation in enumerate(deviations, 1)
+    ]
+    return [
+        _table(heads, rows, right_from=3, text_from=len(heads) - 1),
+        Spacer(1, 1.5 * mm),
+        Paragraph(escape(labels("deviations_note")), SMALL),
+    ]
+
+
+def _conventions(sentences: Sequence[str], labels: Labels) -> list[Any]:
+    return [
+        Paragraph(labels("conventions_title"), HEADING),
+        *[Paragraph(f"• {escape(sentence)}", BODY) for sentence in sentences],
     ]
 
 

@@ -10,12 +10,15 @@ It knows nothing of limits or reports: times and ids in, samples and closings ou
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 
-from coldchain.compliance import Sample
+from coldchain import influxql
+from coldchain.compliance import GraceEvent, Sample
+from coldchain.contract import EventKind
 from coldchain.corrective import Closing
 from coldchain.influxql import literal
 from coldchain.lineprotocol import nanoseconds
@@ -61,6 +64,11 @@ class Readings:
         rows = self.query(influxql)
         return [Sample(ts=from_ns(int(ts)), temp_c=float(temp_c)) for ts, temp_c in rows]
 
+    def sensor(self, asset: str, sensor: str, asset_sensors: Sequence[str]) -> SensorReadings:
+        """One sensor's readings and its asset's events, as
+        coldchain.compliance.judged_readings reads them."""
+        return SensorReadings(self, asset, sensor, asset_sensors)
+
     def closings(self, asset: str, sensor: str, since: datetime) -> list[Closing]:
         """Closings of alerts about `asset` (this sensor's, or the asset's own) at or after
         `since` (UTC), from the alerts service's alert actions."""
@@ -98,6 +106,45 @@ class Readings:
             if line.strip():
                 rows.extend(_values(json.loads(line), influxql, self.database))
         return rows
+
+
+class SensorReadings:
+    """One sensor's readings and its asset's door openings and defrost starts (UTC)."""
+
+    def __init__(
+        self, readings: Readings, asset: str, sensor: str, asset_sensors: Sequence[str]
+    ) -> None:
+        self._readings = readings
+        self._asset, self._sensor, self._sensors = asset, sensor, asset_sensors
+
+    def readings(self, first: datetime, last: datetime) -> list[Sample]:
+        rows = self._readings.query(
+            influxql.sensor_readings(self._asset, self._sensor, first, last)
+        )
+        return [Sample(ts=from_ns(int(ts)), temp_c=float(temp_c)) for ts, temp_c in rows]
+
+    def last_time(
+        self, since: datetime, before: datetime, low_c: float, high_c: float
+    ) -> datetime | None:
+        return self._time(nanoseconds(since), nanoseconds(before) - 1, low_c, high_c, True)
+
+    def first_time(
+        self, after: datetime, until: datetime, low_c: float, high_c: float
+    ) -> datetime | None:
+        return self._time(nanoseconds(after) + 1, nanoseconds(until), low_c, high_c, False)
+
+    def grace_events(self, first: datetime, last: datetime) -> list[GraceEvent]:
+        rows = self._readings.query(influxql.grace_events(self._sensors, first, last))
+        return [GraceEvent(from_ns(int(ts)), EventKind(kind)) for ts, _seq, kind in rows]
+
+    def _time(
+        self, since_ns: int, until_ns: int, low_c: float, high_c: float, latest: bool
+    ) -> datetime | None:
+        query = influxql.reading_time(
+            self._asset, self._sensor, since_ns, until_ns, low_c, high_c, latest
+        )
+        rows = self._readings.query(query)
+        return from_ns(int(rows[0][0])) if rows else None
 
 
 def _values(chunk: dict[str, Any], influxql: str, database: str) -> list[list[Any]]:

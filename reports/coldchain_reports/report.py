@@ -3,7 +3,7 @@
 Every number comes from `coldchain.compliance`, computed twice: against the
 asset's alarm limits and against the category's legal maximum; the corrective
 actions come from the alerts' closings (`coldchain.corrective`). This module
-only assembles; `pdf` renders and `csv_rows` tabulates.
+only assembles; `pdf` renders, `csv_rows` tabulates and `to_json` writes it for machines.
 """
 
 from __future__ import annotations
@@ -11,10 +11,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
 
 from coldchain import compliance
-from coldchain.compliance import PeriodStats, Sample
+from coldchain.compliance import Excursion, GraceEvent, PeriodStats, Sample
 from coldchain.corrective import Closing, answered
+from coldchain_reports import conventions
 from coldchain_reports.calibration import Calibration, CalibrationState, state
 from coldchain_reports.errors import InvalidInput
 from coldchain_reports.scope import Scope
@@ -22,6 +25,8 @@ from coldchain_reports.seal import Seal, utc_text
 
 #: Longest period one report covers; a year of 5-second readings is 6.3 million rows.
 MAX_DAYS = 366
+KIND = "coldchain.compliance-report"
+VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -43,11 +48,35 @@ class AssetReport:
     seal: Seal
     calibration: Calibration | None
     actions: list[list[Closing]]
-    """For each excursion beyond the alarm limits, the closings of the alerts answering it."""
+    """For each excursion beyond the alarm limits (those carried into the period first),
+    the closings of the alerts answering it."""
 
     @property
     def calibration_state(self) -> CalibrationState:
         return state(self.calibration, self.last_day)
+
+    @property
+    def listed(self) -> list[Excursion]:
+        """The excursions beyond the alarm limits to list: those carried into the period
+        first, then those counted in it; `actions` has their closings in this order."""
+        return [*self.alarm.carried, *self.alarm.excursions]
+
+    @property
+    def day_lengths(self) -> list[tuple[date, float]]:
+        return [(day.day, day.alarm.duration_s) for day in self.days]
+
+    def by_day(self, excursion: Excursion) -> list[tuple[date, float]]:
+        """The excursion's degree-minutes on each local day of the period it touches."""
+        return [
+            (day.day, listed.degree_minutes_in_period)
+            for day in self.days
+            for listed in [*day.alarm.carried, *day.alarm.excursions]
+            if listed.start == excursion.start and listed.above == excursion.above
+        ]
+
+    def counted_on(self, excursion: Excursion) -> date:
+        """The local day an excursion counts on: the day it starts."""
+        return excursion.start.astimezone(ZoneInfo(self.scope.timezone)).date()
 
 
 def period_bounds(first_day: date, last_day: date, timezone: str) -> tuple[datetime, datetime]:
@@ -68,32 +97,37 @@ def build(
     samples: Sequence[Sample],
     calibration: Calibration | None,
     closings: Sequence[Closing],
+    events: Sequence[GraceEvent] = (),
 ) -> AssetReport:
+    """The report from the readings and events compliance.judged_readings read for it."""
     start, end = period_bounds(first_day, last_day, scope.timezone)
-    interval_s = scope.sensor.interval_s
-    tz = scope.timezone
-    alarm_days = compliance.daily_stats(
-        samples, first_day, last_day, scope.alarm_band, interval_s, tz
-    )
-    legal_days = compliance.daily_stats(
-        samples, first_day, last_day, scope.legal_band, interval_s, tz
-    )
+    interval_s, tz, rules = scope.sensor.interval_s, scope.timezone, scope.rules
+
+    def days_against(band: compliance.Band) -> list[tuple[date, PeriodStats]]:
+        return compliance.daily_stats(
+            samples, first_day, last_day, band, interval_s, tz, rules, events
+        )
+
+    def period_against(band: compliance.Band) -> PeriodStats:
+        return compliance.period_stats(samples, start, end, band, interval_s, rules, events)
+
+    alarm_days, legal_days = days_against(scope.alarm_band), days_against(scope.legal_band)
     days = [
         Day(day=day, alarm=alarm, legal=legal)
         for (day, alarm), (_, legal) in zip(alarm_days, legal_days, strict=True)
     ]
-    alarm = compliance.period_stats(samples, start, end, scope.alarm_band, interval_s)
+    alarm = period_against(scope.alarm_band)
     return AssetReport(
         scope=scope,
         first_day=first_day,
         last_day=last_day,
         alarm=alarm,
-        legal=compliance.period_stats(samples, start, end, scope.legal_band, interval_s),
+        legal=period_against(scope.legal_band),
         days=days,
-        samples=samples,
+        samples=[sample for sample in samples if start <= sample.ts < end],
         seal=Seal.over(scope.asset.id, scope.sensor.id, start, end, samples),
         calibration=calibration,
-        actions=answered(alarm.excursions, closings),
+        actions=answered([*alarm.carried, *alarm.excursions], closings),
     )
 
 
@@ -102,6 +136,7 @@ CSV_COLUMNS = (
     "start_utc",
     "end_utc",
     "duration_s",
+    "day_hours",
     "readings",
     "covered_s",
     "coverage_pct",
@@ -116,15 +151,32 @@ CSV_COLUMNS = (
     "beyond_alarm_s",
     "alarm_degree_minutes",
     "alarm_excursions",
+    "alarm_excursions_carried",
+    "short_deviations",
+    "short_deviation_s",
     "regulatory_max_c",
     "above_regulatory_s",
     "regulatory_degree_minutes",
+    "regulatory_excursions",
+    "timezone",
+    "interval_s",
+    "reading_holds_at_most_s",
+    "alarm_delay_s",
+    "hysteresis_k",
+    "door_grace_s",
+    "defrost_grace_s",
+    "absolute_max_c",
 )
 
 
 def csv_rows(report: AssetReport) -> list[dict[str, str]]:
-    """One row per local day; numbers with a decimal point, empty where there is no reading."""
+    """One row per local day; numbers with a decimal point, empty where there is no reading.
+
+    Each row carries the day's length in hours and the values of the conventions the day
+    was judged by (conventions.as_json): a row read alone says how it was counted.
+    """
     limits = report.scope.limits
+    rules = conventions.as_json(report.scope, report.day_lengths)
     rows = []
     for day in report.days:
         alarm, legal = day.alarm, day.legal
@@ -133,6 +185,7 @@ def csv_rows(report: AssetReport) -> list[dict[str, str]]:
             "start_utc": utc_text(alarm.start),
             "end_utc": utc_text(alarm.end),
             "duration_s": alarm.duration_s,
+            "day_hours": alarm.duration_s / 3600,
             "readings": alarm.samples,
             "covered_s": alarm.covered_s,
             "coverage_pct": alarm.coverage_pct,
@@ -147,12 +200,84 @@ def csv_rows(report: AssetReport) -> list[dict[str, str]]:
             "beyond_alarm_s": alarm.excursion_s,
             "alarm_degree_minutes": alarm.degree_minutes,
             "alarm_excursions": len(alarm.excursions),
+            "alarm_excursions_carried": len(alarm.carried),
+            "short_deviations": len(alarm.short_deviations),
+            "short_deviation_s": sum(d.duration_s for d in alarm.short_deviations),
             "regulatory_max_c": limits.regulatory_max_c,
             "above_regulatory_s": legal.excursion_s,
             "regulatory_degree_minutes": legal.degree_minutes,
-        }
+            "regulatory_excursions": len(legal.excursions),
+        } | {name: rules[name] for name in _CONVENTION_COLUMNS}
         rows.append({column: plain(values[column]) for column in CSV_COLUMNS})
     return rows
+
+
+_CONVENTION_COLUMNS = (
+    "timezone",
+    "interval_s",
+    "reading_holds_at_most_s",
+    "alarm_delay_s",
+    "hysteresis_k",
+    "door_grace_s",
+    "defrost_grace_s",
+    "absolute_max_c",
+)
+
+
+def to_json(report: AssetReport) -> dict[str, Any]:
+    """The report's days, excursions and short deviations as JSON-ready data, with the
+    conventions they were counted by: numbers rounded to 3 decimals, times in UTC."""
+    scope = report.scope
+    return {
+        "kind": KIND,
+        "version": VERSION,
+        "site": scope.site.id,
+        "asset": scope.asset.id,
+        "sensor": scope.sensor.id,
+        "first_day": report.first_day.isoformat(),
+        "last_day": report.last_day.isoformat(),
+        "conventions": conventions.as_json(scope, report.day_lengths),
+        "days": [
+            {column: value for column, value in row.items() if column not in _CONVENTION_COLUMNS}
+            for row in csv_rows(report)
+        ],
+        "excursions": [
+            {
+                "from": utc_text(excursion.start),
+                "to": utc_text(excursion.end),
+                "ongoing": excursion.ongoing,
+                "side": "above" if excursion.above else "below",
+                "counted_on": report.counted_on(excursion).isoformat(),
+                "alarm_at": utc_text(excursion.raised_at) if excursion.raised_at else None,
+                "duration_s": _n(excursion.duration_s),
+                "peak_c": _n(excursion.peak_c),
+                "degree_minutes": _n(excursion.degree_minutes),
+                "degree_minutes_by_day": {
+                    day.isoformat(): _n(minutes) for day, minutes in report.by_day(excursion)
+                },
+            }
+            for excursion in report.listed
+        ],
+        "short_deviations": [
+            {
+                "from": utc_text(deviation.start),
+                "to": utc_text(deviation.end),
+                "ongoing": deviation.ongoing,
+                "side": "above" if deviation.above else "below",
+                "duration_s": _n(deviation.duration_s),
+                "peak_c": _n(deviation.peak_c),
+                "degree_minutes": _n(deviation.degree_minutes),
+                "held_back": deviation.held_back.value,
+            }
+            for deviation in report.alarm.short_deviations
+        ],
+        "digest": report.seal.digest,
+        "seal": report.seal.text(),
+    }
+
+
+def _n(value: float) -> float:
+    return round(value, 3)
 
 
 def plain(value: object) -> str:

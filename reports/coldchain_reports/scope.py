@@ -8,10 +8,8 @@ regulatory maximum).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 
-from coldchain import compliance
-from coldchain.compliance import Band
+from coldchain.compliance import Band, Rules
 from coldchain.fleet import Asset, Fleet, Sensor, Site
 from coldchain.limits import Limits
 from coldchain_reports.errors import UnknownInFleet
@@ -22,6 +20,8 @@ class Scope:
     site: Site
     asset: Asset
     sensor: Sensor
+    asset_sensors: tuple[str, ...] = ()
+    """Every sensor of the asset: its door openings and defrost starts come from them."""
 
     @property
     def limits(self) -> Limits:
@@ -32,10 +32,9 @@ class Scope:
         return self.site.timezone
 
     @property
-    def reach(self) -> timedelta:
-        """How far before and after a period to read: the last reading before it covers
-        into it, and the first after it decides how long the period's last one holds."""
-        return timedelta(seconds=compliance.reach_s(self.sensor.interval_s))
+    def rules(self) -> Rules:
+        """How excursions are delimited: the rule engine's rules with the asset's limits."""
+        return Rules(self.limits, self.timezone)
 
     @property
     def alarm_band(self) -> Band:
@@ -70,7 +69,7 @@ def of_asset(fleet: Fleet, asset_id: str, sensor_id: str | None = None) -> Scope
             "choose one with --sensor"
         )
     site, sensor, asset = candidates[0]
-    return Scope(site=site, asset=asset, sensor=sensor)
+    return Scope(site=site, asset=asset, sensor=sensor, asset_sensors=_sensors_of(fleet, asset))
 
 
 def of_sensor(fleet: Fleet, sensor_id: str) -> Scope:
@@ -81,4 +80,8 @@ def of_sensor(fleet: Fleet, sensor_id: str) -> Scope:
             f"the fleet has no temperature sensor {sensor_id!r}; sensors: {', '.join(known)}"
         )
     site, _gateway, sensor, asset = located
-    return Scope(site=site, asset=asset, sensor=sensor)
+    return Scope(site=site, asset=asset, sensor=sensor, asset_sensors=_sensors_of(fleet, asset))
+
+
+def _sensors_of(fleet: Fleet, asset: Asset) -> tuple[str, ...]:
+    return tuple(sensor.id for _s, _g, sensor, other in fleet.sensors() if other.id == asset.id)
