@@ -20,6 +20,7 @@ TABLE_FIELDS = (
     "time_in_legal_range_pct",
     "excursions_above",
     "excursions_below",
+    "short_deviations",
     "excursion_s",
     "degree_minutes",
     "above_legal_s",

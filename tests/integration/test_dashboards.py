@@ -27,7 +27,7 @@ import pytest
 from typer.testing import CliRunner
 
 from coldchain import measurements
-from coldchain.compliance import Band, Excursion, PeriodStats, Sample, daily_stats, local_day_bounds
+from coldchain.compliance import Band, PeriodStats, Rules, Sample, daily_stats, local_day_bounds
 from coldchain.fleet import Fleet
 from coldchain.rollup import day_records
 from coldchain_dashboards import build, publish
@@ -58,20 +58,20 @@ def _chilled(ts: datetime) -> float | None:
     if day == date(2026, 3, 29) and (10, 0, 0) <= clock < (10, 30, 0):
         return None  # a 30-minute gap on the daylight-saving day
     if day == date(2026, 3, 30) and clock == (8, 1, 0):
-        return None  # one missing reading splits an excursion in two
+        return None  # one missing reading ends no excursion
     if day == date(2026, 3, 29) and (3, 10, 0) <= clock < (3, 25, 0):
         return 6.5 + 0.1 * local.minute  # above the band on the daylight-saving day
     if day == date(2026, 3, 28) and (14, 0, 0) <= clock < (14, 5, 0):
         return -1.5  # below
     if day == date(2026, 3, 28) and (16, 0, 0) <= clock < (16, 0, 30):
-        return 8.0  # above, then straight below: two excursions
+        return 8.0  # above, then straight below: two stretches, each shorter than the delay
     if day == date(2026, 3, 28) and (16, 0, 30) <= clock < (16, 1, 0):
         return -2.0
     if (day, clock) >= (date(2026, 3, 29), (23, 58, 0)) and (day, clock) < (
         date(2026, 3, 30),
         (0, 3, 0),
     ):
-        return 7.5  # across local midnight: counts on both days
+        return 7.5  # across local midnight: counts on the day it starts
     if day == date(2026, 3, 30) and (8, 0, 0) <= clock < (8, 2, 0):
         return 6.2
     if clock[1] == 30 and clock[2] == 0:
@@ -83,7 +83,7 @@ def _frozen(ts: datetime) -> float | None:
     """freezer-1: above its maximum as the range starts and in the afternoon of the 29th."""
     local = ts.astimezone(BERLIN)
     if local < START.astimezone(BERLIN) + timedelta(minutes=2):
-        return -17.0  # already above before the range: the range starts mid-excursion
+        return -17.0  # above before the range: counted on the day it started, not in the range
     if local.date() == date(2026, 3, 29) and 15 <= local.hour < 16 and local.minute < 10:
         return -16.0 - local.minute / 10
     if local.date() == date(2026, 3, 30) and local.hour == 6:
@@ -503,16 +503,20 @@ def test_daily_compliance_table_agrees_with_the_compliance_code(
         limits = watched.limits
         band = Band(max_c=limits.max_c, min_c=limits.min_c)
         legal = Band(max_c=limits.regulatory_max_c)
-        by_day = daily_stats(readings, FIRST_DAY, LAST_DAY, band, INTERVAL_S)
-        legal_by_day = dict(daily_stats(readings, FIRST_DAY, LAST_DAY, legal, INTERVAL_S))
+        rules = Rules(limits, "Europe/Berlin")
+        tz = rules.timezone
+        by_day = daily_stats(readings, FIRST_DAY, LAST_DAY, band, INTERVAL_S, tz, rules)
+        legal_by_day = dict(
+            daily_stats(readings, FIRST_DAY, LAST_DAY, legal, INTERVAL_S, tz, rules)
+        )
         records = day_records(
-            readings, FIRST_DAY, LAST_DAY, band, limits.regulatory_max_c, INTERVAL_S
+            readings, FIRST_DAY, LAST_DAY, band, limits.regulatory_max_c, INTERVAL_S, tz, rules
         )
         for (day, stats), record in zip(by_day, records, strict=True):
             row = {name: value for name, value in shown[(asset, day)].items() if value is not None}
             fields = record.fields()
             assert set(row) == {name for name in TABLE_FIELDS if name in fields}, (asset, day)
-            expected = _figures(stats, band) | {
+            expected = _figures(stats) | {
                 "time_in_legal_range_pct": legal_by_day[day].time_in_range_pct,
                 "above_legal_s": legal_by_day[day].excursion_s,
             }
@@ -527,24 +531,25 @@ def test_daily_compliance_table_agrees_with_the_compliance_code(
     assert {day for _, day in shown} == {FIRST_DAY, date(2026, 3, 29), LAST_DAY}
     dst = shown[(CHILLED, date(2026, 3, 29))]
     assert dst["coverage_pct"] == pytest.approx(100 * (23 * 3600 - 1800) / (23 * 3600))
-    assert shown[(CHILLED, date(2026, 3, 28))]["excursions_above"] == 1
-    assert shown[(CHILLED, date(2026, 3, 28))]["excursions_below"] == 2
-    assert shown[(CHILLED, LAST_DAY)]["excursions_above"] == 3  # midnight piece + split pair
-    assert shown[(FROZEN, FIRST_DAY)]["excursions_above"] == 1  # range starts mid-excursion
+    # 30 s at 8 °C, then 30 s at -2 °C: shorter than the 30 s delay (the demo's) each.
+    assert shown[(CHILLED, date(2026, 3, 28))]["excursions_above"] == 0
+    assert shown[(CHILLED, date(2026, 3, 28))]["excursions_below"] == 1
+    assert shown[(CHILLED, date(2026, 3, 28))]["short_deviations"] == 2
+    assert shown[(CHILLED, date(2026, 3, 29))]["excursions_above"] == 2  # 03:10 and 23:58
+    assert shown[(CHILLED, LAST_DAY)]["excursions_above"] == 1  # one reading missing in it
+    assert shown[(FROZEN, FIRST_DAY)]["excursions_above"] == 0  # began the day before
     assert shown[(FROZEN, FIRST_DAY)]["excursions_below"] == 0  # no lower limit
     assert "alarm_min_c" not in {k for k, v in shown[(FROZEN, FIRST_DAY)].items() if v is not None}
 
 
-def _figures(stats: PeriodStats, band: Band) -> dict[str, float | int | None]:
-    def side(excursion: Excursion) -> str:
-        return "above" if band.max_c is not None and excursion.peak_c > band.max_c else "below"
-
-    sides = [side(e) for e in stats.excursions]
+def _figures(stats: PeriodStats) -> dict[str, float | int | None]:
+    above = sum(1 for excursion in stats.excursions if excursion.above)
     return {
         "coverage_pct": stats.coverage_pct,
         "time_in_range_pct": stats.time_in_range_pct,
-        "excursions_above": sides.count("above"),
-        "excursions_below": sides.count("below"),
+        "excursions_above": above,
+        "excursions_below": len(stats.excursions) - above,
+        "short_deviations": len(stats.short_deviations),
         "excursion_s": stats.excursion_s,
         "degree_minutes": stats.degree_minutes,
         "samples": stats.samples,

@@ -3,10 +3,12 @@
 The dataset is two local days around the end of daylight-saving time (25 and
 26 October 2025, 24 h and 25 h) of one-minute readings from cold room 1, with
 an excursion above the legal maximum, one above only the (stricter) alarm
-limit, one below the lower alarm limit and a two-hour gap; plus a van
-compartment's delivery with a door-opening excursion. Every expected number
-comes from coldchain.compliance, the one implementation; the PDFs are read
-back with pdftotext.
+limit, a stretch below the lower alarm limit shorter than the alarm delay (a
+short deviation) and a two-hour gap; plus a van compartment's delivery with a
+door-opening excursion. Every expected number comes from coldchain.compliance,
+the one implementation, with the assets' rules; the PDFs are read back with
+pdftotext. tests/integration/test_compliance_seeded.py checks numbers worked
+out by hand.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from coldchain import compliance, measurements
-from coldchain.compliance import Band, Sample
+from coldchain.categories import PRESETS
+from coldchain.compliance import Band, Rules, Sample
 from coldchain_reports.cli import app
 from conftest import DEMO_FLEET
 from servers import InfluxDB, free_port
@@ -56,7 +59,7 @@ def room_temperature(ts: datetime) -> float:
     if datetime(2025, 10, 25, 18, tzinfo=UTC) <= ts < datetime(2025, 10, 25, 18, 20, tzinfo=UTC):
         return 5.5  # beyond the alarm limit, within the legal maximum
     if datetime(2025, 10, 26, 4, tzinfo=UTC) <= ts < datetime(2025, 10, 26, 4, 10, tzinfo=UTC):
-        return -1.5  # below the lower alarm limit (-1 °C)
+        return -1.5  # below the lower alarm limit (-1 °C) for 10 minutes: < the 15-min delay
     minute = (ts - START).total_seconds() // 60
     return round(3.0 + 0.8 * math.sin(2 * math.pi * minute / 240), 2)
 
@@ -218,11 +221,19 @@ def hms(seconds: float) -> str:
 
 ALARM = Band(max_c=ROOM_ALARM_MAX_C, min_c=-1.0)
 LEGAL = Band(max_c=6.0)
+#: The room's limits in this test's fleet: its category's, with the stricter alarm maximum.
+ROOM_RULES = Rules(PRESETS["meat_products"].limits(max_c=ROOM_ALARM_MAX_C))
 DAYS = [date(2025, 10, 25), date(2025, 10, 26)]
 
 
 def expected_days(band: Band) -> list[tuple[date, compliance.PeriodStats]]:
-    return compliance.daily_stats(ROOM_SAMPLES, DAYS[0], DAYS[1], band, INTERVAL_S)
+    return compliance.daily_stats(
+        ROOM_SAMPLES, DAYS[0], DAYS[1], band, INTERVAL_S, ROOM_RULES.timezone, ROOM_RULES
+    )
+
+
+def expected_period(band: Band) -> compliance.PeriodStats:
+    return compliance.period_stats(ROOM_SAMPLES, START, END, band, INTERVAL_S, ROOM_RULES)
 
 
 def test_report_pdf_in_german_has_the_numbers(dataset: Dataset) -> None:
@@ -236,8 +247,7 @@ def test_report_pdf_in_german_has_the_numbers(dataset: Dataset) -> None:
     pdf = out / "report_cold-room-1_2025-10-25_2025-10-26_de.pdf"
     assert str(pdf) in printed
     text = pdf_text(pdf)
-    period = compliance.period_stats(ROOM_SAMPLES, START, END, ALARM, INTERVAL_S)
-    legal = compliance.period_stats(ROOM_SAMPLES, START, END, LEGAL, INTERVAL_S)
+    period, legal = expected_period(ALARM), expected_period(LEGAL)
     for label in ["Temperaturbericht", "Kühlraum 1 (Molkereiprodukte)", "Zusammenfassung",
                   "Abdeckung", "Mittlere kinetische Temperatur (MKT)", "Tageswerte",
                   "Grenzwertüberschreitungen und Maßnahmen", "Korrektur-",
@@ -245,7 +255,8 @@ def test_report_pdf_in_german_has_the_numbers(dataset: Dataset) -> None:
                   "Zeiten in Europe/Berlin", "Seite 1 von"]:  # fmt: skip
         assert label in text, label
     rows = _squeezed(pdf_text(pdf, raw=True))
-    first, second, third = period.excursions
+    first, second = period.excursions
+    (third,) = period.short_deviations
     assert (
         f"1 25.10.2025 14:00 MESZ 25.10.2025 14:45 MESZ 0:45:00 8,2 °C "
         f"{de(first.degree_minutes, 1)} Ware in Kühlraum 2 umgelagert Ursache: Kompressor "
@@ -256,8 +267,11 @@ def test_report_pdf_in_german_has_the_numbers(dataset: Dataset) -> None:
         f"{de(second.degree_minutes, 1)} Tür geschlossen Ursache: Tür offen abgeschlossen von "
         "a.schmidt, 25.10.2025 21:00 MESZ Freigabe"
     ) in rows, "the closing of the warning that escalated into the excursion"
-    assert f"{de(third.degree_minutes, 1)} nicht erfasst nicht erfasst" in rows
-    for other in ["Abtauung", "Fühler getauscht", "Entsorgung"]:
+    assert (
+        f"1 26.10.2025 05:00 MEZ 26.10.2025 05:10 MEZ 0:10:00 -1,5 °C "
+        f"{de(third.degree_minutes, 1)} kürzer als die Alarmverzögerung (0:15:00)"
+    ) in rows, "a short deviation, listed as what it is"
+    for other in ["keine nötig", "Fühler getauscht", "Entsorgung"]:
         assert other not in rows, "a warning's or another probe's closing"
     assert period.samples == 2940 - 120
     assert f"Messwerte {period.samples}" in _squeezed(text)
@@ -272,19 +286,23 @@ def test_report_pdf_in_german_has_the_numbers(dataset: Dataset) -> None:
         f"Gradminuten {de(period.degree_minutes, 1)} K·min {de(legal.degree_minutes, 1)} K·min"
         in summary
     )
-    assert len(period.excursions) == 3 and len(legal.excursions) == 1
-    assert "Überschreitungen 3 1" in summary
+    assert len(period.excursions) == 2 and len(legal.excursions) == 1
+    assert "Überschreitungen 2 1" in summary
+    assert "Kurze Abweichungen 1 0" in summary
     # Excursion times in local time with the zone: the peak one at 14:00:30 CEST.
     assert "25.10.2025 14:00 MESZ" in rows and "26.10.2025 05:00 MEZ" in rows
     for (day, alarm), (_, day_legal) in zip(
         expected_days(ALARM), expected_days(LEGAL), strict=True
     ):
-        row = next(r for r in text.splitlines() if f"{day:%d.%m.%Y}" in r and "%" in r)
-        cells = row.split()
-        assert cells[2] == str(alarm.samples), row
-        assert cells[3] == de(alarm.coverage_pct, 2), row
-        assert cells[-1] == hms(day_legal.excursion_s), row
-        assert cells[-2] == de(alarm.degree_minutes, 1), row
+        temperatures, limits = (
+            r.split() for r in text.splitlines() if f"{day:%d.%m.%Y}" in r and "%" in r
+        )
+        assert temperatures[2] == str(round(alarm.duration_s / 3600)), temperatures
+        assert temperatures[3] == str(alarm.samples), temperatures
+        assert temperatures[4] == de(alarm.coverage_pct, 2), temperatures
+        assert limits[-1] == hms(day_legal.excursion_s), limits
+        assert limits[-2:-4:-1] == [str(len(alarm.short_deviations)), str(len(alarm.excursions))]
+        assert limits[-4] == de(alarm.degree_minutes, 1), limits
     assert "geprüft am 14.01.2025, nächste Prüfung fällig am 14.01.2026 (DKD-4711)" in summary
     inside = [s for s in ROOM_SAMPLES if START <= s.ts < END]
     assert compliance.digest(inside, ROOM_SENSOR) in text
@@ -338,6 +356,7 @@ def test_report_csv_has_the_numbers_of_each_local_day(dataset: Dataset) -> None:
             assert value is not None
             assert float(row[column]) == pytest.approx(value, abs=0.0005), column
         assert int(row["alarm_excursions"]) == len(alarm.excursions)
+        assert int(row["short_deviations"]) == len(alarm.short_deviations)
         assert row["alarm_max_c"] == "5" and row["alarm_min_c"] == "-1"
         assert row["regulatory_max_c"] == "6"
     assert rows[0]["start_utc"] == "2025-10-24T22:00:00Z"
@@ -350,7 +369,7 @@ def test_report_in_english_without_calibration_renders(dataset: Dataset) -> None
               "--lang", "en", "--out-dir", str(out))  # fmt: skip
     pdf = out / "report_cold-room-1_2025-10-25_2025-10-26_en.pdf"
     text = pdf_text(pdf)
-    period = compliance.period_stats(ROOM_SAMPLES, START, END, ALARM, INTERVAL_S)
+    period = expected_period(ALARM)
     summary = _squeezed(text)
     for label in ["Temperature report", "Cold room 1 (dairy)", "Coverage", "Daily figures",
                   "Excursions and actions", "Corrective", "Product",
@@ -363,7 +382,7 @@ def test_report_in_english_without_calibration_renders(dataset: Dataset) -> None
         "m.mueller, 2025-10-25 15:30 CEST quarantine" in rows
     ), "the recorded texts as they were typed, the labels in English"
     assert "a.schmidt, 2025-10-25 21:00 CEST release" in rows
-    assert "not recorded not recorded" in rows
+    assert "0:10:00 -1.5 °C 5.0 shorter than the alarm delay (0:15:00)" in rows
     assert f"Coverage {period.coverage_pct:.2f} %" in summary
     assert f"(MKT) {period.mkt_c:.1f} °C" in summary
     assert "2025-10-25 14:00 CEST" in rows and "2025-10-26 05:00 CET" in rows
