@@ -147,8 +147,10 @@ def table_rows(series_list: list[dict[str, Any]]) -> dict[date, dict[str, Any]]:
 
 
 def agrees(shown: dict[date, dict[str, Any]], samples: list[Sample]) -> bool:
-    band = watched_sensors(fleet())[SENSOR].alarm_band
-    days = daily_stats(samples, FIRST_DAY, LAST_DAY, band, 60)
+    watched = watched_sensors(fleet())[SENSOR]
+    days = daily_stats(
+        samples, FIRST_DAY, LAST_DAY, watched.alarm_band, 60, watched.site.timezone, watched.rules
+    )
     if set(shown) != {day for day, _ in days}:
         print(f"  days shown: {len(shown)}, days of the year: {len(days)}")
         return False

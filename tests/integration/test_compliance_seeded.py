@@ -41,6 +41,8 @@ from coldchain.contract import AlertState, Event, EventKind, Reading, Severity
 from coldchain.engine import EngineState, RuleEngine
 from coldchain.fleet import Fleet
 from coldchain_ingest.cli import rollup_app
+from coldchain_ingest.influx import Influx
+from coldchain_ingest.rollup import DayWriter, Span, watched_sensors
 from coldchain_reports.cli import app as report_app
 from conftest import DEMO_FLEET, SITE
 from servers import InfluxDB
@@ -396,3 +398,21 @@ def test_the_alarms_of_each_day_are_its_excursions(seeded: Seeded) -> None:
     seeded.rollup(*MARCH)
     seeded.rollup(*OCTOBER)
     assert {day: seeded.daily(day)["excursions"] for day in DAYS} == alarms
+
+
+def test_the_rollup_watches_the_readings_that_judged_a_day(seeded: Seeded) -> None:
+    """A day judged with readings beyond its reach (the excursion across midnight) is
+    watched over them: a late reading there marks it again (RollupJob)."""
+    watched = watched_sensors(Fleet.from_yaml(seeded.fleet.read_text()))[SENSOR]
+    influx = Influx(seeded.influxdb.url, seeded.database)
+    writer = DayWriter(influx)
+    reach = timedelta(seconds=90)
+    try:
+        first, second = (writer.write(watched, day, day) for day in MARCH)
+        assert first == Span(local(MARCH[0], 0, 0) - reach, MIDNIGHT[1]), "forward to its end"
+        assert second == Span(
+            MIDNIGHT[0] - timedelta(minutes=1), local(date(2026, 3, 31), 0, 0) + reach
+        ), "back to the last reading before it"
+        assert writer.write(watched, OCTOBER[0], OCTOBER[0]) is None, "its reach was enough"
+    finally:
+        influx.close()

@@ -16,10 +16,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from coldchain.contract import Reading, Telemetry
+from coldchain.contract import Event, EventKind, Reading, Telemetry
 from coldchain.fleet import Fleet
 from coldchain.rollup import touched_days
-from coldchain_ingest.rollup import DayWriter, PendingDays, RollupJob
+from coldchain_ingest.rollup import DayWriter, PendingDays, RollupJob, Span
 
 REPO = Path(__file__).resolve().parents[2]
 FLEET = Fleet.from_yaml((REPO / "fleet" / "dortmund-hub.yaml").read_text())
@@ -62,4 +62,61 @@ def test_every_touched_day_is_marked(
         first, last = readings[0].ts, readings[-1].ts
         for day in touched_days(first, last, INTERVAL_S, "Europe/Berlin"):
             assert pending.queued(sensor, day), (sensor, day)
+    pending.close()
+
+
+def _reading(sensor: str, at: datetime, seq: int) -> Telemetry:
+    return Telemetry(
+        v=1, gateway="x", seq=seq, sent_at=at, readings=[Reading(sensor=sensor, ts=at, temp_c=8.0)]
+    )
+
+
+def test_a_day_whose_excursion_goes_on_is_marked_by_any_later_reading(tmp_path: Path) -> None:
+    """An excursion begun at 23:50 and undecided when its day was computed is counted on
+    that day once decided: readings of the next day must mark it again."""
+    day, sensor = date(2026, 10, 24), "cold-room-1.air"
+    pending = PendingDays(tmp_path / "state.sqlite3")
+    job = RollupJob(FLEET, DayWriter(None), pending)  # type: ignore[arg-type]
+    began = datetime(2026, 10, 24, 21, 50, tzinfo=UTC)  # 23:50 CEST
+    pending.watch(sensor, day, Span(began, None))
+    pending.close()
+    pending = PendingDays(tmp_path / "state.sqlite3")  # watched across a restart
+    job = RollupJob(FLEET, DayWriter(None), pending)  # type: ignore[arg-type]
+    morning = datetime(2026, 10, 25, 9, tzinfo=UTC)
+    job.note([_reading(sensor, morning, 1)])
+    assert pending.queued(sensor, day) and pending.queued(sensor, date(2026, 10, 25))
+    pending.take(SENSORS, date(2026, 12, 31))
+    job.note([_reading(sensor, morning + timedelta(seconds=5), 2)])  # the same day again
+    assert pending.queued(sensor, day), "also where note skips touched_days"
+    pending.take(SENSORS, date(2026, 12, 31))
+    pending.watch(sensor, day, None)  # computed again: the excursion ended
+    job.note([_reading(sensor, morning + timedelta(seconds=10), 3)])
+    assert not pending.queued(sensor, day)
+    assert not pending.queued("freezer-1.air", day), "another sensor's readings mark nothing"
+    pending.close()
+
+
+def test_a_day_judged_over_a_span_is_marked_by_a_reading_in_that_span(tmp_path: Path) -> None:
+    day, sensor = date(2026, 10, 25), "cold-room-1.air"
+    pending = PendingDays(tmp_path / "state.sqlite3")
+    job = RollupJob(FLEET, DayWriter(None), pending)  # type: ignore[arg-type]
+    span = Span(datetime(2026, 10, 24, 18, tzinfo=UTC), datetime(2026, 10, 26, 1, tzinfo=UTC))
+    pending.watch(sensor, day, span)
+    job.note([_reading(sensor, datetime(2026, 10, 24, 19, tzinfo=UTC), 1)])  # late, the 24th
+    assert pending.queued(sensor, day), "it may end the excursion carried into the 25th"
+    pending.take(SENSORS, date(2026, 12, 31))
+    job.note([_reading(sensor, datetime(2026, 10, 26, 9, tzinfo=UTC), 2)])  # after the span
+    assert not pending.queued(sensor, day)
+    pending.close()
+
+
+def test_a_door_opening_marks_the_days_of_its_grace(tmp_path: Path) -> None:
+    pending = PendingDays(tmp_path / "state.sqlite3")
+    job = RollupJob(FLEET, DayWriter(None), pending)  # type: ignore[arg-type]
+    at = datetime(2026, 10, 24, 21, 59, tzinfo=UTC)  # 23:59 CEST: its grace reaches the 25th
+    door = Event(sensor="van-1.door", ts=at, kind=EventKind.DOOR_OPEN)
+    job.note([Telemetry(v=1, gateway="van-1", seq=1, sent_at=at, readings=[], events=[door])])
+    assert pending.queued("van-1.chilled", date(2026, 10, 24))
+    assert pending.queued("van-1.chilled", date(2026, 10, 25))
+    assert not pending.queued("van-1.frozen", date(2026, 10, 24)), "another asset"
     pending.close()
