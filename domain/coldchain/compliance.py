@@ -426,22 +426,28 @@ def _begun_before(
 def _going_on(samples: list[Sample], end: datetime, bands: Sequence[Band], rules: Rules) -> bool:
     """Whether a stretch that starts before `end` is still going on at the last reading."""
     series = _series(samples)
+    thresholds = [t for band in bands for t in _all_levels(band, rules)]
     low, high = rules.plausible()
+    quiet_low, quiet_high = _quiet(thresholds)
+    started: dict[int, int] = {}  # by the threshold's index: when its stretch started
+    for ts_us, temp_c in zip(series.ts_us, series.temps_c, strict=True):
+        if not low <= temp_c <= high or (not started and quiet_low <= temp_c <= quiet_high):
+            continue
+        for index, threshold in enumerate(thresholds):
+            if index in started:
+                if threshold.back_inside(temp_c):
+                    del started[index]
+            elif threshold.beyond(temp_c):
+                started[index] = ts_us
     end_us = _us(end, "period end")
-    for band in bands:
-        started: dict[str, int] = {}
-        for ts_us, temp_c in zip(series.ts_us, series.temps_c, strict=True):
-            if not low <= temp_c <= high:
-                continue
-            for threshold in _all_levels(band, rules):
-                if threshold.rule in started:
-                    if threshold.back_inside(temp_c):
-                        del started[threshold.rule]
-                elif threshold.beyond(temp_c):
-                    started[threshold.rule] = ts_us
-        if any(start_us < end_us for start_us in started.values()):
-            return True
-    return False
+    return any(start_us < end_us for start_us in started.values())
+
+
+def _quiet(thresholds: Sequence[Threshold]) -> tuple[float, float]:
+    """°C within every level: a reading there starts nothing (it may end something)."""
+    below = [t.level_c for t in thresholds if t.direction is Direction.BELOW]
+    above = [t.level_c for t in thresholds if t.direction is Direction.ABOVE]
+    return max(below, default=-math.inf), min(above, default=math.inf)
 
 
 def _all_levels(band: Band, rules: Rules) -> list[Threshold]:
@@ -597,12 +603,7 @@ def _judge(
         return []
     thresholds = [*levels, *([absolute] if absolute else [])]
     low, high = rules.plausible()
-    quiet_low = max(
-        (t.level_c for t in thresholds if t.direction is Direction.BELOW), default=-math.inf
-    )
-    quiet_high = min(
-        (t.level_c for t in thresholds if t.direction is Direction.ABOVE), default=math.inf
-    )
+    quiet_low, quiet_high = _quiet(thresholds)
     graces = _Graces(rules, events)
     episodes: dict[str, Episode] = {}
     going: dict[str, _Run] = {}
