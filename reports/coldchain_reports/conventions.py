@@ -55,7 +55,7 @@ def texts(scope: Scope, days: Sequence[tuple[date, float]], labels: Labels) -> l
         labels("convention_short"),
         labels(
             "convention_bound",
-            bound=f"{labels.number(JUDGING_BOUND_S / 86400, 0)} {labels('days')}",
+            bound=labels.days(round(JUDGING_BOUND_S / 86400)),
         ),
     ]
 
