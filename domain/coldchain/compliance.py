@@ -288,12 +288,13 @@ def period_stats(
 
 
 def reach_s(interval_s: float) -> float:
-    """How far outside a period (s) a reading still changes its numbers: GAP_FACTOR × interval.
+    """How far outside a period (s) a reading still changes its time-weighted numbers:
+    GAP_FACTOR × interval.
 
     The last reading before the start may cover into the period, and the first
     reading after the end decides whether the period's last reading holds until
-    the end. Read [start - reach, end + reach) to get the numbers of period_stats
-    over every reading.
+    the end. Read [start - reach, end + reach] for those numbers; `judged_readings`
+    reads that and what an excursion across the period's edges needs besides.
     """
     _interval_us(interval_s)
     return GAP_FACTOR * interval_s
@@ -534,6 +535,7 @@ class _Run:
     last: int
     """Index of the last reading that kept it going."""
     peak_c: float
+    limit_c: float
     delay_s: float
     end_us: int | None = None
     raised_us: int | None = None
@@ -630,7 +632,9 @@ def _judge(
             run = going.get(threshold.rule)
             if before is None and episode is not None:
                 above = threshold.direction is Direction.ABOVE
-                run = going[threshold.rule] = _Run(above, ts_us, index, temp_c, threshold.delay_s)
+                run = going[threshold.rule] = _Run(
+                    above, ts_us, index, temp_c, threshold.level_c, threshold.delay_s
+                )
             if run is None:
                 continue
             if raised and run.raised_us is None:
@@ -643,17 +647,15 @@ def _judge(
     runs += going.values()
     runs.sort(key=lambda run: run.start_us)
     for run in runs:
-        run.degree_minutes = _run_minutes(series, run, band, interval_us, None)
+        run.degree_minutes = _run_minutes(series, run, interval_us, None)
     return runs
 
 
 def _run_minutes(
-    series: _Series, run: _Run, band: Band, interval_us: int, clip: tuple[int, int] | None
+    series: _Series, run: _Run, interval_us: int, clip: tuple[int, int] | None
 ) -> float:
     """K·min of the covered time of a stretch (within `clip`, µs, when given)."""
-    ts = series.ts_us
-    limit = band.max_c if run.above else band.min_c
-    assert limit is not None
+    ts, limit = series.ts_us, run.limit_c
     stop = bisect_left(ts, run.end_us) if run.end_us is not None else run.last + 1
     total = 0.0
     for i in range(bisect_left(ts, run.start_us), stop):
@@ -673,11 +675,11 @@ def _run_end_us(series: _Series, run: _Run, interval_us: int) -> int:
 
 
 def _listed(
-    series: _Series, run: _Run, band: Band, interval_us: int, clip: tuple[int, int]
+    series: _Series, run: _Run, interval_us: int, clip: tuple[int, int]
 ) -> Excursion | Deviation:
     """The stretch as listed for the period `clip` (µs): an excursion if it raised."""
     start, end = _utc(run.start_us), _utc(_run_end_us(series, run, interval_us))
-    in_period = _run_minutes(series, run, band, interval_us, clip)
+    in_period = _run_minutes(series, run, interval_us, clip)
     ongoing = run.end_us is None
     if run.raised_us is not None:
         return Excursion(
@@ -728,7 +730,7 @@ def _stats(
     for run in runs:
         if run.start_us >= end_us or _run_end_us(series, run, interval_us) <= start_us:
             continue
-        listed = _listed(series, run, band, interval_us, clip)
+        listed = _listed(series, run, interval_us, clip)
         if isinstance(listed, Deviation):
             if run.start_us >= start_us:
                 deviations.append(listed)
