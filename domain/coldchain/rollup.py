@@ -9,10 +9,10 @@ A day is computed again whenever a reading that can change it arrives, also days
 later (a van back from a dead zone, a gateway back from an outage), and once
 when it ends, so a day without any reading gets its record too (coverage 0 %).
 `touched_days` says which days a reading can change through the time it covers;
-an excursion is judged over all the readings `judged_readings` reads, so a
-reading within those (`DayRecord.judged`) can change the day too, and so can any
-later reading while an excursion counted on the day is still going on. Pure: no
-clock is read.
+excursions are judged over all the readings `judged_readings` reads, so a reading
+within those can change the day too, and so can any later reading while a stretch
+that starts on the day goes on undecided (`DayRecord.undecided`). Pure: no clock
+is read.
 """
 
 from __future__ import annotations
@@ -53,13 +53,10 @@ class DayRecord:
 
     @property
     def undecided(self) -> bool:
-        """Whether an excursion or short deviation counted on the day goes on past the
-        last reading: later readings can change the day."""
-        return any(
-            any(e.ongoing for e in stats.excursions)
-            or any(d.ongoing for d in stats.short_deviations)
-            for stats in (self.alarm, self.legal)
-        )
+        """Whether a stretch beyond a limit that starts on the day goes on past the last
+        reading without having become an excursion yet: a later reading can make it one.
+        (An excursion going on changes none of the day's fields any more.)"""
+        return any(d.ongoing for stats in (self.alarm, self.legal) for d in stats.short_deviations)
 
     def fields(self) -> dict[str, float | int]:
         """The record's fields by name; min, max, mean and MKT only when the day has readings."""

@@ -13,9 +13,10 @@ just ended for every temperature sensor of the site, so a day without any
 reading gets its record too (coverage 0 %).
 
 A day whose excursions were judged over readings beyond its reach (one in
-progress across midnight) is watched over that span, and one whose excursion
-was still going on at the last reading is watched from then on: a reading or
-event stored later within the span marks the day again.
+progress across midnight) is watched over that span, and one with a stretch
+beyond a limit still going on undecided at the last reading (not an excursion
+yet) is watched from then on: a reading or event stored later within the span
+marks the day again.
 
 A day still under way is not computed: its record would count the rest of the
 day as uncovered. It is computed after midnight, and again whenever late

@@ -212,3 +212,17 @@ def test_an_excursion_across_both_midnights_is_read_to_its_ends_and_no_further()
     ((_, day),) = daily_stats(judged.samples, date(2026, 6, 1), date(2026, 6, 1), CHILLED, 60,
                               BERLIN, RULES)  # fmt: skip
     assert day.excursions == [] and [(e.start, e.end) for e in day.carried] == [warm]
+
+
+def test_a_day_is_undecided_while_a_stretch_going_on_may_still_become_an_excursion() -> None:
+    day = date(2026, 6, 1)
+    start, end = local_day_bounds(day)
+    quiet = _minutely(start - timedelta(minutes=2), end - timedelta(minutes=5))
+    late_rise = [Sample(end - timedelta(minutes=5 - n), 8.0) for n in range(5)]
+    (record,) = day_records(quiet + late_rise, day, day, CHILLED, LEGAL_MAX_C, 60, BERLIN, RULES)
+    assert record.undecided, "5 minutes beyond at the last reading: the delay is 10"
+    long_rise = [Sample(end - timedelta(minutes=15 - n), 8.0) for n in range(15)]
+    quiet = _minutely(start - timedelta(minutes=2), end - timedelta(minutes=15))
+    (record,) = day_records(quiet + long_rise, day, day, CHILLED, LEGAL_MAX_C, 60, BERLIN, RULES)
+    assert record.fields()["excursions"] == 1 and record.alarm.excursions[0].ongoing
+    assert not record.undecided, "an excursion going on changes none of the day's fields"
