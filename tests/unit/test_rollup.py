@@ -226,3 +226,20 @@ def test_a_day_is_undecided_while_a_stretch_going_on_may_still_become_an_excursi
     (record,) = day_records(quiet + long_rise, day, day, CHILLED, LEGAL_MAX_C, 60, BERLIN, RULES)
     assert record.fields()["excursions"] == 1 and record.alarm.excursions[0].ongoing
     assert not record.undecided, "an excursion going on changes none of the day's fields"
+
+
+def test_an_excursion_longer_than_the_bound_is_judged_from_the_bound() -> None:
+    """Readings are read at most JUDGING_BOUND_S (7 days) before the day."""
+    start, end = local_day_bounds(date(2026, 6, 10))
+    began = start - timedelta(days=9)
+    samples = [Sample(s.ts, 8.0 if s.ts >= began else 3.0) for s in _minutely(
+        start - timedelta(days=10), end)]  # fmt: skip
+    store = Stored(samples, [])
+    judged = judged_readings(store, start, end, 60, [CHILLED], RULES)
+    bound = start - timedelta(days=7)
+    assert judged.first == bound and judged.samples[0].ts == bound
+    assert judged.last == end + timedelta(days=7), "still going on: forward to the bound"
+    ((_, day),) = daily_stats(judged.samples, date(2026, 6, 10), date(2026, 6, 10), CHILLED, 60,
+                              BERLIN, RULES)  # fmt: skip
+    (carried,) = day.carried
+    assert carried.start == bound and carried.ongoing
