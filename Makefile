@@ -23,8 +23,10 @@ demo: system-deps $(VENV)/.installed
 	$(BIN)/python scripts/demo_banner.py
 	$(BIN)/honcho --procfile Procfile --env /dev/null start
 
+# Two workers, one test file each at a time: most tests wait for real servers, so two
+# run in about half the time on two cores (CI's budget is 15 minutes).
 test: system-deps $(VENV)/.installed lint
-	$(BIN)/pytest
+	$(BIN)/pytest --numprocesses 2 --dist loadfile
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .

@@ -302,7 +302,9 @@ def reach_s(interval_s: float) -> float:
 
 class ReadingStore(Protocol):
     """What `judged_readings` asks of a store of one sensor's readings and its asset's
-    events (an adapter: InfluxDB in ingest and in the reports). Times are UTC."""
+    events (an adapter: InfluxDB in ingest and in the reports). Times are UTC. It holds
+    one reading per time, the last written (InfluxDB keeps one point per series and
+    time), so what its queries find agrees with the readings it returns."""
 
     def readings(self, first: datetime, last: datetime) -> list[Sample]:
         """The readings with first <= ts <= last."""
