@@ -16,17 +16,30 @@ METRICS_PORT ?= 9108
 MAIL_PORT ?= 1025
 export MQTT_PORT INFLUX_PORT ALERTS_PORT METRICS_PORT MAIL_PORT
 
-.PHONY: demo test lint schemas dashboards screenshots system-deps clean-demo bench
+.PHONY: demo test test-unit test-integration test-e2e test-faults bench-smoke lint schemas \
+	dashboards screenshots system-deps clean-demo bench
 
 demo: system-deps $(VENV)/.installed
 	$(BIN)/python scripts/localstack.py var $(MQTT_PORT) $(INFLUX_PORT)
 	$(BIN)/python scripts/demo_banner.py
 	$(BIN)/honcho --procfile Procfile --env /dev/null start
 
-# Two workers, one test file each at a time: most tests wait for real servers, so two
-# run in about half the time on two cores (CI's budget is 15 minutes).
-test: system-deps $(VENV)/.installed lint
-	$(BIN)/pytest --numprocesses 2 --dist loadfile
+# The test layers of STYLE.md, in turn; each runs alone too (`make test-unit`) and says
+# how long it took. Above the unit layer, two workers take one test file each at a
+# time: most tests wait for real servers, so two run in about half the time on two
+# cores (CI's budget is 15 minutes).
+LAYERS := unit integration e2e faults
+test: system-deps $(VENV)/.installed lint $(addprefix test-,$(LAYERS))
+
+test-unit: $(VENV)/.installed
+	@start=$$(date +%s); $(BIN)/pytest tests/unit; status=$$?; 	echo "test-unit: $$(( $$(date +%s) - start )) s"; exit $$status
+
+test-integration test-e2e test-faults: test-%: system-deps $(VENV)/.installed
+	@start=$$(date +%s); $(BIN)/pytest --numprocesses 2 --dist loadfile tests/$*; 	status=$$?; echo "test-$*: $$(( $$(date +%s) - start )) s"; exit $$status
+
+# A small run of the benchmark suite: its machinery works and loses nothing.
+bench-smoke: system-deps $(VENV)/.installed
+	$(BIN)/pytest bench/test_smoke.py
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .

@@ -8,8 +8,8 @@ One command runs every item of docs/performance.md and rewrites it:
 Each round runs every system on every measurement, alternating (the first
 system rotates from round to round); medians and median ratios over the
 rounds are reported. Raw results go to bench/results/. `--smoke` runs the
-machinery at a tiny scale into a temporary file (tests/integration/
-test_bench_smoke.py does that).
+machinery at a tiny scale into a temporary file (bench/test_smoke.py does
+that: `make bench-smoke`).
 """
 
 from __future__ import annotations
