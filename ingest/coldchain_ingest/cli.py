@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import FrameType
@@ -122,7 +123,9 @@ def run(env_file: EnvFile = None) -> None:
     if settings.influx_create_db:
         _create_database(influx, stopping)
     operations = (
-        _serve_operations(settings, broker, influx, dead_letters) if settings.metrics_port else None
+        _serve_operations(settings, broker, influx, dead_letters, pipeline)
+        if settings.metrics_port
+        else None
     )
     broker.start()
     scheduler.start()
@@ -210,21 +213,32 @@ def rollup(
         influx.close()
 
 
-def _influx(settings: IngestSettings, timeout_s: float = 10.0) -> Influx:
+def _influx(settings: IngestSettings, timeout_s: float | None = None) -> Influx:
     return Influx(
         settings.influx_url,
         settings.influx_db,
         settings.influx_username,
         settings.influx_password,
         settings.influx_token,
-        timeout_s=timeout_s,
+        timeout_s=timeout_s or settings.influx_timeout_s,
     )
 
 
 def _serve_operations(
-    settings: IngestSettings, broker: Broker, influx: Influx, dead_letters: DeadLetters
+    settings: IngestSettings,
+    broker: Broker,
+    influx: Influx,
+    dead_letters: DeadLetters,
+    pipeline: Pipeline,
 ) -> WSGIServer:
     checks = [
+        Check(
+            "storing",
+            lambda: not pipeline.stalled(time.monotonic()),
+            f"messages have waited over {settings.stalled_after_s:g} s with none stored: "
+            f"InfluxDB at {settings.influx_url} answers too slowly or not at all "
+            "(COLDCHAIN_INGEST_INFLUX_TIMEOUT_S)",
+        ),
         Check(
             "broker",
             lambda: broker.connected,

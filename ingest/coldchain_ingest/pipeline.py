@@ -129,6 +129,10 @@ class Pipeline:
         self._half_window = max(1, settings.receive_maximum // 2)
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="influx-write")
         self._in_flight: InFlight | None = None
+        #: time.monotonic() when a message was last handled (stored, kept or refused),
+        #: and how many are taken from the broker and not handled yet.
+        self._progress = time.monotonic()
+        self._taken = 0
 
     def stop(self) -> None:
         self._stop.set()
@@ -164,6 +168,7 @@ class Pipeline:
             self._broker.taken(inbound)
             metrics.MESSAGES_RECEIVED.inc()
             metrics.BACKLOG.inc()
+            self._taken += 1
             status = topics.parse_status(inbound.topic)
             if status is not None:
                 self._finish()  # the readings sent before a gateway's status are judged first
@@ -258,6 +263,7 @@ class Pipeline:
         self._broker.ack_all(accepted.inbound for accepted in flight.batch)
         metrics.MESSAGES_ACKED.inc(len(flight.batch))
         metrics.BACKLOG.dec(len(flight.batch))
+        self._handled(len(flight.batch))
         self._confirm(flight.batch)
 
     def check_silence(self, now: datetime) -> None:
@@ -422,6 +428,17 @@ class Pipeline:
         self._broker.ack(inbound)
         metrics.MESSAGES_ACKED.inc()
         metrics.BACKLOG.dec()
+        self._handled(1)
+
+    def _handled(self, count: int) -> None:
+        self._taken -= count
+        self._progress = time.monotonic()
+
+    def stalled(self, now: float) -> bool:
+        """Whether messages wait and none was handled for `stalled_after_s` (now:
+        time.monotonic()): InfluxDB is too slow or gone, and nothing reaches the rules."""
+        waiting = self._taken > 0 or not self._broker.inbox.empty()
+        return waiting and now - self._progress > self._settings.stalled_after_s
 
     def _hold(self, site: str, gateway: str, seq: int) -> None:
         """Never confirm `seq` of this gateway until it is stored: it is ahead of our clock,

@@ -71,6 +71,15 @@ class IngestSettings(BaseSettings):
         default=0.05, gt=0, description="Longest a reading waits for its batch to fill."
     )
     retry_max_s: float = Field(default=10.0, gt=0, description="Longest pause between retries.")
+    influx_timeout_s: float = Field(
+        default=10.0, gt=0, description="Longest wait for InfluxDB's answer to one write."
+    )
+    stalled_after_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="/healthz says 503 when messages have waited this long without any "
+        "being stored (InfluxDB answering too slowly, or not at all).",
+    )
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(
         default=9108, description="Port of /metrics (Prometheus) and /healthz; 0 turns both off."

@@ -6,6 +6,8 @@ unexpected (tests/verdict.py).
 
 from __future__ import annotations
 
+import socket
+import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -143,3 +145,66 @@ def _healthy(port: int) -> bool:
 
 def _alerts(stack: Stack) -> list[dict[str, object]]:
     return list(stack.alerts_api.alerts())
+
+
+class WriteHolder:
+    """A TCP relay in front of InfluxDB that, while `holding`, takes a connection's
+    writes (POST /write) and never passes them on: InfluxDB that answers /ping at
+    once but a write never, as a disk that stalls or a network that drops big packets."""
+
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream_port = upstream_port
+        self.holding = threading.Event()
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self._server.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._server.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
+            threading.Thread(target=self._pump, args=(client, upstream, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client, False), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket, requests: bool) -> None:
+        try:
+            while data := source.recv(65536):
+                if requests and self.holding.is_set() and b"POST /write" in data:
+                    return  # held: the client waits for an answer that never comes
+                sink.sendall(data)
+        except OSError:
+            return
+
+    def close(self) -> None:
+        self._server.close()
+
+
+def test_ingest_says_it_is_not_storing_while_influxdb_takes_no_write(stack: Stack) -> None:
+    """A review: InfluxDB answering /ping but taking over 10 s per write stalled ingest
+    while /healthz said 200."""
+    relay = WriteHolder(stack.influxdb.port)
+    try:
+        stack.start_ingest(
+            COLDCHAIN_INGEST_INFLUX_URL=f"http://127.0.0.1:{relay.port}",
+            COLDCHAIN_INGEST_INFLUX_TIMEOUT_S="1",
+            COLDCHAIN_INGEST_STALLED_AFTER_S="3",
+        )
+        health = f"http://127.0.0.1:{stack.metrics_port}/healthz"
+        wait_until(lambda: httpx.get(health, timeout=5).status_code == 200, 30, "healthy")
+        relay.holding.set()
+        gateways = _publish_steadily(stack, _start(hours_ago=2), 20)
+        answer = wait_until(
+            lambda: (r := httpx.get(health, timeout=5)).status_code == 503 and r.json(),
+            30,
+            "/healthz to say nothing is stored",
+        )
+        assert answer["storing"] is False and answer["influxdb"] is True
+        relay.holding.clear()
+        _drained(gateways)
+        wait_until(lambda: httpx.get(health, timeout=5).status_code == 200, 30, "healthy again")
+        assert _verdict(stack, _start(hours_ago=2), 20)["lost"] == 0
+    finally:
+        relay.close()

@@ -62,6 +62,7 @@ def test_ingest_health_follows_the_broker(stack: Stack) -> None:
         "broker": True,
         "influxdb": True,
         "stored": True,
+        "storing": True,
         "influxdb_account": True,
         "problems": [],
     }
@@ -90,6 +91,7 @@ def test_ingest_health_names_influxdb_when_it_is_unreachable(stack: Stack) -> No
         "broker": True,
         "influxdb": False,
         "stored": True,
+        "storing": True,
         "influxdb_account": True,
         "problems": [f"InfluxDB at {closed} does not answer /ping"],
     }
