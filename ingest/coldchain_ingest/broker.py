@@ -78,7 +78,11 @@ class _Client(mqtt.Client):
     `on_raw`; anything else, or anything unexpected, takes paho's own path.
     `ack_all` queues the PUBACKs of a batch as one write instead of one each.
     Both rely on paho 2's internals (`_handle_publish`, `_in_packet`,
-    `_packet_queue`); tests/integration/test_ingest*.py and tests/faults run them.
+    `_packet_queue`): paho has no public way to take a PUBLISH without building
+    an MQTTMessage, nor to acknowledge several at once. So the versions ingest
+    accepts are pinned to those it was tested with (ingest/pyproject.toml), and
+    tests/unit/test_paho_internals.py fails, naming what moved, on any other;
+    tests/integration/test_ingest*.py and tests/faults run the path itself.
     """
 
     on_raw: RawHandler | None = None

@@ -1,0 +1,35 @@
+"""The paho internals ingest's lean PUBLISH path relies on (ingest/coldchain_ingest/broker.py).
+
+They are not paho's public API, so the versions ingest accepts are pinned, and this
+fails at once, naming what moved, if an installed paho does not have them as
+broker.py uses them: better a failed build than a pipeline that mis-reads messages.
+"""
+
+from __future__ import annotations
+
+import inspect
+from importlib.metadata import version
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from coldchain_ingest.broker import _Client
+
+TESTED = ("2.1", "2.2")
+
+
+def test_the_installed_paho_is_one_broker_py_was_tested_with() -> None:
+    installed = version("paho-mqtt")
+    assert installed.startswith(TESTED), (
+        f"paho-mqtt {installed}: broker.py's lean path was tested with {TESTED}; "
+        "check its use of paho's internals before widening the pin in ingest/pyproject.toml"
+    )
+
+
+def test_the_internals_are_where_broker_py_expects_them() -> None:
+    assert callable(getattr(mqtt.Client, "_handle_publish", None)), "Client._handle_publish"
+    queue = inspect.signature(mqtt.Client._packet_queue)
+    assert list(queue.parameters)[:5] == ["self", "command", "packet", "mid", "qos"], queue
+    client = _Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5, manual_ack=True)
+    assert {"command", "packet"} <= set(client._in_packet), "Client._in_packet's keys"
+    assert client.protocol == mqtt.MQTTv5
