@@ -6,6 +6,7 @@ import json
 import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from importlib.metadata import version
 from urllib.parse import quote
 
 from fastapi import Depends, FastAPI, Request
@@ -44,7 +45,7 @@ def create_app(settings: AlertsSettings) -> FastAPI:
     app = FastAPIOffline(
         redoc_url=None,
         title="coldchain alerts",
-        version="0.2.0",
+        version=version("coldchain-alerts"),
         description="Alerts of the cold chain: find them, acknowledge them, close them with "
         "a corrective action; contacts, escalation policies, users and the audit log. "
         "Every endpoint but /healthz and /metrics needs an API token "
