@@ -18,6 +18,9 @@ RUN groupadd --system --gid 10001 coldchain \
     && useradd --system --uid 10001 --gid coldchain --no-create-home --home-dir /app coldchain
 # Relative default paths of the settings (fleet/..., firmware-sim/...) resolve here.
 WORKDIR /app
+# The versions the tests ran with (make lock).
+COPY constraints.txt /src/constraints.txt
+ENV PIP_CONSTRAINT=/src/constraints.txt
 COPY domain /src/domain
 COPY firmware-sim /src/firmware-sim
 RUN pip install /src/domain /src/firmware-sim

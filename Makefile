@@ -16,7 +16,7 @@ METRICS_PORT ?= 9108
 MAIL_PORT ?= 1025
 export MQTT_PORT INFLUX_PORT ALERTS_PORT METRICS_PORT MAIL_PORT
 
-.PHONY: demo test test-unit test-integration test-e2e test-faults bench-smoke lint schemas \
+.PHONY: demo test test-unit test-integration test-e2e test-faults bench-smoke lint lock schemas \
 	dashboards screenshots system-deps clean-demo bench
 
 demo: system-deps $(VENV)/.installed
@@ -87,11 +87,20 @@ system-deps:
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$missing; \
 	fi
 
-$(VENV)/.installed: requirements-dev.txt */pyproject.toml
+# Installs exactly the versions of requirements-dev.lock, which `make lock` resolves from
+# requirements-dev.txt and our parts' pyproject.toml (uv pip compile); constraints.txt
+# is the same without our own parts, for the images the Dockerfile builds.
+$(VENV)/.installed: requirements-dev.lock */pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -r requirements-dev.txt
+	$(BIN)/pip install -q -r requirements-dev.lock
 	touch $@
+
+lock: $(VENV)/.installed
+	$(BIN)/pip install -q uv
+	$(BIN)/uv pip compile --quiet --python-version 3.11 requirements-dev.txt \
+		-o requirements-dev.lock
+	grep -v '^-e ' requirements-dev.lock > constraints.txt
 
 clean-demo:
 	rm -rf var
