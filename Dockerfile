@@ -22,8 +22,7 @@ WORKDIR /app
 COPY constraints.txt /src/constraints.txt
 ENV PIP_CONSTRAINT=/src/constraints.txt
 COPY domain /src/domain
-COPY firmware-sim /src/firmware-sim
-RUN pip install /src/domain /src/firmware-sim
+RUN pip install /src/domain
 
 
 FROM base AS ingest
@@ -45,8 +44,11 @@ ENTRYPOINT ["coldchain-alerts"]
 
 
 FROM base AS gateway
+COPY firmware-sim /src/firmware-sim
 COPY gateway /src/gateway
-RUN pip install /src/gateway
+# With the simulator (the [sim] extra): compose.yaml's gateway is a simulated van. A
+# gateway on real probes needs only /src/gateway.
+RUN pip install /src/firmware-sim "/src/gateway[sim]"
 COPY firmware-sim/scenarios /app/firmware-sim/scenarios
 # The outbox lives here on a volume; a fresh named volume takes this owner, so the
 # non-root user can write to it.

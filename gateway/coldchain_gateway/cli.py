@@ -16,9 +16,7 @@ from coldchain_gateway.forwarder import Forwarder
 from coldchain_gateway.onewire import OneWireSource
 from coldchain_gateway.outbox import Outbox
 from coldchain_gateway.settings import GatewaySettings
-from coldchain_gateway.sim import SimSource, resume
 from coldchain_gateway.uplink import Uplink
-from coldchain_sim import Scenario
 
 app = typer.Typer(add_completion=False, help=__doc__)
 
@@ -56,7 +54,18 @@ def run(
 
 
 def _simulated(settings: GatewaySettings, outbox: Outbox, guard: JumpGuard) -> Forwarder:
-    """A gateway whose probes, clock errors and dead zones come from the simulator."""
+    """A gateway whose probes, clock errors and dead zones come from the simulator.
+
+    The simulator is an extra of this package (`coldchain-gateway[sim]`, what the demo
+    and compose.yaml install): a gateway in a van reads real probes and does without it.
+    """
+    try:
+        from coldchain_gateway.sim import Scenario, SimSource, resume
+    except ImportError as exc:
+        raise typer.BadParameter(
+            f"COLDCHAIN_GATEWAY_SOURCE=sim needs the simulator ({exc}): install "
+            "coldchain-gateway[sim], or set the source of this gateway's probes"
+        ) from exc
     scenario = Scenario.from_yaml(settings.sim_scenario.read_text())
     firmware, last = resume(scenario.gateway(settings.id), scenario.seed, outbox.source_state())
     clock: Clock

@@ -15,7 +15,9 @@ import logging
 from datetime import datetime
 
 from coldchain_gateway.sources import Sample
-from coldchain_sim import Firmware, GatewaySpec, SimulationError
+from coldchain_sim import Firmware, GatewaySpec, Scenario, SimulationError
+
+__all__ = ["Scenario", "SimSource", "resume"]
 
 log = logging.getLogger(__name__)
 

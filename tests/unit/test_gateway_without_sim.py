@@ -1,0 +1,41 @@
+"""A gateway in a van reads real probes: it runs without the simulator installed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+#: Python that cannot import the simulator, then runs what follows.
+WITHOUT_SIM = "import sys; sys.modules['coldchain_sim'] = None\n"
+
+
+def _python(code: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", WITHOUT_SIM + code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=False,
+    )
+
+
+def test_the_gateway_and_its_probe_sources_need_no_simulator() -> None:
+    code = "import coldchain_gateway.cli, coldchain_gateway.onewire, coldchain_gateway.ruuvi"
+    done = _python(code)
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_simulated_source_without_the_simulator_says_what_to_install(tmp_path: Path) -> None:
+    env = {
+        "COLDCHAIN_GATEWAY_SITE": "dortmund-hub",
+        "COLDCHAIN_GATEWAY_ID": "van-1",
+        "COLDCHAIN_GATEWAY_SOURCE": "sim",
+        "COLDCHAIN_GATEWAY_OUTBOX": str(tmp_path / "outbox.sqlite3"),
+        "PATH": "/usr/bin:/bin",
+    }
+    code = "sys.argv = ['coldchain-gateway']\nfrom coldchain_gateway.cli import main\nmain()"
+    done = _python(code, env)
+    assert done.returncode == 2, done.stderr
+    assert "coldchain-gateway[sim]" in done.stderr
