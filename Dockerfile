@@ -46,9 +46,10 @@ ENTRYPOINT ["coldchain-alerts"]
 FROM base AS gateway
 COPY firmware-sim /src/firmware-sim
 COPY gateway /src/gateway
-# With the simulator (the [sim] extra): compose.yaml's gateway is a simulated van. A
-# gateway on real probes needs only /src/gateway.
-RUN pip install /src/firmware-sim "/src/gateway[sim]"
+# With the simulator, which plugs its probes into the gateway (firmware-sim's [gateway]
+# extra): compose.yaml's gateway is a simulated van. A gateway on real probes needs only
+# /src/gateway.
+RUN pip install /src/gateway "/src/firmware-sim[gateway]"
 COPY firmware-sim/scenarios /app/firmware-sim/scenarios
 # The outbox lives here on a volume; a fresh named volume takes this owner, so the
 # non-root user can write to it.

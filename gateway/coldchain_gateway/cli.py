@@ -16,6 +16,7 @@ from coldchain_gateway.forwarder import Forwarder
 from coldchain_gateway.onewire import OneWireSource
 from coldchain_gateway.outbox import Outbox
 from coldchain_gateway.settings import GatewaySettings
+from coldchain_gateway.sources import SourceOptions, SourceUnavailable, plugin
 from coldchain_gateway.uplink import Uplink
 
 app = typer.Typer(add_completion=False, help=__doc__)
@@ -35,8 +36,8 @@ def run(
     configure_logging(settings.log_format)
     outbox = Outbox(settings.outbox, settings.outbox_budget_readings)
     guard = JumpGuard(settings.clock_jump_tolerance_s)
-    if settings.source == "sim":
-        forwarder = _simulated(settings, outbox, guard)
+    if settings.source != "ds18b20":
+        forwarder = _plugged(settings, outbox, guard)
     else:
         source = OneWireSource(settings.onewire_probes, root=settings.onewire_root)
         clock = LiveClock(settings.interval_s, outbox.ticks(), guard)
@@ -53,23 +54,29 @@ def run(
         outbox.close()
 
 
-def _simulated(settings: GatewaySettings, outbox: Outbox, guard: JumpGuard) -> Forwarder:
-    """A gateway whose probes, clock errors and dead zones come from the simulator.
-
-    The simulator is an extra of this package (`coldchain-gateway[sim]`, what the demo
-    and compose.yaml install): a gateway in a van reads real probes and does without it.
-    """
+def _plugged(settings: GatewaySettings, outbox: Outbox, guard: JumpGuard) -> Forwarder:
+    """A gateway whose probes come from an installed source plugin (`sources.plugin`), such
+    as the simulator's (`coldchain-sim`, installed by the demo and compose.yaml), with the
+    clock errors and dead zones the plugin models."""
     try:
-        from coldchain_gateway.sim import Scenario, SimSource, resume
-    except ImportError as exc:
+        plug = plugin(settings.source)
+    except SourceUnavailable as exc:
         raise typer.BadParameter(
-            f"COLDCHAIN_GATEWAY_SOURCE=sim needs the simulator ({exc}): install "
-            "coldchain-gateway[sim], or set the source of this gateway's probes"
+            f"COLDCHAIN_GATEWAY_SOURCE={settings.source}: {exc}. Install the package that "
+            "offers it, or set the source of this gateway's probes (ds18b20)"
         ) from exc
-    scenario = Scenario.from_yaml(settings.sim_scenario.read_text())
-    firmware, last = resume(scenario.gateway(settings.id), scenario.seed, outbox.source_state())
+    replay = settings.clock == "replay"
+    plugged = plug(
+        SourceOptions(
+            gateway_id=settings.id,
+            config=settings.sim_scenario.read_text(encoding="utf-8"),
+            interval_s=settings.interval_s,
+            speed=1.0 if replay else settings.speed,
+            saved_state=outbox.source_state(),
+        )
+    )
     clock: Clock
-    if settings.clock == "replay":
+    if replay:
         assert settings.replay_start is not None
         clock = ReplayClock(
             settings.replay_start,
@@ -77,19 +84,22 @@ def _simulated(settings: GatewaySettings, outbox: Outbox, guard: JumpGuard) -> F
             settings.speed,
             outbox.ticks(),
             guard,
-            offset_s=firmware.clock_offset_s,
+            offset_s=plugged.clock_offset_s,
         )
-        source = SimSource(firmware, 1.0, settings.interval_s, last)
     else:
 
         def wall() -> datetime:
             now = datetime.now(UTC)
-            return now + timedelta(seconds=firmware.clock_offset_s(now))
+            return now + timedelta(seconds=plugged.clock_offset_s(now))
 
         clock = LiveClock(settings.interval_s, outbox.ticks(), guard, wall)
-        source = SimSource(firmware, settings.speed, settings.interval_s, last)
     return Forwarder(
-        settings, source, clock, outbox, Uplink(settings), coverage=firmware.network_available
+        settings,
+        plugged.source,
+        clock,
+        outbox,
+        Uplink(settings),
+        coverage=plugged.network_available,
     )
 
 

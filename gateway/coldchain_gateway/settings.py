@@ -38,8 +38,11 @@ class GatewaySettings(BaseSettings):
         gt=0,
         description="A wall clock this far off the monotonic clock has jumped.",
     )
-    source: Literal["sim", "ds18b20"] = Field(
-        default="sim", description="sim: the simulated firmware; ds18b20: 1-Wire probes."
+    source: str = Field(
+        default="sim",
+        pattern=r"^[a-z][a-z0-9_-]{0,39}$",
+        description="ds18b20: 1-Wire probes; any other name: the installed source plugin of "
+        "that name (sim: the simulated firmware of coldchain-sim).",
     )
     onewire_root: Path = Field(
         default=Path("/sys/bus/w1/devices"), description="Where the kernel lists 1-Wire devices."
@@ -83,8 +86,8 @@ class GatewaySettings(BaseSettings):
     def _consistent(self) -> Self:
         if self.clock == "replay" and self.replay_start is None:
             raise ValueError("clock=replay needs replay_start (an ISO 8601 time with offset)")
-        if self.clock == "replay" and self.source != "sim":
-            raise ValueError("clock=replay is for the simulator; real probes read the wall clock")
+        if self.clock == "replay" and self.source == "ds18b20":
+            raise ValueError("clock=replay is for a simulator; real probes read the wall clock")
         if self.source == "ds18b20" and not self.onewire_probes:
             raise ValueError("source=ds18b20 needs onewire_probes (probe id to sensor id)")
         return self

@@ -1,10 +1,15 @@
-"""A gateway in a van reads real probes: it runs without the simulator installed."""
+"""A gateway in a van reads real probes: it runs without the simulator installed, and
+finds the simulator's probes, when it is installed, through the gateway's own plugin
+interface."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
+
+import pytest
 
 #: Python that cannot import the simulator, then runs what follows.
 WITHOUT_SIM = "import sys; sys.modules['coldchain_sim'] = None\n"
@@ -34,8 +39,23 @@ def test_a_simulated_source_without_the_simulator_says_what_to_install(tmp_path:
         "COLDCHAIN_GATEWAY_SOURCE": "sim",
         "COLDCHAIN_GATEWAY_OUTBOX": str(tmp_path / "outbox.sqlite3"),
         "PATH": "/usr/bin:/bin",
+        "COLUMNS": "400",
     }
     code = "sys.argv = ['coldchain-gateway']\nfrom coldchain_gateway.cli import main\nmain()"
     done = _python(code, env)
     assert done.returncode == 2, done.stderr
-    assert "coldchain-gateway[sim]" in done.stderr
+    assert "COLDCHAIN_GATEWAY_SOURCE=sim" in done.stderr
+    assert "cannot be loaded" in done.stderr
+
+
+def test_the_simulator_plugs_into_the_gateway_by_its_entry_point() -> None:
+    from coldchain_gateway.sources import SourceOptions, SourceUnavailable, plugin
+
+    scenario = Path(__file__).parents[2] / "firmware-sim" / "scenarios" / "dortmund-hub.yaml"
+    options = SourceOptions("van-1", scenario.read_text(encoding="utf-8"), 5.0, 60.0, None)
+    plugged = plugin("sim")(options)
+    sample = plugged.source.sample(datetime(2026, 3, 29, 0, 30, tzinfo=UTC))
+    assert {r.sensor for r in sample.readings} >= {"van-1.chilled", "van-1.frozen"}
+    assert sample.state is not None
+    with pytest.raises(SourceUnavailable, match="installed plugins: sim"):
+        plugin("lorawan")

@@ -1,4 +1,9 @@
-"""The simulated firmware as a gateway source (coldchain_sim), and its resumption.
+"""The simulated firmware as a probe source of the gateway, and its resumption.
+
+The gateway defines what a source is (`coldchain_gateway.sources`); this module
+implements it and offers it as the entry point `sim` of the group
+`coldchain_gateway.sources`, so the gateway finds it when both are installed (the
+demo and compose.yaml's simulated vans) and a gateway in a van goes without it.
 
 Every sample carries the firmware's state after it (`Sample.state`), which the outbox
 keeps with the sample; a restarted gateway resumes the simulation from the last one
@@ -14,12 +19,23 @@ import json
 import logging
 from datetime import datetime
 
-from coldchain_gateway.sources import Sample
-from coldchain_sim import Firmware, GatewaySpec, Scenario, SimulationError
-
-__all__ = ["Scenario", "SimSource", "resume"]
+from coldchain_gateway.sources import Plugged, Sample, SourceOptions
+from coldchain_sim.errors import SimulationError
+from coldchain_sim.firmware import Firmware
+from coldchain_sim.scenario import GatewaySpec, Scenario
 
 log = logging.getLogger(__name__)
+
+
+def plug(options: SourceOptions) -> Plugged:
+    """The simulated firmware of the scenario's gateway `options.gateway_id`, resumed
+    from its saved state; its clock error and dead zones come with it."""
+    scenario = Scenario.from_yaml(options.config)
+    firmware, last = resume(
+        scenario.gateway(options.gateway_id), scenario.seed, options.saved_state
+    )
+    source = SimSource(firmware, options.speed, options.interval_s, last)
+    return Plugged(source, firmware.clock_offset_s, firmware.network_available)
 
 
 class SimSource:
