@@ -20,9 +20,9 @@ import httpx
 from coldchain.alerting import SEVERITY_RANK, STANDING_RANK, Standing, Status
 from coldchain.contract import Severity
 from coldchain.fleet import Fleet
+from coldchain.languages import Language
 from coldchain.rulenames import rule_name
-from coldchain_alerts.notify import Language
-from coldchain_alerts.notify.text import celsius, duration
+from coldchain_alerts.notify.message import celsius, duration
 
 INFLUX = f"http://127.0.0.1:{os.environ.get('INFLUX_PORT', '8086')}"
 ALERTS = f"http://127.0.0.1:{os.environ.get('ALERTS_PORT', '8000')}"

@@ -41,9 +41,10 @@ from coldchain.alerting import SEVERITY_RANK, Status
 from coldchain.contract import Severity
 from coldchain.engine import LEVEL_RANK
 from coldchain.escalation import Plan, Policy, Progress, Reason, Step, plan, told
+from coldchain.languages import Language
 from coldchain_alerts import lifecycle
 from coldchain_alerts.models import Alert, Contact, EscalationPolicy, PolicyLevel
-from coldchain_alerts.notify.notice import AlertLine, Delivery, Language, Notice, Recipient
+from coldchain_alerts.notify.notice import AlertLine, Delivery, Notice, Recipient
 
 log = logging.getLogger(__name__)
 

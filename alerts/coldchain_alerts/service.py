@@ -29,6 +29,7 @@ from coldchain import measurements
 from coldchain.auditchain import Verdict
 from coldchain.contract import AlertEvent
 from coldchain.fleet import Fleet
+from coldchain.languages import Language
 from coldchain.lineprotocol import point
 from coldchain_alerts import audit, escalation, lifecycle, outbox
 from coldchain_alerts.api.routes.metrics import AlertsMetrics
@@ -37,7 +38,7 @@ from coldchain_alerts.db import make_engine, make_sessionmaker, migrate
 from coldchain_alerts.influx import Influx, InfluxError, InfluxUnavailable
 from coldchain_alerts.models import RefusedEvent
 from coldchain_alerts.notify import Notifier
-from coldchain_alerts.notify.notice import Delivery, Language
+from coldchain_alerts.notify.notice import Delivery
 from coldchain_alerts.settings import AlertsSettings
 
 log = logging.getLogger(__name__)

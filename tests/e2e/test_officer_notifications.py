@@ -21,10 +21,10 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from coldchain.languages import Language
 from coldchain_alerts import people, policies
 from coldchain_alerts.db import make_engine, make_sessionmaker, migrate
-from coldchain_alerts.notify import Language
-from coldchain_alerts.notify.text import celsius, duration
+from coldchain_alerts.notify.message import celsius, duration
 from conftest import SITE, Stack
 from fakes import SmtpSink
 from mqttclient import telemetry_json

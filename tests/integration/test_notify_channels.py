@@ -21,7 +21,7 @@ import jsonschema
 import pytest
 
 from coldchain_alerts.notify import AlertLine, Delivery, Notice, Notifier, Reason, Recipient, render
-from coldchain_alerts.notify.text import Rendered
+from coldchain_alerts.notify.message import Rendered
 from coldchain_alerts.settings import AlertsSettings
 from fakes import RecordingHttpServer, SmtpSink, server_tls_context
 from servers import CertificateAuthority, certificate_authority, free_port

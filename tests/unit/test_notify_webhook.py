@@ -10,7 +10,7 @@ from typing import Any
 
 import jsonschema
 from hypothesis import given
-from test_notify_text import NOW, languages, notices, van_too_warm
+from test_notify_message import NOW, languages, notices, van_too_warm
 
 from coldchain_alerts.notify import Notice, Reason, render
 from coldchain_alerts.notify.webhook import WebhookBody, body, json_schema_text

@@ -6,11 +6,11 @@ recipient over each of its addresses and returns what became of each.
 """
 
 from coldchain_alerts.notify.email import EmailChannel, SmtpServer
-from coldchain_alerts.notify.notice import AlertLine, Delivery, Language, Notice, Reason, Recipient
+from coldchain_alerts.notify.message import SMS_MAX_CHARS, Rendered, render
+from coldchain_alerts.notify.notice import AlertLine, Delivery, Notice, Reason, Recipient
 from coldchain_alerts.notify.notifier import Notifier
 from coldchain_alerts.notify.ntfy import NtfyChannel
 from coldchain_alerts.notify.sms import SmsChannel, SmsTemplate
-from coldchain_alerts.notify.text import SMS_MAX_CHARS, Rendered, render
 from coldchain_alerts.notify.webhook import WebhookBody, WebhookChannel
 
 __all__ = [
@@ -18,7 +18,6 @@ __all__ = [
     "AlertLine",
     "Delivery",
     "EmailChannel",
-    "Language",
     "Notice",
     "Notifier",
     "NtfyChannel",

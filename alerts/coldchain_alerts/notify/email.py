@@ -22,8 +22,8 @@ from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from typing import Literal
 
+from coldchain_alerts.notify.message import Rendered
 from coldchain_alerts.notify.notice import Delivery, Notice, Recipient
-from coldchain_alerts.notify.text import Rendered
 
 Security = Literal["starttls", "tls", "none"]
 

@@ -13,8 +13,7 @@ from datetime import datetime
 from typing import Literal
 
 from coldchain.escalation import Reason as Reason
-
-Language = Literal["de", "en"]
+from coldchain.languages import Language
 
 
 @dataclass(frozen=True)

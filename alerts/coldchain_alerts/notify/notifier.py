@@ -15,10 +15,10 @@ from pydantic import SecretStr
 
 from coldchain.compliance import BERLIN
 from coldchain_alerts.notify.email import EmailChannel, SmtpServer
+from coldchain_alerts.notify.message import Rendered, render
 from coldchain_alerts.notify.notice import Delivery, Notice, Recipient
 from coldchain_alerts.notify.ntfy import NtfyChannel
 from coldchain_alerts.notify.sms import SmsChannel, SmsTemplate
-from coldchain_alerts.notify.text import Rendered, render
 from coldchain_alerts.notify.webhook import WebhookChannel
 
 if TYPE_CHECKING:

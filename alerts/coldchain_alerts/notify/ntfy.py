@@ -18,8 +18,8 @@ from urllib.parse import quote
 import httpx
 
 from coldchain_alerts.notify.http import request
+from coldchain_alerts.notify.message import Rendered
 from coldchain_alerts.notify.notice import Delivery, Notice, Recipient
-from coldchain_alerts.notify.text import Rendered
 
 #: ntfy's priorities: critical rings through do-not-disturb, a warning is ordinary.
 PRIORITY = {"critical": "5", "warning": "3"}

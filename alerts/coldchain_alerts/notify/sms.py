@@ -29,8 +29,8 @@ from urllib.parse import parse_qsl, urlencode
 import httpx
 
 from coldchain_alerts.notify.http import request
+from coldchain_alerts.notify.message import Rendered
 from coldchain_alerts.notify.notice import Delivery, Notice, Recipient
-from coldchain_alerts.notify.text import Rendered
 
 Method = Literal["POST", "PUT", "GET"]
 ContentType = Literal["form", "json"]

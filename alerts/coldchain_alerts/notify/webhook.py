@@ -19,10 +19,11 @@ from typing import Any, Literal
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
+from coldchain.languages import Language
 from coldchain.rulenames import rule_name
 from coldchain_alerts.notify.http import request
-from coldchain_alerts.notify.notice import AlertLine, Delivery, Language, Notice, Recipient
-from coldchain_alerts.notify.text import Rendered, lasted_s
+from coldchain_alerts.notify.message import Rendered, lasted_s
+from coldchain_alerts.notify.notice import AlertLine, Delivery, Notice, Recipient
 
 WEBHOOK_VERSION = 1
 SCHEMA_ID = "urn:coldchain:alerts:webhook.v1"

@@ -35,6 +35,7 @@ from coldchain.alerting import (
     missing_decision,
 )
 from coldchain.contract import EARLIEST_TIMESTAMP
+from coldchain.languages import Language
 from coldchain.rulenames import rule_name
 from coldchain_alerts import audit, lifecycle, listing
 from coldchain_alerts.api.deps import NO_NUL, Id
@@ -42,8 +43,7 @@ from coldchain_alerts.auth import ACTING, LoginThrottle, Role, authenticate, csr
 from coldchain_alerts.bodies import LimitedRoute
 from coldchain_alerts.influx import InfluxError
 from coldchain_alerts.models import Alert, User
-from coldchain_alerts.notify.notice import Language
-from coldchain_alerts.web import texts, timeline
+from coldchain_alerts.web import timeline, words
 from coldchain_alerts.web.curve import Curve, svg
 
 log = logging.getLogger(__name__)
@@ -139,9 +139,9 @@ def _throttled(request: Request, next: str, language: Language, wait_s: float) -
     """The login page saying when to try again (429, with Retry-After)."""
     request.app.state.service.metrics.requests_refused.labels(reason="login_throttled").inc()
     seconds = math.ceil(wait_s)
-    message = texts.word("login_throttled", language).format(
-        at=texts.local_time(_now() + timedelta(seconds=seconds), language),
-        wait=texts.wait(seconds, language),
+    message = words.word("login_throttled", language).format(
+        at=words.local_time(_now() + timedelta(seconds=seconds), language),
+        wait=words.wait(seconds, language),
     )
     response = _render(request, "login.html", None, next=next, error=message, status=429)
     response.headers["Retry-After"] = str(seconds)
@@ -327,8 +327,8 @@ def refused(
     headers: Mapping[str, str] | None = None,
 ) -> Response:
     """A page saying why a request was refused: main.py answers the pages' errors with it."""
-    heading = f"problem_{status}" if f"problem_{status}" in texts.WORDS else "problem"
-    explanation = f"explain_{status}" if f"explain_{status}" in texts.WORDS else None
+    heading = f"problem_{status}" if f"problem_{status}" in words.WORDS else "problem"
+    explanation = f"explain_{status}" if f"explain_{status}" in words.WORDS else None
     response = _render(
         request,
         "problem.html",
@@ -379,7 +379,7 @@ def _alert(request: Request, session: Session, user: User, alert: Alert) -> dict
     return {
         "alert": alert,
         "standing": standing.value,
-        "missing": texts.missing(missing_decision(alert), language)
+        "missing": words.missing(missing_decision(alert), language)
         if standing is Standing.DECISION_DUE
         else None,
         "lines": timeline.lines(steps),
@@ -395,10 +395,10 @@ def _error(error: str | None, alert: Alert, language: Language) -> str | None:
     """The page's words for a refusal; a critical alert's closing names what is missing."""
     if error is None:
         return None
-    sentence = texts.word(error, language)
+    sentence = words.word(error, language)
     missing = missing_decision(alert)
     if error == "error_closing_incomplete" and missing:
-        sentence = f"{sentence} {texts.missing(missing, language)}."
+        sentence = f"{sentence} {words.missing(missing, language)}."
     return sentence
 
 
@@ -412,7 +412,7 @@ def _full_names(session: Session, usernames: set[str]) -> dict[str, str]:
 def _person(username: str, names: Mapping[str, str], language: Language) -> str:
     """A person by full name; the service's own steps as "System"."""
     if username == audit.SYSTEM:
-        return texts.word("system", language)
+        return words.word("system", language)
     return names.get(username, username)
 
 
@@ -451,15 +451,15 @@ def _curve(request: Request, alert: Alert, language: Language) -> str | None:
         alert.cleared_at,
     )
     decimal = "," if language == "de" else "."
-    described = texts.word("curve_description", language).format(
-        start=texts.local_time(start, language),
-        end=texts.local_time(end, language),
-        began=texts.local_time(alert.opened_at, language),
+    described = words.word("curve_description", language).format(
+        start=words.local_time(start, language),
+        end=words.local_time(end, language),
+        began=words.local_time(alert.opened_at, language),
     )
     if alert.cleared_at is not None:
-        cleared = texts.local_time(alert.cleared_at, language)
-        described += texts.word("curve_cleared", language).format(cleared=cleared)
-    return svg(curve, texts.ZONE, texts.word("curve", language), decimal, described)
+        cleared = words.local_time(alert.cleared_at, language)
+        described += words.word("curve_cleared", language).format(cleared=cleared)
+    return svg(curve, words.ZONE, words.word("curve", language), decimal, described)
 
 
 def _curve_window(
@@ -530,7 +530,7 @@ def _context(request: Request, user: User | None) -> dict[str, Any]:
     service = request.app.state.service
 
     def t(key: str) -> str:
-        return texts.word(key, language)
+        return words.word(key, language)
 
     def asset(alert: Alert) -> str:
         names = service.asset_names.get(alert.asset or "", {})
@@ -543,13 +543,13 @@ def _context(request: Request, user: User | None) -> dict[str, Any]:
         "every": LIVE_EVERY_S,
         "live": None,
         "t": t,
-        "time": lambda at: texts.local_time(at, language),
-        "span": lambda first, last: texts.span(first, last, language),
-        "times": lambda count: texts.times(count, language),
-        "channel": lambda name: texts.channel(name, language),
-        "reading_time": lambda iso: texts.local_time(datetime.fromisoformat(iso), language),
-        "duration": lambda seconds: texts.duration(seconds, language),
-        "celsius": lambda value: texts.celsius(value, language),
+        "time": lambda at: words.local_time(at, language),
+        "span": lambda first, last: words.span(first, last, language),
+        "times": lambda count: words.times(count, language),
+        "channel": lambda name: words.channel(name, language),
+        "reading_time": lambda iso: words.local_time(datetime.fromisoformat(iso), language),
+        "duration": lambda seconds: words.duration(seconds, language),
+        "celsius": lambda value: words.celsius(value, language),
         "rule": lambda rule: rule_name(rule, language),
         "asset": asset,
         "site": lambda alert: service.site_names.get(alert.site, alert.site),

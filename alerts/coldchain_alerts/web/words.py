@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from coldchain.compliance import BERLIN
-from coldchain_alerts.notify import text
-from coldchain_alerts.notify.notice import Language
+from coldchain.languages import Language
+from coldchain_alerts.notify import message
 
 #: Pages show Europe/Berlin time (docs/alerts.md).
 ZONE = ZoneInfo(BERLIN)
@@ -279,17 +279,17 @@ def channel(name: str, language: Language) -> str:
 
 
 def duration(seconds: float | None, language: Language) -> str:
-    return "–" if seconds is None else text.duration(seconds, language)
+    return "–" if seconds is None else message.duration(seconds, language)
 
 
 def wait(seconds: int, language: Language) -> str:
     """`1 Sekunde`, `40 seconds`; from a minute on as `duration` writes it."""
     if seconds >= 60:
-        return text.duration(seconds, language)
+        return message.duration(seconds, language)
     if language == "de":
         return f"{seconds} Sekunde" if seconds == 1 else f"{seconds} Sekunden"
     return f"{seconds} second" if seconds == 1 else f"{seconds} seconds"
 
 
 def celsius(value: float | None, language: Language) -> str:
-    return "–" if value is None else text.celsius(value, language)
+    return "–" if value is None else message.celsius(value, language)

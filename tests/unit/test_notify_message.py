@@ -16,7 +16,7 @@ from coldchain.limits import Limits
 from coldchain.rulenames import RULE_NAMES as RULES
 from coldchain.rulenames import rule_name as rule_words
 from coldchain_alerts.notify import SMS_MAX_CHARS, AlertLine, Notice, Reason, render
-from coldchain_alerts.notify.text import celsius, duration
+from coldchain_alerts.notify.message import celsius, duration
 
 #: 03:57 in Dortmund (CET).
 NOW = datetime(2026, 11, 24, 2, 57, tzinfo=UTC)

@@ -18,8 +18,9 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from coldchain.compliance import BERLIN
+from coldchain.languages import Language
 from coldchain.rulenames import rule_name
-from coldchain_alerts.notify.notice import AlertLine, Language, Notice, Reason
+from coldchain_alerts.notify.notice import AlertLine, Notice, Reason
 
 #: Most characters of the short text (SMS, push). With °C in it an SMS is sent as
 #: UCS-2: 300 characters are five concatenated parts.

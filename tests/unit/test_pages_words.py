@@ -11,7 +11,7 @@ import pytest
 from coldchain import alerting
 from coldchain_alerts import lifecycle
 from coldchain_alerts.listing import Step
-from coldchain_alerts.web import texts
+from coldchain_alerts.web import words
 from coldchain_alerts.web.timeline import Line, lines
 
 T0 = datetime(2025, 11, 3, 2, 10, tzinfo=UTC)
@@ -27,14 +27,14 @@ def test_every_refusal_has_a_sentence_in_german_and_english() -> None:
     codes = _codes()
     assert {"still_active", "reason_required", "decision_empty", "closing_incomplete"} <= codes
     for code in codes:
-        entry = texts.WORDS.get(f"error_{code}")
+        entry = words.WORDS.get(f"error_{code}")
         assert entry is not None, f"no words for the refusal {code}"
         assert entry["de"] and entry["en"], code
         assert entry["de"] != entry["en"], code
 
 
 def test_every_word_is_in_both_languages() -> None:
-    for key, entry in texts.WORDS.items():
+    for key, entry in words.WORDS.items():
         assert set(entry) == {"de", "en"}, key
         assert all(entry.values()), key
 
@@ -44,22 +44,22 @@ def test_every_word_is_in_both_languages() -> None:
     [(1, "1-mal", "once"), (2, "2-mal", "2 times"), (12, "12-mal", "12 times")],
 )
 def test_times(count: int, german: str, english: str) -> None:
-    assert texts.times(count, "de") == german
-    assert texts.times(count, "en") == english
+    assert words.times(count, "de") == german
+    assert words.times(count, "en") == english
 
 
 def test_a_span_within_a_day_names_the_day_once() -> None:
     later = T0 + timedelta(hours=2, minutes=45)
-    assert texts.span(T0, later, "de") == "03.11.2025 03:10 bis 05:55 MEZ"
-    assert texts.span(T0, later, "en") == "2025-11-03 03:10 to 05:55 CET"
+    assert words.span(T0, later, "de") == "03.11.2025 03:10 bis 05:55 MEZ"
+    assert words.span(T0, later, "en") == "2025-11-03 03:10 to 05:55 CET"
 
 
 def test_a_span_over_midnight_or_a_clock_change_names_both_ends() -> None:
-    assert texts.span(T0, T0 + timedelta(days=1), "de") == (
+    assert words.span(T0, T0 + timedelta(days=1), "de") == (
         "03.11.2025 03:10 MEZ bis 04.11.2025 03:10 MEZ"
     )
     summer_ends = datetime(2025, 10, 26, 0, 30, tzinfo=UTC)
-    assert texts.span(summer_ends, summer_ends + timedelta(hours=1), "de") == (
+    assert words.span(summer_ends, summer_ends + timedelta(hours=1), "de") == (
         "26.10.2025 02:30 MESZ bis 26.10.2025 02:30 MEZ"
     )
 
@@ -69,8 +69,8 @@ def test_a_span_over_midnight_or_a_clock_change_names_both_ends() -> None:
     [("email", "E-Mail", "e-mail"), ("ntfy", "Push (ntfy)", "push (ntfy)"), ("x", "x", "x")],
 )
 def test_channels(channel: str, german: str, english: str) -> None:
-    assert texts.channel(channel, "de") == german
-    assert texts.channel(channel, "en") == english
+    assert words.channel(channel, "de") == german
+    assert words.channel(channel, "en") == english
 
 
 def _step(seq: int, action: str, minutes: float, actor: str = "system", **detail: object) -> Step:
