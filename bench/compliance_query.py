@@ -34,7 +34,7 @@ sys.path[:0] = [str(REPO / "tests"), str(REPO / "scripts")]
 
 from coldchain.compliance import Sample, daily_stats, local_day_bounds  # noqa: E402
 from coldchain.fleet import Fleet  # noqa: E402
-from coldchain_dashboards import Language, build  # noqa: E402
+from coldchain_dashboards import build  # noqa: E402
 from coldchain_dashboards.compliance import table_title  # noqa: E402
 from coldchain_ingest.influx import Influx  # noqa: E402
 from coldchain_ingest.rollup import DayWriter, watched_sensors  # noqa: E402
@@ -179,7 +179,7 @@ def main() -> None:
     args = parser.parse_args()
     samples = readings()
     queries = dashboard_queries()
-    table = next(name for name in queries if name.startswith(f"{table_title(Language.EN)} /"))
+    table = next(name for name in queries if name.startswith(f"{table_title('en')} /"))
     with tempfile.TemporaryDirectory() as tmp:
         influxdb = InfluxDB(Path(tmp))
         influxdb.start()

@@ -2,13 +2,11 @@
 
 from coldchain_dashboards.build import build, render, write
 from coldchain_dashboards.errors import DashboardError, FleetNotSupported, PublishFailed
-from coldchain_dashboards.language import Language
 from coldchain_dashboards.publish import publish
 
 __all__ = [
     "DashboardError",
     "FleetNotSupported",
-    "Language",
     "PublishFailed",
     "build",
     "publish",

@@ -18,7 +18,7 @@ from coldchain_dashboards.influxql import (
     AnnotationTarget,
     where,
 )
-from coldchain_dashboards.language import Language
+from coldchain_dashboards.language import Language, pick
 
 #: Alerts of the selected assets, and those of no asset (gateways, the site).
 ASSET_OR_NONE = f"""{ASSET_FILTER} OR "asset" = ''"""
@@ -34,7 +34,7 @@ def excursions(lang: Language) -> AnnotationQuery:
         f'FROM "{measurements.EXCURSION}" WHERE {where(SITE_FILTER, ASSET_FILTER, TIME_FILTER)}'
     )
     target = AnnotationTarget(query, "end_ms", "peak_c", "asset,rule,severity")
-    return _annotation(lang.pick(de="Abweichungen", en="Excursions"), "red", target)
+    return _annotation(pick(lang, de="Abweichungen", en="Excursions"), "red", target)
 
 
 def alert_actions(lang: Language) -> AnnotationQuery:
@@ -44,7 +44,7 @@ def alert_actions(lang: Language) -> AnnotationQuery:
         f"WHERE {where(SITE_FILTER, ASSET_OR_NONE, _NOT_CLOSED, TIME_FILTER)}"
     )
     target = AnnotationTarget(query, None, "comment", "action,actor,alert_id,asset")
-    return _annotation(lang.pick(de="Schritte an Alarmen", en="Alert actions"), "yellow", target)
+    return _annotation(pick(lang, de="Schritte an Alarmen", en="Alert actions"), "yellow", target)
 
 
 def closed_alerts(lang: Language) -> AnnotationQuery:
@@ -56,7 +56,9 @@ def closed_alerts(lang: Language) -> AnnotationQuery:
     target = AnnotationTarget(
         query, None, "corrective_action", "product_decision,actor,alert_id,asset"
     )
-    return _annotation(lang.pick(de="Korrekturmaßnahmen", en="Corrective actions"), "green", target)
+    return _annotation(
+        pick(lang, de="Korrekturmaßnahmen", en="Corrective actions"), "green", target
+    )
 
 
 def _annotation(name: str, color: str, target: AnnotationTarget) -> AnnotationQuery:

@@ -21,7 +21,7 @@ from coldchain_dashboards.annotation_queries import (
     excursions,
 )
 from coldchain_dashboards.influxql import SITE_FILTER, TIME_FILTER, Target, where
-from coldchain_dashboards.language import Language
+from coldchain_dashboards.language import Language, pick, uid
 from coldchain_dashboards.panels import (
     LOOKBACK,
     asset_variable,
@@ -39,9 +39,9 @@ _NOTIFICATIONS = ("notified", "reminded", "escalated")
 
 def build(tz: str, lang: Language) -> Dashboard:
     return (
-        Dashboard(lang.pick(de="coldchain: Prüfpfad", en="coldchain: audit"))
-        .uid(lang.uid(NAME))
-        .tags(["coldchain", lang.value])
+        Dashboard(pick(lang, de="coldchain: Prüfpfad", en="coldchain: audit"))
+        .uid(uid(NAME, lang))
+        .tags(["coldchain", lang])
         .timezone(tz)
         .time("now-30d", "now")
         .with_variable(site_variable(lang))
@@ -62,7 +62,7 @@ def build(tz: str, lang: Language) -> Dashboard:
 
 
 def chain_title(lang: Language) -> str:
-    return lang.pick(de="Prüfprotokoll: letzte Prüfung", en="Audit log: last verification")
+    return pick(lang, de="Prüfprotokoll: letzte Prüfung", en="Audit log: last verification")
 
 
 def _chain_state(lang: Language) -> table.Panel:
@@ -72,16 +72,17 @@ def _chain_state(lang: Language) -> table.Panel:
         "ORDER BY time DESC LIMIT 1"
     )
     intact = model.ValueMappingResult(
-        text=lang.pick(de="intakt", en="intact"), color="green", index=0
+        text=pick(lang, de="intakt", en="intact"), color="green", index=0
     )
     broken = model.ValueMappingResult(
-        text=lang.pick(de="GEBROCHEN", en="BROKEN"), color="red", index=1
+        text=pick(lang, de="GEBROCHEN", en="BROKEN"), color="red", index=1
     )
     panel = (
         table.Panel()
         .title(chain_title(lang))
         .description(
-            lang.pick(
+            pick(
+                lang,
                 en="The alerts service keeps its audit log (every acknowledgement, closing, "
                 "notification) as a hash chain and verifies the chain periodically. ok: "
                 "whether the last verification found every entry intact; entries: how many it "
@@ -108,9 +109,13 @@ def _chain_state(lang: Language) -> table.Panel:
         )
         .override_by_name(
             "Time",
-            [model.DynamicConfigValue("displayName", lang.pick(de="geprüft am", en="verified at"))],
+            [
+                model.DynamicConfigValue(
+                    "displayName", pick(lang, de="geprüft am", en="verified at")
+                )
+            ],
         )
-        .no_value(lang.pick(de="keine Prüfung", en="no verification"))
+        .no_value(pick(lang, de="keine Prüfung", en="no verification"))
         .height(5)
         .span(12)
     )
@@ -120,8 +125,8 @@ def _chain_state(lang: Language) -> table.Panel:
 def count_title(state: str, lang: Language) -> str:
     """The title of the panel counting alert events `raised` or `cleared`."""
     if state == "raised":
-        return lang.pick(de="Alarme ausgelöst", en="Alert events raised")
-    return lang.pick(de="Alarme aufgehoben", en="Alert events cleared")
+        return pick(lang, de="Alarme ausgelöst", en="Alert events raised")
+    return pick(lang, de="Alarme aufgehoben", en="Alert events cleared")
 
 
 def _count(state: str, lang: Language) -> stat.Panel:
@@ -161,7 +166,8 @@ def _handled_queries() -> dict[str, str]:
 
 
 def handled_title(lang: Language) -> str:
-    return lang.pick(
+    return pick(
+        lang,
         de="Alarme: Quittierung, Korrekturmaßnahme, Entscheidung über die Ware",
         en="Alerts: acknowledgement, corrective action, product decision",
     )
@@ -171,16 +177,17 @@ def _handled_alerts(lang: Language) -> table.Panel:
     steps = _handled_queries()
     # Joined, the n-th query's time column is "Time n": name it after the step.
     names = {
-        "opened": lang.pick(de="geöffnet", en="opened"),
-        "acknowledged": lang.pick(de="quittiert", en="acknowledged"),
-        "closed": lang.pick(de="geschlossen", en="closed"),
+        "opened": pick(lang, de="geöffnet", en="opened"),
+        "acknowledged": pick(lang, de="quittiert", en="acknowledged"),
+        "closed": pick(lang, de="geschlossen", en="closed"),
     }
     renames = {f"Time {n}": names[step] for n, step in enumerate(steps, 1)}
     panel = (
         table.Panel()
         .title(handled_title(lang))
         .description(
-            lang.pick(
+            pick(
+                lang,
                 en="One row per alert of the time range (several if it was acknowledged more "
                 "than once): when it was opened, who acknowledged it when and with which "
                 "comment, who closed it when, the cause, the corrective action and the product "
@@ -229,10 +236,11 @@ def _notifications(lang: Language) -> table.Panel:
     panel = (
         table.Panel()
         .title(
-            lang.pick(de="Benachrichtigungen und Eskalationen", en="Notifications and escalations")
+            pick(lang, de="Benachrichtigungen und Eskalationen", en="Notifications and escalations")
         )
         .description(
-            lang.pick(
+            pick(
+                lang,
                 en="Every notification the alerts service sent, newest first: notified (first "
                 "message), reminded (again at the same level), escalated (to the next level "
                 "of people). level: the escalation level reached.",
@@ -258,13 +266,15 @@ def _per_day(tz: str, lang: Language) -> timeseries.Panel:
     return (
         timeseries.Panel()
         .title(
-            lang.pick(
+            pick(
+                lang,
                 de="Ausgelöste Alarme pro Tag, nach Schwere",
                 en="Alerts raised per day, by severity",
             )
         )
         .description(
-            lang.pick(
+            pick(
+                lang,
                 en="Annotations: excursions, steps on alerts and corrective actions.",
                 de="Annotationen: Abweichungen, Schritte an Alarmen und Korrekturmaßnahmen.",
             )
@@ -287,7 +297,8 @@ def _events(lang: Language) -> table.Panel:
         table.Panel()
         .title(events_title(lang))
         .description(
-            lang.pick(
+            pick(
+                lang,
                 en="Every alert event in the time range, newest first: raised (again at each "
                 "escalation, same key) and cleared. value_c: the reading that changed the "
                 "state; peak_c: the worst value so far; limit_c: the level passed.",
@@ -309,15 +320,15 @@ def _events(lang: Language) -> table.Panel:
 
 
 def events_title(lang: Language) -> str:
-    return lang.pick(de="Alarmereignisse", en="Alert events")
+    return pick(lang, de="Alarmereignisse", en="Alert events")
 
 
 def verifications_title(lang: Language) -> str:
-    return lang.pick(de="Prüfprotokoll: Prüfungen", en="Audit log: verifications")
+    return pick(lang, de="Prüfprotokoll: Prüfungen", en="Audit log: verifications")
 
 
 def entries_title(lang: Language) -> str:
-    return lang.pick(de="Prüfprotokoll: Einträge", en="Audit log: entries")
+    return pick(lang, de="Prüfprotokoll: Einträge", en="Audit log: entries")
 
 
 def _verifications(lang: Language) -> table.Panel:
@@ -329,7 +340,8 @@ def _verifications(lang: Language) -> table.Panel:
         table.Panel()
         .title(verifications_title(lang))
         .description(
-            lang.pick(
+            pick(
+                lang,
                 en="Every verification of the audit log's chain in the time range, newest first.",
                 de="Jede Prüfung der Kette des Prüfprotokolls im Zeitraum, die neueste zuerst.",
             )
@@ -350,7 +362,8 @@ def _chain_entries(lang: Language) -> table.Panel:
         table.Panel()
         .title(entries_title(lang))
         .description(
-            lang.pick(
+            pick(
+                lang,
                 en="A copy of each audit-log entry's number and hash, kept in InfluxDB outside "
                 "the alerts service's database: compare with the service's log to see an "
                 "entry changed or removed there.",

@@ -17,7 +17,7 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from coldchain.fleet import Fleet
 from coldchain_dashboards import audit, compliance, operations
 from coldchain_dashboards.assets import timezone, watched_assets
-from coldchain_dashboards.language import Language
+from coldchain_dashboards.language import LANGUAGES, Language
 
 
 def build(fleet: Fleet) -> dict[str, dict[str, Any]]:
@@ -25,7 +25,7 @@ def build(fleet: Fleet) -> dict[str, dict[str, Any]]:
     assets = watched_assets(fleet)
     tz = timezone(fleet)
     boards = {}
-    for lang in Language:
+    for lang in LANGUAGES:
         boards[f"{lang}/operations.json"] = operations.build(assets, tz, lang)
         boards[f"{lang}/compliance.json"] = compliance.build(assets, tz, lang)
         boards[f"{lang}/audit.json"] = audit.build(tz, lang)
@@ -34,7 +34,11 @@ def build(fleet: Fleet) -> dict[str, dict[str, Any]]:
 
 def language_of(name: str) -> Language:
     """The language of a dashboard by its path in `build`'s answer."""
-    return Language(name.split("/", 1)[0])
+    folder = name.split("/", 1)[0]
+    for language in LANGUAGES:
+        if language == folder:
+            return language
+    raise ValueError(f"{name}: not in a language's folder ({', '.join(LANGUAGES)})")
 
 
 def render(board: dict[str, Any]) -> str:

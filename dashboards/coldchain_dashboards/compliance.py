@@ -14,7 +14,7 @@ from coldchain_dashboards import queries
 from coldchain_dashboards.annotation_queries import alert_actions, closed_alerts, excursions
 from coldchain_dashboards.assets import WatchedAsset
 from coldchain_dashboards.influxql import ASSET_FILTER, SITE_FILTER, TIME_FILTER, Target, where
-from coldchain_dashboards.language import Language
+from coldchain_dashboards.language import Language, pick, uid
 from coldchain_dashboards.panels import (
     asset_variable,
     limits_markdown,
@@ -68,21 +68,21 @@ _HEADERS = {
 
 def table_title(lang: Language) -> str:
     """The daily table's title: it says that today is preliminary."""
-    return lang.pick(
-        de="Einhaltung pro Tag (heute vorläufig)", en="Daily compliance (today preliminary)"
+    return pick(
+        lang, de="Einhaltung pro Tag (heute vorläufig)", en="Daily compliance (today preliminary)"
     )
 
 
 def status_texts(lang: Language) -> tuple[str, str]:
     """What the status column shows for a day under way and for an ended day."""
-    return lang.pick(de="vorläufig", en="preliminary"), lang.pick(de="endgültig", en="final")
+    return pick(lang, de="vorläufig", en="preliminary"), pick(lang, de="endgültig", en="final")
 
 
 def build(assets: list[WatchedAsset], tz: str, lang: Language) -> Dashboard:
     return (
-        Dashboard(lang.pick(de="coldchain: Einhaltung", en="coldchain: compliance"))
-        .uid(lang.uid(NAME))
-        .tags(["coldchain", lang.value])
+        Dashboard(pick(lang, de="coldchain: Einhaltung", en="coldchain: compliance"))
+        .uid(uid(NAME, lang))
+        .tags(["coldchain", lang])
         .timezone(tz)
         .time(TIME_FROM, TIME_TO)
         .with_variable(site_variable(lang))
@@ -99,7 +99,8 @@ def build(assets: list[WatchedAsset], tz: str, lang: Language) -> Dashboard:
 
 
 def _daily_table(lang: Language) -> table.Panel:
-    description = lang.pick(
+    description = pick(
+        lang,
         en=(
             "Per asset and local day (the day's local midnight), as ingest computed it with "
             "coldchain.compliance.daily_stats, the code of the PDF reports, into the "
@@ -154,7 +155,7 @@ def _daily_table(lang: Language) -> table.Panel:
     for name, unit in _UNITS.items():
         panel = panel.override_by_name(name, [model.DynamicConfigValue("unit", unit)])
     for name, (de, en) in _HEADERS.items():
-        header = model.DynamicConfigValue("displayName", lang.pick(de=de, en=en))
+        header = model.DynamicConfigValue("displayName", pick(lang, de=de, en=en))
         panel = panel.override_by_name(name, [header])
     # Records stored before ingest wrote `preliminary` are of ended days: null is final.
     return panel.mappings(
@@ -177,17 +178,20 @@ def _daily_table(lang: Language) -> table.Panel:
 
 def _daily_shares(lang: Language) -> timeseries.Panel:
     query = queries.daily_shares(
-        lang.pick(de="Abdeckung", en="coverage"), lang.pick(de="im Band", en="in range")
+        pick(lang, de="Abdeckung", en="coverage"), pick(lang, de="im Band", en="in range")
     )
     return (
         timeseries.Panel()
         .title(
-            lang.pick(
-                de="Abdeckung und Zeit im Band pro Tag", en="Coverage and time in range per day"
+            pick(
+                lang,
+                de="Abdeckung und Zeit im Band pro Tag",
+                en="Coverage and time in range per day",
             )
         )
         .description(
-            lang.pick(
+            pick(
+                lang,
                 en="The daily coverage and time in range of the table over time: a day with a "
                 "coverage gap shows a lower coverage bar; today's bar is preliminary.",
                 de="Abdeckung und Zeit im Band der Tabelle über die Zeit: ein Tag mit einer "
@@ -207,20 +211,22 @@ def _daily_shares(lang: Language) -> timeseries.Panel:
 
 def _daily_temperatures(lang: Language) -> timeseries.Panel:
     query = queries.daily_temperatures(
-        lang.pick(de="Minimum", en="min"),
-        lang.pick(de="Mittel", en="mean"),
-        lang.pick(de="Maximum", en="max"),
+        pick(lang, de="Minimum", en="min"),
+        pick(lang, de="Mittel", en="mean"),
+        pick(lang, de="Maximum", en="max"),
     )
     return (
         timeseries.Panel()
         .title(
-            lang.pick(
+            pick(
+                lang,
                 de="Minimum, Mittel, Maximum und MKT pro Tag",
                 en="Daily minimum, mean, maximum and MKT",
             )
         )
         .description(
-            lang.pick(
+            pick(
+                lang,
                 en="From the daily rollup, so a year shows at once; the panel below has the "
                 "readings themselves.",
                 de="Aus dem Tagesabschluss, so zeigt sich ein Jahr auf einmal; das Panel "
@@ -239,13 +245,15 @@ def _temperature(assets: list[WatchedAsset], lang: Language) -> timeseries.Panel
     panel = (
         timeseries.Panel()
         .title(
-            lang.pick(
+            pick(
+                lang,
                 de="Temperatur mit Grenzen und Abweichungen",
                 en="Temperature with limits and excursions",
             )
         )
         .description(
-            lang.pick(
+            pick(
+                lang,
                 en="Mean, min and max per display interval; limit bands from the fleet file; "
                 "excursions the rules recorded as annotations. Gaps in the lines are time "
                 "without readings.",
@@ -258,9 +266,9 @@ def _temperature(assets: list[WatchedAsset], lang: Language) -> timeseries.Panel
     # One aggregate per statement: InfluxDB 1.x answers three statements over a year of
     # readings several times faster than one statement with all three.
     legends = {
-        "mean": lang.pick(de="Mittel", en="mean"),
-        "min": lang.pick(de="Minimum", en="min"),
-        "max": lang.pick(de="Maximum", en="max"),
+        "mean": pick(lang, de="Mittel", en="mean"),
+        "min": pick(lang, de="Minimum", en="min"),
+        "max": pick(lang, de="Maximum", en="max"),
     }
     for aggregate, legend in legends.items():
         query = (
@@ -285,7 +293,8 @@ def _temperature(assets: list[WatchedAsset], lang: Language) -> timeseries.Panel
 
 
 def _limits(assets: list[WatchedAsset], lang: Language) -> text.Panel:
-    intro = lang.pick(
+    intro = pick(
+        lang,
         en="The limits and reporting intervals of the fleet file (written here by `make "
         "dashboards`). Ingest judges each day against the limits of its own fleet file "
         "when it computes the day; the table's last columns show the limits each day "
@@ -297,7 +306,7 @@ def _limits(assets: list[WatchedAsset], lang: Language) -> text.Panel:
     )
     return (
         text.Panel()
-        .title(lang.pick(de="Grenzen", en="Limits"))
+        .title(pick(lang, de="Grenzen", en="Limits"))
         .mode(text_model.TextMode.MARKDOWN)
         .content(f"{intro}\n\n{limits_markdown(assets, lang)}")
         .height(8)

@@ -8,70 +8,68 @@ set per language, each with its own uid, provisioned into its own folder.
 
 from __future__ import annotations
 
-from enum import StrEnum
+from coldchain.languages import LANGUAGES, Language
+
+__all__ = ["COLUMNS", "LANGUAGES", "Language", "column", "folder", "pick", "uid"]
 
 
-class Language(StrEnum):
-    """A language of the dashboards; the value is the folder and the uid suffix."""
+def pick(language: Language, *, de: str, en: str) -> str:
+    """The text in `language`."""
+    return de if language == "de" else en
 
-    DE = "de"
-    EN = "en"
 
-    def pick(self, *, de: str, en: str) -> str:
-        """The text in this language."""
-        return de if self is Language.DE else en
+def folder(language: Language) -> str:
+    """The Grafana folder of the dashboards in `language`."""
+    return pick(language, de="coldchain (Deutsch)", en="coldchain (English)")
 
-    @property
-    def folder(self) -> str:
-        """The Grafana folder of this language's dashboards."""
-        return self.pick(de="coldchain (Deutsch)", en="coldchain (English)")
 
-    def uid(self, name: str) -> str:
-        """A dashboard's uid in this language, e.g. `coldchain-compliance-de`."""
-        return f"coldchain-{name}-{self.value}"
+def uid(name: str, language: Language) -> str:
+    """A dashboard's uid in `language`, e.g. `coldchain-compliance-de`; the language is
+    also the folder of its JSON file."""
+    return f"coldchain-{name}-{language}"
 
 
 #: Column headers of the tables: field name -> (German, English).
 COLUMNS: dict[str, tuple[str, str]] = {
     "Time": ("Zeit", "Time"),
-    "asset": ("Anlage", "asset"),
-    "sensor": ("Fühler", "sensor"),
-    "gateway": ("Gateway", "gateway"),
-    "site": ("Standort", "site"),
-    "alert_id": ("Alarm-Nr.", "alert_id"),
-    "standing": ("Stand", "standing"),
-    "severity": ("Schwere", "severity"),
-    "temp_c": ("Temperatur", "temp_c"),
-    "battery_v": ("Batterie", "battery_v"),
-    "newest_reading_seq": ("neueste Messung (seq)", "newest_reading_seq"),
-    "ok": ("intakt", "ok"),
+    "asset": ("Anlage", "Asset"),
+    "sensor": ("Fühler", "Sensor"),
+    "gateway": ("Gateway", "Gateway"),
+    "site": ("Standort", "Site"),
+    "alert_id": ("Alarm-Nr.", "Alert no."),
+    "standing": ("Stand", "Standing"),
+    "severity": ("Schwere", "Severity"),
+    "temp_c": ("Temperatur", "Temperature"),
+    "battery_v": ("Batterie", "Battery"),
+    "newest_reading_seq": ("neueste Messung (seq)", "newest reading (seq)"),
+    "ok": ("intakt", "intact"),
     "entries": ("Einträge", "entries"),
-    "first_bad_seq": ("erster falscher Eintrag", "first_bad_seq"),
+    "first_bad_seq": ("erster falscher Eintrag", "first bad entry"),
     "problem": ("Problem", "problem"),
-    "opened_by": ("geöffnet von", "opened_by"),
-    "acknowledged_by": ("quittiert von", "acknowledged_by"),
+    "opened_by": ("geöffnet von", "opened by"),
+    "acknowledged_by": ("quittiert von", "acknowledged by"),
     "acknowledgement": ("Quittierung", "acknowledgement"),
-    "closed_by": ("geschlossen von", "closed_by"),
+    "closed_by": ("geschlossen von", "closed by"),
     "cause": ("Ursache", "cause"),
-    "corrective_action": ("Korrekturmaßnahme", "corrective_action"),
-    "product_decision": ("Entscheidung über die Ware", "product_decision"),
-    "closing_comment": ("Kommentar beim Schließen", "closing_comment"),
-    "action": ("Schritt", "action"),
+    "corrective_action": ("Korrekturmaßnahme", "corrective action"),
+    "product_decision": ("Entscheidung über die Ware", "product decision"),
+    "closing_comment": ("Kommentar beim Schließen", "closing comment"),
+    "action": ("Schritt", "step"),
     "level": ("Stufe", "level"),
-    "actor": ("wer", "actor"),
+    "actor": ("wer", "who"),
     "comment": ("Kommentar", "comment"),
     "state": ("Zustand", "state"),
     "rule": ("Regel", "rule"),
     "key": ("Schlüssel", "key"),
-    "value_c": ("Wert", "value_c"),
-    "peak_c": ("Spitze", "peak_c"),
-    "limit_c": ("Grenze", "limit_c"),
-    "seq": ("Nr.", "seq"),
-    "sha256": ("SHA-256", "sha256"),
+    "value_c": ("Wert", "value"),
+    "peak_c": ("Spitze", "peak"),
+    "limit_c": ("Grenze", "limit"),
+    "seq": ("Nr.", "no."),
+    "sha256": ("SHA-256", "SHA-256"),
 }
 
 
 def column(language: Language, field: str) -> str:
-    """A table column's header for a field (the field's name in English)."""
+    """A table column's header for a field."""
     de, en = COLUMNS[field]
-    return language.pick(de=de, en=en)
+    return pick(language, de=de, en=en)

@@ -23,7 +23,7 @@ from coldchain_dashboards.influxql import (
     Target,
     where,
 )
-from coldchain_dashboards.language import Language
+from coldchain_dashboards.language import Language, pick, uid
 from coldchain_dashboards.panels import (
     LOOKBACK,
     asset_variable,
@@ -39,9 +39,9 @@ _RECENT = f"time > now() - {LOOKBACK}"
 
 def build(assets: list[WatchedAsset], tz: str, lang: Language) -> Dashboard:
     return (
-        Dashboard(lang.pick(de="coldchain: Betrieb", en="coldchain: operations"))
-        .uid(lang.uid(NAME))
-        .tags(["coldchain", lang.value])
+        Dashboard(pick(lang, de="coldchain: Betrieb", en="coldchain: operations"))
+        .uid(uid(NAME, lang))
+        .tags(["coldchain", lang])
         .timezone(tz)
         .time("now-6h", "now")
         .refresh("1m")
@@ -64,9 +64,10 @@ def _current_temperature(assets: list[WatchedAsset], lang: Language) -> stat.Pan
     )
     panel = (
         stat.Panel()
-        .title(lang.pick(de="Aktuelle Temperatur", en="Current temperature"))
+        .title(pick(lang, de="Aktuelle Temperatur", en="Current temperature"))
         .description(
-            lang.pick(
+            pick(
+                lang,
                 en="Latest reading of each asset in the time range. Blue below the minimum, "
                 "green in the band, yellow from the warning level, red from the alarm limit "
                 "(limits from the fleet file).",
@@ -97,9 +98,10 @@ def _temperature(assets: list[WatchedAsset], lang: Language) -> timeseries.Panel
     )
     panel = (
         timeseries.Panel()
-        .title(lang.pick(de="Temperatur", en="Temperature"))
+        .title(pick(lang, de="Temperatur", en="Temperature"))
         .description(
-            lang.pick(
+            pick(
+                lang,
                 en="Mean per display interval of each asset, with its limit bands. A gap in a "
                 "line is time without readings.",
                 de="Mittel je Anzeigeintervall jeder Anlage, mit ihren Grenzbändern. Eine "
@@ -123,15 +125,16 @@ def _temperature(assets: list[WatchedAsset], lang: Language) -> timeseries.Panel
 
 def _open_alerts(lang: Language) -> stat.Panel:
     legends = {
-        "open": lang.pick(de="offen", en="open"),
-        "unacknowledged": lang.pick(de="nicht quittiert", en="unacknowledged"),
-        "decision_due": lang.pick(de="Entscheidung fällig", en="decision due"),
+        "open": pick(lang, de="offen", en="open"),
+        "unacknowledged": pick(lang, de="nicht quittiert", en="unacknowledged"),
+        "decision_due": pick(lang, de="Entscheidung fällig", en="decision due"),
     }
     panel = (
         stat.Panel()
-        .title(lang.pick(de="Offene Alarme", en="Open alerts"))
+        .title(pick(lang, de="Offene Alarme", en="Open alerts"))
         .description(
-            lang.pick(
+            pick(
+                lang,
                 en="What the alerts service counts as open work, by the one definition of the "
                 "inbox, the API and the summary: every alert that is not closed; of those, how "
                 "many nobody has acknowledged and how many wait for the decision (critical, "
@@ -162,10 +165,11 @@ def _open_alert_list(lang: Language) -> table.Panel:
     panel = (
         table.Panel()
         .title(
-            lang.pick(de="Offene Alarme: was jeder verlangt", en="Open alerts: what each asks for")
+            pick(lang, de="Offene Alarme: was jeder verlangt", en="Open alerts: what each asks for")
         )
         .description(
-            lang.pick(
+            pick(
+                lang,
                 en="Every alert that is not closed, with its standing: unacknowledged "
                 "(escalation runs), decision_due (cause, corrective action or product decision "
                 "missing) or acknowledged (only the closing is left); Time is its last step. "
@@ -192,9 +196,10 @@ def _sensors(lang: Language) -> table.Panel:
     )
     panel = (
         table.Panel()
-        .title(lang.pick(de="Fühler: zuletzt gemeldet", en="Sensors: last seen"))
+        .title(pick(lang, de="Fühler: zuletzt gemeldet", en="Sensors: last seen"))
         .description(
-            lang.pick(
+            pick(
+                lang,
                 en=f"Every probe's newest reading of the last {LOOKBACK}; Time is when it was "
                 "taken. A probe missing here has sent nothing for that long.",
                 de=f"Der neueste Messwert jedes Fühlers der letzten {LOOKBACK}; Zeit ist, wann "
@@ -218,18 +223,20 @@ def _gateways(lang: Language) -> table.Panel:
         f'SELECT last("seq") AS "newest_reading_seq" FROM "{measurements.TEMPERATURE}" '
         f'WHERE {where(SITE_FILTER, _RECENT)} GROUP BY "gateway"'
     )
-    last_message = lang.pick(de="letzte Nachricht", en="last message")
-    newest_reading = lang.pick(de="neuester Messwert", en="newest reading")
+    last_message = pick(lang, de="letzte Nachricht", en="last message")
+    newest_reading = pick(lang, de="neuester Messwert", en="newest reading")
     panel = (
         table.Panel()
         .title(
-            lang.pick(
+            pick(
+                lang,
                 de="Gateways: letzte Nachricht, Batterie, Rückstand",
                 en="Gateways: last message, battery, backlog",
             )
         )
         .description(
-            lang.pick(
+            pick(
+                lang,
                 en="Last message: when the gateway last sent (its battery reading is stamped "
                 "with the send time). Newest reading: the newest reading stored from it. A "
                 "gateway back from a dead zone sends its backlog oldest first, so while it "
@@ -269,7 +276,7 @@ def _van_positions(lang: Language) -> geomap.Panel:
     markers = (
         MapLayerOptions()
         .type("markers")
-        .name(lang.pick(de="Transporter", en="Vans"))
+        .name(pick(lang, de="Transporter", en="Vans"))
         .location(
             FrameGeometrySource()
             .mode(common.FrameGeometrySourceMode.COORDS)
@@ -280,9 +287,10 @@ def _van_positions(lang: Language) -> geomap.Panel:
     )
     return (
         geomap.Panel()
-        .title(lang.pick(de="Positionen der Transporter", en="Van positions"))
+        .title(pick(lang, de="Positionen der Transporter", en="Van positions"))
         .description(
-            lang.pick(
+            pick(
+                lang,
                 en="Last position of every gateway that reports one (vans) in the time range.",
                 de="Letzte Position jedes Gateways, das eine meldet (Transporter), im Zeitraum.",
             )

@@ -10,7 +10,7 @@ from grafana_foundation_sdk.models import dashboard
 from coldchain import measurements
 from coldchain_dashboards.assets import WatchedAsset
 from coldchain_dashboards.influxql import SITE_FILTER, tag_values_variable
-from coldchain_dashboards.language import Language, column
+from coldchain_dashboards.language import Language, column, pick
 
 #: How far back "current" state (last seen, open alerts, battery) is looked for.
 LOOKBACK = "30d"
@@ -18,16 +18,16 @@ LOOKBACK = "30d"
 
 def site_variable(lang: Language) -> QueryVariable:
     query = f'SHOW TAG VALUES FROM "{measurements.TEMPERATURE}" WITH KEY = "site"'
-    return tag_values_variable("site", lang.pick(de="Standort", en="Site"), query)
+    return tag_values_variable("site", pick(lang, de="Standort", en="Site"), query)
 
 
 def asset_variable(lang: Language) -> QueryVariable:
     query = (
         f'SHOW TAG VALUES FROM "{measurements.TEMPERATURE}" WITH KEY = "asset" WHERE {SITE_FILTER}'
     )
-    every = lang.pick(de="Alle", en="All")
+    every = pick(lang, de="Alle", en="All")
     return (
-        tag_values_variable("asset", lang.pick(de="Anlage", en="Asset"), query)
+        tag_values_variable("asset", pick(lang, de="Anlage", en="Asset"), query)
         .multi(True)
         .include_all(True)
         .current(dashboard.VariableOption(selected=True, text=every, value="$__all"))
@@ -76,18 +76,19 @@ def transformation(id_val: str, options: dict[str, object]) -> dashboard.DataTra
 
 def limits_markdown(assets: list[WatchedAsset], lang: Language) -> str:
     """A Markdown table of every asset's limits, as the queries use them."""
-    head = lang.pick(
+    head = pick(
+        lang,
         de="| Anlage | Kategorie | Alarmband (°C) | Gesetzliches Maximum (°C) | Intervall (s) |",
         en="| Asset | Category | Alarm band (°C) | Legal maximum (°C) | Interval (s) |",
     )
     rows = [head, "| --- | --- | --- | --- | --- |"]
-    to = lang.pick(de="bis", en="to")
+    to = pick(lang, de="bis", en="to")
     for watched in assets:
         band = watched.band
         low = "–" if band.min_c is None else f"{band.min_c:g}"
         high = "–" if band.max_c is None else f"{band.max_c:g}"
-        name = lang.pick(de=watched.asset.name.de, en=watched.asset.name.en)
-        category = lang.pick(de=watched.asset.preset.name_de, en=watched.asset.preset.name_en)
+        name = pick(lang, de=watched.asset.name.de, en=watched.asset.name.en)
+        category = pick(lang, de=watched.asset.preset.name_de, en=watched.asset.preset.name_en)
         rows.append(
             f"| {watched.id} ({name}) | {category} | "
             f"{low} {to} {high} | {watched.legal_max_c:g} | {watched.interval_s:g} |"

@@ -18,7 +18,7 @@ from niquests.exceptions import RequestException
 from coldchain_dashboards.build import language_of
 from coldchain_dashboards.errors import PublishFailed
 from coldchain_dashboards.influxql import DATASOURCE_UID
-from coldchain_dashboards.language import Language
+from coldchain_dashboards.language import Language, folder
 
 
 def folder_uid(lang: Language) -> str:
@@ -73,4 +73,4 @@ def _ensure_folder(api: GrafanaApi, lang: Language) -> None:
     except GrafanaClientError as exc:
         if exc.status_code != 404:
             raise
-        api.folder.create_folder(lang.folder, uid=uid)  # type: ignore[no-untyped-call]
+        api.folder.create_folder(folder(lang), uid=uid)  # type: ignore[no-untyped-call]

@@ -22,8 +22,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from coldchain.fleet import Fleet
-from coldchain_dashboards import Language
+from coldchain.languages import Language
 from coldchain_dashboards.compliance import status_texts, table_title
+from coldchain_dashboards.language import LANGUAGES
 from coldchain_ingest.influx import Influx
 from coldchain_ingest.rollup import DayWriter, PendingDays, RollupJob
 from conftest import DEMO_FLEET, SITE
@@ -80,7 +81,7 @@ def _table(
 ) -> dict[date, dict[str, Any]]:
     """The daily table's rows of cold-room-1 by local day, for a range from yesterday to
     `until`, as Grafana sends the committed dashboard's query."""
-    board = json.loads((REPO / "dashboards" / lang.value / "compliance.json").read_text())
+    board = json.loads((REPO / "dashboards" / lang / "compliance.json").read_text())
     (table,) = [p for p in board["panels"] if p["title"] == table_title(lang)]
     (target,) = table["targets"]
     time_filter = (
@@ -156,12 +157,12 @@ def test_today_shows_preliminary_and_yesterday_stays_as_it_was(
 ) -> None:
     influxdb, database, job = stored
     assert job.run(TODAY_START + timedelta(minutes=30)) >= 1, "yesterday has ended"
-    before = _table(influxdb, database, Language.EN, TODAY_START + timedelta(minutes=30))
+    before = _table(influxdb, database, "en", TODAY_START + timedelta(minutes=30))
     _assert_row(before[YESTERDAY], YESTERDAY_ROW)
     assert before[TODAY]["preliminary"] is True and before[TODAY]["samples"] == 360
 
     job.run(NOW)
-    for lang in Language:
+    for lang in LANGUAGES:
         shown = _table(influxdb, database, lang, NOW)
         assert set(shown) == {YESTERDAY, TODAY}
         _assert_row(shown[TODAY], TODAY_SO_FAR)
@@ -175,7 +176,7 @@ def test_after_midnight_the_whole_day_replaces_the_preliminary_one(
     job.run(NOW)
     after_midnight = _local(TODAY + timedelta(days=1), 0, 10)
     job.run(after_midnight)
-    shown = _table(influxdb, database, Language.EN, after_midnight)
+    shown = _table(influxdb, database, "en", after_midnight)
     assert set(shown) == {YESTERDAY, TODAY, TODAY + timedelta(days=1)}
     final = TODAY_SO_FAR | {
         "preliminary": False,
@@ -193,9 +194,9 @@ def test_after_midnight_the_whole_day_replaces_the_preliminary_one(
     assert tomorrow["min_c"] is None, "no readings yet: no minimum"
 
 
-@pytest.mark.parametrize("lang", list(Language))
+@pytest.mark.parametrize("lang", LANGUAGES)
 def test_the_status_column_says_preliminary_or_final(lang: Language) -> None:
-    board = json.loads((REPO / "dashboards" / lang.value / "compliance.json").read_text())
+    board = json.loads((REPO / "dashboards" / lang / "compliance.json").read_text())
     (table,) = [p for p in board["panels"] if p["title"] == table_title(lang)]
     shown = {
         key: result["text"]

@@ -29,10 +29,12 @@ from typer.testing import CliRunner
 from coldchain import measurements
 from coldchain.compliance import Band, PeriodStats, Rules, Sample, daily_stats, local_day_bounds
 from coldchain.fleet import Fleet
+from coldchain.languages import Language
 from coldchain.rollup import day_records
-from coldchain_dashboards import Language, build, publish
+from coldchain_dashboards import build, publish
 from coldchain_dashboards.audit import chain_title
 from coldchain_dashboards.compliance import table_title
+from coldchain_dashboards.language import LANGUAGES
 from coldchain_dashboards.queries import TABLE_FIELDS
 from coldchain_ingest.cli import rollup_app
 from conftest import DEMO_FLEET, SITE
@@ -346,8 +348,8 @@ def _query(influx: InfluxDB, database: str, query: str) -> list[dict[str, Any]]:
 # --- the tests ---------------------------------------------------------------------------
 
 
-def _boards(lang: Language = Language.EN) -> dict[str, dict[str, Any]]:
-    folder = BOARDS / lang.value
+def _boards(lang: Language = "en") -> dict[str, dict[str, Any]]:
+    folder = BOARDS / lang
     boards = {p.name: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))}
     assert set(boards) == {"operations.json", "compliance.json", "audit.json"}
     return boards
@@ -362,7 +364,7 @@ def _queries(board: dict[str, Any]) -> Iterator[tuple[str, str, str | None]]:
         yield f"annotation {annotation['name']}", annotation["target"]["query"], None
 
 
-@pytest.mark.parametrize("lang", list(Language))
+@pytest.mark.parametrize("lang", LANGUAGES)
 def test_every_query_of_every_dashboard_runs(
     loaded: tuple[InfluxDB, str, Any], lang: Language
 ) -> None:
@@ -447,7 +449,7 @@ def test_audit_shows_how_each_alert_was_handled(loaded: tuple[InfluxDB, str, Any
 def test_audit_shows_the_state_of_the_audit_log(loaded: tuple[InfluxDB, str, Any]) -> None:
     influx, database, _ = loaded
     results = _run_panels(influx, database, _boards()["audit.json"])
-    (last,) = results[chain_title(Language.EN)]["verified"]
+    (last,) = results[chain_title("en")]["verified"]
     ((_, ok, entries, first_bad, problem),) = last["values"]
     assert (ok, entries, first_bad) == (False, 5, 4), "the latest verification, from now()"
     assert problem == "entry 4: sha256 does not match"
@@ -500,7 +502,7 @@ def test_daily_compliance_table_agrees_with_the_compliance_code(
 ) -> None:
     influx, database, samples = loaded
     board = _boards()["compliance.json"]
-    (table,) = [p for p in board["panels"] if p["title"] == table_title(Language.EN)]
+    (table,) = [p for p in board["panels"] if p["title"] == table_title("en")]
     shown = _merged_rows(_run_targets(influx, database, board, table))
     fleet = Fleet.from_yaml(DEMO_FLEET.read_text())
     for asset, readings in samples.items():

@@ -13,7 +13,8 @@ import pytest
 import yaml
 
 from coldchain.fleet import Fleet
-from coldchain_dashboards import FleetNotSupported, Language, build, openwork, render
+from coldchain.languages import LANGUAGES
+from coldchain_dashboards import FleetNotSupported, build, openwork, render
 from coldchain_dashboards.compliance import status_texts
 from coldchain_dashboards.influxql import DATASOURCE_UID
 
@@ -137,12 +138,12 @@ def test_no_text_is_left_in_the_other_language(name: str) -> None:
 
 def test_the_compliance_table_marks_today_preliminary_in_each_language() -> None:
     built = build(Fleet.from_yaml(FLEET.read_text()))
-    for lang in ("de", "en"):
+    for lang in LANGUAGES:
         board = built[f"{lang}/compliance.json"]
         assert board["time"] == {"from": "now-7d/d", "to": "now"}, "today is in the range"
         table = board["panels"][0]
         (values, null) = table["fieldConfig"]["defaults"]["mappings"]
-        preliminary, final = status_texts(Language(lang))
+        preliminary, final = status_texts(lang)
         assert values["options"]["true"]["text"] == preliminary
         assert values["options"]["false"]["text"] == null["options"]["result"]["text"] == final
         assert preliminary in table["title"]
