@@ -68,7 +68,7 @@ screenshots: system-deps $(VENV)/.installed
 	COLDCHAIN_SCREENSHOTS=docs/images $(BIN)/pytest -q \
 		tests/e2e/test_alerts_browser_inbox.py::test_screenshots_for_the_docs
 
-# Grafana dashboards as code: regenerate dashboards/*.json from the fleet file.
+# Grafana dashboards as code: regenerate dashboards/{de,en}/*.json from the fleet file.
 dashboards: $(VENV)/.installed
 	$(BIN)/coldchain-dashboards build --out dashboards --fleet fleet/dortmund-hub.yaml
 

@@ -35,7 +35,7 @@ sys.path[:0] = [str(REPO / "tests"), str(REPO / "scripts")]
 from coldchain.compliance import Sample, daily_stats, local_day_bounds  # noqa: E402
 from coldchain.fleet import Fleet  # noqa: E402
 from coldchain_dashboards import build  # noqa: E402
-from coldchain_dashboards.compliance import TABLE_TITLE  # noqa: E402
+from coldchain_dashboards.compliance import table_title  # noqa: E402
 from coldchain_ingest.influx import Influx  # noqa: E402
 from coldchain_ingest.rollup import DayWriter, watched_sensors  # noqa: E402
 from servers import InfluxDB  # noqa: E402
@@ -103,7 +103,7 @@ def roll_up(influxdb: InfluxDB, database: str) -> float:
 
 def dashboard_queries() -> dict[str, str]:
     """Every query of the compliance dashboard for the year, by panel / refId."""
-    board = build(fleet())["compliance.json"]
+    board = build(fleet())["en/compliance.json"]
     start, end = local_day_bounds(FIRST_DAY)[0], local_day_bounds(LAST_DAY)[1]
     time_filter = f"time >= '{start:%Y-%m-%dT%H:%M:%SZ}' AND time < '{end:%Y-%m-%dT%H:%M:%SZ}'"
     substitutes = {
@@ -179,7 +179,7 @@ def main() -> None:
     args = parser.parse_args()
     samples = readings()
     queries = dashboard_queries()
-    table = next(name for name in queries if name.startswith(f"{TABLE_TITLE} /"))
+    table = next(name for name in queries if name.startswith(f"{table_title('en')} /"))
     with tempfile.TemporaryDirectory() as tmp:
         influxdb = InfluxDB(Path(tmp))
         influxdb.start()

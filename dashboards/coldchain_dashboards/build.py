@@ -1,7 +1,8 @@
-"""Build the three dashboards from the fleet file and write them as JSON.
+"""Build the three dashboards from the fleet file, in German and English, and write them as JSON.
 
-The JSON files in `dashboards/` are generated: `make dashboards` (this module's
-`write`) regenerates them, and a test fails when they differ from what `build` makes.
+The JSON files in `dashboards/de/` and `dashboards/en/` are generated: `make
+dashboards` (this module's `write`) regenerates them, and a test fails when they
+differ from what `build` makes.
 """
 
 from __future__ import annotations
@@ -16,18 +17,28 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from coldchain.fleet import Fleet
 from coldchain_dashboards import audit, compliance, operations
 from coldchain_dashboards.assets import timezone, watched_assets
+from coldchain_dashboards.language import LANGUAGES, Language
 
 
 def build(fleet: Fleet) -> dict[str, dict[str, Any]]:
-    """Every dashboard as Grafana JSON, by file name."""
+    """Every dashboard in every language as Grafana JSON, by path: `de/compliance.json`."""
     assets = watched_assets(fleet)
     tz = timezone(fleet)
-    boards = {
-        "operations.json": operations.build(assets, tz),
-        "compliance.json": compliance.build(assets, tz),
-        "audit.json": audit.build(tz),
-    }
+    boards = {}
+    for lang in LANGUAGES:
+        boards[f"{lang}/operations.json"] = operations.build(assets, tz, lang)
+        boards[f"{lang}/compliance.json"] = compliance.build(assets, tz, lang)
+        boards[f"{lang}/audit.json"] = audit.build(tz, lang)
     return {name: _as_json(board) for name, board in boards.items()}
+
+
+def language_of(name: str) -> Language:
+    """The language of a dashboard by its path in `build`'s answer."""
+    folder = name.split("/", 1)[0]
+    for language in LANGUAGES:
+        if language == folder:
+            return language
+    raise ValueError(f"{name}: not in a language's folder ({', '.join(LANGUAGES)})")
 
 
 def render(board: dict[str, Any]) -> str:
@@ -37,10 +48,10 @@ def render(board: dict[str, Any]) -> str:
 
 def write(fleet: Fleet, out: Path) -> list[Path]:
     """Write every dashboard into `out`; returns the files written."""
-    out.mkdir(parents=True, exist_ok=True)
     written = []
     for name, board in build(fleet).items():
         path = out / name
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(render(board), encoding="utf-8")
         written.append(path)
     return written

@@ -29,7 +29,7 @@ def build(
     ),
     fleet: FleetOption = Path("fleet/dortmund-hub.yaml"),
 ) -> None:
-    """Write operations.json, compliance.json and audit.json."""
+    """Write de/ and en/ operations.json, compliance.json and audit.json."""
     for path in write(_fleet(fleet), out):
         typer.echo(f"wrote {path}")
 
@@ -45,7 +45,7 @@ def publish(
     ],
     fleet: FleetOption = Path("fleet/dortmund-hub.yaml"),
 ) -> None:
-    """Create or overwrite the dashboards in a running Grafana (folder "coldchain")."""
+    """Create or overwrite the dashboards in a running Grafana (a folder per language)."""
     try:
         urls = publish_boards(build_boards(_fleet(fleet)), url, token)
     except DashboardError as exc:

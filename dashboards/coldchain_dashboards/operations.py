@@ -23,50 +23,58 @@ from coldchain_dashboards.influxql import (
     Target,
     where,
 )
+from coldchain_dashboards.language import Language, pick, uid
 from coldchain_dashboards.panels import (
     LOOKBACK,
     asset_variable,
+    headers,
     site_variable,
     thresholds_property,
     transformation,
 )
 
-UID = "coldchain-operations"
+NAME = "operations"
 _RECENT = f"time > now() - {LOOKBACK}"
 
 
-def build(assets: list[WatchedAsset], tz: str) -> Dashboard:
+def build(assets: list[WatchedAsset], tz: str, lang: Language) -> Dashboard:
     return (
-        Dashboard("coldchain: operations")
-        .uid(UID)
-        .tags(["coldchain"])
+        Dashboard(pick(lang, de="coldchain: Betrieb", en="coldchain: operations"))
+        .uid(uid(NAME, lang))
+        .tags(["coldchain", lang])
         .timezone(tz)
         .time("now-6h", "now")
         .refresh("1m")
-        .with_variable(site_variable())
-        .with_variable(asset_variable())
-        .with_panel(_current_temperature(assets))
-        .with_panel(_temperature(assets))
-        .with_panel(_open_alerts())
-        .with_panel(_open_alert_list())
-        .with_panel(_sensors())
-        .with_panel(_gateways())
-        .with_panel(_van_positions())
+        .with_variable(site_variable(lang))
+        .with_variable(asset_variable(lang))
+        .with_panel(_current_temperature(assets, lang))
+        .with_panel(_temperature(assets, lang))
+        .with_panel(_open_alerts(lang))
+        .with_panel(_open_alert_list(lang))
+        .with_panel(_sensors(lang))
+        .with_panel(_gateways(lang))
+        .with_panel(_van_positions(lang))
     )
 
 
-def _current_temperature(assets: list[WatchedAsset]) -> stat.Panel:
+def _current_temperature(assets: list[WatchedAsset], lang: Language) -> stat.Panel:
     query = (
         f'SELECT last("temp_c") FROM "{measurements.TEMPERATURE}" '
         f'WHERE {where(SITE_FILTER, ASSET_FILTER, TIME_FILTER)} GROUP BY "asset"'
     )
     panel = (
         stat.Panel()
-        .title("Current temperature")
+        .title(pick(lang, de="Aktuelle Temperatur", en="Current temperature"))
         .description(
-            "Latest reading of each asset in the time range. Blue below the minimum, green "
-            "in the band, yellow from the warning level, red from the alarm limit "
-            "(limits from the fleet file)."
+            pick(
+                lang,
+                en="Latest reading of each asset in the time range. Blue below the minimum, "
+                "green in the band, yellow from the warning level, red from the alarm limit "
+                "(limits from the fleet file).",
+                de="Neuester Messwert jeder Anlage im Zeitraum. Blau unter dem Minimum, grün "
+                "im Band, gelb ab der Warnstufe, rot ab der Alarmgrenze (Grenzen aus der "
+                "Flottendatei).",
+            )
         )
         .with_target(Target("current", query).alias("$tag_asset"))
         .unit("celsius")
@@ -82,7 +90,7 @@ def _current_temperature(assets: list[WatchedAsset]) -> stat.Panel:
     return panel
 
 
-def _temperature(assets: list[WatchedAsset]) -> timeseries.Panel:
+def _temperature(assets: list[WatchedAsset], lang: Language) -> timeseries.Panel:
     query = (
         f'SELECT mean("temp_c") FROM "{measurements.TEMPERATURE}" '
         f"WHERE {where(SITE_FILTER, ASSET_FILTER, TIME_FILTER)} "
@@ -90,10 +98,15 @@ def _temperature(assets: list[WatchedAsset]) -> timeseries.Panel:
     )
     panel = (
         timeseries.Panel()
-        .title("Temperature")
+        .title(pick(lang, de="Temperatur", en="Temperature"))
         .description(
-            "Mean per display interval of each asset, with its limit bands. A gap in a line "
-            "is time without readings."
+            pick(
+                lang,
+                en="Mean per display interval of each asset, with its limit bands. A gap in a "
+                "line is time without readings.",
+                de="Mittel je Anzeigeintervall jeder Anlage, mit ihren Grenzbändern. Eine "
+                "Lücke in einer Linie ist Zeit ohne Messwerte.",
+            )
         )
         .with_target(Target("temperature", query).alias("$tag_asset"))
         .unit("celsius")
@@ -110,16 +123,31 @@ def _temperature(assets: list[WatchedAsset]) -> timeseries.Panel:
     return panel
 
 
-def _open_alerts() -> stat.Panel:
+def _open_alerts(lang: Language) -> stat.Panel:
+    legends = {
+        "open": pick(lang, de="offen", en="open"),
+        "unacknowledged": pick(lang, de="nicht quittiert", en="unacknowledged"),
+        "decision_due": pick(lang, de="Entscheidung fällig", en="decision due"),
+    }
     panel = (
         stat.Panel()
-        .title("Open alerts")
+        .title(pick(lang, de="Offene Alarme", en="Open alerts"))
         .description(
-            "What the alerts service counts as open work, by the one definition of the inbox, "
-            "the API and the summary: every alert that is not closed; of those, how many "
-            "nobody has acknowledged and how many wait for the decision (critical, "
-            "acknowledged, cause, corrective action or product decision missing). Read from "
-            "the standing each alert step records, so it does not depend on the time range."
+            pick(
+                lang,
+                en="What the alerts service counts as open work, by the one definition of the "
+                "inbox, the API and the summary: every alert that is not closed; of those, how "
+                "many nobody has acknowledged and how many wait for the decision (critical, "
+                "acknowledged, cause, corrective action or product decision missing). Read "
+                "from the standing each alert step records, so it does not depend on the time "
+                "range.",
+                de="Was der Alarmdienst als offene Arbeit zählt, nach der einen Definition von "
+                "Eingang, API und Zusammenfassung: jeder Alarm, der nicht geschlossen ist; "
+                "davon, wie viele niemand quittiert hat und wie viele auf die Entscheidung "
+                "warten (kritisch, quittiert, Ursache, Korrekturmaßnahme oder Entscheidung "
+                "über die Ware fehlt). Gelesen aus dem Stand, den jeder Schritt an einem Alarm "
+                "festhält, also unabhängig vom Zeitraum.",
+            )
         )
         .reduce_options(ReduceDataOptions().calcs(["lastNotNull"]).values(False))
         .color_mode(common.BigValueColorMode.VALUE)
@@ -129,46 +157,64 @@ def _open_alerts() -> stat.Panel:
         .span(8)
     )
     for ref, query in openwork.counts().items():
-        panel = panel.with_target(Target(ref, query).alias(ref.replace("_", " ")))
+        panel = panel.with_target(Target(ref, query).alias(legends[ref]))
     return panel
 
 
-def _open_alert_list() -> table.Panel:
-    return (
+def _open_alert_list(lang: Language) -> table.Panel:
+    panel = (
         table.Panel()
-        .title("Open alerts: what each asks for")
+        .title(
+            pick(lang, de="Offene Alarme: was jeder verlangt", en="Open alerts: what each asks for")
+        )
         .description(
-            "Every alert that is not closed, with its standing: unacknowledged (escalation "
-            "runs), decision_due (cause, corrective action or product decision missing) or "
-            "acknowledged (only the closing is left); Time is its last step. The alert's "
-            "page is /alerts/<alert_id> in the alerts service."
+            pick(
+                lang,
+                en="Every alert that is not closed, with its standing: unacknowledged "
+                "(escalation runs), decision_due (cause, corrective action or product decision "
+                "missing) or acknowledged (only the closing is left); Time is its last step. "
+                "The alert's page is /alerts/<alert_id> in the alerts service.",
+                de="Jeder Alarm, der nicht geschlossen ist, mit seinem Stand: unacknowledged "
+                "(nicht quittiert, die Eskalation läuft), decision_due (Ursache, "
+                "Korrekturmaßnahme oder Entscheidung über die Ware fehlt) oder acknowledged "
+                "(quittiert, nur das Schließen fehlt); Zeit ist sein letzter Schritt. Die "
+                "Seite des Alarms ist /alerts/<Alarm-Nr.> im Alarmdienst.",
+            )
         )
         .with_target(Target("open", openwork.listing()).table())
         .height(8)
         .span(16)
     )
+    fields = ["Time", "alert_id", "standing", "severity", "asset", "sensor", "gateway"]
+    return headers(panel, lang, fields)
 
 
-def _sensors() -> table.Panel:
+def _sensors(lang: Language) -> table.Panel:
     query = (
         f'SELECT last("temp_c") AS "temp_c" FROM "{measurements.TEMPERATURE}" '
         f'WHERE {where(SITE_FILTER, _RECENT)} GROUP BY "gateway", "sensor", "asset"'
     )
-    return (
+    panel = (
         table.Panel()
-        .title("Sensors: last seen")
+        .title(pick(lang, de="Fühler: zuletzt gemeldet", en="Sensors: last seen"))
         .description(
-            f"Every probe's newest reading of the last {LOOKBACK}; Time is when it was taken. "
-            "A probe missing here has sent nothing for that long."
+            pick(
+                lang,
+                en=f"Every probe's newest reading of the last {LOOKBACK}; Time is when it was "
+                "taken. A probe missing here has sent nothing for that long.",
+                de=f"Der neueste Messwert jedes Fühlers der letzten {LOOKBACK}; Zeit ist, wann "
+                "er gemessen wurde. Ein Fühler, der hier fehlt, hat so lange nichts gesendet.",
+            )
         )
         .with_target(Target("sensors", query).table())
         .override_by_name("Time", [model.DynamicConfigValue("unit", "dateTimeFromNow")])
         .height(8)
         .span(12)
     )
+    return headers(panel, lang, ["Time", "gateway", "sensor", "asset", "temp_c"])
 
 
-def _gateways() -> table.Panel:
+def _gateways(lang: Language) -> table.Panel:
     battery = (
         f'SELECT last("battery_v") AS "battery_v" FROM "{measurements.GATEWAY}" '
         f'WHERE {where(SITE_FILTER, _RECENT)} GROUP BY "gateway"'
@@ -177,15 +223,34 @@ def _gateways() -> table.Panel:
         f'SELECT last("seq") AS "newest_reading_seq" FROM "{measurements.TEMPERATURE}" '
         f'WHERE {where(SITE_FILTER, _RECENT)} GROUP BY "gateway"'
     )
-    return (
+    last_message = pick(lang, de="letzte Nachricht", en="last message")
+    newest_reading = pick(lang, de="neuester Messwert", en="newest reading")
+    panel = (
         table.Panel()
-        .title("Gateways: last message, battery, backlog")
+        .title(
+            pick(
+                lang,
+                de="Gateways: letzte Nachricht, Batterie, Rückstand",
+                en="Gateways: last message, battery, backlog",
+            )
+        )
         .description(
-            "Last message: when the gateway last sent (its battery reading is stamped with "
-            "the send time). Newest reading: the newest reading stored from it. A gateway "
-            "back from a dead zone sends its backlog oldest first, so while it catches up "
-            "its last message is far newer than its newest reading: the difference is how "
-            "far back its backlog reaches. The outbox size itself is not stored in InfluxDB."
+            pick(
+                lang,
+                en="Last message: when the gateway last sent (its battery reading is stamped "
+                "with the send time). Newest reading: the newest reading stored from it. A "
+                "gateway back from a dead zone sends its backlog oldest first, so while it "
+                "catches up its last message is far newer than its newest reading: the "
+                "difference is how far back its backlog reaches. The outbox size itself is not "
+                "stored in InfluxDB.",
+                de="Letzte Nachricht: wann das Gateway zuletzt gesendet hat (sein "
+                "Batteriewert trägt die Sendezeit). Neuester Messwert: der neueste von ihm "
+                "gespeicherte Messwert. Ein Gateway, das aus einem Funkloch zurückkommt, sendet "
+                "seinen Rückstand, die ältesten zuerst; solange es aufholt, ist seine letzte "
+                "Nachricht viel neuer als sein neuester Messwert: der Unterschied zeigt, wie "
+                "weit sein Rückstand zurückreicht. Die Größe des Postausgangs selbst steht "
+                "nicht in InfluxDB.",
+            )
         )
         .with_target(Target("battery", battery).table())
         .with_target(Target("newest", newest).table())
@@ -193,16 +258,17 @@ def _gateways() -> table.Panel:
         .with_transformation(
             transformation(
                 "organize",
-                {"renameByName": {"Time 1": "last message", "Time 2": "newest reading"}},
+                {"renameByName": {"Time 1": last_message, "Time 2": newest_reading}},
             )
         )
         .override_by_name("battery_v", [model.DynamicConfigValue("unit", "volt")])
         .height(8)
         .span(12)
     )
+    return headers(panel, lang, ["gateway", "battery_v", "newest_reading_seq"])
 
 
-def _van_positions() -> geomap.Panel:
+def _van_positions(lang: Language) -> geomap.Panel:
     query = (
         f'SELECT last("lat") AS "lat", "lon" FROM "{measurements.POSITION}" '
         f'WHERE {where(SITE_FILTER, TIME_FILTER)} GROUP BY "gateway"'
@@ -210,7 +276,7 @@ def _van_positions() -> geomap.Panel:
     markers = (
         MapLayerOptions()
         .type("markers")
-        .name("Vans")
+        .name(pick(lang, de="Transporter", en="Vans"))
         .location(
             FrameGeometrySource()
             .mode(common.FrameGeometrySourceMode.COORDS)
@@ -221,8 +287,14 @@ def _van_positions() -> geomap.Panel:
     )
     return (
         geomap.Panel()
-        .title("Van positions")
-        .description("Last position of every gateway that reports one (vans) in the time range.")
+        .title(pick(lang, de="Positionen der Transporter", en="Van positions"))
+        .description(
+            pick(
+                lang,
+                en="Last position of every gateway that reports one (vans) in the time range.",
+                de="Letzte Position jedes Gateways, das eine meldet (Transporter), im Zeitraum.",
+            )
+        )
         .with_target(Target("positions", query).table())
         .layers([markers])
         .height(10)

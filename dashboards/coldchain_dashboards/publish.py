@@ -2,8 +2,9 @@
 
 For a Grafana that does not load `dashboards/` from files (compose.yaml provisions
 them; Grafana refuses API updates of provisioned dashboards). The dashboards go into
-the folder "coldchain"; the target Grafana needs the InfluxDB data source with the uid
-the dashboards refer to.
+one folder per language, "coldchain (Deutsch)" and "coldchain (English)", as
+provisioning puts them; the target Grafana needs the InfluxDB data source with the
+uid the dashboards refer to.
 """
 
 from __future__ import annotations
@@ -14,24 +15,30 @@ from grafana_client.api import GrafanaApi
 from grafana_client.client import GrafanaClientError, GrafanaException
 from niquests.exceptions import RequestException
 
+from coldchain_dashboards.build import language_of
 from coldchain_dashboards.errors import PublishFailed
 from coldchain_dashboards.influxql import DATASOURCE_UID
+from coldchain_dashboards.language import Language, folder
 
-FOLDER_UID = "coldchain"
-FOLDER_TITLE = "coldchain"
+
+def folder_uid(lang: Language) -> str:
+    return f"coldchain-{lang}"
 
 
 def publish(boards: dict[str, dict[str, Any]], url: str, token: str) -> list[str]:
-    """Create or overwrite every dashboard in folder "coldchain"; returns their URLs."""
+    """Create or overwrite every dashboard (by path, as `build` gives them) in the folder
+    of its language; returns their URLs."""
     api = GrafanaApi.from_url(url, credential=token)
     try:
         _require_datasource(api)
-        _ensure_folder(api)
+        languages = sorted({language_of(name) for name in boards})
+        for lang in languages:
+            _ensure_folder(api, lang)
         urls = []
-        for board in boards.values():
+        for name, board in boards.items():
             payload = {
                 "dashboard": {**board, "id": None},
-                "folderUid": FOLDER_UID,
+                "folderUid": folder_uid(language_of(name)),
                 "overwrite": True,
                 "message": "coldchain-dashboards publish",
             }
@@ -59,10 +66,11 @@ def _require_datasource(api: GrafanaApi) -> None:
         ) from exc
 
 
-def _ensure_folder(api: GrafanaApi) -> None:
+def _ensure_folder(api: GrafanaApi, lang: Language) -> None:
+    uid = folder_uid(lang)
     try:
-        api.folder.get_folder(FOLDER_UID)  # type: ignore[no-untyped-call]
+        api.folder.get_folder(uid)  # type: ignore[no-untyped-call]
     except GrafanaClientError as exc:
         if exc.status_code != 404:
             raise
-        api.folder.create_folder(FOLDER_TITLE, uid=FOLDER_UID)  # type: ignore[no-untyped-call]
+        api.folder.create_folder(folder(lang), uid=uid)  # type: ignore[no-untyped-call]

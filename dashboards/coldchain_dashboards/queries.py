@@ -4,8 +4,10 @@ Ingest computes each sensor's local days with `coldchain.compliance.daily_stats`
 (the function the reports use) and stores one point per day in
 `compliance_daily` (`coldchain.rollup`), so a dashboard only reads 365 points a
 year per asset instead of aggregating every reading: a year answers in
-milliseconds, and the numbers are the reports' numbers by construction. A day
-shows once it has ended (after local midnight, within ingest's rollup interval).
+milliseconds, and the numbers are the reports' numbers by construction. The day
+under way shows too, as ingest computed it so far, with `preliminary` true; once it
+has ended (after local midnight, within ingest's rollup interval) the record of the
+whole day replaces it.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from coldchain_dashboards.influxql import ASSET_FILTER, SITE_FILTER, TIME_FILTER
 
 #: Fields of a compliance_daily point (coldchain.rollup.DayRecord.fields) the table shows.
 TABLE_FIELDS = (
+    "preliminary",
     "coverage_pct",
     "time_in_range_pct",
     "time_in_legal_range_pct",
@@ -43,17 +46,17 @@ def daily_table() -> str:
     return f'SELECT {columns} {_FROM_ROLLUP} WHERE {_WHERE} GROUP BY "asset"'
 
 
-def daily_shares() -> str:
-    """Coverage and time in range (%) per asset and day, as series."""
+def daily_shares(coverage: str, in_range: str) -> str:
+    """Coverage and time in range (%) per asset and day, as series named by the legends."""
     return (
-        f'SELECT "coverage_pct" AS "coverage", "time_in_range_pct" AS "in range" '
+        f'SELECT "coverage_pct" AS "{coverage}", "time_in_range_pct" AS "{in_range}" '
         f'{_FROM_ROLLUP} WHERE {_WHERE} GROUP BY "asset"'
     )
 
 
-def daily_temperatures() -> str:
-    """Minimum, mean, maximum and MKT (°C) per asset and day, as series."""
+def daily_temperatures(minimum: str, mean: str, maximum: str) -> str:
+    """Minimum, mean, maximum and MKT (°C) per asset and day, as series named by the legends."""
     return (
-        f'SELECT "min_c" AS "min", "mean_c" AS "mean", "max_c" AS "max", "mkt_c" AS "MKT" '
-        f'{_FROM_ROLLUP} WHERE {_WHERE} GROUP BY "asset"'
+        f'SELECT "min_c" AS "{minimum}", "mean_c" AS "{mean}", "max_c" AS "{maximum}", '
+        f'"mkt_c" AS "MKT" {_FROM_ROLLUP} WHERE {_WHERE} GROUP BY "asset"'
     )

@@ -30,6 +30,8 @@ from coldchain.compliance import (
     Rules,
     Sample,
     daily_stats,
+    local_day_bounds,
+    period_stats,
     reach_s,
 )
 
@@ -41,6 +43,9 @@ class DayRecord:
     `start` is the day's local midnight in UTC: the point's time, so computing the
     day again overwrites its record. Temperatures in °C, durations in seconds,
     degree-minutes in K·min, shares in % of the whole day (23, 24 or 25 hours).
+    A `preliminary` record is of a day not ended yet: its numbers are those of the
+    part of the day that has passed (`alarm.duration_s` long), and the record of the
+    whole day overwrites it once the day has ended.
     """
 
     day: date
@@ -50,6 +55,7 @@ class DayRecord:
     legal_max_c: float
     alarm: PeriodStats
     legal: PeriodStats
+    preliminary: bool = False
 
     @property
     def undecided(self) -> bool:
@@ -58,11 +64,12 @@ class DayRecord:
         (An excursion going on changes none of the day's fields any more.)"""
         return any(d.ongoing for stats in (self.alarm, self.legal) for d in stats.short_deviations)
 
-    def fields(self) -> dict[str, float | int]:
+    def fields(self) -> dict[str, bool | float | int]:
         """The record's fields by name; min, max, mean and MKT only when the day has readings."""
         alarm, legal = self.alarm, self.legal
         above = sum(1 for e in alarm.excursions if e.above)
-        fields: dict[str, float | int | None] = {
+        fields: dict[str, bool | float | int | None] = {
+            "preliminary": self.preliminary,
             "duration_s": alarm.duration_s,
             "interval_s": float(self.interval_s),
             "samples": alarm.samples,
@@ -118,6 +125,34 @@ def day_records(
         DayRecord(day, alarm.start, interval_s, alarm_band, legal_max_c, alarm, legal_stats)
         for (day, alarm), (_, legal_stats) in zip(alarm_days, legal_days, strict=True)
     ]
+
+
+def day_so_far(
+    samples: Sequence[Sample],
+    day: date,
+    until: datetime,
+    alarm_band: Band,
+    legal_max_c: float,
+    interval_s: float,
+    tz: str = BERLIN,
+    rules: Rules | None = None,
+    events: Sequence[GraceEvent] = (),
+) -> DayRecord:
+    """The preliminary record of the local day `day` of `tz` from its midnight to `until`.
+
+    The numbers of the day's part that has passed, by the code of a whole day
+    (period_stats, as daily_stats computes each day): coverage and time in range are
+    shares of that part, so the rest of the day does not count as uncovered before it
+    has come. `samples` and `events` as for day_records, read up to `until`.
+    """
+    start, end = local_day_bounds(day, tz)
+    if not start < until <= end:
+        raise ValueError(f"{until.isoformat()} is not within the local day {day} of {tz}")
+    rules = rules or Rules(timezone=tz)
+    alarm = period_stats(samples, start, until, alarm_band, interval_s, rules, events)
+    legal_band = Band(max_c=legal_max_c)
+    legal = period_stats(samples, start, until, legal_band, interval_s, rules, events)
+    return DayRecord(day, start, interval_s, alarm_band, legal_max_c, alarm, legal, True)
 
 
 def touched_days(

@@ -18,9 +18,11 @@ beyond a limit still going on undecided at the last reading (not an excursion
 yet) is watched from then on: a reading or event stored later within the span
 marks the day again.
 
-A day still under way is not computed: its record would count the rest of the
-day as uncovered. It is computed after midnight, and again whenever late
-readings change it.
+The day still under way gets a preliminary record at every run, for every
+temperature sensor (`coldchain.rollup.day_so_far`): the numbers of the part of
+the day that has passed, so the Compliance dashboard shows today too. After
+midnight the record of the whole day, computed as any ended day, overwrites it
+(same point time), and is computed again whenever late readings change it.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from coldchain.compliance import Band, GraceEvent, Judged, Rules, Sample
 from coldchain.contract import EventKind, Telemetry
 from coldchain.fleet import Asset, Fleet, Sensor, Site
 from coldchain.lineprotocol import nanoseconds
-from coldchain.rollup import day_records, local_date, touched_days
+from coldchain.rollup import DayRecord, day_records, day_so_far, local_date, touched_days
 from coldchain_ingest import points
 from coldchain_ingest.errors import InfluxRejected, InfluxUnavailable
 from coldchain_ingest.influx import Influx
@@ -262,10 +264,42 @@ class DayWriter:
             watched.rules,
             judged.events,
         )
-        site, asset, sensor = watched.site.id, watched.asset.id, watched.sensor.id
-        self._influx.write([points.rollup_line(site, asset, sensor, r) for r in records])
+        self._write(watched, records)
         undecided = any(record.undecided for record in records)
         return _span(judged, start, end, watched.sensor.interval_s, undecided)
+
+    def write_so_far(self, watched: Watched, now: datetime) -> None:
+        """Compute the local day under way at `now` (UTC) up to `now` and write its
+        preliminary point."""
+        tz = watched.site.timezone
+        today = local_date(now, tz)
+        start, _ = compliance.local_day_bounds(today, tz)
+        if now == start:
+            return  # nothing of the day has passed yet
+        judged = compliance.judged_readings(
+            _Stored(self._influx, watched),
+            start,
+            now,
+            watched.sensor.interval_s,
+            [watched.alarm_band, watched.legal_band],
+            watched.rules,
+        )
+        record = day_so_far(
+            judged.samples,
+            today,
+            now,
+            watched.alarm_band,
+            watched.asset.limits.regulatory_max_c,
+            watched.sensor.interval_s,
+            tz,
+            watched.rules,
+            judged.events,
+        )
+        self._write(watched, [record])
+
+    def _write(self, watched: Watched, records: Sequence[DayRecord]) -> None:
+        site, asset, sensor = watched.site.id, watched.asset.id, watched.sensor.id
+        self._influx.write([points.rollup_line(site, asset, sensor, r) for r in records])
 
 
 def _span(
@@ -389,7 +423,8 @@ class RollupJob:
         self._pending.add(pairs)
 
     def run(self, now: datetime) -> int:
-        """Compute every marked day that ended before `now` (UTC); returns how many.
+        """Compute every marked day that ended before `now` (UTC), then the day under way
+        up to `now` for every sensor; returns how many ended days it computed.
 
         A day that could not be read or written stays marked and is tried again by the
         next run; while InfluxDB is unavailable the run ends at the first failure.
@@ -414,6 +449,23 @@ class RollupJob:
                 self._pending.watch(sensor, day, span)
                 self._pending.done(sensor, day, mark)
                 computed += 1
+            if not self._so_far(sensors, now):
+                return computed
         if computed:
             log.info("computed %d days into %s", computed, measurements.COMPLIANCE_DAILY)
         return computed
+
+    def _so_far(self, sensors: Sequence[str], now: datetime) -> bool:
+        """Write the preliminary record of today for each sensor; False when InfluxDB is
+        unavailable (the next run writes them, with what is stored by then)."""
+        for sensor in sensors:
+            if self._stop.is_set():
+                return False
+            try:
+                self._writer.write_so_far(self._watched[sensor], now)
+            except InfluxUnavailable as exc:
+                log.warning("today's compliance waits for InfluxDB: %s", exc)
+                return False
+            except InfluxRejected as exc:
+                log.error("today's compliance of %s not stored: %s", sensor, exc)
+        return True

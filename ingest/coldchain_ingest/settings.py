@@ -63,8 +63,8 @@ class IngestSettings(BaseSettings):
     rollup_interval_s: float = Field(
         default=60.0,
         gt=0,
-        description="How often ended days whose readings changed are computed into "
-        "compliance_daily.",
+        description="How often ended days whose readings changed, and the day under way "
+        "(preliminary, so far), are computed into compliance_daily.",
     )
     batch_max_readings: int = Field(default=5000, ge=1)
     batch_max_wait_s: float = Field(

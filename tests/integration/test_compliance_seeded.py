@@ -174,6 +174,7 @@ def expected_fields(day: date) -> dict[str, float | int]:
     in_range = covered - hand.beyond_s
     count = sum(hand.values.values())
     return {
+        "preliminary": False,  # every day here has ended
         "duration_s": duration,
         "interval_s": 60.0,
         "samples": hand.samples,

@@ -3,10 +3,10 @@
 A known dataset goes into a real InfluxDB: readings, alert events, excursions, the
 alerts service's alert actions and audit-log chain, and the daily compliance rollup
 that `coldchain-rollup` (ingest's rollup code) computes from those readings. Every
-panel target, annotation and variable query of every `dashboards/*.json` runs as
-Grafana would send it (template variables substituted for a time range); the daily
-compliance table must give the numbers of coldchain.compliance.daily_stats for the
-same readings.
+panel target, annotation and variable query of every `dashboards/*/*.json` (German
+and English) runs as Grafana would send it (template variables substituted for a
+time range); the daily compliance table must give the numbers of
+coldchain.compliance.daily_stats for the same readings.
 """
 
 from __future__ import annotations
@@ -29,9 +29,12 @@ from typer.testing import CliRunner
 from coldchain import measurements
 from coldchain.compliance import Band, PeriodStats, Rules, Sample, daily_stats, local_day_bounds
 from coldchain.fleet import Fleet
+from coldchain.languages import Language
 from coldchain.rollup import day_records
 from coldchain_dashboards import build, publish
-from coldchain_dashboards.audit import CHAIN_TITLE
+from coldchain_dashboards.audit import chain_title
+from coldchain_dashboards.compliance import table_title
+from coldchain_dashboards.language import LANGUAGES
 from coldchain_dashboards.queries import TABLE_FIELDS
 from coldchain_ingest.cli import rollup_app
 from conftest import DEMO_FLEET, SITE
@@ -345,8 +348,9 @@ def _query(influx: InfluxDB, database: str, query: str) -> list[dict[str, Any]]:
 # --- the tests ---------------------------------------------------------------------------
 
 
-def _boards() -> dict[str, dict[str, Any]]:
-    boards = {p.name: json.loads(p.read_text()) for p in sorted(BOARDS.glob("*.json"))}
+def _boards(lang: Language = "en") -> dict[str, dict[str, Any]]:
+    folder = BOARDS / lang
+    boards = {p.name: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))}
     assert set(boards) == {"operations.json", "compliance.json", "audit.json"}
     return boards
 
@@ -360,10 +364,13 @@ def _queries(board: dict[str, Any]) -> Iterator[tuple[str, str, str | None]]:
         yield f"annotation {annotation['name']}", annotation["target"]["query"], None
 
 
-def test_every_query_of_every_dashboard_runs(loaded: tuple[InfluxDB, str, Any]) -> None:
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_every_query_of_every_dashboard_runs(
+    loaded: tuple[InfluxDB, str, Any], lang: Language
+) -> None:
     influx, database, _ = loaded
     rows: dict[str, int] = {}
-    for name, board in _boards().items():
+    for name, board in _boards(lang).items():
         variables = Variables(influx, database, board)
         for where, query, min_interval in _queries(board):
             series = _query(influx, database, variables.substitute(query, min_interval))
@@ -442,7 +449,7 @@ def test_audit_shows_how_each_alert_was_handled(loaded: tuple[InfluxDB, str, Any
 def test_audit_shows_the_state_of_the_audit_log(loaded: tuple[InfluxDB, str, Any]) -> None:
     influx, database, _ = loaded
     results = _run_panels(influx, database, _boards()["audit.json"])
-    (last,) = results[CHAIN_TITLE]["verified"]
+    (last,) = results[chain_title("en")]["verified"]
     ((_, ok, entries, first_bad, problem),) = last["values"]
     assert (ok, entries, first_bad) == (False, 5, 4), "the latest verification, from now()"
     assert problem == "entry 4: sha256 does not match"
@@ -495,7 +502,7 @@ def test_daily_compliance_table_agrees_with_the_compliance_code(
 ) -> None:
     influx, database, samples = loaded
     board = _boards()["compliance.json"]
-    (table,) = [p for p in board["panels"] if p["title"] == "Daily compliance"]
+    (table,) = [p for p in board["panels"] if p["title"] == table_title("en")]
     shown = _merged_rows(_run_targets(influx, database, board, table))
     fleet = Fleet.from_yaml(DEMO_FLEET.read_text())
     for asset, readings in samples.items():
@@ -600,7 +607,7 @@ class _GrafanaStandIn(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         self.requests.append(("GET", self.path, None))
-        if self.path == "/api/folders/coldchain":
+        if self.path.startswith("/api/folders/coldchain"):
             self._answer(404, {"message": "folder not found"})
         else:
             self._answer(200, {"uid": "coldchain-influxdb"})
@@ -634,8 +641,12 @@ def test_publish_creates_the_folder_and_overwrites_every_dashboard() -> None:
     finally:
         server.shutdown()
     posts = [(path, body) for method, path, body in _GrafanaStandIn.requests if method == "POST"]
-    assert posts[0] == ("/api/folders", {"title": "coldchain", "uid": "coldchain"})
+    assert posts[:2] == [
+        ("/api/folders", {"title": "coldchain (Deutsch)", "uid": "coldchain-de"}),
+        ("/api/folders", {"title": "coldchain (English)", "uid": "coldchain-en"}),
+    ]
     published = [body for path, body in posts if path == "/api/dashboards/db"]
     assert [b["dashboard"]["uid"] for b in published] == [b["uid"] for b in boards.values()]
-    assert all(b["overwrite"] and b["folderUid"] == "coldchain" for b in published)
+    assert all(b["overwrite"] for b in published)
+    assert [b["folderUid"] for b in published] == [f"coldchain-{n[:2]}" for n in boards]
     assert urls == [f"/d/{b['uid']}" for b in boards.values()]

@@ -617,10 +617,15 @@ def test_dockerfile_copies_exist() -> None:
                 assert (ROOT / source).exists(), f"Dockerfile copies missing {source}"
 
 
-def test_dashboard_provider_reads_the_mounted_dashboards() -> None:
+def test_dashboard_providers_read_each_language_of_the_mounted_dashboards() -> None:
+    """One provider per language folder of dashboards/ (de, en), each into its own folder."""
     provider = yaml.safe_load((GRAFANA_PROVISIONING / "dashboards/coldchain.yaml").read_text())
-    paths = {p["options"]["path"] for p in provider["providers"]}
-    assert paths == {dict(volume_mounts("grafana"))["./dashboards"]}
+    mounted = dict(volume_mounts("grafana"))["./dashboards"]
+    languages = {path.parent.name for path in (ROOT / "dashboards").glob("*/*.json")}
+    assert languages == {"de", "en"}
+    providers = provider["providers"]
+    assert {p["options"]["path"] for p in providers} == {f"{mounted}/{lang}" for lang in languages}
+    assert len({p["folder"] for p in providers}) == len({p["folderUid"] for p in providers}) == 2
 
 
 @pytest.mark.parametrize("kind", ["datasources", "dashboards"])
