@@ -40,9 +40,9 @@ from reportlab.platypus import (  # type: ignore[import-untyped]
 from coldchain.compliance import Deviation, Excursion, PeriodStats
 from coldchain.corrective import Closing
 from coldchain_reports import conventions
-from coldchain_reports.calibration import CalibrationState
+from coldchain_reports.calibration import Calibration, CalibrationState
 from coldchain_reports.certificate import Certificate
-from coldchain_reports.labels import Labels
+from coldchain_reports.labels import NOT_AVAILABLE, Labels
 from coldchain_reports.plot import temperature_png
 from coldchain_reports.report import AssetReport
 from coldchain_reports.scope import Scope
@@ -150,7 +150,10 @@ def render_report(report: AssetReport, labels: Labels, path: Path) -> None:
         KeepTogether(
             [
                 Paragraph(labels("calibration_title"), HEADING),
-                Paragraph(escape(_calibration(report, labels)), BODY),
+                Paragraph(
+                    escape(_calibration_text(report.calibration, report.calibration_state, labels)),
+                    BODY,
+                ),
             ]
         ),
         *_conventions(conventions.texts(scope, report.day_lengths, labels), labels),
@@ -166,12 +169,16 @@ def render_certificate(certificate: Certificate, labels: Labels, path: Path) -> 
     scope, stats = certificate.scope, certificate.stats
     duration = labels.duration((certificate.end - certificate.start).total_seconds())
     facts = [
-        (labels("delivery"), certificate.delivery or "–"),
+        *_delivery_facts(certificate, labels),
         (labels("compartment"), f"{_asset_name(scope, labels)} ({scope.asset.id})"),
         (
             labels("sensor"),
             f"{scope.sensor.id}, {labels('interval')} "
             f"{labels.number(scope.sensor.interval_s, 0)} s",
+        ),
+        (
+            labels("probe_calibration"),
+            _calibration_text(certificate.calibration, certificate.calibration_state, labels),
         ),
         (labels("category"), _category(scope, labels)),
         (labels("loading"), labels.time(certificate.start, seconds=True)),
@@ -259,6 +266,40 @@ def render_certificate(certificate: Certificate, labels: Labels, path: Path) -> 
     _build(path, story, labels, footer, footer, issued_at=certificate.issued_at)
 
 
+def _delivery_facts(certificate: Certificate, labels: Labels) -> list[tuple[str, str]]:
+    """Who sent what to whom in which vehicle, and who answers for it."""
+    shipped, site, gateway = certificate.delivery, certificate.scope.site, certificate.scope.gateway
+    goods = [
+        ", ".join(
+            [item.description]
+            + ([item.quantity] if item.quantity else [])
+            + ([labels("lot", lot=item.lot)] if item.lot else [])
+        )
+        for item in shipped.goods
+    ]
+    if not gateway.mobile:
+        vehicle = labels("vehicle_none", gateway=gateway.id)
+    elif gateway.plate is None:
+        vehicle = labels("vehicle_no_plate", gateway=gateway.id)
+    else:
+        vehicle = labels("vehicle_plate", plate=gateway.plate, gateway=gateway.id)
+    facts = [(labels("delivery_note"), shipped.delivery_note or NOT_AVAILABLE)]
+    if shipped.tour:
+        facts.append((labels("tour"), shipped.tour))
+    return [
+        *facts,
+        (labels("sender"), _party(site.name, site.address)),
+        (labels("receiver"), _party(shipped.receiver.name, shipped.receiver.address)),
+        (labels("goods"), "\n".join(goods)),
+        (labels("vehicle"), vehicle),
+        (labels("responsible"), f"{shipped.responsible.name}, {shipped.responsible.role}"),
+    ]
+
+
+def _party(name: str, address: str | None) -> str:
+    return f"{name}, {address}" if address else name
+
+
 def _title(title: str, subject: str, site: str) -> list[Any]:
     return [
         Paragraph(escape(title), TITLE),
@@ -277,7 +318,7 @@ def _rule() -> Table:
 
 def _facts(pairs: Sequence[tuple[str, str]]) -> Table:
     table = Table(
-        [[Paragraph(escape(k), CELL_BOLD), Paragraph(escape(v), CELL)] for k, v in pairs],
+        [[Paragraph(escape(k), CELL_BOLD), Paragraph(_lines(v), CELL)] for k, v in pairs],
         colWidths=[LABEL_WIDTH, WIDTH - LABEL_WIDTH],
     )
     table.setStyle(
@@ -608,15 +649,12 @@ def _text_width(text: str, style: ParagraphStyle) -> float:
     return float(pdfmetrics.stringWidth(text, style.fontName, style.fontSize))
 
 
-def _calibration(report: AssetReport, labels: Labels) -> str:
-    calibration = report.calibration
-    if report.calibration_state is CalibrationState.UNKNOWN or calibration is None:
+def _calibration_text(
+    calibration: Calibration | None, known: CalibrationState, labels: Labels
+) -> str:
+    if known is CalibrationState.UNKNOWN or calibration is None:
         return labels("calibration_unknown")
-    key = (
-        "calibration_overdue"
-        if report.calibration_state is CalibrationState.OVERDUE
-        else "calibration_valid"
-    )
+    key = "calibration_overdue" if known is CalibrationState.OVERDUE else "calibration_valid"
     return labels(
         key,
         checked=labels.day(calibration.checked_on),
