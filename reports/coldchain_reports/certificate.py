@@ -25,7 +25,7 @@ from coldchain import compliance
 from coldchain.compliance import Band, GraceEvent, PeriodStats, Sample
 from coldchain.corrective import Closing, answered
 from coldchain_reports import conventions, delivery
-from coldchain_reports.calibration import Calibration, CalibrationState, state
+from coldchain_reports.calibration import Calibration, CalibrationState, flaws, state
 from coldchain_reports.delivery import Delivery
 from coldchain_reports.errors import EditedCertificate, InvalidInput
 from coldchain_reports.scope import Scope
@@ -237,7 +237,9 @@ def _calibration(certificate: Certificate) -> dict[str, Any]:
         "state": certificate.calibration_state.value,
         "checked_on": check.checked_on.isoformat() if check else None,
         "due_on": check.due_on.isoformat() if check else None,
+        "deviation_k": check.deviation_k if check else None,
         "reference": check.reference if check else None,
+        "reasons": [flaw.value for flaw in flaws(check, certificate.handover_day)] if check else [],
     }
 
 
@@ -261,11 +263,20 @@ def stated(data: dict[str, Any]) -> tuple[Delivery, Calibration | None]:
             checked_on=date.fromisoformat(check["checked_on"]),
             due_on=date.fromisoformat(check["due_on"]),
             reference=str(check["reference"]),
+            deviation_k=_kelvin(check["deviation_k"]),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise InvalidInput(
             f"the certificate lacks or garbles its probe's calibration: {exc}"
         ) from None
+
+
+def _kelvin(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"deviation_k {value!r} is not a number")
+    return float(value)
 
 
 def seal_of(data: dict[str, Any]) -> Seal:

@@ -148,10 +148,18 @@ _DE = {
     "decision_quarantine": "Sperrung",
     "decision_discard": "Entsorgung",
     "calibration_title": "Kalibrierung des Messgeräts (EN 13486)",
-    "calibration_valid": "geprüft am {checked}, nächste Prüfung fällig am {due} ({reference})",
-    "calibration_overdue": (
-        "ÜBERFÄLLIG: zuletzt geprüft am {checked}, Prüfung war fällig am {due} ({reference})"
+    "calibration_valid": (
+        "verifiziert: geprüft am {checked}, {deviation}, nächste Prüfung fällig am {due} "
+        "({reference})"
     ),
+    "calibration_unverified": (
+        "nicht verifiziert ({reasons}): geprüft am {checked}, {deviation}, Prüfung fällig am "
+        "{due} ({reference})"
+    ),
+    "calibration_flaw_overdue": "Prüfung überfällig",
+    "calibration_flaw_deviation": "Abweichung über ±1 K",
+    "calibration_deviation": "Abweichung {kelvin} K",
+    "calibration_deviation_unknown": "Abweichung nicht angegeben",
     "calibration_unknown": "unbekannt: für diesen Fühler ist keine Kalibrierung hinterlegt",
     "digest_title": "Prüfsumme der Messwerte",
     "digest_text": (
@@ -319,10 +327,17 @@ _EN = {
     "decision_quarantine": "quarantine",
     "decision_discard": "discard",
     "calibration_title": "Recorder calibration (EN 13486)",
-    "calibration_valid": "checked on {checked}, next check due on {due} ({reference})",
-    "calibration_overdue": (
-        "OVERDUE: last checked on {checked}, check was due on {due} ({reference})"
+    "calibration_valid": (
+        "verified: checked on {checked}, {deviation}, next check due on {due} ({reference})"
     ),
+    "calibration_unverified": (
+        "unverified ({reasons}): checked on {checked}, {deviation}, check due on {due} "
+        "({reference})"
+    ),
+    "calibration_flaw_overdue": "check overdue",
+    "calibration_flaw_deviation": "deviation beyond ±1 K",
+    "calibration_deviation": "deviation {kelvin} K",
+    "calibration_deviation_unknown": "deviation not recorded",
     "calibration_unknown": "unknown: no calibration record for this sensor",
     "digest_title": "Digest of the readings",
     "digest_text": (

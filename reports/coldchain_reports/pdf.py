@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
@@ -40,7 +40,7 @@ from reportlab.platypus import (  # type: ignore[import-untyped]
 from coldchain.compliance import Deviation, Excursion, PeriodStats
 from coldchain.corrective import Closing
 from coldchain_reports import conventions
-from coldchain_reports.calibration import Calibration, CalibrationState
+from coldchain_reports.calibration import Calibration, flaws
 from coldchain_reports.certificate import Certificate
 from coldchain_reports.labels import NOT_AVAILABLE, Labels
 from coldchain_reports.plot import temperature_png
@@ -151,7 +151,7 @@ def render_report(report: AssetReport, labels: Labels, path: Path) -> None:
             [
                 Paragraph(labels("calibration_title"), HEADING),
                 Paragraph(
-                    escape(_calibration_text(report.calibration, report.calibration_state, labels)),
+                    escape(_calibration_text(report.calibration, report.last_day, labels)),
                     BODY,
                 ),
             ]
@@ -178,7 +178,7 @@ def render_certificate(certificate: Certificate, labels: Labels, path: Path) -> 
         ),
         (
             labels("probe_calibration"),
-            _calibration_text(certificate.calibration, certificate.calibration_state, labels),
+            _calibration_text(certificate.calibration, certificate.handover_day, labels),
         ),
         (labels("category"), _category(scope, labels)),
         (labels("loading"), labels.time(certificate.start, seconds=True)),
@@ -649,15 +649,25 @@ def _text_width(text: str, style: ParagraphStyle) -> float:
     return float(pdfmetrics.stringWidth(text, style.fontName, style.fontSize))
 
 
-def _calibration_text(
-    calibration: Calibration | None, known: CalibrationState, labels: Labels
-) -> str:
-    if known is CalibrationState.UNKNOWN or calibration is None:
+def _calibration_text(calibration: Calibration | None, day: date, labels: Labels) -> str:
+    """The check in force on `day`: verified, unverified and why, or unknown (never OK)."""
+    if calibration is None:
         return labels("calibration_unknown")
-    key = "calibration_overdue" if known is CalibrationState.OVERDUE else "calibration_valid"
+    found = flaws(calibration, day)
+    deviation = (
+        labels("calibration_deviation_unknown")
+        if calibration.deviation_k is None
+        else labels(
+            "calibration_deviation",
+            kelvin=("+" if calibration.deviation_k > 0 else "")
+            + labels.number(calibration.deviation_k, 1),
+        )
+    )
     return labels(
-        key,
+        "calibration_unverified" if found else "calibration_valid",
+        reasons="; ".join(labels(f"calibration_flaw_{flaw.value}") for flaw in found),
         checked=labels.day(calibration.checked_on),
+        deviation=deviation,
         due=labels.day(calibration.due_on),
         reference=calibration.reference,
     )

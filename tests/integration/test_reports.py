@@ -303,7 +303,10 @@ def test_report_pdf_in_german_has_the_numbers(dataset: Dataset) -> None:
         assert limits[-1] == hms(day_legal.excursion_s), limits
         assert limits[-2:-4:-1] == [str(len(alarm.short_deviations)), str(len(alarm.excursions))]
         assert limits[-4] == de(alarm.degree_minutes, 1), limits
-    assert "geprüft am 14.01.2025, nächste Prüfung fällig am 14.01.2026 (DKD-4711)" in summary
+    assert (
+        "verifiziert: geprüft am 14.01.2025, Abweichung nicht angegeben, nächste Prüfung "
+        "fällig am 14.01.2026 (DKD-4711)"
+    ) in summary
     inside = [s for s in ROOM_SAMPLES if START <= s.ts < END]
     assert compliance.digest(inside, ROOM_SENSOR) in text
 
@@ -514,7 +517,7 @@ def test_certificate_states_delivery_sender_vehicle_and_probe(dataset: Dataset) 
     assert data["vehicle"] == {"gateway": "van-1", "plate": "DO-RW 101"}
     assert data["probe"] == {
         "sensor": VAN_SENSOR,
-        "calibration": {"state": "unknown", "checked_on": None, "due_on": None, "reference": None},
+        "calibration": _calibration("unknown", None, None, None, None, []),
     }
     text = _squeezed(pdf_text(pdf))
     for label in ["Lieferschein-Nr. LS-2025-10-26-0042", "Tour Tour 1, Stopp 2",
@@ -541,32 +544,76 @@ def test_certificate_states_delivery_sender_vehicle_and_probe(dataset: Dataset) 
         assert label in text, label
 
 
+CHECKS_HEADER = "sensor,checked_on,due_on,deviation_k,reference"
+
+
+def _calibration(state: str, checked: str | None, due: str | None, deviation: float | None,
+                 reference: str | None, reasons: list[str]) -> dict[str, Any]:  # fmt: skip
+    return {"state": state, "checked_on": checked, "due_on": due, "deviation_k": deviation,
+            "reference": reference, "reasons": reasons}  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("checks", "state", "shown"),
     [
-        # The check in force at hand-over is the latest made by then: a later one does not
-        # count, so the probe was overdue on 26 Oct 2025.
+        # The check in force at hand-over (26 Oct 2025) is the latest made by then: a later
+        # one does not count, so the probe's check was overdue (due 1 Oct 2025).
         (
-            ["2024-10-01,2025-10-01,DKD-0815", "2025-11-03,2026-11-03,DKD-0999"],
-            {"state": "overdue", "checked_on": "2024-10-01", "due_on": "2025-10-01",
-             "reference": "DKD-0815"},
-            "ÜBERFÄLLIG: zuletzt geprüft am 01.10.2024, Prüfung war fällig am 01.10.2025 "
-            "(DKD-0815)",
+            ["2024-10-01,2025-10-01,0.2,DKD-0815", "2025-11-03,2026-11-03,0.1,DKD-0999"],
+            _calibration("unverified", "2024-10-01", "2025-10-01", 0.2, "DKD-0815", ["overdue"]),
+            "nicht verifiziert (Prüfung überfällig): geprüft am 01.10.2024, Abweichung +0,2 K, "
+            "Prüfung fällig am 01.10.2025 (DKD-0815)",
         ),
         (
-            ["2024-10-01,2025-10-01,DKD-0815", "2025-03-01,2026-03-01,DKD-0900"],
-            {"state": "valid", "checked_on": "2025-03-01", "due_on": "2026-03-01",
-             "reference": "DKD-0900"},
-            "geprüft am 01.03.2025, nächste Prüfung fällig am 01.03.2026 (DKD-0900)",
+            ["2024-10-01,2025-10-01,0.2,DKD-0815", "2025-03-01,2026-03-01,-0.4,DKD-0900"],
+            _calibration("valid", "2025-03-01", "2026-03-01", -0.4, "DKD-0900", []),
+            "verifiziert: geprüft am 01.03.2025, Abweichung -0,4 K, nächste Prüfung fällig am "
+            "01.03.2026 (DKD-0900)",
+        ),
+        # Checked more than a year before hand-over (25 Oct 2024 + 1 year < 26 Oct 2025),
+        # though the CSV gives a later due date: EN 13486 asks for a yearly check.
+        (
+            ["2024-10-25,2026-10-25,0.1,DKD-0700"],
+            _calibration("unverified", "2024-10-25", "2026-10-25", 0.1, "DKD-0700", ["overdue"]),
+            "nicht verifiziert (Prüfung überfällig): geprüft am 25.10.2024",
+        ),
+        # Exactly one year: still in force.
+        (
+            ["2024-10-26,2025-10-26,0.1,DKD-0701"],
+            _calibration("valid", "2024-10-26", "2025-10-26", 0.1, "DKD-0701", []),
+            "verifiziert: geprüft am 26.10.2024",
+        ),
+        (
+            ["2025-03-01,2026-03-01,1.2,DKD-0901"],
+            _calibration("unverified", "2025-03-01", "2026-03-01", 1.2, "DKD-0901", ["deviation"]),
+            "nicht verifiziert (Abweichung über ±1 K): geprüft am 01.03.2025, Abweichung +1,2 K",
+        ),
+        # -1.0 K is within ±1 K.
+        (
+            ["2025-03-01,2026-03-01,-1.0,DKD-0902"],
+            _calibration("valid", "2025-03-01", "2026-03-01", -1.0, "DKD-0902", []),
+            "verifiziert: geprüft am 01.03.2025, Abweichung -1,0 K",
+        ),
+        (
+            ["2024-09-01,2025-09-01,-1.5,DKD-0500"],
+            _calibration("unverified", "2024-09-01", "2025-09-01", -1.5, "DKD-0500",
+                         ["overdue", "deviation"]),
+            "nicht verifiziert (Prüfung überfällig; Abweichung über ±1 K)",
+        ),
+        # No deviation in the CSV: the dates are judged and the deviation said unknown.
+        (
+            ["2025-03-01,2026-03-01,,DKD-0903"],
+            _calibration("valid", "2025-03-01", "2026-03-01", None, "DKD-0903", []),
+            "verifiziert: geprüft am 01.03.2025, Abweichung nicht angegeben, nächste",
         ),
     ],
 )  # fmt: skip
 def test_certificate_shows_the_probes_calibration_in_force(
-    dataset: Dataset, checks: list[str], state: dict[str, str], shown: str
+    dataset: Dataset, checks: list[str], state: dict[str, Any], shown: str
 ) -> None:
     records = dataset.directory / "calibration.csv"
     rows = [f"{VAN_SENSOR},{check}" for check in checks]
-    records.write_text("\n".join(["sensor,checked_on,due_on,reference", *rows]) + "\n")
+    records.write_text("\n".join([CHECKS_HEADER, *rows]) + "\n")
     pdf, data = certificate(dataset, "de", "--calibration", str(records))
     assert data["probe"]["calibration"] == state
     assert f"Kalibrierung (EN 13486) {shown}" in _squeezed(pdf_text(pdf))
@@ -574,6 +621,16 @@ def test_certificate_shows_the_probes_calibration_in_force(
     assert "its numbers, limits and actions agree" in dataset.run(
         "verify", "--certificate", str(json_path)
     )
+
+
+def test_an_unverified_probe_in_english(dataset: Dataset) -> None:
+    records = dataset.directory / "calibration.csv"
+    records.write_text(f"{CHECKS_HEADER}\n{VAN_SENSOR},2024-09-01,2025-09-01,-1.5,DKD-0500\n")
+    pdf, _ = certificate(dataset, "en", "--calibration", str(records))
+    assert (
+        "Calibration (EN 13486) unverified (check overdue; deviation beyond ±1 K): checked on "
+        "2024-09-01, deviation -1.5 K, check due on 2025-09-01 (DKD-0500)"
+    ) in _squeezed(pdf_text(pdf))
 
 
 def _without_plate(dataset: Dataset, gateway: str) -> None:
@@ -739,16 +796,27 @@ def test_verify_notices_edited_numbers_limits_and_actions(dataset: Dataset) -> N
     )
 
     def overdue_as_valid(d: dict[str, Any]) -> None:
-        d["probe"]["calibration"] = {
-            "state": "valid", "checked_on": "2024-09-01", "due_on": "2025-09-01",
-            "reference": "DKD-0815",
-        }  # fmt: skip
+        d["probe"]["calibration"] = _calibration(
+            "valid", "2024-09-01", "2025-09-01", 0.3, "DKD-0815", []
+        )
 
     output = edited(overdue_as_valid)
     assert (
         "probe.calibration.state: the certificate says 'valid', its calibration dates and "
-        "hand-over give 'overdue'"
+        "hand-over give 'unverified'"
     ) in output
+    assert (
+        "probe.calibration.reasons: the certificate lists 0, its calibration dates and "
+        "hand-over give 1"
+    ) in output
+
+    def deviation_hidden(d: dict[str, Any]) -> None:
+        d["probe"]["calibration"] = _calibration(
+            "valid", "2025-03-01", "2026-03-01", 1.4, "DKD-0901", []
+        )
+
+    output = edited(deviation_hidden)
+    assert "probe.calibration.state: the certificate says 'valid'" in output
 
 
 def test_verify_refuses_what_it_cannot_read_as_a_certificate_of_today(dataset: Dataset) -> None:
