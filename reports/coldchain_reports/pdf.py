@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 import qrcode  # type: ignore[import-untyped]
 from matplotlib import get_data_path
+from reportlab.graphics.shapes import Drawing  # type: ignore[import-untyped]
 from reportlab.lib import colors  # type: ignore[import-untyped]
 from reportlab.lib.enums import TA_RIGHT  # type: ignore[import-untyped]
 from reportlab.lib.pagesizes import A4  # type: ignore[import-untyped]
@@ -36,6 +37,8 @@ from reportlab.platypus import (  # type: ignore[import-untyped]
     Table,
     TableStyle,
 )
+from svglib import fonts as svg_fonts
+from svglib.svglib import svg2rlg
 
 from coldchain.compliance import Deviation, Excursion, PeriodStats
 from coldchain.corrective import Closing
@@ -43,7 +46,7 @@ from coldchain_reports import conventions
 from coldchain_reports.calibration import Calibration, flaws
 from coldchain_reports.certificate import Certificate
 from coldchain_reports.labels import NOT_AVAILABLE, Labels
-from coldchain_reports.plot import temperature_png
+from coldchain_reports.plot import temperature_svg
 from coldchain_reports.report import AssetReport
 from coldchain_reports.scope import Scope
 from coldchain_reports.seal import Seal, utc_text
@@ -73,6 +76,8 @@ def _register_fonts() -> None:
     for name, file in _FONTS.items():
         if name not in pdfmetrics.getRegisteredFontNames():
             pdfmetrics.registerFont(TTFont(name, str(folder / file)))
+    # The plots' texts (plot.py) are set in the same font.
+    svg_fonts.register_font("DejaVu Sans", rlgFontName="Sans")
 
 
 def _style(name: str, **options: Any) -> ParagraphStyle:
@@ -132,8 +137,8 @@ def render_report(report: AssetReport, labels: Labels, path: Path) -> None:
         _summary(alarm, legal, labels),
         Spacer(1, 4 * mm),
         Paragraph(labels("plot_title"), HEADING),
-        _png(
-            temperature_png(scope, report.samples, report.listed, alarm.start, alarm.end, labels),
+        _svg(
+            temperature_svg(scope, report.samples, report.listed, alarm.start, alarm.end, labels),
             WIDTH,
         ),
         Paragraph(labels("days_title"), HEADING),
@@ -235,8 +240,8 @@ def render_certificate(certificate: Certificate, labels: Labels, path: Path) -> 
         Spacer(1, 3 * mm),
         beside,
         Spacer(1, 2 * mm),
-        _png(
-            temperature_png(
+        _svg(
+            temperature_svg(
                 scope,
                 certificate.samples,
                 [*stats.carried, *stats.excursions],
@@ -751,6 +756,17 @@ def _png(data: bytes, width: float) -> Image:
     image.drawHeight = width * image.imageHeight / image.imageWidth
     image.drawWidth = width
     return image
+
+
+def _svg(data: bytes, width: float) -> Drawing:
+    """An SVG as vector drawing `width` wide: its texts stay text in the PDF."""
+    drawing = svg2rlg(io.BytesIO(data))
+    if drawing is None:
+        raise ValueError("the plot's SVG could not be read")
+    scale = width / drawing.width
+    drawing.scale(scale, scale)
+    drawing.width, drawing.height = width, drawing.height * scale
+    return drawing
 
 
 def _qr_png(text: str) -> bytes:

@@ -870,3 +870,25 @@ def test_errors_say_what_to_do(dataset: Dataset) -> None:
     dataset.env["COLDCHAIN_REPORT_INFLUX_URL"] = f"http://127.0.0.1:{free_port()}"
     output = dataset.run("report", "--asset", ROOM, "--from", "2025-10-25", code=2)
     assert "unreachable" in output and "COLDCHAIN_REPORT_INFLUX_URL" in output
+
+
+def test_the_plots_axes_are_text_in_the_pdfs(dataset: Dataset) -> None:
+    """The plots are drawn as vectors: their axis labels and ticks are text in the PDF.
+    Two local days (24 h + 25 h) have a tick each 6 hours at local 00, 06, 12 and 18 h;
+    the 90-minute delivery one each 10 minutes, in CET; the °C axis one each kelvin."""
+    out = dataset.directory / "out"
+    dataset.run("report", "--asset", ROOM, "--from", "2025-10-25", "--to", "2025-10-27",
+                "--lang", "de", "--out-dir", str(out))  # fmt: skip
+    text = _squeezed(pdf_text(out / "report_cold-room-1_2025-10-25_2025-10-26_de.pdf"))
+    days = " ".join(["25.10."] * 4 + ["26.10."] * 4 + ["27.10."])
+    hours = " ".join(["00:00", "06:00", "12:00", "18:00"] * 2 + ["00:00"])
+    for label in ["Temperaturverlauf 8 7 Temperatur (°C) 6 5 4 3 2 1 0 -1", days, hours,
+                  "Ortszeit (Europe/Berlin)", "Überschreitung der Alarmgrenzen",
+                  "Obere Alarmgrenze 5,0 °C"]:  # fmt: skip
+        assert label in text, label
+    pdf, _ = certificate(dataset, "en")
+    text = _squeezed(pdf_text(pdf))
+    ticks = " ".join(f"{8 + minutes // 60:02d}:{minutes % 60:02d}" for minutes in range(0, 91, 10))
+    for label in ["Temperature (°C) 6 5 4 3 2 1 0 -1", ticks, "Local time (Europe/Berlin)",
+                  "Beyond alarm limits", "Legal maximum 6.0 °C = Upper alarm limit"]:  # fmt: skip
+        assert label in text, label
