@@ -80,9 +80,19 @@ class Sensor(_Config):
     interval_s: float = Field(default=DEFAULT_INTERVAL_S, gt=0)
 
 
+#: A number plate: letters (umlauts too), digits, spaces and hyphens, as plates are written.
+PLATE_PATTERN = r"^[A-ZÄÖÜ0-9][A-ZÄÖÜ0-9 -]{0,18}[A-ZÄÖÜ0-9]$"
+
+
 class Gateway(_Config):
     id: Id
     mobile: bool = False
+    plate: str | None = Field(
+        default=None,
+        pattern=PLATE_PATTERN,
+        description="The number plate of the vehicle a mobile gateway rides in, as written "
+        "on the plate (`DO-RW 101`); delivery certificates print it.",
+    )
     battery_low_v: float | None = Field(
         default=None, gt=0, description="Battery below this (V) is an alarm; none: not checked."
     )
@@ -94,10 +104,25 @@ class Gateway(_Config):
     )
     sensors: list[Sensor]
 
+    @model_validator(mode="after")
+    def _plate_on_a_vehicle(self) -> Self:
+        if self.plate is not None and not self.mobile:
+            raise ValueError(
+                f"gateway {self.id} has a plate but is not mobile: a plate belongs to a "
+                "vehicle's gateway (mobile: true)"
+            )
+        return self
+
 
 class Site(_Config):
     id: Id
     name: str
+    address: str | None = Field(
+        default=None,
+        pattern=r"^[^\x00-\x1f\x7f]{1,200}$",
+        description="The site's postal address, one line; delivery certificates print it "
+        "as the sender's.",
+    )
     timezone: str = "Europe/Berlin"
     gateways: list[Gateway]
     assets: list[Asset]

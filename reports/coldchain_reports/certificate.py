@@ -1,6 +1,8 @@
 """The temperature certificate of one delivery: one compartment sensor from loading to hand-over.
 
-It states min, max, mean and MKT, the time beyond each limit (upper and lower
+It states the delivery (delivery note, goods and lots, receiver, the responsible
+person: `delivery`), the sender (the site) and the vehicle (from the fleet file), the
+probe with its calibration, min, max, mean and MKT, the time beyond each limit (upper and lower
 alarm limit, legal maximum), coverage, the excursions (one in progress at loading
 included) with the corrective actions recorded for them by the time it is issued,
 the short deviations, the conventions it was counted by, and a seal (the digest of
@@ -15,20 +17,23 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from coldchain import compliance
 from coldchain.compliance import Band, GraceEvent, PeriodStats, Sample
 from coldchain.corrective import Closing, answered
-from coldchain_reports import conventions
+from coldchain_reports import conventions, delivery
+from coldchain_reports.calibration import Calibration, CalibrationState, flaws, state
+from coldchain_reports.delivery import Delivery
 from coldchain_reports.errors import EditedCertificate, InvalidInput
 from coldchain_reports.scope import Scope
 from coldchain_reports.seal import Seal, parse_utc, utc_text
 
 KIND = "coldchain.delivery-certificate"
-VERSION = 2
+#: 3: the delivery's data (`delivery`), `sender`, `vehicle` and `probe` with its calibration.
+VERSION = 3
 #: Longest delivery a certificate covers; EN 12830 transport records change rules past a week.
 MAX_DURATION = timedelta(days=7)
 
@@ -46,7 +51,7 @@ class Limit:
 @dataclass(frozen=True)
 class Certificate:
     scope: Scope
-    delivery: str | None
+    delivery: Delivery
     start: datetime
     end: datetime
     stats: PeriodStats
@@ -57,6 +62,16 @@ class Certificate:
     issued_at: datetime
     actions: list[list[Closing]]
     """For each excursion beyond the alarm limits, the closings of the alerts answering it."""
+    calibration: Calibration | None
+    """The probe's check in force at hand-over, if the calibration records know one."""
+
+    @property
+    def handover_day(self) -> date:
+        return self.end.astimezone(ZoneInfo(self.scope.timezone)).date()
+
+    @property
+    def calibration_state(self) -> CalibrationState:
+        return state(self.calibration, self.handover_day)
 
     def beyond(self, name: str) -> Limit | None:
         return next((limit for limit in self.limits if limit.name == name), None)
@@ -67,10 +82,11 @@ def build(
     start: datetime,
     end: datetime,
     samples: Sequence[Sample],
-    delivery: str | None,
+    delivery: Delivery,
     issued_at: datetime,
     closings: Sequence[Closing],
     events: Sequence[GraceEvent] = (),
+    calibration: Calibration | None = None,
 ) -> Certificate:
     """The certificate from the readings and events compliance.judged_readings read for it."""
     check_interval(start, end)
@@ -98,6 +114,7 @@ def build(
         seal=Seal.over(scope.asset.id, scope.sensor.id, start, end, samples),
         issued_at=issued_at,
         actions=answered([*stats.carried, *stats.excursions], closings),
+        calibration=calibration,
     )
 
 
@@ -121,12 +138,23 @@ def to_json(certificate: Certificate) -> dict[str, Any]:
     return {
         "kind": KIND,
         "version": VERSION,
-        "delivery": certificate.delivery,
+        "delivery": certificate.delivery.to_json(),
+        "sender": {
+            "site": scope.site.id,
+            "name": scope.site.name,
+            "address": scope.site.address,
+        },
+        "vehicle": (
+            {"gateway": scope.gateway.id, "plate": scope.gateway.plate}
+            if scope.gateway.mobile
+            else None
+        ),
         "site": scope.site.id,
         "asset": {"id": scope.asset.id, "name": scope.asset.name.model_dump()},
         "category": scope.asset.category,
         "sensor": scope.sensor.id,
         "interval_s": scope.sensor.interval_s,
+        "probe": {"sensor": scope.sensor.id, "calibration": _calibration(certificate)},
         "timezone": scope.timezone,
         "from": moment(certificate.start),
         "to": moment(certificate.end),
@@ -203,6 +231,54 @@ def to_json(certificate: Certificate) -> dict[str, Any]:
     }
 
 
+def _calibration(certificate: Certificate) -> dict[str, Any]:
+    check = certificate.calibration
+    return {
+        "state": certificate.calibration_state.value,
+        "checked_on": check.checked_on.isoformat() if check else None,
+        "due_on": check.due_on.isoformat() if check else None,
+        "deviation_k": check.deviation_k if check else None,
+        "reference": check.reference if check else None,
+        "reasons": [flaw.value for flaw in flaws(check, certificate.handover_day)] if check else [],
+    }
+
+
+def stated(data: dict[str, Any]) -> tuple[Delivery, Calibration | None]:
+    """What a certificate's JSON states that neither the readings nor the fleet file give:
+    the delivery's data and the probe's calibration; raises InvalidInput when either is
+    missing or garbled."""
+    if data.get("version") != VERSION:
+        raise InvalidInput(
+            f"the certificate is of version {data.get('version')!r}, which carries no "
+            f"delivery data; this tool checks version {VERSION} (check an older one's "
+            "readings with verify --seal and its QR code)"
+        )
+    found = delivery.parse(data.get("delivery"), "the certificate's delivery")
+    try:
+        check = data["probe"]["calibration"]
+        if check["state"] == CalibrationState.UNKNOWN.value:
+            return found, None
+        return found, Calibration(
+            sensor=str(data["probe"]["sensor"]),
+            checked_on=date.fromisoformat(check["checked_on"]),
+            due_on=date.fromisoformat(check["due_on"]),
+            reference=str(check["reference"]),
+            deviation_k=_kelvin(check["deviation_k"]),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidInput(
+            f"the certificate lacks or garbles its probe's calibration: {exc}"
+        ) from None
+
+
+def _kelvin(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"deviation_k {value!r} is not a number")
+    return float(value)
+
+
 def seal_of(data: dict[str, Any]) -> Seal:
     """The seal a certificate's JSON claims; raises InvalidInput when fields are missing
     or its `seal` text disagrees with its fields (an edited file)."""
@@ -234,7 +310,9 @@ def issued_at(data: Mapping[str, Any]) -> datetime:
 
 
 #: Fields a certificate takes from the fleet file, not from the readings.
-_FROM_FLEET = frozenset({"site", "asset", "category", "interval_s", "timezone", "limits"})
+_FROM_FLEET = frozenset(
+    {"site", "sender", "vehicle", "asset", "category", "interval_s", "timezone", "limits"}
+)
 
 
 def differences(stated: Any, made: Any, where: str = "") -> list[str]:
@@ -271,6 +349,8 @@ def _source(path: str) -> str:
         return "the fleet file gives"
     if ".actions" in path:
         return "the closings recorded in InfluxDB give"
+    if path.startswith("probe."):
+        return "its calibration dates and hand-over give"
     return "the readings give"
 
 

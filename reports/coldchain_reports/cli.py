@@ -22,7 +22,7 @@ from coldchain.compliance import Judged, judged_readings
 from coldchain.corrective import Closing
 from coldchain.errors import FleetConfigError
 from coldchain.fleet import Fleet
-from coldchain_reports import calibration, certificate, pdf, report, scope
+from coldchain_reports import calibration, certificate, delivery, pdf, report, scope
 from coldchain_reports.errors import EditedCertificate, InvalidInput, ReportError
 from coldchain_reports.labels import Labels
 from coldchain_reports.readings import Readings
@@ -43,6 +43,14 @@ EnvFile = Annotated[
 ]
 Lang = Annotated[Language, typer.Option("--lang", help="Language of the PDF.")]
 OutDir = Annotated[Path, typer.Option(help="Folder for the files (created if missing).")]
+CalibrationFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--calibration",
+        help="CSV of recorder checks (sensor,checked_on,due_on,reference).",
+        dir_okay=False,
+    ),
+]
 
 
 @app.command("report")
@@ -64,14 +72,7 @@ def report_command(
     ] = None,
     lang: Lang = Language.DE,
     out_dir: OutDir = Path(),
-    calibration_file: Annotated[
-        Path | None,
-        typer.Option(
-            "--calibration",
-            help="CSV of recorder checks (sensor,checked_on,due_on,reference).",
-            dir_okay=False,
-        ),
-    ] = None,
+    calibration_file: CalibrationFile = None,
     env_file: EnvFile = None,
 ) -> None:
     """A PDF, a CSV and a JSON file for one asset over local days [--from, --to)."""
@@ -83,14 +84,12 @@ def report_command(
         last_day = end_day - timedelta(days=1)
         start, end = report.period_bounds(first_day, last_day, target.timezone)
         judged, closings = _read(settings, target, start, end)
-        records = calibration_file or settings.calibration
-        known = calibration.load(records) if records else {}
         result = report.build(
             target,
             first_day,
             last_day,
             judged.samples,
-            known.get(target.sensor.id),
+            _calibration(settings, calibration_file, target, last_day),
             closings,
             judged.events,
         )
@@ -125,30 +124,40 @@ def certificate_command(
     handover: Annotated[
         str, typer.Option("--to", help="Hand-over time (excluded), ISO 8601 like --from.")
     ],
-    delivery: Annotated[
-        str | None, typer.Option(help="What was delivered where, e.g. 'Tour 1, stop 2'.")
-    ] = None,
+    delivery_file: Annotated[
+        Path,
+        typer.Option(
+            "--delivery",
+            help="YAML or JSON file of the delivery: delivery_note, goods (description, lot, "
+            "quantity), receiver (name, address), responsible (name, role), tour.",
+            dir_okay=False,
+        ),
+    ],
     lang: Lang = Language.DE,
     out_dir: OutDir = Path(),
+    calibration_file: CalibrationFile = None,
     env_file: EnvFile = None,
 ) -> None:
     """A PDF and a JSON certificate for one delivery: a compartment from loading to hand-over."""
     with _errors():
+        shipped = delivery.load(delivery_file)
         settings = ReportSettings(_env_file=env_file)
         target = scope.of_sensor(_fleet(settings), sensor)
         start = _moment(loading, target.timezone, "--from")
         end = _moment(handover, target.timezone, "--to")
         certificate.check_interval(start, end)
         judged, closings = _read(settings, target, start, end)
+        handover_day = end.astimezone(ZoneInfo(target.timezone)).date()
         result = certificate.build(
             target,
             start,
             end,
             judged.samples,
-            delivery,
+            shipped,
             datetime.now(UTC),
             closings,
             judged.events,
+            _calibration(settings, calibration_file, target, handover_day),
         )
         local = start.astimezone(ZoneInfo(target.timezone))
         stem = out_dir / f"certificate_{sensor}_{local:%Y-%m-%d_%H%M%S}"
@@ -235,16 +244,18 @@ def _stated_otherwise(settings: ReportSettings, data: dict[str, Any], seal: Seal
     the readings and closings known when it was issued."""
     target = scope.of_sensor(_fleet(settings), seal.sensor)
     issued = certificate.issued_at(data)
+    shipped, check = certificate.stated(data)
     judged, closings = _read(settings, target, seal.start, seal.end)
     again = certificate.build(
         target,
         seal.start,
         seal.end,
         [sample for sample in judged.samples if sample.ts <= issued],
-        data.get("delivery"),
+        shipped,
         issued,
         [closing for closing in closings if closing.closed_at <= issued],
         [event for event in judged.events if event.ts <= issued],
+        check,
     )
     return certificate.differences(data, certificate.to_json(again))
 
@@ -257,6 +268,16 @@ def _errors() -> Iterator[None]:
     except ReportError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
+
+
+def _calibration(
+    settings: ReportSettings, given: Path | None, target: scope.Scope, day: date
+) -> calibration.Calibration | None:
+    """The target's check in force on `day`, from --calibration or the settings' file."""
+    records = given or settings.calibration
+    if records is None:
+        return None
+    return calibration.in_force(calibration.load(records).get(target.sensor.id, []), day)
 
 
 def _fleet(settings: ReportSettings) -> Fleet:

@@ -148,10 +148,18 @@ _DE = {
     "decision_quarantine": "Sperrung",
     "decision_discard": "Entsorgung",
     "calibration_title": "Kalibrierung des Messgeräts (EN 13486)",
-    "calibration_valid": "geprüft am {checked}, nächste Prüfung fällig am {due} ({reference})",
-    "calibration_overdue": (
-        "ÜBERFÄLLIG: zuletzt geprüft am {checked}, Prüfung war fällig am {due} ({reference})"
+    "calibration_valid": (
+        "verifiziert: geprüft am {checked}, {deviation}, nächste Prüfung fällig am {due} "
+        "({reference})"
     ),
+    "calibration_unverified": (
+        "nicht verifiziert ({reasons}): geprüft am {checked}, {deviation}, Prüfung fällig am "
+        "{due} ({reference})"
+    ),
+    "calibration_flaw_overdue": "Prüfung überfällig",
+    "calibration_flaw_deviation": "Abweichung über ±1 K",
+    "calibration_deviation": "Abweichung {kelvin} K",
+    "calibration_deviation_unknown": "Abweichung nicht angegeben",
     "calibration_unknown": "unbekannt: für diesen Fühler ist keine Kalibrierung hinterlegt",
     "digest_title": "Prüfsumme der Messwerte",
     "digest_text": (
@@ -160,7 +168,20 @@ _DE = {
     ),
     "generated": "Erstellt {at} mit coldchain-report",
     "page": "Seite {page} von {pages}",
-    "delivery": "Lieferung",
+    "delivery_note": "Lieferschein-Nr.",
+    "tour": "Tour",
+    "sender": "Absender",
+    "receiver": "Empfänger",
+    "goods": "Ware",
+    "lot": "Los {lot}",
+    "vehicle": "Fahrzeug (Kennzeichen)",
+    "vehicle_plate": "{plate} (Gateway {gateway})",
+    "vehicle_no_plate": (
+        "Kennzeichen unbekannt: für Gateway {gateway} nicht im Flottenverzeichnis hinterlegt"
+    ),
+    "vehicle_none": "keines: ortsfester Fühler (Gateway {gateway})",
+    "responsible": "Verantwortlich",
+    "probe_calibration": "Kalibrierung (EN 13486)",
     "loading": "Beladen",
     "handover": "Übergabe",
     "result": "Ergebnis",
@@ -306,10 +327,17 @@ _EN = {
     "decision_quarantine": "quarantine",
     "decision_discard": "discard",
     "calibration_title": "Recorder calibration (EN 13486)",
-    "calibration_valid": "checked on {checked}, next check due on {due} ({reference})",
-    "calibration_overdue": (
-        "OVERDUE: last checked on {checked}, check was due on {due} ({reference})"
+    "calibration_valid": (
+        "verified: checked on {checked}, {deviation}, next check due on {due} ({reference})"
     ),
+    "calibration_unverified": (
+        "unverified ({reasons}): checked on {checked}, {deviation}, check due on {due} "
+        "({reference})"
+    ),
+    "calibration_flaw_overdue": "check overdue",
+    "calibration_flaw_deviation": "deviation beyond ±1 K",
+    "calibration_deviation": "deviation {kelvin} K",
+    "calibration_deviation_unknown": "deviation not recorded",
     "calibration_unknown": "unknown: no calibration record for this sensor",
     "digest_title": "Digest of the readings",
     "digest_text": (
@@ -318,7 +346,18 @@ _EN = {
     ),
     "generated": "Generated {at} by coldchain-report",
     "page": "Page {page} of {pages}",
-    "delivery": "Delivery",
+    "delivery_note": "Delivery note no.",
+    "tour": "Tour",
+    "sender": "Sender",
+    "receiver": "Receiver",
+    "goods": "Goods",
+    "lot": "lot {lot}",
+    "vehicle": "Vehicle (plate)",
+    "vehicle_plate": "{plate} (gateway {gateway})",
+    "vehicle_no_plate": "plate unknown: not in the fleet file for gateway {gateway}",
+    "vehicle_none": "none: a stationary probe (gateway {gateway})",
+    "responsible": "Responsible",
+    "probe_calibration": "Calibration (EN 13486)",
     "loading": "Loading",
     "handover": "Hand-over",
     "result": "Result",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 import qrcode  # type: ignore[import-untyped]
 from matplotlib import get_data_path
+from reportlab.graphics.shapes import Drawing  # type: ignore[import-untyped]
 from reportlab.lib import colors  # type: ignore[import-untyped]
 from reportlab.lib.enums import TA_RIGHT  # type: ignore[import-untyped]
 from reportlab.lib.pagesizes import A4  # type: ignore[import-untyped]
@@ -36,14 +37,16 @@ from reportlab.platypus import (  # type: ignore[import-untyped]
     Table,
     TableStyle,
 )
+from svglib import fonts as svg_fonts
+from svglib.svglib import svg2rlg
 
 from coldchain.compliance import Deviation, Excursion, PeriodStats
 from coldchain.corrective import Closing
 from coldchain_reports import conventions
-from coldchain_reports.calibration import CalibrationState
+from coldchain_reports.calibration import Calibration, flaws
 from coldchain_reports.certificate import Certificate
-from coldchain_reports.labels import Labels
-from coldchain_reports.plot import temperature_png
+from coldchain_reports.labels import NOT_AVAILABLE, Labels
+from coldchain_reports.plot import temperature_svg
 from coldchain_reports.report import AssetReport
 from coldchain_reports.scope import Scope
 from coldchain_reports.seal import Seal, utc_text
@@ -73,6 +76,8 @@ def _register_fonts() -> None:
     for name, file in _FONTS.items():
         if name not in pdfmetrics.getRegisteredFontNames():
             pdfmetrics.registerFont(TTFont(name, str(folder / file)))
+    # The plots' texts (plot.py) are set in the same font.
+    svg_fonts.register_font("DejaVu Sans", rlgFontName="Sans")
 
 
 def _style(name: str, **options: Any) -> ParagraphStyle:
@@ -132,8 +137,8 @@ def render_report(report: AssetReport, labels: Labels, path: Path) -> None:
         _summary(alarm, legal, labels),
         Spacer(1, 4 * mm),
         Paragraph(labels("plot_title"), HEADING),
-        _png(
-            temperature_png(scope, report.samples, report.listed, alarm.start, alarm.end, labels),
+        _svg(
+            temperature_svg(scope, report.samples, report.listed, alarm.start, alarm.end, labels),
             WIDTH,
         ),
         Paragraph(labels("days_title"), HEADING),
@@ -150,7 +155,10 @@ def render_report(report: AssetReport, labels: Labels, path: Path) -> None:
         KeepTogether(
             [
                 Paragraph(labels("calibration_title"), HEADING),
-                Paragraph(escape(_calibration(report, labels)), BODY),
+                Paragraph(
+                    escape(_calibration_text(report.calibration, report.last_day, labels)),
+                    BODY,
+                ),
             ]
         ),
         *_conventions(conventions.texts(scope, report.day_lengths, labels), labels),
@@ -166,12 +174,16 @@ def render_certificate(certificate: Certificate, labels: Labels, path: Path) -> 
     scope, stats = certificate.scope, certificate.stats
     duration = labels.duration((certificate.end - certificate.start).total_seconds())
     facts = [
-        (labels("delivery"), certificate.delivery or "–"),
+        *_delivery_facts(certificate, labels),
         (labels("compartment"), f"{_asset_name(scope, labels)} ({scope.asset.id})"),
         (
             labels("sensor"),
             f"{scope.sensor.id}, {labels('interval')} "
             f"{labels.number(scope.sensor.interval_s, 0)} s",
+        ),
+        (
+            labels("probe_calibration"),
+            _calibration_text(certificate.calibration, certificate.handover_day, labels),
         ),
         (labels("category"), _category(scope, labels)),
         (labels("loading"), labels.time(certificate.start, seconds=True)),
@@ -228,8 +240,8 @@ def render_certificate(certificate: Certificate, labels: Labels, path: Path) -> 
         Spacer(1, 3 * mm),
         beside,
         Spacer(1, 2 * mm),
-        _png(
-            temperature_png(
+        _svg(
+            temperature_svg(
                 scope,
                 certificate.samples,
                 [*stats.carried, *stats.excursions],
@@ -259,6 +271,40 @@ def render_certificate(certificate: Certificate, labels: Labels, path: Path) -> 
     _build(path, story, labels, footer, footer, issued_at=certificate.issued_at)
 
 
+def _delivery_facts(certificate: Certificate, labels: Labels) -> list[tuple[str, str]]:
+    """Who sent what to whom in which vehicle, and who answers for it."""
+    shipped, site, gateway = certificate.delivery, certificate.scope.site, certificate.scope.gateway
+    goods = [
+        ", ".join(
+            [item.description]
+            + ([item.quantity] if item.quantity else [])
+            + ([labels("lot", lot=item.lot)] if item.lot else [])
+        )
+        for item in shipped.goods
+    ]
+    if not gateway.mobile:
+        vehicle = labels("vehicle_none", gateway=gateway.id)
+    elif gateway.plate is None:
+        vehicle = labels("vehicle_no_plate", gateway=gateway.id)
+    else:
+        vehicle = labels("vehicle_plate", plate=gateway.plate, gateway=gateway.id)
+    facts = [(labels("delivery_note"), shipped.delivery_note or NOT_AVAILABLE)]
+    if shipped.tour:
+        facts.append((labels("tour"), shipped.tour))
+    return [
+        *facts,
+        (labels("sender"), _party(site.name, site.address)),
+        (labels("receiver"), _party(shipped.receiver.name, shipped.receiver.address)),
+        (labels("goods"), "\n".join(goods)),
+        (labels("vehicle"), vehicle),
+        (labels("responsible"), f"{shipped.responsible.name}, {shipped.responsible.role}"),
+    ]
+
+
+def _party(name: str, address: str | None) -> str:
+    return f"{name}, {address}" if address else name
+
+
 def _title(title: str, subject: str, site: str) -> list[Any]:
     return [
         Paragraph(escape(title), TITLE),
@@ -277,7 +323,7 @@ def _rule() -> Table:
 
 def _facts(pairs: Sequence[tuple[str, str]]) -> Table:
     table = Table(
-        [[Paragraph(escape(k), CELL_BOLD), Paragraph(escape(v), CELL)] for k, v in pairs],
+        [[Paragraph(escape(k), CELL_BOLD), Paragraph(_lines(v), CELL)] for k, v in pairs],
         colWidths=[LABEL_WIDTH, WIDTH - LABEL_WIDTH],
     )
     table.setStyle(
@@ -608,18 +654,25 @@ def _text_width(text: str, style: ParagraphStyle) -> float:
     return float(pdfmetrics.stringWidth(text, style.fontName, style.fontSize))
 
 
-def _calibration(report: AssetReport, labels: Labels) -> str:
-    calibration = report.calibration
-    if report.calibration_state is CalibrationState.UNKNOWN or calibration is None:
+def _calibration_text(calibration: Calibration | None, day: date, labels: Labels) -> str:
+    """The check in force on `day`: verified, unverified and why, or unknown (never OK)."""
+    if calibration is None:
         return labels("calibration_unknown")
-    key = (
-        "calibration_overdue"
-        if report.calibration_state is CalibrationState.OVERDUE
-        else "calibration_valid"
+    found = flaws(calibration, day)
+    deviation = (
+        labels("calibration_deviation_unknown")
+        if calibration.deviation_k is None
+        else labels(
+            "calibration_deviation",
+            kelvin=("+" if calibration.deviation_k > 0 else "")
+            + labels.number(calibration.deviation_k, 1),
+        )
     )
     return labels(
-        key,
+        "calibration_unverified" if found else "calibration_valid",
+        reasons="; ".join(labels(f"calibration_flaw_{flaw.value}") for flaw in found),
         checked=labels.day(calibration.checked_on),
+        deviation=deviation,
         due=labels.day(calibration.due_on),
         reference=calibration.reference,
     )
@@ -703,6 +756,17 @@ def _png(data: bytes, width: float) -> Image:
     image.drawHeight = width * image.imageHeight / image.imageWidth
     image.drawWidth = width
     return image
+
+
+def _svg(data: bytes, width: float) -> Drawing:
+    """An SVG as vector drawing `width` wide: its texts stay text in the PDF."""
+    drawing = svg2rlg(io.BytesIO(data))
+    if drawing is None:
+        raise ValueError("the plot's SVG could not be read")
+    scale = width / drawing.width
+    drawing.scale(scale, scale)
+    drawing.width, drawing.height = width, drawing.height * scale
+    return drawing
 
 
 def _qr_png(text: str) -> bytes:

@@ -1,7 +1,9 @@
 """The temperature plot of a report: readings over local time, limit lines, excursions shaded.
 
-Drawn with matplotlib's object API on an Agg canvas (no pyplot, no display),
-returned as PNG bytes for the PDF.
+Drawn with matplotlib's object API (no pyplot, no display) and returned as SVG whose
+texts stay text, so that the PDF's axis labels can be read, searched and checked
+(pdftotext). The time axis is linear in UTC with ticks at round local times: a
+23 h or 25 h day shows its missing or extra hour between two ticks.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import matplotlib as mpl
 import matplotlib.dates as mdates
+import matplotlib.ticker as mticker
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -28,7 +32,7 @@ LOW = "#2471a3"
 LINE = "#1b2631"
 
 
-def temperature_png(
+def temperature_svg(
     scope: Scope,
     samples: Sequence[Sample],
     excursions: Sequence[Excursion],
@@ -37,8 +41,27 @@ def temperature_png(
     labels: Labels,
     size_in: tuple[float, float] = (7.0, 3.1),
 ) -> bytes:
-    zone = ZoneInfo(scope.timezone)
-    figure = Figure(figsize=size_in, dpi=200)
+    # Texts stay text in the SVG, in the PDF's own font; a plain hyphen for minus.
+    with mpl.rc_context(
+        {"svg.fonttype": "none", "font.family": "DejaVu Sans", "axes.unicode_minus": False}
+    ):
+        figure = draw(scope, samples, excursions, start, end, labels, size_in)
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="svg", bbox_inches="tight", pad_inches=0.05)
+    return buffer.getvalue()
+
+
+def draw(
+    scope: Scope,
+    samples: Sequence[Sample],
+    excursions: Sequence[Excursion],
+    start: datetime,
+    end: datetime,
+    labels: Labels,
+    size_in: tuple[float, float] = (7.0, 3.1),
+) -> Figure:
+    """The plot of the readings from `start` to `end` with the limits and `excursions`."""
+    figure = Figure(figsize=size_in)
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
     times, temps = _with_gaps(samples, scope.sensor.interval_s * GAP_INTERVALS)
@@ -55,13 +78,8 @@ def temperature_png(
         axes.fill_between([], [], color=LEGAL, alpha=0.15, label=labels("plot_excursion"))
     _limit_lines(axes, scope, labels)
     axes.set_xlim(_x(start), _x(end))
-    locator = mdates.AutoDateLocator(tz=zone, minticks=4, maxticks=10)  # type: ignore[no-untyped-call]
-    axes.xaxis.set_major_locator(locator)
-    axes.xaxis.set_major_formatter(
-        mdates.DateFormatter(  # type: ignore[no-untyped-call]
-            "%d.%m.\n%H:%M" if labels.language == "de" else "%m-%d\n%H:%M", tz=zone
-        )
-    )
+    _time_axis(axes, end - start, ZoneInfo(scope.timezone), labels)
+    _celsius_axis(axes)
     axes.set_ylabel(labels("plot_temp"), fontsize=8)
     axes.set_xlabel(labels("plot_time", tz=scope.timezone), fontsize=8)
     axes.tick_params(labelsize=7)
@@ -77,9 +95,51 @@ def temperature_png(
         frameon=False,
     )
     figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", bbox_inches="tight", pad_inches=0.05)
-    return buffer.getvalue()
+    return figure
+
+
+def _time_axis(axes: Axes, span: timedelta, zone: ZoneInfo, labels: Labels) -> None:
+    """Ticks at round local times: every 3 h for a day, each midnight for a week."""
+    german = labels.language == "de"
+    major: mdates.DateLocator
+    if span > timedelta(days=3):
+        major = mdates.DayLocator(tz=zone)  # type: ignore[no-untyped-call]
+        axes.xaxis.set_minor_locator(mdates.HourLocator(byhour=[6, 12, 18], tz=zone))  # type: ignore[no-untyped-call]
+        axes.xaxis.set_major_formatter(_DayFormatter(zone, labels))
+    else:
+        if span > timedelta(hours=36):
+            major = mdates.HourLocator(byhour=range(0, 24, 6), tz=zone)  # type: ignore[no-untyped-call]
+            form = "%d.%m.\n%H:%M" if german else "%m-%d\n%H:%M"
+        elif span > timedelta(hours=6):
+            major = mdates.HourLocator(byhour=range(0, 24, 3), tz=zone)  # type: ignore[no-untyped-call]
+            form = "%H:%M"
+        else:
+            major = mdates.AutoDateLocator(tz=zone, minticks=4, maxticks=10)  # type: ignore[no-untyped-call]
+            form = "%H:%M"
+        axes.xaxis.set_major_formatter(mdates.DateFormatter(form, tz=zone))  # type: ignore[no-untyped-call]
+    axes.xaxis.set_major_locator(major)
+
+
+class _DayFormatter(mticker.Formatter):
+    """A day tick as weekday and date: `Mo 20.10.`, `Mon 10-20`."""
+
+    def __init__(self, zone: ZoneInfo, labels: Labels) -> None:
+        self.zone, self.labels = zone, labels
+
+    def __call__(self, x: float, pos: int | None = None) -> str:
+        day = mdates.num2date(x, tz=self.zone)  # type: ignore[no-untyped-call]
+        weekday = self.labels("weekdays").split()[day.weekday()]
+        return (
+            f"{weekday} {day:%d.%m.}" if self.labels.language == "de" else f"{weekday} {day:%m-%d}"
+        )
+
+
+def _celsius_axis(axes: Axes) -> None:
+    """A tick each 1, 2 or 5 K, whichever gives at most 12 over the axis."""
+    bottom, top = axes.get_ylim()
+    step = next((s for s in (1.0, 2.0, 5.0, 10.0) if (top - bottom) / s <= 12), 20.0)
+    axes.yaxis.set_major_locator(mticker.MultipleLocator(step))
+    axes.yaxis.set_major_formatter(mticker.FormatStrFormatter("%g"))
 
 
 def _x(moment: datetime) -> float:

@@ -18,7 +18,7 @@ from coldchain import compliance
 from coldchain.compliance import Excursion, GraceEvent, PeriodStats, Sample
 from coldchain.corrective import Closing, answered
 from coldchain_reports import conventions
-from coldchain_reports.calibration import Calibration, CalibrationState, state
+from coldchain_reports.calibration import Calibration
 from coldchain_reports.errors import InvalidInput
 from coldchain_reports.scope import Scope
 from coldchain_reports.seal import Seal, utc_text
@@ -50,10 +50,6 @@ class AssetReport:
     actions: list[list[Closing]]
     """For each excursion beyond the alarm limits (those carried into the period first),
     the closings of the alerts answering it."""
-
-    @property
-    def calibration_state(self) -> CalibrationState:
-        return state(self.calibration, self.last_day)
 
     @property
     def listed(self) -> list[Excursion]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from coldchain.compliance import Band, Rules
-from coldchain.fleet import Asset, Fleet, Sensor, Site
+from coldchain.fleet import Asset, Fleet, Gateway, Sensor, Site
 from coldchain.limits import Limits
 from coldchain_reports.errors import UnknownInFleet
 
@@ -18,6 +18,8 @@ from coldchain_reports.errors import UnknownInFleet
 @dataclass(frozen=True)
 class Scope:
     site: Site
+    gateway: Gateway
+    """The sensor's gateway: on a van, the vehicle it rides in."""
     asset: Asset
     sensor: Sensor
     asset_sensors: tuple[str, ...] = ()
@@ -48,8 +50,8 @@ class Scope:
 def of_asset(fleet: Fleet, asset_id: str, sensor_id: str | None = None) -> Scope:
     """The asset's temperature sensor (`sensor_id` chooses when it has several)."""
     candidates = [
-        (site, sensor, asset)
-        for site, _gateway, sensor, asset in fleet.sensors()
+        (site, gateway, sensor, asset)
+        for site, gateway, sensor, asset in fleet.sensors()
         if asset.id == asset_id and sensor.kind == "temperature"
     ]
     if not candidates:
@@ -59,17 +61,17 @@ def of_asset(fleet: Fleet, asset_id: str, sensor_id: str | None = None) -> Scope
             f"assets: {', '.join(known)}"
         )
     if sensor_id is not None:
-        candidates = [c for c in candidates if c[1].id == sensor_id]
+        candidates = [c for c in candidates if c[2].id == sensor_id]
         if not candidates:
             raise UnknownInFleet(f"sensor {sensor_id!r} does not watch asset {asset_id!r}")
     if len(candidates) > 1:
-        names = ", ".join(sensor.id for _site, sensor, _asset in candidates)
+        names = ", ".join(sensor.id for _site, _gateway, sensor, _asset in candidates)
         raise UnknownInFleet(
             f"asset {asset_id!r} has several temperature sensors ({names}); "
             "choose one with --sensor"
         )
-    site, sensor, asset = candidates[0]
-    return Scope(site=site, asset=asset, sensor=sensor, asset_sensors=_sensors_of(fleet, asset))
+    site, gateway, sensor, asset = candidates[0]
+    return Scope(site, gateway, asset, sensor, _sensors_of(fleet, asset))
 
 
 def of_sensor(fleet: Fleet, sensor_id: str) -> Scope:
@@ -79,8 +81,8 @@ def of_sensor(fleet: Fleet, sensor_id: str) -> Scope:
         raise UnknownInFleet(
             f"the fleet has no temperature sensor {sensor_id!r}; sensors: {', '.join(known)}"
         )
-    site, _gateway, sensor, asset = located
-    return Scope(site=site, asset=asset, sensor=sensor, asset_sensors=_sensors_of(fleet, asset))
+    site, gateway, sensor, asset = located
+    return Scope(site, gateway, asset, sensor, _sensors_of(fleet, asset))
 
 
 def _sensors_of(fleet: Fleet, asset: Asset) -> tuple[str, ...]:

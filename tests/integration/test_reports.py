@@ -35,7 +35,7 @@ from coldchain.categories import PRESETS
 from coldchain.compliance import Band, Rules, Sample
 from coldchain_reports.cli import app
 from conftest import DEMO_FLEET
-from servers import InfluxDB, free_port
+from servers import REPO, InfluxDB, free_port
 
 INTERVAL_S = 60
 ROOM, ROOM_SENSOR = "cold-room-1", "cold-room-1.air"
@@ -303,7 +303,10 @@ def test_report_pdf_in_german_has_the_numbers(dataset: Dataset) -> None:
         assert limits[-1] == hms(day_legal.excursion_s), limits
         assert limits[-2:-4:-1] == [str(len(alarm.short_deviations)), str(len(alarm.excursions))]
         assert limits[-4] == de(alarm.degree_minutes, 1), limits
-    assert "geprüft am 14.01.2025, nächste Prüfung fällig am 14.01.2026 (DKD-4711)" in summary
+    assert (
+        "verifiziert: geprüft am 14.01.2025, Abweichung nicht angegeben, nächste Prüfung "
+        "fällig am 14.01.2026 (DKD-4711)"
+    ) in summary
     inside = [s for s in ROOM_SAMPLES if START <= s.ts < END]
     assert compliance.digest(inside, ROOM_SENSOR) in text
 
@@ -408,12 +411,29 @@ def test_report_seal_verifies(dataset: Dataset) -> None:
     assert "matches: 2820 readings" in dataset.run("verify", "--seal", seal.group(1))
 
 
-def certificate(dataset: Dataset, lang: str = "de") -> tuple[Path, dict[str, Any]]:
+#: The delivery's own data, as a dispatcher's system writes it (docs/compliance.md).
+DELIVERY = {
+    "delivery_note": "LS-2025-10-26-0042",
+    "tour": "Tour 1, Stopp 2",
+    "goods": [
+        {"description": "Putenbrust, frisch", "lot": "L-251025-07", "quantity": "24 kg"},
+        {"description": "Hähnchenkeulen", "quantity": "12 kg"},
+    ],
+    "receiver": {"name": "Schulmensa Eving", "address": "Bergstraße 5, 44339 Dortmund"},
+    "responsible": {"name": "Sabine Keller", "role": "Fahrerin"},
+}
+
+
+def certificate(
+    dataset: Dataset, lang: str = "de", *options: str, delivery: Any = DELIVERY
+) -> tuple[Path, dict[str, Any]]:
     out = dataset.directory / "cert"
+    path = dataset.directory / "delivery.yaml"
+    path.write_text(yaml.safe_dump(delivery, allow_unicode=True), encoding="utf-8")
     printed = dataset.run(
         "certificate", "--sensor", VAN_SENSOR, "--from", "2025-10-26T08:00",
-        "--to", "2025-10-26T09:30", "--delivery", "Tour 1, Stopp 2: Schulmensa Eving",
-        "--lang", lang, "--out-dir", str(out),
+        "--to", "2025-10-26T09:30", "--delivery", str(path),
+        "--lang", lang, "--out-dir", str(out), *options,
     )  # fmt: skip
     pdf, json_path = (Path(p) for p in printed.split())
     return pdf, json.loads(json_path.read_text())
@@ -453,7 +473,7 @@ def test_certificate_json_and_pdf(dataset: Dataset) -> None:
     inside = [s for s in VAN_SAMPLES if LOADING <= s.ts < HANDOVER]
     assert data["digest"]["value"] == compliance.digest(inside, VAN_SENSOR)
     text = _squeezed(pdf_text(pdf))
-    for label in ["Temperaturnachweis zur Lieferung", "Tour 1, Stopp 2: Schulmensa Eving",
+    for label in ["Temperaturnachweis zur Lieferung", "Tour 1, Stopp 2",
                   "Beladen 26.10.2025 08:00:00 MEZ", "Übergabe 26.10.2025 09:30:00 MEZ",
                   "Gesetzliche Höchsttemperatur für 0:12:00 überschritten",
                   f"Messwerte {stats.samples}", f"MKT) {de(stats.mkt_c or 0, 1)} °C",
@@ -472,6 +492,250 @@ def test_certificate_in_english(dataset: Dataset) -> None:
                   "Hand-over 2025-10-26 09:30:00 CET", "Legal maximum exceeded for 0:12:00",
                   "Time above upper alarm limit (6.0 °C) 0:12:00"]:  # fmt: skip
         assert label in text, label
+
+
+def test_certificate_states_delivery_sender_vehicle_and_probe(dataset: Dataset) -> None:
+    """What a receiving kitchen and an inspector ask for: delivery note, goods and lots,
+    sender, receiver, the vehicle's plate, the responsible person, the probe's calibration."""
+    pdf, data = certificate(dataset)
+    assert data["version"] == 3
+    assert data["delivery"] == {
+        "delivery_note": "LS-2025-10-26-0042",
+        "tour": "Tour 1, Stopp 2",
+        "goods": [
+            {"description": "Putenbrust, frisch", "lot": "L-251025-07", "quantity": "24 kg"},
+            {"description": "Hähnchenkeulen", "lot": None, "quantity": "12 kg"},
+        ],
+        "receiver": {"name": "Schulmensa Eving", "address": "Bergstraße 5, 44339 Dortmund"},
+        "responsible": {"name": "Sabine Keller", "role": "Fahrerin"},
+    }
+    assert data["sender"] == {
+        "site": "dortmund-hub",
+        "name": "REGIOwez Dortmund",
+        "address": "Musterstraße 1, 44147 Dortmund",
+    }
+    assert data["vehicle"] == {"gateway": "van-1", "plate": "DO-RW 101"}
+    assert data["probe"] == {
+        "sensor": VAN_SENSOR,
+        "calibration": _calibration("unknown", None, None, None, None, []),
+    }
+    text = _squeezed(pdf_text(pdf))
+    for label in ["Lieferschein-Nr. LS-2025-10-26-0042", "Tour Tour 1, Stopp 2",
+                  "Absender REGIOwez Dortmund, Musterstraße 1, 44147 Dortmund",
+                  "Empfänger Schulmensa Eving, Bergstraße 5, 44339 Dortmund",
+                  "Ware Putenbrust, frisch, 24 kg, Los L-251025-07 Hähnchenkeulen, 12 kg",
+                  "Fahrzeug (Kennzeichen) DO-RW 101 (Gateway van-1)",
+                  "Verantwortlich Sabine Keller, Fahrerin",
+                  "Kalibrierung (EN 13486) unbekannt: für diesen Fühler ist keine "
+                  "Kalibrierung hinterlegt",
+                  "Beladen 26.10.2025 08:00:00 MEZ",
+                  "Übergabe 26.10.2025 09:30:00 MEZ"]:  # fmt: skip
+        assert label in text, label
+    pdf, _ = certificate(dataset, "en")
+    text = _squeezed(pdf_text(pdf))
+    for label in ["Delivery note no. LS-2025-10-26-0042",
+                  "Sender REGIOwez Dortmund, Musterstraße 1, 44147 Dortmund",
+                  "Receiver Schulmensa Eving, Bergstraße 5, 44339 Dortmund",
+                  "Goods Putenbrust, frisch, 24 kg, lot L-251025-07 Hähnchenkeulen, 12 kg",
+                  "Vehicle (plate) DO-RW 101 (gateway van-1)",
+                  "Responsible Sabine Keller, Fahrerin",
+                  "Calibration (EN 13486) unknown: no calibration record for this sensor",
+                  ]:  # fmt: skip
+        assert label in text, label
+
+
+CHECKS_HEADER = "sensor,checked_on,due_on,deviation_k,reference"
+
+
+def _calibration(state: str, checked: str | None, due: str | None, deviation: float | None,
+                 reference: str | None, reasons: list[str]) -> dict[str, Any]:  # fmt: skip
+    return {"state": state, "checked_on": checked, "due_on": due, "deviation_k": deviation,
+            "reference": reference, "reasons": reasons}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("checks", "state", "shown"),
+    [
+        # The check in force at hand-over (26 Oct 2025) is the latest made by then: a later
+        # one does not count, so the probe's check was overdue (due 1 Oct 2025).
+        (
+            ["2024-10-01,2025-10-01,0.2,DKD-0815", "2025-11-03,2026-11-03,0.1,DKD-0999"],
+            _calibration("unverified", "2024-10-01", "2025-10-01", 0.2, "DKD-0815", ["overdue"]),
+            "nicht verifiziert (Prüfung überfällig): geprüft am 01.10.2024, Abweichung +0,2 K, "
+            "Prüfung fällig am 01.10.2025 (DKD-0815)",
+        ),
+        (
+            ["2024-10-01,2025-10-01,0.2,DKD-0815", "2025-03-01,2026-03-01,-0.4,DKD-0900"],
+            _calibration("valid", "2025-03-01", "2026-03-01", -0.4, "DKD-0900", []),
+            "verifiziert: geprüft am 01.03.2025, Abweichung -0,4 K, nächste Prüfung fällig am "
+            "01.03.2026 (DKD-0900)",
+        ),
+        # Checked more than a year before hand-over (25 Oct 2024 + 1 year < 26 Oct 2025),
+        # though the CSV gives a later due date: EN 13486 asks for a yearly check.
+        (
+            ["2024-10-25,2026-10-25,0.1,DKD-0700"],
+            _calibration("unverified", "2024-10-25", "2026-10-25", 0.1, "DKD-0700", ["overdue"]),
+            "nicht verifiziert (Prüfung überfällig): geprüft am 25.10.2024",
+        ),
+        # Exactly one year: still in force.
+        (
+            ["2024-10-26,2025-10-26,0.1,DKD-0701"],
+            _calibration("valid", "2024-10-26", "2025-10-26", 0.1, "DKD-0701", []),
+            "verifiziert: geprüft am 26.10.2024",
+        ),
+        (
+            ["2025-03-01,2026-03-01,1.2,DKD-0901"],
+            _calibration("unverified", "2025-03-01", "2026-03-01", 1.2, "DKD-0901", ["deviation"]),
+            "nicht verifiziert (Abweichung über ±1 K): geprüft am 01.03.2025, Abweichung +1,2 K",
+        ),
+        # -1.0 K is within ±1 K.
+        (
+            ["2025-03-01,2026-03-01,-1.0,DKD-0902"],
+            _calibration("valid", "2025-03-01", "2026-03-01", -1.0, "DKD-0902", []),
+            "verifiziert: geprüft am 01.03.2025, Abweichung -1,0 K",
+        ),
+        (
+            ["2024-09-01,2025-09-01,-1.5,DKD-0500"],
+            _calibration("unverified", "2024-09-01", "2025-09-01", -1.5, "DKD-0500",
+                         ["overdue", "deviation"]),
+            "nicht verifiziert (Prüfung überfällig; Abweichung über ±1 K)",
+        ),
+        # No deviation in the CSV: the dates are judged and the deviation said unknown.
+        (
+            ["2025-03-01,2026-03-01,,DKD-0903"],
+            _calibration("valid", "2025-03-01", "2026-03-01", None, "DKD-0903", []),
+            "verifiziert: geprüft am 01.03.2025, Abweichung nicht angegeben, nächste",
+        ),
+    ],
+)  # fmt: skip
+def test_certificate_shows_the_probes_calibration_in_force(
+    dataset: Dataset, checks: list[str], state: dict[str, Any], shown: str
+) -> None:
+    records = dataset.directory / "calibration.csv"
+    rows = [f"{VAN_SENSOR},{check}" for check in checks]
+    records.write_text("\n".join([CHECKS_HEADER, *rows]) + "\n")
+    pdf, data = certificate(dataset, "de", "--calibration", str(records))
+    assert data["probe"]["calibration"] == state
+    assert f"Kalibrierung (EN 13486) {shown}" in _squeezed(pdf_text(pdf))
+    json_path = next((dataset.directory / "cert").glob("*.json"))
+    assert "its numbers, limits and actions agree" in dataset.run(
+        "verify", "--certificate", str(json_path)
+    )
+
+
+def test_an_unverified_probe_in_english(dataset: Dataset) -> None:
+    records = dataset.directory / "calibration.csv"
+    records.write_text(f"{CHECKS_HEADER}\n{VAN_SENSOR},2024-09-01,2025-09-01,-1.5,DKD-0500\n")
+    pdf, _ = certificate(dataset, "en", "--calibration", str(records))
+    assert (
+        "Calibration (EN 13486) unverified (check overdue; deviation beyond ±1 K): checked on "
+        "2024-09-01, deviation -1.5 K, check due on 2025-09-01 (DKD-0500)"
+    ) in _squeezed(pdf_text(pdf))
+
+
+def _without_plate(dataset: Dataset, gateway: str) -> None:
+    path = Path(dataset.env["COLDCHAIN_REPORT_FLEET"])
+    fleet = yaml.safe_load(path.read_text())
+    for site in fleet["sites"]:
+        for entry in site["gateways"]:
+            if entry["id"] == gateway:
+                del entry["plate"]
+    path.write_text(yaml.safe_dump(fleet, allow_unicode=True))
+
+
+def test_certificate_says_when_the_vehicle_is_unknown_or_none(dataset: Dataset) -> None:
+    _without_plate(dataset, "van-1")
+    pdf, data = certificate(dataset)
+    assert data["vehicle"] == {"gateway": "van-1", "plate": None}
+    assert (
+        "Fahrzeug (Kennzeichen) Kennzeichen unbekannt: für Gateway van-1 nicht im "
+        "Flottenverzeichnis hinterlegt"
+    ) in _squeezed(pdf_text(pdf))
+    path = dataset.directory / "delivery.yaml"
+    printed = dataset.run(
+        "certificate", "--sensor", ROOM_SENSOR, "--from", "2025-10-25T10:00",
+        "--to", "2025-10-25T11:00", "--delivery", str(path), "--lang", "en",
+        "--out-dir", str(dataset.directory / "room"),
+    )  # fmt: skip
+    pdf, json_path = (Path(p) for p in printed.split())
+    assert json.loads(json_path.read_text())["vehicle"] is None
+    assert "Vehicle (plate) none: a stationary probe (gateway cold-room-1)" in _squeezed(
+        pdf_text(pdf)
+    )
+
+
+def test_the_documented_delivery_file_makes_a_certificate(dataset: Dataset) -> None:
+    example = REPO / "docs" / "examples" / "delivery_tour-nord-stopp-3.yaml"
+    printed = dataset.run(
+        "certificate", "--sensor", VAN_SENSOR, "--from", "2025-10-26T08:00",
+        "--to", "2025-10-26T09:30", "--delivery", str(example),
+        "--out-dir", str(dataset.directory / "example"),
+    )  # fmt: skip
+    data = json.loads(Path(printed.split()[1]).read_text())
+    assert data["delivery"]["receiver"]["name"] == "Betriebskantine Mengede"
+    assert [item["lot"] for item in data["delivery"]["goods"]] == ["L-251025-07", "L-251024-11"]
+
+
+def _full_delivery(**changes: Any) -> dict[str, Any]:
+    changed: dict[str, Any] = json.loads(json.dumps(DELIVERY))
+    changed.update(changes)
+    return {key: value for key, value in changed.items() if value is not None}
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (_full_delivery(responsible=None), "responsible: Field required"),
+        (
+            _full_delivery(responsible={"name": "Keller", "role": "Fahrerin"}),
+            "responsible.name: give the full name (given and family name)",
+        ),
+        (_full_delivery(responsible={"name": "Sabine Keller"}), "responsible.role: Field required"),
+        (_full_delivery(receiver={"name": ""}), "receiver.name: String should have at least 1"),
+        (_full_delivery(goods=[]), "goods: List should have at least 1 item"),
+        (_full_delivery(delivery_note=None), "or a lot for every item of goods"),
+        (_full_delivery(reciever={"name": "x"}), "reciever: Extra inputs are not permitted"),
+        (
+            _full_delivery(tour="Tour 1\u0007"),
+            "tour: one line of text without control characters",
+        ),
+        (["LS-1"], "does not describe a delivery: expected delivery_note, goods"),
+        ("goods: [", "is not YAML or JSON"),
+        (b"\xff\xfe\x00", "is not YAML or JSON"),
+        ("#" * (64 * 1024 + 1), "larger than 64 KiB"),
+    ],
+)
+def test_a_delivery_file_that_is_not_complete_is_refused(
+    dataset: Dataset, content: Any, reason: str
+) -> None:
+    path = dataset.directory / "delivery.yaml"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content if isinstance(content, str) else yaml.safe_dump(content))
+    output = dataset.run(
+        "certificate", "--sensor", VAN_SENSOR, "--from", "2025-10-26T08:00",
+        "--to", "2025-10-26T09:30", "--delivery", str(path), code=2,
+    )  # fmt: skip
+    assert output.startswith(f"error: the delivery file {path}"), output
+    assert reason in output, output
+    assert not (dataset.directory / "cert").exists(), "no certificate without its delivery"
+
+
+def test_certificate_needs_its_delivery_and_readable_files(dataset: Dataset) -> None:
+    args = ["certificate", "--sensor", VAN_SENSOR, "--from", "2025-10-26T08:00",
+            "--to", "2025-10-26T09:30"]  # fmt: skip
+    assert "--delivery" in dataset.run(*args, code=2)
+    missing = dataset.directory / "none.yaml"
+    output = dataset.run(*args, "--delivery", str(missing), code=2)
+    assert f"cannot read the delivery file {missing} (No such file or directory)" in output
+    path = dataset.directory / "delivery.yaml"
+    path.write_text(yaml.safe_dump(DELIVERY))
+    output = dataset.run(*args, "--delivery", str(path), "--calibration", str(missing), code=2)
+    assert f"cannot read the calibration file {missing}" in output
+    output = dataset.run("report", "--asset", ROOM, "--from", "2025-10-25",
+                         "--calibration", str(missing), code=2)  # fmt: skip
+    assert f"cannot read the calibration file {missing}" in output
 
 
 def test_verify_matches_until_a_reading_changes(dataset: Dataset) -> None:
@@ -526,6 +790,47 @@ def test_verify_notices_edited_numbers_limits_and_actions(dataset: Dataset) -> N
     output = edited(lambda d: d.pop("excursions"))
     assert "excursions: missing from the certificate" in output
 
+    output = edited(lambda d: d["vehicle"].update(plate="DO-XY 999"))
+    assert "vehicle.plate: the certificate says 'DO-XY 999', the fleet file gives 'DO-RW 101'" in (
+        output
+    )
+
+    def overdue_as_valid(d: dict[str, Any]) -> None:
+        d["probe"]["calibration"] = _calibration(
+            "valid", "2024-09-01", "2025-09-01", 0.3, "DKD-0815", []
+        )
+
+    output = edited(overdue_as_valid)
+    assert (
+        "probe.calibration.state: the certificate says 'valid', its calibration dates and "
+        "hand-over give 'unverified'"
+    ) in output
+    assert (
+        "probe.calibration.reasons: the certificate lists 0, its calibration dates and "
+        "hand-over give 1"
+    ) in output
+
+    def deviation_hidden(d: dict[str, Any]) -> None:
+        d["probe"]["calibration"] = _calibration(
+            "valid", "2025-03-01", "2026-03-01", 1.4, "DKD-0901", []
+        )
+
+    output = edited(deviation_hidden)
+    assert "probe.calibration.state: the certificate says 'valid'" in output
+
+
+def test_verify_refuses_what_it_cannot_read_as_a_certificate_of_today(dataset: Dataset) -> None:
+    _, data = certificate(dataset)
+    path = dataset.directory / "changed.json"
+    for change, reason in [
+        ({"version": 2}, "of version 2, which carries no delivery data"),
+        ({"delivery": "Tour 1"}, "the certificate's delivery does not describe a delivery"),
+        ({"probe": {"sensor": VAN_SENSOR}}, "garbles its probe's calibration"),
+    ]:
+        path.write_text(json.dumps(data | change))
+        output = dataset.run("verify", "--certificate", str(path), code=2)
+        assert reason in output, output
+
 
 def test_verify_fails_closed_on_a_file_it_cannot_use(dataset: Dataset) -> None:
     output = dataset.run("verify", "--certificate", str(dataset.directory / "none.json"), code=2)
@@ -542,11 +847,15 @@ def test_verify_fails_closed_on_a_file_it_cannot_use(dataset: Dataset) -> None:
 def test_errors_say_what_to_do(dataset: Dataset) -> None:
     output = dataset.run("report", "--asset", "cold-room-9", "--from", "2025-10-25", code=2)
     assert "no asset 'cold-room-9'" in output and "cold-room-1" in output
+    delivery = dataset.directory / "delivery.yaml"
+    delivery.write_text(yaml.safe_dump(DELIVERY))
     output = dataset.run("certificate", "--sensor", "van-1.door", "--from", "2025-10-26T08:00",
-                       "--to", "2025-10-26T07:00", code=2)  # fmt: skip
+                         "--to", "2025-10-26T07:00", "--delivery", str(delivery),
+                         code=2)  # fmt: skip
     assert "no temperature sensor 'van-1.door'" in output
     output = dataset.run("certificate", "--sensor", VAN_SENSOR, "--from", "2025-10-26T08:00",
-                       "--to", "2025-10-26T07:00", code=2)  # fmt: skip
+                         "--to", "2025-10-26T07:00", "--delivery", str(delivery),
+                         code=2)  # fmt: skip
     assert "must be after loading" in output
     output = dataset.run("verify", "--seal", '{"v":1}', code=2)
     assert "not a seal" in output
@@ -561,3 +870,25 @@ def test_errors_say_what_to_do(dataset: Dataset) -> None:
     dataset.env["COLDCHAIN_REPORT_INFLUX_URL"] = f"http://127.0.0.1:{free_port()}"
     output = dataset.run("report", "--asset", ROOM, "--from", "2025-10-25", code=2)
     assert "unreachable" in output and "COLDCHAIN_REPORT_INFLUX_URL" in output
+
+
+def test_the_plots_axes_are_text_in_the_pdfs(dataset: Dataset) -> None:
+    """The plots are drawn as vectors: their axis labels and ticks are text in the PDF.
+    Two local days (24 h + 25 h) have a tick each 6 hours at local 00, 06, 12 and 18 h;
+    the 90-minute delivery one each 10 minutes, in CET; the °C axis one each kelvin."""
+    out = dataset.directory / "out"
+    dataset.run("report", "--asset", ROOM, "--from", "2025-10-25", "--to", "2025-10-27",
+                "--lang", "de", "--out-dir", str(out))  # fmt: skip
+    text = _squeezed(pdf_text(out / "report_cold-room-1_2025-10-25_2025-10-26_de.pdf"))
+    days = " ".join(["25.10."] * 4 + ["26.10."] * 4 + ["27.10."])
+    hours = " ".join(["00:00", "06:00", "12:00", "18:00"] * 2 + ["00:00"])
+    for label in ["Temperaturverlauf 8 7 Temperatur (°C) 6 5 4 3 2 1 0 -1", days, hours,
+                  "Ortszeit (Europe/Berlin)", "Überschreitung der Alarmgrenzen",
+                  "Obere Alarmgrenze 5,0 °C"]:  # fmt: skip
+        assert label in text, label
+    pdf, _ = certificate(dataset, "en")
+    text = _squeezed(pdf_text(pdf))
+    ticks = " ".join(f"{8 + minutes // 60:02d}:{minutes % 60:02d}" for minutes in range(0, 91, 10))
+    for label in ["Temperature (°C) 6 5 4 3 2 1 0 -1", ticks, "Local time (Europe/Berlin)",
+                  "Beyond alarm limits", "Legal maximum 6.0 °C = Upper alarm limit"]:  # fmt: skip
+        assert label in text, label

@@ -40,6 +40,20 @@ def test_every_demo_sensor_maps_to_its_asset() -> None:
         assert asset.id == sensor.asset
 
 
+def test_demo_vans_have_plates_and_the_hub_an_address() -> None:
+    fleet = demo()
+    assert fleet.sites[0].address == "Musterstraße 1, 44147 Dortmund"
+    plates = {gateway.id: gateway.plate for _, gateway in fleet.gateways()}
+    assert plates == {
+        "cold-room-1": None,
+        "cold-room-2": None,
+        "freezer-1": None,
+        "van-1": "DO-RW 101",
+        "van-2": "DO-RW 102",
+        "van-3": "DO-RW 103",
+    }
+
+
 def test_locate_unknown_sensor() -> None:
     assert demo().locate("van-9.chilled") is None
 
@@ -139,6 +153,33 @@ BROKEN = [
         fleet_text(assets=[{**an_asset("room-1"), "colour": "blue"}]),
         "colour",
         id="unknown-field",
+    ),
+    pytest.param(
+        fleet_text(gateways=[{**a_gateway("gw-1", ("gw-1.air", "room-1")), "plate": "DO-X 1"}]),
+        "gateway gw-1 has a plate but is not mobile",
+        id="plate-on-a-stationary-gateway",
+    ),
+    pytest.param(
+        fleet_text(gateways=[{**a_gateway("gw-1"), "mobile": True, "plate": "DO-X 1; DROP"}]),
+        "sites.0.gateways.0.plate",
+        id="plate-not-a-plate",
+    ),
+    pytest.param(
+        yaml.safe_dump(
+            {
+                "sites": [
+                    {
+                        "id": "hub",
+                        "name": "Hub",
+                        "address": "Line 1\nLine 2",
+                        "assets": [],
+                        "gateways": [],
+                    }
+                ]
+            }
+        ),
+        "sites.0.address",
+        id="address-on-two-lines",
     ),
     pytest.param("sites: [", "fleet file is not valid", id="broken-yaml"),
     pytest.param("", "fleet file is not valid", id="empty-file"),
