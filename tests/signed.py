@@ -25,10 +25,12 @@ from coldchain import measurements
 from coldchain_reports import keys
 from coldchain_reports.cli import app
 from conftest import DEMO_FLEET
-from servers import InfluxDB, free_port
+from servers import REPO, InfluxDB, free_port
 
 VAN, VAN_SENSOR = "van-1-chilled", "van-1.chilled"
 ROOM, ROOM_SENSOR = "cold-room-1", "cold-room-1.air"
+#: The delivery's own data (delivery note, goods, receiver, responsible person).
+DELIVERY = REPO / "docs" / "examples" / "delivery_tour-nord-stopp-3.yaml"
 #: The delivery: loading 08:00 CET, hand-over 09:30 CET on 26 October 2025.
 LOADING = datetime(2025, 10, 26, 7, tzinfo=UTC)
 HANDOVER = datetime(2025, 10, 26, 8, 30, tzinfo=UTC)
@@ -83,7 +85,11 @@ class Hub:
     def refused(self, *args: str) -> str:
         """What a command that must stop with exit status 2 prints; a certificate's
         hand-over is 09:30 on 26 October 2025."""
-        extra = ("--to", "2025-10-26T09:30") if args[0] == "certificate" else ()
+        extra = (
+            ("--to", "2025-10-26T09:30", "--delivery", str(DELIVERY))
+            if args[0] == "certificate"
+            else ()
+        )
         return self.run(*args, *extra, "--out-dir", str(self.directory / "refused"), code=2)
 
     def certificate(
@@ -93,7 +99,7 @@ class Hub:
         out = self.directory / f"cert-{uuid.uuid4().hex[:6]}"
         printed = self.run(
             "certificate", "--sensor", VAN_SENSOR, "--from", start, "--to", end,
-            "--delivery", "Tour 1, Stopp 2: Schulmensa Eving", "--lang", lang,
+            "--delivery", str(DELIVERY), "--lang", lang,
             "--out-dir", str(out),
         )  # fmt: skip
         pdf, json_path = (Path(p) for p in printed.splitlines()[:2])

@@ -840,7 +840,7 @@ def test_verify_refuses_what_it_cannot_read_as_a_certificate_of_today(dataset: D
         ({"delivery": "Tour 1"}, "the certificate's delivery does not describe a delivery"),
         ({"probe": {"sensor": VAN_SENSOR}}, "garbles its probe's calibration"),
     ]:
-        path.write_text(json.dumps(data | change))
+        path.write_text(json.dumps(resigned(dataset, data | change)))
         output = dataset.run("verify", "--certificate", str(path), code=2)
         assert reason in output, output
 

@@ -82,7 +82,7 @@ def test_the_database_check_still_matches_and_checks_the_signature_first(hub: Hu
 
 def test_one_changed_byte_fails(hub: Hub) -> None:
     pdf, json_path = hub.certificate()
-    changed = replaced(json_path, b"Tour 1", b"Tour 2", "delivery.json")
+    changed = replaced(json_path, b"Stopp 3", b"Stopp 4", "delivery.json")
     output = hub.run("verify", str(changed), "--key", str(hub.keys), code=1, offline=True)
     assert output.startswith("not verified: the signature does not match the contents"), output
     content = pdf.read_bytes()
