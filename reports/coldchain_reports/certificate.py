@@ -27,12 +27,13 @@ from coldchain.corrective import Closing, answered
 from coldchain_reports import conventions, delivery
 from coldchain_reports.calibration import Calibration, CalibrationState, flaws, state
 from coldchain_reports.delivery import Delivery
-from coldchain_reports.errors import EditedCertificate, InvalidInput
+from coldchain_reports.errors import EditedCertificate, InvalidInput, NotVerified
 from coldchain_reports.scope import Scope
-from coldchain_reports.seal import Seal, parse_utc, utc_text
+from coldchain_reports.seal import Seal, parse_utc, preliminary, utc_text
 
 KIND = "coldchain.delivery-certificate"
-#: 3: the delivery's data (`delivery`), `sender`, `vehicle` and `probe` with its calibration.
+#: 3: signed (`signing`), `preliminary`, no seal while preliminary; the delivery's data
+#: (`delivery`), `sender`, `vehicle` and `probe` with its calibration.
 VERSION = 3
 #: Longest delivery a certificate covers; EN 12830 transport records change rules past a week.
 MAX_DURATION = timedelta(days=7)
@@ -72,6 +73,11 @@ class Certificate:
     @property
     def calibration_state(self) -> CalibrationState:
         return state(self.calibration, self.handover_day)
+
+    @property
+    def preliminary(self) -> bool:
+        """Issued before the delivery's readings were all known (seal.preliminary)."""
+        return preliminary(self.end, self.issued_at, self.scope.reach_s)
 
     def beyond(self, name: str) -> Limit | None:
         return next((limit for limit in self.limits if limit.name == name), None)
@@ -226,8 +232,9 @@ def to_json(certificate: Certificate) -> dict[str, Any]:
             "over": "one line 'sensor,time in ns,temp_c' per reading with from <= time < to, "
             "sorted by time (coldchain.compliance.digest)",
         },
-        "seal": certificate.seal.text(),
+        "seal": None if certificate.preliminary else certificate.seal.text(),
         "issued_at": utc_text(certificate.issued_at),
+        "preliminary": certificate.preliminary,
     }
 
 
@@ -282,6 +289,12 @@ def _kelvin(value: Any) -> float | None:
 def seal_of(data: dict[str, Any]) -> Seal:
     """The seal a certificate's JSON claims; raises InvalidInput when fields are missing
     or its `seal` text disagrees with its fields (an edited file)."""
+    if data.get("preliminary") is True:
+        raise NotVerified(
+            "preliminary: the certificate was issued before the delivery's readings were all "
+            "stored, so it has no seal to check against the database; ask for one made after "
+            "the hand-over"
+        )
     try:
         if data.get("kind") != KIND:
             raise InvalidInput(f"not a delivery certificate (kind {data.get('kind')!r})")

@@ -1,14 +1,18 @@
 """`coldchain-report`: compliance reports, delivery certificates, and their verification.
 
-Settings come from COLDCHAIN_REPORT_* environment variables (or --env-file);
-see docs/compliance.md.
+Every report and certificate is signed with the hub's key; `verify FILE --key
+hub.pub` checks one without a database, `verify --certificate`/`--seal` against
+the readings in InfluxDB. Settings come from COLDCHAIN_REPORT_* environment
+variables (or --env-file); see docs/configuration.md and docs/compliance.md.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
+import io
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
@@ -22,14 +26,29 @@ from coldchain.compliance import Judged, judged_readings
 from coldchain.corrective import Closing
 from coldchain.errors import FleetConfigError
 from coldchain.fleet import Fleet
-from coldchain_reports import calibration, certificate, delivery, pdf, report, scope
-from coldchain_reports.errors import EditedCertificate, InvalidInput, ReportError
+from coldchain_reports import (
+    calibration,
+    certificate,
+    delivery,
+    keys,
+    pdf,
+    report,
+    scope,
+    signed_pdf,
+    signing,
+)
+from coldchain_reports.errors import EditedCertificate, InvalidInput, NotVerified, ReportError
 from coldchain_reports.labels import Labels
 from coldchain_reports.readings import Readings
 from coldchain_reports.seal import Seal, utc_text
 from coldchain_reports.settings import ReportSettings
 
 app = typer.Typer(add_completion=False, help=__doc__, no_args_is_help=True)
+key_app = typer.Typer(
+    help="The hub's signing keys: create one, retire it when replaced, revoke it when lost.",
+    no_args_is_help=True,
+)
+app.add_typer(key_app, name="key")
 
 
 class Language(StrEnum):
@@ -78,6 +97,7 @@ def report_command(
     """A PDF, a CSV and a JSON file for one asset over local days [--from, --to)."""
     with _errors():
         settings = ReportSettings(_env_file=env_file)
+        key = _signing_key(settings)
         target = scope.of_asset(_fleet(settings), asset, sensor)
         first_day = _day(from_day, "--from")
         end_day = _day(to_day, "--to") if to_day else first_day + timedelta(days=1)
@@ -92,22 +112,27 @@ def report_command(
             _calibration(settings, calibration_file, target, last_day),
             closings,
             judged.events,
+            _now(),
         )
         days = f"{first_day}" if first_day == last_day else f"{first_day}_{last_day}"
         stem = out_dir / f"report_{asset}_{days}"
         pdf_path, csv_path = Path(f"{stem}_{lang.value}.pdf"), Path(f"{stem}.csv")
         json_path = Path(f"{stem}.json")
         out_dir.mkdir(parents=True, exist_ok=True)
-        pdf.render_report(result, Labels(lang.value, target.timezone), pdf_path)
-        _write_csv(csv_path, report.csv_rows(result))
-        data = json.dumps(report.to_json(result), indent=2, ensure_ascii=False)
-        json_path.write_text(data + "\n", encoding="utf-8")
+        table = _csv_bytes(report.csv_rows(result))
+        document = signing.sign(report.to_json(result, hashlib.sha256(table).hexdigest()), key)
+        labels = Labels(lang.value, target.timezone)
+        _write_pdf(pdf_path, lambda path, info: pdf.render_report(result, labels, path, info),
+                   document, key)  # fmt: skip
+        csv_path.write_bytes(table)
+        _write_json(json_path, document)
         typer.echo(f"{pdf_path}\n{csv_path}\n{json_path}")
         typer.echo(
             f"{result.alarm.samples} readings, coverage {result.alarm.coverage_pct:.2f} %, "
             f"{len(result.alarm.excursions)} excursions, "
             f"{len(result.alarm.short_deviations)} short deviations, "
-            f"sha256 {result.seal.digest}",
+            f"sha256 {result.seal.digest}, signed with key {key.key_id}"
+            + (", PRELIMINARY: the period has not ended" if result.preliminary else ""),
             err=True,
         )
 
@@ -142,6 +167,7 @@ def certificate_command(
     with _errors():
         shipped = delivery.load(delivery_file)
         settings = ReportSettings(_env_file=env_file)
+        key = _signing_key(settings)
         target = scope.of_sensor(_fleet(settings), sensor)
         start = _moment(loading, target.timezone, "--from")
         end = _moment(handover, target.timezone, "--to")
@@ -154,7 +180,7 @@ def certificate_command(
             end,
             judged.samples,
             shipped,
-            datetime.now(UTC),
+            _now(),
             closings,
             judged.events,
             _calibration(settings, calibration_file, target, handover_day),
@@ -163,14 +189,47 @@ def certificate_command(
         stem = out_dir / f"certificate_{sensor}_{local:%Y-%m-%d_%H%M%S}"
         pdf_path, json_path = Path(f"{stem}_{lang.value}.pdf"), Path(f"{stem}.json")
         out_dir.mkdir(parents=True, exist_ok=True)
-        pdf.render_certificate(result, Labels(lang.value, target.timezone), pdf_path)
-        data = json.dumps(certificate.to_json(result), indent=2, ensure_ascii=False)
-        json_path.write_text(data + "\n", encoding="utf-8")
+        document = signing.sign(certificate.to_json(result), key)
+        labels = Labels(lang.value, target.timezone)
+        _write_pdf(pdf_path, lambda path, info: pdf.render_certificate(result, labels, path, info),
+                   document, key)  # fmt: skip
+        _write_json(json_path, document)
         typer.echo(f"{pdf_path}\n{json_path}")
+        if result.preliminary:
+            typer.echo(
+                "PRELIMINARY: the delivery has not ended (or its last readings are not stored "
+                "yet); the certificate says so and has no seal",
+                err=True,
+            )
 
 
 @app.command("verify")
 def verify_command(
+    document_file: Annotated[
+        Path | None,
+        typer.Argument(
+            help="A signed certificate or report (its JSON or its PDF), checked with --key "
+            "without a database.",
+            exists=True,
+            dir_okay=False,
+            show_default=False,
+        ),
+    ] = None,
+    key_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--key",
+            help="The hub's public key list (hub.pub); default COLDCHAIN_REPORT_PUBLIC_KEYS.",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
+    preliminary_ok: Annotated[
+        bool,
+        typer.Option(
+            "--preliminary", help="Accept a preliminary document, as preliminary, not as final."
+        ),
+    ] = False,
     certificate_file: Annotated[
         Path | None,
         typer.Option(
@@ -187,21 +246,32 @@ def verify_command(
     ] = None,
     env_file: EnvFile = None,
 ) -> None:
-    """Read the readings again and say whether they still match (exit 0) or not (1).
+    """Check a signed document offline (FILE --key), or the readings in InfluxDB (--certificate,
+    --seal): exit 0 verified or matches, 1 not verified or does not match, 2 an error.
 
-    A certificate is also made again from the readings and closings known when it was
-    issued and the fleet file: every number, limit and action it states must agree.
+    FILE --key checks the signature, the key (known, not revoked, valid when the document was
+    issued) and that the document is final. --certificate and --seal read the readings again;
+    a certificate is also made again from the readings and closings known when it was
+    issued and the fleet file: every number, limit and action it states must agree, and
+    with --key its signature is checked first.
     """
     with _errors():
-        if (certificate_file is None) == (seal_text is None):
-            raise InvalidInput("give either --certificate FILE or --seal TEXT")
+        if sum(given is not None for given in (document_file, certificate_file, seal_text)) != 1:
+            raise InvalidInput("give one of FILE (with --key), --certificate FILE or --seal TEXT")
+        settings = ReportSettings(_env_file=env_file)
+        if document_file is not None:
+            verified = _verified(document_file, _key_list(key_file, settings), preliminary_ok)
+            prefix = "verified as preliminary" if verified.preliminary else "verified"
+            typer.echo(f"{prefix}: {verified.summary()}")
+            return
         data = None if certificate_file is None else _certificate(certificate_file)
+        if data is not None and signing.signed_version(data):
+            signing.verify(data, _key_list(key_file, settings), preliminary_ok=False)
         try:
             seal = Seal.parse(str(seal_text)) if data is None else certificate.seal_of(data)
         except EditedCertificate as exc:
             typer.echo(f"does not match: {exc}")
             raise typer.Exit(1) from None
-        settings = ReportSettings(_env_file=env_file)
         with _readings(settings) as readings:
             samples = readings.temperatures(seal.asset, seal.sensor, seal.start, seal.end)
         digest = Seal.over(seal.asset, seal.sensor, seal.start, seal.end, samples).digest
@@ -225,6 +295,130 @@ def verify_command(
             )
             raise typer.Exit(1)
         typer.echo(f"{matches}; its numbers, limits and actions agree with them")
+
+
+KeyListFile = Annotated[
+    Path, typer.Option("--keys", help="The hub's public key list (hub.pub).", dir_okay=False)
+]
+
+
+@key_app.command("create")
+def key_create(
+    private_key: Annotated[
+        Path,
+        typer.Option(
+            help="New file for the private key (mode 0600); set COLDCHAIN_REPORT_SIGNING_KEY "
+            "to it.",
+            dir_okay=False,
+        ),
+    ],
+    keys_file: KeyListFile,
+    valid_from: Annotated[
+        str | None,
+        typer.Option(
+            help="When the key starts signing, ISO 8601 (default: now; UTC if no offset)."
+        ),
+    ] = None,
+) -> None:
+    """A new signing key: the private key in its own file, the public key added to the key
+    list (created if missing) that you hand out."""
+    with _errors():
+        start = _moment(valid_from, "UTC", "--valid-from") if valid_from else _now()
+        created = keys.create(private_key, keys_file, start)
+        typer.echo(
+            f"key {created.key_id}: private key in {private_key} (keep it secret, never hand it "
+            f"out), public key added to {keys_file} (hand this file out)"
+        )
+
+
+@key_app.command("retire")
+def key_retire(
+    key_id: Annotated[str, typer.Argument(help="The id of the key that was replaced.")],
+    keys_file: KeyListFile,
+    at: Annotated[
+        str | None,
+        typer.Option(help="When it stopped signing, ISO 8601 (default: now; UTC if no offset)."),
+    ] = None,
+) -> None:
+    """The key signs nothing issued from --at on; what it signed before still verifies."""
+    with _errors():
+        until = _moment(at, "UTC", "--at") if at else _now()
+        retired = keys.retire(keys_file, key_id, until)
+        typer.echo(f"key {retired.key_id} signs nothing issued from {utc_text(until)} on")
+
+
+@key_app.command("revoke")
+def key_revoke(
+    key_id: Annotated[str, typer.Argument(help="The id of the key that may be known to others.")],
+    keys_file: KeyListFile,
+    reason: Annotated[
+        str, typer.Option(help="Why, for everyone who verifies: e.g. 'laptop stolen'.")
+    ],
+) -> None:
+    """The key is refused for every document, whenever it says it was issued: hand the key
+    list out again and issue the documents still needed with a new key."""
+    with _errors():
+        revoked = keys.revoke(keys_file, key_id, _now(), reason)
+        typer.echo(f"key {revoked.key_id} revoked: {reason}")
+
+
+def _verified(path: Path, key_list: keys.KeyList, preliminary_ok: bool) -> signing.Verified:
+    try:
+        content = path.read_bytes()
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {path} ({exc.strerror}); check the path") from None
+    if content.startswith(b"%PDF-"):
+        return signed_pdf.verify(content, key_list, preliminary_ok)
+    return signing.verify(signing.parse(content, str(path)), key_list, preliminary_ok)
+
+
+def _key_list(key_file: Path | None, settings: ReportSettings) -> keys.KeyList:
+    path = key_file or settings.public_keys
+    if path is None:
+        raise InvalidInput(
+            "give the hub's public key list: --key hub.pub (or set COLDCHAIN_REPORT_PUBLIC_KEYS)"
+        )
+    return keys.load_key_list(path)
+
+
+def _signing_key(settings: ReportSettings) -> keys.SigningKey:
+    """The key that signs, checked against the hub's own key list when it is set."""
+    if settings.signing_key is None:
+        raise InvalidInput(
+            "reports and certificates are signed, and no key is set: create one with "
+            "`coldchain-report key create --private-key hub.key --keys hub.pub` and set "
+            "COLDCHAIN_REPORT_SIGNING_KEY=hub.key (docs/compliance.md)"
+        )
+    key = keys.load_signing_key(settings.signing_key)
+    if settings.public_keys is not None:
+        listed = keys.load_key_list(settings.public_keys).find(key.key_id)
+        if listed is None:
+            raise InvalidInput(
+                f"the signing key {key.key_id} is not in the key list {settings.public_keys}: "
+                "nobody could verify what it signs"
+            )
+        refusal = listed.refusal(_now())
+        if refusal:
+            raise InvalidInput(f"not signing: {refusal}")
+    return key
+
+
+def _write_pdf(
+    path: Path,
+    render: Callable[[Path, signed_pdf.Info], None],
+    document: dict[str, Any],
+    key: keys.SigningKey,
+) -> None:
+    """Render the PDF with the signed document inside, sign its bytes, and only then put
+    it at `path`: no unsigned PDF is ever there."""
+    partial = path.with_name(f".{path.name}.partial")
+    render(partial, signed_pdf.Info(document, key.key_id))
+    partial.write_bytes(signed_pdf.sign(partial.read_bytes(), key))
+    partial.replace(path)
+
+
+def _write_json(path: Path, document: dict[str, Any]) -> None:
+    path.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def _certificate(path: Path) -> dict[str, Any]:
@@ -257,7 +451,8 @@ def _stated_otherwise(settings: ReportSettings, data: dict[str, Any], seal: Seal
         [event for event in judged.events if event.ts <= issued],
         check,
     )
-    return certificate.differences(data, certificate.to_json(again))
+    stated = {field: value for field, value in data.items() if field != "signature"}
+    return certificate.differences(stated, certificate.to_json(again))
 
 
 @contextmanager
@@ -265,6 +460,9 @@ def _errors() -> Iterator[None]:
     """Turn our errors into a message on stderr and exit status 2."""
     try:
         yield
+    except NotVerified as exc:
+        typer.echo(f"not verified: {exc}")
+        raise typer.Exit(1) from None
     except ReportError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -343,11 +541,16 @@ def _moment(text: str, timezone: str, option: str) -> datetime:
     return moment.astimezone(UTC)
 
 
-def _write_csv(path: Path, rows: list[dict[str, str]]) -> None:
-    with path.open("w", newline="", encoding="utf-8") as file:
-        writer = csv.DictWriter(file, fieldnames=report.CSV_COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
+def _csv_bytes(rows: list[dict[str, str]]) -> bytes:
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=report.CSV_COLUMNS)
+    writer.writeheader()
+    writer.writerows(rows)
+    return text.getvalue().encode("utf-8")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
 def main() -> None:

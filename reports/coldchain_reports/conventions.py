@@ -68,7 +68,7 @@ def as_json(scope: Scope, days: Sequence[tuple[date, float]]) -> dict[str, Any]:
         "day_lengths_s": {day.isoformat(): seconds for day, seconds in days},
         "time_weighted": True,
         "interval_s": scope.sensor.interval_s,
-        "reading_holds_at_most_s": GAP_FACTOR * scope.sensor.interval_s,
+        "reading_holds_at_most_s": scope.reach_s,
         "alarm_delay_s": limits.delay_s,
         "hysteresis_k": limits.hysteresis_k,
         "door_grace_s": limits.door_grace_s,

@@ -27,3 +27,7 @@ class InvalidInput(ReportError):
 
 class EditedCertificate(InvalidInput):
     """A certificate's fields disagree with its own seal: someone changed the file."""
+
+
+class NotVerified(ReportError):
+    """A signed document is not what the hub signed, or not final: the reason says which."""

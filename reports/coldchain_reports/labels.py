@@ -189,6 +189,24 @@ _DE = {
     "result_exceeded": "Gesetzliche Höchsttemperatur für {duration} überschritten.",
     "result_coverage": "Messwerte decken {coverage} der Lieferzeit ab.",
     "qr_caption": "QR-Code: Fühler, Zeitraum und Prüfsumme für „coldchain-report verify --seal“",
+    "preliminary": "VORLÄUFIG",
+    "preliminary_text": (
+        "Erstellt {issued}, bevor die Messwerte bis zum Ende des Zeitraums ({end}) vorlagen. "
+        "Die Zahlen können sich noch ändern; dies ist kein endgültiger Nachweis und trägt "
+        "kein Siegel."
+    ),
+    "preliminary_no_seal": (
+        "Vorläufig: kein Siegel, denn noch nicht alle Messwerte des Zeitraums sind "
+        "gespeichert. Die Prüfsumme gilt für die Messwerte bei Erstellung."
+    ),
+    "signature_title": "Elektronische Signatur",
+    "signature_text": (
+        "Diese Datei und ihr eingebetteter Datensatz (Messwert-Prüfsumme, Grenzwerte, Zeiten, "
+        "Konventionen, Überschreitungen, Maßnahmen, Erstellungszeit) sind mit dem Schlüssel "
+        "{key_id} des Hubs signiert (Ed25519). Prüfen ohne Datenbank und ohne Netz: "
+        "„coldchain-report verify DATEI --key hub.pub“ oder die Prüfseite (verify/index.html) "
+        "mit der Schlüsselliste des Hubs."
+    ),
     "weekdays": "Mo Di Mi Do Fr Sa So",
     "zone_CET": "MEZ",
     "zone_CEST": "MESZ",
@@ -365,6 +383,22 @@ _EN = {
     "result_exceeded": "Legal maximum exceeded for {duration}.",
     "result_coverage": "Readings cover {coverage} of the delivery time.",
     "qr_caption": "QR code: sensor, period and digest for “coldchain-report verify --seal”",
+    "preliminary": "PRELIMINARY",
+    "preliminary_text": (
+        "Issued {issued}, before the readings up to the end of the period ({end}) were all "
+        "stored. Its numbers may still change; this is no final record and carries no seal."
+    ),
+    "preliminary_no_seal": (
+        "Preliminary: no seal, as not all readings of the period are stored yet. The digest "
+        "is over the readings stored when it was issued."
+    ),
+    "signature_title": "Electronic signature",
+    "signature_text": (
+        "This file and the record embedded in it (readings digest, limits, times, conventions, "
+        "excursions, actions, time of issue) are signed with the hub’s key {key_id} (Ed25519). "
+        "Check it without a database or network: “coldchain-report verify FILE --key hub.pub” "
+        "or the verification page (verify/index.html) with the hub's key list."
+    ),
     "weekdays": "Mon Tue Wed Thu Fri Sat Sun",
     "zone_CET": "CET",
     "zone_CEST": "CEST",

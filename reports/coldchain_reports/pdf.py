@@ -3,14 +3,15 @@
 Fonts are DejaVu Sans from matplotlib's own data, embedded in the PDF, so the
 text (umlauts, °, ·) is the same on every machine and stays extractable
 (`pdftotext`). Layout only: every value arrives computed in an AssetReport or
-a Certificate.
+a Certificate. Each PDF is written with `signed_pdf.Info`, the signed JSON
+document and room for the file's signature, which `signed_pdf.sign` then fills.
 """
 
 from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
@@ -50,6 +51,7 @@ from coldchain_reports.plot import temperature_svg
 from coldchain_reports.report import AssetReport
 from coldchain_reports.scope import Scope
 from coldchain_reports.seal import Seal, utc_text
+from coldchain_reports.signed_pdf import Info
 
 MARGIN = 18 * mm
 #: SimpleDocTemplate pads its frame by 6 pt on each side: text starts at INSET.
@@ -106,8 +108,8 @@ HEAD = _style("head", fontName="Sans-Bold", fontSize=7.5, leading=9)
 MONO = _style("mono", fontName="Mono", fontSize=7.5, leading=9.5)
 
 
-def render_report(report: AssetReport, labels: Labels, path: Path) -> None:
-    """Write the period report of one asset as a PDF to `path`."""
+def render_report(report: AssetReport, labels: Labels, path: Path, info: Info) -> None:
+    """Write the period report of one asset as a PDF to `path`, to be signed."""
     _register_fonts()
     scope, alarm, legal = report.scope, report.alarm, report.legal
     period = labels.day(report.first_day)
@@ -115,6 +117,7 @@ def render_report(report: AssetReport, labels: Labels, path: Path) -> None:
         period += f" – {labels.day(report.last_day)}"
     story: list[Any] = [
         *_title(labels("report_title"), _asset_name(scope, labels), scope.site.name),
+        *_preliminary(report.preliminary, report.issued_at, alarm.end, labels),
         _facts(
             [
                 (labels("asset"), f"{_asset_name(scope, labels)} ({scope.asset.id})"),
@@ -162,14 +165,17 @@ def render_report(report: AssetReport, labels: Labels, path: Path) -> None:
             ]
         ),
         *_conventions(conventions.texts(scope, report.day_lengths, labels), labels),
-        KeepTogether(_digest(report.seal, alarm.samples, labels)),
+        KeepTogether(_digest(report.seal, alarm.samples, labels, not report.preliminary)),
+        KeepTogether(_signature(info, labels)),
     ]
     footer = f"{labels('report_title')} {scope.asset.id}, {period}"
-    _build(path, story, labels, footer, f"{labels('report_title')} {scope.asset.id} {period}")
+    title = f"{labels('report_title')} {scope.asset.id} {period}"
+    _build(path, story, labels, footer, title, report.issued_at, info, report.preliminary)
 
 
-def render_certificate(certificate: Certificate, labels: Labels, path: Path) -> None:
-    """Write a delivery certificate as a one- or two-page PDF with its QR code to `path`."""
+def render_certificate(certificate: Certificate, labels: Labels, path: Path, info: Info) -> None:
+    """Write a delivery certificate as a one- or two-page PDF with its QR code to `path`,
+    to be signed; a preliminary one has no QR code, as it has no seal."""
     _register_fonts()
     scope, stats = certificate.scope, certificate.stats
     duration = labels.duration((certificate.end - certificate.start).total_seconds())
@@ -213,14 +219,24 @@ def render_certificate(certificate: Certificate, labels: Labels, path: Path) -> 
                 f"{labels.degree_minutes(limit.stats.degree_minutes)}",
             )
         )
-    qr = _png(_qr_png(certificate.seal.text()), 46 * mm)
+    qr = (
+        [
+            Paragraph(escape(labels("preliminary")), _style("flag", fontName="Sans-Bold")),
+            Paragraph(escape(labels("preliminary_no_seal")), SMALL),
+        ]
+        if certificate.preliminary
+        else [
+            _png(_qr_png(certificate.seal.text()), 46 * mm),
+            Paragraph(escape(labels("qr_caption")), SMALL),
+        ]
+    )
     numbers = Table(
         [[Paragraph(escape(k), CELL), Paragraph(escape(v), CELL_RIGHT)] for k, v in rows],
         colWidths=[WIDTH - 58 * mm - 40 * mm, 40 * mm],
     )
     numbers.setStyle(_grid_style(header=False))
     beside = Table(
-        [[numbers, [qr, Paragraph(escape(labels("qr_caption")), SMALL)]]],
+        [[numbers, qr]],
         colWidths=[WIDTH - 52 * mm, 52 * mm],
     )
     beside.setStyle(
@@ -234,6 +250,7 @@ def render_certificate(certificate: Certificate, labels: Labels, path: Path) -> 
     )
     story: list[Any] = [
         *_title(labels("certificate_title"), _asset_name(scope, labels), scope.site.name),
+        *_preliminary(certificate.preliminary, certificate.issued_at, certificate.end, labels),
         _facts(facts),
         Spacer(1, 3 * mm),
         _result(certificate, labels),
@@ -265,10 +282,13 @@ def render_certificate(certificate: Certificate, labels: Labels, path: Path) -> 
         Paragraph(labels("deviations_title"), HEADING),
         *_deviations(stats.short_deviations, scope, labels, seconds=True),
         *_conventions(conventions.texts(scope, [], labels), labels),
-        KeepTogether(_digest(certificate.seal, stats.samples, labels)),
+        KeepTogether(_digest(certificate.seal, stats.samples, labels, not certificate.preliminary)),
+        KeepTogether(_signature(info, labels)),
     ]
     footer = f"{labels('certificate_title')} {scope.sensor.id}, {labels.time(certificate.start)}"
-    _build(path, story, labels, footer, footer, issued_at=certificate.issued_at)
+    _build(
+        path, story, labels, footer, footer, certificate.issued_at, info, certificate.preliminary
+    )
 
 
 def _delivery_facts(certificate: Certificate, labels: Labels) -> list[tuple[str, str]]:
@@ -313,6 +333,23 @@ def _title(title: str, subject: str, site: str) -> list[Any]:
         _rule(),
         Spacer(1, 3 * mm),
     ]
+
+
+def _preliminary(
+    preliminary: bool, issued_at: datetime, end: datetime, labels: Labels
+) -> list[Any]:
+    """A framed warning under the title of a document issued before its period ended."""
+    if not preliminary:
+        return []
+    text = labels("preliminary_text", issued=labels.time(issued_at), end=labels.time(end))
+    box = Table(
+        [[Paragraph(escape(labels("preliminary")), CELL_BOLD), Paragraph(escape(text), CELL)]],
+        colWidths=[LABEL_WIDTH, WIDTH - LABEL_WIDTH],
+    )
+    box.setStyle(
+        TableStyle([("BOX", (0, 0), (-1, -1), 1.2, WARN), ("VALIGN", (0, 0), (-1, -1), "TOP")])
+    )
+    return [box, Spacer(1, 3 * mm)]
 
 
 def _rule() -> Table:
@@ -678,8 +715,15 @@ def _calibration_text(calibration: Calibration | None, day: date, labels: Labels
     )
 
 
-def _digest(seal: Seal, count: int, labels: Labels) -> list[Any]:
+def _digest(seal: Seal, count: int, labels: Labels, sealed: bool) -> list[Any]:
+    """The digest of the readings, and the command that checks it against the hub's
+    database; a preliminary document (not `sealed`) says why it has none."""
     command = f"coldchain-report verify --seal '{seal.text(wrapped=True)}'"
+    check = (
+        Preformatted(command, MONO)
+        if sealed
+        else Paragraph(escape(labels("preliminary_no_seal")), BODY)
+    )
     return [
         Paragraph(labels("digest_title"), HEADING),
         Paragraph(
@@ -697,7 +741,14 @@ def _digest(seal: Seal, count: int, labels: Labels) -> list[Any]:
         Spacer(1, 1.5 * mm),
         Paragraph(f"SHA-256 <b>{seal.digest}</b>", MONO),
         Spacer(1, 1 * mm),
-        Preformatted(command, MONO),
+        check,
+    ]
+
+
+def _signature(info: Info, labels: Labels) -> list[Any]:
+    return [
+        Paragraph(labels("signature_title"), HEADING),
+        Paragraph(escape(labels("signature_text", key_id=info.key_id)), BODY),
     ]
 
 
@@ -803,12 +854,18 @@ def _build(
     labels: Labels,
     footer: str,
     title: str,
-    issued_at: datetime | None = None,
+    issued_at: datetime,
+    info: Info,
+    preliminary: bool,
 ) -> None:
-    generated = labels("generated", at=labels.time(issued_at or datetime.now(UTC)))
+    generated = labels("generated", at=labels.time(issued_at))
+    if preliminary:
+        footer = f"{labels('preliminary')} · {footer}"
 
     def canvas(*args: Any, **kwargs: Any) -> _NumberedCanvas:
-        return _NumberedCanvas(*args, footer=(footer, generated), labels=labels, **kwargs)
+        made = _NumberedCanvas(*args, footer=(footer, generated), labels=labels, **kwargs)
+        made._doc.info = info
+        return made
 
     document = SimpleDocTemplate(
         str(path),

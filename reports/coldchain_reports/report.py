@@ -21,12 +21,13 @@ from coldchain_reports import conventions
 from coldchain_reports.calibration import Calibration
 from coldchain_reports.errors import InvalidInput
 from coldchain_reports.scope import Scope
-from coldchain_reports.seal import Seal, utc_text
+from coldchain_reports.seal import Seal, preliminary, utc_text
 
 #: Longest period one report covers; a year of 5-second readings is 6.3 million rows.
 MAX_DAYS = 366
 KIND = "coldchain.compliance-report"
-VERSION = 1
+#: 2: signed (`signing`), `from`, `to`, `issued_at`, `preliminary`, `csv_sha256`.
+VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,15 @@ class AssetReport:
     actions: list[list[Closing]]
     """For each excursion beyond the alarm limits (those carried into the period first),
     the closings of the alerts answering it."""
+    issued_at: datetime
+
+    @property
+    def preliminary(self) -> bool:
+        """Issued before the period's readings were all known (seal.preliminary)."""
+        return preliminary(self.alarm.end, self.issued_at, self.scope.reach_s)
+
+    def day_preliminary(self, day: Day) -> bool:
+        return preliminary(day.alarm.end, self.issued_at, self.scope.reach_s)
 
     @property
     def listed(self) -> list[Excursion]:
@@ -93,7 +103,8 @@ def build(
     samples: Sequence[Sample],
     calibration: Calibration | None,
     closings: Sequence[Closing],
-    events: Sequence[GraceEvent] = (),
+    events: Sequence[GraceEvent],
+    issued_at: datetime,
 ) -> AssetReport:
     """The report from the readings and events compliance.judged_readings read for it."""
     start, end = period_bounds(first_day, last_day, scope.timezone)
@@ -124,6 +135,7 @@ def build(
         seal=Seal.over(scope.asset.id, scope.sensor.id, start, end, samples),
         calibration=calibration,
         actions=answered([*alarm.carried, *alarm.excursions], closings),
+        issued_at=issued_at,
     )
 
 
@@ -162,6 +174,7 @@ CSV_COLUMNS = (
     "door_grace_s",
     "defrost_grace_s",
     "absolute_max_c",
+    "preliminary",
 )
 
 
@@ -169,7 +182,8 @@ def csv_rows(report: AssetReport) -> list[dict[str, str]]:
     """One row per local day; numbers with a decimal point, empty where there is no reading.
 
     Each row carries the day's length in hours and the values of the conventions the day
-    was judged by (conventions.as_json): a row read alone says how it was counted.
+    was judged by (conventions.as_json): a row read alone says how it was counted, and
+    whether the day had ended when the report was issued (`preliminary`, true or false).
     """
     limits = report.scope.limits
     rules = conventions.as_json(report.scope, report.day_lengths)
@@ -203,6 +217,7 @@ def csv_rows(report: AssetReport) -> list[dict[str, str]]:
             "above_regulatory_s": legal.excursion_s,
             "regulatory_degree_minutes": legal.degree_minutes,
             "regulatory_excursions": len(legal.excursions),
+            "preliminary": "true" if report.day_preliminary(day) else "false",
         } | {name: rules[name] for name in _CONVENTION_COLUMNS}
         rows.append({column: plain(values[column]) for column in CSV_COLUMNS})
     return rows
@@ -220,9 +235,11 @@ _CONVENTION_COLUMNS = (
 )
 
 
-def to_json(report: AssetReport) -> dict[str, Any]:
+def to_json(report: AssetReport, csv_sha256: str) -> dict[str, Any]:
     """The report's days, excursions and short deviations as JSON-ready data, with the
-    conventions they were counted by: numbers rounded to 3 decimals, times in UTC."""
+    conventions they were counted by: numbers rounded to 3 decimals, times in UTC.
+    `csv_sha256` is the digest of the CSV file written with it, so the signature over
+    this JSON also vouches for the CSV."""
     scope = report.scope
     return {
         "kind": KIND,
@@ -232,10 +249,13 @@ def to_json(report: AssetReport) -> dict[str, Any]:
         "sensor": scope.sensor.id,
         "first_day": report.first_day.isoformat(),
         "last_day": report.last_day.isoformat(),
+        "from": utc_text(report.alarm.start),
+        "to": utc_text(report.alarm.end),
         "conventions": conventions.as_json(scope, report.day_lengths),
         "days": [
             {column: value for column, value in row.items() if column not in _CONVENTION_COLUMNS}
-            for row in csv_rows(report)
+            | {"preliminary": report.day_preliminary(day)}
+            for row, day in zip(csv_rows(report), report.days, strict=True)
         ],
         "excursions": [
             {
@@ -268,7 +288,10 @@ def to_json(report: AssetReport) -> dict[str, Any]:
             for deviation in report.alarm.short_deviations
         ],
         "digest": report.seal.digest,
-        "seal": report.seal.text(),
+        "seal": None if report.preliminary else report.seal.text(),
+        "csv_sha256": csv_sha256,
+        "issued_at": utc_text(report.issued_at),
+        "preliminary": report.preliminary,
     }
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from coldchain.compliance import Band, Rules
+from coldchain.compliance import GAP_FACTOR, Band, Rules
 from coldchain.fleet import Asset, Fleet, Gateway, Sensor, Site
 from coldchain.limits import Limits
 from coldchain_reports.errors import UnknownInFleet
@@ -32,6 +32,11 @@ class Scope:
     @property
     def timezone(self) -> str:
         return self.site.timezone
+
+    @property
+    def reach_s(self) -> float:
+        """The longest a reading covers (s): 1.5 recording intervals (coldchain.compliance)."""
+        return GAP_FACTOR * self.sensor.interval_s
 
     @property
     def rules(self) -> Rules:

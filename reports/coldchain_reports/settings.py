@@ -27,3 +27,13 @@ class ReportSettings(BaseSettings):
         description="CSV of recorder calibrations (sensor,checked_on,due_on,reference); "
         "without it a report says the calibration status is unknown.",
     )
+    signing_key: Path | None = Field(
+        default=None,
+        description="Private Ed25519 key (PEM, mode 0600) that signs every report and "
+        "certificate (`coldchain-report key create`); without it they are not made.",
+    )
+    public_keys: Path | None = Field(
+        default=None,
+        description="The hub's public key list; `verify` uses it when --key is not given, and "
+        "`report`/`certificate` refuse to sign with a key it lists as revoked or retired.",
+    )

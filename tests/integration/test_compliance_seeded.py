@@ -46,6 +46,7 @@ from coldchain_ingest.rollup import DayWriter, Span, watched_sensors
 from coldchain_reports.cli import app as report_app
 from conftest import DEMO_FLEET, SITE
 from servers import InfluxDB
+from signed import signing_env
 
 BERLIN = ZoneInfo("Europe/Berlin")
 ASSET, SENSOR, DOOR = "cold-room-1", "cold-room-1.air", "cold-room-1.door"
@@ -236,7 +237,7 @@ class Seeded:
             "COLDCHAIN_REPORT_INFLUX_URL": self.influxdb.url,
             "COLDCHAIN_REPORT_INFLUX_DB": self.database,
             "COLDCHAIN_REPORT_FLEET": str(self.fleet),
-        }
+        } | signing_env(self.directory)
         out = self.directory / "out"
         args = ["report", "--asset", ASSET, "--from", first.isoformat(),
                 "--to", (last + timedelta(days=1)).isoformat(), "--lang", lang,

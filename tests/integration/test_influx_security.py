@@ -36,6 +36,7 @@ from coldchain_alerts.db import make_engine, make_sessionmaker
 from conftest import SITE, Stack
 from mqttclient import subscribe, telemetry_json
 from servers import BIN, REPO, InfluxDB, LockedInfluxDB, Mosquitto, Process, wait_until
+from signed import signing_env
 
 COMPOSE = REPO / "compose.yaml"
 #: The secrets compose.yaml reads from .env. The ingest password has what a hand-made
@@ -413,6 +414,7 @@ def test_a_report_is_made_with_the_reports_account(locked: LockedInfluxDB, tmp_p
             "COLDCHAIN_REPORT_INFLUX_USERNAME": "reports",
             "COLDCHAIN_REPORT_INFLUX_PASSWORD": SECRETS["INFLUX_REPORTS_PASSWORD"],
         }
+        | signing_env(tmp_path)
     )
     argv = [str(BIN / "coldchain-report"), "report", "--asset", ASSET, "--from", str(day)]
     argv += ["--out-dir", str(tmp_path / "out")]

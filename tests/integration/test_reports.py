@@ -33,9 +33,11 @@ from typer.testing import CliRunner
 from coldchain import compliance, measurements
 from coldchain.categories import PRESETS
 from coldchain.compliance import Band, Rules, Sample
+from coldchain_reports import keys, signing
 from coldchain_reports.cli import app
 from conftest import DEMO_FLEET
 from servers import REPO, InfluxDB, free_port
+from signed import signing_env
 
 INTERVAL_S = 60
 ROOM, ROOM_SENSOR = "cold-room-1", "cold-room-1.air"
@@ -196,7 +198,7 @@ def dataset(influxdb: InfluxDB, tmp_path: Path) -> Iterator[Dataset]:
         "COLDCHAIN_REPORT_INFLUX_DB": database,
         "COLDCHAIN_REPORT_FLEET": str(tmp_path / "fleet.yaml"),
         "COLDCHAIN_REPORT_INFLUX_CHUNK_SIZE": "500",  # several chunks per answer
-    }
+    } | signing_env(tmp_path)
     yield Dataset(influxdb, database, tmp_path, env)
 
 
@@ -750,11 +752,22 @@ def test_verify_matches_until_a_reading_changes(dataset: Dataset) -> None:
     assert dataset.run("verify", "--seal", str(data["seal"]), code=1).startswith("does not match")
 
 
+def resigned(dataset: Dataset, data: dict[str, Any]) -> dict[str, Any]:
+    """`data` signed again with the hub's own key: what a hub that signed a wrong
+    certificate would hand out. Its signature holds; the database check must not."""
+    return signing.sign(
+        data, keys.load_signing_key(Path(dataset.env["COLDCHAIN_REPORT_SIGNING_KEY"]))
+    )
+
+
 def test_verify_notices_an_edited_certificate(dataset: Dataset) -> None:
     _, data = certificate(dataset)
     data["to"] = {"utc": "2025-10-26T08:00:00Z", "local": "2025-10-26T09:00:00+01:00"}
     edited = dataset.directory / "edited.json"
     edited.write_text(json.dumps(data))
+    output = dataset.run("verify", "--certificate", str(edited), code=1)
+    assert output.startswith("not verified: the signature does not match the contents"), output
+    edited.write_text(json.dumps(resigned(dataset, data)))
     assert "was edited" in dataset.run("verify", "--certificate", str(edited), code=1)
 
 
@@ -767,7 +780,7 @@ def test_verify_notices_edited_numbers_limits_and_actions(dataset: Dataset) -> N
         copy = json.loads(json.dumps(data))
         change(copy)
         path = dataset.directory / "edited.json"
-        path.write_text(json.dumps(copy))
+        path.write_text(json.dumps(resigned(dataset, copy)))
         return dataset.run("verify", "--certificate", str(path), code=1)
 
     def lower_the_peak(d: dict[str, Any]) -> None:
@@ -827,7 +840,7 @@ def test_verify_refuses_what_it_cannot_read_as_a_certificate_of_today(dataset: D
         ({"delivery": "Tour 1"}, "the certificate's delivery does not describe a delivery"),
         ({"probe": {"sensor": VAN_SENSOR}}, "garbles its probe's calibration"),
     ]:
-        path.write_text(json.dumps(data | change))
+        path.write_text(json.dumps(resigned(dataset, data | change)))
         output = dataset.run("verify", "--certificate", str(path), code=2)
         assert reason in output, output
 
@@ -840,7 +853,7 @@ def test_verify_fails_closed_on_a_file_it_cannot_use(dataset: Dataset) -> None:
     _, data = certificate(dataset)
     del data["seal"]
     unsealed = dataset.directory / "unsealed.json"
-    unsealed.write_text(json.dumps(data))
+    unsealed.write_text(json.dumps(resigned(dataset, data)))
     assert "not a seal" in dataset.run("verify", "--certificate", str(unsealed), code=2)
 
 
