@@ -18,19 +18,9 @@ from coldchain_io.influx import InfluxHttp, Rows, chunked_results, result_rows
 
 
 class Influx(InfluxHttp):
-    def __init__(
-        self,
-        url: str,
-        database: str,
-        username: str | None = None,
-        password: str | None = None,
-        token: str | None = None,
-        timeout_s: float = 10.0,
-    ) -> None:
-        super().__init__(url, database, username, password, token, timeout_s)
-        #: InfluxDB's answer when it last refused our account (401, 403); None once a
-        #: request of ours succeeded again. Requests it refuses raise InfluxUnavailable.
-        self.refused: str | None = None
+    #: InfluxDB's answer when it last refused our account (401, 403); None once a
+    #: request of ours succeeded again. Requests it refuses raise InfluxUnavailable.
+    refused: str | None = None
 
     def write(self, lines: list[str]) -> None:
         """Write points (nanosecond timestamps); raises InfluxUnavailable or InfluxRejected."""
