@@ -280,7 +280,9 @@ class DayWriter:
         if now == start:
             return  # nothing of the day has passed yet
         judged = compliance.judged_readings(
-            _Stored(self._influx, watched),
+            StoredReadings(
+                self._influx.rows, watched.asset.id, watched.sensor.id, watched.asset_sensors
+            ),
             start,
             now,
             watched.sensor.interval_s,
