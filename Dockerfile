@@ -23,11 +23,13 @@ COPY constraints.txt /src/constraints.txt
 ENV PIP_CONSTRAINT=/src/constraints.txt
 COPY domain /src/domain
 RUN pip install /src/domain
+# The shared adapters (coldchain_io); each target installs the extras it needs.
+COPY adapters /src/adapters
 
 
 FROM base AS ingest
 COPY ingest /src/ingest
-RUN pip install /src/ingest
+RUN pip install "/src/adapters[mqtt,influx]" /src/ingest
 COPY fleet /app/fleet
 # The rule engine's state lives here on a volume (COLDCHAIN_INGEST_STATE).
 RUN mkdir -p /var/lib/coldchain && chown coldchain:coldchain /var/lib/coldchain
@@ -37,7 +39,7 @@ ENTRYPOINT ["coldchain-ingest"]
 
 FROM base AS alerts
 COPY alerts /src/alerts
-RUN pip install /src/alerts
+RUN pip install "/src/adapters[mqtt,influx]" /src/alerts
 COPY fleet /app/fleet
 USER coldchain
 ENTRYPOINT ["coldchain-alerts"]
@@ -48,8 +50,8 @@ COPY firmware-sim /src/firmware-sim
 COPY gateway /src/gateway
 # With the simulator, which plugs its probes into the gateway (firmware-sim's [gateway]
 # extra): compose.yaml's gateway is a simulated van. A gateway on real probes needs only
-# /src/gateway.
-RUN pip install /src/gateway "/src/firmware-sim[gateway]"
+# /src/adapters[mqtt] and /src/gateway.
+RUN pip install "/src/adapters[mqtt]" /src/gateway "/src/firmware-sim[gateway]"
 COPY firmware-sim/scenarios /app/firmware-sim/scenarios
 # The outbox lives here on a volume; a fresh named volume takes this owner, so the
 # non-root user can write to it.

@@ -18,11 +18,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from coldchain import auditchain, measurements
-from coldchain.lineprotocol import point
 from coldchain_alerts.db import read_snapshot
 from coldchain_alerts.influx import InfluxError
 from coldchain_alerts.models import AuditEntry, AuditHead, InfluxDeadLetter, InfluxOutbox
 from coldchain_alerts.outbox import queue
+from coldchain_io.lineprotocol import point
 
 SYSTEM = "system"
 """The actor of what the service does by itself (alert events, escalation)."""

@@ -17,7 +17,6 @@ import uvicorn
 from rich.console import Console
 from rich.markup import escape
 
-from coldchain.logs import configure_logging
 from coldchain_alerts import outbox, people, policies
 from coldchain_alerts.auth import Role
 from coldchain_alerts.db import make_engine, make_sessionmaker, migrate
@@ -25,6 +24,7 @@ from coldchain_alerts.influx import InfluxError
 from coldchain_alerts.main import create_app
 from coldchain_alerts.service import AlertsService
 from coldchain_alerts.settings import AlertsSettings
+from coldchain_io.logs import configure_logging
 
 app = typer.Typer(add_completion=False, help=__doc__)
 db_app = typer.Typer(help="The database schema.", no_args_is_help=True)

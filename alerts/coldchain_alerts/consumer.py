@@ -21,8 +21,6 @@ import threading
 from collections.abc import Callable, Sequence
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from pydantic import TypeAdapter, ValidationError
@@ -30,6 +28,7 @@ from pydantic import TypeAdapter, ValidationError
 from coldchain import topics
 from coldchain.contract import MAX_RECEIPT_IDS, AlertEvent, AlertReceipt, EventId
 from coldchain_alerts.settings import AlertsSettings
+from coldchain_io import mqtt as mqtt_io
 
 log = logging.getLogger(__name__)
 
@@ -68,25 +67,13 @@ class AlertConsumer:
         self._stopping = threading.Event()
         self._inbox: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
         self._worker = threading.Thread(target=self._work, name="alert-events", daemon=True)
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=settings.mqtt_client_id,
-            protocol=mqtt.MQTTv5,
-            manual_ack=True,
-        )
-        if settings.mqtt_username:
-            client.username_pw_set(settings.mqtt_username, settings.mqtt_password)
-        if settings.mqtt_tls:
-            client.tls_set(
-                ca_certs=str(settings.mqtt_ca_file) if settings.mqtt_ca_file else None,
-                certfile=str(settings.mqtt_cert_file) if settings.mqtt_cert_file else None,
-                keyfile=str(settings.mqtt_key_file) if settings.mqtt_key_file else None,
-            )
-        client.on_connect = self._on_connect
+        self._subscribed = threading.Event()
+        client = mqtt_io.client(settings, settings.mqtt_client_id, manual_ack=True)
+        mqtt_io.on_connected(client, settings, self._on_connect)
+        mqtt_io.on_disconnected(client, self._subscribed.clear)
         client.on_subscribe = self._on_subscribe
         client.on_message = self._on_message
         self._client = client
-        self._subscribed = threading.Event()
 
     @property
     def connected(self) -> bool:
@@ -94,16 +81,12 @@ class AlertConsumer:
         return self._client.is_connected() and self._subscribed.is_set()
 
     def start(self) -> None:
-        properties = Properties(PacketTypes.CONNECT)
-        properties.SessionExpiryInterval = self._settings.session_expiry_s
         # At most this many events unacknowledged in our hands: a flood waits at the broker.
-        properties.ReceiveMaximum = RECEIVE_MAXIMUM
-        self._client.connect_async(
-            self._settings.mqtt_host,
-            self._settings.mqtt_port,
-            keepalive=30,
-            clean_start=False,
-            properties=properties,
+        mqtt_io.connect(
+            self._client,
+            self._settings,
+            session_expiry_s=self._settings.session_expiry_s,
+            receive_maximum=RECEIVE_MAXIMUM,
         )
         self._worker.start()
         self._client.loop_start()
@@ -116,19 +99,9 @@ class AlertConsumer:
         self._client.disconnect()
         self._client.loop_stop()
 
-    def _on_connect(
-        self,
-        client: mqtt.Client,
-        userdata: object,
-        flags: mqtt.ConnectFlags,
-        reason: ReasonCode,
-        properties: Properties | None,
-    ) -> None:
+    def _on_connect(self, session_present: bool) -> None:
         self._subscribed.clear()
-        if reason.is_failure:
-            log.error("broker refused the connection: %s", reason)
-            return
-        client.subscribe(topics.ALERTS_FILTER, qos=1)
+        self._client.subscribe(topics.ALERTS_FILTER, qos=1)
 
     def _on_subscribe(
         self,

@@ -1,4 +1,4 @@
-"""InfluxDB adapter of the alerts service, over the 1.x HTTP API (also 2.x v1, 3.x).
+"""InfluxDB adapter of the alerts service, over the 1.x HTTP API (coldchain_io.influx).
 
 Writes the queued `alert_action` and `audit_chain` points, reads a sensor's
 readings for an alert's page and the audit chain's copy for `audit verify`.
@@ -9,15 +9,16 @@ refused the points themselves (writing them again fails the same way).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
 import httpx
 
 from coldchain import measurements
-from coldchain.influxql import literal
-from coldchain.lineprotocol import nanoseconds
+from coldchain_io.influx import InfluxHttp
+from coldchain_io.influxql import literal
+from coldchain_io.lineprotocol import nanoseconds
 
 #: Answers to /write that refuse the points themselves: a line InfluxDB cannot parse, a
 #: time or integer it cannot store, a field another writer gave another type, a time
@@ -44,33 +45,12 @@ class InfluxRefused(InfluxError):
         self.reason = reason
 
 
-class Influx:
-    def __init__(
-        self,
-        url: str,
-        database: str,
-        username: str | None = None,
-        password: str | None = None,
-        timeout_s: float = 10.0,
-    ) -> None:
-        auth = (username, password or "") if username else None
-        self.url = url
-        self.database = database
-        self._http = httpx.Client(base_url=url, auth=auth, timeout=timeout_s)
-
-    def close(self) -> None:
-        self._http.close()
-
+class Influx(InfluxHttp):
     def write(self, lines: Sequence[str]) -> None:
         """Write `lines` (line protocol); raises InfluxRefused or InfluxUnavailable."""
         if not lines:
             return
-        response = self._request(
-            "POST",
-            "/write",
-            params={"db": self.database, "precision": "ns"},
-            content="\n".join(lines).encode(),
-        )
+        response = self._answered(self.send_write, lines)
         if response.status_code == 204:
             return
         answer = _error_text(response)
@@ -107,9 +87,7 @@ class Influx:
 
     def query(self, influxql: str) -> list[dict[str, Any]]:
         """The series of the first statement's result ([] when empty); times in ns."""
-        response = self._request(
-            "POST", "/query", data={"db": self.database, "q": influxql, "epoch": "ns"}
-        )
+        response = self._answered(self.send_query, influxql)
         if response.status_code != 200:
             raise InfluxError(
                 f"InfluxDB at {self.url} refused the query ({response.status_code}): "
@@ -169,9 +147,11 @@ class Influx:
                     )
         return copy
 
-    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    def _answered(
+        self, request: Callable[..., httpx.Response], *args: Any, **kwargs: Any
+    ) -> httpx.Response:
         try:
-            return self._http.request(method, path, **kwargs)
+            return request(*args, **kwargs)
         except httpx.HTTPError as exc:
             raise InfluxUnavailable(f"InfluxDB at {self.url} is unreachable: {exc}") from exc
 

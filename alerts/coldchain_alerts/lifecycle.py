@@ -22,10 +22,10 @@ from sqlalchemy.orm import Session
 from coldchain import alerting, measurements
 from coldchain.alerting import Closing, Decision, WorkflowError
 from coldchain.contract import AlertEvent, Severity
-from coldchain.lineprotocol import Field, nanoseconds, point
 from coldchain_alerts import audit
 from coldchain_alerts.models import Alert, Occurrence
 from coldchain_alerts.outbox import queue
+from coldchain_io.lineprotocol import Field, nanoseconds, point
 
 
 class AlertNotFound(WorkflowError):

@@ -30,7 +30,6 @@ from coldchain.auditchain import Verdict
 from coldchain.contract import AlertEvent
 from coldchain.fleet import Fleet
 from coldchain.languages import Language
-from coldchain.lineprotocol import point
 from coldchain_alerts import audit, escalation, lifecycle, outbox
 from coldchain_alerts.api.routes.metrics import AlertsMetrics
 from coldchain_alerts.consumer import AlertConsumer, Refused
@@ -40,6 +39,8 @@ from coldchain_alerts.models import RefusedEvent
 from coldchain_alerts.notify import Notifier
 from coldchain_alerts.notify.notice import Delivery
 from coldchain_alerts.settings import AlertsSettings
+from coldchain_io import fleetfile
+from coldchain_io.lineprotocol import point
 
 log = logging.getLogger(__name__)
 
@@ -314,4 +315,4 @@ def _site_names(fleet: Fleet | None) -> Mapping[str, str]:
 
 
 def _load_fleet(path: Path | None) -> Fleet | None:
-    return Fleet.from_yaml(path.read_text()) if path is not None else None
+    return fleetfile.load(path) if path is not None else None

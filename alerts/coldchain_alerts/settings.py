@@ -7,12 +7,13 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from coldchain_alerts.notify.sms import SmsTemplate
+from coldchain_io.mqtt import MqttSettings
 
 
-class AlertsSettings(BaseSettings):
+class AlertsSettings(MqttSettings):
     model_config = SettingsConfigDict(env_prefix="COLDCHAIN_ALERTS_", extra="forbid")
 
     database_url: str = Field(
@@ -26,16 +27,6 @@ class AlertsSettings(BaseSettings):
         description="Addresses or networks of the proxies whose X-Forwarded-For and "
         "X-Forwarded-Proto are believed, comma-separated; none by default.",
     )
-    mqtt_host: str = "localhost"
-    mqtt_port: int = 1883
-    mqtt_username: str | None = None
-    mqtt_password: str | None = None
-    mqtt_tls: bool = Field(default=False, description="Connect with TLS (port 8883, say).")
-    mqtt_ca_file: Path | None = Field(
-        default=None, description="CA certificate to check the broker with; system CAs if unset."
-    )
-    mqtt_cert_file: Path | None = Field(default=None, description="Client certificate (PEM).")
-    mqtt_key_file: Path | None = Field(default=None, description="Client certificate key (PEM).")
     mqtt_client_id: str = "coldchain-alerts"
     session_expiry_s: int = Field(default=7 * 24 * 3600, ge=60)
     log_format: Literal["text", "json"] = Field(

@@ -3,5 +3,6 @@
 The wire contract (`contract`, `topics`), the fleet model (`fleet`,
 `categories`, `limits`), the rule engine (`engine`, `excursion`) and storage
 names (`measurements`).
-This package does no I/O: adapters in gateway/, ingest/ and alerts/ do.
+This package does no I/O: the adapters in coldchain_io (adapters/) and in the
+deployable parts do.
 """

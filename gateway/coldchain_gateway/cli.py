@@ -10,7 +10,6 @@ from typing import Annotated
 
 import typer
 
-from coldchain.logs import configure_logging
 from coldchain_gateway.clock import Clock, JumpGuard, LiveClock, ReplayClock
 from coldchain_gateway.forwarder import Forwarder
 from coldchain_gateway.onewire import OneWireSource
@@ -18,6 +17,7 @@ from coldchain_gateway.outbox import Outbox
 from coldchain_gateway.settings import GatewaySettings
 from coldchain_gateway.sources import SourceOptions, SourceUnavailable, plugin
 from coldchain_gateway.uplink import Uplink
+from coldchain_io.logs import configure_logging
 
 app = typer.Typer(add_completion=False, help=__doc__)
 

@@ -1,23 +1,22 @@
 """The gateway's outbox: every reading is on disk before anything else happens to it.
 
-SQLite in WAL mode with synchronous=FULL, so a committed append survives a power
-cut. Samples wait in `pending` until the gateway is connected; packing moves them
-into numbered `messages` in the same transaction that advances `last_seq`, so a
-`seq` is never reused, and a message keeps its number and bytes until the ingest
-service confirms it durable. Only `confirm` deletes.
+SQLite in WAL mode with synchronous=FULL (coldchain_io.sqlite), so a committed
+append survives a power cut. Samples wait in `pending` until the gateway is
+connected; packing moves them into numbered `messages` in the same transaction
+that advances `last_seq`, so a `seq` is never reused, and a message keeps its
+number and bytes until the ingest service confirms it durable. Only `confirm`
+deletes.
 """
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from coldchain.contract import MAX_READINGS_PER_MESSAGE, Event, Position, Reading, Telemetry
 from coldchain_gateway.errors import OutboxError
+from coldchain_io import sqlite
 
 SCHEMA_VERSION = 2
 _SCHEMA = f"""
@@ -58,10 +57,7 @@ class Outbox:
     """One gateway's durable queue. Use from one thread."""
 
     def __init__(self, path: Path, budget_readings: int | None = None) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
+        self._db = sqlite.connect(path)
         self._budget = budget_readings
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
         tables = self._db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
@@ -99,7 +95,7 @@ class Outbox:
             rows.append(("position", None, position.model_dump_json()))
         if battery_v is not None:
             rows.append(("battery", None, repr(float(battery_v))))
-        with self._transaction():
+        with sqlite.transaction(self._db):
             self._db.executemany("INSERT INTO pending (kind, sensor, body) VALUES (?, ?, ?)", rows)
             self._set("ticks", ticks)
             if state is not None:
@@ -142,7 +138,7 @@ class Outbox:
         """Turn everything pending into numbered messages; returns the new ones."""
         created: list[tuple[int, bytes]] = []
         while True:
-            with self._transaction():
+            with sqlite.transaction(self._db):
                 message = self._pack_one(gateway, sent_at)
             if message is None:
                 return created
@@ -189,7 +185,7 @@ class Outbox:
         broker's record of the gateway (a replaced disk, say): numbering then
         continues above the mark so that no seq is ever used twice.
         """
-        with self._transaction():
+        with sqlite.transaction(self._db):
             if durable_seq > self._get("last_seq"):
                 self._set("last_seq", durable_seq)
                 self._set("durable_seq", durable_seq)
@@ -227,13 +223,3 @@ class Outbox:
 
     def _set(self, key: str, value: int) -> None:
         self._db.execute("UPDATE meta SET value = ? WHERE key = ?", (value, key))
-
-    @contextmanager
-    def _transaction(self) -> Iterator[None]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")

@@ -6,26 +6,17 @@ from pathlib import Path
 from typing import Literal, Self
 
 from pydantic import AwareDatetime, Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from coldchain.contract import Id, SensorId
+from coldchain_io.mqtt import MqttSettings
 
 
-class GatewaySettings(BaseSettings):
+class GatewaySettings(MqttSettings):
     model_config = SettingsConfigDict(env_prefix="COLDCHAIN_GATEWAY_", extra="forbid")
 
     site: Id
     id: Id = Field(description="This gateway's id, as in the fleet file.")
-    mqtt_host: str = "localhost"
-    mqtt_port: int = 1883
-    mqtt_username: str | None = None
-    mqtt_password: str | None = None
-    mqtt_tls: bool = Field(default=False, description="Connect with TLS (port 8883, say).")
-    mqtt_ca_file: Path | None = Field(
-        default=None, description="CA certificate to check the broker with; system CAs if unset."
-    )
-    mqtt_cert_file: Path | None = Field(default=None, description="Client certificate (PEM).")
-    mqtt_key_file: Path | None = Field(default=None, description="Client certificate key (PEM).")
     outbox: Path = Field(default=Path("var/gateway/outbox.sqlite3"))
     outbox_budget_readings: int | None = Field(
         default=2_000_000,

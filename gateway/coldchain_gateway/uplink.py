@@ -13,14 +13,12 @@ import time
 from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.properties import Properties
-from paho.mqtt.reasoncodes import ReasonCode
 from pydantic import ValidationError
 
 from coldchain import topics
 from coldchain.contract import DurableMark
 from coldchain_gateway.settings import GatewaySettings
+from coldchain_io import mqtt as mqtt_io
 
 log = logging.getLogger(__name__)
 
@@ -45,29 +43,20 @@ class Uplink:
         self._telemetry = topics.telemetry(settings.site, settings.id)
         self._status = topics.status(settings.site, settings.id)
         self._durable = topics.durable(settings.site, settings.id)
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=f"gateway-{settings.site}-{settings.id}",
-            protocol=mqtt.MQTTv5,
+        client = mqtt_io.client(
+            settings,
+            f"gateway-{settings.site}-{settings.id}",
+            reconnect_s=(settings.reconnect_min_s, settings.reconnect_max_s),
         )
-        if settings.mqtt_username:
-            client.username_pw_set(settings.mqtt_username, settings.mqtt_password)
-        if settings.mqtt_tls:
-            client.tls_set(
-                ca_certs=str(settings.mqtt_ca_file) if settings.mqtt_ca_file else None,
-                certfile=str(settings.mqtt_cert_file) if settings.mqtt_cert_file else None,
-                keyfile=str(settings.mqtt_key_file) if settings.mqtt_key_file else None,
-            )
         client.will_set(self._status, topics.STATUS_OFFLINE, qos=1, retain=True)
-        client.reconnect_delay_set(settings.reconnect_min_s, settings.reconnect_max_s)
         client.max_queued_messages_set(0)
-        client.on_connect = self._on_connect
-        client.on_disconnect = self._on_disconnect
+        mqtt_io.on_connected(client, settings, self._on_connect)
+        mqtt_io.on_disconnected(client)
         client.on_message = self._on_message
         self._client = client
 
     def start(self) -> None:
-        self._client.connect_async(self._settings.mqtt_host, self._settings.mqtt_port, 30)
+        mqtt_io.connect(self._client, self._settings)
         self._client.loop_start()
 
     def stop(self) -> None:
@@ -87,31 +76,10 @@ class Uplink:
     def publish(self, payload: bytes) -> None:
         self._client.publish(self._telemetry, payload, qos=1)
 
-    def _on_connect(
-        self,
-        client: mqtt.Client,
-        userdata: object,
-        flags: mqtt.ConnectFlags,
-        reason: ReasonCode,
-        properties: Properties | None,
-    ) -> None:
-        if reason.is_failure:
-            log.error("broker refused the connection: %s", reason)
-            return
-        log.info("connected to %s:%s", self._settings.mqtt_host, self._settings.mqtt_port)
-        client.publish(self._status, topics.STATUS_ONLINE, qos=1, retain=True)
-        client.subscribe(self._durable, qos=1)
+    def _on_connect(self, session_present: bool) -> None:
+        self._client.publish(self._status, topics.STATUS_ONLINE, qos=1, retain=True)
+        self._client.subscribe(self._durable, qos=1)
         self.signals.put(Connected())
-
-    def _on_disconnect(
-        self,
-        client: mqtt.Client,
-        userdata: object,
-        flags: mqtt.DisconnectFlags,
-        reason: ReasonCode,
-        properties: Properties | None,
-    ) -> None:
-        log.warning("disconnected (%s); reconnecting", reason)
 
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
         try:

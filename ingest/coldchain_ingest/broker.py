@@ -26,10 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
-from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 from pydantic import ValidationError
 
@@ -37,6 +34,7 @@ from coldchain import topics
 from coldchain.contract import AlertReceipt, DurableMark
 from coldchain_ingest import metrics
 from coldchain_ingest.settings import IngestSettings
+from coldchain_io import mqtt as mqtt_io
 
 log = logging.getLogger(__name__)
 
@@ -152,37 +150,20 @@ class Broker:
         self._marks_lock = threading.Lock()
         self._settings = settings
         self._connected = threading.Event()
-        client = _Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=settings.mqtt_client_id,
-            protocol=mqtt.MQTTv5,
-            manual_ack=True,
-        )
-        if settings.mqtt_username:
-            client.username_pw_set(settings.mqtt_username, settings.mqtt_password)
-        if settings.mqtt_tls:
-            client.tls_set(
-                ca_certs=str(settings.mqtt_ca_file) if settings.mqtt_ca_file else None,
-                certfile=str(settings.mqtt_cert_file) if settings.mqtt_cert_file else None,
-                keyfile=str(settings.mqtt_key_file) if settings.mqtt_key_file else None,
-            )
+        client = mqtt_io.client(settings, settings.mqtt_client_id, manual_ack=True, kind=_Client)
         client.max_queued_messages_set(0)
-        client.on_connect = self._on_connect
-        client.on_disconnect = self._on_disconnect
+        mqtt_io.on_connected(client, settings, self._on_connect)
+        mqtt_io.on_disconnected(client, self._connected.clear)
         client.on_message = self._on_message
         client.on_raw = self._on_raw
         self._client = client
 
     def start(self) -> None:
-        properties = Properties(PacketTypes.CONNECT)
-        properties.SessionExpiryInterval = self._settings.session_expiry_s
-        properties.ReceiveMaximum = self._settings.receive_maximum
-        self._client.connect_async(
-            self._settings.mqtt_host,
-            self._settings.mqtt_port,
-            keepalive=30,
-            clean_start=False,
-            properties=properties,
+        mqtt_io.connect(
+            self._client,
+            self._settings,
+            session_expiry_s=self._settings.session_expiry_s,
+            receive_maximum=self._settings.receive_maximum,
         )
         self._client.loop_start()
 
@@ -209,24 +190,8 @@ class Broker:
         """Publish at QoS 1; paho keeps it and retries across reconnects."""
         return self._client.publish(topic, payload, qos=1, retain=retain)
 
-    def _on_connect(
-        self,
-        client: mqtt.Client,
-        userdata: object,
-        flags: mqtt.ConnectFlags,
-        reason: ReasonCode,
-        properties: Properties | None,
-    ) -> None:
-        if reason.is_failure:
-            log.error("broker refused the connection: %s", reason)
-            return
-        log.info(
-            "connected to %s:%s (session %s)",
-            self._settings.mqtt_host,
-            self._settings.mqtt_port,
-            "resumed" if flags.session_present else "new",
-        )
-        client.subscribe(
+    def _on_connect(self, session_present: bool) -> None:
+        self._client.subscribe(
             [
                 (topics.TELEMETRY_FILTER, SubscribeOptions(qos=1, retainHandling=2)),
                 # Retained statuses once per session: changes while we were away
@@ -238,17 +203,6 @@ class Broker:
         )
         self._connected.set()
         self._on_connected_hook()
-
-    def _on_disconnect(
-        self,
-        client: mqtt.Client,
-        userdata: object,
-        flags: mqtt.DisconnectFlags,
-        reason: ReasonCode,
-        properties: Properties | None,
-    ) -> None:
-        self._connected.clear()
-        log.warning("disconnected from broker (%s); reconnecting", reason)
 
     def durable_mark(self, site: str, gateway: str) -> int:
         """The highest durable mark the broker holds for a gateway (0 if none)."""

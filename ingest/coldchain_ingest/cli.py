@@ -18,8 +18,6 @@ import typer
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from coldchain.engine import RuleEngine
-from coldchain.fleet import Fleet
-from coldchain.logs import configure_logging
 from coldchain.rollup import local_date
 from coldchain_ingest import metrics
 from coldchain_ingest.broker import Broker
@@ -38,6 +36,8 @@ from coldchain_ingest.rollup import (
 )
 from coldchain_ingest.settings import IngestSettings
 from coldchain_ingest.state import StateStore
+from coldchain_io import fleetfile
+from coldchain_io.logs import configure_logging
 
 app = typer.Typer(add_completion=False, help=__doc__)
 rollup_app = typer.Typer(
@@ -71,7 +71,7 @@ def run(env_file: EnvFile = None) -> None:
     settings = IngestSettings(_env_file=env_file)
     configure_logging(settings.log_format)
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    fleet = Fleet.from_yaml(settings.fleet.read_text())
+    fleet = fleetfile.load(settings.fleet)
     influx = _influx(settings)
     stopping = threading.Event()
     outbox = AlertOutbox(settings.state, settings.alert_redeliver_after_s)
@@ -192,7 +192,7 @@ def rollup(
     """Compute the compliance_daily points of local days [--from, --to) from the readings
     in InfluxDB: for readings stored before ingest computed days itself. Safe to repeat."""
     settings = IngestSettings(_env_file=env_file)
-    watched = watched_sensors(Fleet.from_yaml(settings.fleet.read_text()))
+    watched = watched_sensors(fleetfile.load(settings.fleet))
     unknown = sorted(set(sensor or []) - set(watched))
     if unknown:
         _fail(f"no temperature sensor {', '.join(unknown)} in {settings.fleet}")

@@ -26,7 +26,8 @@ from typing import NamedTuple
 
 from coldchain import topics
 from coldchain.contract import AlertEvent, AlertReceipt, AlertState
-from coldchain_ingest.statefile import connect, transaction
+from coldchain_ingest.statefile import connect
+from coldchain_io.sqlite import transaction
 
 log = logging.getLogger(__name__)
 

@@ -12,10 +12,10 @@ from coldchain import measurements
 from coldchain.contract import AlertEvent, Telemetry
 from coldchain.engine import ExcursionRecord
 from coldchain.fleet import Fleet
-from coldchain.lineprotocol import Field, point
-from coldchain.lineprotocol import escape as _tag
-from coldchain.lineprotocol import nanoseconds as _ns
 from coldchain.rollup import DayRecord
+from coldchain_io.lineprotocol import Field, point
+from coldchain_io.lineprotocol import escape as _tag
+from coldchain_io.lineprotocol import nanoseconds as _ns
 
 
 def telemetry_lines(site: str, message: Telemetry, fleet: Fleet) -> list[str]:

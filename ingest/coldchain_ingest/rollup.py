@@ -31,24 +31,25 @@ import logging
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 
-from coldchain import compliance, influxql, measurements
-from coldchain.compliance import Band, GraceEvent, Judged, Rules, Sample
+from coldchain import compliance, measurements
+from coldchain.compliance import Band, Judged, Rules
 from coldchain.contract import EventKind, Telemetry
 from coldchain.fleet import Asset, Fleet, Sensor, Site
-from coldchain.lineprotocol import nanoseconds
 from coldchain.rollup import DayRecord, day_records, day_so_far, local_date, touched_days
 from coldchain_ingest import points
 from coldchain_ingest.errors import InfluxRejected, InfluxUnavailable
 from coldchain_ingest.influx import Influx
-from coldchain_ingest.statefile import connect, transaction
+from coldchain_ingest.statefile import connect
+from coldchain_io.influx import StoredReadings, from_ns
+from coldchain_io.lineprotocol import nanoseconds
+from coldchain_io.sqlite import transaction
 
 log = logging.getLogger(__name__)
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 #: Reading back a day of readings may take longer than a write.
 ROLLUP_TIMEOUT_S = 60.0
 
@@ -116,9 +117,9 @@ class PendingDays:
         for sensor, day, first_ns, last_ns in self._db.execute(
             "SELECT sensor, day, first_ns, last_ns FROM rollup_watched"
         ):
-            last = None if last_ns is None else _from_ns(last_ns)
+            last = None if last_ns is None else from_ns(last_ns)
             self._watching.setdefault(sensor, {})[date.fromisoformat(day)] = Span(
-                _from_ns(first_ns), last
+                from_ns(first_ns), last
             )
 
     def add(self, pairs: Iterable[tuple[str, date]]) -> None:
@@ -246,7 +247,9 @@ class DayWriter:
         start, _ = compliance.local_day_bounds(first_day, tz)
         _, end = compliance.local_day_bounds(last_day, tz)
         judged = compliance.judged_readings(
-            _Stored(self._influx, watched),
+            StoredReadings(
+                self._influx.rows, watched.asset.id, watched.sensor.id, watched.asset_sensors
+            ),
             start,
             end,
             watched.sensor.interval_s,
@@ -277,7 +280,9 @@ class DayWriter:
         if now == start:
             return  # nothing of the day has passed yet
         judged = compliance.judged_readings(
-            _Stored(self._influx, watched),
+            StoredReadings(
+                self._influx.rows, watched.asset.id, watched.sensor.id, watched.asset_sensors
+            ),
             start,
             now,
             watched.sensor.interval_s,
@@ -309,47 +314,6 @@ def _span(
     if not undecided and judged.first >= start - reach and judged.last <= end + reach:
         return None
     return Span(judged.first, None if undecided else judged.last)
-
-
-class _Stored:
-    """One sensor's readings and its asset's events in InfluxDB, as
-    coldchain.compliance.judged_readings reads them."""
-
-    def __init__(self, influx: Influx, watched: Watched) -> None:
-        self._influx = influx
-        self._asset, self._sensor = watched.asset.id, watched.sensor.id
-        self._sensors = watched.asset_sensors
-
-    def readings(self, first: datetime, last: datetime) -> list[Sample]:
-        rows = self._influx.rows(influxql.sensor_readings(self._asset, self._sensor, first, last))
-        return [Sample(_from_ns(ts), float(temp_c)) for ts, temp_c in rows]
-
-    def last_time(
-        self, since: datetime, before: datetime, low_c: float, high_c: float
-    ) -> datetime | None:
-        return self._time(nanoseconds(since), nanoseconds(before) - 1, low_c, high_c, True)
-
-    def first_time(
-        self, after: datetime, until: datetime, low_c: float, high_c: float
-    ) -> datetime | None:
-        return self._time(nanoseconds(after) + 1, nanoseconds(until), low_c, high_c, False)
-
-    def grace_events(self, first: datetime, last: datetime) -> list[GraceEvent]:
-        rows = self._influx.rows(influxql.grace_events(self._sensors, first, last))
-        return [GraceEvent(_from_ns(ts), EventKind(kind)) for ts, _seq, kind in rows]
-
-    def _time(
-        self, since_ns: int, until_ns: int, low_c: float, high_c: float, latest: bool
-    ) -> datetime | None:
-        query = influxql.reading_time(
-            self._asset, self._sensor, since_ns, until_ns, low_c, high_c, latest
-        )
-        rows = self._influx.rows(query)
-        return _from_ns(rows[0][0]) if rows else None
-
-
-def _from_ns(ns: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=int(ns) // 1000)
 
 
 class RollupJob:

@@ -6,22 +6,14 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from coldchain_io.mqtt import MqttSettings
 
 
-class IngestSettings(BaseSettings):
+class IngestSettings(MqttSettings):
     model_config = SettingsConfigDict(env_prefix="COLDCHAIN_INGEST_", extra="forbid")
 
-    mqtt_host: str = "localhost"
-    mqtt_port: int = 1883
-    mqtt_username: str | None = None
-    mqtt_password: str | None = None
-    mqtt_tls: bool = Field(default=False, description="Connect with TLS (port 8883, say).")
-    mqtt_ca_file: Path | None = Field(
-        default=None, description="CA certificate to check the broker with; system CAs if unset."
-    )
-    mqtt_cert_file: Path | None = Field(default=None, description="Client certificate (PEM).")
-    mqtt_key_file: Path | None = Field(default=None, description="Client certificate key (PEM).")
     mqtt_client_id: str = "coldchain-ingest"
     session_expiry_s: int = Field(
         default=7 * 24 * 3600,

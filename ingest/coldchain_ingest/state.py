@@ -12,7 +12,8 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from coldchain_ingest.statefile import connect, transaction
+from coldchain_ingest.statefile import connect
+from coldchain_io.sqlite import transaction
 
 
 class StateStore:

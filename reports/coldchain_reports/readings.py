@@ -9,23 +9,26 @@ It knows nothing of limits or reports: times and ids in, samples and closings ou
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import httpx
 
-from coldchain import influxql
-from coldchain.compliance import GraceEvent, Sample
-from coldchain.contract import EventKind
+from coldchain.compliance import Sample
 from coldchain.corrective import Closing
-from coldchain.influxql import literal
-from coldchain.lineprotocol import nanoseconds
 from coldchain.measurements import ALERT_ACTION, TEMPERATURE
+from coldchain_io.influx import (
+    InfluxHttp,
+    Rows,
+    StoredReadings,
+    chunked_results,
+    from_ns,
+    result_rows,
+)
+from coldchain_io.influxql import literal
+from coldchain_io.lineprotocol import nanoseconds
 from coldchain_reports.errors import IncompleteRecord, InfluxRejected, InfluxUnavailable
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class Readings:
@@ -39,14 +42,12 @@ class Readings:
         chunk_size: int = 10000,
         timeout_s: float = 30.0,
     ) -> None:
-        headers = {"Authorization": f"Token {token}"} if token else {}
-        auth = (username, password or "") if username else None
         self.database = database
         self.chunk_size = chunk_size
-        self._http = httpx.Client(base_url=url, headers=headers, auth=auth, timeout=timeout_s)
+        self._influx = InfluxHttp(url, database, username, password, token, timeout_s)
 
     def close(self) -> None:
-        self._http.close()
+        self._influx.close()
 
     def __enter__(self) -> Readings:
         return self
@@ -64,10 +65,10 @@ class Readings:
         rows = self.query(influxql)
         return [Sample(ts=from_ns(int(ts)), temp_c=float(temp_c)) for ts, temp_c in rows]
 
-    def sensor(self, asset: str, sensor: str, asset_sensors: Sequence[str]) -> SensorReadings:
+    def sensor(self, asset: str, sensor: str, asset_sensors: Sequence[str]) -> StoredReadings:
         """One sensor's readings and its asset's events, as
         coldchain.compliance.judged_readings reads them."""
-        return SensorReadings(self, asset, sensor, asset_sensors)
+        return StoredReadings(self.query, asset, sensor, asset_sensors)
 
     def closings(self, asset: str, sensor: str, since: datetime) -> list[Closing]:
         """Closings of alerts about `asset` (this sensor's, or the asset's own) at or after
@@ -81,85 +82,28 @@ class Readings:
         )
         return [_closing(row) for row in self.query(influxql)]
 
-    def query(self, influxql: str) -> list[list[Any]]:
+    def query(self, influxql: str) -> Rows:
         """Run one InfluxQL statement; the `values` rows of all its series, chunk by chunk."""
         try:
-            response = self._http.post(
-                "/query",
-                data={
-                    "db": self.database,
-                    "q": influxql,
-                    "epoch": "ns",
-                    "chunked": "true",
-                    "chunk_size": str(self.chunk_size),
-                },
-            )
+            response = self._influx.send_query(influxql, self.chunk_size)
         except httpx.HTTPError as exc:
             raise InfluxUnavailable(
-                f"InfluxDB at {self._http.base_url} is unreachable ({exc}); "
+                f"InfluxDB at {self._influx.url} is unreachable ({exc}); "
                 "check COLDCHAIN_REPORT_INFLUX_URL and that InfluxDB runs"
             ) from exc
         if response.status_code != 200:
             _raise_for(response)
-        rows: list[list[Any]] = []
-        for line in response.text.splitlines():
-            if line.strip():
-                rows.extend(_values(json.loads(line), influxql, self.database))
+        rows: Rows = []
+        for result in chunked_results(response):
+            rows.extend(_values(result, self.database))
         return rows
 
 
-class SensorReadings:
-    """One sensor's readings and its asset's door openings and defrost starts (UTC)."""
-
-    def __init__(
-        self, readings: Readings, asset: str, sensor: str, asset_sensors: Sequence[str]
-    ) -> None:
-        self._readings = readings
-        self._asset, self._sensor, self._sensors = asset, sensor, asset_sensors
-
-    def readings(self, first: datetime, last: datetime) -> list[Sample]:
-        rows = self._readings.query(
-            influxql.sensor_readings(self._asset, self._sensor, first, last)
-        )
-        return [Sample(ts=from_ns(int(ts)), temp_c=float(temp_c)) for ts, temp_c in rows]
-
-    def last_time(
-        self, since: datetime, before: datetime, low_c: float, high_c: float
-    ) -> datetime | None:
-        return self._time(nanoseconds(since), nanoseconds(before) - 1, low_c, high_c, True)
-
-    def first_time(
-        self, after: datetime, until: datetime, low_c: float, high_c: float
-    ) -> datetime | None:
-        return self._time(nanoseconds(after) + 1, nanoseconds(until), low_c, high_c, False)
-
-    def grace_events(self, first: datetime, last: datetime) -> list[GraceEvent]:
-        rows = self._readings.query(influxql.grace_events(self._sensors, first, last))
-        return [GraceEvent(from_ns(int(ts)), EventKind(kind)) for ts, _seq, kind in rows]
-
-    def _time(
-        self, since_ns: int, until_ns: int, low_c: float, high_c: float, latest: bool
-    ) -> datetime | None:
-        query = influxql.reading_time(
-            self._asset, self._sensor, since_ns, until_ns, low_c, high_c, latest
-        )
-        rows = self._readings.query(query)
-        return from_ns(int(rows[0][0])) if rows else None
-
-
-def _values(chunk: dict[str, Any], influxql: str, database: str) -> list[list[Any]]:
-    if "error" in chunk:
-        raise InfluxRejected(f"InfluxDB refused {influxql!r}: {chunk['error']}")
-    rows: list[list[Any]] = []
-    for result in chunk.get("results", []):
-        if "error" in result:
-            hint = (
-                " (is COLDCHAIN_REPORT_INFLUX_DB right?)" if "database" in result["error"] else ""
-            )
-            raise InfluxRejected(f"query on database {database!r} failed: {result['error']}{hint}")
-        for series in result.get("series", []):
-            rows.extend(series.get("values", []))
-    return rows
+def _values(result: dict[str, Any], database: str) -> Rows:
+    if "error" not in result:
+        return result_rows(result)
+    hint = " (is COLDCHAIN_REPORT_INFLUX_DB right?)" if "database" in result["error"] else ""
+    raise InfluxRejected(f"query on database {database!r} failed: {result['error']}{hint}")
 
 
 def _closing(row: list[Any]) -> Closing:
@@ -181,11 +125,6 @@ def _closing(row: list[Any]) -> Closing:
         product_decision=str(decision or ""),
         comment=str(comment or ""),
     )
-
-
-def from_ns(ns: int) -> datetime:
-    """Nanoseconds since the epoch as a UTC datetime (microsecond resolution)."""
-    return _EPOCH + timedelta(microseconds=ns // 1000)
 
 
 def _raise_for(response: httpx.Response) -> None:

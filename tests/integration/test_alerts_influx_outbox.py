@@ -24,11 +24,11 @@ from sqlalchemy import text
 
 from coldchain import measurements, topics
 from coldchain.contract import AlertEvent, AlertState, Severity
-from coldchain.lineprotocol import nanoseconds, point
 from coldchain_alerts import outbox
 from coldchain_alerts.db import alembic_config, make_engine, migrate
 from coldchain_alerts.service import OUTBOX_BATCH, AlertsService
 from coldchain_alerts.settings import AlertsSettings
+from coldchain_io.lineprotocol import nanoseconds, point
 from conftest import SITE, Stack
 from servers import BIN, REPO, InfluxDB, free_port, wait_until
 

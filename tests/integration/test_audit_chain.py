@@ -23,13 +23,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from alertsapi import token_for
 from coldchain import auditchain, measurements
-from coldchain.lineprotocol import nanoseconds
 from coldchain_alerts import audit
 from coldchain_alerts.auth import Role
 from coldchain_alerts.db import make_engine, make_sessionmaker, migrate
 from coldchain_alerts.main import create_app
 from coldchain_alerts.service import AlertsService
 from coldchain_alerts.settings import AlertsSettings
+from coldchain_io.lineprotocol import nanoseconds
 from servers import BIN, REPO, InfluxDB, Mosquitto, free_port
 
 T0 = datetime(2026, 11, 26, 1, 0, tzinfo=UTC)

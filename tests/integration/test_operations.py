@@ -15,7 +15,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from coldchain import topics
 from coldchain.contract import AlertEvent, AlertState, Severity
-from coldchain.logs import JsonFormatter
+from coldchain_io.logs import JsonFormatter
 from conftest import SITE, Stack
 from mqttclient import telemetry_json
 from servers import Process, free_port, service, wait_until

@@ -7,7 +7,16 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PARTS = ["domain", "firmware-sim", "gateway", "ingest", "alerts", "dashboards", "reports"]
+PARTS = [
+    "domain",
+    "adapters",
+    "firmware-sim",
+    "gateway",
+    "ingest",
+    "alerts",
+    "dashboards",
+    "reports",
+]
 
 
 def test_every_part_has_the_version_of_the_changelogs_latest_release() -> None:

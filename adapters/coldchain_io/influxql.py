@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from coldchain.contract import EventKind
-from coldchain.lineprotocol import nanoseconds
 from coldchain.measurements import EVENT, TEMPERATURE
+from coldchain_io.lineprotocol import nanoseconds
 
 #: The events that start a grace for the temperature rules (coldchain.excursion.grace_at).
 GRACE_EVENT_KINDS = (EventKind.DOOR_OPEN.value, EventKind.DEFROST_START.value)
