@@ -22,11 +22,10 @@ import yaml
 
 from coldchain.fleet import Fleet
 from coldchain_devstack.servers import Process, service, wait_until
-from coldchain_devstack.stack import DEMO_FLEET, SCENARIO, SITE
+from coldchain_devstack.stack import DEMO_FLEET, SCENARIO, demo_gateway_settings
 from tests.alertsapi import ApiStack
 
 SECONDS_PER_SAMPLE = 1.0
-PHYSICS_SPEED = 60
 VANS = ("van-1", "van-2", "van-3")
 
 
@@ -43,21 +42,15 @@ def _scenario(directory: Path) -> Path:
 
 def _gateway(stack: ApiStack, gateway: str, scenario: Path) -> Process:
     """One gateway as `coldchain-demo gateway` runs it, sampling every second."""
+    outbox = stack.directory / f"{gateway}.sqlite3"
+    settings = demo_gateway_settings(
+        gateway, stack.mosquitto.port, outbox, scenario, SECONDS_PER_SAMPLE
+    )
     return service(
         f"gateway-{gateway}",
         "coldchain-gateway",
         stack.directory,
-        {
-            "COLDCHAIN_GATEWAY_SITE": SITE,
-            "COLDCHAIN_GATEWAY_ID": gateway,
-            "COLDCHAIN_GATEWAY_MQTT_PORT": str(stack.mosquitto.port),
-            "COLDCHAIN_GATEWAY_OUTBOX": str(stack.directory / f"{gateway}.sqlite3"),
-            "COLDCHAIN_GATEWAY_SIM_SCENARIO": str(scenario),
-            "COLDCHAIN_GATEWAY_INTERVAL_S": str(SECONDS_PER_SAMPLE),
-            "COLDCHAIN_GATEWAY_CLOCK": "live",
-            "COLDCHAIN_GATEWAY_SPEED": str(PHYSICS_SPEED),
-            "COLDCHAIN_GATEWAY_RECONNECT_MAX_S": "2",
-        },
+        settings | {"COLDCHAIN_GATEWAY_RECONNECT_MAX_S": "2"},
     )
 
 
