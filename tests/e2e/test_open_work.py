@@ -2,7 +2,7 @@
 
 Alert events go to the running alerts service as ingest publishes them; people
 acknowledge, decide and close through the API. Then the "Open alerts" panels of the
-committed dashboards/operations.json run against the real InfluxDB the service
+committed dashboards/en/operations.json run against the real InfluxDB the service
 writes to, and `coldchain-demo summary` runs as `make demo` runs it: both must show
 the API's open work (every alert not closed) and its unacknowledged and decision-due
 alerts.
@@ -31,7 +31,7 @@ from coldchain_devstack.servers import wait_until
 from coldchain_devstack.stack import SITE
 from tests.alertsapi import ApiStack, token_for
 
-OPERATIONS = REPO / "dashboards" / "operations.json"
+OPERATIONS = REPO / "dashboards" / "en" / "operations.json"
 #: (asset, sensor, rule, severity) of each alert the test drives.
 CONDITIONS = {
     "waiting": ("cold-room-1", "cold-room-1.air", "over_max", Severity.CRITICAL),
