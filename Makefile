@@ -20,8 +20,8 @@ export MQTT_PORT INFLUX_PORT ALERTS_PORT METRICS_PORT MAIL_PORT
 	dashboards screenshots system-deps clean-demo bench
 
 demo: system-deps $(VENV)/.installed
-	$(BIN)/python scripts/localstack.py var $(MQTT_PORT) $(INFLUX_PORT)
-	$(BIN)/python scripts/demo_banner.py
+	$(BIN)/coldchain-demo configure
+	$(BIN)/coldchain-demo banner
 	$(BIN)/honcho --procfile Procfile --env /dev/null start
 
 # The test layers of STYLE.md, in turn; each runs alone too (`make test-unit`) and says
@@ -48,14 +48,14 @@ lint: $(VENV)/.installed
 	$(BIN)/mypy
 
 schemas: $(VENV)/.installed
-	$(BIN)/python scripts/contract_schemas.py docs/contract
+	$(BIN)/coldchain-contract-schemas docs/contract
 
 # The benchmark suite against the peers; rewrites docs/performance.md (about 20 minutes).
-# BENCH_ARGS passes options to bench/run.py, e.g. BENCH_ARGS="--rounds 1 --skip compliance".
+# BENCH_ARGS passes options to bench.run, e.g. BENCH_ARGS="--rounds 1 --skip compliance".
 NODE_RED := bench/peers/node-red
 bench: system-deps $(VENV)/.installed $(NODE_RED)/node_modules/.installed
 	$(BIN)/pip install -q -r bench/requirements.txt
-	$(BIN)/python bench/run.py $(BENCH_ARGS)
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 $(NODE_RED)/node_modules/.installed: $(NODE_RED)/package.json $(NODE_RED)/package-lock.json
 	command -v npm >/dev/null || ($(SUDO) apt-get update -q && \

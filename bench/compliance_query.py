@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import math
 import statistics
-import sys
 import tempfile
 import time
 import uuid
@@ -29,16 +28,14 @@ from zoneinfo import ZoneInfo
 import httpx
 import yaml
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(REPO / "tests"), str(REPO / "scripts")]
-
-from coldchain.compliance import Sample, daily_stats, local_day_bounds  # noqa: E402
-from coldchain.fleet import Fleet  # noqa: E402
-from coldchain_dashboards import build  # noqa: E402
-from coldchain_dashboards.compliance import table_title  # noqa: E402
-from coldchain_ingest.influx import Influx  # noqa: E402
-from coldchain_ingest.rollup import DayWriter, watched_sensors  # noqa: E402
-from servers import InfluxDB  # noqa: E402
+from coldchain.compliance import Sample, daily_stats, local_day_bounds
+from coldchain.fleet import Fleet
+from coldchain_dashboards import build
+from coldchain_dashboards.compliance import table_title
+from coldchain_devstack import REPO
+from coldchain_devstack.servers import InfluxDB
+from coldchain_ingest.influx import Influx
+from coldchain_ingest.rollup import DayWriter, watched_sensors
 
 SITE, ASSET, SENSOR = "dortmund-hub", "cold-room-1", "cold-room-1.air"
 FIRST_DAY, LAST_DAY = date(2026, 1, 1), date(2026, 12, 31)

@@ -12,20 +12,16 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(REPO / "tests"), str(REPO / "scripts")]
-
-from coldchain.contract import Reading  # noqa: E402
-from coldchain_gateway.outbox import Outbox  # noqa: E402
-from conftest import SCENARIO, SITE, Stack  # noqa: E402
-from servers import InfluxDB, Mosquitto, service, wait_until  # noqa: E402
+from coldchain.contract import Reading
+from coldchain_devstack.servers import InfluxDB, Mosquitto, service, wait_until
+from coldchain_devstack.stack import SCENARIO, SITE, Stack
+from coldchain_gateway.outbox import Outbox
 
 PROBES = 8
 MINUTES = 24 * 60

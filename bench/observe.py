@@ -25,7 +25,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from servers import InfluxDB, free_port
+from coldchain_devstack.servers import InfluxDB, free_port
 
 POLL_S = 0.1
 

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.systems import NODE_RED_DIR
+from coldchain_devstack import REPO
 from coldchain_ingest.settings import IngestSettings
-from servers import REPO
 
 ANALYSIS = REPO / "bench" / "analysis.md"
 
@@ -63,8 +63,8 @@ def settings() -> dict[str, Any]:
         "minimal_loop": {"batch_max_readings": 5000, "batch_max_wait_s": 0.2},
         "node_red": {"join_count": int(join["count"]), "join_timeout_s": float(join["timeout"])},
         "mosquitto": "persistence on, max_queued_messages 0, max_inflight_messages 0 "
-        "(scripts/localstack.py)",
-        "influxdb": 'wal-fsync-delay "0s" (scripts/localstack.py)',
+        "(coldchain_devstack.localstack)",
+        "influxdb": 'wal-fsync-delay "0s" (coldchain_devstack.localstack)',
     }
 
 

@@ -3,7 +3,7 @@
 One command runs every item of docs/performance.md and rewrites it:
 
     make bench                      # installs the peers, then runs this
-    .venv/bin/python bench/run.py   # the same, once the peers are installed
+    .venv/bin/python -m bench.run   # the same, once the peers are installed
 
 Each round runs every system on every measurement, alternating (the first
 system rotates from round to round); medians and median ratios over the
@@ -25,12 +25,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(REPO), str(REPO / "tests"), str(REPO / "scripts")]
-
-from bench import report, suite  # noqa: E402
-from bench.systems import SYSTEMS, NodeRed, System  # noqa: E402
-from servers import InfluxDB, PostgreSQL  # noqa: E402
+from bench import report, suite
+from bench.systems import SYSTEMS, NodeRed, System
+from coldchain_devstack import REPO
+from coldchain_devstack.servers import InfluxDB, PostgreSQL
 
 RATES = [1000.0, 5000.0, 10_000.0, 20_000.0, 30_000.0]
 #: Item 3: seconds of load and gateways (x 10 probes). An excursion starts every half
@@ -85,7 +83,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     results: dict[str, Any] = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "command": " ".join(
-            [".venv/bin/python bench/run.py", *(sys.argv[1:] if argv is None else argv)]
+            [".venv/bin/python -m bench.run", *(sys.argv[1:] if argv is None else argv)]
         ),
         "machine": report.machine(),
         "settings": report.settings(),

@@ -35,7 +35,7 @@ from bench.observe import (
 )
 from bench.systems import Ours, Setup, System
 from bench.workload import SITE, Fleet, Plan, Planner
-from servers import InfluxDB, Mosquitto, PostgreSQL, wait_until
+from coldchain_devstack.servers import InfluxDB, Mosquitto, PostgreSQL, wait_until
 
 #: Publish-to-durable p99 a step must stay under, seconds.
 KNEE_P99_S = 1.0

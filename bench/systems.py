@@ -21,7 +21,8 @@ from bench.observe import MailSink
 from bench.workload import Fleet
 from coldchain_alerts import people, policies
 from coldchain_alerts.db import make_engine, make_sessionmaker, migrate
-from servers import REPO, InfluxDB, Mosquitto, Process, free_port, service, wait_until
+from coldchain_devstack import REPO
+from coldchain_devstack.servers import InfluxDB, Mosquitto, Process, free_port, service, wait_until
 
 NODE_RED_DIR = REPO / "bench" / "peers" / "node-red"
 NODE_RED_JS = NODE_RED_DIR / "node_modules" / "node-red" / "red.js"

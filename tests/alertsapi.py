@@ -7,6 +7,7 @@ the service's database (it migrates the schema first, as the service does).
 from __future__ import annotations
 
 import re
+from functools import cached_property
 from typing import Any
 
 import httpx
@@ -16,6 +17,7 @@ from coldchain_alerts import people
 from coldchain_alerts.auth import Role
 from coldchain_alerts.db import make_engine, make_sessionmaker, migrate
 from coldchain_alerts.models import User
+from coldchain_devstack.stack import Stack
 
 
 def token_for(database_url: str, username: str = "tests", role: Role = Role.ADMIN) -> str:
@@ -42,6 +44,18 @@ def add_user(database_url: str, username: str, role: Role, password: str | None)
             people.add_user(session, "tests", username, role, password)
     finally:
         engine.dispose()
+
+
+class ApiStack(Stack):
+    """The local stack's services, and `alerts_api` to talk to its alerts service as an admin.
+
+    The token is made in the service's database with the alerts service's own code, which
+    the local stack does not import.
+    """
+
+    @cached_property
+    def alerts_api(self) -> AlertsApi:
+        return AlertsApi(f"http://127.0.0.1:{self.alerts_port}", token_for(self.alerts_database))
 
 
 class AlertsApi:

@@ -27,8 +27,9 @@ from coldchain.contract import AlertEvent, AlertState, Severity
 from coldchain_alerts import people, policies
 from coldchain_alerts.auth import Role
 from coldchain_alerts.db import make_engine, make_sessionmaker, migrate
-from conftest import DEMO_FLEET, SITE, Stack
-from servers import wait_until
+from coldchain_devstack.servers import wait_until
+from coldchain_devstack.stack import DEMO_FLEET, SITE
+from tests.alertsapi import ApiStack
 
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 900, "height": 900}
@@ -165,7 +166,7 @@ class Scene:
     Van 2's excursion began 70 minutes ago and cleared 25 minutes ago, or, `lasting`,
     clears only in an hour."""
 
-    def __init__(self, stack: Stack, lasting: bool = False, **settings: str) -> None:
+    def __init__(self, stack: ApiStack, lasting: bool = False, **settings: str) -> None:
         self.stack = stack
         now = datetime.now(UTC).replace(second=0, microsecond=0)
         self.now = now

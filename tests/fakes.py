@@ -25,14 +25,14 @@ from urllib.parse import parse_qsl, urlsplit
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
-from servers import free_port, wait_until
+from coldchain_devstack.servers import free_port, wait_until
 
 #: How long a hanging HTTP request is held at most if nobody stops the server.
 HANG_LIMIT_S = 60.0
 
 
 def server_tls_context(certificate: str, key: str) -> ssl.SSLContext:
-    """A server-side TLS context from a PEM certificate and key (tests/servers.py makes them)."""
+    """A server-side TLS context from a PEM certificate and key (the devstack makes them)."""
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(certificate, key)
     return context

@@ -22,10 +22,11 @@ import yaml
 from typer.testing import CliRunner
 
 from coldchain import measurements
+from coldchain_devstack import REPO
+from coldchain_devstack.servers import InfluxDB, free_port
+from coldchain_devstack.stack import DEMO_FLEET
 from coldchain_reports import keys
 from coldchain_reports.cli import app
-from conftest import DEMO_FLEET
-from servers import REPO, InfluxDB, free_port
 
 VAN, VAN_SENSOR = "van-1-chilled", "van-1.chilled"
 ROOM, ROOM_SENSOR = "cold-room-1", "cold-room-1.air"

@@ -12,7 +12,7 @@ import sqlite3
 from datetime import datetime
 from pathlib import Path
 
-from servers import InfluxDB
+from coldchain_devstack.servers import InfluxDB
 
 MINUTE_NS = 60 * 1_000_000_000
 

@@ -16,7 +16,10 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from browsing import (
+from coldchain.contract import AlertState
+from coldchain_devstack.servers import free_port, wait_until
+from tests.alertsapi import ApiStack
+from tests.browsing import (
     FULL_NAME,
     PASSWORD,
     USER,
@@ -29,9 +32,6 @@ from browsing import (
     log_in,
     shoot,
 )
-from coldchain.contract import AlertState
-from conftest import Stack
-from servers import free_port, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +40,7 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture
-def scene(stack: Stack) -> Scene:
+def scene(stack: ApiStack) -> Scene:
     made = Scene(stack)
     made.start()
     return made

@@ -20,7 +20,10 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from browsing import (
+from coldchain.contract import AlertState, Severity
+from coldchain_devstack.servers import wait_until
+from tests.alertsapi import ApiStack
+from tests.browsing import (
     DESKTOP,
     PHONE,
     Scene,
@@ -31,9 +34,6 @@ from browsing import (
     next_poll,
     other_event,
 )
-from coldchain.contract import AlertState, Severity
-from conftest import Stack
-from servers import wait_until
 
 #: Largest screenshot kept for the docs (bytes).
 MAX_SHOT = 300_000
@@ -47,7 +47,7 @@ def browser() -> Iterator[Browser]:
 class Inbox:
     """Seven alerts of the demo fleet, each asking something else of the officer."""
 
-    def __init__(self, stack: Stack) -> None:
+    def __init__(self, stack: ApiStack) -> None:
         self.scene = Scene(stack, lasting=True)
         self.scene.start()
         scene, now = self.scene, self.scene.now
@@ -116,7 +116,7 @@ ALL_ORDER = (*OPEN_ORDER, "van-1-chilled")  # closed work last, whatever its sev
 
 
 @pytest.fixture
-def inbox(stack: Stack) -> Inbox:
+def inbox(stack: ApiStack) -> Inbox:
     return Inbox(stack)
 
 

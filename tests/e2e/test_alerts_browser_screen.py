@@ -15,7 +15,10 @@ from datetime import datetime, timedelta
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 
-from browsing import (
+from coldchain.contract import AlertState
+from coldchain_devstack.servers import wait_until
+from tests.alertsapi import ApiStack
+from tests.browsing import (
     DESKTOP,
     FULL_NAME,
     Scene,
@@ -28,10 +31,7 @@ from browsing import (
     next_poll,
     other_event,
 )
-from coldchain.contract import AlertState
-from conftest import Stack
-from fakes import RecordingHttpServer, SmtpSink
-from servers import wait_until
+from tests.fakes import RecordingHttpServer, SmtpSink
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +54,7 @@ def _fact(page: Page, name: str) -> Locator:
 
 
 def test_one_screen_shows_severity_first_the_current_values_full_names_and_the_curve(
-    stack: Stack, browser: Browser
+    stack: ApiStack, browser: Browser
 ) -> None:
     scene = Scene(stack)
     scene.start()
@@ -113,7 +113,7 @@ def test_one_screen_shows_severity_first_the_current_values_full_names_and_the_c
     desktop.close()
 
 
-def test_the_page_follows_the_readings_without_reloading(stack: Stack, browser: Browser) -> None:
+def test_the_page_follows_the_readings_without_reloading(stack: ApiStack, browser: Browser) -> None:
     scene = Scene(stack)
     scene.start()
     excursion = scene.excursion
@@ -185,7 +185,7 @@ def test_the_page_follows_the_readings_without_reloading(stack: Stack, browser: 
     made.close()
 
 
-def test_polling_does_not_keep_an_idle_session_alive(stack: Stack, browser: Browser) -> None:
+def test_polling_does_not_keep_an_idle_session_alive(stack: ApiStack, browser: Browser) -> None:
     # 0.002 h: a session lasts 7.2 s without a page being opened.
     scene = Scene(stack, COLDCHAIN_ALERTS_SESSION_HOURS="0.002")
     scene.start()
@@ -222,7 +222,7 @@ def smtp() -> Iterator[SmtpSink]:
 
 
 def test_the_timeline_groups_repeated_reminders(
-    stack: Stack, phone: Page, webhook: RecordingHttpServer, smtp: SmtpSink
+    stack: ApiStack, phone: Page, webhook: RecordingHttpServer, smtp: SmtpSink
 ) -> None:
     scene = Scene(
         stack,
@@ -300,7 +300,7 @@ def test_german_reads_as_german(scene_fired_twice: Scene, phone: Page) -> None:
 
 
 @pytest.fixture
-def scene_fired_twice(stack: Stack) -> Scene:
+def scene_fired_twice(stack: ApiStack) -> Scene:
     """Van 2's alert fired twice; the freezer's lasted exactly one day."""
     scene = Scene(stack)
     scene.start()

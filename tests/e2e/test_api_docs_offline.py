@@ -17,8 +17,8 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
 
-from conftest import Stack
-from servers import wait_until
+from coldchain_devstack.servers import wait_until
+from tests.alertsapi import ApiStack
 
 #: As in test_alerts_browser.py: flags known to work as root in a closed network.
 CHROMIUM_FLAGS = [
@@ -65,7 +65,7 @@ class Offline:
 
 
 @pytest.fixture
-def service(stack: Stack) -> str:
+def service(stack: ApiStack) -> str:
     stack.alerts().start()
     url = f"http://127.0.0.1:{stack.alerts_port}"
 

@@ -6,15 +6,16 @@ import json
 import subprocess
 from datetime import UTC, datetime, timedelta
 
-from conftest import SITE, Stack
-from mqttclient import subscribe, telemetry_json
-from servers import wait_until
+from coldchain_devstack.servers import wait_until
+from coldchain_devstack.stack import SITE
+from tests.alertsapi import ApiStack
+from tests.mqttclient import subscribe, telemetry_json
 
 TOPIC = f"coldchain/v1/{SITE}/cold-room-1/telemetry"
 INVALID = "coldchain_ingest_messages_invalid_total"
 
 
-def _publish(stack: Stack, payload: str) -> None:
+def _publish(stack: ApiStack, payload: str) -> None:
     subprocess.run(
         ["mosquitto_pub", "-p", str(stack.mosquitto.port), "-q", "1", "-t", TOPIC, "-m", payload],
         check=True,
@@ -26,7 +27,7 @@ def _telemetry(seq: int, ts: datetime, temp_c: object) -> str:
     return telemetry_json("cold-room-1", "cold-room-1.air", seq, ts, temp_c)
 
 
-def _stored(stack: Stack, ts: datetime) -> list[float]:
+def _stored(stack: ApiStack, ts: datetime) -> list[float]:
     series = stack.influxdb.query(
         stack.database,
         f"SELECT temp_c FROM temperature WHERE time = {int(ts.timestamp()) * 10**9}",
@@ -34,7 +35,7 @@ def _stored(stack: Stack, ts: datetime) -> list[float]:
     return [row[1] for row in series[0]["values"]] if series else []
 
 
-def test_valid_payload_stored_and_invalid_one_reported(stack: Stack) -> None:
+def test_valid_payload_stored_and_invalid_one_reported(stack: ApiStack) -> None:
     ingest = stack.start_ingest()
     invalid = subscribe(stack.mosquitto.port, "coldchain/v1/_invalid/#")
     durable = subscribe(stack.mosquitto.port, f"coldchain/v1/{SITE}/cold-room-1/durable")

@@ -24,10 +24,11 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from coldchain import topics
 from coldchain.contract import MAX_PAYLOAD_BYTES
-from conftest import SITE, Stack
-from localstack import MAX_PACKET_BYTES
-from mqttclient import subscribe, telemetry_json
-from servers import wait_until
+from coldchain_devstack.localstack import MAX_PACKET_BYTES
+from coldchain_devstack.servers import wait_until
+from coldchain_devstack.stack import SITE
+from tests.alertsapi import ApiStack
+from tests.mqttclient import subscribe, telemetry_json
 
 GATEWAY = "cold-room-1"
 SENSOR = "cold-room-1.air"
@@ -216,14 +217,14 @@ def _dropped_by_broker(port: int, topic: str, payload: bytes) -> str | None:
         client.loop_stop()
 
 
-def _stored(stack: Stack) -> list[tuple[int, float, int]]:
+def _stored(stack: ApiStack) -> list[tuple[int, float, int]]:
     series = stack.influxdb.query(
         stack.database, f"SELECT temp_c, seq FROM temperature WHERE sensor = '{SENSOR}'"
     )
     return [(row[0], row[1], row[2]) for row in series[0]["values"]] if series else []
 
 
-def _health(stack: Stack) -> httpx.Response:
+def _health(stack: ApiStack) -> httpx.Response:
     return httpx.get(f"http://127.0.0.1:{stack.metrics_port}/healthz", timeout=5)
 
 
@@ -237,7 +238,7 @@ def _notices(
     return notices
 
 
-def test_hostile_messages_are_rejected_and_counted_and_valid_ones_stored(stack: Stack) -> None:
+def test_hostile_messages_are_rejected_and_counted_and_valid_ones_stored(stack: ApiStack) -> None:
     ingest = stack.start_ingest()
     wait_until(lambda: _health(stack).status_code == 200, 10, "ingest connected to the broker")
     invalid = subscribe(stack.mosquitto.port, topics.INVALID_FILTER)

@@ -25,10 +25,11 @@ from coldchain.languages import Language
 from coldchain_alerts import people, policies
 from coldchain_alerts.db import make_engine, make_sessionmaker, migrate
 from coldchain_alerts.notify.message import celsius, duration
-from conftest import SITE, Stack
-from fakes import SmtpSink
-from mqttclient import telemetry_json
-from servers import wait_until
+from coldchain_devstack.servers import wait_until
+from coldchain_devstack.stack import SITE
+from tests.alertsapi import ApiStack
+from tests.fakes import SmtpSink
+from tests.mqttclient import telemetry_json
 
 SENSOR = "van-2.chilled"
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -43,7 +44,7 @@ ON_CALL = {"name": "Hygiene on call", "language": "en", "email": "hygiene@hub.ex
 class Gateway:
     """Van 2's gateway: telemetry at QoS 1, one reading a minute of reading time."""
 
-    def __init__(self, stack: Stack, start: datetime) -> None:
+    def __init__(self, stack: ApiStack, start: datetime) -> None:
         self.start = start
         self.seq = 0
         self.sent: list[tuple[datetime, float]] = []
@@ -71,7 +72,7 @@ def smtp() -> Iterator[SmtpSink]:
         yield sink
 
 
-def _policy(stack: Stack) -> None:
+def _policy(stack: ApiStack) -> None:
     """The shift lead at level 1, the officer on call 4 s later; reminders every 2 s."""
     migrate(stack.alerts_database)
     engine = make_engine(stack.alerts_database)
@@ -86,13 +87,13 @@ def _policy(stack: Stack) -> None:
         engine.dispose()
 
 
-def _alert(stack: Stack) -> dict[str, Any] | None:
+def _alert(stack: ApiStack) -> dict[str, Any] | None:
     found = [a for a in stack.alerts_api.alerts() if a["sensor"] == SENSOR]
     assert len(found) <= 1, found
     return found[0] if found else None
 
 
-def _showing(stack: Stack, at: datetime) -> bool:
+def _showing(stack: ApiStack, at: datetime) -> bool:
     alert = _alert(stack)
     return bool(alert and alert["value_at"] and datetime.fromisoformat(alert["value_at"]) >= at)
 
@@ -140,7 +141,7 @@ def _says(message: EmailMessage, language: Language, truth: list[str]) -> None:
     assert site in body and "dortmund-hub" not in body, body
 
 
-def test_every_e_mail_shows_the_alert_as_it_is_when_sent(stack: Stack, smtp: SmtpSink) -> None:
+def test_every_e_mail_shows_the_alert_as_it_is_when_sent(stack: ApiStack, smtp: SmtpSink) -> None:
     _policy(stack)
     stack.start_ingest()
     stack.alerts(

@@ -14,12 +14,12 @@ from typing import Any
 
 import httpx
 
-from alertsapi import add_user, log_in
 from coldchain.fleet import Fleet
 from coldchain_alerts.auth import Role
-from conftest import SITE, Stack
-from mqttclient import telemetry_json
-from servers import wait_until
+from coldchain_devstack.servers import wait_until
+from coldchain_devstack.stack import SITE
+from tests.alertsapi import ApiStack, add_user, log_in
+from tests.mqttclient import telemetry_json
 
 SENSOR = "van-2.chilled"
 #: Van 2's chilled compartment, a reading a minute: fine, the compressor fails and it
@@ -27,14 +27,14 @@ SENSOR = "van-2.chilled"
 READINGS = [4.0, 4.1] + [5.0 + 1.5 * k for k in range(15)] + [26.0, 25.5, 26.0] * 4 + [4.0] * 3
 
 
-def _publish(stack: Stack, seq: int, ts: datetime, temp_c: float) -> None:
+def _publish(stack: ApiStack, seq: int, ts: datetime, temp_c: float) -> None:
     payload = telemetry_json("van-2", SENSOR, seq, ts, temp_c)
     topic = f"coldchain/v1/{SITE}/van-2/telemetry"
     argv = ["mosquitto_pub", "-p", str(stack.mosquitto.port), "-q", "1", "-t", topic]
     subprocess.run([*argv, "-m", payload], check=True, timeout=10)
 
 
-def _temperature_alert(stack: Stack) -> dict[str, Any] | None:
+def _temperature_alert(stack: ApiStack) -> dict[str, Any] | None:
     found = [
         a
         for a in stack.alerts_api.alerts()
@@ -44,7 +44,7 @@ def _temperature_alert(stack: Stack) -> dict[str, Any] | None:
     return found[0] if found else None
 
 
-def _showing(stack: Stack, at: datetime) -> dict[str, Any] | None:
+def _showing(stack: ApiStack, at: datetime) -> dict[str, Any] | None:
     alert = _temperature_alert(stack)
     if alert is None or alert["value_at"] is None:
         return None
@@ -64,7 +64,7 @@ def _page_shows(page: str, current: float, peak: float) -> bool:
 
 
 def test_the_officer_sees_the_true_peak_decides_while_it_lasts_and_closes_after(
-    stack: Stack,
+    stack: ApiStack,
 ) -> None:
     start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=40)
     stack.start_ingest()
@@ -139,7 +139,7 @@ def test_the_officer_sees_the_true_peak_decides_while_it_lasts_and_closes_after(
     assert verdict.status_code == 200 and verdict.json()["ok"] is True, verdict.text
 
 
-def test_an_alert_closed_while_it_lasts_opens_again_when_it_gets_worse(stack: Stack) -> None:
+def test_an_alert_closed_while_it_lasts_opens_again_when_it_gets_worse(stack: ApiStack) -> None:
     """A warning closed while it lasts must not hide the same excursion passing the
     absolute limit (found by a hostile review: one closed warning, no critical alarm)."""
     start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=40)

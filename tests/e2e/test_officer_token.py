@@ -21,8 +21,10 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from coldchain import topics
 from coldchain.contract import AlertEvent, AlertState, Severity
-from conftest import SITE, Stack
-from servers import BIN, REPO, wait_until
+from coldchain_devstack import BIN, REPO
+from coldchain_devstack.servers import wait_until
+from coldchain_devstack.stack import SITE
+from tests.alertsapi import ApiStack
 
 DOC = REPO / "docs" / "alerts.md"
 
@@ -35,7 +37,7 @@ def _documented_commands() -> list[str]:
     return [line.split("#", 1)[0].strip() for line in block.splitlines() if line.strip()]
 
 
-def _cli(stack: Stack, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+def _cli(stack: ApiStack, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("COLDCHAIN_")}
     env["COLDCHAIN_ALERTS_DATABASE_URL"] = stack.alerts_database
     return subprocess.run(
@@ -49,7 +51,7 @@ def _cli(stack: Stack, *args: str, stdin: str = "") -> subprocess.CompletedProce
     )
 
 
-def _raise_alert(stack: Stack) -> None:
+def _raise_alert(stack: ApiStack) -> None:
     started = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=30)
     event = AlertEvent(
         key=f"temperature_above/van-2.chilled/{started.isoformat()}",
@@ -96,7 +98,7 @@ class Bearer:
         return self.client.post(path, json=body)
 
 
-def test_an_admin_makes_an_officer_a_token_she_uses_until_it_is_revoked(stack: Stack) -> None:
+def test_an_admin_makes_an_officer_a_token_she_uses_until_it_is_revoked(stack: ApiStack) -> None:
     create, listing, revoke = _documented_commands()
     assert create.startswith("coldchain-alerts token create anna --name ")
     assert listing == "coldchain-alerts token list anna"

@@ -2,8 +2,8 @@
 
 Alert events go to the running alerts service as ingest publishes them; people
 acknowledge, decide and close through the API. Then the "Open alerts" panels of the
-committed dashboards/operations.json run against the real InfluxDB the service
-writes to, and scripts/demo_summary.py runs as `make demo` runs it: both must show
+committed dashboards/en/operations.json run against the real InfluxDB the service
+writes to, and `coldchain-demo summary` runs as `make demo` runs it: both must show
 the API's open work (every alert not closed) and its unacknowledged and decision-due
 alerts.
 """
@@ -23,15 +23,15 @@ import httpx
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from alertsapi import token_for
 from coldchain import topics
 from coldchain.contract import AlertEvent, AlertState, Severity
 from coldchain_alerts.auth import Role
-from conftest import SITE, Stack
-from servers import BIN, REPO, wait_until
+from coldchain_devstack import BIN, REPO
+from coldchain_devstack.servers import wait_until
+from coldchain_devstack.stack import SITE
+from tests.alertsapi import ApiStack, token_for
 
-OPERATIONS = REPO / "dashboards" / "operations.json"
-SUMMARY = REPO / "scripts" / "demo_summary.py"
+OPERATIONS = REPO / "dashboards" / "en" / "operations.json"
 #: (asset, sensor, rule, severity) of each alert the test drives.
 CONDITIONS = {
     "waiting": ("cold-room-1", "cold-room-1.air", "over_max", Severity.CRITICAL),
@@ -65,7 +65,7 @@ def _event(name: str, state: AlertState, started: datetime) -> AlertEvent:
     )
 
 
-def _publish(stack: Stack, events: list[AlertEvent]) -> None:
+def _publish(stack: ApiStack, events: list[AlertEvent]) -> None:
     client = mqtt.Client(CallbackAPIVersion.VERSION2)
     client.connect("127.0.0.1", stack.mosquitto.port)
     client.loop_start()
@@ -78,19 +78,19 @@ def _publish(stack: Stack, events: list[AlertEvent]) -> None:
         client.loop_stop()
 
 
-def _healthy(stack: Stack) -> bool:
+def _healthy(stack: ApiStack) -> bool:
     try:
         return stack.alerts_api.get("/healthz").status_code == 200
     except httpx.HTTPError:
         return False
 
 
-def _post(stack: Stack, alert_id: int, step: str, body: dict[str, Any]) -> None:
+def _post(stack: ApiStack, alert_id: int, step: str, body: dict[str, Any]) -> None:
     response = stack.alerts_api.post(f"/api/v1/alerts/{alert_id}/{step}", body)
     assert response.status_code == 200, response.text
 
 
-def _drive(stack: Stack) -> None:
+def _drive(stack: ApiStack) -> None:
     """Five alerts, left unacknowledged, waiting for the decision, acknowledged (a warning
     and a critical one decided), and closed."""
     started = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
@@ -121,13 +121,13 @@ def _drive(stack: Stack) -> None:
 CONDITIONS_BY_SENSOR = {sensor: name for name, (_, sensor, _, _) in CONDITIONS.items()}
 
 
-def _api_open_work(stack: Stack) -> dict[str, str]:
+def _api_open_work(stack: ApiStack) -> dict[str, str]:
     """alert id -> standing of every alert the API lists that is not closed."""
     listed = stack.alerts_api.alerts(limit=10_000)
     return {str(a["id"]): a["standing"] for a in listed if a["standing"] != "closed"}
 
 
-def _query(stack: Stack, influxql: str) -> list[dict[str, Any]]:
+def _query(stack: ApiStack, influxql: str) -> list[dict[str, Any]]:
     response = httpx.post(
         f"{stack.influxdb.url}/query",
         data={"db": stack.database, "q": influxql.replace("$site", SITE)},
@@ -139,7 +139,7 @@ def _query(stack: Stack, influxql: str) -> list[dict[str, Any]]:
     return series
 
 
-def _grafana(stack: Stack) -> tuple[dict[str, int], dict[str, str]]:
+def _grafana(stack: ApiStack) -> tuple[dict[str, int], dict[str, str]]:
     """What the Open alerts panels of the committed dashboard show: the counts (Grafana's
     "no value" is 0) and the listed alerts with their standing."""
     board = json.loads(OPERATIONS.read_text())
@@ -167,8 +167,8 @@ def _counts(work: dict[str, str]) -> dict[str, int]:
     }
 
 
-def _summary(stack: Stack, directory: Path, language: str) -> str:
-    """The first line scripts/demo_summary.py prints, run as `make demo` runs it: with an
+def _summary(stack: ApiStack, directory: Path, language: str) -> str:
+    """The first line `coldchain-demo summary` prints, run as `make demo` runs it: with an
     auditor's token in var/alerts/demo-token."""
     token = directory / "var" / "alerts" / "demo-token"
     token.parent.mkdir(parents=True, exist_ok=True)
@@ -179,7 +179,7 @@ def _summary(stack: Stack, directory: Path, language: str) -> str:
     env |= {"ALERTS_PORT": str(stack.alerts_port), "LANG": locale}
     with out.open("w") as sink:
         process = subprocess.Popen(
-            [str(BIN / "python"), str(SUMMARY)], cwd=directory, env=env, stdout=sink
+            [str(BIN / "coldchain-demo"), "summary"], cwd=directory, env=env, stdout=sink
         )
     try:
         return str(wait_until(lambda: out.read_text().partition("\n")[0], 30, "a summary line"))
@@ -188,7 +188,9 @@ def _summary(stack: Stack, directory: Path, language: str) -> str:
         process.wait(10)
 
 
-def test_the_api_the_summary_and_grafana_agree_on_open_work(stack: Stack, tmp_path: Path) -> None:
+def test_the_api_the_summary_and_grafana_agree_on_open_work(
+    stack: ApiStack, tmp_path: Path
+) -> None:
     stack.influxdb.query("", f'CREATE DATABASE "{stack.database}"')
     stack.alerts().start()
     wait_until(lambda: _healthy(stack), 30, "the alerts service and its broker connection")

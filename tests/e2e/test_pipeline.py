@@ -12,8 +12,8 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
-from conftest import Stack
-from servers import wait_until
+from coldchain_devstack.servers import wait_until
+from tests.alertsapi import ApiStack
 
 MINUTE_NS = 60 * 1_000_000_000
 #: Rules about silence, not temperature: the replayed readings are hours old, so the
@@ -30,7 +30,7 @@ def _ns(ts: datetime) -> int:
     return int(ts.timestamp()) * 1_000_000_000
 
 
-def _alerts(stack: Stack) -> list[dict[str, object]]:
+def _alerts(stack: ApiStack) -> list[dict[str, object]]:
     response = stack.alerts_api.get("/api/v1/alerts")
     response.raise_for_status()
     alerts: list[dict[str, object]] = response.json()
@@ -44,14 +44,14 @@ def _healthy(port: int) -> bool:
         return False
 
 
-def _times(stack: Stack, sensor: str) -> list[int]:
+def _times(stack: ApiStack, sensor: str) -> list[int]:
     series = stack.influxdb.query(
         stack.database, f"SELECT temp_c FROM temperature WHERE sensor = '{sensor}'"
     )
     return [row[0] for row in series[0]["values"]] if series else []
 
 
-def test_every_reading_stored_once_and_one_alert_for_the_failed_compressor(stack: Stack) -> None:
+def test_every_reading_stored_once_and_one_alert_for_the_failed_compressor(stack: ApiStack) -> None:
     ticks = 120
     start = _start(hours_ago=3)
     stack.start_ingest()
@@ -109,7 +109,7 @@ def test_every_reading_stored_once_and_one_alert_for_the_failed_compressor(stack
     assert start < opened < start + timedelta(minutes=ticks)
 
 
-def test_gateway_killed_mid_run_resumes_without_loss_or_duplicates(stack: Stack) -> None:
+def test_gateway_killed_mid_run_resumes_without_loss_or_duplicates(stack: ApiStack) -> None:
     ticks = 300
     start = _start(hours_ago=6)
     stack.start_ingest()

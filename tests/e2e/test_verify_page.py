@@ -17,9 +17,10 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, Route, expect
 
-from browsing import chromium
-from servers import REPO, InfluxDB
-from signed import Hub, edited, flipped, make_hub
+from coldchain_devstack import REPO
+from coldchain_devstack.servers import InfluxDB
+from tests.browsing import chromium
+from tests.signed import Hub, edited, flipped, make_hub
 
 PAGE = REPO / "docs" / "verify" / "index.html"
 

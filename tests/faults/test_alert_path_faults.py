@@ -21,10 +21,11 @@ from sqlalchemy import select
 
 from coldchain_alerts.db import make_engine, make_sessionmaker
 from coldchain_alerts.models import Occurrence
-from conftest import SITE, Stack
-from mqttclient import telemetry_json
-from servers import wait_until
-from verdict import verdict
+from coldchain_devstack.servers import wait_until
+from coldchain_devstack.stack import SITE
+from tests.alertsapi import ApiStack
+from tests.mqttclient import telemetry_json
+from tests.verdict import verdict
 
 SENSORS = ["van-1.chilled", "van-1.frozen"]
 
@@ -57,7 +58,7 @@ def _clock_jump(port: int, seq: int, at: datetime, gateway: str = "cold-room-1")
         client.loop_stop()
 
 
-def _ingest_connected(stack: Stack) -> bool:
+def _ingest_connected(stack: ApiStack) -> bool:
     try:
         health = httpx.get(f"http://127.0.0.1:{stack.metrics_port}/healthz", timeout=1).json()
     except httpx.HTTPError:
@@ -65,14 +66,14 @@ def _ingest_connected(stack: Stack) -> bool:
     return health["broker"] is True
 
 
-def _raised_keys(stack: Stack) -> set[str]:
+def _raised_keys(stack: ApiStack) -> set[str]:
     series = stack.influxdb.query(
         stack.database, """SELECT "key" FROM alert WHERE "state" = 'raised'"""
     )
     return {row[1] for row in series[0]["values"]} if series else set()
 
 
-def _stored_keys(stack: Stack) -> set[str]:
+def _stored_keys(stack: ApiStack) -> set[str]:
     engine = make_engine(stack.alerts_database)
     try:
         with make_sessionmaker(engine)() as session:
@@ -82,7 +83,7 @@ def _stored_keys(stack: Stack) -> set[str]:
 
 
 def test_broker_killed_right_after_each_alert_loses_no_alert_and_no_reading(
-    stack: Stack,
+    stack: ApiStack,
 ) -> None:
     ticks = 600
     start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=12)
@@ -128,11 +129,11 @@ def test_broker_killed_right_after_each_alert_loses_no_alert_and_no_reading(
     assert [a["occurrences"] for a in jump_alerts] == [1] * len(JUMPERS), "each alarm once"
 
 
-def _unconfirmed(stack: Stack) -> float | None:
+def _unconfirmed(stack: ApiStack) -> float | None:
     return (stack.metrics() or {}).get("coldchain_ingest_alert_events_unconfirmed")
 
 
-def test_a_receipt_the_state_file_refuses_stops_nothing(stack: Stack) -> None:
+def test_a_receipt_the_state_file_refuses_stops_nothing(stack: ApiStack) -> None:
     """A receipt arrives while ingest's state file is locked (or full): the events stay
     kept, and ingest goes on taking telemetry (it once lost its network thread)."""
     ingest = stack.start_ingest(COLDCHAIN_INGEST_ALERT_REDELIVER_AFTER_S="1")
@@ -177,7 +178,7 @@ def test_a_receipt_the_state_file_refuses_stops_nothing(stack: Stack) -> None:
 
 
 def test_a_lasting_excursion_keeps_one_update_waiting_while_the_alerts_service_is_away(
-    stack: Stack,
+    stack: ApiStack,
 ) -> None:
     """Every reading of an excursion is an update; while nobody receipts them, ingest
     keeps the raise and the latest update, not one copy per reading (a review counted

@@ -21,11 +21,11 @@ import httpx
 import yaml
 
 from coldchain.fleet import Fleet
-from conftest import DEMO_FLEET, SCENARIO, SITE, Stack
-from servers import Process, service, wait_until
+from coldchain_devstack.servers import Process, service, wait_until
+from coldchain_devstack.stack import DEMO_FLEET, SCENARIO, demo_gateway_settings
+from tests.alertsapi import ApiStack
 
 SECONDS_PER_SAMPLE = 1.0
-PHYSICS_SPEED = 60
 VANS = ("van-1", "van-2", "van-3")
 
 
@@ -40,45 +40,39 @@ def _scenario(directory: Path) -> Path:
     return path
 
 
-def _gateway(stack: Stack, gateway: str, scenario: Path) -> Process:
-    """One demo gateway (scripts/demo-gateway), sampling every second."""
+def _gateway(stack: ApiStack, gateway: str, scenario: Path) -> Process:
+    """One gateway as `coldchain-demo gateway` runs it, sampling every second."""
+    outbox = stack.directory / f"{gateway}.sqlite3"
+    settings = demo_gateway_settings(
+        gateway, stack.mosquitto.port, outbox, scenario, SECONDS_PER_SAMPLE
+    )
     return service(
         f"gateway-{gateway}",
         "coldchain-gateway",
         stack.directory,
-        {
-            "COLDCHAIN_GATEWAY_SITE": SITE,
-            "COLDCHAIN_GATEWAY_ID": gateway,
-            "COLDCHAIN_GATEWAY_MQTT_PORT": str(stack.mosquitto.port),
-            "COLDCHAIN_GATEWAY_OUTBOX": str(stack.directory / f"{gateway}.sqlite3"),
-            "COLDCHAIN_GATEWAY_SIM_SCENARIO": str(scenario),
-            "COLDCHAIN_GATEWAY_INTERVAL_S": str(SECONDS_PER_SAMPLE),
-            "COLDCHAIN_GATEWAY_CLOCK": "live",
-            "COLDCHAIN_GATEWAY_SPEED": str(PHYSICS_SPEED),
-            "COLDCHAIN_GATEWAY_RECONNECT_MAX_S": "2",
-        },
+        settings | {"COLDCHAIN_GATEWAY_RECONNECT_MAX_S": "2"},
     )
 
 
-def _healthy(stack: Stack) -> bool:
+def _healthy(stack: ApiStack) -> bool:
     try:
         return stack.alerts_api.get("/healthz").status_code == 200
     except httpx.HTTPError:
         return False
 
 
-def _alerts(stack: Stack) -> dict[int, dict[str, Any]]:
+def _alerts(stack: ApiStack) -> dict[int, dict[str, Any]]:
     return {alert["id"]: alert for alert in stack.alerts_api.alerts(limit=10_000)}
 
 
-def _readings(stack: Stack, sensor: str) -> list[tuple[int, float]]:
+def _readings(stack: ApiStack, sensor: str) -> list[tuple[int, float]]:
     series = stack.influxdb.query(
         stack.database, f"SELECT temp_c FROM temperature WHERE sensor = '{sensor}'"
     )
     return [(row[0], row[1]) for row in series[0]["values"]] if series else []
 
 
-def _positions(stack: Stack, gateway: str) -> list[tuple[int, float, float]]:
+def _positions(stack: ApiStack, gateway: str) -> list[tuple[int, float, float]]:
     series = stack.influxdb.query(
         stack.database, f"SELECT lat, lon FROM position WHERE gateway = '{gateway}'"
     )
@@ -98,7 +92,7 @@ def _ns(at: datetime) -> int:
 class Demo:
     """The demo's services and gateways of one stack, started and stopped together."""
 
-    def __init__(self, stack: Stack) -> None:
+    def __init__(self, stack: ApiStack) -> None:
         self.stack = stack
         scenario = _scenario(stack.directory)
         stack.fleet.write_text(DEMO_FLEET.read_text())
@@ -121,12 +115,12 @@ class Demo:
             process.stop()
 
 
-def _van_2_alert(stack: Stack) -> dict[str, Any] | None:
+def _van_2_alert(stack: ApiStack) -> dict[str, Any] | None:
     found = [a for a in _alerts(stack).values() if a["sensor"] == "van-2.chilled"]
     return found[0] if found and (found[0]["peak_c"] or 0) >= 14.0 else None
 
 
-def test_a_restarted_demo_raises_nothing_and_its_fleet_resumes(stack: Stack) -> None:
+def test_a_restarted_demo_raises_nothing_and_its_fleet_resumes(stack: ApiStack) -> None:
     demo = Demo(stack)
     demo.start()
     wait_until(lambda: _van_2_alert(stack), 120, "van 2 past the absolute limit, at 14 °C")

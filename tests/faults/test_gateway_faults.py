@@ -10,10 +10,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from coldchain_devstack.servers import wait_until
+from coldchain_devstack.stack import SCENARIO
 from coldchain_sim import Firmware, Scenario
-from conftest import SCENARIO, Stack
-from servers import wait_until
-from verdict import MINUTE_NS, outbox_counter, stored_times, verdict
+from tests.alertsapi import ApiStack
+from tests.verdict import MINUTE_NS, outbox_counter, stored_times, verdict
 
 SCENARIOS = SCENARIO.parent
 SENSORS = ("van-1.chilled", "van-1.frozen")
@@ -23,21 +24,21 @@ def _start(hours_ago: float) -> datetime:
     return datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=hours_ago)
 
 
-def _stored(stack: Stack, sensor: str) -> list[int]:
+def _stored(stack: ApiStack, sensor: str) -> list[int]:
     return stored_times(stack.influxdb, stack.database, sensor)
 
 
-def _count(stack: Stack) -> int:
+def _count(stack: ApiStack) -> int:
     return stack.influxdb.count(stack.database, "SELECT count(temp_c) FROM temperature")
 
 
-def _verdict(stack: Stack, start: datetime, ticks: int) -> dict[str, int]:
+def _verdict(stack: ApiStack, start: datetime, ticks: int) -> dict[str, int]:
     return verdict(stack.influxdb, stack.database, start, ticks, list(SENSORS))
 
 
 @pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL], ids=["graceful", "kill-9"])
 def test_broker_gone_mid_run_loses_nothing_and_doubles_nothing(
-    stack: Stack, how: signal.Signals
+    stack: ApiStack, how: signal.Signals
 ) -> None:
     ticks = 240
     start = _start(hours_ago=6)
@@ -62,7 +63,7 @@ def test_broker_gone_mid_run_loses_nothing_and_doubles_nothing(
     }
 
 
-def test_a_full_outbox_thins_old_readings_and_says_so(stack: Stack) -> None:
+def test_a_full_outbox_thins_old_readings_and_says_so(stack: ApiStack) -> None:
     ticks, budget = 200, 100
     start = _start(hours_ago=6)
     stack.start_ingest()
@@ -98,7 +99,7 @@ def test_a_full_outbox_thins_old_readings_and_says_so(stack: Stack) -> None:
 
 @pytest.mark.parametrize("gateway_id", ["cold-room-1", "freezer-1"])
 def test_a_clock_jump_is_reported_and_readings_keep_their_true_times(
-    stack: Stack, gateway_id: str
+    stack: ApiStack, gateway_id: str
 ) -> None:
     ticks = 60
     start = _start(hours_ago=3)
@@ -123,7 +124,7 @@ def test_a_clock_jump_is_reported_and_readings_keep_their_true_times(
     assert "wall clock jumped" in gateway.output()
 
 
-def test_a_restarted_simulated_gateway_continues_its_simulation_exactly(stack: Stack) -> None:
+def test_a_restarted_simulated_gateway_continues_its_simulation_exactly(stack: ApiStack) -> None:
     """Van 2 for 90 minutes of reading time, stopped after 45 and started again: what it
     stores is what the simulation gives without the stop (the compressor failure keeps
     warming the compartment, the van goes on along its tour)."""

@@ -16,9 +16,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import Stack
-from servers import InfluxDB, Mosquitto, Process, wait_until
-from verdict import outbox_counter, verdict
+from coldchain_devstack.servers import InfluxDB, Mosquitto, Process, wait_until
+from tests.alertsapi import ApiStack
+from tests.verdict import outbox_counter, verdict
 
 GATEWAYS = {"van-1": ("van-1.chilled", "van-1.frozen"), "cold-room-1": ("cold-room-1.air",)}
 
@@ -27,14 +27,14 @@ def _start(hours_ago: float) -> datetime:
     return datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=hours_ago)
 
 
-def _count(stack: Stack) -> int:
+def _count(stack: ApiStack) -> int:
     try:
         return stack.influxdb.count(stack.database, "SELECT count(temp_c) FROM temperature")
     except httpx.HTTPError:
         return -1
 
 
-def _verdict(stack: Stack, start: datetime, ticks: int) -> dict[str, int]:
+def _verdict(stack: ApiStack, start: datetime, ticks: int) -> dict[str, int]:
     sensors = [sensor for group in GATEWAYS.values() for sensor in group]
     return verdict(stack.influxdb, stack.database, start, ticks, sensors)
 
@@ -44,7 +44,7 @@ def _all_stored(ticks: int) -> dict[str, int]:
     return {"stored once": readings, "lost": 0, "unexpected": 0}
 
 
-def _publish_steadily(stack: Stack, start: datetime, ticks: int) -> list[Process]:
+def _publish_steadily(stack: ApiStack, start: datetime, ticks: int) -> list[Process]:
     gateways = [stack.gateway(g, start, ticks, speed=900) for g in GATEWAYS]
     for gateway in gateways:
         gateway.start()
@@ -56,7 +56,7 @@ def _drained(gateways: list[Process]) -> None:
         assert gateway.wait(timeout=180) == 0, gateway.output()[-3000:]
 
 
-def test_ingest_killed_mid_stream_and_restarted(stack: Stack) -> None:
+def test_ingest_killed_mid_stream_and_restarted(stack: ApiStack) -> None:
     ticks = 300
     start = _start(hours_ago=8)
     ingest = stack.start_ingest()
@@ -82,7 +82,7 @@ def own_influxdb(tmp_path: Path) -> Iterator[InfluxDB]:
 def test_influxdb_down_for_a_while_then_back(
     tmp_path: Path, mosquitto: Mosquitto, own_influxdb: InfluxDB
 ) -> None:
-    stack = Stack(tmp_path, mosquitto, own_influxdb, f"test_{uuid.uuid4().hex[:12]}")
+    stack = ApiStack(tmp_path, mosquitto, own_influxdb, f"test_{uuid.uuid4().hex[:12]}")
     try:
         ticks = 300
         start = _start(hours_ago=8)
@@ -106,7 +106,7 @@ def test_influxdb_down_for_a_while_then_back(
         stack.stop()
 
 
-def test_alerts_service_down_while_the_alarm_happens(stack: Stack) -> None:
+def test_alerts_service_down_while_the_alarm_happens(stack: ApiStack) -> None:
     start = _start(hours_ago=4)
     stack.start_ingest()
     alerts = stack.alerts()
@@ -143,7 +143,7 @@ def _healthy(port: int) -> bool:
         return False
 
 
-def _alerts(stack: Stack) -> list[dict[str, object]]:
+def _alerts(stack: ApiStack) -> list[dict[str, object]]:
     return list(stack.alerts_api.alerts())
 
 
@@ -182,7 +182,7 @@ class WriteHolder:
         self._server.close()
 
 
-def test_ingest_says_it_is_not_storing_while_influxdb_takes_no_write(stack: Stack) -> None:
+def test_ingest_says_it_is_not_storing_while_influxdb_takes_no_write(stack: ApiStack) -> None:
     """A review: InfluxDB answering /ping but taking over 10 s per write stalled ingest
     while /healthz said 200."""
     relay = WriteHolder(stack.influxdb.port)

@@ -33,12 +33,12 @@ from paho.mqtt.enums import CallbackAPIVersion
 from pydantic import ValidationError
 from schemathesis import GenerationMode, checks
 
-from alertsapi import token_for
 from coldchain import topics
 from coldchain.contract import AlertEvent, AlertState, Severity
 from coldchain_alerts.main import create_app
 from coldchain_alerts.settings import AlertsSettings
-from servers import Mosquitto, free_port, wait_until
+from coldchain_devstack.servers import Mosquitto, free_port, wait_until
+from tests.alertsapi import token_for
 
 SITE = "dortmund-hub"
 STARTED = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)

@@ -19,7 +19,7 @@ from coldchain import topics
 from coldchain.contract import AlertEvent, AlertState, Severity
 from coldchain_alerts.consumer import AlertConsumer, Refused
 from coldchain_alerts.settings import AlertsSettings
-from servers import Mosquitto, wait_until
+from coldchain_devstack.servers import Mosquitto, wait_until
 
 SITE = "dortmund-hub"
 STARTED = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)

@@ -18,13 +18,13 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from alertsapi import AlertsApi, token_for
 from coldchain import topics
 from coldchain.contract import AlertEvent, AlertState, Severity
 from coldchain_alerts import people, policies
 from coldchain_alerts.db import make_engine, make_sessionmaker, migrate
-from fakes import RecordingHttpServer, SmtpSink
-from servers import InfluxDB, Mosquitto, Process, free_port, service, wait_until
+from coldchain_devstack.servers import InfluxDB, Mosquitto, Process, free_port, service, wait_until
+from tests.alertsapi import AlertsApi, token_for
+from tests.fakes import RecordingHttpServer, SmtpSink
 
 SITE = "dortmund-hub"
 ACK_TIMEOUT_S = 6

@@ -18,7 +18,6 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
-from test_alerts_escalation import raised
 
 from coldchain_alerts import escalation, lifecycle, listing, people, policies
 from coldchain_alerts.db import make_engine, make_sessionmaker, migrate
@@ -26,8 +25,9 @@ from coldchain_alerts.models import Alert
 from coldchain_alerts.notify import Notifier
 from coldchain_alerts.notify.notice import Delivery, Notice, Recipient
 from coldchain_alerts.settings import AlertsSettings
-from fakes import SmtpSink
-from servers import wait_until
+from coldchain_devstack.servers import wait_until
+from tests.fakes import SmtpSink
+from tests.integration.test_alerts_escalation import raised
 
 SITE = "dortmund-hub"
 #: How long a message waits for a second one of the same site to start beside it. Such

@@ -30,13 +30,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from alertsapi import AlertsApi, add_user, csrf_of, log_in, token_for
 from coldchain.contract import AlertEvent, AlertState, Severity
 from coldchain_alerts import lifecycle
 from coldchain_alerts.auth import Role
 from coldchain_alerts.db import make_engine, make_sessionmaker, migrate
-from conftest import SITE, Stack
-from servers import InfluxDB, Mosquitto, wait_until
+from coldchain_devstack.servers import InfluxDB, Mosquitto, wait_until
+from coldchain_devstack.stack import SITE
+from tests.alertsapi import AlertsApi, ApiStack, add_user, csrf_of, log_in, token_for
 
 OFFICER, PASSWORD = "anna", "kuehlkette-nachts-3"
 NOW = datetime.now(UTC).replace(second=0, microsecond=0)
@@ -165,7 +165,7 @@ class Running:
     """The id of each extreme alert, by its name in EXTREMES."""
 
 
-def _readings(stack: Stack) -> None:
+def _readings(stack: ApiStack) -> None:
     """Van 2's chilled compartment, one reading a minute for the last four hours."""
     influx = stack.influxdb
     influx.query("", f'CREATE DATABASE "{stack.database}"')
@@ -205,7 +205,7 @@ def alerts(
     )
     broker = Mosquitto(directory)
     broker.start()
-    stack = Stack(directory, broker, influxdb, f"test_{uuid.uuid4().hex[:12]}")
+    stack = ApiStack(directory, broker, influxdb, f"test_{uuid.uuid4().hex[:12]}")
     try:
         _readings(stack)
         ids = _store(database_url)

@@ -28,9 +28,11 @@ from coldchain_alerts import outbox
 from coldchain_alerts.db import alembic_config, make_engine, migrate
 from coldchain_alerts.service import OUTBOX_BATCH, AlertsService
 from coldchain_alerts.settings import AlertsSettings
+from coldchain_devstack import BIN, REPO
+from coldchain_devstack.servers import InfluxDB, free_port, wait_until
+from coldchain_devstack.stack import SITE
 from coldchain_io.lineprotocol import nanoseconds, point
-from conftest import SITE, Stack
-from servers import BIN, REPO, InfluxDB, free_port, wait_until
+from tests.alertsapi import ApiStack
 
 YEAR_ONE = datetime(1, 1, 1, tzinfo=UTC)
 
@@ -165,14 +167,14 @@ def _publish(port: int, payload: bytes) -> None:
         client.loop_stop()
 
 
-def _get(stack: Stack, path: str) -> httpx.Response | None:
+def _get(stack: ApiStack, path: str) -> httpx.Response | None:
     try:
         return httpx.get(f"http://127.0.0.1:{stack.alerts_port}{path}", timeout=5)
     except httpx.HTTPError:
         return None
 
 
-def _samples(stack: Stack) -> dict[str, float]:
+def _samples(stack: ApiStack) -> dict[str, float]:
     response = _get(stack, "/metrics")
     assert response is not None and response.status_code == 200
     return {
@@ -196,7 +198,7 @@ def _cli(env: dict[str, str], *args: str) -> tuple[int, str]:
 
 
 def test_a_field_another_writer_gave_another_type_is_kept_shown_and_replayed(
-    stack: Stack,
+    stack: ApiStack,
 ) -> None:
     """Someone writes `started_ns` of alert_action as a string: InfluxDB refuses the
     service's steps. They are kept and shown, the audit chain's copy behind them is

@@ -17,10 +17,9 @@ from contextlib import contextmanager
 import httpx
 import pytest
 
-from alertsapi import AlertsApi, add_user, log_in
 from coldchain_alerts.auth import Role
-from conftest import Stack
-from servers import Process, wait_until
+from coldchain_devstack.servers import Process, wait_until
+from tests.alertsapi import AlertsApi, ApiStack, add_user, log_in
 
 OFFICER, PASSWORD = "hygiene", "kuehlkette-nachts-3"
 WRONG = "not-the-password"
@@ -29,11 +28,11 @@ ENOUGH = 30
 
 
 @pytest.fixture
-def officer(stack: Stack) -> None:
+def officer(stack: ApiStack) -> None:
     add_user(stack.alerts_database, OFFICER, Role.OFFICER, PASSWORD)
 
 
-def _start(stack: Stack, **settings: str) -> AlertsApi:
+def _start(stack: ApiStack, **settings: str) -> AlertsApi:
     process: Process = stack.alerts(COLDCHAIN_ALERTS_INFLUX_URL="", **settings)
     process.start()
     api = stack.alerts_api
@@ -82,7 +81,7 @@ def _names() -> Iterator[str]:
         yield f"user-{n}"
 
 
-def test_attackers_cannot_lock_the_officer_out(stack: Stack, officer: None) -> None:
+def test_attackers_cannot_lock_the_officer_out(stack: ApiStack, officer: None) -> None:
     api = _start(stack)
     for attacker in ("127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"):
         with _browser(api, attacker) as browser:
@@ -97,7 +96,7 @@ def test_attackers_cannot_lock_the_officer_out(stack: Stack, officer: None) -> N
     assert failed and {e["subject"] for e in failed} == {f"user:{OFFICER}"}
 
 
-def test_guessing_across_names_from_one_address_is_slowed(stack: Stack, officer: None) -> None:
+def test_guessing_across_names_from_one_address_is_slowed(stack: ApiStack, officer: None) -> None:
     api = _start(stack)
     with _browser(api, "127.0.0.6") as browser:
         _hammer(browser, _names())
@@ -117,7 +116,7 @@ def test_guessing_across_names_from_one_address_is_slowed(stack: Stack, officer:
     [("de", "Bitte ab {} erneut versuchen"), ("en", "Please try again from {}")],
 )
 def test_a_throttled_login_says_when_to_try_again(
-    stack: Stack, officer: None, language: str, words: str
+    stack: ApiStack, officer: None, language: str, words: str
 ) -> None:
     api = _start(stack)
     with _browser(api, "127.0.0.2") as browser:
@@ -131,7 +130,9 @@ def test_a_throttled_login_says_when_to_try_again(
     assert f'<html lang="{language}">' in throttled.text
 
 
-def test_forwarded_for_from_an_untrusted_peer_changes_nothing(stack: Stack, officer: None) -> None:
+def test_forwarded_for_from_an_untrusted_peer_changes_nothing(
+    stack: ApiStack, officer: None
+) -> None:
     """By default no proxy is trusted, not even 127.0.0.1 (uvicorn's own default): a header
     naming a new address each time is ignored."""
     api = _start(stack)
@@ -144,7 +145,9 @@ def test_forwarded_for_from_an_untrusted_peer_changes_nothing(stack: Stack, offi
     assert addresses == {'{"address":"127.0.0.1"}'}
 
 
-def test_forwarded_for_from_a_trusted_proxy_names_the_client(stack: Stack, officer: None) -> None:
+def test_forwarded_for_from_a_trusted_proxy_names_the_client(
+    stack: ApiStack, officer: None
+) -> None:
     api = _start(stack, COLDCHAIN_ALERTS_TRUSTED_PROXIES="127.0.0.8, 192.0.2.0/24")
     with _browser(api, "127.0.0.8") as proxy:
         _hammer(proxy, _always(OFFICER), _always_header("203.0.113.66"))
@@ -162,7 +165,7 @@ def _always_header(address: str) -> Iterator[dict[str, str]]:
         yield {"X-Forwarded-For": address}
 
 
-def test_a_malformed_proxy_setting_is_refused_at_start(stack: Stack) -> None:
+def test_a_malformed_proxy_setting_is_refused_at_start(stack: ApiStack) -> None:
     process = stack.alerts(COLDCHAIN_ALERTS_TRUSTED_PROXIES="10.0.0.1/8")
     process.start()
     assert process.wait(30) != 0

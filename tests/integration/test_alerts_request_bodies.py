@@ -23,14 +23,13 @@ import h11
 import httpx
 import pytest
 
-from alertsapi import AlertsApi, add_user, csrf_of
 from coldchain_alerts.api import routes
 from coldchain_alerts.api.deps import TokenRoute
 from coldchain_alerts.auth import Role
 from coldchain_alerts.bodies import LimitedRoute
 from coldchain_alerts.web import pages
-from conftest import Stack
-from servers import wait_until
+from coldchain_devstack.servers import wait_until
+from tests.alertsapi import AlertsApi, ApiStack, add_user, csrf_of
 
 MAX_BODY = 1024 * 1024
 GIGABYTE = 1024**3
@@ -138,7 +137,7 @@ def _form_body(size: int) -> Iterator[bytes]:
 
 
 @pytest.fixture
-def alerts(stack: Stack) -> Running:
+def alerts(stack: ApiStack) -> Running:
     add_user(stack.alerts_database, OFFICER, Role.OFFICER, PASSWORD)
     stack.alerts(COLDCHAIN_ALERTS_INFLUX_URL="").start()
     running = Running(stack.alerts_port, stack.alerts_api)

@@ -19,14 +19,14 @@ from fastapi.testclient import TestClient
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import text
 
-from alertsapi import token_for
 from coldchain import topics
 from coldchain.contract import AlertEvent, AlertState, Severity
 from coldchain_alerts.auth import Role
 from coldchain_alerts.db import make_engine
 from coldchain_alerts.main import create_app
 from coldchain_alerts.settings import AlertsSettings
-from servers import Mosquitto, wait_until
+from coldchain_devstack.servers import Mosquitto, wait_until
+from tests.alertsapi import token_for
 
 STARTED = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 

@@ -21,7 +21,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from alertsapi import token_for
 from coldchain import auditchain, measurements
 from coldchain_alerts import audit
 from coldchain_alerts.auth import Role
@@ -29,8 +28,10 @@ from coldchain_alerts.db import make_engine, make_sessionmaker, migrate
 from coldchain_alerts.main import create_app
 from coldchain_alerts.service import AlertsService
 from coldchain_alerts.settings import AlertsSettings
+from coldchain_devstack import BIN, REPO
+from coldchain_devstack.servers import InfluxDB, Mosquitto, free_port
 from coldchain_io.lineprotocol import nanoseconds
-from servers import BIN, REPO, InfluxDB, Mosquitto, free_port
+from tests.alertsapi import token_for
 
 T0 = datetime(2026, 11, 26, 1, 0, tzinfo=UTC)
 ENTRIES = 6

@@ -1,6 +1,6 @@
 """The brokers' limits, proven with real clients against a real Mosquitto.
 
-Both configurations scripts/localstack.py writes, the anonymous one of `make demo`
+Both configurations coldchain_devstack.localstack writes, the anonymous one of `make demo`
 and the secured one of production (with a gateway account), take packets up to
 MAX_PACKET_BYTES, the largest valid telemetry among them, and close the connection of
 a client that sends a larger one before taking it. Mosquitto counts a packet as its
@@ -24,11 +24,16 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-import broker_users
 from coldchain import topics
 from coldchain.contract import MAX_PAYLOAD_BYTES, MAX_READINGS_PER_MESSAGE, parse_telemetry
-from localstack import MAX_PACKET_BYTES, MEMORY_LIMIT_BYTES
-from servers import Mosquitto, SecuredMosquitto, certificate_authority, wait_until
+from coldchain_devstack import broker_users
+from coldchain_devstack.localstack import MAX_PACKET_BYTES, MEMORY_LIMIT_BYTES
+from coldchain_devstack.servers import (
+    Mosquitto,
+    SecuredMosquitto,
+    certificate_authority,
+    wait_until,
+)
 
 #: The longest ids the contract allows, so the longest telemetry topic.
 SITE, GATEWAY = "s" * 64, "g" * 64

@@ -1,8 +1,8 @@
 """The production broker's security, proven with real clients against a real Mosquitto.
 
-The broker runs the production security (scripts/localstack.py: no anonymous
+The broker runs the production security (coldchain_devstack.localstack: no anonymous
 clients, the password file, deploy/mosquitto/acl, usernames as client ids, TLS)
-with accounts made by scripts/broker_users.py and a certificate authority made
+with accounts made by coldchain-broker-users and a certificate authority made
 by openssl for the test. What a client may publish shows in its PUBACK (MQTT 5
 "not authorized"); what it may read shows in what arrives. A message that must
 never arrive is checked against a later one that must: the broker delivers one
@@ -30,13 +30,10 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-import broker_users
-from alertsapi import AlertsApi, token_for
 from coldchain import topics
 from coldchain.contract import AlertEvent, AlertReceipt, AlertState, Severity
-from conftest import SITE, Stack
-from servers import (
-    REPO,
+from coldchain_devstack import REPO, broker_users
+from coldchain_devstack.servers import (
     CertificateAuthority,
     InfluxDB,
     Mosquitto,
@@ -46,6 +43,8 @@ from servers import (
     service,
     wait_until,
 )
+from coldchain_devstack.stack import SITE
+from tests.alertsapi import AlertsApi, ApiStack, token_for
 
 VAN_1 = broker_users.gateway_username(SITE, "van-1")
 VAN_2 = broker_users.gateway_username(SITE, "van-2")
@@ -460,8 +459,8 @@ def _tls_settings(prefix: str, broker: SecuredMosquitto, username: str) -> dict[
 @pytest.fixture
 def secured_stack(
     request: pytest.FixtureRequest, tmp_path: Path, broker: SecuredMosquitto, influxdb: InfluxDB
-) -> Iterator[Stack]:
-    services = Stack(tmp_path, broker, influxdb, f"test_{uuid.uuid4().hex[:12]}")
+) -> Iterator[ApiStack]:
+    services = ApiStack(tmp_path, broker, influxdb, f"test_{uuid.uuid4().hex[:12]}")
     yield services
     services.stop()
     report = getattr(request.node, "report_call", None)
@@ -519,7 +518,7 @@ def _alerts_opened_at(api: AlertsApi, opened_at: datetime) -> list[dict[str, obj
 
 
 def test_our_services_work_over_tls_with_their_accounts(
-    secured_stack: Stack, broker: SecuredMosquitto, clients: list[Client]
+    secured_stack: ApiStack, broker: SecuredMosquitto, clients: list[Client]
 ) -> None:
     ticks = 5
     start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=1)

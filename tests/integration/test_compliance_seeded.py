@@ -40,13 +40,13 @@ from coldchain import measurements
 from coldchain.contract import AlertState, Event, EventKind, Reading, Severity
 from coldchain.engine import EngineState, RuleEngine
 from coldchain.fleet import Fleet
+from coldchain_devstack.servers import InfluxDB
+from coldchain_devstack.stack import DEMO_FLEET, SITE
 from coldchain_ingest.cli import rollup_app
 from coldchain_ingest.influx import Influx
 from coldchain_ingest.rollup import DayWriter, Span, watched_sensors
 from coldchain_reports.cli import app as report_app
-from conftest import DEMO_FLEET, SITE
-from servers import InfluxDB
-from signed import signing_env
+from tests.signed import signing_env
 
 BERLIN = ZoneInfo("Europe/Berlin")
 ASSET, SENSOR, DOOR = "cold-room-1", "cold-room-1.air", "cold-room-1.door"

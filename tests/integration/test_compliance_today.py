@@ -25,10 +25,11 @@ from coldchain.fleet import Fleet
 from coldchain.languages import Language
 from coldchain_dashboards.compliance import status_texts, table_title
 from coldchain_dashboards.language import LANGUAGES
+from coldchain_devstack import REPO
+from coldchain_devstack.servers import InfluxDB
+from coldchain_devstack.stack import DEMO_FLEET, SITE
 from coldchain_ingest.influx import Influx
 from coldchain_ingest.rollup import DayWriter, PendingDays, RollupJob
-from conftest import DEMO_FLEET, SITE
-from servers import REPO, InfluxDB
 
 BERLIN = ZoneInfo("Europe/Berlin")
 YESTERDAY, TODAY = date(2026, 3, 29), date(2026, 3, 30)

@@ -36,9 +36,10 @@ from coldchain_dashboards.audit import chain_title
 from coldchain_dashboards.compliance import table_title
 from coldchain_dashboards.language import LANGUAGES
 from coldchain_dashboards.queries import TABLE_FIELDS
+from coldchain_devstack import REPO
+from coldchain_devstack.servers import InfluxDB
+from coldchain_devstack.stack import DEMO_FLEET, SITE
 from coldchain_ingest.cli import rollup_app
-from conftest import DEMO_FLEET, SITE
-from servers import REPO, InfluxDB
 
 BOARDS = REPO / "dashboards"
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -10,11 +10,11 @@ import pytest
 
 from coldchain.contract import Telemetry
 from coldchain.fleet import Fleet
+from coldchain_devstack.servers import InfluxDB, free_port
+from coldchain_devstack.stack import DEMO_FLEET
 from coldchain_ingest import points
 from coldchain_ingest.errors import InfluxRejected, InfluxUnavailable
 from coldchain_ingest.influx import Influx
-from conftest import DEMO_FLEET
-from servers import InfluxDB, free_port
 
 MESSAGE = Telemetry.model_validate(
     {

@@ -27,16 +27,17 @@ import paho.mqtt.client as mqtt
 import pytest
 import yaml
 
-from alertsapi import AlertsApi, token_for
 from coldchain import measurements, topics
 from coldchain.contract import AlertEvent, AlertState, Severity
 from coldchain_alerts import people
 from coldchain_alerts.auth import Role
 from coldchain_alerts.db import make_engine, make_sessionmaker
-from conftest import SITE, Stack
-from mqttclient import subscribe, telemetry_json
-from servers import BIN, REPO, InfluxDB, LockedInfluxDB, Mosquitto, Process, wait_until
-from signed import signing_env
+from coldchain_devstack import BIN, REPO
+from coldchain_devstack.servers import InfluxDB, LockedInfluxDB, Mosquitto, Process, wait_until
+from coldchain_devstack.stack import SITE
+from tests.alertsapi import AlertsApi, ApiStack, token_for
+from tests.mqttclient import subscribe, telemetry_json
+from tests.signed import signing_env
 
 COMPOSE = REPO / "compose.yaml"
 #: The secrets compose.yaml reads from .env. The ingest password has what a hand-made
@@ -104,8 +105,8 @@ def locked(tmp_path: Path) -> Iterator[LockedInfluxDB]:
 @pytest.fixture
 def locked_stack(
     request: pytest.FixtureRequest, tmp_path: Path, mosquitto: Mosquitto, locked: LockedInfluxDB
-) -> Iterator[Stack]:
-    stack = Stack(tmp_path, mosquitto, locked, locked.database)
+) -> Iterator[ApiStack]:
+    stack = ApiStack(tmp_path, mosquitto, locked, locked.database)
     fleet = yaml.safe_load(stack.fleet.read_text())
     site = fleet["sites"][0]
     site["assets"] = [a | {"limits": {"delay_s": 120}} for a in site["assets"] if a["id"] == ASSET]
@@ -245,12 +246,12 @@ def test_the_accounts_script_locks_a_database_that_ran_without_accounts(tmp_path
 # --- our services with their accounts -----------------------------------------------------
 
 
-def _publish(stack: Stack, topic: str, payload: str) -> None:
+def _publish(stack: ApiStack, topic: str, payload: str) -> None:
     argv = ["mosquitto_pub", "-p", str(stack.mosquitto.port), "-q", "1", "-t", topic]
     subprocess.run([*argv, "-m", payload], check=True, timeout=10)
 
 
-def _readings(stack: Stack, start: datetime, values: list[float]) -> None:
+def _readings(stack: ApiStack, start: datetime, values: list[float]) -> None:
     """One telemetry message a minute from `start`, seq from 1."""
     topic = topics.telemetry(SITE, GATEWAY)
     for n, value in enumerate(values):
@@ -267,7 +268,7 @@ def _durable_seq(marks: queue.Queue[mqtt.MQTTMessage], seq: int) -> bool:
 
 
 def test_ingest_stores_readings_and_its_rule_records_with_its_account(
-    locked_stack: Stack,
+    locked_stack: ApiStack,
 ) -> None:
     stack, server = locked_stack, locked_stack.influxdb
     assert isinstance(server, LockedInfluxDB)
@@ -325,7 +326,7 @@ def _alert_event(started: datetime) -> AlertEvent:
     )
 
 
-def _start_alerts(stack: Stack, **settings: str) -> tuple[Process, AlertsApi]:
+def _start_alerts(stack: ApiStack, **settings: str) -> tuple[Process, AlertsApi]:
     """The alerts service with `settings`, and its API, once it is connected to the broker."""
     alerts = stack.alerts(**settings)
     alerts.start()
@@ -341,7 +342,7 @@ def _status(api: AlertsApi, path: str) -> int | None:
         return None
 
 
-def _raise_alert(stack: Stack, api: AlertsApi, started: datetime) -> int:
+def _raise_alert(stack: ApiStack, api: AlertsApi, started: datetime) -> int:
     """Publish an alert event as ingest does; the id of the alert it opens."""
     _publish(stack, topics.alerts(SITE), _alert_event(started).model_dump_json())
     listed = wait_until(api.alerts, 20, "the alert in the API")
@@ -371,7 +372,7 @@ def _logged_in(url: str, database: str) -> httpx.Client:
 
 
 def test_alerts_writes_its_points_and_reads_readings_with_its_account(
-    locked_stack: Stack,
+    locked_stack: ApiStack,
 ) -> None:
     stack, server = locked_stack, locked_stack.influxdb
     started = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=20)
@@ -453,7 +454,7 @@ def _let_in(server: LockedInfluxDB, refusal: str, account: str) -> None:
 
 @pytest.mark.parametrize("refusal", REFUSALS)
 def test_readings_wait_unconfirmed_while_influxdb_refuses_ingest(
-    locked_stack: Stack, refusal: str
+    locked_stack: ApiStack, refusal: str
 ) -> None:
     stack, server = locked_stack, locked_stack.influxdb
     assert isinstance(server, LockedInfluxDB)
@@ -486,7 +487,7 @@ def test_readings_wait_unconfirmed_while_influxdb_refuses_ingest(
 
 @pytest.mark.parametrize("refusal", REFUSALS)
 def test_alert_actions_wait_while_influxdb_refuses_alerts(
-    locked_stack: Stack, refusal: str
+    locked_stack: ApiStack, refusal: str
 ) -> None:
     stack, server = locked_stack, locked_stack.influxdb
     assert isinstance(server, LockedInfluxDB)
@@ -512,7 +513,7 @@ def test_alert_actions_wait_while_influxdb_refuses_alerts(
 
 
 def test_an_ingest_account_that_may_not_create_the_database_says_what_to_set(
-    locked_stack: Stack,
+    locked_stack: ApiStack,
 ) -> None:
     settings = influx_account_settings("ingest") | {"COLDCHAIN_INGEST_INFLUX_CREATE_DB": "true"}
     ingest = locked_stack.ingest(**settings)

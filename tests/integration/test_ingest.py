@@ -11,27 +11,29 @@ from datetime import UTC, datetime, timedelta
 import httpx
 
 from coldchain.contract import MAX_CLOCK_LEAD
-from conftest import SITE, Stack
-from mqttclient import subscribe, telemetry_json
-from servers import BIN, free_port, wait_until
+from coldchain_devstack import BIN
+from coldchain_devstack.servers import free_port, wait_until
+from coldchain_devstack.stack import SITE
+from tests.alertsapi import ApiStack
+from tests.mqttclient import subscribe, telemetry_json
 
 
-def _mosquitto_pub(stack: Stack, *args: str, stdin: bytes | None = None) -> None:
+def _mosquitto_pub(stack: ApiStack, *args: str, stdin: bytes | None = None) -> None:
     port = str(stack.mosquitto.port)
     subprocess.run(["mosquitto_pub", "-p", port, *args], input=stdin, check=True, timeout=60)
 
 
-def _publish(stack: Stack, gateway: str, payload: str) -> None:
+def _publish(stack: ApiStack, gateway: str, payload: str) -> None:
     topic = f"coldchain/v1/{SITE}/{gateway}/telemetry"
     _mosquitto_pub(stack, "-q", "1", "-t", topic, "-m", payload)
 
 
-def _healthz(stack: Stack) -> tuple[int, dict[str, object]]:
+def _healthz(stack: ApiStack) -> tuple[int, dict[str, object]]:
     response = httpx.get(f"http://127.0.0.1:{stack.metrics_port}/healthz", timeout=5)
     return response.status_code, response.json()
 
 
-def _dead_letters(stack: Stack, command: str) -> subprocess.CompletedProcess[str]:
+def _dead_letters(stack: ApiStack, command: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("COLDCHAIN_")}
     env["COLDCHAIN_INGEST_STATE"] = str(stack.directory / "ingest-state.sqlite3")
     return subprocess.run(
@@ -44,13 +46,13 @@ def _dead_letters(stack: Stack, command: str) -> subprocess.CompletedProcess[str
     )
 
 
-def _temperatures(stack: Stack, sensor: str) -> int:
+def _temperatures(stack: ApiStack, sensor: str) -> int:
     return stack.influxdb.count(
         stack.database, f"SELECT count(temp_c) FROM temperature WHERE sensor = '{sensor}'"
     )
 
 
-def test_a_field_type_conflict_loses_no_reading_and_is_loud(stack: Stack) -> None:
+def test_a_field_type_conflict_loses_no_reading_and_is_loud(stack: ApiStack) -> None:
     """Somebody writes one string into `temp_c`: InfluxDB then refuses every reading of
     that shard. The readings are kept, confirmed only as kept, said out loud, and
     stored once InfluxDB takes them again, also across a crash of ingest."""
@@ -90,7 +92,7 @@ def test_a_field_type_conflict_loses_no_reading_and_is_loud(stack: Stack) -> Non
     assert _dead_letters(stack, "list").returncode == 0
 
 
-def test_points_influxdb_refuses_are_kept_and_the_rest_is_stored(stack: Stack) -> None:
+def test_points_influxdb_refuses_are_kept_and_the_rest_is_stored(stack: ApiStack) -> None:
     stack.start_ingest()
     stack.influxdb.query(
         stack.database,
@@ -112,7 +114,7 @@ def test_points_influxdb_refuses_are_kept_and_the_rest_is_stored(stack: Stack) -
     assert metrics["coldchain_ingest_messages_invalid_total"] == 0.0
 
 
-def test_a_gateway_reporting_another_gateways_sensor_is_refused(stack: Stack) -> None:
+def test_a_gateway_reporting_another_gateways_sensor_is_refused(stack: ApiStack) -> None:
     stack.start_ingest()
     invalid = subscribe(stack.mosquitto.port, "coldchain/v1/_invalid/#")
     ts = datetime.now(UTC).replace(microsecond=0)
@@ -130,12 +132,12 @@ def _clock_jump_json(sender: str, sensor: str, seq: int, ts: datetime) -> str:
     )
 
 
-def _alarms(stack: Stack) -> list[list[object]]:
+def _alarms(stack: ApiStack) -> list[list[object]]:
     series = stack.influxdb.query(stack.database, 'SELECT "key", gateway FROM alert')
     return series[0]["values"] if series else []
 
 
-def test_nobody_raises_another_gateways_own_alarms(stack: Stack) -> None:
+def test_nobody_raises_another_gateways_own_alarms(stack: ApiStack) -> None:
     """van-2's clock_jump (sensor `van-2.clock`) sent by another gateway of the fleet, or
     by an account the fleet does not know, is refused and counted; van-2's own is not."""
     stack.start_ingest()
@@ -154,7 +156,7 @@ def test_nobody_raises_another_gateways_own_alarms(stack: Stack) -> None:
     assert (stack.metrics() or {})["coldchain_ingest_messages_invalid_total"] == 3.0
 
 
-def test_a_status_under_another_site_is_refused(stack: Stack) -> None:
+def test_a_status_under_another_site_is_refused(stack: ApiStack) -> None:
     stack.start_ingest()
     invalid = subscribe(stack.mosquitto.port, "coldchain/v1/_invalid/#")
     topic = "coldchain/v1/elsewhere/van-2/status"
@@ -165,7 +167,7 @@ def test_a_status_under_another_site_is_refused(stack: Stack) -> None:
     assert _alarms(stack) == [], "no offline alarm for van-2"
 
 
-def test_retained_telemetry_is_taken_once_not_at_every_reconnect(stack: Stack) -> None:
+def test_retained_telemetry_is_taken_once_not_at_every_reconnect(stack: ApiStack) -> None:
     ingest = stack.start_ingest()
     ts = datetime.now(UTC).replace(microsecond=0)
     topic = f"coldchain/v1/{SITE}/cold-room-1/telemetry"
@@ -181,7 +183,7 @@ def test_retained_telemetry_is_taken_once_not_at_every_reconnect(stack: Stack) -
     assert (stack.metrics() or {})["coldchain_ingest_messages_received_total"] == 1.0
 
 
-def test_a_qos0_flood_is_bounded_while_ingest_cannot_store(stack: Stack) -> None:
+def test_a_qos0_flood_is_bounded_while_ingest_cannot_store(stack: ApiStack) -> None:
     """QoS 0 has no receive window: without a bound, a flood while InfluxDB is away
     would pile up in ingest's memory (577 MB in a review)."""
     backlog = 100
@@ -210,7 +212,7 @@ def test_a_qos0_flood_is_bounded_while_ingest_cannot_store(stack: Stack) -> None
 
 
 def test_a_message_ahead_of_ingests_clock_is_never_confirmed_until_it_is_stored(
-    stack: Stack,
+    stack: ApiStack,
 ) -> None:
     """Ahead of ingest's clock: the gateway's clock or ingest's may be wrong. If it is
     ingest's, the reading is good: the gateway must keep it until it is stored (a review
@@ -240,7 +242,7 @@ def test_a_message_ahead_of_ingests_clock_is_never_confirmed_until_it_is_stored(
 
 
 def test_a_gateway_cannot_fill_influxdb_with_sensors_the_fleet_does_not_know(
-    stack: Stack,
+    stack: ApiStack,
 ) -> None:
     """Each unknown sensor is a series; InfluxDB's tag values are limited, and once they
     run out it refuses the fleet's own new sensors (a review made it refuse freezer-1)."""

@@ -21,9 +21,10 @@ from coldchain import measurements
 from coldchain.categories import PRESETS
 from coldchain.compliance import Band, Rules, Sample, local_day_bounds
 from coldchain.rollup import day_records, local_date
+from coldchain_devstack.servers import wait_until
+from coldchain_devstack.stack import SITE, TEST_DELAY_S, TEST_INTERVAL_S
 from coldchain_ingest.rollup import PendingDays
-from conftest import SITE, TEST_DELAY_S, TEST_INTERVAL_S, Stack
-from servers import wait_until
+from tests.alertsapi import ApiStack
 
 SENSOR, ASSET = "cold-room-1.air", "cold-room-1"
 BAND = Band(max_c=6.0, min_c=-1.0)  # meat products, as the demo fleet has it
@@ -31,7 +32,7 @@ LEGAL_MAX_C = 6.0
 RULES = Rules(PRESETS["meat_products"].limits(delay_s=TEST_DELAY_S))
 
 
-def _publish(stack: Stack, seq: int, samples: list[Sample]) -> None:
+def _publish(stack: ApiStack, seq: int, samples: list[Sample]) -> None:
     payload = {
         "v": 1,
         "gateway": "cold-room-1",
@@ -46,7 +47,7 @@ def _publish(stack: Stack, seq: int, samples: list[Sample]) -> None:
     subprocess.run([*argv, "-m", json.dumps(payload)], check=True, timeout=10)
 
 
-def _only_cold_room_1(stack: Stack) -> None:
+def _only_cold_room_1(stack: ApiStack) -> None:
     fleet = yaml.safe_load(stack.fleet.read_text())
     site = fleet["sites"][0]
     site["assets"] = [a for a in site["assets"] if a["id"] == ASSET]
@@ -54,7 +55,7 @@ def _only_cold_room_1(stack: Stack) -> None:
     stack.fleet.write_text(yaml.safe_dump(fleet))
 
 
-def _record(stack: Stack, day: date) -> dict[str, Any] | None:
+def _record(stack: ApiStack, day: date) -> dict[str, Any] | None:
     """The day's compliance_daily point as {field: value}, with its tags; None if absent."""
     start, _ = local_day_bounds(day)
     series = stack.influxdb.query(
@@ -82,7 +83,7 @@ def _assert_equal(shown: dict[str, Any], expected: dict[str, float | int]) -> No
         assert shown[name] == pytest.approx(value, rel=1e-12, abs=1e-12), name
 
 
-def test_a_late_reading_for_a_past_day_computes_that_day_again(stack: Stack) -> None:
+def test_a_late_reading_for_a_past_day_computes_that_day_again(stack: ApiStack) -> None:
     _only_cold_room_1(stack)
     today = local_date(datetime.now(UTC))
     day = today - timedelta(days=3)

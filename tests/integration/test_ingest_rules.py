@@ -16,17 +16,18 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import yaml
 
-from conftest import SITE, Stack
-from mqttclient import subscribe, telemetry_json
-from servers import wait_until
+from coldchain_devstack.servers import wait_until
+from coldchain_devstack.stack import SITE
+from tests.alertsapi import ApiStack
+from tests.mqttclient import subscribe, telemetry_json
 
 
-def _publish(stack: Stack, topic: str, payload: str, retain: bool = False) -> None:
+def _publish(stack: ApiStack, topic: str, payload: str, retain: bool = False) -> None:
     argv = ["mosquitto_pub", "-p", str(stack.mosquitto.port), "-q", "1", "-t", topic]
     subprocess.run([*argv, *(["-r"] if retain else []), "-m", payload], check=True, timeout=10)
 
 
-def _reading(stack: Stack, seq: int, ts: datetime, temp_c: float) -> None:
+def _reading(stack: ApiStack, seq: int, ts: datetime, temp_c: float) -> None:
     payload = telemetry_json("cold-room-1", "cold-room-1.air", seq, ts, temp_c)
     _publish(stack, f"coldchain/v1/{SITE}/cold-room-1/telemetry", payload)
 
@@ -39,7 +40,7 @@ def _next(alerts: queue.Queue[mqtt.MQTTMessage], **match: str) -> dict[str, Any]
             return event
 
 
-def _only_cold_room_1(stack: Stack, **limits: float) -> None:
+def _only_cold_room_1(stack: ApiStack, **limits: float) -> None:
     """Shrink the test fleet to one sensor, reporting every second, with these limits."""
     fleet = yaml.safe_load(stack.fleet.read_text())
     site = fleet["sites"][0]
@@ -50,7 +51,7 @@ def _only_cold_room_1(stack: Stack, **limits: float) -> None:
     stack.fleet.write_text(yaml.safe_dump(fleet))
 
 
-def test_a_silent_sensor_raises_no_data_and_its_next_reading_clears_it(stack: Stack) -> None:
+def test_a_silent_sensor_raises_no_data_and_its_next_reading_clears_it(stack: ApiStack) -> None:
     _only_cold_room_1(stack)
     alerts = subscribe(stack.mosquitto.port, "coldchain/v1/_alerts/#")
     stack.start_ingest(COLDCHAIN_INGEST_SILENCE_CHECK_S="0.2")
@@ -69,7 +70,7 @@ def test_a_silent_sensor_raises_no_data_and_its_next_reading_clears_it(stack: St
     assert datetime.fromisoformat(cleared["at"]) == later
 
 
-def _offline_after(stack: Stack, seconds: float) -> None:
+def _offline_after(stack: ApiStack, seconds: float) -> None:
     fleet = yaml.safe_load(stack.fleet.read_text())
     for gateway in fleet["sites"][0]["gateways"]:
         gateway["offline_after_s"] = seconds
@@ -77,7 +78,7 @@ def _offline_after(stack: Stack, seconds: float) -> None:
 
 
 def test_gateway_offline_status_is_an_alarm_once_it_lasts_until_it_is_online(
-    stack: Stack,
+    stack: ApiStack,
 ) -> None:
     _offline_after(stack, 2)
     alerts = subscribe(stack.mosquitto.port, "coldchain/v1/_alerts/#")
@@ -92,7 +93,7 @@ def test_gateway_offline_status_is_an_alarm_once_it_lasts_until_it_is_online(
     assert _next(alerts, rule="offline", state="cleared")["key"] == raised["key"]
 
 
-def test_a_gateway_back_online_within_its_delay_is_no_alarm(stack: Stack) -> None:
+def test_a_gateway_back_online_within_its_delay_is_no_alarm(stack: ApiStack) -> None:
     _offline_after(stack, 3)
     alerts = subscribe(stack.mosquitto.port, "coldchain/v1/_alerts/#")
     stack.start_ingest(COLDCHAIN_INGEST_SILENCE_CHECK_S="0.2")
@@ -110,7 +111,7 @@ def test_a_gateway_back_online_within_its_delay_is_no_alarm(stack: Stack) -> Non
     assert ("offline", "van-1") not in seen
 
 
-def test_ingest_killed_mid_excursion_alarms_once_and_still_clears(stack: Stack) -> None:
+def test_ingest_killed_mid_excursion_alarms_once_and_still_clears(stack: ApiStack) -> None:
     _only_cold_room_1(stack, delay_s=120)
     alerts = subscribe(stack.mosquitto.port, "coldchain/v1/_alerts/#")
     ingest = stack.start_ingest()
@@ -138,7 +139,7 @@ def test_ingest_killed_mid_excursion_alarms_once_and_still_clears(stack: Stack) 
     assert temperature == [(raised["key"], "raised"), (raised["key"], "cleared")]
 
 
-def _alert_records(stack: Stack, prefix: str) -> list[tuple[str, str]]:
+def _alert_records(stack: ApiStack, prefix: str) -> list[tuple[str, str]]:
     """(key, state) of cold-room-1.air's alert records whose key starts with `prefix`."""
     series = stack.influxdb.query(
         stack.database, """SELECT "key", state FROM alert WHERE sensor = 'cold-room-1.air'"""

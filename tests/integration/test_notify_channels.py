@@ -23,8 +23,8 @@ import pytest
 from coldchain_alerts.notify import AlertLine, Delivery, Notice, Notifier, Reason, Recipient, render
 from coldchain_alerts.notify.message import Rendered
 from coldchain_alerts.settings import AlertsSettings
-from fakes import RecordingHttpServer, SmtpSink, server_tls_context
-from servers import CertificateAuthority, certificate_authority, free_port
+from coldchain_devstack.servers import CertificateAuthority, certificate_authority, free_port
+from tests.fakes import RecordingHttpServer, SmtpSink, server_tls_context
 
 ROOT = Path(__file__).resolve().parents[2]
 WEBHOOK_SCHEMA = ROOT / "docs" / "alerts-webhook.v1.schema.json"

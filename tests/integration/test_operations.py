@@ -15,10 +15,11 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from coldchain import topics
 from coldchain.contract import AlertEvent, AlertState, Severity
+from coldchain_devstack.servers import Process, free_port, service, wait_until
+from coldchain_devstack.stack import SITE
 from coldchain_io.logs import JsonFormatter
-from conftest import SITE, Stack
-from mqttclient import telemetry_json
-from servers import Process, free_port, service, wait_until
+from tests.alertsapi import ApiStack
+from tests.mqttclient import telemetry_json
 
 STARTED = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
 
@@ -55,7 +56,7 @@ def _publish(port: int, topic: str, payload: bytes) -> None:
 # --- ingest /healthz --------------------------------------------------------------------
 
 
-def test_ingest_health_follows_the_broker(stack: Stack) -> None:
+def test_ingest_health_follows_the_broker(stack: ApiStack) -> None:
     stack.start_ingest()
     port = stack.metrics_port
     assert wait_until(lambda: _health(port, 200), 10, "healthy") == {
@@ -79,7 +80,7 @@ def test_ingest_health_follows_the_broker(stack: Stack) -> None:
     wait_until(lambda: _health(port, 200), 30, "healthy again after the broker returns")
 
 
-def test_ingest_health_names_influxdb_when_it_is_unreachable(stack: Stack) -> None:
+def test_ingest_health_names_influxdb_when_it_is_unreachable(stack: ApiStack) -> None:
     closed = f"http://127.0.0.1:{free_port()}"
     stack.start_ingest(
         COLDCHAIN_INGEST_INFLUX_URL=closed, COLDCHAIN_INGEST_INFLUX_CREATE_DB="false"
@@ -97,7 +98,7 @@ def test_ingest_health_names_influxdb_when_it_is_unreachable(stack: Stack) -> No
     }
 
 
-def test_ingest_metrics_cover_what_operations_watch(stack: Stack) -> None:
+def test_ingest_metrics_cover_what_operations_watch(stack: ApiStack) -> None:
     stack.start_ingest()
     text = wait_until(lambda: _get(stack.metrics_port, "/metrics"), 10, "/metrics").text
     for name in [
@@ -153,7 +154,7 @@ def _samples(port: int) -> dict[str, float] | None:
     return samples
 
 
-def test_alerts_metrics_count_open_alerts_and_events(stack: Stack) -> None:
+def test_alerts_metrics_count_open_alerts_and_events(stack: ApiStack) -> None:
     stack.alerts().start()
     port = stack.alerts_port
     wait_until(lambda: _health(port, 200), 30, "the alerts service to be healthy")
@@ -198,7 +199,7 @@ def _json_lines(process: Process) -> list[dict[str, Any]]:
     return records
 
 
-def test_every_service_logs_one_json_object_per_line(stack: Stack) -> None:
+def test_every_service_logs_one_json_object_per_line(stack: ApiStack) -> None:
     ingest = stack.start_ingest(COLDCHAIN_INGEST_LOG_FORMAT="json")
     alerts = service(
         "alerts",

@@ -33,11 +33,12 @@ from typer.testing import CliRunner
 from coldchain import compliance, measurements
 from coldchain.categories import PRESETS
 from coldchain.compliance import Band, Rules, Sample
+from coldchain_devstack import REPO
+from coldchain_devstack.servers import InfluxDB, free_port
+from coldchain_devstack.stack import DEMO_FLEET
 from coldchain_reports import keys, signing
 from coldchain_reports.cli import app
-from conftest import DEMO_FLEET
-from servers import REPO, InfluxDB, free_port
-from signed import signing_env
+from tests.signed import signing_env
 
 INTERVAL_S = 60
 ROOM, ROOM_SENSOR = "cold-room-1", "cold-room-1.air"

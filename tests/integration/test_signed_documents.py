@@ -22,10 +22,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from reportlab.pdfgen.canvas import Canvas
 
+from coldchain_devstack.servers import InfluxDB
 from coldchain_reports import keys, signed_pdf, signing
 from coldchain_reports.seal import preliminary
-from servers import InfluxDB
-from signed import (
+from tests.signed import (
     VAN,
     VAN_SENSOR,
     Hub,

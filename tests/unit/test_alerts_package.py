@@ -11,7 +11,7 @@ from __future__ import annotations
 import fnmatch
 import tomllib
 
-from servers import REPO
+from coldchain_devstack import REPO
 
 ALERTS = REPO / "alerts"
 

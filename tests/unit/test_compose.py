@@ -28,9 +28,15 @@ from pydantic_settings import BaseSettings
 from coldchain.contract import MAX_PAYLOAD_BYTES
 from coldchain.topics import PREFIX
 from coldchain_alerts.settings import AlertsSettings
+from coldchain_devstack import demo
+from coldchain_devstack.localstack import (
+    ACL_FILE,
+    MAX_PACKET_BYTES,
+    mosquitto_conf,
+    secured_mosquitto_conf,
+)
 from coldchain_gateway.settings import GatewaySettings
 from coldchain_ingest.settings import IngestSettings
-from localstack import ACL_FILE, MAX_PACKET_BYTES, mosquitto_conf, secured_mosquitto_conf
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "compose.yaml"
@@ -49,7 +55,7 @@ SETTINGS: dict[str, type[BaseSettings]] = {
     "alerts": AlertsSettings,
 }
 #: Every installable folder; a part's local dependencies are found among these.
-INSTALLABLE = ["domain", "firmware-sim", "gateway", "ingest", "alerts"]
+INSTALLABLE = ["domain", "firmware-sim", "gateway", "ingest", "alerts", "devstack"]
 #: Commands the Procfile may take from the system, and the Debian package with each.
 SYSTEM_COMMANDS = {"mosquitto": "mosquitto", "influxd": "influxdb"}
 #: What the .venv holds besides the console scripts of our parts.
@@ -617,6 +623,15 @@ def test_dockerfile_copies_exist() -> None:
                 assert (ROOT / source).exists(), f"Dockerfile copies missing {source}"
 
 
+def test_no_image_carries_the_local_stack() -> None:
+    """devstack/ starts servers on a developer's machine; production runs compose.yaml."""
+    for target in stages():
+        for sources, _ in copies(target):
+            assert "devstack" not in sources, f"Dockerfile stage {target} copies devstack/"
+    for part in SETTINGS:
+        assert "devstack" not in local_folders(part), f"{part} depends on devstack/"
+
+
 def test_dashboard_providers_read_each_language_of_the_mounted_dashboards() -> None:
     """One provider per language folder of dashboards/ (de, en), each into its own folder."""
     provider = yaml.safe_load((GRAFANA_PROVISIONING / "dashboards/coldchain.yaml").read_text())
@@ -704,9 +719,7 @@ def test_procfile_names_only_what_exists(entry: str) -> None:
     command = program(procfile()[entry])
     assert command, f"Procfile {entry}: no command"
     name = command[0]
-    if name.startswith("scripts/"):
-        assert os.access(ROOT / name, os.X_OK), f"Procfile {entry}: {name} is not executable"
-    elif name.startswith(".venv/bin/"):
+    if name.startswith(".venv/bin/"):
         _check_venv_command(command, f"Procfile {entry}")
     else:
         package = SYSTEM_COMMANDS.get(name)
@@ -722,17 +735,18 @@ def _check_venv_command(command: list[str], where: str) -> None:
         assert (ROOT / command[1]).is_file(), f"{where}: {command[1]} missing"
 
 
-def procfile_scripts() -> list[str]:
-    return sorted({c[0] for c in map(program, procfile().values()) if c[0].startswith("scripts/")})
+DEMO_ENVIRONMENTS = {
+    "ingest": demo.ingest_environment,
+    "alerts": demo.alerts_environment,
+    "gateway": lambda ports: demo.gateway_environment(ports, "van-1"),
+}
 
 
-@pytest.mark.parametrize("script", procfile_scripts())
-def test_demo_scripts_run_console_scripts_and_set_settings(script: str) -> None:
-    text = (ROOT / script).read_text()
-    for command in re.findall(r"\.venv/bin/[\w.-]+.*", text):
-        _check_venv_command(shlex.split(command), script)
-    variables = set(re.findall(r"\b(COLDCHAIN_[A-Z0-9_]+)=", text))
-    assert not variables - ALL_ENV_NAMES, f"{script}: unknown {variables - ALL_ENV_NAMES}"
+@pytest.mark.parametrize("part", list(DEMO_ENVIRONMENTS))
+def test_the_demo_sets_only_settings_of_the_part_it_runs(part: str) -> None:
+    variables = set(DEMO_ENVIRONMENTS[part](demo.Ports.from_environment()))
+    unknown = variables - set(env_names(SETTINGS[part]))
+    assert not unknown, f"coldchain-demo runs {part} with unknown {unknown}"
 
 
 # --- docs/configuration.md lists every setting with its default ---------------------

@@ -8,10 +8,10 @@ import re
 from pathlib import Path
 from typing import Any
 
-import contract_schemas
 import pytest
 
 from coldchain.contract import Telemetry
+from coldchain_devstack import contract_schemas
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTRACT_DIR = ROOT / "docs" / "contract"

@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from demo_summary import FLEET, asset_names, open_alerts
 
-NAMES = asset_names(FLEET)
+from coldchain_devstack.demo_summary import asset_names, open_alerts
+from coldchain_devstack.stack import DEMO_FLEET
+
+NAMES = asset_names(DEMO_FLEET)
 
 
 def alert(**changes: Any) -> dict[str, Any]:

@@ -14,11 +14,11 @@ from datetime import timedelta
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
-from test_engine import AIR, CORE, DOOR, FREEZER, FREEZER_DOOR, T0, make_fleet
 
 from coldchain import engine as engine_module
 from coldchain.contract import Event, EventKind, Reading
 from coldchain.engine import EngineState, RuleEngine
+from tests.unit.test_engine import AIR, CORE, DOOR, FREEZER, FREEZER_DOOR, T0, make_fleet
 
 PROBES = {AIR: (-3.0, 14.0), CORE: (-3.0, 14.0), FREEZER: (-24.0, -12.0)}
 DOORS = [DOOR, FREEZER_DOOR]

@@ -10,10 +10,10 @@ from typing import Any
 
 import jsonschema
 from hypothesis import given
-from test_notify_message import NOW, languages, notices, van_too_warm
 
 from coldchain_alerts.notify import Notice, Reason, render
 from coldchain_alerts.notify.webhook import WebhookBody, body, json_schema_text
+from tests.unit.test_notify_message import NOW, languages, notices, van_too_warm
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_FILE = ROOT / "docs" / "alerts-webhook.v1.schema.json"

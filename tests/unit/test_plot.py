@@ -10,10 +10,10 @@ from matplotlib.axes import Axes
 
 from coldchain.compliance import Excursion, Sample
 from coldchain.fleet import Fleet
+from coldchain_devstack.stack import DEMO_FLEET
 from coldchain_reports import scope
 from coldchain_reports.labels import Labels
 from coldchain_reports.plot import draw, temperature_svg
-from conftest import DEMO_FLEET
 
 ROOM = scope.of_asset(Fleet.from_yaml(DEMO_FLEET.read_text(encoding="utf-8")), "cold-room-1")
 

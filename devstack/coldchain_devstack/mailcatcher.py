@@ -4,13 +4,12 @@
 .eml file in the given folder (open it with any mail program) and announced in
 one line. Runs until SIGTERM or Ctrl-C.
 
-    python scripts/mailcatcher.py FOLDER PORT
+    coldchain-demo mail FOLDER PORT
 """
 
 from __future__ import annotations
 
 import signal
-import sys
 import threading
 from datetime import datetime
 from email import message_from_bytes, policy
@@ -37,10 +36,10 @@ class Keep:
         return "250 kept"
 
 
-def main(folder: str, port: str) -> None:
-    target = Path(folder)
+def catch(target: Path, port: int) -> None:
+    """Keep the mail sent to 127.0.0.1:`port` in `target` until SIGTERM or SIGINT."""
     target.mkdir(parents=True, exist_ok=True)
-    controller = Controller(Keep(target), hostname="127.0.0.1", port=int(port))
+    controller = Controller(Keep(target), hostname="127.0.0.1", port=port)
     controller.start()
     print(f"mail catcher on 127.0.0.1:{port}, keeping mail in {target}/", flush=True)
     stop = threading.Event()
@@ -48,7 +47,3 @@ def main(folder: str, port: str) -> None:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     stop.wait()
     controller.stop()
-
-
-if __name__ == "__main__":
-    main(*sys.argv[1:3])

@@ -1,8 +1,8 @@
 """Accounts of the production broker, in its Mosquitto password file.
 
-    python scripts/broker_users.py PASSWORD_FILE gateway SITE GATEWAY
-    python scripts/broker_users.py PASSWORD_FILE service ingest|alerts
-    python scripts/broker_users.py PASSWORD_FILE remove USERNAME
+    coldchain-broker-users PASSWORD_FILE gateway SITE GATEWAY
+    coldchain-broker-users PASSWORD_FILE service ingest|alerts
+    coldchain-broker-users PASSWORD_FILE remove USERNAME
 
 `gateway` and `service` add the account, or give an existing one a new password
 (that is how a password is rotated), and print the two settings its client needs,
@@ -39,7 +39,7 @@ _ID = TypeAdapter(Id)
 
 
 class AccountError(Exception):
-    """A request this script refuses; the message says what to do instead."""
+    """A request this command refuses; the message says what to do instead."""
 
 
 def gateway_username(site: str, gateway: str) -> str:
@@ -140,7 +140,7 @@ def _write(password_file: Path, entries: list[str]) -> None:
     temporary.replace(password_file)
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Accounts of the broker's password file.")
     parser.add_argument("password_file", type=Path)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -172,7 +172,3 @@ def main(argv: list[str]) -> int:
         return 2
     print("reload the broker: docker compose kill -s HUP mosquitto", file=sys.stderr)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

@@ -5,20 +5,19 @@ fixtures' under a temporary directory, so both run the servers alike. The
 production configuration for compose.yaml lives in deploy/. The demo's broker is
 anonymous on loopback; `secured_mosquitto_conf` writes the production broker's
 security (password file, deploy/mosquitto/acl, TLS listener) for the security tests.
-
-    python scripts/localstack.py VAR_DIR MQTT_PORT INFLUX_PORT
+`coldchain-demo configure` writes the demo's.
 """
 
 from __future__ import annotations
 
 import getpass
-import sys
 from pathlib import Path
 
 from coldchain.contract import MAX_PAYLOAD_BYTES
+from coldchain_devstack import REPO
 
 #: The production ACL (docs/security.md); the secured test broker uses the same file.
-ACL_FILE = Path(__file__).resolve().parent.parent / "deploy" / "mosquitto" / "acl"
+ACL_FILE = REPO / "deploy" / "mosquitto" / "acl"
 
 #: The largest MQTT packet a broker of ours takes (`max_packet_size`, also in
 #: deploy/mosquitto/mosquitto.conf): a client sending a larger one is disconnected, MQTT 5
@@ -126,13 +125,3 @@ def influxdb_conf(directory: Path, http_port: int, rpc_port: int) -> Path:
         '[logging]\n  suppress-logo = true\n  level = "warn"\n'
     )
     return conf
-
-
-def main(argv: list[str]) -> None:
-    directory, mqtt_port, influx_port = Path(argv[0]).resolve(), int(argv[1]), int(argv[2])
-    mosquitto_conf(directory, mqtt_port)
-    influxdb_conf(directory, influx_port, influx_port + 2)
-
-
-if __name__ == "__main__":
-    main(sys.argv[1:])

@@ -23,14 +23,14 @@ from coldchain.fleet import Fleet
 from coldchain.languages import Language
 from coldchain.rulenames import rule_name
 from coldchain_alerts.notify.message import celsius, duration
+from coldchain_devstack.stack import DEMO_FLEET
 
 INFLUX = f"http://127.0.0.1:{os.environ.get('INFLUX_PORT', '8086')}"
 ALERTS = f"http://127.0.0.1:{os.environ.get('ALERTS_PORT', '8000')}"
 METRICS = f"http://127.0.0.1:{os.environ.get('METRICS_PORT', '9108')}/metrics"
 INVALID = "coldchain_ingest_messages_invalid_total"
-#: An auditor's API token, made by scripts/demo_alerts.py.
+#: An auditor's API token, made by `demo_alerts`.
 TOKEN = Path("var/alerts/demo-token")
-FLEET = Path(__file__).resolve().parent.parent / "fleet" / "dortmund-hub.yaml"
 #: Open alerts described in the line; the rest are counted.
 DESCRIBED = 3
 
@@ -173,14 +173,11 @@ def line(client: httpx.Client, language: Language, names: dict[str, dict[str, st
     return " | ".join(parts)
 
 
-def main() -> None:
+def run() -> None:
+    """Print the line every 5 s until stopped."""
     shown = language()
-    names = asset_names(FLEET)
+    names = asset_names(DEMO_FLEET)
     with httpx.Client(timeout=2.0) as client:
         while True:
             time.sleep(5)
             print(line(client, shown, names), flush=True)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,7 +1,7 @@
-"""Real servers and our own services as processes, for the test fixtures.
+"""Real servers and our own services as processes, for the tests and the benchmarks.
 
 Mosquitto and InfluxDB run from Debian's packages with the configuration that
-`make demo` uses (scripts/localstack.py), on free ports in temporary
+`make demo` uses (`coldchain_devstack.localstack`), on free ports in temporary
 directories. `SecuredMosquitto` adds the production broker's security
 (password file, ACL, TLS with a certificate authority openssl makes for the
 test), `LockedInfluxDB` production InfluxDB's (authentication, the accounts of
@@ -26,10 +26,8 @@ from typing import Any
 
 import httpx
 
-import localstack
+from coldchain_devstack import BIN, REPO, localstack
 
-REPO = Path(__file__).resolve().parent.parent
-BIN = REPO / ".venv" / "bin"
 #: What the influxdb image runs at its first start to make our clients' accounts.
 INFLUXDB_ACCOUNTS = REPO / "deploy" / "influxdb" / "accounts.sh"
 
@@ -189,7 +187,7 @@ def _openssl(directory: Path, command: str, subject: str | None = None) -> None:
 
 
 class SecuredMosquitto(Mosquitto):
-    """Mosquitto with the production broker's security (scripts/localstack.py).
+    """Mosquitto with the production broker's security (`localstack.secured_mosquitto_conf`).
 
     Accounts from `password_file`, rights from deploy/mosquitto/acl, anonymous
     refused; plain MQTT on `port`, TLS with the certificate of `authority` on `tls_port`.

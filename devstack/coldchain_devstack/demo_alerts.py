@@ -1,19 +1,16 @@
 """Set up the demo's alerts service once: people, contacts and Dortmund's escalation policy.
 
-Run by scripts/demo-service before the service starts; changes nothing when the
-demo database has them already. Leaves in FOLDER the key that signs the pages'
+Run by `coldchain-demo service alerts` before the service starts; changes nothing when the
+demo database has them already. Leaves in `keep` the key that signs the pages'
 sessions (`secret-key`) and an auditor's API token for the summary (`demo-token`).
 The demo's times are short (its physics run 60 times faster): level 2 is told
 after 2 minutes without acknowledgement, and the levels told are reminded every
 minute.
-
-    python scripts/demo_alerts.py DATABASE_URL FOLDER
 """
 
 from __future__ import annotations
 
 import secrets
-import sys
 from pathlib import Path
 
 from sqlalchemy import select
@@ -37,8 +34,7 @@ SITE = "dortmund-hub"
 ACTOR = "demo"
 
 
-def main(database_url: str, folder: str) -> None:
-    keep = Path(folder)
+def set_up(database_url: str, keep: Path) -> None:
     keep.mkdir(parents=True, exist_ok=True)
     key = keep / "secret-key"
     if not key.exists():
@@ -56,7 +52,3 @@ def main(database_url: str, folder: str) -> None:
             _, secret = people.add_token(session, ACTOR, "pruefer", "demo summary")
             token.write_text(secret)
     engine.dispose()
-
-
-if __name__ == "__main__":
-    main(*sys.argv[1:3])

@@ -1,10 +1,10 @@
 """Write the JSON Schema of every contract v1 message into a directory.
 
-Usage: python scripts/contract_schemas.py docs/contract   (what `make schemas` runs)
+Usage: coldchain-contract-schemas docs/contract   (what `make schemas` runs)
 
 The schemas are generated from the pydantic models in coldchain.contract, which
 stay the single definition; tests/unit/test_contract_schemas.py fails when the
-committed files differ from what this script would write.
+committed files differ from what this command would write.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from coldchain.contract import (
     InvalidNotice,
     Telemetry,
 )
+from coldchain_devstack import REPO
 
-ROOT = Path(__file__).resolve().parents[1]
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 
@@ -80,7 +80,7 @@ def render(directory: Path | str) -> dict[str, str]:
 
     `directory` only shapes the `$comment` that tells how to regenerate the files.
     """
-    command = f"python scripts/contract_schemas.py {_shown(Path(directory))}"
+    command = f"coldchain-contract-schemas {_shown(Path(directory))}"
     return {_file_name(message): _text(_schema(message, command)) for message in MESSAGES}
 
 
@@ -127,19 +127,16 @@ def _text(schema: dict[str, Any]) -> str:
 
 def _shown(directory: Path) -> str:
     try:
-        return directory.resolve().relative_to(ROOT).as_posix()
+        return directory.resolve().relative_to(REPO).as_posix()
     except ValueError:
         return directory.as_posix()
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1:
-        print("usage: python scripts/contract_schemas.py DIRECTORY", file=sys.stderr)
+        print("usage: coldchain-contract-schemas DIRECTORY", file=sys.stderr)
         return 2
     for path in write(Path(argv[0])):
         print(f"wrote {path}")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
