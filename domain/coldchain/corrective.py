@@ -28,8 +28,8 @@ from coldchain.contract import Severity
 
 
 @dataclass(frozen=True)
-class Closing:
-    """The closing of one alert: who closed it when (UTC), and what they recorded.
+class ClosedAlert:
+    """An alert as it was closed: who closed it when (UTC), and what they recorded.
 
     `started_at` is when the alert's condition began (reading time, UTC); `severity`
     the alert's severity when closed; `product_decision` as the alerts service stored
@@ -47,14 +47,16 @@ class Closing:
     comment: str
 
 
-def answered(excursions: Sequence[Excursion], closings: Sequence[Closing]) -> list[list[Closing]]:
+def answered(
+    excursions: Sequence[Excursion], closings: Sequence[ClosedAlert]
+) -> list[list[ClosedAlert]]:
     """For each excursion (sorted by start, not overlapping), the closings answering it.
 
     The rule is in this module's docstring; each closing answers at most one
     excursion, and an excursion's closings are in the order they were closed.
     """
     ends = [excursion.end for excursion in excursions]
-    result: list[list[Closing]] = [[] for _ in excursions]
+    result: list[list[ClosedAlert]] = [[] for _ in excursions]
     for closing in sorted(closings, key=lambda c: c.closed_at):
         if closing.severity != Severity.CRITICAL:
             continue

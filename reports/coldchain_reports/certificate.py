@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 from coldchain import compliance
 from coldchain.compliance import Band, GraceEvent, PeriodStats, Sample
-from coldchain.corrective import Closing, answered
+from coldchain.corrective import ClosedAlert, answered
 from coldchain_reports import conventions, delivery
 from coldchain_reports.calibration import Calibration, CalibrationState, flaws, state
 from coldchain_reports.delivery import Delivery
@@ -61,7 +61,7 @@ class Certificate:
     samples: Sequence[Sample]
     seal: Seal
     issued_at: datetime
-    actions: list[list[Closing]]
+    actions: list[list[ClosedAlert]]
     """For each excursion beyond the alarm limits, the closings of the alerts answering it."""
     calibration: Calibration | None
     """The probe's check in force at hand-over, if the calibration records know one."""
@@ -90,7 +90,7 @@ def build(
     samples: Sequence[Sample],
     delivery: Delivery,
     issued_at: datetime,
-    closings: Sequence[Closing],
+    closings: Sequence[ClosedAlert],
     events: Sequence[GraceEvent] = (),
     calibration: Calibration | None = None,
 ) -> Certificate:

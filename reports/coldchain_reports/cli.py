@@ -15,7 +15,6 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
@@ -23,9 +22,10 @@ from zoneinfo import ZoneInfo
 import typer
 
 from coldchain.compliance import Judged, judged_readings
-from coldchain.corrective import Closing
+from coldchain.corrective import ClosedAlert
 from coldchain.errors import FleetConfigError
 from coldchain.fleet import Fleet
+from coldchain.languages import Language
 from coldchain_reports import (
     calibration,
     certificate,
@@ -49,11 +49,6 @@ key_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(key_app, name="key")
-
-
-class Language(StrEnum):
-    DE = "de"
-    EN = "en"
 
 
 EnvFile = Annotated[
@@ -89,7 +84,7 @@ def report_command(
     sensor: Annotated[
         str | None, typer.Option(help="The asset's sensor, when it has more than one.")
     ] = None,
-    lang: Lang = Language.DE,
+    lang: Lang = "de",
     out_dir: OutDir = Path(),
     calibration_file: CalibrationFile = None,
     env_file: EnvFile = None,
@@ -116,12 +111,12 @@ def report_command(
         )
         days = f"{first_day}" if first_day == last_day else f"{first_day}_{last_day}"
         stem = out_dir / f"report_{asset}_{days}"
-        pdf_path, csv_path = Path(f"{stem}_{lang.value}.pdf"), Path(f"{stem}.csv")
+        pdf_path, csv_path = Path(f"{stem}_{lang}.pdf"), Path(f"{stem}.csv")
         json_path = Path(f"{stem}.json")
         out_dir.mkdir(parents=True, exist_ok=True)
         table = _csv_bytes(report.csv_rows(result))
         document = signing.sign(report.to_json(result, hashlib.sha256(table).hexdigest()), key)
-        labels = Labels(lang.value, target.timezone)
+        labels = Labels(lang, target.timezone)
         _write_pdf(pdf_path, lambda path, info: pdf.render_report(result, labels, path, info),
                    document, key)  # fmt: skip
         csv_path.write_bytes(table)
@@ -158,7 +153,7 @@ def certificate_command(
             dir_okay=False,
         ),
     ],
-    lang: Lang = Language.DE,
+    lang: Lang = "de",
     out_dir: OutDir = Path(),
     calibration_file: CalibrationFile = None,
     env_file: EnvFile = None,
@@ -187,10 +182,10 @@ def certificate_command(
         )
         local = start.astimezone(ZoneInfo(target.timezone))
         stem = out_dir / f"certificate_{sensor}_{local:%Y-%m-%d_%H%M%S}"
-        pdf_path, json_path = Path(f"{stem}_{lang.value}.pdf"), Path(f"{stem}.json")
+        pdf_path, json_path = Path(f"{stem}_{lang}.pdf"), Path(f"{stem}.json")
         out_dir.mkdir(parents=True, exist_ok=True)
         document = signing.sign(certificate.to_json(result), key)
-        labels = Labels(lang.value, target.timezone)
+        labels = Labels(lang, target.timezone)
         _write_pdf(pdf_path, lambda path, info: pdf.render_certificate(result, labels, path, info),
                    document, key)  # fmt: skip
         _write_json(json_path, document)
@@ -494,7 +489,7 @@ def _fleet(settings: ReportSettings) -> Fleet:
 
 def _read(
     settings: ReportSettings, target: scope.Scope, start: datetime, end: datetime
-) -> tuple[Judged, list[Closing]]:
+) -> tuple[Judged, list[ClosedAlert]]:
     """The target's readings and events that give [start, end) its numbers (those around
     it included, as compliance.judged_readings asks), and the closings of its alerts
     since start."""

@@ -8,11 +8,9 @@ abbreviation, so the doubled hour of the autumn clock change stays unambiguous.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
 from zoneinfo import ZoneInfo
 
-Language = Literal["de", "en"]
-LANGUAGES: tuple[Language, ...] = ("de", "en")
+from coldchain.languages import Language
 
 _DE = {
     "report_title": "Temperaturbericht",

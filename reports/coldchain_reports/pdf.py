@@ -42,7 +42,7 @@ from svglib import fonts as svg_fonts
 from svglib.svglib import svg2rlg
 
 from coldchain.compliance import Deviation, Excursion, PeriodStats
-from coldchain.corrective import Closing
+from coldchain.corrective import ClosedAlert
 from coldchain_reports import conventions
 from coldchain_reports.calibration import Calibration, flaws
 from coldchain_reports.certificate import Certificate
@@ -497,7 +497,7 @@ def _days_tables(report: AssetReport, labels: Labels) -> list[Any]:
 
 def _excursions(
     excursions: Sequence[tuple[Excursion, list[str]]],
-    actions: Sequence[Sequence[Closing]],
+    actions: Sequence[Sequence[ClosedAlert]],
     labels: Labels,
     seconds: bool,
 ) -> list[Any]:
@@ -612,7 +612,7 @@ def _stacked(moment: str) -> str:
     return moment.replace(" ", "\n", 1)
 
 
-def _action(closing: Closing, labels: Labels) -> str:
+def _action(closing: ClosedAlert, labels: Labels) -> str:
     """A closing as lines: the corrective action, the cause, the comment, who closed it when."""
     lines = [closing.corrective_action or labels("none")]
     if closing.cause:

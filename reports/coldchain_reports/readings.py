@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 
 from coldchain.compliance import Sample
-from coldchain.corrective import Closing
+from coldchain.corrective import ClosedAlert
 from coldchain.measurements import ALERT_ACTION, TEMPERATURE
 from coldchain_io.influx import (
     InfluxHttp,
@@ -70,7 +70,7 @@ class Readings:
         coldchain.compliance.judged_readings reads them."""
         return StoredReadings(self.query, asset, sensor, asset_sensors)
 
-    def closings(self, asset: str, sensor: str, since: datetime) -> list[Closing]:
+    def closings(self, asset: str, sensor: str, since: datetime) -> list[ClosedAlert]:
         """Closings of alerts about `asset` (this sensor's, or the asset's own) at or after
         `since` (UTC), from the alerts service's alert actions."""
         influxql = (
@@ -106,7 +106,7 @@ def _values(result: dict[str, Any], database: str) -> Rows:
     raise InfluxRejected(f"query on database {database!r} failed: {result['error']}{hint}")
 
 
-def _closing(row: list[Any]) -> Closing:
+def _closing(row: list[Any]) -> ClosedAlert:
     closed_ns, alert_id, severity, started_ns, actor, cause, action, decision, comment = row
     if started_ns is None:
         raise IncompleteRecord(
@@ -114,7 +114,7 @@ def _closing(row: list[Any]) -> Closing:
             "started_ns, so it cannot be matched with an excursion: the alerts service must "
             f"write it with every {ALERT_ACTION} point (docs/influxdb-schema.md)"
         )
-    return Closing(
+    return ClosedAlert(
         alert_id=str(alert_id),
         severity=str(severity),
         started_at=from_ns(int(started_ns)),

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from coldchain import compliance
 from coldchain.compliance import Excursion, GraceEvent, PeriodStats, Sample
-from coldchain.corrective import Closing, answered
+from coldchain.corrective import ClosedAlert, answered
 from coldchain_reports import conventions
 from coldchain_reports.calibration import Calibration
 from coldchain_reports.errors import InvalidInput
@@ -48,7 +48,7 @@ class AssetReport:
     samples: Sequence[Sample]
     seal: Seal
     calibration: Calibration | None
-    actions: list[list[Closing]]
+    actions: list[list[ClosedAlert]]
     """For each excursion beyond the alarm limits (those carried into the period first),
     the closings of the alerts answering it."""
     issued_at: datetime
@@ -102,7 +102,7 @@ def build(
     last_day: date,
     samples: Sequence[Sample],
     calibration: Calibration | None,
-    closings: Sequence[Closing],
+    closings: Sequence[ClosedAlert],
     events: Sequence[GraceEvent],
     issued_at: datetime,
 ) -> AssetReport:

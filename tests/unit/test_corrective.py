@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from coldchain.compliance import Excursion
-from coldchain.corrective import Closing, answered
+from coldchain.corrective import ClosedAlert, answered
 
 T0 = datetime(2026, 6, 1, 8, tzinfo=UTC)
 
@@ -18,8 +18,10 @@ def excursion(start: float, end: float) -> Excursion:
     return Excursion(at(start), at(end), peak_c=8.0, degree_minutes=1.0)
 
 
-def closing(alert_id: str, started: float, closed: float, severity: str = "critical") -> Closing:
-    return Closing(
+def closing(
+    alert_id: str, started: float, closed: float, severity: str = "critical"
+) -> ClosedAlert:
+    return ClosedAlert(
         alert_id=alert_id,
         severity=severity,
         started_at=at(started),
@@ -35,7 +37,7 @@ def closing(alert_id: str, started: float, closed: float, severity: str = "criti
 EXCURSIONS = [excursion(0, 30), excursion(60, 70), excursion(200, 210)]
 
 
-def ids(result: list[list[Closing]]) -> list[list[str]]:
+def ids(result: list[list[ClosedAlert]]) -> list[list[str]]:
     return [[c.alert_id for c in closings] for closings in result]
 
 
