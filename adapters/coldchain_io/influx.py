@@ -15,9 +15,11 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings
 
 from coldchain.compliance import GraceEvent, Sample
 from coldchain.contract import EventKind
@@ -28,6 +30,38 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 #: Rows of an InfluxQL answer: the `values` of its series (time first, in ns).
 Rows = list[list[Any]]
+
+ClientT = TypeVar("ClientT", bound="InfluxHttp")
+
+
+class InfluxSettings(BaseSettings):
+    """Where InfluxDB is and how to log in to it; a subclass gives the environment prefix."""
+
+    influx_url: str = "http://localhost:8086"
+    influx_db: str = "coldchain"
+    influx_username: str | None = None
+    influx_password: SecretStr | None = None
+    influx_token: SecretStr | None = Field(
+        default=None, description="InfluxDB 2.x/3.x token for the v1-compatible API."
+    )
+
+    def influx(self, kind: type[ClientT], timeout_s: float = 10.0) -> ClientT:
+        """A client (`InfluxHttp` or a service's subclass) of the configured database;
+        raises ValueError when no URL is set."""
+        if not self.influx_url:
+            raise ValueError("no InfluxDB is configured (influx_url is empty)")
+        return kind(
+            self.influx_url,
+            self.influx_db,
+            self.influx_username,
+            _secret(self.influx_password),
+            _secret(self.influx_token),
+            timeout_s,
+        )
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return None if value is None else value.get_secret_value()
 
 
 class InfluxHttp:

@@ -62,16 +62,7 @@ class AlertsService:
         self.asset_names = _asset_names(self.fleet)
         #: Each site's name, from the fleet file (none without one).
         self.site_names = _site_names(self.fleet)
-        self.influx = (
-            Influx(
-                settings.influx_url,
-                settings.influx_db,
-                settings.influx_username,
-                settings.influx_password.get_secret_value() if settings.influx_password else None,
-            )
-            if settings.influx_url
-            else None
-        )
+        self.influx = settings.influx(Influx) if settings.influx_url else None
         self.secret_key = (
             settings.secret_key.get_secret_value()
             if settings.secret_key

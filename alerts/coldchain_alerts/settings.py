@@ -10,10 +10,11 @@ from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 from coldchain_alerts.notify.sms import SmsTemplate
+from coldchain_io.influx import InfluxSettings
 from coldchain_io.mqtt import MqttSettings
 
 
-class AlertsSettings(MqttSettings):
+class AlertsSettings(MqttSettings, InfluxSettings):
     model_config = SettingsConfigDict(env_prefix="COLDCHAIN_ALERTS_", extra="forbid")
 
     database_url: str = Field(
@@ -38,14 +39,11 @@ class AlertsSettings(MqttSettings):
     fleet: Path | None = Field(
         default=None, description="Fleet file, for asset names in pages and messages."
     )
-    influx_url: str | None = Field(
+    influx_url: str = Field(
         default="http://localhost:8086",
         description="InfluxDB for alert actions, the audit chain's copy and alert curves; "
         "empty to run without.",
     )
-    influx_db: str = "coldchain"
-    influx_username: str | None = None
-    influx_password: SecretStr | None = None
     secret_key: SecretStr | None = Field(
         default=None,
         description="Signs session cookies; at least 32 characters. Unset: a random key "

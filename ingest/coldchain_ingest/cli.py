@@ -214,14 +214,7 @@ def rollup(
 
 
 def _influx(settings: IngestSettings, timeout_s: float | None = None) -> Influx:
-    return Influx(
-        settings.influx_url,
-        settings.influx_db,
-        settings.influx_username,
-        settings.influx_password,
-        settings.influx_token,
-        timeout_s=timeout_s or settings.influx_timeout_s,
-    )
+    return settings.influx(Influx, timeout_s or settings.influx_timeout_s)
 
 
 def _serve_operations(

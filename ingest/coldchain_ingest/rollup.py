@@ -246,16 +246,7 @@ class DayWriter:
         tz = watched.site.timezone
         start, _ = compliance.local_day_bounds(first_day, tz)
         _, end = compliance.local_day_bounds(last_day, tz)
-        judged = compliance.judged_readings(
-            StoredReadings(
-                self._influx.rows, watched.asset.id, watched.sensor.id, watched.asset_sensors
-            ),
-            start,
-            end,
-            watched.sensor.interval_s,
-            [watched.alarm_band, watched.legal_band],
-            watched.rules,
-        )
+        judged = self._judged(watched, start, end)
         records = day_records(
             judged.samples,
             first_day,
@@ -279,16 +270,7 @@ class DayWriter:
         start, _ = compliance.local_day_bounds(today, tz)
         if now == start:
             return  # nothing of the day has passed yet
-        judged = compliance.judged_readings(
-            StoredReadings(
-                self._influx.rows, watched.asset.id, watched.sensor.id, watched.asset_sensors
-            ),
-            start,
-            now,
-            watched.sensor.interval_s,
-            [watched.alarm_band, watched.legal_band],
-            watched.rules,
-        )
+        judged = self._judged(watched, start, now)
         record = day_so_far(
             judged.samples,
             today,
@@ -301,6 +283,19 @@ class DayWriter:
             judged.events,
         )
         self._write(watched, [record])
+
+    def _judged(self, watched: Watched, start: datetime, end: datetime) -> compliance.Judged:
+        """The sensor's readings from `start` to `end`, judged as the engine judges them."""
+        return compliance.judged_readings(
+            StoredReadings(
+                self._influx.rows, watched.asset.id, watched.sensor.id, watched.asset_sensors
+            ),
+            start,
+            end,
+            watched.sensor.interval_s,
+            [watched.alarm_band, watched.legal_band],
+            watched.rules,
+        )
 
     def _write(self, watched: Watched, records: Sequence[DayRecord]) -> None:
         site, asset, sensor = watched.site.id, watched.asset.id, watched.sensor.id

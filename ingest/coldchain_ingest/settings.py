@@ -8,10 +8,11 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from coldchain_io.influx import InfluxSettings
 from coldchain_io.mqtt import MqttSettings
 
 
-class IngestSettings(MqttSettings):
+class IngestSettings(MqttSettings, InfluxSettings):
     model_config = SettingsConfigDict(env_prefix="COLDCHAIN_INGEST_", extra="forbid")
 
     mqtt_client_id: str = "coldchain-ingest"
@@ -34,13 +35,6 @@ class IngestSettings(MqttSettings):
         gt=0,
         description="How long an alert event waits for the alerts service's receipt before "
         "it is published again; the wait doubles each time, up to 10 minutes.",
-    )
-    influx_url: str = "http://localhost:8086"
-    influx_db: str = "coldchain"
-    influx_username: str | None = None
-    influx_password: str | None = None
-    influx_token: str | None = Field(
-        default=None, description="InfluxDB 2.x/3.x token for the v1-compatible API."
     )
     influx_create_db: bool = Field(default=True, description="CREATE DATABASE at start (1.x).")
     fleet: Path = Path("fleet/dortmund-hub.yaml")

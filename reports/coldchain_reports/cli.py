@@ -26,6 +26,7 @@ from coldchain.corrective import ClosedAlert
 from coldchain.errors import FleetConfigError
 from coldchain.fleet import Fleet
 from coldchain.languages import Language
+from coldchain_io.influx import InfluxHttp
 from coldchain_reports import (
     calibration,
     certificate,
@@ -507,14 +508,7 @@ def _read(
 
 
 def _readings(settings: ReportSettings) -> Readings:
-    return Readings(
-        settings.influx_url,
-        settings.influx_db,
-        settings.influx_username,
-        settings.influx_password,
-        settings.influx_token,
-        chunk_size=settings.influx_chunk_size,
-    )
+    return Readings(settings.influx(InfluxHttp, 30.0), chunk_size=settings.influx_chunk_size)
 
 
 def _day(text: str, option: str) -> date:

@@ -32,19 +32,12 @@ from coldchain_reports.errors import IncompleteRecord, InfluxRejected, InfluxUna
 
 
 class Readings:
-    def __init__(
-        self,
-        url: str,
-        database: str,
-        username: str | None = None,
-        password: str | None = None,
-        token: str | None = None,
-        chunk_size: int = 10000,
-        timeout_s: float = 30.0,
-    ) -> None:
-        self.database = database
+    """What reports read from one InfluxDB database, through `influx`, which it closes."""
+
+    def __init__(self, influx: InfluxHttp, chunk_size: int = 10000) -> None:
+        self.database = influx.database
         self.chunk_size = chunk_size
-        self._influx = InfluxHttp(url, database, username, password, token, timeout_s)
+        self._influx = influx
 
     def close(self) -> None:
         self._influx.close()

@@ -5,19 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from coldchain_io.influx import InfluxSettings
 
 
-class ReportSettings(BaseSettings):
+class ReportSettings(InfluxSettings):
     model_config = SettingsConfigDict(env_prefix="COLDCHAIN_REPORT_", extra="forbid")
 
-    influx_url: str = "http://localhost:8086"
-    influx_db: str = "coldchain"
-    influx_username: str | None = None
-    influx_password: str | None = None
-    influx_token: str | None = Field(
-        default=None, description="InfluxDB 2.x/3.x token for the v1-compatible API."
-    )
     influx_chunk_size: int = Field(
         default=10000, ge=1, description="Rows per chunk of a streamed InfluxQL answer."
     )
