@@ -19,13 +19,12 @@ from __future__ import annotations
 
 import json
 import queue
+import threading
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from coldchain import topics
@@ -136,8 +135,11 @@ class DynsecAdmin:
 
     One connection per call, as commands are rare (a gateway registered or retired):
     nothing to keep alive or reconnect. The broker gives an account one connection at a
-    time, so two calls at once from two processes end one of them (DynsecUnavailable).
+    time: calls of one process take turns, and two processes calling at once end one
+    of the calls (DynsecUnavailable).
     """
+
+    _turn = threading.Lock()
 
     def __init__(self, settings: mqtt_io.MqttSettings, timeout_s: float = 10.0) -> None:
         self._settings = settings
@@ -166,8 +168,18 @@ class DynsecAdmin:
         Raises DynsecError with the plugin's message for the first refused command
         (those before it took effect), DynsecUnavailable without an answer in time.
         """
+        with self._turn:
+            responses = self._send(list(commands))
+        for command, response in zip(commands, responses, strict=False):
+            if response.get("error"):
+                raise DynsecError(f"{command['command']}: {response['error']}")
+        return responses
+
+    def _send(self, commands: list[dict[str, Any]]) -> list[dict[str, Any]]:
         answers: queue.Queue[ReasonCode | mqtt.MQTTMessage] = queue.Queue()
-        correlation = uuid.uuid4().bytes
+        # The plugin echoes a command's own correlationData in its answer (not MQTT 5's).
+        correlation = uuid.uuid4().hex
+        tagged = [command | {"correlationData": correlation} for command in commands]
         client = mqtt_io.client(self._settings, "", reconnect_s=(1, 1))
         client.on_connect = lambda _c, _u, _f, reason, _p: answers.put(reason)
         client.on_subscribe = lambda _c, _u, _m, reasons, _p: answers.put(reasons[0])
@@ -183,18 +195,11 @@ class DynsecAdmin:
             self._expect_success(answers, "the broker's answer to the admin's login")
             client.subscribe(RESPONSE, qos=1)
             self._expect_success(answers, f"the subscription to {RESPONSE}")
-            properties = Properties(PacketTypes.PUBLISH)
-            properties.CorrelationData = correlation
-            body = json.dumps({"commands": list(commands)})
-            client.publish(CONTROL, body, qos=1, properties=properties)
-            responses = self._responses(answers, correlation)
+            client.publish(CONTROL, json.dumps({"commands": tagged}), qos=1)
+            return self._responses(answers, correlation)
         finally:
             client.disconnect()
             client.loop_stop()
-        for command, response in zip(commands, responses, strict=False):
-            if response.get("error"):
-                raise DynsecError(f"{command['command']}: {response['error']}")
-        return responses
 
     def _next(self, answers: queue.Queue[ReasonCode | mqtt.MQTTMessage], what: str) -> Any:
         try:
@@ -215,13 +220,12 @@ class DynsecAdmin:
             )
 
     def _responses(
-        self, answers: queue.Queue[ReasonCode | mqtt.MQTTMessage], correlation: bytes
+        self, answers: queue.Queue[ReasonCode | mqtt.MQTTMessage], correlation: str
     ) -> list[dict[str, Any]]:
         while True:
             message = self._next(answers, f"the answer on {RESPONSE}")
             if not isinstance(message, mqtt.MQTTMessage):
                 continue
-            if getattr(message.properties, "CorrelationData", None) != correlation:
-                continue
             responses: list[dict[str, Any]] = json.loads(message.payload)["responses"]
-            return responses
+            if responses and responses[0].get("correlationData") == correlation:
+                return responses
