@@ -9,7 +9,6 @@ cold-room-1 of the test fleet gets its account through the API while everything 
 from __future__ import annotations
 
 import json
-import os
 import stat
 import subprocess
 import uuid
@@ -131,7 +130,7 @@ def test_a_gateway_enrolled_through_the_api_publishes_and_its_readings_are_store
     assert enrolled.returncode == 0, enrolled.stderr
     env_file = tmp_path / "gateway.env"
     for written in (env_file, tmp_path / "coldchain-ca.crt"):
-        assert stat.S_IMODE(os.stat(written).st_mode) == 0o600, written
+        assert stat.S_IMODE(written.stat().st_mode) == 0o600, written
         assert str(written) in enrolled.stdout
 
     ticks = 4
