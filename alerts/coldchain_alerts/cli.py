@@ -8,6 +8,9 @@ the actor `cli:<login name of the operating-system user>`.
 from __future__ import annotations
 
 import getpass
+import json
+import os
+import re
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -17,13 +20,15 @@ import uvicorn
 from rich.console import Console
 from rich.markup import escape
 
-from coldchain_alerts import outbox, people, policies
+from coldchain.contract import ID_PATTERN
+from coldchain_alerts import gateways, outbox, people, policies
 from coldchain_alerts.auth import Role
 from coldchain_alerts.db import make_engine, make_sessionmaker, migrate
 from coldchain_alerts.influx import InfluxError
 from coldchain_alerts.main import create_app
 from coldchain_alerts.service import AlertsService
 from coldchain_alerts.settings import AlertsSettings
+from coldchain_io import dynsec
 from coldchain_io.logs import configure_logging
 
 app = typer.Typer(add_completion=False, help=__doc__)
@@ -33,6 +38,7 @@ token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
 contact_app = typer.Typer(help="Who is told about alerts.", no_args_is_help=True)
 policy_app = typer.Typer(help="Escalation policies per site.", no_args_is_help=True)
 audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
+gateway_app = typer.Typer(help="Gateways' broker accounts.", no_args_is_help=True)
 dead_letters_app = typer.Typer(
     help="Points InfluxDB refused: the copy of alert steps and of the audit chain they miss.",
     no_args_is_help=True,
@@ -44,6 +50,7 @@ for sub, name in (
     (contact_app, "contact"),
     (policy_app, "policy"),
     (audit_app, "audit"),
+    (gateway_app, "gateway"),
     (dead_letters_app, "dead-letters"),
 ):
     app.add_typer(sub, name=name)
@@ -344,3 +351,96 @@ def dead_letters_replay(
 
 def main() -> None:
     app()
+
+
+GatewayIdArgument = Annotated[str, typer.Argument(help="An id as in the fleet file.")]
+
+
+def _gateway_ids(site: str, gateway: str) -> None:
+    for what, value in (("site", site), ("gateway", gateway)):
+        if re.fullmatch(ID_PATTERN, value) is None:
+            raise _fail(f"{what} {value!r} is not an id: 1 to 64 lower-case letters, digits, '-'")
+
+
+@gateway_app.command("enroll")
+def gateway_enroll(
+    site: GatewayIdArgument,
+    gateway: GatewayIdArgument,
+    out: Annotated[
+        Path, typer.Option(help="Where to write the bundle (mode 600); must not exist.")
+    ],
+    env_file: EnvFile = None,
+) -> None:
+    """Register a gateway's broker account and write its one-time provisioning bundle."""
+    _gateway_ids(site, gateway)
+    settings = _settings(env_file)
+    try:
+        descriptor = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as exc:
+        raise _fail(f"cannot create {out}: {exc.strerror}") from None
+    try:
+        with _sessions(settings)() as session:
+            bundle = gateways.register(session, settings, _actor(), site, gateway)
+            session.commit()
+    except (gateways.NotConfigured, dynsec.DynsecUnavailable, people.Conflict) as exc:
+        os.close(descriptor)
+        out.unlink()
+        raise _fail(str(exc)) from None
+    except dynsec.DynsecError as exc:
+        os.close(descriptor)
+        out.unlink()
+        raise _fail(f"the broker refused: {exc}") from None
+    with os.fdopen(descriptor, "w") as written:
+        json.dump(bundle, written, indent=2)
+    console.print(
+        f"registered {site}/{gateway}; its bundle is {out}: copy it to the gateway, run "
+        "`coldchain-gateway enroll` there, then delete it"
+    )
+
+
+@gateway_app.command("retire")
+def gateway_retire(
+    site: GatewayIdArgument,
+    gateway: GatewayIdArgument,
+    reason: Annotated[str, typer.Option(help="Why, for the audit log.")],
+    env_file: EnvFile = None,
+) -> None:
+    """Disable a gateway's broker account at once; its live connection is closed."""
+    _gateway_ids(site, gateway)
+    if not reason.strip():
+        raise _fail("give a reason")
+    settings = _settings(env_file)
+    try:
+        with _sessions(settings)() as session:
+            row = gateways.retire(session, settings, _actor(), site, gateway, reason)
+            session.commit()
+    except (
+        gateways.NotConfigured,
+        dynsec.DynsecUnavailable,
+        people.Conflict,
+        people.NotFound,
+    ) as exc:
+        raise _fail(str(exc)) from None
+    except dynsec.DynsecError as exc:
+        raise _fail(f"the broker refused: {exc}") from None
+    assert row.retired_at is not None
+    console.print(f"retired {site}/{gateway} at {row.retired_at.isoformat()}")
+
+
+@gateway_app.command("list")
+def gateway_list(env_file: EnvFile = None) -> None:
+    """Gateways registered through the service, and which are retired."""
+    settings = _settings(env_file)
+    with _sessions(settings)() as session:
+        for row in gateways.listing(session):
+            retired = (
+                f"retired {row.retired_at.isoformat()} by {row.retired_by}: {row.reason}"
+                if row.retired_at
+                else "active"
+            )
+            console.print(
+                escape(
+                    f"{row.site}/{row.gateway}  registered {row.created_at.isoformat()} "
+                    f"by {row.created_by}  {retired}"
+                )
+            )

@@ -20,15 +20,25 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.staticfiles import StaticFiles
 
 from coldchain.alerting import WorkflowError
-from coldchain_alerts import lifecycle, people
+from coldchain_alerts import gateways, lifecycle, people
 from coldchain_alerts.api.deps import single_valued_query
-from coldchain_alerts.api.routes import alerts, audit, contacts, health, metrics, policies, users
+from coldchain_alerts.api.routes import (
+    alerts,
+    audit,
+    contacts,
+    health,
+    metrics,
+    policies,
+    users,
+)
+from coldchain_alerts.api.routes import gateways as gateway_routes
 from coldchain_alerts.auth import LoginThrottle, PasswordTooShort
 from coldchain_alerts.bodies import BodyTooLarge
 from coldchain_alerts.service import AlertsService
 from coldchain_alerts.settings import AlertsSettings
 from coldchain_alerts.web import pages
 from coldchain_alerts.web.pages import STATIC, LoginRequired
+from coldchain_io import dynsec
 
 
 def create_app(settings: AlertsSettings) -> FastAPI:
@@ -73,7 +83,7 @@ def create_app(settings: AlertsSettings) -> FastAPI:
     for router in (health, metrics):
         app.include_router(router.router)
     # Every API operation refuses a query parameter given twice (422).
-    for router in (alerts, contacts, policies, users, audit):
+    for router in (alerts, contacts, policies, users, audit, gateway_routes):
         app.include_router(router.router, dependencies=[Depends(single_valued_query)])
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
@@ -90,6 +100,18 @@ def create_app(settings: AlertsSettings) -> FastAPI:
     @app.exception_handler(people.Conflict)
     async def _conflict(request: Request, error: people.Conflict) -> JSONResponse:
         return JSONResponse({"detail": str(error)}, status_code=409)
+
+    @app.exception_handler(gateways.NotConfigured)
+    async def _not_configured(request: Request, error: gateways.NotConfigured) -> JSONResponse:
+        return JSONResponse({"detail": str(error)}, status_code=503)
+
+    @app.exception_handler(dynsec.DynsecUnavailable)
+    async def _broker_away(request: Request, error: dynsec.DynsecUnavailable) -> JSONResponse:
+        return JSONResponse({"detail": str(error)}, status_code=503)
+
+    @app.exception_handler(dynsec.DynsecError)
+    async def _broker_refused(request: Request, error: dynsec.DynsecError) -> JSONResponse:
+        return JSONResponse({"detail": f"the broker refused: {error}"}, status_code=409)
 
     @app.exception_handler(PasswordTooShort)
     async def _password(request: Request, error: PasswordTooShort) -> JSONResponse:

@@ -277,3 +277,22 @@ class RefusedEvent(Base):
     payload: Mapped[str] = mapped_column(Text)
     """The payload as text (invalid UTF-8 replaced), cut to 64 KiB."""
     reason: Mapped[str] = mapped_column(Text)
+
+
+class GatewayIdentity(Base):
+    """A gateway's broker account, registered through the service (coldchain_alerts.gateways).
+
+    The broker keeps the account and its password; this row keeps who registered and
+    retired it, and a hash of the password its bundle carried, never the password.
+    """
+
+    __tablename__ = "gateway_identity"
+
+    site: Mapped[str] = mapped_column(String(64), primary_key=True)
+    gateway: Mapped[str] = mapped_column(String(64), primary_key=True)
+    password_sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    created_by: Mapped[str] = mapped_column(String(64))
+    retired_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    retired_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)

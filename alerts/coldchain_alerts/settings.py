@@ -75,6 +75,30 @@ class AlertsSettings(MqttSettings, InfluxSettings):
         default=3600.0, gt=0, description="How often the audit-log chain is verified."
     )
 
+    # --- Registering gateways (coldchain_alerts.gateways; docs/gateway.md) -------------
+    dynsec_username: str = Field(
+        default="broker-admin",
+        description="The broker's admin account, which changes accounts through the "
+        "dynamic-security plugin; it connects like the service (MQTT_HOST, _PORT, _TLS).",
+    )
+    dynsec_password: SecretStr | None = Field(
+        default=None, description="The admin account's password; unset: no gateway registering."
+    )
+    gateway_mqtt_host: str | None = Field(
+        default=None,
+        description="The broker's name gateways connect to, given in their bundles; "
+        "unset: no gateway registering.",
+    )
+    gateway_mqtt_port: int = Field(
+        default=8883, ge=1, le=65535, description="The port given in gateways' bundles."
+    )
+    gateway_mqtt_tls: bool = Field(default=True, description="Bundles tell gateways to use TLS.")
+    gateway_ca_file: Path | None = Field(
+        default=None,
+        description="The certificate of the authority that signed the broker's, put into "
+        "bundles (PEM); needed with gateway_mqtt_tls.",
+    )
+
     # --- Notifications (coldchain_alerts.notify; docs/configuration.md) ----------------
     public_url: str = Field(
         default="http://127.0.0.1:8000",
@@ -124,6 +148,9 @@ class AlertsSettings(MqttSettings, InfluxSettings):
         "sms_password",
         "sms_token",
         "sms_body",
+        "dynsec_password",
+        "gateway_mqtt_host",
+        "gateway_ca_file",
         mode="before",
     )
     @classmethod

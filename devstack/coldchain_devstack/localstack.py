@@ -4,7 +4,7 @@ The same functions write the demo's configuration under ./var and the test
 fixtures' under a temporary directory, so both run the servers alike. The
 production configuration for compose.yaml lives in deploy/. The demo's broker is
 anonymous on loopback; `secured_mosquitto_conf` writes the production broker's
-security (password file, deploy/mosquitto/acl, TLS listener) for the security tests.
+security (the dynamic-security plugin, TLS listener) for the security tests.
 `coldchain-demo configure` writes the demo's.
 """
 
@@ -14,10 +14,9 @@ import getpass
 from pathlib import Path
 
 from coldchain.contract import MAX_PAYLOAD_BYTES
-from coldchain_devstack import REPO
 
-#: The production ACL (docs/security.md); the secured test broker uses the same file.
-ACL_FILE = REPO / "deploy" / "mosquitto" / "acl"
+#: Mosquitto's dynamic-security plugin, as Debian's mosquitto package installs it.
+DYNSEC_PLUGIN = Path("/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so")
 
 #: The largest MQTT packet a broker of ours takes (`max_packet_size`, also in
 #: deploy/mosquitto/mosquitto.conf): a client sending a larger one is disconnected, MQTT 5
@@ -58,24 +57,24 @@ def secured_mosquitto_conf(
     directory: Path,
     port: int,
     tls_port: int,
-    password_file: Path,
+    dynsec_file: Path,
     certfile: Path,
     keyfile: Path,
-    acl_file: Path = ACL_FILE,
 ) -> Path:
     """Write the production broker's security on loopback: `port` plain, `tls_port` TLS.
 
-    Both listeners refuse anonymous clients, check `password_file` and `acl_file`,
-    and replace the client id a client sends with its username, so that one account
-    cannot take over (or wipe) another account's persistent session.
+    Both listeners refuse anonymous clients, take accounts and rights from the
+    dynamic-security plugin (its file `dynsec_file`, which the broker rewrites on every
+    change), and replace the client id a client sends with its username, so that one
+    account cannot take over (or wipe) another account's persistent session.
     """
     data = _data_directory(directory)
     conf = data / "mosquitto-secured.conf"
     security = (
         "per_listener_settings false\n"
         "allow_anonymous false\n"
-        f"password_file {password_file}\n"
-        f"acl_file {acl_file}\n"
+        f"plugin {DYNSEC_PLUGIN}\n"
+        f"plugin_opt_config_file {dynsec_file}\n"
         f"listener {port} 127.0.0.1\n"
         "use_username_as_clientid true\n"
         f"listener {tls_port} 127.0.0.1\n"

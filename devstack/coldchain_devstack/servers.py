@@ -3,7 +3,7 @@
 Mosquitto and InfluxDB run from Debian's packages with the configuration that
 `make demo` uses (`coldchain_devstack.localstack`), on free ports in temporary
 directories. `SecuredMosquitto` adds the production broker's security
-(password file, ACL, TLS with a certificate authority openssl makes for the
+(the dynamic-security plugin, TLS with a certificate authority openssl makes for the
 test), `LockedInfluxDB` production InfluxDB's (authentication, the accounts of
 deploy/influxdb/accounts.sh). Our services run through their console commands,
 exactly as deployed, with their settings in the environment.
@@ -189,15 +189,14 @@ def _openssl(directory: Path, command: str, subject: str | None = None) -> None:
 class SecuredMosquitto(Mosquitto):
     """Mosquitto with the production broker's security (`localstack.secured_mosquitto_conf`).
 
-    Accounts from `password_file`, rights from deploy/mosquitto/acl, anonymous
+    Accounts and rights from the dynamic-security plugin's file `dynsec_file`
+    (written by `coldchain_devstack.broker_users`, then by the broker), anonymous
     refused; plain MQTT on `port`, TLS with the certificate of `authority` on `tls_port`.
     """
 
-    def __init__(
-        self, directory: Path, password_file: Path, authority: CertificateAuthority
-    ) -> None:
+    def __init__(self, directory: Path, dynsec_file: Path, authority: CertificateAuthority) -> None:
         self.tls_port = free_port()
-        self.password_file = password_file
+        self.dynsec_file = dynsec_file
         self.authority = authority
         super().__init__(directory)
 
@@ -206,7 +205,7 @@ class SecuredMosquitto(Mosquitto):
             directory,
             self.port,
             self.tls_port,
-            self.password_file,
+            self.dynsec_file,
             self.authority.server_certificate,
             self.authority.server_key,
         )

@@ -45,7 +45,9 @@ EARLIEST_TIMESTAMP = datetime(2020, 1, 1, tzinfo=UTC)
 #: what InfluxDB can store (nanoseconds since 1970 in 64 bits end in 2262).
 LATEST_TIMESTAMP = datetime(2100, 1, 1, tzinfo=UTC)
 
-Id = Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]{1,64}$")]
+#: The pattern of an `Id`, for those who check one without this module's types.
+ID_PATTERN = r"^[a-z0-9-]{1,64}$"
+Id = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 """Site, gateway and asset ids: lower-case letters, digits and '-', 1..64 characters."""
 
 EventId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]

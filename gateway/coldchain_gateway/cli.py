@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from coldchain_gateway import enroll as enrollment
 from coldchain_gateway.clock import Clock, JumpGuard, LiveClock, ReplayClock
 from coldchain_gateway.forwarder import Forwarder
 from coldchain_gateway.onewire import OneWireSource
@@ -20,17 +21,45 @@ from coldchain_gateway.uplink import Uplink
 from coldchain_io.logs import configure_logging
 
 app = typer.Typer(add_completion=False, help=__doc__)
+EnvFile = Annotated[
+    Path | None,
+    typer.Option(
+        help="A .env file with COLDCHAIN_GATEWAY_* settings.", exists=True, dir_okay=False
+    ),
+]
+
+
+@app.callback(invoke_without_command=True)
+def default(ctx: typer.Context, env_file: EnvFile = None) -> None:
+    """Without a command: `run`, so `coldchain-gateway --env-file FILE` runs the gateway."""
+    if ctx.invoked_subcommand is None:
+        run(env_file)
 
 
 @app.command()
-def run(
+def enroll(
+    bundle: Annotated[Path, typer.Argument(help="The bundle the alerts service wrote.")],
     env_file: Annotated[
-        Path | None,
-        typer.Option(
-            help="A .env file with COLDCHAIN_GATEWAY_* settings.", exists=True, dir_okay=False
-        ),
-    ] = None,
+        Path, typer.Option(help="Where to write the gateway's settings (mode 600).")
+    ] = Path("/etc/coldchain/gateway.env"),
+    ca_dir: Annotated[
+        Path, typer.Option(help="Where to write the broker's CA certificate.")
+    ] = Path("/etc/coldchain"),
+    force: Annotated[bool, typer.Option(help="Replace an existing enrollment.")] = False,
 ) -> None:
+    """Install a provisioning bundle: the settings into an env file, the CA certificate."""
+    try:
+        written = enrollment.install(enrollment.read(bundle), env_file, ca_dir, force)
+    except enrollment.EnrollError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    for path in written:
+        typer.echo(f"wrote {path}")
+    typer.echo(f"run the gateway with: coldchain-gateway --env-file {env_file}")
+
+
+@app.command()
+def run(env_file: EnvFile = None) -> None:
     """Sample, store in the outbox, publish, and forget what ingest confirmed durable."""
     settings = GatewaySettings(_env_file=env_file)
     configure_logging(settings.log_format)

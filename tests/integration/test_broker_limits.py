@@ -47,10 +47,10 @@ def broker(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Mosquitto
     if request.param == "local":
         server = Mosquitto(tmp_path)
     else:
-        password_file = tmp_path / "passwd"
+        dynsec_file = tmp_path / "dynamic-security.json"
         for username, password in PASSWORDS.items():
-            broker_users.set_password(password_file, username, password)
-        server = SecuredMosquitto(tmp_path, password_file, certificate_authority(tmp_path / "ca"))
+            broker_users.set_password(dynsec_file, username, password)
+        server = SecuredMosquitto(tmp_path, dynsec_file, certificate_authority(tmp_path / "ca"))
     server.start()
     yield server
     server.stop()

@@ -30,7 +30,7 @@ from coldchain.topics import PREFIX
 from coldchain_alerts.settings import AlertsSettings
 from coldchain_devstack import demo
 from coldchain_devstack.localstack import (
-    ACL_FILE,
+    DYNSEC_PLUGIN,
     MAX_PACKET_BYTES,
     mosquitto_conf,
     secured_mosquitto_conf,
@@ -674,14 +674,31 @@ def test_mosquitto_secured_like_the_broker_of_the_security_tests(tmp_path: Path)
     for option in SECURITY_MOSQUITTO_OPTIONS:
         assert production.get(option) == secured.get(option), option
     assert production["allow_anonymous"] == "false"
-    mounted = PurePosixPath(dict(volume_mounts("mosquitto"))["./deploy/mosquitto"])
-    assert PurePosixPath(production["acl_file"]) == mounted / ACL_FILE.name
-    assert secured["acl_file"] == str(ACL_FILE)
+    assert "password_file" not in production and "acl_file" not in production
+    # The same plugin: the image keeps it in /usr/lib, Debian's package in its arch folder.
+    assert PurePosixPath(production["plugin"]).name == DYNSEC_PLUGIN.name
+    assert secured["plugin"] == str(DYNSEC_PLUGIN)
+    assert secured["plugin_opt_config_file"] == str(tmp_path / "dynamic-security.json")
+
+
+def test_mosquitto_writes_its_accounts_into_a_folder_of_their_own() -> None:
+    """The plugin writes its file on every change, through a new file in the same folder."""
+    config_file = PurePosixPath(_conf_options(MOSQUITTO_CONF)["plugin_opt_config_file"])
+    mounts = {target: source for source, target in volume_mounts("mosquitto")}
+    source = mounts[str(config_file.parent)]
+    assert source == "./deploy/mosquitto/dynsec"
+    volume = next(v for v in services()["mosquitto"]["volumes"] if v.startswith(source))
+    assert not volume.endswith(":ro")
 
 
 def _secured_conf(directory: Path) -> Path:
     return secured_mosquitto_conf(
-        directory, 1883, 8883, directory / "passwd", directory / "crt", directory / "key"
+        directory,
+        1883,
+        8883,
+        directory / "dynamic-security.json",
+        directory / "crt",
+        directory / "key",
     )
 
 

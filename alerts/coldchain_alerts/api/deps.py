@@ -22,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from coldchain_alerts.auth import ACTING, Role, user_for_token
 from coldchain_alerts.bodies import CLOSE, LimitedRoute
 from coldchain_alerts.models import User
+from coldchain_alerts.settings import AlertsSettings
 
 
 class Problem(BaseModel):
@@ -93,6 +94,12 @@ def get_write_session(request: Request) -> Iterator[Session]:
         yield session
 
 
+def get_settings(request: Request) -> AlertsSettings:
+    settings: AlertsSettings = request.app.state.service.settings
+    return settings
+
+
+SettingsDep = Annotated[AlertsSettings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_session)]
 WriteSessionDep = Annotated[Session, Depends(get_write_session)]
 """For routes that change something (see db.make_sessionmaker)."""
@@ -154,4 +161,7 @@ Reader = Annotated[User, Depends(api_user)]
 Actor = Annotated[User, Depends(_requiring(ACTING, "acknowledge or close alerts"))]
 Admin = Annotated[
     User, Depends(_requiring(frozenset({Role.ADMIN}), "change contacts, policies or users"))
+]
+GatewayAdmin = Annotated[
+    User, Depends(_requiring(frozenset({Role.ADMIN}), "register or retire gateways"))
 ]
