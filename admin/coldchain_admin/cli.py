@@ -7,6 +7,7 @@ was refused before anything was changed.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Annotated
 
@@ -14,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from coldchain_admin import backup, restore
+from coldchain_admin import backup, restore, schedule
 from coldchain_admin.errors import AdminError, BackupRefused, TargetNotEmpty
 from coldchain_admin.settings import AdminSettings
 
@@ -78,6 +79,30 @@ def restore_command(
         f"schema {done.manifest.sql.alembic_revision} -> {done.revision_after}; "
         f"{escape(done.audit)}"
     )
+
+
+@app.command("serve")
+def serve_command(env_file: EnvFile = None) -> None:
+    """Back up into COLDCHAIN_ADMIN_BACKUP_ROOT now and every COLDCHAIN_ADMIN_INTERVAL_H,
+    keeping the newest COLDCHAIN_ADMIN_KEEP complete backups."""
+    settings = AdminSettings(_env_file=env_file)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    schedule.serve(settings)
+
+
+@app.command("status")
+def status_command(env_file: EnvFile = None) -> None:
+    """Exit 0 when a complete, unchanged backup newer than COLDCHAIN_ADMIN_MAX_AGE_H is
+    under the backup root; 1, with the reason, when not (a health check, a monitor)."""
+    settings = AdminSettings(_env_file=env_file)
+    try:
+        problem = schedule.overdue(settings)
+    except AdminError as exc:
+        problem = f"the newest backup is damaged: {exc}"
+    if problem is not None:
+        console.print(f"[red]no fresh backup:[/red] {escape(problem)}")
+        raise typer.Exit(1)
+    console.print("[green]a fresh backup is there[/green]")
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ import subprocess
 from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,8 @@ from alembic import command
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect, text
 
+from coldchain_admin import schedule
+from coldchain_admin.settings import AdminSettings
 from coldchain_alerts.auth import Role
 from coldchain_alerts.db import alembic_config
 from coldchain_devstack import BIN
@@ -265,3 +268,26 @@ def test_a_backup_of_an_older_schema_is_migrated_on_restore(
     assert restored.returncode == 0, restored.stdout + restored.stderr
     head = ScriptDirectory.from_config(alembic_config(older)).get_current_head()
     assert f"0003 -> {head}" in restored.stdout
+
+
+def test_scheduled_backups_keep_the_newest_and_say_when_none_is_fresh(
+    tmp_path: Path, source: Target, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = source.settings() | {
+        "COLDCHAIN_ADMIN_BACKUP_ROOT": str(tmp_path / "backups"),
+        "COLDCHAIN_ADMIN_KEEP": "2",
+        "COLDCHAIN_ADMIN_MAX_AGE_H": "1",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    settings = AdminSettings()
+    assert schedule.overdue(settings) == f"no complete backup under {tmp_path / 'backups'}"
+    first = datetime(2026, 12, 7, 2, tzinfo=UTC)
+    made = [schedule.once(settings, first + timedelta(days=day)) for day in range(3)]
+    assert schedule.complete(tmp_path / "backups") == made[1:], "the two newest kept"
+    failing = settings.model_copy(update={"ingest_state": tmp_path / "gone.sqlite3"})
+    assert schedule.once(failing, first + timedelta(days=3)) is None
+    assert schedule.complete(tmp_path / "backups") == made[1:], "a failure deletes nothing"
+    assert len(list((tmp_path / "backups").iterdir())) == 2, "nor leaves a partial backup"
+    assert schedule.overdue(settings) is None
+    assert "h old" in (schedule.overdue(settings, datetime.now(UTC) + timedelta(hours=2)) or "")
