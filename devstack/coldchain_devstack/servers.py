@@ -218,7 +218,9 @@ class SecuredMosquitto(Mosquitto):
 class InfluxDB(Process):
     def __init__(self, directory: Path) -> None:
         self.port = free_port()
-        conf = localstack.influxdb_conf(directory, self.port, free_port())
+        #: The RPC address `influxd backup` and `restore` use (loopback, no login).
+        self.rpc = f"127.0.0.1:{free_port()}"
+        conf = localstack.influxdb_conf(directory, self.port, int(self.rpc.rsplit(":", 1)[1]))
         super().__init__(
             "influxd",
             [_executable("influxd"), "-config", str(conf)],

@@ -16,6 +16,7 @@ PARTS = [
     "alerts",
     "dashboards",
     "reports",
+    "admin",
     "devstack",
 ]
 
