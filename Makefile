@@ -69,7 +69,7 @@ screenshots: system-deps $(VENV)/.installed
 		tests/e2e/test_alerts_browser_inbox.py::test_screenshots_for_the_docs
 
 # The German example report and certificate of docs/compliance.md, made again through the
-# real pipeline (the clock-change weekend replayed, one reading a minute; 30 to 45 s).
+# real pipeline (the clock-change weekend replayed, one reading a minute; under a minute).
 examples: system-deps $(VENV)/.installed
 	$(BIN)/coldchain-demo examples docs/examples
 

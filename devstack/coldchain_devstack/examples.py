@@ -140,7 +140,7 @@ def _stack(directory: Path) -> Iterator[Stack]:
         stack.alerts().start()
         wait_until(stack.alerts_healthy, STEP_TIMEOUT_S, "the alerts service")
         yield stack
-    except (AssertionError, ExampleError) as error:
+    except (AssertionError, ExampleError, httpx.HTTPError, subprocess.TimeoutExpired) as error:
         for process in [*stack.processes, mosquitto, influxdb]:
             print(f"----- {process.name} ({process.log}) -----\n{process.output()[-3000:]}")
         raise ExampleError(str(error)) from error
