@@ -7,6 +7,7 @@ ALERTS_PORT, METRICS_PORT, MAIL_PORT); a service runs with the settings of
 `coldchain_devstack.stack`, as in the tests, in place of this process.
 
     coldchain-demo configure | banner | service ingest|alerts | gateway ID | mail | summary
+    coldchain-demo examples DIR     (`make examples`: docs/examples made again)
 
 The demo's people and its summary line use the alerts service's own code (its accounts,
 its texts), imported only by the commands that need it: it takes a second to load, and
@@ -17,10 +18,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from coldchain_devstack import BIN, localstack, mailcatcher
+from coldchain_devstack import BIN, examples, localstack, mailcatcher
 from coldchain_devstack.stack import (
     DEMO_FLEET,
     alerts_settings,
@@ -131,6 +134,20 @@ def _become(command: str, settings: dict[str, str]) -> None:
     os.execve(program, [program], os.environ | settings)
 
 
+def make_examples(out: Path) -> int:
+    """Run the examples' pipeline (coldchain_devstack.examples) and say what it wrote."""
+    started = time.monotonic()
+    try:
+        made = examples.make(out)
+    except examples.ExampleError as error:
+        print(f"examples not made: {error}", file=sys.stderr)
+        return 1
+    for path in made.all():
+        print(f"{path} ({path.stat().st_size // 1024} KiB)")
+    print(f"made in {time.monotonic() - started:.0f} s")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="make demo's parts (see the Procfile).")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -142,6 +159,10 @@ def main(argv: list[str] | None = None) -> int:
     gateway.add_argument("gateway_id")
     commands.add_parser("mail", help="catch the alerts service's mail in ./var/mail")
     commands.add_parser("summary", help="print a summary line every 5 s")
+    remake = commands.add_parser(
+        "examples", help="make the example report and certificate again (docs/compliance.md)"
+    )
+    remake.add_argument("out", type=Path, help="the folder to write them into")
     args = parser.parse_args(argv)
 
     ports = Ports.from_environment()
@@ -155,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
         _become("coldchain-gateway", gateway_environment(ports, args.gateway_id))
     elif args.command == "mail":
         mailcatcher.catch(VAR / "mail", ports.mail)
+    elif args.command == "examples":
+        return make_examples(args.out)
     else:
         from coldchain_devstack import demo_summary
 
