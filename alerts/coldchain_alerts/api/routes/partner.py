@@ -8,6 +8,7 @@ The versioned path is the contract: a breaking change gets /partner/v2.
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import datetime
 from typing import Annotated
@@ -138,3 +139,20 @@ def _summary(row: PartnerDelivery) -> DeliverySummary:
         received_at=row.received_at,
         certificate_url=f"/partner/v1/deliveries/{row.sha256}",
     )
+
+
+API_SCHEMA_ID = "urn:coldchain:partner:deliveries-page.v1"
+
+
+def json_schema_text() -> str:
+    """The JSON Schema of GET /partner/v1/deliveries' answer, as committed in
+    docs/partner-api.v1.schema.json (tests/unit/test_partner_interface.py compares)."""
+    schema = DeliveryPage.model_json_schema(mode="serialization")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = API_SCHEMA_ID
+    schema["$comment"] = (
+        "Generated from coldchain_alerts.api.routes.partner.DeliveryPage (json_schema_text); "
+        "do not edit."
+    )
+    schema["title"] = "coldchain partner API v1: GET /partner/v1/deliveries"
+    return json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
