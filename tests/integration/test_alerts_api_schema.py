@@ -184,6 +184,9 @@ REQUESTING_CHECKS = [
     checks.ensure_resource_availability,
     checks.object_level_authorization,
 ]
+#: Operations whose body must carry a valid signature, which no schema can describe: a
+#: schema-valid body is refused (422) unless the hub's key signed it (test_partners.py).
+SIGNED = {("POST", "/api/v1/deliveries"): [checks.positive_data_acceptance]}
 #: The operations whose answers are checked, each with valid and with invalid requests.
 OPERATIONS = [
     ("GET", "/api/v1/alerts"),
@@ -207,6 +210,9 @@ OPERATIONS = [
     ("GET", "/api/v1/audit"),
     ("GET", "/api/v1/audit/export.csv"),
     ("GET", "/api/v1/audit/verify"),
+    ("POST", "/api/v1/deliveries"),
+    ("GET", "/partner/v1/deliveries"),
+    ("GET", "/partner/v1/deliveries/{delivery_id}"),
     ("GET", "/healthz"),
     ("GET", "/metrics"),
 ]
@@ -256,7 +262,8 @@ def test_every_operation_answers_within_its_schema(
         )
         # These checks send requests of their own through schemathesis's requests
         # transport (broken here, see above); authentication has tests of its own.
-        case.validate_response(response, excluded_checks=REQUESTING_CHECKS)
+        excluded = REQUESTING_CHECKS + SIGNED.get((method, path), [])
+        case.validate_response(response, excluded_checks=excluded)
 
     answers_within_schema()
 

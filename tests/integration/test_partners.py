@@ -351,7 +351,7 @@ def test_without_a_key_list_every_certificate_is_refused(stack: ApiStack) -> Non
     )
     hub.add_partner("kueche")
     answer = hub.post("kueche", file_text(sign(certificate(), hub.key)))
-    assert answer.status_code == 503
+    assert answer.status_code == 422
     assert "no key list configured" in answer.json()["detail"]
 
 

@@ -9,10 +9,11 @@ and signed by a key of the hub's key list is refused with the reason.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import IntegrityError
 
 from coldchain_alerts import partners
 from coldchain_alerts.api.deps import ERRORS, Actor, Problem, TokenRoute, WriteSessionDep
@@ -31,6 +32,10 @@ class DeliveryStored(BaseModel):
     webhook: str = Field(description="none (the partner has no webhook URL), pending, ...")
 
 
+class InvalidParameters(BaseModel):
+    detail: list[dict[str, Any]] = Field(description="FastAPI's list of invalid values.")
+
+
 async def _raw_body(request: Request) -> bytes:
     return await request.body()
 
@@ -43,8 +48,12 @@ async def _raw_body(request: Request) -> bytes:
         200: {"description": "Stored before: nothing changed", "model": DeliveryStored},
         404: {"description": "No such partner", "model": Problem},
         409: {"description": "The partner is revoked", "model": Problem},
-        422: {"description": "Not a final certificate the hub signed; why", "model": Problem},
-        503: {"description": "No key list to verify with; why", "model": Problem},
+        422: {
+            "description": "Invalid parameters (a list in `detail`, as everywhere), or not "
+            "a final certificate the hub signed, or no key list to verify with (a text in "
+            "`detail` saying which)",
+            "model": Problem | InvalidParameters,
+        },
     },
     openapi_extra={
         "requestBody": {
@@ -63,6 +72,16 @@ def post_delivery(
     user: Actor,
 ) -> DeliveryStored:
     service = request.app.state.service
+    # Verified before the write transaction begins (SQLite: it holds the write lock).
+    try:
+        certificate = partners.verified_certificate(body, service.settings.public_keys)
+    except partners.KeyListUnavailable as exc:
+        service.metrics.certificates_refused.inc()
+        # Not 5xx: the request cannot succeed until an operator acts, retrying won't help.
+        raise HTTPException(422, f"certificate refused: {exc}") from None
+    except partners.CertificateRefused as exc:
+        service.metrics.certificates_refused.inc()
+        raise HTTPException(422, f"certificate refused: {exc}") from None
     receiver = session.get(Partner, partner)
     if receiver is None:
         raise HTTPException(
@@ -70,18 +89,19 @@ def post_delivery(
         )
     if receiver.revoked_at is not None:
         raise HTTPException(409, f"partner {partner!r} is revoked: it receives nothing more")
+    text = body.decode("utf-8")
     try:
-        certificate = partners.verified_certificate(body, service.settings.public_keys)
-    except partners.KeyListUnavailable as exc:
-        service.metrics.certificates_refused.inc()
-        raise HTTPException(503, str(exc)) from None
-    except partners.CertificateRefused as exc:
-        service.metrics.certificates_refused.inc()
-        raise HTTPException(422, f"certificate refused: {exc}") from None
-    stored, new = partners.store(
-        session, user.username, receiver, certificate, body.decode("utf-8"), datetime.now(UTC)
-    )
-    session.commit()
+        stored, new = partners.store(
+            session, user.username, receiver, certificate, text, datetime.now(UTC)
+        )
+        session.commit()
+    except IntegrityError:
+        # The same certificate posted at the same moment: the other post stored it.
+        session.rollback()
+        earlier = partners.delivery(session, receiver.id, certificate.sha256)
+        if earlier is None:
+            raise
+        stored, new = earlier, False
     if new:
         service.wake_partner_webhooks()
     else:

@@ -135,7 +135,9 @@ def metrics(request: Request, session: SessionDep) -> Response:
     query = select(PartnerDelivery.webhook_state, func.count()).where(
         PartnerDelivery.webhook_state.in_(WATCHED_WEBHOOKS)
     )
-    webhooks = dict(session.execute(query.group_by(PartnerDelivery.webhook_state)).tuples())
+    webhooks = {
+        state: n for state, n in session.execute(query.group_by(PartnerDelivery.webhook_state))
+    }
     for state in WATCHED_WEBHOOKS:
         collected.partner_webhooks.labels(state=state).set(webhooks.get(state, 0))
     return Response(generate_latest(collected.registry), media_type=CONTENT_TYPE_LATEST)
