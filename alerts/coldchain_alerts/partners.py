@@ -63,7 +63,7 @@ def webhook_url_refusal(url: str, http_loopback: bool) -> str | None:
     try:
         parts = urlsplit(url)
         host = parts.hostname
-        _ = parts.port
+        _ = parts.port  # raises ValueError for a port that is no number or out of range
     except ValueError as exc:
         return f"the webhook URL is not a URL ({exc})"
     if not host:
