@@ -1,13 +1,13 @@
 """The hub's signing key and delivery certificates signed with it, made in the test.
 
 The certificates have the fields the alerts service reads (kind, version, delivery,
-to, issued_at, conventions, preliminary) and are signed as `coldchain-report` signs:
-Ed25519 over the RFC 8785 form without `signature.value` (coldchain.signatures).
+to, issued_at, conventions, preliminary) and are signed by `coldchain-report`'s own
+signing (`coldchain_reports.signing.sign`); the key list is written in the domain's
+format (`coldchain.signatures.KeyList`).
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import uuid
 from dataclasses import dataclass
@@ -15,10 +15,19 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from coldchain.signatures import ALGORITHM, CERTIFICATE_KIND, key_id, signed_message
+from coldchain.signatures import (
+    CERTIFICATE_KIND,
+    CERTIFICATE_VERSION,
+    KeyList,
+    PublicKey,
+    Revocation,
+    key_id,
+    utc_text,
+)
+from coldchain_reports import signing
+from coldchain_reports.keys import SigningKey
 
 #: The hand-over of the deliveries: long enough ago that a certificate issued now is final.
 HANDOVER = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
@@ -36,22 +45,9 @@ class HubKey:
     def key_id(self) -> str:
         return key_id(self.private.public_key())
 
-    def entry(self) -> dict[str, Any]:
-        raw = self.private.public_key().public_bytes(
-            serialization.Encoding.Raw, serialization.PublicFormat.Raw
-        )
-        return {
-            "key_id": self.key_id,
-            "algorithm": ALGORITHM,
-            "public_key": base64.b64encode(raw).decode(),
-            "valid_from": self.valid_from.isoformat().replace("+00:00", "Z"),
-            "valid_until": None,
-            "revoked": (
-                {"at": self.revoked[0].isoformat(), "reason": self.revoked[1]}
-                if self.revoked
-                else None
-            ),
-        }
+    def entry(self) -> PublicKey:
+        revoked = Revocation(*self.revoked) if self.revoked else None
+        return PublicKey(self.key_id, self.private.public_key(), self.valid_from, None, revoked)
 
 
 def new_key(valid_from: datetime = datetime(2026, 1, 1, tzinfo=UTC)) -> HubKey:
@@ -59,15 +55,7 @@ def new_key(valid_from: datetime = datetime(2026, 1, 1, tzinfo=UTC)) -> HubKey:
 
 
 def key_list_text(*keys: HubKey) -> str:
-    return json.dumps(
-        {
-            "kind": "coldchain.public-keys",
-            "version": 1,
-            "algorithm": ALGORITHM,
-            "keys": [key.entry() for key in keys],
-        },
-        indent=2,
-    )
+    return json.dumps(KeyList(tuple(key.entry() for key in keys)).to_json(), indent=2)
 
 
 def write_key_list(path: Path, *keys: HubKey) -> Path:
@@ -85,32 +73,25 @@ def certificate(
     issued = issued_at or handover + timedelta(hours=1)
     document = {
         "kind": CERTIFICATE_KIND,
-        "version": 3,
+        "version": CERTIFICATE_VERSION,
         "delivery": delivery or f"LS-{uuid.uuid4().hex[:8]}",
         "site": "dortmund-hub",
         "sensor": "van-1.chilled",
-        "from": {"utc": _z(handover - timedelta(hours=2))},
-        "to": {"utc": _z(handover)},
+        "from": {"utc": utc_text(handover - timedelta(hours=2))},
+        "to": {"utc": utc_text(handover)},
         "limits": {"max_c": 7.0, "min_c": 0.0, "regulatory_max_c": 7.0},
         "max_c": 5.1,
         "conventions": {"reading_holds_at_most_s": REACH_S},
-        "issued_at": _z(issued),
+        "issued_at": utc_text(issued),
         "preliminary": issued < handover + timedelta(seconds=REACH_S),
     }
     return document | fields
 
 
 def sign(document: dict[str, Any], key: HubKey) -> dict[str, Any]:
-    block = {"algorithm": ALGORITHM, "key_id": key.key_id, "over": "RFC 8785 ..."}
-    unsigned = {**document, "signature": block}
-    value = key.private.sign(signed_message(unsigned))
-    return {**unsigned, "signature": {**block, "value": base64.b64encode(value).decode()}}
+    return signing.sign(document, SigningKey(key.key_id, key.private))
 
 
 def file_text(document: dict[str, Any]) -> str:
     """As `coldchain-report certificate` writes a file: indented, a newline at the end."""
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
-
-
-def _z(moment: datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")

@@ -1,14 +1,19 @@
-"""Checking the hub's Ed25519 signatures: the key list read from text, the signed
-message, and a delivery certificate judged final and signed. No I/O: callers read files.
+"""The hub's Ed25519 signatures, checked: the key list, the signed message, a signed
+document judged, and a delivery certificate a partner may receive. No I/O: callers
+read and write the files (`coldchain-report` its documents and key list, the alerts
+service the key list it is given).
 
-The formats are those `coldchain-report` writes (docs/partners.md):
-
-- the **key list** is JSON of kind `coldchain.public-keys`, version 1: per key its id
-  (the first 16 hex digits of SHA-256 over the 32 raw public-key bytes), the public key
-  in base64, the time from which it signs, the time it stopped (`valid_until`, null
-  while it signs) and its revocation (`{"at", "reason"}`, null while not revoked);
-- a signed document carries `signature: {algorithm, key_id, over, value}`; the value is
-  Ed25519 over the RFC 8785 canonical JSON of the document without `signature.value`.
+- The **key list** is JSON of kind `coldchain.public-keys`, version 1: per key its id
+  (the first 16 hex digits of SHA-256 over the 32 raw public-key bytes, so an id names
+  one key and nobody can give another key the same id), the public key in base64, the
+  time from which it signs, the time it stopped (`valid_until`, null while it signs)
+  and its revocation (`{"at", "reason"}`, null while not revoked).
+- A signed document carries `signature: {algorithm, key_id, over, value}`; the value
+  is Ed25519 over the document's **canonical form**, RFC 8785 (JSON Canonicalization
+  Scheme), without `signature.value`: every field is covered, and the layout
+  (indentation, order of fields) is not.
+- A document is **preliminary** when it was issued before the last reading of its
+  period could be known (`preliminary`); a signed one must say so truly.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import base64
 import binascii
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -32,17 +37,25 @@ from coldchain.errors import ColdchainError
 KEY_LIST_KIND = "coldchain.public-keys"
 KEY_LIST_VERSION = 1
 ALGORITHM = "Ed25519"
+#: What a signature is over, as its `over` field says to readers.
+OVER = "RFC 8785 canonical JSON of this document without signature.value, as UTF-8"
 CERTIFICATE_KIND = "coldchain.delivery-certificate"
-#: The delivery certificate's first signed version, and the only one checked here.
+#: The delivery certificate's first signed version, the current one (reports'
+#: certificate.py writes it) and the only one a partner receives.
 CERTIFICATE_VERSION = 3
 
 
 class NotVerified(ColdchainError):
-    """A document is not shown to be the hub's, unchanged and final; the text says why."""
+    """A signed document is not shown to be the hub's, unchanged and final (or, where a
+    preliminary one is asked for, true about being preliminary); the text says why."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class NotADocument(NotVerified):
+    """The text is no JSON object at all: a wrong file rather than a changed one."""
 
 
 class InvalidKeyList(ColdchainError):
@@ -50,24 +63,36 @@ class InvalidKeyList(ColdchainError):
 
 
 @dataclass(frozen=True)
+class Revocation:
+    at: datetime
+    reason: str
+
+
+@dataclass(frozen=True)
 class PublicKey:
+    """One entry of the key list: a key that signs from `valid_from` until `valid_until`
+    (UTC; None: still signing), unless it was revoked."""
+
     key_id: str
     public: Ed25519PublicKey
     valid_from: datetime
-    valid_until: datetime | None
-    """UTC; None while the key still signs."""
-    revoked_at: datetime | None
-    revoked_reason: str
+    valid_until: datetime | None = None
+    revoked: Revocation | None = None
+
+    def verifies(self, signature: bytes, message: bytes) -> bool:
+        """Whether `signature` is this key's Ed25519 signature of `message`."""
+        try:
+            self.public.verify(signature, message)
+        except InvalidSignature:
+            return False
+        return True
 
     def refusal(self, issued_at: datetime) -> str | None:
-        """Why a document issued at `issued_at` (UTC) signed by this key is not taken, or
-        None. A revoked key is refused for every document: whoever holds it can also
-        sign with an earlier `issued_at`."""
-        if self.revoked_at is not None:
-            return (
-                f"key {self.key_id} was revoked on {utc_text(self.revoked_at)}: "
-                f"{self.revoked_reason}"
-            )
+        """Why a document issued at `issued_at` and signed with this key is not taken,
+        or None when it is. A revoked key is refused for every document: whoever holds
+        it may also sign with an earlier `issued_at`."""
+        if self.revoked is not None:
+            return self.revocation()
         if issued_at < self.valid_from or (
             self.valid_until is not None and issued_at >= self.valid_until
         ):
@@ -78,23 +103,59 @@ class PublicKey:
             )
         return None
 
+    def revocation(self) -> str | None:
+        """Why the key is revoked, as readers are told; None while it is not."""
+        if self.revoked is None:
+            return None
+        return (
+            f"key {self.key_id} was revoked on {utc_text(self.revoked.at)}: {self.revoked.reason}"
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "key_id": self.key_id,
+            "algorithm": ALGORITHM,
+            "public_key": base64.b64encode(raw_bytes(self.public)).decode("ascii"),
+            "valid_from": utc_text(self.valid_from),
+            "valid_until": utc_text(self.valid_until) if self.valid_until else None,
+            "revoked": (
+                {"at": utc_text(self.revoked.at), "reason": self.revoked.reason}
+                if self.revoked
+                else None
+            ),
+        }
+
 
 @dataclass(frozen=True)
 class KeyList:
-    keys: tuple[PublicKey, ...]
+    keys: tuple[PublicKey, ...] = ()
 
-    def find(self, key_id: str) -> PublicKey | None:
-        return next((key for key in self.keys if key.key_id == key_id), None)
+    def find(self, wanted: str) -> PublicKey | None:
+        return next((key for key in self.keys if key.key_id == wanted), None)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": KEY_LIST_KIND,
+            "version": KEY_LIST_VERSION,
+            "algorithm": ALGORITHM,
+            "key_id": "first 16 hex digits of SHA-256 over the 32 bytes of the public key",
+            "keys": [key.to_json() for key in self.keys],
+        }
+
+
+def raw_bytes(public: Ed25519PublicKey) -> bytes:
+    """A public key's 32 raw bytes."""
+    return public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
 
 def key_id(public: Ed25519PublicKey) -> str:
     """A key's id: the first 16 hex digits of SHA-256 over its 32 raw bytes."""
-    raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return hashlib.sha256(raw).hexdigest()[:16]
+    return hashlib.sha256(raw_bytes(public)).hexdigest()[:16]
 
 
 def key_list(text: str, source: str) -> KeyList:
-    """The key list in `text` (read from `source`, named in errors)."""
+    """The key list in `text` (read from `source`, named in errors); raises
+    InvalidKeyList saying what is wrong with it."""
     try:
         data: Any = json.loads(text)
     except ValueError as exc:
@@ -122,9 +183,12 @@ def _key(entry: Any, where: str) -> PublicKey:
             key_id=str(entry["key_id"]),
             public=public,
             valid_from=parse_utc(str(entry["valid_from"])),
-            valid_until=parse_utc(str(entry["valid_until"])) if entry.get("valid_until") else None,
-            revoked_at=parse_utc(str(revoked["at"])) if revoked else None,
-            revoked_reason=str(revoked["reason"]) if revoked else "",
+            valid_until=parse_utc(entry["valid_until"]) if entry.get("valid_until") else None,
+            revoked=(
+                Revocation(parse_utc(str(revoked["at"])), str(revoked["reason"]))
+                if revoked
+                else None
+            ),
         )
     except (KeyError, TypeError, ValueError, binascii.Error, AttributeError) as exc:
         raise InvalidKeyList(f"{where} is not a key: {exc!r}") from None
@@ -139,8 +203,9 @@ def _key(entry: Any, where: str) -> PublicKey:
 
 
 def parse_document(text: str | bytes, source: str) -> dict[str, Any]:
-    """A signed document's JSON object. A field given twice is refused: a reader taking the
-    first would see another value than the signature covers, which takes the last."""
+    """A signed document's JSON object; raises NotADocument for what is none. A field
+    given twice is refused (NotVerified): a reader taking the first would see another
+    value than the signature covers, which takes the last."""
 
     def unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         names = [name for name, _ in pairs]
@@ -152,9 +217,9 @@ def parse_document(text: str | bytes, source: str) -> dict[str, Any]:
     try:
         data: Any = json.loads(text, object_pairs_hook=unique)
     except ValueError as exc:
-        raise NotVerified(f"{source} is not JSON: {exc}") from None
+        raise NotADocument(f"{source} is not JSON: {exc}") from None
     if not isinstance(data, dict):
-        raise NotVerified(f"{source} is not a JSON object")
+        raise NotADocument(f"{source} is not a JSON object")
     return data
 
 
@@ -180,35 +245,98 @@ def canonical_sha256(document: Mapping[str, Any]) -> str:
         raise NotVerified(f"it holds a value no signed document holds: {exc}") from None
 
 
+def usable_key(keys: KeyList, wanted: object) -> PublicKey:
+    """The key of the list with the id `wanted`; raises NotVerified when there is none
+    or it was revoked."""
+    key = keys.find(str(wanted))
+    if key is None:
+        known = ", ".join(k.key_id for k in keys.keys) or "none"
+        raise NotVerified(
+            f"it was signed with key {wanted}, which the key list does not hold (it holds "
+            f"{known}): it is not the hub's, or your key list is old; ask the hub for its "
+            "current key list"
+        )
+    revocation = key.revocation()
+    if revocation is not None:
+        raise NotVerified(revocation)
+    return key
+
+
 def verify_signature(document: Mapping[str, Any], keys: KeyList) -> PublicKey:
-    """The unrevoked key of `keys` whose signature the document carries over its contents;
-    raises NotVerified saying why not."""
+    """The unrevoked key of `keys` whose signature the document carries over its
+    contents; raises NotVerified saying why not."""
     block = document.get("signature")
     if not isinstance(block, Mapping) or "value" not in block:
         raise NotVerified("it is not signed: it has no signature")
     if block.get("algorithm") != ALGORITHM:
         raise NotVerified(f"its signature's algorithm {block.get('algorithm')!r} is not Ed25519")
-    key = keys.find(str(block.get("key_id")))
-    if key is None:
-        known = ", ".join(k.key_id for k in keys.keys) or "none"
-        raise NotVerified(
-            f"it was signed with key {block.get('key_id')}, which the key list does not hold "
-            f"(it holds {known}): it is not the hub's, or the key list is old"
-        )
+    key = usable_key(keys, block.get("key_id"))
     try:
         value = base64.b64decode(str(block["value"]), validate=True)
     except binascii.Error:
         value = b""
     if len(value) != 64:
         raise NotVerified("its signature's value is not 64 bytes in base64: it was changed")
-    try:
-        key.public.verify(value, signed_message(document))
-    except InvalidSignature:
+    if not key.verifies(value, signed_message(document)):
         raise NotVerified(
             f"the signature does not match the contents: the document was changed after key "
             f"{key.key_id} signed it, or that key did not sign it"
-        ) from None
+        )
     return key
+
+
+@dataclass(frozen=True)
+class Verified:
+    """A signed document whose signature and key hold, and true about being preliminary."""
+
+    document: dict[str, Any]
+    key_id: str
+    issued_at: datetime
+    """UTC."""
+    end: datetime
+    """The end of the period it covers (UTC)."""
+    preliminary: bool
+
+
+def verify(
+    document: dict[str, Any],
+    keys: KeyList,
+    name: str,
+    end: Callable[[Mapping[str, Any]], datetime],
+    preliminary_ok: bool,
+) -> Verified:
+    """Check a signed document (a `name`, "delivery certificate" say, whose period
+    ends at `end(document)`) against `keys`: its signature by a key not revoked and
+    valid when it was issued, and `preliminary` as the rule gives it; a preliminary one
+    only where `preliminary_ok`. Raises NotVerified with the reason."""
+    key = verify_signature(document, keys)
+    try:
+        issued = parse_utc(str(document["issued_at"]))
+        period_end = end(document)
+        reach_s = float(document["conventions"]["reading_holds_at_most_s"])
+        stated = document["preliminary"]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise NotVerified(f"the signed {name} lacks or garbles a field: {exc!r}") from None
+    refusal = key.refusal(issued)
+    if refusal:
+        raise NotVerified(refusal)
+    if stated is not preliminary(period_end, issued, reach_s):
+        raise NotVerified(
+            f"it says preliminary is {stated!r}, but it was issued at {utc_text(issued)} for a "
+            f"period ending {utc_text(period_end)}: the signer broke the rule"
+        )
+    if stated and not preliminary_ok:
+        raise NotVerified(
+            f"preliminary: issued at {utc_text(issued)}, before its period ended at "
+            f"{utc_text(period_end)} (and its last reading was known); its numbers may still "
+            f"change. It is no final {name}: ask for one made after the end"
+        )
+    return Verified(document, key.key_id, issued, period_end, stated)
+
+
+def certificate_end(document: Mapping[str, Any]) -> datetime:
+    """The end of the delivery a certificate covers, the hand-over (UTC)."""
+    return parse_utc(str(document["to"]["utc"]))
 
 
 @dataclass(frozen=True)
@@ -227,8 +355,9 @@ class FinalCertificate:
 
 
 def final_certificate(document: dict[str, Any], keys: KeyList) -> FinalCertificate:
-    """Check that `document` is a final delivery certificate signed by an unrevoked key of
-    `keys` valid when it was issued; raises NotVerified with the reason."""
+    """Check that `document` is a final delivery certificate of the current version
+    signed by an unrevoked key of `keys` valid when it was issued; raises NotVerified
+    with the reason."""
     if document.get("kind") != CERTIFICATE_KIND:
         raise NotVerified(
             f"it is not a delivery certificate (kind {document.get('kind')!r}, not "
@@ -239,42 +368,29 @@ def final_certificate(document: dict[str, Any], keys: KeyList) -> FinalCertifica
             f"version {document.get('version')!r} of a delivery certificate is not one "
             f"accepted here (signed certificates are version {CERTIFICATE_VERSION})"
         )
-    key = verify_signature(document, keys)
-    try:
-        issued = parse_utc(str(document["issued_at"]))
-        end = parse_utc(str(document["to"]["utc"]))
-        reach_s = float(document["conventions"]["reading_holds_at_most_s"])
-        stated = document["preliminary"]
-        delivery = document.get("delivery")
-    except (KeyError, TypeError, ValueError) as exc:
-        raise NotVerified(f"the signed certificate lacks or garbles a field: {exc!r}") from None
-    refusal = key.refusal(issued)
-    if refusal:
-        raise NotVerified(refusal)
-    if stated is not False or preliminary(end, issued, reach_s):
-        raise NotVerified(
-            f"preliminary: issued at {utc_text(issued)}, before the delivery's readings were "
-            f"all known (it ended at {utc_text(end)}); ask for a certificate made after that"
-        )
+    verified = verify(document, keys, "delivery certificate", certificate_end, preliminary_ok=False)
+    delivery = document.get("delivery")
     return FinalCertificate(
         document=document,
-        key_id=key.key_id,
+        key_id=verified.key_id,
         sha256=canonical_sha256(document),
         delivery=str(delivery) if delivery is not None else None,
-        ended_at=end,
-        issued_at=issued,
+        ended_at=verified.end,
+        issued_at=verified.issued_at,
     )
 
 
 def preliminary(end: datetime, issued_at: datetime, reach_s: float) -> bool:
     """Whether a document issued at `issued_at` about a period ending at `end` is
-    preliminary: the period's last reading may still be unknown until `reach_s` (the
-    most a reading covers, seconds) after the end."""
+    preliminary: its numbers may still change until the last reading of the period
+    is known to hold no longer, `reach_s` (the most a reading covers, 1.5 recording
+    intervals, seconds) after the end. A preliminary document gets no seal: the
+    readings its digest is over are not all stored yet."""
     return issued_at < end + timedelta(seconds=reach_s)
 
 
 def utc_text(moment: datetime) -> str:
-    """RFC 3339 in UTC with a Z."""
+    """RFC 3339 in UTC with a Z, microseconds only where there are any."""
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
