@@ -69,12 +69,18 @@ def certificate(
     handover: datetime = HANDOVER,
     **fields: Any,
 ) -> dict[str, Any]:
-    """An unsigned delivery certificate (the fields the alerts service reads, and a few)."""
+    """An unsigned delivery certificate (the fields the alerts service reads, and a few);
+    `delivery` is the delivery note's number."""
     issued = issued_at or handover + timedelta(hours=1)
     document = {
         "kind": CERTIFICATE_KIND,
         "version": CERTIFICATE_VERSION,
-        "delivery": delivery or f"LS-{uuid.uuid4().hex[:8]}",
+        "delivery": {
+            "delivery_note": delivery or f"LS-{uuid.uuid4().hex[:8]}",
+            "goods": [{"description": "Putenbrust frisch", "lot": "L-260302-07"}],
+            "receiver": {"name": "Betriebskantine Mengede"},
+            "responsible": {"name": "Sabine Keller", "role": "Fahrerin"},
+        },
         "site": "dortmund-hub",
         "sensor": "van-1.chilled",
         "from": {"utc": utc_text(handover - timedelta(hours=2))},

@@ -348,7 +348,7 @@ class FinalCertificate:
     sha256: str
     """canonical_sha256 of the document."""
     delivery: str | None
-    """The delivery (note) number it names, if any."""
+    """The delivery note's number it names (`delivery.delivery_note`), if any."""
     ended_at: datetime
     """Hand-over: the end of the delivery it covers (UTC)."""
     issued_at: datetime
@@ -369,15 +369,25 @@ def final_certificate(document: dict[str, Any], keys: KeyList) -> FinalCertifica
             f"accepted here (signed certificates are version {CERTIFICATE_VERSION})"
         )
     verified = verify(document, keys, "delivery certificate", certificate_end, preliminary_ok=False)
-    delivery = document.get("delivery")
     return FinalCertificate(
         document=document,
         key_id=verified.key_id,
         sha256=canonical_sha256(document),
-        delivery=str(delivery) if delivery is not None else None,
+        delivery=_delivery_note(document),
         ended_at=verified.end,
         issued_at=verified.issued_at,
     )
+
+
+def _delivery_note(document: Mapping[str, Any]) -> str | None:
+    delivery = document.get("delivery")
+    note = delivery.get("delivery_note") if isinstance(delivery, Mapping) else None
+    if not isinstance(delivery, Mapping) or not (note is None or isinstance(note, str)):
+        raise NotVerified(
+            f"the signed delivery certificate garbles its delivery ({delivery!r:.80}): it "
+            "names the delivery file's data, delivery_note among them"
+        )
+    return note
 
 
 def preliminary(end: datetime, issued_at: datetime, reach_s: float) -> bool:

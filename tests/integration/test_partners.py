@@ -30,9 +30,10 @@ from coldchain_alerts.auth import Role
 from coldchain_alerts.db import make_engine, make_sessionmaker
 from coldchain_alerts.models import PartnerDelivery
 from coldchain_devstack import BIN
-from coldchain_devstack.servers import Process, free_port, wait_until
+from coldchain_devstack.servers import InfluxDB, Process, free_port, wait_until
 from tests.alertsapi import AlertsApi, ApiStack, token_for
 from tests.hubkeys import HANDOVER, HubKey, certificate, file_text, new_key, sign, write_key_list
+from tests.signed import make_hub
 
 ROOT = Path(__file__).resolve().parents[2]
 WEBHOOK_SCHEMA = json.loads((ROOT / "docs" / "partner-webhook.v1.schema.json").read_text())
@@ -378,3 +379,43 @@ def test_failed_keys_are_throttled(hub: Hub) -> None:
 def test_an_http_webhook_url_is_refused_without_the_loopback_setting(hub: Hub) -> None:
     done = hub.cli("partner", "add", "plain", "--name", "x", "--webhook-url", "http://example.org/")
     assert done.returncode == 2 and "https://" in done.stdout
+
+
+def test_a_certificate_coldchain_report_made_reaches_the_partner_unchanged(
+    stack: ApiStack, influxdb: InfluxDB, receiver: Receiver
+) -> None:
+    """The whole path with the real tools: `coldchain-report certificate` signs it from
+    InfluxDB's readings, the hub posts the file, the partner's webhook receives it, and
+    `coldchain-report verify --key` accepts what arrived, with no database."""
+    directory = stack.directory / "reports"
+    directory.mkdir()
+    reports = make_hub(influxdb, directory)
+    _, made = reports.certificate()
+    text = made.read_bytes()
+    note = json.loads(text)["delivery"]["delivery_note"]
+    token = token_for(stack.alerts_database, "dispatch", Role.OFFICER)
+    hub = Hub(
+        stack,
+        new_key(),
+        reports.keys,
+        _start(stack, reports.keys),
+        AlertsApi(f"http://127.0.0.1:{stack.alerts_port}", token),
+    )
+    kitchen = hub.add_partner("kantine-mengede", receiver.url)
+
+    stored = hub.post("kantine-mengede", text)
+    assert stored.status_code == 201, stored.text
+    wait_until(lambda: receiver.received, 15, "the webhook")
+    body = _checked(receiver.received[0], kitchen["webhook_secret"])
+
+    arrived = directory / "arrived.json"
+    arrived.write_text(file_text(body["certificate"]), encoding="utf-8")
+    assert arrived.read_bytes() == text, "written as coldchain-report writes it: the same bytes"
+    assert body["id"] == stored.json()["id"] == canonical_sha256(json.loads(text))
+    assert body["delivery"] == note
+    exact = hub.partner_get(kitchen["api_key"], f"/deliveries/{body['id']}")
+    assert exact.content == text
+    listed = hub.partner_get(kitchen["api_key"], "/deliveries").json()["deliveries"]
+    assert [d["delivery"] for d in listed] == [note]
+    output = reports.run("verify", str(arrived), "--key", str(reports.keys), offline=True)
+    assert output.startswith("verified: delivery certificate of van-1.chilled"), output

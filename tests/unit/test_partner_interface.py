@@ -61,6 +61,16 @@ def test_a_changed_certificate_is_refused_with_the_reason(change, reason) -> Non
         final_certificate(document, KEYS)
 
 
+def test_the_delivery_note_is_read_from_the_delivery_files_data() -> None:
+    signed = sign(certificate("LS-2025-10-25-0317"), HUB)
+    assert final_certificate(signed, KEYS).delivery == "LS-2025-10-25-0317"
+    without = certificate()
+    without["delivery"].pop("delivery_note")
+    assert final_certificate(sign(without, HUB), KEYS).delivery is None
+    with pytest.raises(NotVerified, match="garbles its delivery"):
+        final_certificate(sign(certificate() | {"delivery": "LS-1"}, HUB), KEYS)
+
+
 def test_a_preliminary_certificate_is_refused_even_signed() -> None:
     early = sign(certificate(issued_at=HANDOVER + timedelta(seconds=30)), HUB)
     with pytest.raises(NotVerified, match="preliminary"):
