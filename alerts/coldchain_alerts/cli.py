@@ -12,6 +12,7 @@ import json
 import os
 import re
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -21,7 +22,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from coldchain.contract import ID_PATTERN
-from coldchain_alerts import gateways, outbox, people, policies
+from coldchain_alerts import gateways, outbox, partners, people, policies
 from coldchain_alerts.auth import Role
 from coldchain_alerts.db import make_engine, make_sessionmaker, migrate
 from coldchain_alerts.influx import InfluxError
@@ -39,6 +40,10 @@ contact_app = typer.Typer(help="Who is told about alerts.", no_args_is_help=True
 policy_app = typer.Typer(help="Escalation policies per site.", no_args_is_help=True)
 audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
 gateway_app = typer.Typer(help="Gateways' broker accounts.", no_args_is_help=True)
+partner_app = typer.Typer(
+    help="Partners (receiving kitchens, platforms) that get delivery certificates.",
+    no_args_is_help=True,
+)
 dead_letters_app = typer.Typer(
     help="Points InfluxDB refused: the copy of alert steps and of the audit chain they miss.",
     no_args_is_help=True,
@@ -51,6 +56,7 @@ for sub, name in (
     (policy_app, "policy"),
     (audit_app, "audit"),
     (gateway_app, "gateway"),
+    (partner_app, "partner"),
     (dead_letters_app, "dead-letters"),
 ):
     app.add_typer(sub, name=name)
@@ -257,6 +263,75 @@ def policy_set(
     except people.NotFound as exc:
         raise _fail(str(exc)) from None
     console.print(f"policy of {site}: {len(levels)} level(s)")
+
+
+@partner_app.command("add")
+def partner_add(
+    partner_id: Annotated[str, typer.Argument(help="Its id: a-z, 0-9, . _ -")],
+    name: Annotated[str, typer.Option(help="Its name, as people know it.")],
+    webhook_url: Annotated[
+        str | None, typer.Option(help="https:// URL that gets each certificate.")
+    ] = None,
+    env_file: EnvFile = None,
+) -> None:
+    """Add a partner; print its API key and webhook secret (only this once)."""
+    settings = _settings(env_file)
+    sessions = _sessions(settings)
+    try:
+        with sessions.begin() as session:
+            new = partners.add_partner(
+                session,
+                _actor(),
+                partner_id,
+                name,
+                webhook_url,
+                settings.partner_webhook_http_loopback,
+                datetime.now(UTC),
+            )
+    except (people.Conflict, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    # The secrets alone on standard output, for scripts; what to do with them aside.
+    print(f"api_key={new.api_key}")
+    if new.webhook_secret:
+        print(f"webhook_secret={new.webhook_secret}")
+    typer.echo(
+        f"partner {partner_id} added; hand these to it over a safe channel: they are not "
+        "shown again (docs/partners.md tells the partner how to use them)",
+        err=True,
+    )
+
+
+@partner_app.command("list")
+def partner_list(env_file: EnvFile = None) -> None:
+    """List partners: id, name, webhook, state, and their webhooks that failed."""
+    sessions = _sessions(_settings(env_file))
+    with sessions() as session:
+        rows = partners.all_partners(session)
+        failed = {row.id: partners.failed_webhooks(session, row.id) for row in rows}
+    if not rows:
+        print("no partners")
+        return
+    for row in rows:
+        state = f"revoked {row.revoked_at:%Y-%m-%d %H:%M} UTC" if row.revoked_at else "active"
+        print(f"{row.id}\t{row.name}\t{row.webhook_url or 'no webhook'}\t{state}")
+        for delivery in failed[row.id]:
+            print(
+                f"  webhook failed for delivery {delivery.sha256} "
+                f"({delivery.delivery or 'no delivery number'}) after "
+                f"{delivery.webhook_attempts} attempt(s): {delivery.webhook_error}"
+            )
+
+
+@partner_app.command("revoke")
+def partner_revoke(partner_id: str, env_file: EnvFile = None) -> None:
+    """Revoke a partner: its API key is refused at once, and its webhook gets nothing more."""
+    sessions = _sessions(_settings(env_file))
+    try:
+        with sessions.begin() as session:
+            partners.revoke_partner(session, _actor(), partner_id, datetime.now(UTC))
+    except people.NotFound as exc:
+        raise _fail(str(exc)) from None
+    console.print(f"revoked partner {escape(partner_id)}")
 
 
 @audit_app.command("verify")

@@ -26,8 +26,10 @@ from coldchain_alerts.api.routes import (
     alerts,
     audit,
     contacts,
+    deliveries,
     health,
     metrics,
+    partner,
     policies,
     users,
 )
@@ -59,8 +61,9 @@ def create_app(settings: AlertsSettings) -> FastAPI:
         description="Alerts of the cold chain: find them, acknowledge them, close them with "
         "a corrective action; contacts, escalation policies, users and the audit log. "
         "Every endpoint but /healthz and /metrics needs an API token "
-        "(`Authorization: Bearer ...`); without one a request is refused before its body is "
-        'read. Errors are JSON: `{"detail": ...}`.',
+        "(`Authorization: Bearer ...`), /partner/v1 a partner's API key; without one a "
+        "request is refused before its body is read. Errors are JSON: "
+        '`{"detail": ...}`.',
         lifespan=lifespan,
     )
     app.state.service = service
@@ -68,6 +71,7 @@ def create_app(settings: AlertsSettings) -> FastAPI:
     app.state.writes = service.writes
     app.state.max_body_bytes = settings.max_body_bytes
     app.state.throttle = LoginThrottle()
+    app.state.partner_throttle = LoginThrottle()
     app.add_middleware(
         SessionMiddleware,
         secret_key=service.secret_key,
@@ -83,7 +87,7 @@ def create_app(settings: AlertsSettings) -> FastAPI:
     for router in (health, metrics):
         app.include_router(router.router)
     # Every API operation refuses a query parameter given twice (422).
-    for router in (alerts, contacts, policies, users, audit, gateway_routes):
+    for router in (alerts, contacts, policies, users, audit, gateway_routes, deliveries, partner):
         app.include_router(router.router, dependencies=[Depends(single_valued_query)])
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
@@ -161,4 +165,4 @@ def _finite(value: object) -> object:
 
 
 def _for_machines(request: Request) -> bool:
-    return request.url.path.startswith("/api/")
+    return request.url.path.startswith(("/api/", "/partner/"))

@@ -296,3 +296,56 @@ class GatewayIdentity(Base):
     retired_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     retired_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class Partner(Base):
+    """A receiving kitchen or platform that gets delivery certificates: by its API key
+    (`/partner/v1`, only its own deliveries) and, with a webhook URL, by webhook."""
+
+    __tablename__ = "partner"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    key_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    """The API key's SHA-256; the key is shown once."""
+    webhook_url: Mapped[str | None] = mapped_column(String(MAX_URL))
+    webhook_secret: Mapped[str | None] = mapped_column(String(100))
+    """Signs webhook bodies (HMAC-SHA256), so it is kept as it is; shown once."""
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class PartnerDelivery(Base):
+    """A final, signed delivery certificate for one partner, with its webhook's progress.
+
+    The certificate is kept as the hub posted it; one certificate is stored once per
+    partner (`sha256`, over its canonical form), however often it is posted.
+    """
+
+    __tablename__ = "partner_delivery"
+    __table_args__ = (
+        UniqueConstraint("partner_id", "sha256"),
+        Index("ix_partner_delivery_webhook_due", "webhook_state", "webhook_next_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    partner_id: Mapped[str] = mapped_column(ForeignKey("partner.id"), index=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    """SHA-256 of the certificate's RFC 8785 form: the delivery's id in the partner API."""
+    certificate: Mapped[str] = mapped_column(Text)
+    delivery: Mapped[str | None] = mapped_column(String(200))
+    """The delivery (note) number the certificate names."""
+    ended_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    issued_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    key_id: Mapped[str] = mapped_column(String(16))
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    received_from: Mapped[str] = mapped_column(String(64))
+
+    webhook_state: Mapped[str] = mapped_column(String(16))
+    """`none` (no webhook URL), `pending`, `delivered`, `failed` (gave up or refused),
+    `stopped` (the partner was revoked)."""
+    webhook_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    webhook_next_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    webhook_error: Mapped[str | None] = mapped_column(Text)
+    """Why the last attempt failed, or why it stopped."""
+    webhook_done_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

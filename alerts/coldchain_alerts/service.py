@@ -8,6 +8,8 @@ its routes reach it through `app.state.service`. Background jobs:
   worker threads instead, without a job (escalation.py);
 - `outbox`: every 2 s, copies queued points to InfluxDB (outbox.py);
 - `audit-verify`: checks the audit-log chain and records the verdict in InfluxDB;
+- `partner-webhooks`: every 2 s, and at once when a certificate is stored, sends the
+  partner webhooks that are due (partner_webhook.py);
 - `sweep`: at start and every minute, makes sure every site with open alerts has
   its run: at once when something is due (also what a crash left untold), else its job.
 """
@@ -38,6 +40,7 @@ from coldchain_alerts.influx import Influx, InfluxError, InfluxUnavailable
 from coldchain_alerts.models import RefusedEvent
 from coldchain_alerts.notify import Notifier
 from coldchain_alerts.notify.notice import Delivery
+from coldchain_alerts.partner_webhook import PartnerWebhooks
 from coldchain_alerts.settings import AlertsSettings
 from coldchain_io import fleetfile
 from coldchain_io.lineprotocol import point
@@ -46,6 +49,8 @@ log = logging.getLogger(__name__)
 
 #: Points written to InfluxDB per request when catching up.
 OUTBOX_BATCH = 5000
+#: The job sending partner webhooks.
+PARTNER_WEBHOOKS = "partner-webhooks"
 #: Most of a refused event's payload that is kept.
 MAX_KEPT_BYTES = 64 * 1024
 
@@ -87,6 +92,7 @@ class AlertsService:
             self.site_names,
         )
         self.consumer = AlertConsumer(settings, self.handle_events, self.refuse_event)
+        self.partner_webhooks = PartnerWebhooks(settings, self.sessions, self.writes, _now)
 
     def link(self, alert_id: int) -> str:
         return f"{self.settings.public_url.rstrip('/')}/alerts/{alert_id}"
@@ -120,6 +126,15 @@ class AlertsService:
             coalesce=True,
         )
         self.scheduler.add_job(
+            self.partner_webhooks.run,
+            "interval",
+            seconds=2,
+            id=PARTNER_WEBHOOKS,
+            jobstore="memory",
+            max_instances=1,
+            coalesce=True,
+        )
+        self.scheduler.add_job(
             self.escalator.sweep,
             "interval",
             minutes=1,
@@ -139,8 +154,14 @@ class AlertsService:
         escalation.install(None)
         self.close()
 
+    def wake_partner_webhooks(self) -> None:
+        """Send due partner webhooks now, not at the job's next run."""
+        if self.scheduler.running:
+            self.scheduler.modify_job(PARTNER_WEBHOOKS, "memory", next_run_time=_now())
+
     def close(self) -> None:
-        """Let go of InfluxDB and the database (what `stop` ends with)."""
+        """Let go of InfluxDB, partners' webhooks and the database (what `stop` ends with)."""
+        self.partner_webhooks.close()
         if self.influx is not None:
             self.influx.close()
         self.engine.dispose()

@@ -98,6 +98,35 @@ class AlertsSettings(MqttSettings, InfluxSettings):
         description="The certificate of the authority that signed the broker's, put into "
         "bundles (PEM); needed with gateway_mqtt_tls.",
     )
+    # --- Partners: delivery certificates for kitchens (docs/partners.md) ---------------
+    public_keys: Path | None = Field(
+        default=None,
+        description="The hub's public key list (JSON, as `coldchain-report key create` writes "
+        "it), read at each posted certificate; unset: every certificate is refused.",
+    )
+    partner_webhook_timeout_s: float = Field(
+        default=5.0, gt=0, le=60, description="Longest wait for a partner's webhook to answer."
+    )
+    partner_webhook_retry_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="Wait before the first retry of a failed webhook; it doubles (with "
+        "jitter) up to partner_webhook_retry_max_s.",
+    )
+    partner_webhook_retry_max_s: float = Field(
+        default=3600.0, gt=0, description="Longest wait between two webhook attempts."
+    )
+    partner_webhook_give_up_s: float = Field(
+        default=3 * 24 * 3600.0,
+        gt=0,
+        description="A webhook that has failed for this long since the certificate came is "
+        "given up (`partner list` shows it); the partner can still fetch it by API.",
+    )
+    partner_webhook_http_loopback: bool = Field(
+        default=False,
+        description="Allow http:// webhook URLs to loopback addresses (tests, the demo); "
+        "otherwise only https:// URLs are taken.",
+    )
 
     # --- Notifications (coldchain_alerts.notify; docs/configuration.md) ----------------
     public_url: str = Field(
@@ -151,6 +180,7 @@ class AlertsSettings(MqttSettings, InfluxSettings):
         "dynsec_password",
         "gateway_mqtt_host",
         "gateway_ca_file",
+        "public_keys",
         mode="before",
     )
     @classmethod

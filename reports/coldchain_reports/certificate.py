@@ -24,17 +24,26 @@ from zoneinfo import ZoneInfo
 from coldchain import compliance
 from coldchain.compliance import Band, GraceEvent, PeriodStats, Sample
 from coldchain.corrective import ClosedAlert, answered
+from coldchain.signatures import (
+    CERTIFICATE_KIND,
+    CERTIFICATE_VERSION,
+    NotVerified,
+    parse_utc,
+    preliminary,
+    utc_text,
+)
 from coldchain_reports import conventions, delivery
 from coldchain_reports.calibration import Calibration, CalibrationState, flaws, state
 from coldchain_reports.delivery import Delivery
-from coldchain_reports.errors import EditedCertificate, InvalidInput, NotVerified
+from coldchain_reports.errors import EditedCertificate, InvalidInput
 from coldchain_reports.scope import Scope
-from coldchain_reports.seal import Seal, parse_utc, preliminary, utc_text
+from coldchain_reports.seal import Seal
 
-KIND = "coldchain.delivery-certificate"
+KIND = CERTIFICATE_KIND
 #: 3: signed (`signing`), `preliminary`, no seal while preliminary; the delivery's data
-#: (`delivery`), `sender`, `vehicle` and `probe` with its calibration.
-VERSION = 3
+#: (`delivery`), `sender`, `vehicle` and `probe` with its calibration. The number is the
+#: domain's: partners receive this version only (coldchain.signatures.final_certificate).
+VERSION = CERTIFICATE_VERSION
 #: Longest delivery a certificate covers; EN 12830 transport records change rules past a week.
 MAX_DURATION = timedelta(days=7)
 
@@ -76,7 +85,7 @@ class Certificate:
 
     @property
     def preliminary(self) -> bool:
-        """Issued before the delivery's readings were all known (seal.preliminary)."""
+        """Issued before the delivery's readings were all known (signatures.preliminary)."""
         return preliminary(self.end, self.issued_at, self.scope.reach_s)
 
     def beyond(self, name: str) -> Limit | None:

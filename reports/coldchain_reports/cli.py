@@ -26,6 +26,7 @@ from coldchain.corrective import ClosedAlert
 from coldchain.errors import FleetConfigError
 from coldchain.fleet import Fleet
 from coldchain.languages import Language
+from coldchain.signatures import KeyList, NotVerified, utc_text
 from coldchain_io.influx import InfluxHttp
 from coldchain_reports import (
     calibration,
@@ -38,10 +39,10 @@ from coldchain_reports import (
     signed_pdf,
     signing,
 )
-from coldchain_reports.errors import EditedCertificate, InvalidInput, NotVerified, ReportError
+from coldchain_reports.errors import EditedCertificate, InvalidInput, ReportError
 from coldchain_reports.labels import Labels
 from coldchain_reports.readings import Readings
-from coldchain_reports.seal import Seal, utc_text
+from coldchain_reports.seal import Seal
 from coldchain_reports.settings import ReportSettings
 
 app = typer.Typer(add_completion=False, help=__doc__, no_args_is_help=True)
@@ -358,7 +359,7 @@ def key_revoke(
         typer.echo(f"key {revoked.key_id} revoked: {reason}")
 
 
-def _verified(path: Path, key_list: keys.KeyList, preliminary_ok: bool) -> signing.Verified:
+def _verified(path: Path, key_list: KeyList, preliminary_ok: bool) -> signing.Verified:
     try:
         content = path.read_bytes()
     except OSError as exc:
@@ -368,7 +369,7 @@ def _verified(path: Path, key_list: keys.KeyList, preliminary_ok: bool) -> signi
     return signing.verify(signing.parse(content, str(path)), key_list, preliminary_ok)
 
 
-def _key_list(key_file: Path | None, settings: ReportSettings) -> keys.KeyList:
+def _key_list(key_file: Path | None, settings: ReportSettings) -> KeyList:
     path = key_file or settings.public_keys
     if path is None:
         raise InvalidInput(

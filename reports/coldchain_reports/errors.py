@@ -1,4 +1,8 @@
-"""Errors of the reports tool. Each message says what was wrong and what to do."""
+"""Errors of the reports tool. Each message says what was wrong and what to do.
+
+A signed document that does not verify raises the domain's
+`coldchain.signatures.NotVerified`, here as where the signature is checked.
+"""
 
 
 class ReportError(Exception):
@@ -27,7 +31,3 @@ class InvalidInput(ReportError):
 
 class EditedCertificate(InvalidInput):
     """A certificate's fields disagree with its own seal: someone changed the file."""
-
-
-class NotVerified(ReportError):
-    """A signed document is not what the hub signed, or not final: the reason says which."""

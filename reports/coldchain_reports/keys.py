@@ -1,20 +1,15 @@
-"""The hub's signing keys: one private key that signs, and the list of public keys to hand out.
+"""The hub's signing keys, as files: one private key that signs, and the list of public
+keys to hand out.
 
 A private key is an Ed25519 key in a PEM file (PKCS #8) that only its owner may
-read (mode 0600). The public keys go into a **key list**, a JSON file
-(`kind` `coldchain.public-keys`) that kitchens and inspectors receive once and
-again after every change: for each key its id, the public key, the time from
-which it signs, the time after which it no longer does (set when it is
-replaced), and its revocation with a reason. A key's id is the first 16 hex
-digits of the SHA-256 of its 32 raw public-key bytes, so an id names one key
-and nobody can give another key the same id.
+read (mode 0600). The public keys go into a **key list**, a JSON file that kitchens
+and inspectors receive once and again after every change; its format, key ids and
+what a key may sign are the domain's (`coldchain.signatures`). Here: reading and
+writing the files, and creating, retiring and revoking keys.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
 import json
 import os
 import stat
@@ -22,23 +17,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from coldchain.signatures import (
+    ALGORITHM,
+    InvalidKeyList,
+    KeyList,
+    PublicKey,
+    Revocation,
+    key_id,
+    key_list,
+)
 from coldchain_reports.errors import InvalidInput
-from coldchain_reports.seal import parse_utc, utc_text
-
-KIND = "coldchain.public-keys"
-VERSION = 1
-ALGORITHM = "Ed25519"
-
-
-def key_id(public: Ed25519PublicKey) -> str:
-    """The key's id: the first 16 hex digits of SHA-256 over its raw 32 bytes."""
-    return hashlib.sha256(_raw(public)).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -52,127 +45,16 @@ class SigningKey:
         return self.private.sign(message)
 
 
-@dataclass(frozen=True)
-class Revocation:
-    at: datetime
-    reason: str
-
-
-@dataclass(frozen=True)
-class PublicKey:
-    """One entry of the key list: a key that signs from `valid_from` until `valid_until`
-    (UTC; None: still signing), unless it was revoked."""
-
-    key_id: str
-    public: Ed25519PublicKey
-    valid_from: datetime
-    valid_until: datetime | None = None
-    revoked: Revocation | None = None
-
-    def refusal(self, issued_at: datetime) -> str | None:
-        """Why a document issued at `issued_at` and signed with this key is not taken,
-        or None when it is. A revoked key is refused for every document: whoever holds
-        it may also sign with an earlier `issued_at`."""
-        if self.revoked is not None:
-            return self.revocation()
-        if issued_at < self.valid_from or (
-            self.valid_until is not None and issued_at >= self.valid_until
-        ):
-            until = utc_text(self.valid_until) if self.valid_until else "now"
-            return (
-                f"issued at {utc_text(issued_at)}, outside the time key {self.key_id} signs "
-                f"(from {utc_text(self.valid_from)} until {until})"
-            )
-        return None
-
-    def revocation(self) -> str | None:
-        """Why the key is revoked, as readers are told; None while it is not."""
-        if self.revoked is None:
-            return None
-        return (
-            f"key {self.key_id} was revoked on {utc_text(self.revoked.at)}: {self.revoked.reason}"
-        )
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "key_id": self.key_id,
-            "algorithm": ALGORITHM,
-            "public_key": base64.b64encode(_raw(self.public)).decode("ascii"),
-            "valid_from": utc_text(self.valid_from),
-            "valid_until": utc_text(self.valid_until) if self.valid_until else None,
-            "revoked": (
-                {"at": utc_text(self.revoked.at), "reason": self.revoked.reason}
-                if self.revoked
-                else None
-            ),
-        }
-
-
-@dataclass(frozen=True)
-class KeyList:
-    keys: tuple[PublicKey, ...] = ()
-
-    def find(self, wanted: str) -> PublicKey | None:
-        return next((key for key in self.keys if key.key_id == wanted), None)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "kind": KIND,
-            "version": VERSION,
-            "algorithm": ALGORITHM,
-            "key_id": "first 16 hex digits of SHA-256 over the 32 bytes of the public key",
-            "keys": [key.to_json() for key in self.keys],
-        }
-
-
 def load_key_list(path: Path) -> KeyList:
     """The key list in `path`; raises InvalidInput saying what is wrong with it."""
     try:
-        data: Any = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise InvalidInput(f"cannot read the key list {path} ({exc.strerror})") from None
-    except ValueError as exc:
-        raise InvalidInput(f"the key list {path} is not JSON: {exc}") from None
-    if not isinstance(data, dict) or data.get("kind") != KIND:
-        raise InvalidInput(
-            f"{path} is not a key list (kind {KIND!r}); give the hub's public key list, "
-            "as `coldchain-report key create` writes it"
-        )
-    if data.get("version") != VERSION:
-        raise InvalidInput(f"the key list {path} has version {data.get('version')!r}, not 1")
-    entries = data.get("keys")
-    if not isinstance(entries, list):
-        raise InvalidInput(f"the key list {path} has no list of keys")
-    return KeyList(tuple(_entry(entry, index, path) for index, entry in enumerate(entries)))
-
-
-def _entry(entry: Any, index: int, path: Path) -> PublicKey:
-    where = f"{path}, key {index + 1}"
     try:
-        raw = base64.b64decode(entry["public_key"], validate=True)
-        public = Ed25519PublicKey.from_public_bytes(raw)
-        revoked = entry.get("revoked")
-        key = PublicKey(
-            key_id=str(entry["key_id"]),
-            public=public,
-            valid_from=parse_utc(str(entry["valid_from"])),
-            valid_until=parse_utc(entry["valid_until"]) if entry.get("valid_until") else None,
-            revoked=(
-                Revocation(parse_utc(str(revoked["at"])), str(revoked["reason"]))
-                if revoked
-                else None
-            ),
-        )
-    except (KeyError, TypeError, ValueError, binascii.Error, AttributeError) as exc:
-        raise InvalidInput(f"{where} is not a key: {exc!r}") from None
-    if entry.get("algorithm") != ALGORITHM:
-        raise InvalidInput(f"{where}: algorithm {entry.get('algorithm')!r} is not {ALGORITHM}")
-    if key.key_id != key_id(public):
-        raise InvalidInput(
-            f"{where}: its id {key.key_id} is not that of its public key ({key_id(public)}); "
-            "the list was edited: ask the hub for its key list again"
-        )
-    return key
+        return key_list(text, str(path))
+    except InvalidKeyList as exc:
+        raise InvalidInput(str(exc)) from None
 
 
 def load_signing_key(path: Path) -> SigningKey:
@@ -258,7 +140,3 @@ def _save(path: Path, keys: KeyList) -> None:
         partial.replace(path)
     except OSError as exc:
         raise InvalidInput(f"cannot write the key list {path} ({exc.strerror})") from None
-
-
-def _raw(public: Ed25519PublicKey) -> bytes:
-    return public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)

@@ -43,6 +43,7 @@ from svglib.svglib import svg2rlg
 
 from coldchain.compliance import Deviation, Excursion, PeriodStats
 from coldchain.corrective import ClosedAlert
+from coldchain.signatures import utc_text
 from coldchain_reports import conventions
 from coldchain_reports.calibration import Calibration, flaws
 from coldchain_reports.certificate import Certificate
@@ -50,7 +51,7 @@ from coldchain_reports.labels import NOT_AVAILABLE, Labels
 from coldchain_reports.plot import temperature_svg
 from coldchain_reports.report import AssetReport
 from coldchain_reports.scope import Scope
-from coldchain_reports.seal import Seal, utc_text
+from coldchain_reports.seal import Seal
 from coldchain_reports.signed_pdf import Info
 
 MARGIN = 18 * mm

@@ -17,11 +17,12 @@ from zoneinfo import ZoneInfo
 from coldchain import compliance
 from coldchain.compliance import Excursion, GraceEvent, PeriodStats, Sample
 from coldchain.corrective import ClosedAlert, answered
+from coldchain.signatures import preliminary, utc_text
 from coldchain_reports import conventions
 from coldchain_reports.calibration import Calibration
 from coldchain_reports.errors import InvalidInput
 from coldchain_reports.scope import Scope
-from coldchain_reports.seal import Seal, preliminary, utc_text
+from coldchain_reports.seal import Seal
 
 #: Longest period one report covers; a year of 5-second readings is 6.3 million rows.
 MAX_DAYS = 366
@@ -55,7 +56,7 @@ class AssetReport:
 
     @property
     def preliminary(self) -> bool:
-        """Issued before the period's readings were all known (seal.preliminary)."""
+        """Issued before the period's readings were all known (signatures.preliminary)."""
         return preliminary(self.alarm.end, self.issued_at, self.scope.reach_s)
 
     def day_preliminary(self, day: Day) -> bool:

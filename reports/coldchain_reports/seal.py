@@ -11,10 +11,11 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 from coldchain import compliance
 from coldchain.compliance import Sample
+from coldchain.signatures import parse_utc, utc_text
 from coldchain_reports.errors import InvalidInput
 
 VERSION = 1
@@ -77,24 +78,3 @@ class Seal:
         if not _HEX64.match(seal.digest):
             raise InvalidInput(f"the seal's digest {seal.digest!r} is not 64 hex digits")
         return seal
-
-
-def preliminary(end: datetime, issued_at: datetime, reach_s: float) -> bool:
-    """Whether a document issued at `issued_at` about a period ending at `end` is
-    preliminary: its numbers may still change until the last reading of the period
-    is known to hold no longer, `reach_s` (the most a reading covers, 1.5 recording
-    intervals) after the end. A preliminary document gets no seal: the readings its
-    digest is over are not all stored yet."""
-    return issued_at < end + timedelta(seconds=reach_s)
-
-
-def utc_text(moment: datetime) -> str:
-    """RFC 3339 in UTC with a Z, microseconds only where there are any."""
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def parse_utc(text: str) -> datetime:
-    moment = datetime.fromisoformat(text)
-    if moment.tzinfo is None:
-        raise ValueError(f"time {text!r} has no UTC offset")
-    return moment.astimezone(UTC)

@@ -25,12 +25,12 @@ import json
 import re
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
 from reportlab.pdfbase.pdfdoc import PDFInfo  # type: ignore[import-untyped]
 
+from coldchain.signatures import KeyList, NotVerified, usable_key
 from coldchain_reports import signing
-from coldchain_reports.errors import InvalidInput, NotVerified
-from coldchain_reports.keys import KeyList, SigningKey
+from coldchain_reports.errors import InvalidInput
+from coldchain_reports.keys import SigningKey
 
 KEY = b"/ColdchainKey ("
 RECORD = b"/ColdchainRecord ("
@@ -89,17 +89,13 @@ def verify(pdf: bytes, keys: KeyList, preliminary_ok: bool) -> signing.Verified:
     start = _only(pdf, SIGNATURE, "signature")
     if not _KEY_ID.fullmatch(key_id) or not _HEX128.fullmatch(pdf[start : start + 128]):
         raise NotVerified("its signature entries are garbled: the PDF was changed")
-    key = signing.usable_key(keys, key_id.decode("ascii"))
-    try:
-        key.public.verify(
-            bytes.fromhex(pdf[start : start + 128].decode("ascii")),
-            pdf[:start] + pdf[start + 128 :],
-        )
-    except InvalidSignature:
+    key = usable_key(keys, key_id.decode("ascii"))
+    value = bytes.fromhex(pdf[start : start + 128].decode("ascii"))
+    if not key.verifies(value, pdf[:start] + pdf[start + 128 :]):
         raise NotVerified(
             f"the signature does not match the file: the PDF was changed after key "
             f"{key.key_id} signed it, or that key did not sign it"
-        ) from None
+        )
     try:
         text = base64.b64decode(_value(pdf, RECORD, rb")", "document"), validate=True)
     except binascii.Error:

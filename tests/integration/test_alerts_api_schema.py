@@ -184,6 +184,16 @@ REQUESTING_CHECKS = [
     checks.ensure_resource_availability,
     checks.object_level_authorization,
 ]
+#: Operations whose body must carry a valid signature, which no schema can describe: a
+#: schema-valid body is refused (422) unless the hub's key signed it (test_partners.py).
+SIGNED = {("POST", "/api/v1/deliveries"): [checks.positive_data_acceptance]}
+#: Operations that need the broker's dynamic-security plugin, which this test's broker
+#: does not load: they answer 503 naming the setting to set, as a hub without gateway
+#: registering should (test_gateway_onboarding.py runs them against the plugin).
+UNCONFIGURED = {
+    ("POST", "/api/v1/gateways"): [checks.not_a_server_error],
+    ("POST", "/api/v1/gateways/{site}/{gateway}/retire"): [checks.not_a_server_error],
+}
 #: The operations whose answers are checked, each with valid and with invalid requests.
 OPERATIONS = [
     ("GET", "/api/v1/alerts"),
@@ -207,6 +217,12 @@ OPERATIONS = [
     ("GET", "/api/v1/audit"),
     ("GET", "/api/v1/audit/export.csv"),
     ("GET", "/api/v1/audit/verify"),
+    ("GET", "/api/v1/gateways"),
+    ("POST", "/api/v1/gateways"),
+    ("POST", "/api/v1/gateways/{site}/{gateway}/retire"),
+    ("POST", "/api/v1/deliveries"),
+    ("GET", "/partner/v1/deliveries"),
+    ("GET", "/partner/v1/deliveries/{delivery_id}"),
     ("GET", "/healthz"),
     ("GET", "/metrics"),
 ]
@@ -256,7 +272,12 @@ def test_every_operation_answers_within_its_schema(
         )
         # These checks send requests of their own through schemathesis's requests
         # transport (broken here, see above); authentication has tests of its own.
-        case.validate_response(response, excluded_checks=REQUESTING_CHECKS)
+        excluded = (
+            REQUESTING_CHECKS
+            + SIGNED.get((method, path), [])
+            + UNCONFIGURED.get((method, path), [])
+        )
+        case.validate_response(response, excluded_checks=excluded)
 
     answers_within_schema()
 

@@ -22,9 +22,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from reportlab.pdfgen.canvas import Canvas
 
+from coldchain.signatures import preliminary
 from coldchain_devstack.servers import InfluxDB
 from coldchain_reports import keys, signed_pdf, signing
-from coldchain_reports.seal import preliminary
 from tests.signed import (
     VAN,
     VAN_SENSOR,

@@ -21,12 +21,15 @@ from coldchain.alerting import Status
 from coldchain.contract import Severity
 from coldchain_alerts.api.deps import SessionDep
 from coldchain_alerts.bodies import LimitedRoute
-from coldchain_alerts.models import Alert, InfluxOutbox
+from coldchain_alerts.models import Alert, InfluxOutbox, PartnerDelivery
 from coldchain_alerts.outbox import count_dead_letters
 
 router = APIRouter(tags=["operations"], route_class=LimitedRoute)
 #: Why the service refuses a request to protect itself (label of requests_refused).
-REFUSALS = ("body_too_large", "login_throttled")
+REFUSALS = ("body_too_large", "login_throttled", "partner_key_throttled")
+
+#: Webhook states the gauge counts: those an operator watches.
+WATCHED_WEBHOOKS = ("pending", "failed")
 
 
 class AlertsMetrics:
@@ -71,7 +74,7 @@ class AlertsMetrics:
         self.requests_refused = Counter(
             "coldchain_alerts_requests_refused",
             "HTTP requests refused to protect the service, by reason: body_too_large (413), "
-            "login_throttled (429).",
+            "login_throttled and partner_key_throttled (429).",
             ["reason"],
             registry=self.registry,
         )
@@ -86,6 +89,20 @@ class AlertsMetrics:
             "coldchain_alerts_influx_refused",
             "Points InfluxDB refused (not: was unavailable for), set aside in the table "
             "influx_dead_letter so that the points behind them are written.",
+            registry=self.registry,
+        )
+        self.certificates_refused = Counter(
+            "coldchain_alerts_certificates_refused",
+            "Delivery certificates posted for partners and refused (not final, not signed "
+            "with a key of the hub's key list, changed, or no key list configured).",
+            registry=self.registry,
+        )
+        self.partner_webhooks = Gauge(
+            "coldchain_alerts_partner_webhooks",
+            "Deliveries by the state of their partner webhook: pending (retrying included), "
+            "failed (gave up or refused; `coldchain-alerts partner list`), counted at scrape "
+            "time.",
+            ["state"],
             registry=self.registry,
         )
         self.dead_letters = Gauge(
@@ -115,4 +132,12 @@ def metrics(request: Request, session: SessionDep) -> Response:
         collected.active.labels(severity=severity.value).set(present.get(severity.value, 0))
     collected.outbox.set(session.scalar(select(func.count()).select_from(InfluxOutbox)) or 0)
     collected.dead_letters.set(count_dead_letters(session))
+    query = select(PartnerDelivery.webhook_state, func.count()).where(
+        PartnerDelivery.webhook_state.in_(WATCHED_WEBHOOKS)
+    )
+    webhooks = {
+        state: n for state, n in session.execute(query.group_by(PartnerDelivery.webhook_state))
+    }
+    for state in WATCHED_WEBHOOKS:
+        collected.partner_webhooks.labels(state=state).set(webhooks.get(state, 0))
     return Response(generate_latest(collected.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,412 @@
+"""The hub's Ed25519 signatures, checked: the key list, the signed message, a signed
+document judged, and a delivery certificate a partner may receive. No I/O: callers
+read and write the files (`coldchain-report` its documents and key list, the alerts
+service the key list it is given).
+
+- The **key list** is JSON of kind `coldchain.public-keys`, version 1: per key its id
+  (the first 16 hex digits of SHA-256 over the 32 raw public-key bytes, so an id names
+  one key and nobody can give another key the same id), the public key in base64, the
+  time from which it signs, the time it stopped (`valid_until`, null while it signs)
+  and its revocation (`{"at", "reason"}`, null while not revoked).
+- A signed document carries `signature: {algorithm, key_id, over, value}`; the value
+  is Ed25519 over the document's **canonical form**, RFC 8785 (JSON Canonicalization
+  Scheme), without `signature.value`: every field is covered, and the layout
+  (indentation, order of fields) is not.
+- A document is **preliminary** when it was issued before the last reading of its
+  period could be known (`preliminary`); a signed one must say so truly.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import rfc8785
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from coldchain.errors import ColdchainError
+
+KEY_LIST_KIND = "coldchain.public-keys"
+KEY_LIST_VERSION = 1
+ALGORITHM = "Ed25519"
+#: What a signature is over, as its `over` field says to readers.
+OVER = "RFC 8785 canonical JSON of this document without signature.value, as UTF-8"
+CERTIFICATE_KIND = "coldchain.delivery-certificate"
+#: The delivery certificate's first signed version, the current one (reports'
+#: certificate.py writes it) and the only one a partner receives.
+CERTIFICATE_VERSION = 3
+
+
+class NotVerified(ColdchainError):
+    """A signed document is not shown to be the hub's, unchanged and final (or, where a
+    preliminary one is asked for, true about being preliminary); the text says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class NotADocument(NotVerified):
+    """The text is no JSON object at all: a wrong file rather than a changed one."""
+
+
+class InvalidKeyList(ColdchainError):
+    """The key list cannot be read; the text says what is wrong with it."""
+
+
+@dataclass(frozen=True)
+class Revocation:
+    at: datetime
+    reason: str
+
+
+@dataclass(frozen=True)
+class PublicKey:
+    """One entry of the key list: a key that signs from `valid_from` until `valid_until`
+    (UTC; None: still signing), unless it was revoked."""
+
+    key_id: str
+    public: Ed25519PublicKey
+    valid_from: datetime
+    valid_until: datetime | None = None
+    revoked: Revocation | None = None
+
+    def verifies(self, signature: bytes, message: bytes) -> bool:
+        """Whether `signature` is this key's Ed25519 signature of `message`."""
+        try:
+            self.public.verify(signature, message)
+        except InvalidSignature:
+            return False
+        return True
+
+    def refusal(self, issued_at: datetime) -> str | None:
+        """Why a document issued at `issued_at` and signed with this key is not taken,
+        or None when it is. A revoked key is refused for every document: whoever holds
+        it may also sign with an earlier `issued_at`."""
+        if self.revoked is not None:
+            return self.revocation()
+        if issued_at < self.valid_from or (
+            self.valid_until is not None and issued_at >= self.valid_until
+        ):
+            until = utc_text(self.valid_until) if self.valid_until else "now"
+            return (
+                f"issued at {utc_text(issued_at)}, outside the time key {self.key_id} signs "
+                f"(from {utc_text(self.valid_from)} until {until})"
+            )
+        return None
+
+    def revocation(self) -> str | None:
+        """Why the key is revoked, as readers are told; None while it is not."""
+        if self.revoked is None:
+            return None
+        return (
+            f"key {self.key_id} was revoked on {utc_text(self.revoked.at)}: {self.revoked.reason}"
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "key_id": self.key_id,
+            "algorithm": ALGORITHM,
+            "public_key": base64.b64encode(raw_bytes(self.public)).decode("ascii"),
+            "valid_from": utc_text(self.valid_from),
+            "valid_until": utc_text(self.valid_until) if self.valid_until else None,
+            "revoked": (
+                {"at": utc_text(self.revoked.at), "reason": self.revoked.reason}
+                if self.revoked
+                else None
+            ),
+        }
+
+
+@dataclass(frozen=True)
+class KeyList:
+    keys: tuple[PublicKey, ...] = ()
+
+    def find(self, wanted: str) -> PublicKey | None:
+        return next((key for key in self.keys if key.key_id == wanted), None)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": KEY_LIST_KIND,
+            "version": KEY_LIST_VERSION,
+            "algorithm": ALGORITHM,
+            "key_id": "first 16 hex digits of SHA-256 over the 32 bytes of the public key",
+            "keys": [key.to_json() for key in self.keys],
+        }
+
+
+def raw_bytes(public: Ed25519PublicKey) -> bytes:
+    """A public key's 32 raw bytes."""
+    return public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def key_id(public: Ed25519PublicKey) -> str:
+    """A key's id: the first 16 hex digits of SHA-256 over its 32 raw bytes."""
+    return hashlib.sha256(raw_bytes(public)).hexdigest()[:16]
+
+
+def key_list(text: str, source: str) -> KeyList:
+    """The key list in `text` (read from `source`, named in errors); raises
+    InvalidKeyList saying what is wrong with it."""
+    try:
+        data: Any = json.loads(text)
+    except ValueError as exc:
+        raise InvalidKeyList(f"the key list {source} is not JSON: {exc}") from None
+    if not isinstance(data, dict) or data.get("kind") != KEY_LIST_KIND:
+        raise InvalidKeyList(
+            f"{source} is not a key list (kind {KEY_LIST_KIND!r}); give the hub's public key "
+            "list, as `coldchain-report key create` writes it"
+        )
+    if data.get("version") != KEY_LIST_VERSION:
+        raise InvalidKeyList(f"the key list {source} has version {data.get('version')!r}, not 1")
+    entries = data.get("keys")
+    if not isinstance(entries, list):
+        raise InvalidKeyList(f"the key list {source} has no list of keys")
+    return KeyList(tuple(_key(entry, f"{source}, key {i + 1}") for i, entry in enumerate(entries)))
+
+
+def _key(entry: Any, where: str) -> PublicKey:
+    try:
+        public = Ed25519PublicKey.from_public_bytes(
+            base64.b64decode(entry["public_key"], validate=True)
+        )
+        revoked = entry.get("revoked")
+        key = PublicKey(
+            key_id=str(entry["key_id"]),
+            public=public,
+            valid_from=parse_utc(str(entry["valid_from"])),
+            valid_until=parse_utc(entry["valid_until"]) if entry.get("valid_until") else None,
+            revoked=(
+                Revocation(parse_utc(str(revoked["at"])), str(revoked["reason"]))
+                if revoked
+                else None
+            ),
+        )
+    except (KeyError, TypeError, ValueError, binascii.Error, AttributeError) as exc:
+        raise InvalidKeyList(f"{where} is not a key: {exc!r}") from None
+    if entry.get("algorithm") != ALGORITHM:
+        raise InvalidKeyList(f"{where}: algorithm {entry.get('algorithm')!r} is not {ALGORITHM}")
+    if key.key_id != key_id(public):
+        raise InvalidKeyList(
+            f"{where}: its id {key.key_id} is not that of its public key ({key_id(public)}); "
+            "the list was edited: ask the hub for its key list again"
+        )
+    return key
+
+
+def parse_document(text: str | bytes, source: str) -> dict[str, Any]:
+    """A signed document's JSON object; raises NotADocument for what is none. A field
+    given twice is refused (NotVerified): a reader taking the first would see another
+    value than the signature covers, which takes the last."""
+
+    def unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        names = [name for name, _ in pairs]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise NotVerified(f"{source} gives the field {twice[0]!r} twice")
+        return dict(pairs)
+
+    try:
+        data: Any = json.loads(text, object_pairs_hook=unique)
+    except ValueError as exc:
+        raise NotADocument(f"{source} is not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise NotADocument(f"{source} is not a JSON object")
+    return data
+
+
+def signed_message(document: Mapping[str, Any]) -> bytes:
+    """The bytes a document's signature is over: its RFC 8785 canonical JSON (UTF-8)
+    without the signature's value."""
+    block = document.get("signature")
+    if not isinstance(block, Mapping):
+        raise NotVerified("it is not signed: it has no signature")
+    unsigned = {**document, "signature": {k: v for k, v in block.items() if k != "value"}}
+    try:
+        return rfc8785.dumps(unsigned)
+    except rfc8785.CanonicalizationError as exc:
+        raise NotVerified(f"it holds a value no signed document holds: {exc}") from None
+
+
+def canonical_sha256(document: Mapping[str, Any]) -> str:
+    """SHA-256 (hex) of the whole signed document's RFC 8785 form: one id per document,
+    whatever its layout."""
+    try:
+        return hashlib.sha256(rfc8785.dumps(dict(document))).hexdigest()
+    except rfc8785.CanonicalizationError as exc:
+        raise NotVerified(f"it holds a value no signed document holds: {exc}") from None
+
+
+def usable_key(keys: KeyList, wanted: object) -> PublicKey:
+    """The key of the list with the id `wanted`; raises NotVerified when there is none
+    or it was revoked."""
+    key = keys.find(str(wanted))
+    if key is None:
+        known = ", ".join(k.key_id for k in keys.keys) or "none"
+        raise NotVerified(
+            f"it was signed with key {wanted}, which the key list does not hold (it holds "
+            f"{known}): it is not the hub's, or your key list is old; ask the hub for its "
+            "current key list"
+        )
+    revocation = key.revocation()
+    if revocation is not None:
+        raise NotVerified(revocation)
+    return key
+
+
+def verify_signature(document: Mapping[str, Any], keys: KeyList) -> PublicKey:
+    """The unrevoked key of `keys` whose signature the document carries over its
+    contents; raises NotVerified saying why not."""
+    block = document.get("signature")
+    if not isinstance(block, Mapping) or "value" not in block:
+        raise NotVerified("it is not signed: it has no signature")
+    if block.get("algorithm") != ALGORITHM:
+        raise NotVerified(f"its signature's algorithm {block.get('algorithm')!r} is not Ed25519")
+    key = usable_key(keys, block.get("key_id"))
+    try:
+        value = base64.b64decode(str(block["value"]), validate=True)
+    except binascii.Error:
+        value = b""
+    if len(value) != 64:
+        raise NotVerified("its signature's value is not 64 bytes in base64: it was changed")
+    if not key.verifies(value, signed_message(document)):
+        raise NotVerified(
+            f"the signature does not match the contents: the document was changed after key "
+            f"{key.key_id} signed it, or that key did not sign it"
+        )
+    return key
+
+
+@dataclass(frozen=True)
+class Verified:
+    """A signed document whose signature and key hold, and true about being preliminary."""
+
+    document: dict[str, Any]
+    key_id: str
+    issued_at: datetime
+    """UTC."""
+    end: datetime
+    """The end of the period it covers (UTC)."""
+    preliminary: bool
+
+
+def verify(
+    document: dict[str, Any],
+    keys: KeyList,
+    name: str,
+    end: Callable[[Mapping[str, Any]], datetime],
+    preliminary_ok: bool,
+) -> Verified:
+    """Check a signed document (a `name`, "delivery certificate" say, whose period
+    ends at `end(document)`) against `keys`: its signature by a key not revoked and
+    valid when it was issued, and `preliminary` as the rule gives it; a preliminary one
+    only where `preliminary_ok`. Raises NotVerified with the reason."""
+    key = verify_signature(document, keys)
+    try:
+        issued = parse_utc(str(document["issued_at"]))
+        period_end = end(document)
+        reach_s = float(document["conventions"]["reading_holds_at_most_s"])
+        stated = document["preliminary"]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise NotVerified(f"the signed {name} lacks or garbles a field: {exc!r}") from None
+    refusal = key.refusal(issued)
+    if refusal:
+        raise NotVerified(refusal)
+    if stated is not preliminary(period_end, issued, reach_s):
+        raise NotVerified(
+            f"it says preliminary is {stated!r}, but it was issued at {utc_text(issued)} for a "
+            f"period ending {utc_text(period_end)}: the signer broke the rule"
+        )
+    if stated and not preliminary_ok:
+        raise NotVerified(
+            f"preliminary: issued at {utc_text(issued)}, before its period ended at "
+            f"{utc_text(period_end)} (and its last reading was known); its numbers may still "
+            f"change. It is no final {name}: ask for one made after the end"
+        )
+    return Verified(document, key.key_id, issued, period_end, stated)
+
+
+def certificate_end(document: Mapping[str, Any]) -> datetime:
+    """The end of the delivery a certificate covers, the hand-over (UTC)."""
+    return parse_utc(str(document["to"]["utc"]))
+
+
+@dataclass(frozen=True)
+class FinalCertificate:
+    """A delivery certificate the hub signed, unchanged, and not preliminary."""
+
+    document: dict[str, Any]
+    key_id: str
+    sha256: str
+    """canonical_sha256 of the document."""
+    delivery: str | None
+    """The delivery note's number it names (`delivery.delivery_note`), if any."""
+    ended_at: datetime
+    """Hand-over: the end of the delivery it covers (UTC)."""
+    issued_at: datetime
+
+
+def final_certificate(document: dict[str, Any], keys: KeyList) -> FinalCertificate:
+    """Check that `document` is a final delivery certificate of the current version
+    signed by an unrevoked key of `keys` valid when it was issued; raises NotVerified
+    with the reason."""
+    if document.get("kind") != CERTIFICATE_KIND:
+        raise NotVerified(
+            f"it is not a delivery certificate (kind {document.get('kind')!r}, not "
+            f"{CERTIFICATE_KIND!r})"
+        )
+    if document.get("version") != CERTIFICATE_VERSION:
+        raise NotVerified(
+            f"version {document.get('version')!r} of a delivery certificate is not one "
+            f"accepted here (signed certificates are version {CERTIFICATE_VERSION})"
+        )
+    verified = verify(document, keys, "delivery certificate", certificate_end, preliminary_ok=False)
+    return FinalCertificate(
+        document=document,
+        key_id=verified.key_id,
+        sha256=canonical_sha256(document),
+        delivery=_delivery_note(document),
+        ended_at=verified.end,
+        issued_at=verified.issued_at,
+    )
+
+
+def _delivery_note(document: Mapping[str, Any]) -> str | None:
+    delivery = document.get("delivery")
+    note = delivery.get("delivery_note") if isinstance(delivery, Mapping) else None
+    if not isinstance(delivery, Mapping) or not (note is None or isinstance(note, str)):
+        raise NotVerified(
+            f"the signed delivery certificate garbles its delivery ({delivery!r:.80}): it "
+            "names the delivery file's data, delivery_note among them"
+        )
+    return note
+
+
+def preliminary(end: datetime, issued_at: datetime, reach_s: float) -> bool:
+    """Whether a document issued at `issued_at` about a period ending at `end` is
+    preliminary: its numbers may still change until the last reading of the period
+    is known to hold no longer, `reach_s` (the most a reading covers, 1.5 recording
+    intervals, seconds) after the end. A preliminary document gets no seal: the
+    readings its digest is over are not all stored yet."""
+    return issued_at < end + timedelta(seconds=reach_s)
+
+
+def utc_text(moment: datetime) -> str:
+    """RFC 3339 in UTC with a Z, microseconds only where there are any."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def parse_utc(text: str) -> datetime:
+    """An RFC 3339 time with an offset, in UTC; ValueError without an offset."""
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        raise ValueError(f"time {text!r} has no UTC offset")
+    return moment.astimezone(UTC)
