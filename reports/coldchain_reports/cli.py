@@ -394,8 +394,8 @@ def _signing_key(settings: ReportSettings) -> keys.SigningKey:
     if settings.signing_key is None:
         raise InvalidInput(
             "reports and certificates are signed, and no key is set: create one with "
-            "`coldchain-report key create --private-key hub.key --keys hub.pub` and set "
-            "COLDCHAIN_REPORT_SIGNING_KEY=hub.key (docs/compliance.md)"
+            "`coldchain-report key create --private-key hub.key --keys hub.pub --hub NAME` "
+            "and set COLDCHAIN_REPORT_SIGNING_KEY=hub.key (docs/compliance.md)"
         )
     key = keys.load_signing_key(settings.signing_key)
     if settings.public_keys is not None:
