@@ -33,6 +33,8 @@ from coldchain_reports.keys import SigningKey
 HANDOVER = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 #: The most a reading covers (1.5 recording intervals of 60 s).
 REACH_S = 90.0
+#: The hub the key list names.
+HUB_NAME = "Testhub Dortmund"
 
 
 @dataclass
@@ -55,7 +57,8 @@ def new_key(valid_from: datetime = datetime(2026, 1, 1, tzinfo=UTC)) -> HubKey:
 
 
 def key_list_text(*keys: HubKey) -> str:
-    return json.dumps(KeyList(tuple(key.entry() for key in keys)).to_json(), indent=2)
+    listed = KeyList(tuple(key.entry() for key in keys), HUB_NAME, datetime.now(UTC))
+    return json.dumps(listed.to_json(), indent=2)
 
 
 def write_key_list(path: Path, *keys: HubKey) -> Path:

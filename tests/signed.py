@@ -25,8 +25,9 @@ from coldchain import measurements
 from coldchain_devstack import REPO
 from coldchain_devstack.servers import InfluxDB, free_port
 from coldchain_devstack.stack import DEMO_FLEET
-from coldchain_reports import keys
+from coldchain_reports import keys, signing
 from coldchain_reports.cli import app
+from tests.hubkeys import HUB_NAME
 
 VAN, VAN_SENSOR = "van-1-chilled", "van-1.chilled"
 ROOM, ROOM_SENSOR = "cold-room-1", "cold-room-1.air"
@@ -119,11 +120,25 @@ class Hub:
         pdf, csv_path, json_path = (Path(p) for p in printed.splitlines()[:3])
         return pdf, csv_path, json_path
 
-    def another_key(self, name: str) -> tuple[Path, Path]:
-        """Another private key and its own key list, as another hub would have them."""
+    def another_key(self, name: str, hub: str = "Anderer Hub") -> tuple[Path, Path]:
+        """Another private key and its own key list, as another hub (or a forger naming
+        its list as it likes) would have them."""
         private, listed = self.directory / f"{name}.key", self.directory / f"{name}.pub"
-        self.run("key", "create", "--private-key", str(private), "--keys", str(listed))
+        self.run("key", "create", "--private-key", str(private), "--keys", str(listed),
+                 "--hub", hub, "--valid-from", "2025-01-01T00:00:00Z")  # fmt: skip
         return private, listed
+
+    def resigned(self, path: Path, change: Any, name: str) -> Path:
+        """A copy of the JSON document at `path`, changed by `change(data)` and signed
+        anew with the hub's own key, as whoever holds the key could."""
+        data = json.loads(path.read_text(encoding="utf-8"))
+        data.pop("signature")
+        change(data)
+        key = keys.load_signing_key(Path(self.env["COLDCHAIN_REPORT_SIGNING_KEY"]))
+        copy = path.with_name(name)
+        text = json.dumps(signing.sign(data, key), indent=2, ensure_ascii=False)
+        copy.write_text(text + "\n", encoding="utf-8")
+        return copy
 
 
 def signing_env(directory: Path) -> dict[str, str]:
@@ -132,7 +147,7 @@ def signing_env(directory: Path) -> dict[str, str]:
     key made for `directory` at the first call serves every later one."""
     private, listed = directory / "hub.key", directory / "hub.pub"
     if not private.exists():
-        keys.create(private, listed, datetime(2025, 1, 1, tzinfo=UTC))
+        keys.create(private, listed, datetime(2025, 1, 1, tzinfo=UTC), HUB_NAME)
     return {
         "COLDCHAIN_REPORT_SIGNING_KEY": str(private),
         "COLDCHAIN_REPORT_PUBLIC_KEYS": str(listed),
@@ -182,7 +197,7 @@ def make_hub(influxdb: InfluxDB, directory: Path) -> Hub:
         now,
     )
     hub.run("key", "create", "--private-key", str(private), "--keys", str(keys),
-            "--valid-from", "2025-01-01T00:00:00Z")  # fmt: skip
+            "--valid-from", "2025-01-01T00:00:00Z", "--hub", HUB_NAME)  # fmt: skip
     return hub
 
 

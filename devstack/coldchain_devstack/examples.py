@@ -40,6 +40,8 @@ DELIVERY = EXAMPLES / "delivery_tour-nord-stopp-3.yaml"
 CALIBRATION = EXAMPLES / "calibration.csv"
 #: The key list of the example key; never the hub's.
 KEY_LIST = "example-keys.pub"
+#: The hub the example key list names: none, as it says.
+EXAMPLE_HUB = "Beispiel, kein Hub (example, no hub)"
 
 BERLIN = ZoneInfo("Europe/Berlin")
 #: The clock-change weekend: Saturday 24 h, Sunday 25 h, and Monday's first hour.
@@ -262,7 +264,8 @@ def _near(place: tuple[float, float] | None, stop: dict[str, Any]) -> bool:
 def _documents(stack: Stack, directory: Path, loading: datetime, handover: datetime) -> Made:
     keys, private = directory / KEY_LIST, directory / "example.key"
     created = _run(
-        "coldchain-report", "key", "create", "--private-key", str(private), "--keys", str(keys)
+        "coldchain-report", "key", "create", "--private-key", str(private), "--keys", str(keys),
+        "--hub", EXAMPLE_HUB,
     )  # fmt: skip
     environment = {
         "COLDCHAIN_REPORT_INFLUX_URL": stack.influxdb.url,

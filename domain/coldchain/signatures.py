@@ -3,17 +3,26 @@ document judged, and a delivery certificate a partner may receive. No I/O: calle
 read and write the files (`coldchain-report` its documents and key list, the alerts
 service the key list it is given).
 
-- The **key list** is JSON of kind `coldchain.public-keys`, version 1: per key its id
+- The **key list** is JSON of kind `coldchain.public-keys`, version 1: the hub it is
+  of (`hub`, its name) and when it was written (`issued_at`), then per key its id
   (the first 16 hex digits of SHA-256 over the 32 raw public-key bytes, so an id names
   one key and nobody can give another key the same id), the public key in base64, the
   time from which it signs, the time it stopped (`valid_until`, null while it signs)
-  and its revocation (`{"at", "reason"}`, null while not revoked).
+  and its revocation (`{"at", "reason"}`, null while not revoked). `hub` and
+  `issued_at` came later within version 1, so that verifiers that know nothing of
+  them still read a new list; a list without both is an older one, read with a note.
+  Nothing in a key list proves whose it is: readers are told the hub it names, and
+  compare the key's id with the one the hub publishes.
 - A signed document carries `signature: {algorithm, key_id, over, value}`; the value
   is Ed25519 over the document's **canonical form**, RFC 8785 (JSON Canonicalization
   Scheme), without `signature.value`: every field is covered, and the layout
   (indentation, order of fields) is not.
 - A document is **preliminary** when it was issued before the last reading of its
-  period could be known (`preliminary`); a signed one must say so truly.
+  period could be known (`preliminary`); a signed one must say so truly. How long a
+  reading holds is the document's own `conventions.reading_holds_at_most_s`, a number
+  greater than 0 and at most MAX_REACH_S: a final document was issued after its end.
+- Text of a document or key list that reaches a message is `shown`: escaped where a
+  terminal or a page would obey it.
 """
 
 from __future__ import annotations
@@ -22,6 +31,8 @@ import base64
 import binascii
 import hashlib
 import json
+import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -43,6 +54,18 @@ CERTIFICATE_KIND = "coldchain.delivery-certificate"
 #: The delivery certificate's first signed version, the current one (reports'
 #: certificate.py writes it) and the only one a partner receives.
 CERTIFICATE_VERSION = 3
+#: What a key id is; anything else is refused before it is looked up or shown.
+KEY_ID = re.compile(r"[0-9a-f]{16}")
+#: The longest a reading may hold by a document's conventions (1.5 recording intervals):
+#: a week, far beyond any recorder's interval; the bound keeps times in range.
+MAX_REACH_S = 7 * 86400.0
+#: The longest hub name a key list may give.
+MAX_HUB_NAME = 100
+#: RFC 3339 with an offset, as `utc_text` writes it: no other ISO 8601 form, no date
+#: without a time, no time without an offset.
+_RFC3339 = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})"
+)
 
 
 class NotVerified(ColdchainError):
@@ -128,15 +151,33 @@ class PublicKey:
 
 @dataclass(frozen=True)
 class KeyList:
+    """The public keys of the hub named `hub`, as of `issued_at` (UTC); an older list
+    names neither."""
+
     keys: tuple[PublicKey, ...] = ()
+    hub: str | None = None
+    issued_at: datetime | None = None
 
     def find(self, wanted: str) -> PublicKey | None:
         return next((key for key in self.keys if key.key_id == wanted), None)
 
+    def described(self) -> str:
+        """Which key list it is, as readers are told: the hub it names and its date."""
+        if self.hub is None or self.issued_at is None:
+            return (
+                "a key list that names no hub and no date (an older one: ask the hub for its "
+                "current key list)"
+            )
+        return f"the key list of {self.hub} as of {utc_text(self.issued_at)}"
+
     def to_json(self) -> dict[str, Any]:
+        named = {} if self.hub is None else {"hub": self.hub}
+        dated = {} if self.issued_at is None else {"issued_at": utc_text(self.issued_at)}
         return {
             "kind": KEY_LIST_KIND,
             "version": KEY_LIST_VERSION,
+            **named,
+            **dated,
             "algorithm": ALGORITHM,
             "key_id": "first 16 hex digits of SHA-256 over the 32 bytes of the public key",
             "keys": [key.to_json() for key in self.keys],
@@ -157,9 +198,9 @@ def key_list(text: str, source: str) -> KeyList:
     """The key list in `text` (read from `source`, named in errors); raises
     InvalidKeyList saying what is wrong with it."""
     try:
-        data: Any = json.loads(text)
-    except ValueError as exc:
-        raise InvalidKeyList(f"the key list {source} is not JSON: {exc}") from None
+        data: Any = parse_document(text, source)
+    except NotVerified as exc:
+        raise InvalidKeyList(f"the key list {exc.reason}") from None
     if not isinstance(data, dict) or data.get("kind") != KEY_LIST_KIND:
         raise InvalidKeyList(
             f"{source} is not a key list (kind {KEY_LIST_KIND!r}); give the hub's public key "
@@ -170,7 +211,39 @@ def key_list(text: str, source: str) -> KeyList:
     entries = data.get("keys")
     if not isinstance(entries, list):
         raise InvalidKeyList(f"the key list {source} has no list of keys")
-    return KeyList(tuple(_key(entry, f"{source}, key {i + 1}") for i, entry in enumerate(entries)))
+    keys = tuple(_key(entry, f"{source}, key {i + 1}") for i, entry in enumerate(entries))
+    ids = [key.key_id for key in keys]
+    twice = next((wanted for wanted in ids if ids.count(wanted) > 1), None)
+    if twice is not None:
+        raise InvalidKeyList(
+            f"the key list {source} holds key {twice} twice: readers could take either "
+            "entry; ask the hub for its key list again"
+        )
+    hub, issued_at = _named(data, source)
+    return KeyList(keys, hub, issued_at)
+
+
+def _named(data: dict[str, Any], source: str) -> tuple[str | None, datetime | None]:
+    """The hub a key list names and its date; both or, in an older list, neither."""
+    if "hub" not in data and "issued_at" not in data:
+        return None, None
+    hub = data.get("hub")
+    if not printable_name(hub):
+        raise InvalidKeyList(
+            f"the key list {source} names no hub, or one that is not a name of 1 to "
+            f"{MAX_HUB_NAME} printable characters ({shown(hub)})"
+        )
+    try:
+        return hub, parse_utc(data["issued_at"])
+    except (KeyError, ValueError) as exc:
+        raise InvalidKeyList(
+            f"the key list {source} gives no time it was written (issued_at): {exc!r}"
+        ) from None
+
+
+def printable_name(name: object) -> bool:
+    """Whether `name` can be a hub's name: 1 to MAX_HUB_NAME printable characters."""
+    return isinstance(name, str) and 0 < len(name) <= MAX_HUB_NAME and name.isprintable()
 
 
 def _key(entry: Any, where: str) -> PublicKey:
@@ -182,13 +255,9 @@ def _key(entry: Any, where: str) -> PublicKey:
         key = PublicKey(
             key_id=str(entry["key_id"]),
             public=public,
-            valid_from=parse_utc(str(entry["valid_from"])),
+            valid_from=parse_utc(entry["valid_from"]),
             valid_until=parse_utc(entry["valid_until"]) if entry.get("valid_until") else None,
-            revoked=(
-                Revocation(parse_utc(str(revoked["at"])), str(revoked["reason"]))
-                if revoked
-                else None
-            ),
+            revoked=Revocation(parse_utc(revoked["at"]), _reason(revoked)) if revoked else None,
         )
     except (KeyError, TypeError, ValueError, binascii.Error, AttributeError) as exc:
         raise InvalidKeyList(f"{where} is not a key: {exc!r}") from None
@@ -200,6 +269,13 @@ def _key(entry: Any, where: str) -> PublicKey:
             "the list was edited: ask the hub for its key list again"
         )
     return key
+
+
+def _reason(revoked: Any) -> str:
+    reason = revoked["reason"]
+    if not isinstance(reason, str) or not reason.isprintable():
+        raise ValueError(f"its revocation's reason {shown(reason)} is no printable text")
+    return reason
 
 
 def parse_document(text: str | bytes, source: str) -> dict[str, Any]:
@@ -246,9 +322,15 @@ def canonical_sha256(document: Mapping[str, Any]) -> str:
 
 
 def usable_key(keys: KeyList, wanted: object) -> PublicKey:
-    """The key of the list with the id `wanted`; raises NotVerified when there is none
-    or it was revoked."""
-    key = keys.find(str(wanted))
+    """The key of the list with the id `wanted`; raises NotVerified when `wanted` is no
+    key id (it is then not shown: it may be text a terminal obeys), when the list has
+    no such key, or when it was revoked."""
+    if not isinstance(wanted, str) or not KEY_ID.fullmatch(wanted):
+        raise NotVerified(
+            "its signature names no key id (16 hex digits, 0-9 and a-f): it was changed, "
+            "or not made by coldchain-report"
+        )
+    key = keys.find(wanted)
     if key is None:
         known = ", ".join(k.key_id for k in keys.keys) or "none"
         raise NotVerified(
@@ -311,12 +393,12 @@ def verify(
     only where `preliminary_ok`. Raises NotVerified with the reason."""
     key = verify_signature(document, keys)
     try:
-        issued = parse_utc(str(document["issued_at"]))
+        issued = parse_utc(document["issued_at"])
         period_end = end(document)
-        reach_s = float(document["conventions"]["reading_holds_at_most_s"])
         stated = document["preliminary"]
     except (KeyError, TypeError, ValueError) as exc:
         raise NotVerified(f"the signed {name} lacks or garbles a field: {exc!r}") from None
+    reach_s = _reach_s(document, name)
     refusal = key.refusal(issued)
     if refusal:
         raise NotVerified(refusal)
@@ -334,9 +416,29 @@ def verify(
     return Verified(document, key.key_id, issued, period_end, stated)
 
 
+def _reach_s(document: Mapping[str, Any], name: str) -> float:
+    """How long a reading holds by the document's conventions: a number in
+    (0, MAX_REACH_S]. Anything else would let the signer call a document final that
+    was issued before its period ended (a negative reach), or break the arithmetic."""
+    conventions = document.get("conventions")
+    reach = conventions.get("reading_holds_at_most_s") if isinstance(conventions, dict) else None
+    if (
+        isinstance(reach, bool)
+        or not isinstance(reach, int | float)
+        or not math.isfinite(reach)
+        or not 0 < reach <= MAX_REACH_S
+    ):
+        raise NotVerified(
+            f"the signed {name}'s conventions give no time a reading holds "
+            f"(reading_holds_at_most_s: {shown(reach)}), a number of seconds greater than 0 and "
+            f"at most {MAX_REACH_S:.0f}: it cannot tell whether it is final"
+        )
+    return float(reach)
+
+
 def certificate_end(document: Mapping[str, Any]) -> datetime:
     """The end of the delivery a certificate covers, the hand-over (UTC)."""
-    return parse_utc(str(document["to"]["utc"]))
+    return parse_utc(document["to"]["utc"])
 
 
 @dataclass(frozen=True)
@@ -395,8 +497,9 @@ def preliminary(end: datetime, issued_at: datetime, reach_s: float) -> bool:
     preliminary: its numbers may still change until the last reading of the period
     is known to hold no longer, `reach_s` (the most a reading covers, 1.5 recording
     intervals, seconds) after the end. A preliminary document gets no seal: the
-    readings its digest is over are not all stored yet."""
-    return issued_at < end + timedelta(seconds=reach_s)
+    readings its digest is over are not all stored yet. (The difference of two times,
+    unlike a time plus a reach, is never out of range.)"""
+    return issued_at - end < timedelta(seconds=reach_s)
 
 
 def utc_text(moment: datetime) -> str:
@@ -404,9 +507,22 @@ def utc_text(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def parse_utc(text: str) -> datetime:
-    """An RFC 3339 time with an offset, in UTC; ValueError without an offset."""
-    moment = datetime.fromisoformat(text)
-    if moment.tzinfo is None:
-        raise ValueError(f"time {text!r} has no UTC offset")
-    return moment.astimezone(UTC)
+def parse_utc(text: object) -> datetime:
+    """An RFC 3339 time with an offset (2025-10-26T08:30:00Z, ...+01:00), in UTC;
+    ValueError for anything else: no offset, another ISO 8601 form, out of range."""
+    if not isinstance(text, str) or not _RFC3339.fullmatch(text):
+        raise ValueError(
+            f"time {shown(text)} is not RFC 3339 with an offset, e.g. 2025-10-26T08:30:00Z"
+        )
+    try:
+        return datetime.fromisoformat(text).astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"time {text!r} lies outside the years 1 to 9999 in UTC") from None
+
+
+def shown(value: object) -> str:
+    """Text from a document or key list as a message may hold it: as it is where every
+    character is printable, else as a Python literal (escaped), so that no terminal
+    obeys it and no line break or bidi control moves what follows."""
+    text = value if isinstance(value, str) else repr(value)
+    return text if text.isprintable() else repr(text)

@@ -297,6 +297,14 @@ def verify_command(
 KeyListFile = Annotated[
     Path, typer.Option("--keys", help="The hub's public key list (hub.pub).", dir_okay=False)
 ]
+HubName = Annotated[
+    str | None,
+    typer.Option(
+        "--hub",
+        help="The hub's name, which the key list names and verifiers show; needed where the "
+        "list names none yet (a new or an older list).",
+    ),
+]
 
 
 @key_app.command("create")
@@ -316,12 +324,13 @@ def key_create(
             help="When the key starts signing, ISO 8601 (default: now; UTC if no offset)."
         ),
     ] = None,
+    hub: HubName = None,
 ) -> None:
     """A new signing key: the private key in its own file, the public key added to the key
     list (created if missing) that you hand out."""
     with _errors():
         start = _moment(valid_from, "UTC", "--valid-from") if valid_from else _now()
-        created = keys.create(private_key, keys_file, start)
+        created = keys.create(private_key, keys_file, start, hub)
         typer.echo(
             f"key {created.key_id}: private key in {private_key} (keep it secret, never hand it "
             f"out), public key added to {keys_file} (hand this file out)"
@@ -336,11 +345,12 @@ def key_retire(
         str | None,
         typer.Option(help="When it stopped signing, ISO 8601 (default: now; UTC if no offset)."),
     ] = None,
+    hub: HubName = None,
 ) -> None:
     """The key signs nothing issued from --at on; what it signed before still verifies."""
     with _errors():
         until = _moment(at, "UTC", "--at") if at else _now()
-        retired = keys.retire(keys_file, key_id, until)
+        retired = keys.retire(keys_file, key_id, until, hub)
         typer.echo(f"key {retired.key_id} signs nothing issued from {utc_text(until)} on")
 
 
@@ -351,11 +361,12 @@ def key_revoke(
     reason: Annotated[
         str, typer.Option(help="Why, for everyone who verifies: e.g. 'laptop stolen'.")
     ],
+    hub: HubName = None,
 ) -> None:
     """The key is refused for every document, whenever it says it was issued: hand the key
     list out again and issue the documents still needed with a new key."""
     with _errors():
-        revoked = keys.revoke(keys_file, key_id, _now(), reason)
+        revoked = keys.revoke(keys_file, key_id, _now(), reason, hub)
         typer.echo(f"key {revoked.key_id} revoked: {reason}")
 
 
@@ -383,8 +394,8 @@ def _signing_key(settings: ReportSettings) -> keys.SigningKey:
     if settings.signing_key is None:
         raise InvalidInput(
             "reports and certificates are signed, and no key is set: create one with "
-            "`coldchain-report key create --private-key hub.key --keys hub.pub` and set "
-            "COLDCHAIN_REPORT_SIGNING_KEY=hub.key (docs/compliance.md)"
+            "`coldchain-report key create --private-key hub.key --keys hub.pub --hub NAME` "
+            "and set COLDCHAIN_REPORT_SIGNING_KEY=hub.key (docs/compliance.md)"
         )
     key = keys.load_signing_key(settings.signing_key)
     if settings.public_keys is not None:

@@ -5,7 +5,9 @@ A private key is an Ed25519 key in a PEM file (PKCS #8) that only its owner may
 read (mode 0600). The public keys go into a **key list**, a JSON file that kitchens
 and inspectors receive once and again after every change; its format, key ids and
 what a key may sign are the domain's (`coldchain.signatures`). Here: reading and
-writing the files, and creating, retiring and revoking keys.
+writing the files, and creating, retiring and revoking keys. Every change writes the
+list anew with the hub's name and the time of the change (`issued_at`); a list
+without a name (an older one) is named by the first change (`hub`).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import os
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -30,6 +32,7 @@ from coldchain.signatures import (
     Revocation,
     key_id,
     key_list,
+    printable_name,
 )
 from coldchain_reports.errors import InvalidInput
 
@@ -82,10 +85,12 @@ def load_signing_key(path: Path) -> SigningKey:
     return SigningKey(key_id(private.public_key()), private)
 
 
-def create(private_path: Path, list_path: Path, valid_from: datetime) -> PublicKey:
+def create(
+    private_path: Path, list_path: Path, valid_from: datetime, hub: str | None = None
+) -> PublicKey:
     """A new key: its private half into `private_path` (a new file, mode 0600), its
-    public half into the key list `list_path` (created if missing), signing from
-    `valid_from`."""
+    public half into the key list `list_path` (created if missing) of the hub named
+    `hub` (needed where the list names none yet), signing from `valid_from`."""
     private = Ed25519PrivateKey.generate()
     pem = private.private_bytes(
         serialization.Encoding.PEM,
@@ -93,6 +98,7 @@ def create(private_path: Path, list_path: Path, valid_from: datetime) -> PublicK
         serialization.NoEncryption(),
     )
     keys = load_key_list(list_path) if list_path.exists() else KeyList()
+    name = _hub(keys, hub, list_path)
     try:
         descriptor = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
@@ -104,31 +110,55 @@ def create(private_path: Path, list_path: Path, valid_from: datetime) -> PublicK
     with os.fdopen(descriptor, "wb") as file:
         file.write(pem)
     public = PublicKey(key_id(private.public_key()), private.public_key(), valid_from)
-    _save(list_path, KeyList((*keys.keys, public)))
+    _save(list_path, KeyList((*keys.keys, public), name, datetime.now(UTC)))
     return public
 
 
-def retire(list_path: Path, wanted: str, at: datetime) -> PublicKey:
+def retire(list_path: Path, wanted: str, at: datetime, hub: str | None = None) -> PublicKey:
     """The key `wanted` signs nothing issued at or after `at` (it was replaced)."""
-    return _change(list_path, wanted, lambda key: replace(key, valid_until=at))
+    return _change(list_path, wanted, lambda key: replace(key, valid_until=at), hub)
 
 
-def revoke(list_path: Path, wanted: str, at: datetime, reason: str) -> PublicKey:
+def revoke(
+    list_path: Path, wanted: str, at: datetime, reason: str, hub: str | None = None
+) -> PublicKey:
     """The key `wanted` is refused from now on, for every document, with `reason`."""
-    if not reason.strip():
-        raise InvalidInput("say why the key is revoked (--reason): readers see it")
-    return _change(list_path, wanted, lambda key: replace(key, revoked=Revocation(at, reason)))
+    if not reason.strip() or not reason.isprintable():
+        raise InvalidInput(
+            "say why the key is revoked (--reason), in one line of printable text: readers see it"
+        )
+    return _change(list_path, wanted, lambda key: replace(key, revoked=Revocation(at, reason)), hub)
 
 
-def _change(list_path: Path, wanted: str, change: Callable[[PublicKey], PublicKey]) -> PublicKey:
+def _change(
+    list_path: Path, wanted: str, change: Callable[[PublicKey], PublicKey], hub: str | None
+) -> PublicKey:
     keys = load_key_list(list_path)
+    name = _hub(keys, hub, list_path)
     found = keys.find(wanted)
     if found is None:
         known = ", ".join(key.key_id for key in keys.keys) or "none"
         raise InvalidInput(f"{list_path} has no key {wanted}; its keys: {known}")
     changed = change(found)
-    _save(list_path, KeyList(tuple(changed if key is found else key for key in keys.keys)))
+    kept = tuple(changed if key is found else key for key in keys.keys)
+    _save(list_path, KeyList(kept, name, datetime.now(UTC)))
     return changed
+
+
+def _hub(keys: KeyList, given: str | None, list_path: Path) -> str:
+    """The hub the changed list names: its own, or `given` where it names none."""
+    if given is not None and not printable_name(given):
+        raise InvalidInput("--hub: give the hub's name, 1 to 100 printable characters")
+    if keys.hub is None:
+        if given is None:
+            raise InvalidInput(
+                f"{list_path} names no hub yet: give its name with --hub, e.g. "
+                '--hub "Food hub Dortmund"; kitchens see it when they verify'
+            )
+        return given
+    if given is not None and given != keys.hub:
+        raise InvalidInput(f"{list_path} is the key list of {keys.hub}, not of {given}")
+    return keys.hub
 
 
 def _save(path: Path, keys: KeyList) -> None:

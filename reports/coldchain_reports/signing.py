@@ -30,6 +30,7 @@ from coldchain.signatures import (
     KeyList,
     NotVerified,
     parse_utc,
+    shown,
     signed_message,
     utc_text,
 )
@@ -74,14 +75,18 @@ class Verified:
     document: dict[str, Any]
     key_id: str
     preliminary: bool
+    key_list: str
+    """Which key list holds the key (`KeyList.described`): the hub it names, its date."""
 
     def summary(self) -> str:
+        """What was verified, for a terminal: the document's text escaped (`shown`)."""
         document = self.document
         kind = _KINDS[document["kind"]]
         start, end = kind.period(document)
         return (
-            f"{kind.name} of {document['sensor']} from {utc_text(start)} to {utc_text(end)}, "
-            f"issued {document['issued_at']}, signed with key {self.key_id}"
+            f"{kind.name} of {shown(document.get('sensor'))} from {utc_text(start)} to "
+            f"{utc_text(end)}, issued {utc_text(parse_utc(document['issued_at']))}, "
+            f"signed with key {self.key_id} of {self.key_list}"
         )
 
 
@@ -133,4 +138,8 @@ def verify(document: dict[str, Any], keys: KeyList, preliminary_ok: bool) -> Ver
             f"(it knows {kind.signed_since}); update coldchain-report"
         )
     verified = signatures.verify(document, keys, kind.name, kind.end, preliminary_ok)
-    return Verified(document, verified.key_id, verified.preliminary)
+    try:
+        kind.period(document)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise NotVerified(f"the signed {kind.name} garbles its period: {exc!r}") from None
+    return Verified(document, verified.key_id, verified.preliminary, keys.described())

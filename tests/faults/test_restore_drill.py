@@ -122,6 +122,7 @@ def test_backup_lose_every_disk_restore_and_carry_on(tmp_path: Path) -> None:
         made_key = _run(
             "coldchain-report", report_env, "key", "create",
             "--private-key", str(safe / "hub.key"), "--keys", str(keys / "hub.pub"),
+            "--hub", "Restore drill hub",
         )  # fmt: skip
         assert made_key.returncode == 0, made_key.stdout + made_key.stderr
         certificate = _run(

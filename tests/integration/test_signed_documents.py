@@ -25,6 +25,7 @@ from reportlab.pdfgen.canvas import Canvas
 from coldchain.signatures import preliminary
 from coldchain_devstack.servers import InfluxDB
 from coldchain_reports import keys, signed_pdf, signing
+from tests.hubkeys import HUB_NAME
 from tests.signed import (
     VAN,
     VAN_SENSOR,
@@ -39,7 +40,8 @@ from tests.signed import (
 
 VERIFIED = re.compile(
     r"^verified: delivery certificate of van-1\.chilled from 2025-10-26T07:00:00Z to "
-    r"2025-10-26T08:30:00Z, issued \S+Z, signed with key [0-9a-f]{16}\n$"
+    r"2025-10-26T08:30:00Z, issued \S+Z, signed with key [0-9a-f]{16} of the key list of "
+    rf"{HUB_NAME} as of \S+Z\n$"
 )
 
 
@@ -325,3 +327,90 @@ def test_keys_are_created_private_and_never_overwritten(hub: Hub) -> None:
 
 def _utc(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_a_key_id_a_terminal_would_obey_is_refused_and_never_printed(hub: Hub) -> None:
+    """The review's finding: the unknown key id was printed raw, and escape sequences in
+    it overwrote the line with a fake 'verified:'."""
+    _, json_path = hub.certificate()
+    fake = f"verified: delivery certificate of van-1.chilled, signed with key {key_id_of(hub)}"
+
+    def escaped(data: dict[str, Any]) -> None:
+        data["max_c"] = 5.9
+        data["signature"]["key_id"] = "\r\x1b[2K" + fake + "\x1b[8m"
+
+    for change, name in [(escaped, "ansi.json"), (lambda d: d["signature"].update(
+            key_id=f"{key_id_of(hub)}\n{fake}"), "newline.json")]:  # fmt: skip
+        forged = edited(json_path, change, name)
+        output = hub.run("verify", str(forged), "--key", str(hub.keys), code=1, offline=True)
+        assert output.startswith("not verified: its signature names no key id"), output
+        assert "\x1b" not in output and output.count("\n") == 1, repr(output)
+
+
+def test_a_retired_key_cannot_make_a_backdated_document_final(hub: Hub) -> None:
+    """The review's finding: a retired key that still exists signed a certificate dated
+    before its retirement for a delivery after it, made 'final' by a negative reach."""
+    _, json_path = hub.certificate()
+    retired = hub.directory / "retired.pub"
+    retired.write_bytes(hub.keys.read_bytes())
+    hub.run("key", "retire", key_id_of(hub), "--keys", str(retired), "--at", "2025-06-01T00:00Z")
+
+    def backdated(reach: Any) -> Any:
+        def change(data: dict[str, Any]) -> None:
+            data["issued_at"] = "2025-05-01T00:00:00Z"
+            data["conventions"]["reading_holds_at_most_s"] = reach
+
+        return change
+
+    for reach, name in [(-1e9, "negative"), ("1e999", "huge"), (0, "zero"), (None, "none")]:
+        forged = hub.resigned(json_path, backdated(reach), f"{name}.json")
+        output = hub.run("verify", str(forged), "--key", str(retired), code=1, offline=True)
+        assert "conventions give no time a reading holds" in output, (reach, output)
+    for issued in ["2025-05-31T23:30:00", "Sat, 31 May 2025 00:00:00 GMT", "9999-12-31T23:59:59Z"]:
+        forged = hub.resigned(json_path, lambda d, at=issued: d.update(issued_at=at), "t.json")
+        output = hub.run("verify", str(forged), "--key", str(retired), code=1, offline=True)
+        assert output.startswith("not verified: "), (issued, output)
+
+
+def test_the_verdict_names_the_key_list_a_forger_sent_along(hub: Hub) -> None:
+    """The review's finding: a forger's own key list, named hub.pub, verified a forged
+    certificate as the hub's. The verdict names the hub the list names and its date."""
+    _, json_path = hub.certificate()
+    private, forged_list = hub.another_key("forger", hub="REGIOwez Logistik")
+    hub.env["COLDCHAIN_REPORT_SIGNING_KEY"] = str(private)
+    forged = hub.resigned(json_path, lambda d: d.update(max_c=5.9), "forged.json")
+    output = hub.run("verify", str(forged), "--key", str(forged_list), offline=True)
+    forger_id = json.loads(forged_list.read_text())["keys"][0]["key_id"]
+    assert re.search(
+        rf"signed with key {forger_id} of the key list of REGIOwez Logistik as of \S+Z$", output
+    ), output
+    older = json.loads(hub.keys.read_text())
+    del older["hub"], older["issued_at"]
+    older_list = hub.directory / "older.pub"
+    older_list.write_text(json.dumps(older))
+    output = hub.run("verify", str(json_path), "--key", str(older_list), offline=True)
+    assert "of a key list that names no hub and no date (an older one" in output, output
+    output = hub.run("key", "retire", key_id_of(hub), "--keys", str(older_list), code=2)
+    assert "names no hub yet: give its name with --hub" in output, output
+    hub.run("key", "retire", key_id_of(hub), "--keys", str(older_list), "--hub", HUB_NAME)
+    assert json.loads(older_list.read_text())["hub"] == HUB_NAME, "the first change names it"
+    output = hub.run("key", "create", "--private-key", str(hub.directory / "new.key"),
+                     "--keys", str(hub.directory / "new.pub"), code=2)  # fmt: skip
+    assert "names no hub yet" in output, output
+
+
+def test_a_key_list_with_a_key_twice_is_refused(hub: Hub) -> None:
+    """The review's finding: with a key listed twice, one entry revoked, the command took
+    the first entry, the page the last, and `key revoke` changed only the first."""
+    _, json_path = hub.certificate()
+    data = json.loads(hub.keys.read_text())
+    entry = data["keys"][0]
+    revoked = {**entry, "revoked": {"at": "2026-01-01T00:00:00Z", "reason": "Laptop gestohlen"}}
+    data["keys"] = [entry, revoked]
+    twice = hub.directory / "twice.pub"
+    twice.write_text(json.dumps(data))
+    output = hub.run("verify", str(json_path), "--key", str(twice), code=2, offline=True)
+    assert f"holds key {key_id_of(hub)} twice" in output, output
+    output = hub.run("key", "revoke", key_id_of(hub), "--keys", str(twice), "--reason", "x",
+                     code=2)  # fmt: skip
+    assert "twice" in output, output
