@@ -44,6 +44,11 @@ class AdminSettings(BaseSettings):
         description="The hub's key list (COLDCHAIN_REPORT_PUBLIC_KEYS), backed up; the "
         "private signing key never is.",
     )
+    broker_accounts: Path | None = Field(
+        default=None,
+        description="The broker's accounts and rights, the dynamic-security plugin's file "
+        "(its plugin_opt_config_file), backed up and restored. Unset: not backed up.",
+    )
     backup_root: Path = Field(
         default=Path("var/backups"),
         description="Where `coldchain-admin serve` makes its backups, one directory each.",
