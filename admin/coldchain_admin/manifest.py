@@ -17,10 +17,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from coldchain import backups
 from coldchain_admin.errors import BackupRefused
 
-NAME = "manifest.json"
-FORMAT = "coldchain-backup"
+NAME = backups.MANIFEST
+FORMAT = backups.FORMAT
 #: Raised when what a backup holds or how it is laid out changes; restore refuses others.
 FORMAT_VERSION = 2
 #: The versions this coldchain-admin restores: version 1 lacks the broker's accounts.

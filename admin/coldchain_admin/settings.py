@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -64,3 +64,9 @@ class AdminSettings(BaseSettings):
         gt=0,
         description="`serve` reports a missing backup when the newest complete one is older.",
     )
+
+    @field_validator("ingest_state", "public_keys", "broker_accounts", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # "Empty: not backed up" (and compose.yaml's `${VAR:-}`); Path("") would be ".".
+        return None if value == "" else value
