@@ -3,6 +3,7 @@
 #   docker build --target ingest  -t coldchain-ingest .
 #   docker build --target alerts  -t coldchain-alerts .
 #   docker build --target gateway -t coldchain-gateway .
+#   docker build --target admin   -t coldchain-admin .
 #
 # compose.yaml builds each service from its target. Every target runs its own console
 # command as ENTRYPOINT, so `docker compose run ingest --env-file FILE` passes options on.
@@ -58,3 +59,34 @@ COPY firmware-sim/scenarios /app/firmware-sim/scenarios
 RUN mkdir -p /var/lib/coldchain && chown coldchain:coldchain /var/lib/coldchain
 USER coldchain
 ENTRYPOINT ["coldchain-gateway"]
+
+
+# InfluxDB 1.x's own binary, for `influxd backup -portable` and `restore`: the image
+# compose.yaml runs, so client and server are the same version.
+FROM influxdb:1.11 AS influxd
+
+
+FROM base AS admin
+# pg_dump and pg_restore of PostgreSQL 16, the major version of compose.yaml's postgres
+# (an older pg_dump refuses a newer server): Debian has 15, PostgreSQL's own repository 16.
+ARG POSTGRES_MAJOR=16
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ca-certificates curl \
+    && install -d /usr/share/postgresql-common/pgdg \
+    && curl -fsSL -o /usr/share/postgresql-common/pgdg/apt.postgresql.org.asc \
+        https://www.postgresql.org/media/keys/ACCC4CF8.asc \
+    && . /etc/os-release \
+    && echo "deb [signed-by=/usr/share/postgresql-common/pgdg/apt.postgresql.org.asc] https://apt.postgresql.org/pub/repos/apt ${VERSION_CODENAME}-pgdg main" \
+        > /etc/apt/sources.list.d/pgdg.list \
+    && apt-get update \
+    && apt-get install -y --no-install-recommends "postgresql-client-${POSTGRES_MAJOR}" \
+    && apt-get purge -y curl && apt-get autoremove -y && rm -rf /var/lib/apt/lists/*
+COPY --from=influxd /usr/bin/influxd /usr/bin/influxd
+# coldchain-alerts too: restore runs its `db upgrade` and `audit verify`.
+COPY alerts /src/alerts
+COPY admin /src/admin
+RUN pip install "/src/adapters[mqtt,influx]" /src/alerts /src/admin
+# Backups are made here, on a named volume that takes this owner.
+RUN mkdir -p /var/lib/coldchain/backups && chown coldchain:coldchain /var/lib/coldchain/backups
+USER coldchain
+ENTRYPOINT ["coldchain-admin"]

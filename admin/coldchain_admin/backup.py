@@ -1,4 +1,5 @@
-"""Make one backup: InfluxDB, the SQL store, ingest's state file, the key list, the manifest.
+"""Make one backup: InfluxDB, the SQL store, ingest's state file, the broker's accounts,
+the key list, the manifest.
 
 The parts are copied in turn while the services run, so they are not of one instant:
 readings that arrive during the seconds a backup takes may be in one copy and not
@@ -16,7 +17,7 @@ from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 
-from coldchain_admin import influx, manifest, sqlstore
+from coldchain_admin import brokeraccounts, influx, manifest, sqlstore
 from coldchain_admin.errors import BackupFailed
 from coldchain_admin.manifest import InfluxPart, Manifest, SqlPart, StatePart
 from coldchain_admin.settings import AdminSettings
@@ -24,6 +25,7 @@ from coldchain_admin.statefile import copy_sqlite
 
 INGEST_STATE = "ingest-state.sqlite3"
 PUBLIC_KEYS = "hub.pub"
+BROKER_ACCOUNTS = "dynamic-security.json"
 
 
 def make(settings: AdminSettings, directory: Path) -> Manifest:
@@ -44,6 +46,10 @@ def make(settings: AdminSettings, directory: Path) -> Manifest:
     if settings.public_keys is not None:
         keys = f"keys/{PUBLIC_KEYS}"
         _copy_key_list(settings.public_keys, directory / keys)
+    accounts = None
+    if settings.broker_accounts is not None:
+        accounts = f"broker/{BROKER_ACCOUNTS}"
+        brokeraccounts.backup(settings.broker_accounts, directory / accounts)
     done = Manifest(
         format=manifest.FORMAT,
         format_version=manifest.FORMAT_VERSION,
@@ -60,6 +66,7 @@ def make(settings: AdminSettings, directory: Path) -> Manifest:
         ),
         state_files=states,
         public_keys=keys,
+        broker_accounts=accounts,
         files=manifest.entries(directory),
     )
     manifest.write(directory, done)

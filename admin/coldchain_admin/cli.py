@@ -39,7 +39,8 @@ def backup_command(
     directory: Annotated[Path, typer.Argument(help="A new or empty directory.")],
     env_file: EnvFile = None,
 ) -> None:
-    """Back up InfluxDB, the alerts store, ingest's state file and the key list into DIRECTORY."""
+    """Back up InfluxDB, the alerts store, ingest's state file, the broker's accounts and the
+    key list into DIRECTORY."""
     settings = AdminSettings(_env_file=env_file)
     try:
         made = backup.make(settings, directory)

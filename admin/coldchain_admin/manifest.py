@@ -17,12 +17,15 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from coldchain import backups
 from coldchain_admin.errors import BackupRefused
 
-NAME = "manifest.json"
-FORMAT = "coldchain-backup"
+NAME = backups.MANIFEST
+FORMAT = backups.FORMAT
 #: Raised when what a backup holds or how it is laid out changes; restore refuses others.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: The versions this coldchain-admin restores: version 1 lacks the broker's accounts.
+READABLE_VERSIONS = (1, 2)
 _CHUNK = 1 << 20
 
 
@@ -70,6 +73,9 @@ class Manifest(BaseModel):
     sql: SqlPart
     state_files: list[StatePart]
     public_keys: str | None = Field(description="The key list's file, or None.")
+    broker_accounts: str | None = Field(
+        default=None, description="The broker's dynamic-security file, or None."
+    )
     files: list[FileEntry]
 
 
@@ -127,7 +133,9 @@ def check(directory: Path) -> Manifest:
             f"{', '.join(unnamed)} is in the backup but not in its manifest: "
             "someone added or renamed files"
         )
-    for part in (manifest.sql.file, *(s.file for s in manifest.state_files)):
+    parts = [manifest.sql.file, *(s.file for s in manifest.state_files)]
+    parts += [p for p in (manifest.public_keys, manifest.broker_accounts) if p is not None]
+    for part in parts:
         if part not in named:
             raise BackupRefused(f"the manifest names {part} as a part but lists no such file")
     return manifest
@@ -141,10 +149,11 @@ def _read(path: Path) -> Manifest:
     if not isinstance(raw, dict) or raw.get("format") != FORMAT:
         raise BackupRefused(f"{NAME} is not the manifest of a coldchain backup")
     version = raw.get("format_version")
-    if version != FORMAT_VERSION:
+    if version not in READABLE_VERSIONS:
         raise BackupRefused(
             f"the manifest is of format version {version!r}; this coldchain-admin restores "
-            f"version {FORMAT_VERSION}: use the coldchain-admin that made the backup"
+            f"versions {', '.join(map(str, READABLE_VERSIONS))}: use the coldchain-admin "
+            "that made the backup"
         )
     try:
         return Manifest.model_validate(raw)

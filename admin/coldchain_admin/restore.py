@@ -2,7 +2,8 @@
 
 Nothing is touched before the manifest and every file check out and every target is
 empty. Then InfluxDB, the SQL store (migrated to the installed schema by the alerts
-service's own `db upgrade`), ingest's state file and the key list; last, the audit
+service's own `db upgrade`), ingest's state file, the broker's accounts and the key
+list; last, the audit
 chain is verified by `coldchain-alerts audit verify` against the restored copy in InfluxDB.
 """
 
@@ -15,7 +16,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from coldchain_admin import influx, manifest, sqlstore
+from coldchain_admin import brokeraccounts, influx, manifest, sqlstore
 from coldchain_admin.errors import RestoreFailed, TargetNotEmpty
 from coldchain_admin.manifest import Manifest
 from coldchain_admin.settings import AdminSettings
@@ -44,6 +45,12 @@ def check(settings: AdminSettings, directory: Path) -> Manifest:
         )
     if found.public_keys and settings.public_keys and settings.public_keys.exists():
         raise TargetNotEmpty(f"{settings.public_keys} exists: keep it, or move it away first")
+    if found.broker_accounts and settings.broker_accounts is None:
+        raise RestoreFailed(
+            "the backup holds the broker's accounts: set COLDCHAIN_ADMIN_BROKER_ACCOUNTS"
+        )
+    if found.broker_accounts and settings.broker_accounts is not None:
+        brokeraccounts.refuse_if_in_use(settings.broker_accounts)
     return found
 
 
@@ -55,6 +62,8 @@ def run(settings: AdminSettings, directory: Path) -> Restored:
     for state in found.state_files:
         assert settings.ingest_state is not None  # checked above
         copy_sqlite(directory / state.file, settings.ingest_state, RestoreFailed)
+    if found.broker_accounts and settings.broker_accounts is not None:
+        brokeraccounts.restore(directory / found.broker_accounts, settings.broker_accounts)
     if found.public_keys and settings.public_keys:
         settings.public_keys.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(directory / found.public_keys, settings.public_keys)

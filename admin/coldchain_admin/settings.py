@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -44,6 +44,11 @@ class AdminSettings(BaseSettings):
         description="The hub's key list (COLDCHAIN_REPORT_PUBLIC_KEYS), backed up; the "
         "private signing key never is.",
     )
+    broker_accounts: Path | None = Field(
+        default=None,
+        description="The broker's accounts and rights, the dynamic-security plugin's file "
+        "(its plugin_opt_config_file), backed up and restored. Unset: not backed up.",
+    )
     backup_root: Path = Field(
         default=Path("var/backups"),
         description="Where `coldchain-admin serve` makes its backups, one directory each.",
@@ -59,3 +64,9 @@ class AdminSettings(BaseSettings):
         gt=0,
         description="`serve` reports a missing backup when the newest complete one is older.",
     )
+
+    @field_validator("ingest_state", "public_keys", "broker_accounts", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # "Empty: not backed up" (and compose.yaml's `${VAR:-}`); Path("") would be ".".
+        return None if value == "" else value

@@ -11,7 +11,9 @@ its routes reach it through `app.state.service`. Background jobs:
 - `partner-webhooks`: every 2 s, and at once when a certificate is stored, sends the
   partner webhooks that are due (partner_webhook.py);
 - `sweep`: at start and every minute, makes sure every site with open alerts has
-  its run: at once when something is due (also what a crash left untold), else its job.
+  its run: at once when something is due (also what a crash left untold), else its job;
+- `backup-check`: with a backup root, at start and every `backup_check_interval_s`,
+  raises or clears the maintenance alert of a missing backup (backups.py).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from coldchain.auditchain import Verdict
 from coldchain.contract import AlertEvent
 from coldchain.fleet import Fleet
 from coldchain.languages import Language
-from coldchain_alerts import audit, escalation, lifecycle, outbox
+from coldchain_alerts import audit, backups, escalation, lifecycle, outbox
 from coldchain_alerts.api.routes.metrics import AlertsMetrics
 from coldchain_alerts.consumer import AlertConsumer, Refused
 from coldchain_alerts.db import make_engine, make_sessionmaker, migrate
@@ -144,6 +146,17 @@ class AlertsService:
             max_instances=1,
             coalesce=True,
         )
+        if self.settings.backup_root is not None:
+            self.scheduler.add_job(
+                self.check_backups,
+                "interval",
+                seconds=self.settings.backup_check_interval_s,
+                id="backup-check",
+                jobstore="memory",
+                next_run_time=datetime.now(UTC),
+                max_instances=1,
+                coalesce=True,
+            )
         self.scheduler.start()
         self.consumer.start()
 
@@ -186,6 +199,19 @@ class AlertsService:
         self.metrics.events.inc(len(events))
         for site, since in due.items():
             self.escalator.wake(site, since + self.escalator.window)
+
+    def check_backups(self) -> list[AlertEvent]:
+        """Raise or clear the sites' maintenance alert of a missing backup; the events."""
+        if self.settings.backup_root is None or self.fleet is None:
+            return []
+        return backups.check(
+            self.settings.backup_root,
+            timedelta(hours=self.settings.backup_max_age_h),
+            [site.id for site in self.fleet.sites],
+            self.sessions,
+            self.handle_events,
+            _now(),
+        )
 
     def refuse_event(self, topic: str, payload: bytes, reason: str) -> None:
         """Keep an event that cannot be stored, with the reason, and count it."""

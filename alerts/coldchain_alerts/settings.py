@@ -75,6 +75,22 @@ class AlertsSettings(MqttSettings, InfluxSettings):
         default=3600.0, gt=0, description="How often the audit-log chain is verified."
     )
 
+    # --- The hub's backups (coldchain_alerts.backups; docs/operations.md) ---------------
+    backup_root: Path | None = Field(
+        default=None,
+        description="Where coldchain-admin serve makes its backups (its "
+        "COLDCHAIN_ADMIN_BACKUP_ROOT), read only: without a recent complete backup there, "
+        "every site of the fleet gets a maintenance alert. Unset: not watched.",
+    )
+    backup_max_age_h: float = Field(
+        default=26.0,
+        gt=0,
+        description="A maintenance alert is raised when the newest complete backup is older.",
+    )
+    backup_check_interval_s: float = Field(
+        default=300.0, gt=0, description="How often the backup root is looked at."
+    )
+
     # --- Registering gateways (coldchain_alerts.gateways; docs/gateway.md) -------------
     dynsec_username: str = Field(
         default="broker-admin",
@@ -181,12 +197,23 @@ class AlertsSettings(MqttSettings, InfluxSettings):
         "gateway_mqtt_host",
         "gateway_ca_file",
         "public_keys",
+        "backup_root",
         mode="before",
     )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         # compose.yaml passes optional settings as `${VAR:-}`: empty when not given.
         return None if value == "" else value
+
+    @field_validator("backup_root")
+    @classmethod
+    def _backups_need_sites(cls, root: Path | None, info: ValidationInfo) -> Path | None:
+        if root is not None and info.data.get("fleet") is None:
+            raise ValueError(
+                "the maintenance alert of a missing backup goes to the fleet's sites: "
+                "set COLDCHAIN_ALERTS_FLEET too"
+            )
+        return root
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

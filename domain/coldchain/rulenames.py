@@ -32,6 +32,10 @@ RULE_NAMES: dict[str, dict[str, str]] = {
     "offline": {"de": "offline, keine Verbindung", "en": "offline, no connection"},
     "battery_low": {"de": "Batterie schwach", "en": "battery low"},
     "clock_jump": {"de": "Uhr gesprungen", "en": "clock jumped"},
+    "backup_missing": {
+        "de": "keine aktuelle Datensicherung",
+        "en": "no recent backup",
+    },
     "outbox_thinned": {
         "de": "Speicher voll, alte Messwerte ausgedünnt",
         "en": "storage full, old readings thinned out",

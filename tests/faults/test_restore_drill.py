@@ -8,7 +8,10 @@ the hub is down, van 1 records readings into its outbox. Fresh servers, `coldcha
 restore`, the services start again, and: every reading is there once, the alerts
 and their history are those of before, the audit log verifies, the certificate
 verifies with the restored key list and against the restored readings, no alert is
-raised twice, and van 1's outbox drains into the restored store.
+raised twice, and van 1's outbox drains into the restored store. Van 2's compartment
+is still warm after the restore and its readings go on: they belong to the excursion
+the restored alert is about, which only ingest's restored rule state knows, so no
+second alert is raised for it.
 """
 
 from __future__ import annotations
@@ -21,15 +24,25 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
 from coldchain_devstack import BIN, REPO
 from coldchain_devstack.servers import InfluxDB, Mosquitto, wait_until
+from coldchain_devstack.stack import SITE, TEST_DELAY_S
 from tests.alertsapi import AlertsApi, ApiStack
+from tests.mqttclient import telemetry_json
 
 DATABASE = "coldchain"
 MINUTE_NS = 60 * 1_000_000_000
 SILENCE_RULES = {"no_data", "offline"}
 DELIVERY = REPO / "docs" / "examples" / "delivery_tour-nord-stopp-3.yaml"
 TICKS_BEFORE, TICKS_DURING = 120, 30
+#: Van 2's readings after the restore: longer than the delay, so that a rule engine
+#: without the restored state would raise the excursion as a new one.
+TICKS_AFTER = TEST_DELAY_S // 60 + 10
+#: Far above the seq van 2's gateway reached: ingest takes these as new messages.
+SEQ_AFTER = 1_000_000
 
 
 def _run(command: str, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -78,6 +91,22 @@ def _kept(api: AlertsApi) -> dict[int, dict[str, Any]]:
 
 def _unconfirmed(stack: ApiStack) -> bool:
     return (stack.metrics() or {}).get("coldchain_ingest_alert_events_unconfirmed") == 0
+
+
+def _van_2_goes_on(mosquitto: Mosquitto, start: datetime, temp_c: float) -> None:
+    """Van 2's chilled compartment still warm: a reading a minute from `start`, at QoS 1."""
+    client = mqtt.Client(CallbackAPIVersion.VERSION2)
+    client.connect("127.0.0.1", mosquitto.port)
+    client.loop_start()
+    try:
+        for k in range(TICKS_AFTER):
+            at = start + timedelta(minutes=k)
+            payload = telemetry_json("van-2", "van-2.chilled", SEQ_AFTER + k, at, temp_c)
+            topic = f"coldchain/v1/{SITE}/van-2/telemetry"
+            client.publish(topic, payload, qos=1).wait_for_publish(timeout=10)
+    finally:
+        client.disconnect()
+        client.loop_stop()
 
 
 def _destroy(*paths: Path) -> None:
@@ -134,6 +163,9 @@ def test_backup_lose_every_disk_restore_and_carry_on(tmp_path: Path) -> None:
         signed = next((tmp_path / "documents").glob("*.json"))
 
         before = _kept(api)
+        last_warm = stack.influxdb.query(
+            DATABASE, "SELECT last(temp_c) FROM temperature WHERE sensor = 'van-2.chilled'"
+        )[0]["values"][0][1]
         backed_up = _run("coldchain-admin", _admin_env(stack, keys), "backup", str(tmp_path / "b"))
         assert backed_up.returncode == 0, backed_up.stdout + backed_up.stderr
     finally:
@@ -198,6 +230,28 @@ def test_backup_lose_every_disk_restore_and_carry_on(tmp_path: Path) -> None:
         sealed = _run("coldchain-report", report_env, "verify", "--certificate", str(signed))
         assert sealed.returncode == 0, sealed.stdout
         assert sealed.stdout.startswith(f"matches: {TICKS_BEFORE} readings"), sealed.stdout
+
+        goes_on = start + timedelta(minutes=TICKS_BEFORE)
+        _van_2_goes_on(mosquitto, goes_on, last_warm)
+        last = goes_on + timedelta(minutes=TICKS_AFTER - 1)
+        wait_until(
+            lambda: any(
+                a["value_at"] and datetime.fromisoformat(a["value_at"]) >= last
+                for a in _kept(api).values()
+                if a["sensor"] == "van-2.chilled"
+            ),
+            30,
+            "an alert of van 2's chilled compartment to show its last reading",
+        )
+        excursion = [a for a in _kept(api).values() if a["sensor"] == "van-2.chilled"]
+        assert [a["id"] for a in excursion] == [alert["id"]], f"one alert: {excursion}"
+        # A rule engine without the restored state takes the readings for a new
+        # excursion: the same alert, but raised a second time (another occurrence).
+        then = before[alert["id"]]
+        assert (excursion[0]["occurrences"], excursion[0]["raised_at"]) == (
+            then["occurrences"],
+            then["raised_at"],
+        ), "van 2's excursion raised again after the restore"
     finally:
         after.stop()
         mosquitto.stop()

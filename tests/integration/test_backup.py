@@ -1,7 +1,8 @@
 """`coldchain-admin backup` and `restore` against real InfluxDB, SQLite and PostgreSQL.
 
 A backup restored onto fresh servers gives back every point, the retention policies,
-every table of the SQL store, ingest's state file and the key list; a backup that is
+every table of the SQL store, ingest's state file, the broker's accounts and the key
+list; a backup that is
 incomplete, corrupted or of another format, or a target that holds data, is refused
 with exit status 2 before anything changes; an older schema is migrated.
 """
@@ -18,23 +19,39 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
 import pytest
 from alembic import command
 from alembic.script import ScriptDirectory
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.reasoncodes import ReasonCode
 from sqlalchemy import create_engine, inspect, text
 
 from coldchain_admin import schedule
+from coldchain_admin.brokeraccounts import INITIAL
 from coldchain_admin.settings import AdminSettings
 from coldchain_alerts.auth import Role
 from coldchain_alerts.db import alembic_config
-from coldchain_devstack import BIN
-from coldchain_devstack.servers import InfluxDB, PostgreSQL
+from coldchain_devstack import BIN, broker_users
+from coldchain_devstack.servers import (
+    InfluxDB,
+    PostgreSQL,
+    SecuredMosquitto,
+    certificate_authority,
+    wait_until,
+)
+from coldchain_io import dynsec
+from coldchain_io.mqtt import MqttSettings
 from tests.alertsapi import add_user
 
 POINTS = [
     f"temperature,sensor=s{k % 3} temp_c={k / 10} {1_700_000_000 + 60 * k}000000000"
     for k in range(200)
 ]
+
+INITIAL_ACCOUNTS = sorted(INITIAL)
+GATEWAY = "dortmund-hub/van-9"
+PASSWORDS = {name: broker_users.new_password() for name in [*INITIAL_ACCOUNTS, GATEWAY]}
 
 
 @dataclass
@@ -46,6 +63,7 @@ class Target:
     database_url: str
     state: Path
     keys: Path
+    accounts: Path
 
     def settings(self) -> dict[str, str]:
         return {
@@ -55,6 +73,7 @@ class Target:
             "COLDCHAIN_ADMIN_INFLUX_DATABASES": json.dumps([self.database]),
             "COLDCHAIN_ADMIN_INGEST_STATE": str(self.state),
             "COLDCHAIN_ADMIN_PUBLIC_KEYS": str(self.keys),
+            "COLDCHAIN_ADMIN_BROKER_ACCOUNTS": str(self.accounts),
         }
 
 
@@ -101,7 +120,11 @@ def source(tmp_path: Path, influxdb: InfluxDB, database_url: str) -> Target:
         db.execute("INSERT INTO outbox (event) VALUES ('raised')")
     keys = tmp_path / "hub.pub"
     keys.write_text('{"keys": []}\n')
-    return Target(influxdb, database, database_url, state, keys)
+    accounts = tmp_path / "dynamic-security.json"
+    for username in INITIAL_ACCOUNTS:
+        broker_users.set_password(accounts, username, PASSWORDS[username])
+    broker_users.set_password(accounts, GATEWAY, PASSWORDS[GATEWAY])
+    return Target(influxdb, database, database_url, state, keys, accounts)
 
 
 @pytest.fixture
@@ -114,6 +137,7 @@ def target(
         _empty_like(source.database_url, tmp_path, request),
         tmp_path / "restored" / "ingest-state.sqlite3",
         tmp_path / "restored" / "hub.pub",
+        tmp_path / "restored" / "dynamic-security.json",
     )
 
 
@@ -159,6 +183,7 @@ def test_a_backup_restored_onto_fresh_servers_gives_back_everything(
     with closing(sqlite3.connect(target.state)) as db:
         assert db.execute("SELECT event FROM outbox").fetchall() == [("raised",)]
     assert target.keys.read_text() == source.keys.read_text()
+    assert target.accounts.read_bytes() == source.accounts.read_bytes()
 
 
 def _untouched(database_url: str) -> bool:
@@ -196,14 +221,20 @@ def _cut_the_state_file(directory: Path) -> str:
 def _newer_manifest(directory: Path) -> str:
     path = directory / "manifest.json"
     manifest = json.loads(path.read_text())
-    manifest["format_version"] = 2
+    manifest["format_version"] = 3
     path.write_text(json.dumps(manifest))
-    return "format version 2"
+    return "format version 3"
 
 
 def _no_manifest(directory: Path) -> str:
     (directory / "manifest.json").unlink()
     return "no manifest.json: the backup is incomplete"
+
+
+def _cut_the_broker_accounts(directory: Path) -> str:
+    path = directory / "broker" / "dynamic-security.json"
+    path.write_bytes(path.read_bytes()[:-10])
+    return "was cut short or changed"
 
 
 def _a_foreign_file(directory: Path) -> str:
@@ -217,6 +248,7 @@ def _a_foreign_file(directory: Path) -> str:
         _corrupt_a_byte,
         _remove_a_shard,
         _cut_the_state_file,
+        _cut_the_broker_accounts,
         _newer_manifest,
         _no_manifest,
         _a_foreign_file,
@@ -234,6 +266,7 @@ def test_a_damaged_backup_is_refused_before_anything_changes(
         row[0] for row in target.influxdb.query("", "SHOW DATABASES")[0].get("values", [])
     }
     assert not target.state.exists() and not target.keys.exists()
+    assert not target.accounts.exists()
     assert _untouched(target.database_url)
 
 
@@ -291,3 +324,81 @@ def test_scheduled_backups_keep_the_newest_and_say_when_none_is_fresh(
     assert len(list((tmp_path / "backups").iterdir())) == 2, "nor leaves a partial backup"
     assert schedule.overdue(settings) is None
     assert "h old" in (schedule.overdue(settings, datetime.now(UTC) + timedelta(hours=2)) or "")
+
+
+def _initial_accounts(path: Path) -> None:
+    """The broker's file as set up before its first start: the services' accounts only."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for username in INITIAL_ACCOUNTS:
+        broker_users.set_password(path, username, PASSWORDS[username])
+
+
+def test_a_broker_file_with_only_the_services_accounts_is_replaced_one_with_gateways_refused(
+    tmp_path: Path, source: Target, target: Target
+) -> None:
+    directory = _backup(tmp_path, source)
+    _initial_accounts(target.accounts)
+    broker_users.set_password(target.accounts, "dortmund-hub/van-1", "a gateway's password")
+    in_use = target.accounts.read_bytes()
+    refused = admin(target, "restore", str(directory))
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "beyond the services' (dortmund-hub/van-1)" in " ".join(refused.stdout.split())
+    assert target.accounts.read_bytes() == in_use
+    assert not target.state.exists()
+
+    broker_users.remove(target.accounts, "dortmund-hub/van-1")
+    target.accounts.chmod(0o640)
+    restored = admin(target, "restore", str(directory))
+    assert restored.returncode == 0, restored.stdout + restored.stderr
+    assert target.accounts.read_bytes() == source.accounts.read_bytes()
+    assert target.accounts.stat().st_mode & 0o777 == 0o640, "the mode it had"
+
+
+def _logs_in(broker: SecuredMosquitto, username: str) -> bool:
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    client.username_pw_set(username, PASSWORDS[username])
+    answers: list[ReasonCode] = []
+    client.on_connect = lambda _c, _u, _f, reason, _p: answers.append(reason)
+    client.connect("127.0.0.1", broker.port)
+    client.loop_start()
+    try:
+        reason = wait_until(lambda: answers[:1], 10, f"the broker's answer to {username}")[0]
+        return not reason.is_failure
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+def test_a_gateway_registered_on_the_running_broker_logs_in_after_the_restore(
+    tmp_path: Path, source: Target, target: Target
+) -> None:
+    """A backup taken while the broker runs holds the gateway it registered, and a fresh
+    broker reads the gateway from the restored file."""
+    authority = certificate_authority(tmp_path / "ca")
+    source.accounts.unlink()
+    _initial_accounts(source.accounts)
+    before = SecuredMosquitto(tmp_path / "before", source.accounts, authority)
+    before.start()
+    try:
+        admin_settings = MqttSettings(
+            mqtt_host="127.0.0.1",
+            mqtt_port=before.port,
+            mqtt_username=dynsec.ADMIN,
+            mqtt_password=PASSWORDS[dynsec.ADMIN],
+        )
+        site, gateway = GATEWAY.split("/")
+        dynsec.DynsecAdmin(admin_settings).create_gateway(site, gateway, PASSWORDS[GATEWAY])
+        assert _logs_in(before, GATEWAY)
+        directory = _backup(tmp_path, source)
+    finally:
+        before.stop()
+
+    _initial_accounts(target.accounts)
+    restored = admin(target, "restore", str(directory))
+    assert restored.returncode == 0, restored.stdout + restored.stderr
+    after = SecuredMosquitto(tmp_path / "after", target.accounts, authority)
+    after.start()
+    try:
+        assert _logs_in(after, GATEWAY)
+    finally:
+        after.stop()

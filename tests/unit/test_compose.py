@@ -54,9 +54,12 @@ SETTINGS: dict[str, type[BaseSettings]] = {
     "gateway": GatewaySettings,
     "ingest": IngestSettings,
     "alerts": AlertsSettings,
+    "admin": AdminSettings,
 }
+#: Services named otherwise than the part they run.
+SERVICE_PARTS = {"backup": "admin"}
 #: Every installable folder; a part's local dependencies are found among these.
-INSTALLABLE = ["domain", "firmware-sim", "gateway", "ingest", "alerts", "devstack"]
+INSTALLABLE = ["domain", "firmware-sim", "gateway", "ingest", "alerts", "admin", "devstack"]
 #: Commands the Procfile may take from the system, and the Debian package with each.
 SYSTEM_COMMANDS = {"mosquitto": "mosquitto", "influxd": "influxdb"}
 #: What the .venv holds besides the console scripts of our parts.
@@ -95,9 +98,11 @@ def services() -> dict[str, dict[str, Any]]:
 
 
 def part_of(service: str) -> str | None:
-    """The part a service runs by its name (`ingest`, `alerts`, `gateway-*`), or None."""
+    """The part a service runs by its name (`ingest`, `alerts`, `gateway-*`, `backup`), or None."""
     if service.startswith("gateway-"):
         return "gateway"
+    if service in SERVICE_PARTS:
+        return SERVICE_PARTS[service]
     return service if service in SETTINGS else None
 
 
@@ -157,9 +162,8 @@ def env_names(settings: type[BaseSettings]) -> dict[str, FieldInfo]:
     return {(prefix + name).upper(): info for name, info in settings.model_fields.items()}
 
 
-#: Every settings class docs/configuration.md documents: the services, and the admin
-#: commands (not yet a compose service).
-DOCUMENTED: dict[str, type[BaseSettings]] = SETTINGS | {"admin": AdminSettings}
+#: Every settings class docs/configuration.md documents.
+DOCUMENTED: dict[str, type[BaseSettings]] = SETTINGS
 ALL_ENV_NAMES = {name for s in DOCUMENTED.values() for name in env_names(s)}
 
 
@@ -399,9 +403,19 @@ def test_services_find_each_other_by_service_name() -> None:
         for name, value in environment(service).items()
         if (host := _host_of(name, interpolated(value)))
     }
-    strangers = {where: host for where, host in hosts.items() if host not in services()}
+    strangers = {
+        where: host
+        for where, host in hosts.items()
+        if host not in services() and not _on_a_peers_loopback(where.split(":")[0], host)
+    }
     assert hosts
     assert not strangers, f"hosts that are no service of compose.yaml: {strangers}"
+
+
+def _on_a_peers_loopback(service: str, host: str) -> bool:
+    """Loopback of a service that joins another's network namespace is that service."""
+    mode = services()[service].get("network_mode", "")
+    return host == "127.0.0.1" and mode.removeprefix("service:") in services()
 
 
 def _host_of(name: str, value: str) -> str | None:
@@ -491,7 +505,15 @@ def influx_setting(service: str, name: str) -> str | None:
     return environment(service).get(f"{prefix}INFLUX_{name}") or None
 
 
-INFLUX_CLIENTS = [name for name in OURS if influx_setting(name, "URL")]
+#: Services with an account of their own; the backup service uses InfluxDB's admin.
+INFLUX_CLIENTS = [name for name in OURS if influx_setting(name, "URL") and name != "backup"]
+
+
+def test_backup_uses_influxdbs_admin_account() -> None:
+    """SHOW DATABASES before a restore, and `influxd restore` creating them, need an admin."""
+    influxdb = environment("influxdb")
+    assert influx_setting("backup", "USERNAME") == influxdb["INFLUXDB_ADMIN_USER"]
+    assert required_secret(influx_setting("backup", "PASSWORD") or "") == "INFLUX_ADMIN_PASSWORD"
 
 
 def test_influxdb_asks_every_client_for_an_account() -> None:
@@ -563,6 +585,50 @@ def has_healthcheck(service: str) -> bool:
     healthcheck = services()[service].get("healthcheck") or {}
     test = healthcheck.get("test")
     return bool(test) and test != ["NONE"] and not healthcheck.get("disable", False)
+
+
+def test_backup_reaches_influxdb_rpc_on_loopback_only() -> None:
+    """`influxd backup` talks to InfluxDB's RPC address, which has no login."""
+    backup, influxdb = services()["backup"], environment("influxdb")
+    assert backup["network_mode"] == "service:influxdb"
+    assert influxdb["INFLUXDB_BIND_ADDRESS"] == environment("backup")["COLDCHAIN_ADMIN_INFLUX_RPC"]
+    assert influxdb["INFLUXDB_BIND_ADDRESS"].startswith("127.0.0.1:")
+    assert not any("8088" in str(port) for port in services()["influxdb"].get("ports", []))
+
+
+def test_backup_reads_the_other_services_files_read_only() -> None:
+    mounts = {target: volume for volume in services()["backup"]["volumes"] for target in
+              [volume.split(":")[1]]}  # fmt: skip
+    for name in ("INGEST_STATE", "BROKER_ACCOUNTS", "PUBLIC_KEYS"):
+        path = PurePosixPath(environment("backup")[f"COLDCHAIN_ADMIN_{name}"])
+        assert mounts[str(path.parent)].endswith(":ro"), name
+    ingest = dict(volume_mounts("ingest"))["ingest-state"]
+    state = PurePosixPath(environment("ingest")["COLDCHAIN_INGEST_STATE"])
+    assert state.parent == PurePosixPath(ingest)
+    assert (
+        dict(volume_mounts("backup"))["ingest-state"] + "/" + state.name
+        == (environment("backup")["COLDCHAIN_ADMIN_INGEST_STATE"])
+    )
+
+
+def test_alerts_watch_the_volume_backup_writes() -> None:
+    written = dict(volume_mounts("backup"))["backups"]
+    read = dict(volume_mounts("alerts"))["backups"]
+    assert environment("backup")["COLDCHAIN_ADMIN_BACKUP_ROOT"] == written
+    assert environment("alerts")["COLDCHAIN_ALERTS_BACKUP_ROOT"] == read
+
+
+def test_admin_image_has_the_clients_of_compose_servers() -> None:
+    """pg_dump of the server's major version (an older one refuses a newer server) and
+    influxd from the very image compose runs as InfluxDB."""
+    postgres_major = services()["postgres"]["image"].split(":")[1].split(".")[0]
+    args = [a for stage in chain("admin") for kw, a in stage.instructions if kw == "ARG"]
+    assert f"POSTGRES_MAJOR={postgres_major}" in args
+    assert any("postgresql-client-${POSTGRES_MAJOR}" in run for run in runs("admin"))
+    assert stages()["influxd"].base == services()["influxdb"]["image"]
+    copied = [a for stage in chain("admin") for kw, a in stage.instructions if kw == "COPY"]
+    assert "--from=influxd /usr/bin/influxd /usr/bin/influxd" in copied
+    assert "/src/alerts" in " ".join(runs("admin")), "restore runs coldchain-alerts"
 
 
 @pytest.mark.parametrize("service", list(services()))
