@@ -39,6 +39,7 @@ from coldchain_dashboards.queries import TABLE_FIELDS
 from coldchain_devstack import REPO
 from coldchain_devstack.servers import InfluxDB
 from coldchain_devstack.stack import DEMO_FLEET, SITE
+from coldchain_ingest.cli import app as ingest_app
 from coldchain_ingest.cli import rollup_app
 
 BOARDS = REPO / "dashboards"
@@ -233,7 +234,8 @@ def _ns(ts: datetime) -> int:
 @pytest.fixture(scope="module")
 def loaded(influxdb: InfluxDB) -> Iterator[tuple[InfluxDB, str, dict[str, list[Sample]]]]:
     database = f"test_{uuid.uuid4().hex[:12]}"
-    influxdb.query(database, f'CREATE DATABASE "{database}"')
+    setup = CliRunner().invoke(ingest_app, ["influx", "setup"], env=_env(influxdb, database))
+    assert setup.exit_code == 0, setup.output
     samples = _samples()
     lines = _lines(samples)
     for i in range(0, len(lines), 5000):
@@ -243,13 +245,18 @@ def loaded(influxdb: InfluxDB) -> Iterator[tuple[InfluxDB, str, dict[str, list[S
     influxdb.query(database, f'DROP DATABASE "{database}"')
 
 
-def _rollup(influxdb: InfluxDB, database: str) -> None:
-    """The compliance_daily points of the range's days, as ingest's rollup computes them."""
-    env = {
+def _env(influxdb: InfluxDB, database: str) -> dict[str, str]:
+    return {
         "COLDCHAIN_INGEST_INFLUX_URL": influxdb.url,
         "COLDCHAIN_INGEST_INFLUX_DB": database,
         "COLDCHAIN_INGEST_FLEET": str(DEMO_FLEET),
     }
+
+
+def _rollup(influxdb: InfluxDB, database: str) -> None:
+    """The compliance_daily points and 15-minute buckets of the range's days, as ingest's
+    rollup computes them."""
+    env = _env(influxdb, database)
     sensors = [option for asset in SERIES for option in ("--sensor", SERIES[asset][0])]
     last = (LAST_DAY + timedelta(days=1)).isoformat()
     args = ["--from", FIRST_DAY.isoformat(), "--to", last, *sensors]
