@@ -20,6 +20,7 @@ from coldchain import measurements
 from coldchain_devstack.servers import InfluxDB
 from coldchain_devstack.stack import DEMO_FLEET, SITE
 from coldchain_ingest.cli import app, rollup_app
+from tests.alertsapi import ApiStack
 
 SENSOR, ASSET, GATEWAY = "cold-room-1.air", "cold-room-1", "cold-room-1"
 DAY = date(2026, 3, 29)  # 23 hours in Europe/Berlin
@@ -219,3 +220,24 @@ def test_downsampled_buckets_agree_with_a_hand_computation(
     _rollup(influxdb, database)
     gap = _buckets(database, influxdb)[int(start.timestamp() + 3600) * 10**9]
     assert (gap["samples"], gap["min_c"], gap["max_c"], gap["mean_c"]) == (4, -1.0, 2.0, 0.5)
+
+
+# --- ingest at start, where its account is an admin (the demo, the tests) --------------
+
+
+def test_ingest_sets_the_policies_up_at_start_and_refuses_to_shorten(stack: ApiStack) -> None:
+    influxdb, database = stack.influxdb, stack.database
+    first = stack.start_ingest(COLDCHAIN_INGEST_RETENTION_DAYS="800")
+
+    assert _policies(influxdb, database)["autogen"][0] == f"{800 * 24}h0m0s"
+    assert _policies(influxdb, database)["downsampled"][0] == f"{800 * 24}h0m0s"
+    first.stop()
+    old = datetime.now(UTC).replace(microsecond=0) - timedelta(days=500)
+    influxdb.write(database, _reading(old, 4.0))
+
+    again = stack.ingest(COLDCHAIN_INGEST_RETENTION_DAYS="400")
+    again.start()
+
+    assert again.wait(30) == 2, "ingest does not start, and deletes nothing"
+    assert "holds points older than 400 days" in again.output()
+    assert _policies(influxdb, database)["autogen"][0] == f"{800 * 24}h0m0s"
