@@ -11,7 +11,9 @@ years). Then it computes the 15-minute series with ingest's own query
 `compact-full-write-cold-duration` and `cache-snapshot-write-cold-duration` of 1 s, so
 each shard is cold a second after its last write; the script waits until every shard is
 one TSM file and the WAL is empty) and measures the disk the data directory takes, per
-retention policy, as `du` counts it (allocated blocks).
+retention policy, as `du` counts it (allocated blocks). Last, it times the "years"
+dashboard's query over the whole range (6-hour intervals, as Grafana asks for a year)
+against the same query over the readings themselves, median of five runs each.
 
 Prints the figures docs/operations.md quotes, as JSON:
 
@@ -24,6 +26,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import subprocess
 import tempfile
 import time
@@ -34,6 +37,7 @@ from typing import Any
 
 from coldchain.contract import Telemetry
 from coldchain.retention import DEFAULT_RETENTION_DAYS
+from coldchain_dashboards.years import long_range_query
 from coldchain_devstack import REPO
 from coldchain_devstack.servers import InfluxDB, wait_until
 from coldchain_ingest import downsample, influxsetup, points
@@ -103,6 +107,30 @@ def downsample_all(influx: Influx, days: int) -> None:
             influx.query(downsample.query(sensor, start, end))
 
 
+def query_times(influx: Influx, days: int) -> dict[str, float]:
+    """Median seconds of the years panel's query and of its equivalent over the readings."""
+    end = START + timedelta(days=days)
+    where = (
+        f'"site" =~ /^.*$/ AND "asset" =~ /^.*$/ AND time >= {int(START.timestamp())}s '
+        f"AND time < {int(end.timestamp())}s"
+    )
+    panel = long_range_query("en").replace("$__interval", "6h")
+    panel = panel.replace('"site" =~ /^$site$/ AND "asset" =~ /^$asset$/ AND $timeFilter', where)
+    raw = (
+        'SELECT min("temp_c"), mean("temp_c"), max("temp_c") FROM "temperature" '
+        f'WHERE {where} GROUP BY time(6h), "asset" fill(none)'
+    )
+    times = {}
+    for name, query in (("years_panel_query_s", panel), ("same_over_readings_s", raw)):
+        runs = []
+        for _ in range(5):
+            began = time.perf_counter()
+            assert influx.query(query), query
+            runs.append(time.perf_counter() - began)
+        times[name] = round(statistics.median(runs), 3)
+    return times
+
+
 def disk(path: Path) -> int:
     """Bytes allocated to the files under `path`, as `du` counts them."""
     return sum(
@@ -160,8 +188,9 @@ def measure(server: InfluxDB, directory: Path, days: int) -> dict[str, Any]:
     per_probe_year_15m = downsampled / probe_years
     hub = HUB_PROBES * HUB_YEARS
     largest_shard = max(disk(p) for p in (data / DATABASE / "autogen").iterdir())
+    times = query_times(influx, days)
     influx.close()
-    return {
+    return times | {
         "date": datetime.now(UTC).date().isoformat(),
         "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} cores",
         "influxd": influxd_version(),
