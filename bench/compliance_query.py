@@ -30,10 +30,12 @@ import yaml
 
 from coldchain.compliance import Sample, daily_stats, local_day_bounds
 from coldchain.fleet import Fleet
+from coldchain.retention import DEFAULT_RETENTION_DAYS
 from coldchain_dashboards import build
 from coldchain_dashboards.compliance import table_title
 from coldchain_devstack import REPO
 from coldchain_devstack.servers import InfluxDB
+from coldchain_ingest import influxsetup
 from coldchain_ingest.influx import Influx
 from coldchain_ingest.rollup import DayWriter, watched_sensors
 
@@ -62,8 +64,10 @@ def readings() -> list[Sample]:
 def write(influxdb: InfluxDB, database: str, samples: list[Sample]) -> float:
     tags = f"temperature,site={SITE},gateway={ASSET},sensor={SENSOR},asset={ASSET}"
     began = time.perf_counter()
+    setup = Influx(influxdb.url, database)
+    influxsetup.set_up(setup, DEFAULT_RETENTION_DAYS)
+    setup.close()
     with httpx.Client(timeout=60) as client:
-        client.post(f"{influxdb.url}/query", data={"q": f'CREATE DATABASE "{database}"'})
         for i in range(0, len(samples), BATCH):
             body = "\n".join(
                 f"{tags} temp_c={s.temp_c!r},seq=1i {int(s.ts.timestamp()) * 10**9}"

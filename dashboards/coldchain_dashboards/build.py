@@ -1,4 +1,4 @@
-"""Build the three dashboards from the fleet file, in German and English, and write them as JSON.
+"""Build the four dashboards from the fleet file, in German and English, and write them as JSON.
 
 The JSON files in `dashboards/de/` and `dashboards/en/` are generated: `make
 dashboards` (this module's `write`) regenerates them, and a test fails when they
@@ -15,7 +15,7 @@ from grafana_foundation_sdk.builders.dashboard import Dashboard
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 
 from coldchain.fleet import Fleet
-from coldchain_dashboards import audit, compliance, operations
+from coldchain_dashboards import audit, compliance, operations, years
 from coldchain_dashboards.assets import timezone, watched_assets
 from coldchain_dashboards.language import LANGUAGES, Language
 
@@ -29,6 +29,7 @@ def build(fleet: Fleet) -> dict[str, dict[str, Any]]:
         boards[f"{lang}/operations.json"] = operations.build(assets, tz, lang)
         boards[f"{lang}/compliance.json"] = compliance.build(assets, tz, lang)
         boards[f"{lang}/audit.json"] = audit.build(tz, lang)
+        boards[f"{lang}/years.json"] = years.build(assets, tz, lang)
     return {name: _as_json(board) for name, board in boards.items()}
 
 

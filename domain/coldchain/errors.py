@@ -24,3 +24,7 @@ class AheadOfClock(InvalidMessage):
 
 class FleetConfigError(ColdchainError):
     """The fleet file (sites, gateways, sensors, assets) is inconsistent."""
+
+
+class RetentionTooShort(ColdchainError, ValueError):
+    """A retention shorter than food law allows (coldchain.retention.MIN_RETENTION_DAYS)."""

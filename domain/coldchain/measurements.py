@@ -3,6 +3,13 @@
 TEMPERATURE = "temperature"
 """tags: site, gateway, sensor, asset; fields: temp_c (°C), seq. Time: the reading's ts."""
 
+TEMPERATURE_15M = "temperature_15m"
+"""In the retention policy coldchain.retention.DOWNSAMPLED_POLICY, written by ingest's
+rollup job from `temperature`: one point per series of `temperature` and 15 minutes.
+tags: those of `temperature`; fields: min_c, mean_c, max_c, sum_c (°C), samples (integer,
+readings in the bucket). Time: the bucket's start. For long-range panels; compliance
+numbers come from the readings themselves."""
+
 EVENT = "event"
 """tags: site, gateway, sensor, kind; fields: seq. Time: the event's ts."""
 

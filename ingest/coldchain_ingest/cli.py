@@ -16,13 +16,14 @@ from wsgiref.simple_server import WSGIServer
 
 import typer
 from apscheduler.schedulers.background import BackgroundScheduler
+from pydantic import ValidationError
 
 from coldchain.engine import RuleEngine
 from coldchain.rollup import local_date
-from coldchain_ingest import metrics
+from coldchain_ingest import influxsetup, metrics
 from coldchain_ingest.broker import Broker
 from coldchain_ingest.deadletters import DeadLetters
-from coldchain_ingest.errors import InfluxRejected, InfluxUnavailable
+from coldchain_ingest.errors import InfluxRejected, InfluxUnavailable, RetentionRefused
 from coldchain_ingest.health import Check, operations_app, serve
 from coldchain_ingest.influx import Influx
 from coldchain_ingest.outbox import AlertOutbox
@@ -48,6 +49,11 @@ dead_letters_app = typer.Typer(
     help="What InfluxDB refused, kept until it takes it (docs/operations.md).",
 )
 app.add_typer(dead_letters_app, name="dead-letters")
+influx_app = typer.Typer(
+    add_completion=False,
+    help="InfluxDB's database and retention policies (docs/influxdb-schema.md).",
+)
+app.add_typer(influx_app, name="influx")
 log = logging.getLogger("coldchain_ingest")
 #: How often the service looks for refused letters due to be tried again.
 DEAD_LETTER_CHECK_S = 5.0
@@ -68,7 +74,7 @@ def default(ctx: typer.Context, env_file: EnvFile = None) -> None:
 @app.command()
 def run(env_file: EnvFile = None) -> None:
     """Run the ingest service until SIGTERM or Ctrl-C."""
-    settings = IngestSettings(_env_file=env_file)
+    settings = _settings(env_file)
     configure_logging(settings.log_format)
     logging.getLogger("httpx").setLevel(logging.WARNING)
     fleet = fleetfile.load(settings.fleet)
@@ -121,7 +127,7 @@ def run(env_file: EnvFile = None) -> None:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     if settings.influx_create_db:
-        _create_database(influx, stopping)
+        _set_up(influx, settings.retention_days, stopping)
     operations = (
         _serve_operations(settings, broker, influx, dead_letters, pipeline)
         if settings.metrics_port
@@ -142,6 +148,36 @@ def run(env_file: EnvFile = None) -> None:
         pending.close()
         outbox.close()
         dead_letters.close()
+
+
+@influx_app.command("setup")
+def influx_setup(
+    shorten: Annotated[
+        bool,
+        typer.Option(
+            help="Shorten a retention policy even though it deletes the records older "
+            "than COLDCHAIN_INGEST_RETENTION_DAYS for good."
+        ),
+    ] = False,
+    env_file: EnvFile = None,
+) -> None:
+    """Create the database and set its retention policies to COLDCHAIN_INGEST_RETENTION_DAYS,
+    with an admin account (COLDCHAIN_INGEST_INFLUX_USERNAME): once, or at every deploy."""
+    settings = _settings(env_file)
+    influx = _influx(settings)
+    try:
+        ran = influxsetup.set_up(influx, settings.retention_days, shorten)
+    except (InfluxUnavailable, InfluxRejected, RetentionRefused) as exc:
+        _fail(f"{exc}{_admin_hint(influx)}")
+    finally:
+        influx.close()
+    for statement in ran:
+        typer.echo(statement)
+    typer.echo(
+        f"database {settings.influx_db}: records kept {settings.retention_days} days "
+        f"({len(ran)} changes)",
+        err=True,
+    )
 
 
 @dead_letters_app.command("list")
@@ -255,22 +291,40 @@ def _serve_operations(
     return serve(settings.metrics_host, settings.metrics_port, operations_app(checks))
 
 
-def _create_database(influx: Influx, stopping: threading.Event) -> None:
+def _set_up(influx: Influx, retention_days: int, stopping: threading.Event) -> None:
     pause = 0.2
     while not stopping.is_set():
         try:
-            influx.create_database()
+            influxsetup.set_up(influx, retention_days)
             return
-        except InfluxUnavailable as exc:
-            hint = (
-                "; an account that may not create databases needs the database made by an "
-                "admin and COLDCHAIN_INGEST_INFLUX_CREATE_DB=false"
-                if influx.refused
-                else ""
-            )
-            log.warning("%s%s; retrying in %.1f s", exc, hint, pause)
+        except RetentionRefused as exc:
+            _fail(str(exc))
+        except (InfluxUnavailable, InfluxRejected) as exc:
+            log.warning("%s%s; retrying in %.1f s", exc, _admin_hint(influx), pause)
         stopping.wait(pause)
         pause = min(pause * 2, 5.0)
+
+
+def _admin_hint(influx: Influx) -> str:
+    if not influx.refused:
+        return ""
+    return (
+        "; only an admin account may create databases and retention policies: run "
+        "`coldchain-ingest influx setup` with one, and COLDCHAIN_INGEST_INFLUX_CREATE_DB=false"
+    )
+
+
+def _settings(env_file: Path | None) -> IngestSettings:
+    """The settings, or exit with what is wrong with them (a variable and the reason)."""
+    try:
+        return IngestSettings(_env_file=env_file)
+    except ValidationError as exc:
+        problems = [
+            f"COLDCHAIN_INGEST_{'_'.join(str(part) for part in error['loc']).upper()}: "
+            f"{error['msg'].removeprefix('Value error, ')}"
+            for error in exc.errors()
+        ]
+        _fail("; ".join(problems))
 
 
 def _day(text: str, option: str) -> date:

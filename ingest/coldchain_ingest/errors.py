@@ -11,3 +11,7 @@ class InfluxUnavailable(IngestError):
 
 class InfluxRejected(IngestError):
     """InfluxDB refused the points themselves (HTTP 4xx); retrying them unchanged won't help."""
+
+
+class RetentionRefused(IngestError):
+    """Shortening a retention policy as configured would delete records; it was left as it was."""

@@ -8,9 +8,9 @@ marks are kept in ingest's state file, so a crash loses none. The scheduler
 calls `RollupJob.run`: it computes every marked day that has ended with
 `coldchain.rollup.day_records` (reading back from InfluxDB the readings and door
 and defrost events that `coldchain.compliance.judged_readings` asks for) and
-overwrites the day's point. At each local midnight it also marks the day
-just ended for every temperature sensor of the site, so a day without any
-reading gets its record too (coverage 0 %).
+overwrites the day's point, and its 15-minute buckets (downsample.py). At each
+local midnight it also marks the day just ended for every temperature sensor of
+the site, so a day without any reading gets its record too (coverage 0 %).
 
 A day whose excursions were judged over readings beyond its reach (one in
 progress across midnight) is watched over that span, and one with a stretch
@@ -40,7 +40,7 @@ from coldchain.compliance import Band, Judged, Rules
 from coldchain.contract import EventKind, Telemetry
 from coldchain.fleet import Asset, Fleet, Sensor, Site
 from coldchain.rollup import DayRecord, day_records, day_so_far, local_date, touched_days
-from coldchain_ingest import points
+from coldchain_ingest import downsample, points
 from coldchain_ingest.errors import InfluxRejected, InfluxUnavailable
 from coldchain_ingest.influx import Influx
 from coldchain_ingest.statefile import connect
@@ -259,6 +259,7 @@ class DayWriter:
             judged.events,
         )
         self._write(watched, records)
+        self._downsample(watched, start, end)
         undecided = any(record.undecided for record in records)
         return _span(judged, start, end, watched.sensor.interval_s, undecided)
 
@@ -283,6 +284,16 @@ class DayWriter:
             judged.events,
         )
         self._write(watched, [record])
+        self._downsample(watched, start, now)
+
+    def _downsample(self, watched: Watched, start: datetime, end: datetime) -> None:
+        try:
+            self._influx.query(downsample.query(watched.sensor.id, start, end))
+        except InfluxRejected as exc:
+            raise InfluxRejected(
+                f"{exc} (the 15-minute series needs InfluxDB set up by "
+                "`coldchain-ingest influx setup`, docs/influxdb-schema.md)"
+            ) from exc
 
     def _judged(self, watched: Watched, start: datetime, end: datetime) -> compliance.Judged:
         """The sensor's readings from `start` to `end`, judged as the engine judges them."""

@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from coldchain.retention import DEFAULT_RETENTION_DAYS, check_retention_days
 from coldchain_io.influx import InfluxSettings
 from coldchain_io.mqtt import MqttSettings
 
@@ -36,7 +37,16 @@ class IngestSettings(MqttSettings, InfluxSettings):
         description="How long an alert event waits for the alerts service's receipt before "
         "it is published again; the wait doubles each time, up to 10 minutes.",
     )
-    influx_create_db: bool = Field(default=True, description="CREATE DATABASE at start (1.x).")
+    influx_create_db: bool = Field(
+        default=True,
+        description="At start, set InfluxDB up as `coldchain-ingest influx setup` does: "
+        "CREATE DATABASE and its retention policies (1.x; needs an admin account).",
+    )
+    retention_days: int = Field(
+        default=DEFAULT_RETENTION_DAYS,
+        description="Days InfluxDB keeps the readings and every other record of the "
+        "database, and the downsampled series; at least 366 (one year, food law).",
+    )
     fleet: Path = Path("fleet/dortmund-hub.yaml")
     state: Path = Field(
         default=Path("var/ingest/state.sqlite3"),
@@ -73,3 +83,8 @@ class IngestSettings(MqttSettings, InfluxSettings):
     log_format: Literal["text", "json"] = Field(
         default="text", description="text for people, json for a log collector (one object a line)."
     )
+
+    @field_validator("retention_days")
+    @classmethod
+    def _at_least_a_year(cls, days: int) -> int:
+        return check_retention_days(days)

@@ -40,8 +40,10 @@ from coldchain import measurements
 from coldchain.contract import AlertState, Event, EventKind, Reading, Severity
 from coldchain.engine import EngineState, RuleEngine
 from coldchain.fleet import Fleet
+from coldchain.retention import DEFAULT_RETENTION_DAYS
 from coldchain_devstack.servers import InfluxDB
 from coldchain_devstack.stack import DEMO_FLEET, SITE
+from coldchain_ingest import influxsetup
 from coldchain_ingest.cli import rollup_app
 from coldchain_ingest.influx import Influx
 from coldchain_ingest.rollup import DayWriter, Span, watched_sensors
@@ -252,7 +254,9 @@ class Seeded:
 def seeded(influxdb: InfluxDB, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
     directory = tmp_path_factory.mktemp("seeded")
     database = f"test_{uuid.uuid4().hex[:12]}"
-    influxdb.query(database, f'CREATE DATABASE "{database}"')
+    setup = Influx(influxdb.url, database)
+    influxsetup.set_up(setup, DEFAULT_RETENTION_DAYS)
+    setup.close()
     tags = f"temperature,site={SITE},gateway=cold-room-1,sensor={SENSOR},asset={ASSET}"
     lines = [f"{tags} temp_c={temp!r},seq=1i {_ns(ts)}" for ts, temp in readings()]
     lines += [

@@ -23,11 +23,13 @@ import pytest
 
 from coldchain.fleet import Fleet
 from coldchain.languages import Language
+from coldchain.retention import DEFAULT_RETENTION_DAYS
 from coldchain_dashboards.compliance import status_texts, table_title
 from coldchain_dashboards.language import LANGUAGES
 from coldchain_devstack import REPO
 from coldchain_devstack.servers import InfluxDB
 from coldchain_devstack.stack import DEMO_FLEET, SITE
+from coldchain_ingest import influxsetup
 from coldchain_ingest.influx import Influx
 from coldchain_ingest.rollup import DayWriter, PendingDays, RollupJob
 
@@ -64,12 +66,12 @@ def _lines() -> list[str]:
 @pytest.fixture
 def stored(influxdb: InfluxDB, tmp_path: Path) -> Iterator[tuple[InfluxDB, str, RollupJob]]:
     database = f"test_{uuid.uuid4().hex[:12]}"
-    influxdb.query(database, f'CREATE DATABASE "{database}"')
+    influx = Influx(influxdb.url, database, timeout_s=60)
+    influxsetup.set_up(influx, DEFAULT_RETENTION_DAYS)
     lines = _lines()
     for i in range(0, len(lines), 5000):
         influxdb.write(database, "\n".join(lines[i : i + 5000]))
     fleet = Fleet.from_yaml(DEMO_FLEET.read_text())
-    influx = Influx(influxdb.url, database, timeout_s=60)
     pending = PendingDays(tmp_path / "state.sqlite3")
     yield influxdb, database, RollupJob(fleet, DayWriter(influx), pending)
     pending.close()

@@ -39,6 +39,7 @@ from coldchain_dashboards.queries import TABLE_FIELDS
 from coldchain_devstack import REPO
 from coldchain_devstack.servers import InfluxDB
 from coldchain_devstack.stack import DEMO_FLEET, SITE
+from coldchain_ingest.cli import app as ingest_app
 from coldchain_ingest.cli import rollup_app
 
 BOARDS = REPO / "dashboards"
@@ -233,7 +234,8 @@ def _ns(ts: datetime) -> int:
 @pytest.fixture(scope="module")
 def loaded(influxdb: InfluxDB) -> Iterator[tuple[InfluxDB, str, dict[str, list[Sample]]]]:
     database = f"test_{uuid.uuid4().hex[:12]}"
-    influxdb.query(database, f'CREATE DATABASE "{database}"')
+    setup = CliRunner().invoke(ingest_app, ["influx", "setup"], env=_env(influxdb, database))
+    assert setup.exit_code == 0, setup.output
     samples = _samples()
     lines = _lines(samples)
     for i in range(0, len(lines), 5000):
@@ -243,13 +245,18 @@ def loaded(influxdb: InfluxDB) -> Iterator[tuple[InfluxDB, str, dict[str, list[S
     influxdb.query(database, f'DROP DATABASE "{database}"')
 
 
-def _rollup(influxdb: InfluxDB, database: str) -> None:
-    """The compliance_daily points of the range's days, as ingest's rollup computes them."""
-    env = {
+def _env(influxdb: InfluxDB, database: str) -> dict[str, str]:
+    return {
         "COLDCHAIN_INGEST_INFLUX_URL": influxdb.url,
         "COLDCHAIN_INGEST_INFLUX_DB": database,
         "COLDCHAIN_INGEST_FLEET": str(DEMO_FLEET),
     }
+
+
+def _rollup(influxdb: InfluxDB, database: str) -> None:
+    """The compliance_daily points and 15-minute buckets of the range's days, as ingest's
+    rollup computes them."""
+    env = _env(influxdb, database)
     sensors = [option for asset in SERIES for option in ("--sensor", SERIES[asset][0])]
     last = (LAST_DAY + timedelta(days=1)).isoformat()
     args = ["--from", FIRST_DAY.isoformat(), "--to", last, *sensors]
@@ -352,7 +359,7 @@ def _query(influx: InfluxDB, database: str, query: str) -> list[dict[str, Any]]:
 def _boards(lang: Language = "en") -> dict[str, dict[str, Any]]:
     folder = BOARDS / lang
     boards = {p.name: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))}
-    assert set(boards) == {"operations.json", "compliance.json", "audit.json"}
+    assert set(boards) == {"operations.json", "compliance.json", "audit.json", "years.json"}
     return boards
 
 
@@ -377,7 +384,7 @@ def test_every_query_of_every_dashboard_runs(
             series = _query(influx, database, variables.substitute(query, min_interval))
             panel = f"{name}: {where.split(' / ')[0]}"
             rows[panel] = rows.get(panel, 0) + sum(len(s["values"]) for s in series)
-    assert len(rows) == 26  # every panel with a query, and the annotations
+    assert len(rows) == 27  # every panel with a query, and the annotations
     empty = [panel for panel, count in rows.items() if count == 0]
     assert not empty, f"panels that show nothing of the dataset: {empty}"
 
@@ -566,6 +573,38 @@ def _figures(stats: PeriodStats) -> dict[str, float | int | None]:
         "mean_c": stats.mean_c,
         "mkt_c": stats.mkt_c,
     }
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+@pytest.mark.parametrize("interval_s", [900, 6 * 3600])
+def test_the_long_range_panel_gives_min_mean_max_of_the_readings(
+    loaded: tuple[InfluxDB, str, dict[str, list[Sample]]], lang: Language, interval_s: int
+) -> None:
+    """Buckets of 15 minutes (the panel's least interval) and of 6 hours (a long range)
+    against min, mean and max of the readings worked out here."""
+    influx, database, samples = loaded
+    board = _boards(lang)["years.json"]
+    [panel] = board["panels"]
+    assert panel["interval"] == "900s"
+    [target] = panel["targets"]
+    query = Variables(influx, database, board).substitute(target["query"], panel["interval"])
+    query = re.sub(r"GROUP BY time\(\d+s\)", f"GROUP BY time({interval_s}s)", query)
+
+    series = {s["tags"]["asset"]: s for s in _query(influx, database, query)}
+
+    assert set(series) == {CHILLED, FROZEN}
+    for asset, readings in samples.items():
+        rows = {row[0] // 10**9: row[1:] for row in series[asset]["values"]}
+        by_hand: dict[int, list[float]] = {}
+        for reading in readings:
+            if START <= reading.ts < END:
+                begin = int(reading.ts.timestamp()) // interval_s * interval_s
+                by_hand.setdefault(begin, []).append(reading.temp_c)
+        assert sorted(rows) == sorted(by_hand), "one row per interval with readings"
+        for begin, values in by_hand.items():
+            low, mean, high = rows[begin]
+            assert (low, high) == (min(values), max(values))
+            assert mean == pytest.approx(sum(values) / len(values), abs=1e-9)
 
 
 def _run_panels(

@@ -62,7 +62,16 @@ _VARIABLE = re.compile(r"\$\{([A-Z0-9_]+)(?::?[-?][^}]*)?\}")
 
 
 def _filled(value: object) -> str:
-    return _VARIABLE.sub(lambda match: SECRETS[match.group(1)], str(value))
+    return _VARIABLE.sub(lambda match: _secret_or_default(match), str(value))
+
+
+def _secret_or_default(match: re.Match[str]) -> str:
+    """A secret of SECRETS, or the default `${NAME:-default}` gives."""
+    if match.group(1) in SECRETS:
+        return SECRETS[match.group(1)]
+    default = re.fullmatch(r"\$\{[A-Z0-9_]+:-([^}]*)\}", match.group(0))
+    assert default is not None, f"{match.group(0)}: no secret and no default"
+    return default.group(1)
 
 
 def _environment(service: str) -> dict[str, Any]:
@@ -95,11 +104,37 @@ def _service_env(settings: dict[str, str]) -> dict[str, str]:
 
 @pytest.fixture
 def locked(tmp_path: Path) -> Iterator[LockedInfluxDB]:
+    """The locked InfluxDB after compose.yaml's first `up`: the image's first start, then
+    the `influxdb-setup` step."""
     environment = {name: _filled(value) for name, value in _environment("influxdb").items()}
     server = LockedInfluxDB(tmp_path, environment)
     server.start()
+    done = _influx_setup(server, _setup_settings())
+    assert done.returncode == 0, done.stdout + done.stderr
     yield server
     server.stop()
+
+
+def _setup_settings() -> dict[str, str]:
+    """compose.yaml's `influxdb-setup` settings, secrets and defaults filled in."""
+    return {name: _filled(value) for name, value in _environment("influxdb-setup").items()}
+
+
+def _influx_setup(
+    server: LockedInfluxDB, settings: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    """`coldchain-ingest influx setup` with `settings` against `server`."""
+    where = {
+        "COLDCHAIN_INGEST_INFLUX_URL": server.url,
+        "COLDCHAIN_INGEST_INFLUX_DB": server.database,
+    }
+    return subprocess.run(
+        [str(BIN / "coldchain-ingest"), "influx", "setup"],
+        env=_service_env(settings | where),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
 
 
 @pytest.fixture
@@ -510,6 +545,20 @@ def test_alert_actions_wait_while_influxdb_refuses_alerts(
     wait_until(
         lambda: _sample(api, "coldchain_alerts_influx_outbox") == 0, 10, "the outbox emptied"
     )
+
+
+def test_retention_is_set_up_by_the_admin_step_only(locked: LockedInfluxDB) -> None:
+    [series] = locked.query("", f'SHOW RETENTION POLICIES ON "{locked.database}"')
+    durations = {row[0]: row[1] for row in series["values"]}
+    assert durations == {"autogen": f"{1827 * 24}h0m0s", "downsampled": f"{1827 * 24}h0m0s"}
+    settings = _setup_settings() | influx_account_settings("ingest")
+
+    done = _influx_setup(locked, settings | {"COLDCHAIN_INGEST_RETENTION_DAYS": "3653"})
+
+    assert done.returncode == 2
+    assert "only an admin account may create databases and retention policies" in done.stderr
+    [series] = locked.query("", f'SHOW RETENTION POLICIES ON "{locked.database}"')
+    assert {row[1] for row in series["values"]} == {f"{1827 * 24}h0m0s"}
 
 
 def test_an_ingest_account_that_may_not_create_the_database_says_what_to_set(

@@ -97,13 +97,18 @@ def services() -> dict[str, dict[str, Any]]:
     return found
 
 
+#: Services that run a command of a part once with InfluxDB's admin account, by name.
+ADMIN_STEPS = {"influxdb-setup": "ingest"}
+
+
 def part_of(service: str) -> str | None:
-    """The part a service runs by its name (`ingest`, `alerts`, `gateway-*`, `backup`), or None."""
+    """The part a service runs by its name (`ingest`, `alerts`, `gateway-*`, `backup`, an
+    admin step), or None."""
     if service.startswith("gateway-"):
         return "gateway"
     if service in SERVICE_PARTS:
         return SERVICE_PARTS[service]
-    return service if service in SETTINGS else None
+    return ADMIN_STEPS.get(service) or (service if service in SETTINGS else None)
 
 
 OURS = [name for name in services() if part_of(name)]
@@ -505,8 +510,13 @@ def influx_setting(service: str, name: str) -> str | None:
     return environment(service).get(f"{prefix}INFLUX_{name}") or None
 
 
-#: Services with an account of their own; the backup service uses InfluxDB's admin.
-INFLUX_CLIENTS = [name for name in OURS if influx_setting(name, "URL") and name != "backup"]
+#: Services with an account of their own; the backup service and the admin steps use
+#: InfluxDB's admin.
+INFLUX_CLIENTS = [
+    name
+    for name in OURS
+    if influx_setting(name, "URL") and name != "backup" and name not in ADMIN_STEPS
+]
 
 
 def test_backup_uses_influxdbs_admin_account() -> None:
@@ -546,6 +556,18 @@ def test_services_use_influxdb_with_their_own_account(service: str) -> None:
         assert influx_setting(service, "CREATE_DB") == "false", (
             f"{service} would CREATE DATABASE, which only the admin account may"
         )
+
+
+@pytest.mark.parametrize("step", list(ADMIN_STEPS))
+def test_admin_steps_run_as_influxdbs_admin_before_ingest(step: str) -> None:
+    influxdb = environment("influxdb")
+    assert influx_setting(step, "USERNAME") == influxdb["INFLUXDB_ADMIN_USER"]
+    assert required_secret(influx_setting(step, "PASSWORD") or "") == "INFLUX_ADMIN_PASSWORD"
+    assert influx_setting(step, "DB") == influx_setting("ingest", "DB")
+    assert influx_setting(step, "URL") == influx_setting("ingest", "URL")
+    assert services()[step].get("restart") == "no", "a step runs once, not for ever"
+    waits = services()["ingest"]["depends_on"][step]
+    assert waits == {"condition": "service_completed_successfully"}
 
 
 def test_grafana_reads_influxdb_with_a_read_only_account() -> None:

@@ -111,12 +111,12 @@ def test_every_dashboard_has_its_counterpart_in_the_other_language() -> None:
     built = build(Fleet.from_yaml(FLEET.read_text()))
     german = {name.removeprefix("de/") for name in built if name.startswith("de/")}
     english = {name.removeprefix("en/") for name in built if name.startswith("en/")}
-    assert german == english == {"operations.json", "compliance.json", "audit.json"}
+    assert german == english == {"operations.json", "compliance.json", "audit.json", "years.json"}
     uids = [board["uid"] for board in built.values()]
-    assert len(set(uids)) == len(uids) == 6
+    assert len(set(uids)) == len(uids) == 8
 
 
-@pytest.mark.parametrize("name", ["operations.json", "compliance.json", "audit.json"])
+@pytest.mark.parametrize("name", ["operations.json", "compliance.json", "audit.json", "years.json"])
 def test_no_text_is_left_in_the_other_language(name: str) -> None:
     built = build(Fleet.from_yaml(FLEET.read_text()))
     de, en = built[f"de/{name}"], built[f"en/{name}"]
