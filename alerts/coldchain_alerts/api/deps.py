@@ -165,3 +165,6 @@ Admin = Annotated[
 GatewayAdmin = Annotated[
     User, Depends(_requiring(frozenset({Role.ADMIN}), "register or retire gateways"))
 ]
+FleetChanger = Annotated[
+    User, Depends(_requiring(ACTING, "change the fleet or approve changes to it"))
+]
