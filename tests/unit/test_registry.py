@@ -100,6 +100,12 @@ def test_a_limit_above_the_legal_maximum_is_no_valid_fleet() -> None:
         Fleet.from_data(set_value(demo(), "assets/cold-room-2/limits/max_c", 4.5))
 
 
+def test_a_limit_that_is_no_number_is_refused_with_the_reason() -> None:
+    """It used to escape as a TypeError (deriving the warning level from it)."""
+    with pytest.raises(FleetConfigError, match="max_c"):
+        Fleet.from_data(set_value(demo(), "assets/cold-room-1/limits/max_c", "cold"))
+
+
 def test_tightening_takes_effect_loosening_waits() -> None:
     base = Fleet.from_data(room(max_c=5.0))
     assert loosened(base, Fleet.from_data(room(max_c=4.0))) == []
