@@ -19,6 +19,7 @@ from coldchain_alerts.api.deps import (
     Id,
     Problem,
     Reader,
+    Refusal,
     SessionDep,
     TokenRoute,
     WriteSessionDep,
@@ -39,7 +40,7 @@ Reason = Annotated[
 REFUSALS: dict[int | str, dict[str, Any]] = {
     404: {"model": Problem},
     409: {"model": Problem},
-    422: {"model": Problem},
+    422: {"model": Refusal},
 }
 
 
