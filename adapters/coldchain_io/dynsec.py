@@ -85,7 +85,7 @@ def admin_role() -> Role:
 
 def ingest_role() -> Role:
     """Reads gateways' telemetry and status, keeps their durable marks, publishes rejected
-    messages and alert events, reads the alerts service's receipts."""
+    messages and alert events, reads the alerts service's receipts and the fleet versions."""
     return Role(
         INGEST,
         (
@@ -96,13 +96,21 @@ def ingest_role() -> Role:
             *_writes(topics.INVALID_FILTER),
             *_writes(topics.ALERTS_FILTER),
             *_reads(topics.ALERT_RECEIPTS),
+            *_reads(topics.FLEET_FILTER),
         ),
     )
 
 
 def alerts_role() -> Role:
-    """Reads alert events, confirms those it stored."""
-    return Role(ALERTS, (*_reads(topics.ALERTS_FILTER), *_writes(topics.ALERT_RECEIPTS)))
+    """Reads alert events, confirms those it stored, publishes the fleet versions."""
+    return Role(
+        ALERTS,
+        (
+            *_reads(topics.ALERTS_FILTER),
+            *_writes(topics.ALERT_RECEIPTS),
+            *_writes(topics.FLEET_FILTER),
+        ),
+    )
 
 
 def gateway_username(site: str, gateway: str) -> str:

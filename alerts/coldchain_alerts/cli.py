@@ -18,11 +18,14 @@ from typing import Annotated
 
 import typer
 import uvicorn
+import yaml
 from rich.console import Console
 from rich.markup import escape
 
 from coldchain.contract import ID_PATTERN
-from coldchain_alerts import gateways, outbox, partners, people, policies
+from coldchain.errors import FleetConfigError
+from coldchain.fleet import parse_yaml
+from coldchain_alerts import gateways, outbox, partners, people, policies, registry
 from coldchain_alerts.auth import Role
 from coldchain_alerts.db import make_engine, make_sessionmaker, migrate
 from coldchain_alerts.influx import InfluxError
@@ -44,6 +47,9 @@ partner_app = typer.Typer(
     help="Partners (receiving kitchens, platforms) that get delivery certificates.",
     no_args_is_help=True,
 )
+fleet_app = typer.Typer(
+    help="The fleet registry: import, export and history (docs/fleet.md).", no_args_is_help=True
+)
 dead_letters_app = typer.Typer(
     help="Points InfluxDB refused: the copy of alert steps and of the audit chain they miss.",
     no_args_is_help=True,
@@ -57,6 +63,7 @@ for sub, name in (
     (audit_app, "audit"),
     (gateway_app, "gateway"),
     (partner_app, "partner"),
+    (fleet_app, "fleet"),
     (dead_letters_app, "dead-letters"),
 ):
     app.add_typer(sub, name=name)
@@ -369,6 +376,75 @@ def audit_verify(env_file: EnvFile = None) -> None:
     where = "" if verdict.first_bad_seq is None else f" at entry {verdict.first_bad_seq}"
     console.print(f"[red]NOT INTACT{where}:[/red] {problem}")
     raise typer.Exit(1)
+
+
+@fleet_app.command("import")
+def fleet_import(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="A fleet file.")],
+    reason: Annotated[
+        str, typer.Option(help="Why: recorded with every change; limits and categories need one.")
+    ] = "",
+    env_file: EnvFile = None,
+) -> None:
+    """Make a fleet file the next version; a loosening waits for a second person's approval."""
+    try:
+        data = parse_yaml(file.read_text(encoding="utf-8"))
+    except (FleetConfigError, UnicodeDecodeError) as exc:
+        raise _fail(f"{file}: {exc}") from None
+    sessions = _sessions(_settings(env_file))
+    try:
+        with sessions.begin() as session:
+            outcome = registry.propose(session, _actor(), data, reason)
+            changed, number = len(outcome.request.changes), outcome.request.id
+            waits = registry.loosens_of(outcome.request)
+            made = outcome.version.number if outcome.version is not None else None
+    except registry.RegistryError as exc:
+        raise _fail(exc.detail) from None
+    if made is None:
+        console.print(
+            f"request {number} ({changed} changes) waits for a second person's approval, "
+            "as it loosens: " + escape("; ".join(waits))
+        )
+        return
+    console.print(f"fleet version {made}: {changed} changes; the service publishes it to ingest")
+
+
+@fleet_app.command("export")
+def fleet_export(
+    version: Annotated[int | None, typer.Option(help="This version; default: the newest.")] = None,
+    env_file: EnvFile = None,
+) -> None:
+    """Write a version as a fleet file (YAML) to standard output."""
+    sessions = _sessions(_settings(env_file))
+    with sessions() as session:
+        try:
+            row = (
+                registry.newest(session) if version is None else registry.version(session, version)
+            )
+        except registry.NotFound as exc:
+            raise _fail(exc.detail) from None
+        if row is None:
+            raise _fail("the registry holds no fleet yet: coldchain-alerts fleet import FILE")
+        data = registry.data_of(row)
+        header = f"# fleet version {row.number}, valid from {row.valid_from.isoformat()}\n"
+    sys.stdout.write(header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+
+
+@fleet_app.command("history")
+def fleet_history(env_file: EnvFile = None) -> None:
+    """Every change asked for, oldest first: who, when, old → new, why, and its outcome."""
+    sessions = _sessions(_settings(env_file))
+    with sessions() as session:
+        rows = list(reversed(registry.requests(session, limit=10_000)))
+        for row in rows:
+            made = f"version {row.version}" if row.version else row.status
+            by = f", approved by {row.decided_by}" if row.version and row.decided_by else ""
+            print(
+                f"{row.requested_at.isoformat()}\t{row.requested_by}\t{made}{by}\t"
+                f"{row.reason or ''}"
+            )
+            for change in row.changes:
+                print(f"\t{change.path}: {change.old} → {change.new}")
 
 
 @dead_letters_app.command("list")

@@ -60,10 +60,12 @@ class AlertConsumer:
         settings: AlertsSettings,
         handle: Callable[[Sequence[AlertEvent]], None],
         refuse: Callable[[str, bytes, str], None],
+        on_subscribed: Callable[[], None] = lambda: None,
     ) -> None:
         self._settings = settings
         self._handle = handle
         self._refuse = refuse
+        self._on_subscribed_hook = on_subscribed
         self._stopping = threading.Event()
         self._inbox: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
         self._worker = threading.Thread(target=self._work, name="alert-events", daemon=True)
@@ -117,6 +119,14 @@ class AlertConsumer:
         self._subscribed.set()
         # The broker may have lost events, or our session, while we were away.
         client.publish(topics.ALERT_RECEIPTS, AlertReceipt(resend=True).model_dump_json(), qos=1)
+        self._on_subscribed_hook()
+
+    def publish_retained(self, topic: str, payload: bytes) -> bool:
+        """Publish at QoS 1, retained; False if not connected (publish again later)."""
+        if not self.connected:
+            return False
+        info = self._client.publish(topic, payload, qos=1, retain=True)
+        return info.rc == mqtt.MQTT_ERR_SUCCESS
 
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
         self._inbox.put(msg)

@@ -20,13 +20,14 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.staticfiles import StaticFiles
 
 from coldchain.alerting import WorkflowError
-from coldchain_alerts import gateways, lifecycle, people
+from coldchain_alerts import gateways, lifecycle, people, registry
 from coldchain_alerts.api.deps import single_valued_query
 from coldchain_alerts.api.routes import (
     alerts,
     audit,
     contacts,
     deliveries,
+    fleet,
     health,
     metrics,
     partner,
@@ -87,7 +88,17 @@ def create_app(settings: AlertsSettings) -> FastAPI:
     for router in (health, metrics):
         app.include_router(router.router)
     # Every API operation refuses a query parameter given twice (422).
-    for router in (alerts, contacts, policies, users, audit, gateway_routes, deliveries, partner):
+    for router in (
+        alerts,
+        contacts,
+        policies,
+        users,
+        audit,
+        gateway_routes,
+        deliveries,
+        partner,
+        fleet,
+    ):
         app.include_router(router.router, dependencies=[Depends(single_valued_query)])
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
@@ -116,6 +127,12 @@ def create_app(settings: AlertsSettings) -> FastAPI:
     @app.exception_handler(dynsec.DynsecError)
     async def _broker_refused(request: Request, error: dynsec.DynsecError) -> JSONResponse:
         return JSONResponse({"detail": f"the broker refused: {error}"}, status_code=409)
+
+    @app.exception_handler(registry.RegistryError)
+    async def _registry(request: Request, error: registry.RegistryError) -> Response:
+        if _for_machines(request):
+            return JSONResponse({"detail": error.detail}, status_code=error.status)
+        return pages.refused(request, error.status, [error.detail])
 
     @app.exception_handler(PasswordTooShort)
     async def _password(request: Request, error: PasswordTooShort) -> JSONResponse:

@@ -349,3 +349,63 @@ class PartnerDelivery(Base):
     webhook_error: Mapped[str | None] = mapped_column(Text)
     """Why the last attempt failed, or why it stopped."""
     webhook_done_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class FleetVersion(Base):
+    """One version of the fleet, never changed: a change makes the next number.
+
+    `fleet` is the fleet file's content as JSON (coldchain.fleet.Fleet); it holds
+    for readings from `valid_from` until the next version's (docs/fleet.md).
+    """
+
+    __tablename__ = "fleet_version"
+
+    number: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    valid_from: Mapped[datetime] = mapped_column(UtcDateTime)
+    created_by: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str | None] = mapped_column(Text)
+    approved_by: Mapped[str | None] = mapped_column(String(64))
+    approved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    fleet: Mapped[str] = mapped_column(Text)
+
+
+class FleetRequest(Base):
+    """A change of the fleet someone asked for: applied at once, or pending until a
+    second person approves it (it loosens a critical limit), or refused by them."""
+
+    __tablename__ = "fleet_request"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    """pending, applied or refused."""
+    base_version: Mapped[int | None] = mapped_column(Integer)
+    """The version it changes; approving it after another change is refused."""
+    fleet: Mapped[str] = mapped_column(Text)
+    """The fleet it makes, as JSON."""
+    requested_by: Mapped[str] = mapped_column(String(64))
+    requested_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    reason: Mapped[str | None] = mapped_column(Text)
+    loosens: Mapped[str] = mapped_column(Text, default="[]")
+    """JSON list of what it loosens (coldchain.registry.loosened)."""
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    decision_reason: Mapped[str | None] = mapped_column(Text)
+    version: Mapped[int | None] = mapped_column(ForeignKey("fleet_version.number"))
+
+    changes: Mapped[list[FleetChange]] = relationship(
+        back_populates="request", order_by="FleetChange.id", cascade="all, delete-orphan"
+    )
+
+
+class FleetChange(Base):
+    """One value a request changes: its path (coldchain.registry), old and new as JSON."""
+
+    __tablename__ = "fleet_change"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("fleet_request.id"), index=True)
+    path: Mapped[str] = mapped_column(String(300))
+    old: Mapped[str] = mapped_column(Text)
+    new: Mapped[str] = mapped_column(Text)
+
+    request: Mapped[FleetRequest] = relationship(back_populates="changes")

@@ -10,6 +10,7 @@ its routes reach it through `app.state.service`. Background jobs:
 - `audit-verify`: checks the audit-log chain and records the verdict in InfluxDB;
 - `partner-webhooks`: every 2 s, and at once when a certificate is stored, sends the
   partner webhooks that are due (partner_webhook.py);
+- `fleet`: every 2 s, publishes fleet versions not published yet (registry.py);
 - `sweep`: at start and every minute, makes sure every site with open alerts has
   its run: at once when something is due (also what a crash left untold), else its job;
 - `backup-check`: with a backup root, at start and every `backup_check_interval_s`,
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import threading
 from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,12 +31,12 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
-from coldchain import measurements
+from coldchain import measurements, topics
 from coldchain.auditchain import Verdict
 from coldchain.contract import AlertEvent
 from coldchain.fleet import Fleet
 from coldchain.languages import Language
-from coldchain_alerts import audit, backups, escalation, lifecycle, outbox
+from coldchain_alerts import audit, backups, escalation, lifecycle, outbox, registry
 from coldchain_alerts.api.routes.metrics import AlertsMetrics
 from coldchain_alerts.consumer import AlertConsumer, Refused
 from coldchain_alerts.db import make_engine, make_sessionmaker, migrate
@@ -93,7 +95,12 @@ class AlertsService:
             self._count_delivery,
             self.site_names,
         )
-        self.consumer = AlertConsumer(settings, self.handle_events, self.refuse_event)
+        self.consumer = AlertConsumer(
+            settings, self.handle_events, self.refuse_event, self._fleet_resubscribed
+        )
+        #: The highest fleet version published since the consumer last subscribed.
+        self._fleet_published = 0
+        self._fleet_lock = threading.Lock()
         self.partner_webhooks = PartnerWebhooks(settings, self.sessions, self.writes, _now)
 
     def link(self, alert_id: int) -> str:
@@ -113,6 +120,15 @@ class AlertsService:
             "interval",
             seconds=2,
             id="outbox",
+            jobstore="memory",
+            max_instances=1,
+            coalesce=True,
+        )
+        self.scheduler.add_job(
+            self.publish_fleet,
+            "interval",
+            seconds=2,
+            id="fleet",
             jobstore="memory",
             max_instances=1,
             coalesce=True,
@@ -159,6 +175,24 @@ class AlertsService:
             )
         self.scheduler.start()
         self.consumer.start()
+
+    def publish_fleet(self) -> None:
+        """Publish, retained, every fleet version not published since the broker last
+        took our subscription (after a reconnect: all of them, as the broker may have
+        lost its retained messages). Versions imported by the CLI are found here too."""
+        with self._fleet_lock:
+            with self.sessions() as session:
+                rows = [
+                    row for row in registry.versions(session) if row.number > self._fleet_published
+                ]
+            for row in rows:
+                payload = registry.message(row).model_dump_json().encode()
+                if not self.consumer.publish_retained(topics.fleet(row.number), payload):
+                    return
+                self._fleet_published = row.number
+
+    def _fleet_resubscribed(self) -> None:
+        self._fleet_published = 0
 
     def stop(self) -> None:
         self.consumer.stop()

@@ -24,6 +24,7 @@ from coldchain.contract import (
     AlertEvent,
     AlertReceipt,
     DurableMark,
+    FleetVersion,
     InvalidNotice,
     Telemetry,
 )
@@ -71,6 +72,12 @@ MESSAGES = [
         "alert-receipt",
         topics.ALERT_RECEIPTS,
         "QoS 1, published by the alerts service",
+    ),
+    WireMessage(
+        FleetVersion,
+        "fleet-version",
+        topics.fleet("{version}"),  # type: ignore[arg-type]
+        "QoS 1, retained, published by the alerts service for every fleet version",
     ),
 ]
 

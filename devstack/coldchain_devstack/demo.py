@@ -119,12 +119,12 @@ def run_service(name: str, ports: Ports) -> None:
         settings = ingest_environment(ports)
     else:
         settings = alerts_environment(ports)
-        # People, contacts and the policy once; a session key kept in ./var, so logins
-        # survive a restart of the demo.
+        # People, contacts, the policy and the fleet registry once; a session key kept
+        # in ./var, so logins survive a restart of the demo.
         from coldchain_devstack import demo_alerts
 
         folder = VAR / "alerts"
-        demo_alerts.set_up(settings["COLDCHAIN_ALERTS_DATABASE_URL"], folder)
+        demo_alerts.set_up(settings["COLDCHAIN_ALERTS_DATABASE_URL"], folder, DEMO_FLEET)
         settings["COLDCHAIN_ALERTS_SECRET_KEY"] = (folder / "secret-key").read_text()
     _become(f"coldchain-{name}", settings)
 

@@ -1,4 +1,5 @@
-"""Set up the demo's alerts service once: people, contacts and Dortmund's escalation policy.
+"""Set up the demo's alerts service once: people, contacts, Dortmund's escalation policy,
+and the fleet registry's first version, from fleet/dortmund-hub.yaml.
 
 Run by `coldchain-demo service alerts` before the service starts; changes nothing when the
 demo database has them already. Leaves in `keep` the key that signs the pages'
@@ -15,7 +16,8 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from coldchain_alerts import people, policies
+from coldchain.fleet import parse_yaml
+from coldchain_alerts import people, policies, registry
 from coldchain_alerts.auth import Role
 from coldchain_alerts.db import make_engine, make_sessionmaker, migrate
 from coldchain_alerts.models import User
@@ -34,7 +36,7 @@ SITE = "dortmund-hub"
 ACTOR = "demo"
 
 
-def set_up(database_url: str, keep: Path) -> None:
+def set_up(database_url: str, keep: Path, fleet: Path) -> None:
     keep.mkdir(parents=True, exist_ok=True)
     key = keep / "secret-key"
     if not key.exists():
@@ -47,6 +49,9 @@ def set_up(database_url: str, keep: Path) -> None:
                 people.add_user(session, ACTOR, username, role, password, name, language)
             ids = [people.save_contact(session, ACTOR, c | {"active": True}).id for c in CONTACTS]
             policies.set_policy(session, ACTOR, SITE, 120, 60, [[ids[0]], [ids[1]]])
+        if registry.newest(session) is None:
+            data = parse_yaml(fleet.read_text(encoding="utf-8"))
+            registry.propose(session, ACTOR, data, f"the demo hub, from {fleet.name}")
         token = keep / "demo-token"
         if not token.exists():
             _, secret = people.add_token(session, ACTOR, "pruefer", "demo summary")

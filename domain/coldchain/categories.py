@@ -75,7 +75,11 @@ class Category:
         }
 
     def limits(self, **overrides: Any) -> Limits:
-        return Limits(**{**self.defaults(overrides.get("max_c")), **overrides})
+        """The preset's limits with `overrides`; a max_c that is no number is left for
+        Limits to refuse with its reason, not used to derive the others."""
+        max_c = overrides.get("max_c")
+        number = isinstance(max_c, int | float) and not isinstance(max_c, bool)
+        return Limits(**{**self.defaults(max_c if number else None), **overrides})
 
 
 _PRESETS = [

@@ -12,7 +12,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from operator import attrgetter
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -322,6 +322,36 @@ class AlertReceipt(_Message):
     ids: list[EventId] = Field(default_factory=list, max_length=MAX_RECEIPT_IDS)
     resend: bool = Field(
         default=False, description="Publish every event not confirmed yet again, now."
+    )
+
+
+#: Longest reason a fleet version carries (characters).
+MAX_REASON_CHARS = 2000
+
+
+class FleetVersion(_Message):
+    """Payload of `coldchain/v1/_fleet/{version}` (QoS 1, retained, from the alerts service).
+
+    One version of the fleet as the registry holds it (docs/fleet.md): `fleet` is
+    the fleet file's content as JSON, in the schema of `coldchain.fleet.Fleet`,
+    which the receiver validates. It holds for readings stamped at or after
+    `valid_from` until the next version's `valid_from`. Versions are never changed:
+    a change is a new version with the next number, so a repeated or retained
+    message changes nothing.
+    """
+
+    v: Literal[1] = 1
+    version: int = Field(ge=1, le=2**31 - 1, description="1, 2, 3, ... in order of validity.")
+    valid_from: UtcDatetime = Field(description="From this reading time on the version holds.")
+    created_by: str = Field(min_length=1, max_length=64, description="Who made the change.")
+    approved_by: str | None = Field(
+        default=None,
+        max_length=64,
+        description="Who approved it, for a change that loosened a critical limit.",
+    )
+    reason: str | None = Field(default=None, max_length=MAX_REASON_CHARS)
+    fleet: dict[str, Any] = Field(
+        description="The fleet: sites, assets, gateways, sensors (coldchain.fleet.Fleet)."
     )
 
 

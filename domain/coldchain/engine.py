@@ -47,6 +47,7 @@ from coldchain.excursion import (
 )
 from coldchain.fleet import Asset, Fleet, Gateway, Sensor, Site
 from coldchain.limits import Limits
+from coldchain.registry import FleetHistory
 
 #: A change smaller than this (K) is never a jump, however short the interval.
 JUMP_MIN_K = 3.0
@@ -172,10 +173,18 @@ class Outcome:
 
 
 class RuleEngine:
-    def __init__(self, fleet: Fleet, state: EngineState) -> None:
-        self.fleet = fleet
+    """Judges every reading with the fleet valid at its time (`history`): a limit
+    changed while readings were buffered does not judge the readings before it."""
+
+    def __init__(self, fleet: Fleet | FleetHistory, state: EngineState) -> None:
+        self.history = fleet if isinstance(fleet, FleetHistory) else FleetHistory(fleet)
         self.state = state
         self.dirty: set[tuple[str, str]] = set()
+
+    @property
+    def fleet(self) -> Fleet:
+        """The newest fleet: which gateways and sensors exist now."""
+        return self.history.latest
 
     def changes(self) -> list[tuple[str, str, str]]:
         """(kind, id, JSON) of every sensor, asset and gateway state changed since last asked."""
@@ -221,7 +230,7 @@ class RuleEngine:
             if isinstance(item, Event) and item.kind in GATEWAY_EVENT_RULES:
                 outcome.extend(self._gateway_event(item))
                 continue
-            located = self.fleet.locate(sensor_id)
+            located = self.history.at(item.ts).locate(sensor_id)
             if located is None:
                 continue
             if isinstance(item, Event):
@@ -250,7 +259,7 @@ class RuleEngine:
                 run.append(reading)
         touched = set()
         for event in events:
-            located = self.fleet.locate(event.sensor)
+            located = self.history.at(event.ts).locate(event.sensor)
             if located is not None:
                 touched.add(located[3].id)
         rest: list[Reading] = []
@@ -260,7 +269,12 @@ class RuleEngine:
         return rest
 
     def _steady_run(self, sensor_id: str, run: list[Reading], touched: set[str]) -> bool:
-        located = self.fleet.locate(sensor_id)
+        if len(run) > 1:
+            run.sort(key=_reading_time)
+        fleet = self.history.at(run[0].ts)
+        if fleet is not self.history.at(run[-1].ts):
+            return False  # a new version starts within the run: reading by reading
+        located = fleet.locate(sensor_id)
         state = self.state.sensors.get(sensor_id)
         if located is None or state is None or located[2].kind != "temperature":
             return False
@@ -278,8 +292,6 @@ class RuleEngine:
             return False
         low, high = _quiet_band(limits)
         rate, stuck_s = limits.max_rate_k_per_min, limits.stuck_s
-        if len(run) > 1:
-            run.sort(key=_reading_time)
         for reading in run:
             ts, value = reading.ts, reading.temp_c
             if ts <= last_ts or not low <= value <= high:
@@ -309,7 +321,7 @@ class RuleEngine:
         part of it: a gateway that reports the same trouble again and again, broken or
         hostile, cannot bury the other alarms.
         """
-        located = self.fleet.gateway(event.sensor.split(".", 1)[0])
+        located = self.history.at(event.ts).gateway(event.sensor.split(".", 1)[0])
         if located is None:
             return Outcome()
         site, gateway = located
@@ -429,6 +441,11 @@ class RuleEngine:
             if step is not None:
                 outcome.excursions.append(_record(step, site.id, asset.id, sensor.id, limits))
                 _note(state, step)
+        if state.episodes:
+            # A new fleet version may have no such level any more: its excursion ends.
+            levels = _rules(limits)
+            for rule in [rule for rule in state.episodes if rule not in levels]:
+                del state.episodes[rule]
         if state.episodes or state.incidents:  # otherwise no incident can open or end
             for side in Direction:
                 outcome.extend(
@@ -484,6 +501,8 @@ class RuleEngine:
         episodes = [(t, state.episodes[t.rule]) for t in levels if t.rule in state.episodes]
         raised = [(t, e) for t, e in episodes if e.raised_at is not None]
         incident = state.incidents.get(side.value)
+        if incident is not None and not levels:
+            return self._level_removed(state, side, site, asset, sensor, limits, ts, value)
         if incident is None:
             if not raised:
                 return Outcome()
@@ -536,6 +555,25 @@ class RuleEngine:
                 incident.event(AlertState.CLEARED, current, site, asset, sensor, limits, ts, value)
             ]
         )
+
+    def _level_removed(
+        self,
+        state: SensorState,
+        side: Direction,
+        site: str,
+        asset: str,
+        sensor: str,
+        limits: Limits,
+        ts: datetime,
+        value: float,
+    ) -> Outcome:
+        """A new fleet version has no level on the side of an open incident: it ends,
+        with no limit to name."""
+        incident = state.incidents.pop(side.value)
+        severity = Severity.CRITICAL if LEVEL_RANK[incident.rule] >= 2 else Severity.WARNING
+        gone = Threshold(incident.rule, severity, side, value, 0.0, limits.hysteresis_k)
+        event = incident.event(AlertState.CLEARED, gone, site, asset, sensor, limits, ts, value)
+        return Outcome(alerts=[event.model_copy(update={"limit_c": None})])
 
     def _jump(
         self, state: SensorState, limits: Limits, subject: _Subject, ts: datetime, value: float
@@ -695,6 +733,10 @@ def _cached(limits: Limits) -> tuple[Limits, tuple[Threshold, ...], tuple[float,
 
 def _thresholds(limits: Limits) -> tuple[Threshold, ...]:
     return _cached(limits)[1]
+
+
+def _rules(limits: Limits) -> set[str]:
+    return {threshold.rule for threshold in _cached(limits)[1]}
 
 
 def _quiet_band(limits: Limits) -> tuple[float, float]:

@@ -54,3 +54,10 @@ AUDIT_VERIFY = "audit_verify"
 """Written by the alerts service each time it verifies the audit-log chain.
 fields: ok (boolean), entries (integer), first_bad_seq (integer, 0 when ok),
 problem (string, empty when ok). Time: when verified."""
+
+FLEET_LIMITS = "fleet_limits"
+"""Written by ingest for each fleet version it takes (docs/fleet.md), one point per asset.
+tags: site, asset; fields: version (integer), category (string), regulatory_max_c,
+max_c, warn_max_c, min_c, warn_min_c, absolute_max_c (°C, where set), delay_s (s),
+changed_by (string), reason (string). Time: the version's valid_from, so reports find
+which limits applied to a reading from the last point at or before its time."""

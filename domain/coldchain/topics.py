@@ -17,6 +17,8 @@ ALERTS_FILTER = f"{PREFIX}/_alerts/#"
 #: Where the alerts service confirms the alert events it stored; ingest reads it.
 ALERT_RECEIPTS = f"{PREFIX}/_alert_receipts"
 INVALID_FILTER = f"{PREFIX}/_invalid/#"
+#: Where the alerts service publishes every fleet version, retained; ingest reads them.
+FLEET_FILTER = f"{PREFIX}/_fleet/+"
 
 STATUS_ONLINE = b"online"
 STATUS_OFFLINE = b"offline"
@@ -25,6 +27,7 @@ _ID = re.compile(r"[a-z0-9-]{1,64}")
 _TELEMETRY = re.compile(rf"{PREFIX}/([^/]+)/([^/]+)/telemetry")
 _STATUS = re.compile(rf"{PREFIX}/([^/]+)/([^/]+)/status")
 _DURABLE = re.compile(rf"{PREFIX}/[^/]+/[^/]+/durable")
+_FLEET = re.compile(rf"{PREFIX}/_fleet/([0-9]{{1,10}})")
 
 
 def telemetry(site: str, gateway: str) -> str:
@@ -41,6 +44,14 @@ def durable(site: str, gateway: str) -> str:
 
 def alerts(site: str) -> str:
     return f"{PREFIX}/_alerts/{site}"
+
+
+def fleet(version: int) -> str:
+    return f"{PREFIX}/_fleet/{version}"
+
+
+def is_fleet(topic: str) -> bool:
+    return _FLEET.fullmatch(topic) is not None
 
 
 def invalid(site: str, gateway: str) -> str:

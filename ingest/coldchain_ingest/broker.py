@@ -199,6 +199,8 @@ class Broker:
                 (topics.STATUS_FILTER, SubscribeOptions(qos=1, retainHandling=1)),
                 (topics.DURABLE_FILTER, SubscribeOptions(qos=1)),
                 (topics.ALERT_RECEIPTS, SubscribeOptions(qos=1)),
+                # Every retained version at each subscription: a known one is skipped.
+                (topics.FLEET_FILTER, SubscribeOptions(qos=1, retainHandling=0)),
             ]
         )
         self._connected.set()

@@ -18,7 +18,10 @@ import typer
 from apscheduler.schedulers.background import BackgroundScheduler
 from pydantic import ValidationError
 
+from coldchain.contract import FleetVersion
 from coldchain.engine import RuleEngine
+from coldchain.fleet import Fleet
+from coldchain.registry import FleetHistory, Version
 from coldchain.rollup import local_date
 from coldchain_ingest import influxsetup, metrics
 from coldchain_ingest.broker import Broker
@@ -86,13 +89,12 @@ def run(env_file: EnvFile = None) -> None:
     metrics.DEAD_LETTERS.set_function(lambda: len(dead_letters))
     broker = Broker(settings, on_receipt=outbox.receipt, on_connected=outbox.reconnected)
     store = StateStore(settings.state)
-    engine = RuleEngine(fleet, RuleEngine.restore(datetime.now(UTC), store.load()))
+    history = FleetHistory(fleet, _known_versions(store))
+    engine = RuleEngine(history, RuleEngine.restore(datetime.now(UTC), store.load()))
     pending = PendingDays(settings.state)
     rollup_influx = _influx(settings, timeout_s=ROLLUP_TIMEOUT_S)
     rollup = RollupJob(fleet, DayWriter(rollup_influx), pending)
-    pipeline = Pipeline(
-        settings, fleet, influx, broker, engine, store, outbox, dead_letters, rollup.note
-    )
+    pipeline = Pipeline(settings, influx, broker, engine, store, outbox, dead_letters, rollup.note)
     scheduler = BackgroundScheduler(timezone=UTC)
     scheduler.add_job(
         pipeline.redeliver_alerts, "interval", seconds=1, max_instances=1, coalesce=True
@@ -247,6 +249,17 @@ def rollup(
         _fail(str(exc))
     finally:
         influx.close()
+
+
+def _known_versions(store: StateStore) -> list[Version]:
+    """The registry's fleet versions ingest took before it stopped."""
+    versions = []
+    for body in store.fleet_versions():
+        message = FleetVersion.model_validate_json(body)
+        versions.append(
+            Version(message.version, message.valid_from, Fleet.from_data(message.fleet))
+        )
+    return versions
 
 
 def _influx(settings: IngestSettings, timeout_s: float | None = None) -> Influx:

@@ -50,17 +50,21 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 
+from pydantic import ValidationError
+
 from coldchain import topics
 from coldchain.contract import (
     AlertState,
     DurableMark,
+    FleetVersion,
     InvalidNotice,
     Telemetry,
     parse_telemetry,
 )
 from coldchain.engine import Outcome, RuleEngine, latest
-from coldchain.errors import AheadOfClock, InvalidMessage
+from coldchain.errors import AheadOfClock, FleetConfigError, InvalidMessage
 from coldchain.fleet import Fleet
+from coldchain.registry import Version
 from coldchain_ingest import metrics, points
 from coldchain_ingest.broker import Broker, Inbound, Wakeup
 from coldchain_ingest.deadletters import DeadLetters, Letter
@@ -103,7 +107,6 @@ class Pipeline:
     def __init__(
         self,
         settings: IngestSettings,
-        fleet: Fleet,
         influx: Influx,
         broker: Broker,
         engine: RuleEngine,
@@ -113,7 +116,6 @@ class Pipeline:
         on_stored: Callable[[list[Telemetry]], None] = lambda stored: None,
     ) -> None:
         self._settings = settings
-        self._fleet = fleet
         self._influx = influx
         self._broker = broker
         self._engine = engine
@@ -133,6 +135,11 @@ class Pipeline:
         #: and how many are taken from the broker and not handled yet.
         self._progress = time.monotonic()
         self._taken = 0
+
+    @property
+    def _fleet(self) -> Fleet:
+        """The newest fleet version: which gateways and sensors exist now."""
+        return self._engine.fleet
 
     def stop(self) -> None:
         self._stop.set()
@@ -169,6 +176,10 @@ class Pipeline:
             metrics.MESSAGES_RECEIVED.inc()
             metrics.BACKLOG.inc()
             self._taken += 1
+            if topics.is_fleet(inbound.topic):
+                self._finish()
+                self._fleet_version(inbound)
+                continue
             status = topics.parse_status(inbound.topic)
             if status is not None:
                 self._finish()  # the readings sent before a gateway's status are judged first
@@ -292,6 +303,36 @@ class Pipeline:
         online = inbound.payload == topics.STATUS_ONLINE
         with self._engine_lock:
             self._record(self._engine.gateway_status(site, gateway, online, inbound.received_at))
+        self._acknowledge(inbound)
+
+    def _fleet_version(self, inbound: Inbound) -> None:
+        """Take a version of the registry's fleet: from its `valid_from` on, readings are
+        judged by it. Its limits go to InfluxDB first (the reports show them), then it is
+        kept in the state file; one seen before is only acknowledged."""
+        try:
+            message = FleetVersion.model_validate_json(inbound.payload)
+            version = Version(message.version, message.valid_from, Fleet.from_data(message.fleet))
+        except (ValidationError, FleetConfigError) as exc:
+            log.error("refused fleet version on %s: %s", inbound.topic, exc)
+            metrics.MESSAGES_INVALID.inc()
+            self._acknowledge(inbound)
+            return
+        if all(known.number != version.number for known in self._engine.history.versions()):
+            lines = points.fleet_limits_lines(message, version.fleet)
+            try:
+                self._retrying(partial(self._write, lines))
+            except InfluxRejected as exc:
+                self._keep_refused(None, "\n".join(lines).encode(), inbound.received_at, exc)
+            self._state.keep_fleet_version(message.version, message.model_dump_json())
+            with self._engine_lock:
+                self._engine.history.add(version)
+            log.info(
+                "fleet version %d by %s takes effect for readings from %s: %s",
+                message.version,
+                message.approved_by or message.created_by,
+                message.valid_from.isoformat(),
+                message.reason or "no reason given",
+            )
         self._acknowledge(inbound)
 
     def _stored(self, flight: InFlight) -> list[Accepted]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from coldchain import measurements
-from coldchain.contract import AlertEvent, Telemetry
+from coldchain.contract import AlertEvent, FleetVersion, Telemetry
 from coldchain.engine import ExcursionRecord
 from coldchain.fleet import Fleet
 from coldchain.rollup import DayRecord
@@ -125,3 +125,27 @@ def rollup_line(site: str, asset: str, sensor: str, record: DayRecord) -> str:
     day again overwrites it."""
     tags = {"site": site, "asset": asset, "sensor": sensor}
     return point(measurements.COMPLIANCE_DAILY, tags, record.fields(), record.start)
+
+
+def fleet_limits_lines(message: FleetVersion, fleet: Fleet) -> list[str]:
+    """The limits of every asset of a fleet version, at the time it takes effect."""
+    lines = []
+    for site in fleet.sites:
+        for asset in site.assets:
+            limits = asset.limits
+            fields: dict[str, Field | None] = {
+                "version": message.version,
+                "category": asset.category,
+                "regulatory_max_c": limits.regulatory_max_c,
+                "max_c": limits.max_c,
+                "warn_max_c": limits.warn_max_c,
+                "min_c": limits.min_c,
+                "warn_min_c": limits.warn_min_c,
+                "absolute_max_c": limits.absolute_max_c,
+                "delay_s": limits.delay_s,
+                "changed_by": message.approved_by or message.created_by,
+                "reason": message.reason or "",
+            }
+            tags = {"site": site.id, "asset": asset.id}
+            lines.append(point(measurements.FLEET_LIMITS, tags, fields, message.valid_from))
+    return lines

@@ -2,9 +2,10 @@
 
 Rows are written after a batch's alert events were kept and before its messages
 are acknowledged, so after a crash the broker redelivers exactly what the saved
-state has not yet seen. The same file holds the marks ingest must not confirm
-past (`hold`): a message refused for a time ahead of ingest's clock, which may be
-ingest's fault.
+state has not yet seen. It keeps every fleet version ingest has taken (the
+registry's, docs/fleet.md), so a restart judges readings as before. The same
+file holds the marks ingest must not confirm past (`hold`): a message refused
+for a time ahead of ingest's clock, which may be ingest's fault.
 """
 
 from __future__ import annotations
@@ -29,7 +30,21 @@ class StateStore:
             "CREATE TABLE IF NOT EXISTS held_mark (site TEXT NOT NULL, gateway TEXT NOT NULL, "
             "seq INTEGER NOT NULL, PRIMARY KEY (site, gateway))"
         )
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS fleet_version "
+            "(number INTEGER PRIMARY KEY, body TEXT NOT NULL)"
+        )
         self._lock = threading.Lock()
+
+    def fleet_versions(self) -> list[str]:
+        """Every fleet version taken so far, as its message's JSON."""
+        with self._lock:
+            rows = self._db.execute("SELECT body FROM fleet_version ORDER BY number").fetchall()
+        return [body for (body,) in rows]
+
+    def keep_fleet_version(self, number: int, body: str) -> None:
+        with self._lock, transaction(self._db):
+            self._db.execute("INSERT OR IGNORE INTO fleet_version VALUES (?, ?)", (number, body))
 
     def load(self) -> list[tuple[str, str, str]]:
         return self._db.execute("SELECT kind, id, body FROM rule_state").fetchall()

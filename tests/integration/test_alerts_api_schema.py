@@ -223,9 +223,21 @@ OPERATIONS = [
     ("POST", "/api/v1/deliveries"),
     ("GET", "/partner/v1/deliveries"),
     ("GET", "/partner/v1/deliveries/{delivery_id}"),
+    ("GET", "/api/v1/fleet"),
+    ("PUT", "/api/v1/fleet"),
+    ("GET", "/api/v1/fleet/versions"),
+    ("GET", "/api/v1/fleet/versions/{number}"),
+    ("GET", "/api/v1/fleet/requests"),
+    ("POST", "/api/v1/fleet/changes"),
+    ("POST", "/api/v1/fleet/requests/{request_id}/approve"),
+    ("POST", "/api/v1/fleet/requests/{request_id}/refuse"),
     ("GET", "/healthz"),
     ("GET", "/metrics"),
 ]
+#: Operations whose body is a fleet, or a value of one: its rules (sensors name assets of
+#: their site, no limit above the category's legal maximum) are more than JSON Schema
+#: says, so a request valid by the schema may be refused, with the reason (422).
+FLEET_RULES = {("PUT", "/api/v1/fleet"), ("POST", "/api/v1/fleet/changes")}
 #: Operations that take no input at all: no invalid request to make.
 WITHOUT_INPUT = {("GET", "/healthz"), ("GET", "/metrics"), ("GET", "/api/v1/me")}
 CASES = [
@@ -277,6 +289,8 @@ def test_every_operation_answers_within_its_schema(
             + SIGNED.get((method, path), [])
             + UNCONFIGURED.get((method, path), [])
         )
+        if (method, path) in FLEET_RULES:
+            excluded.append(checks.positive_data_acceptance)
         case.validate_response(response, excluded_checks=excluded)
 
     answers_within_schema()

@@ -27,6 +27,7 @@ from coldchain.contract import (
     DurableMark,
     Event,
     EventKind,
+    FleetVersion,
     InvalidNotice,
     Position,
     Reading,
@@ -515,6 +516,23 @@ def test_alert_receipts() -> None:
             AlertReceipt.model_validate_json(bad)
     with pytest.raises(ValidationError):
         AlertReceipt(ids=["a"] * 1001)
+
+
+def test_fleet_versions() -> None:
+    good = '{"version": 3, "valid_from": "2026-06-01T10:00:00+02:00", "created_by": "olga", '
+    good += '"fleet": {"sites": []}}'
+    version = FleetVersion.model_validate_json(good)
+    assert version.valid_from == datetime(2026, 6, 1, 8, 0, tzinfo=UTC)
+    assert version.approved_by is None and version.reason is None
+    for bad in (
+        good.replace('"version": 3', '"version": 0'),
+        good.replace("+02:00", ""),
+        good.replace('"olga"', '""'),
+        good.replace('{"sites": []}', "[]"),
+        good.replace('"fleet"', '"flet"'),
+    ):
+        with pytest.raises(ValidationError):
+            FleetVersion.model_validate_json(bad)
 
 
 def test_alert_event_normalises_times_to_utc() -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Path, Request
 from fastapi.exceptions import RequestValidationError
@@ -32,6 +32,12 @@ class Problem(BaseModel):
     code: str | None = Field(
         default=None, description="For workflow errors: a stable name of the reason."
     )
+
+
+class Refusal(BaseModel):
+    """A 422: FastAPI's list of invalid fields, or one reason the service gives."""
+
+    detail: str | list[dict[str, Any]]
 
 
 #: Ids are database integers: larger numbers are refused (422) before any query.
@@ -164,4 +170,7 @@ Admin = Annotated[
 ]
 GatewayAdmin = Annotated[
     User, Depends(_requiring(frozenset({Role.ADMIN}), "register or retire gateways"))
+]
+FleetChanger = Annotated[
+    User, Depends(_requiring(ACTING, "change the fleet or approve changes to it"))
 ]
