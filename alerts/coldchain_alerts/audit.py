@@ -145,9 +145,13 @@ class Check:
 
 
 def check(
-    sessions: sessionmaker[Session], read_copy: Callable[[], Mapping[int, str]] | None
+    sessions: sessionmaker[Session],
+    read_copy: Callable[[], Mapping[int, str]] | None,
+    read_kept_since: Callable[[], datetime | None] = lambda: None,
 ) -> Check:
-    """Check the log, and against the copy `read_copy` reads (None: there is none).
+    """Check the log, and against the copy `read_copy` reads (None: there is none);
+    entries older than what the copy's store surely keeps (`read_kept_since`, its
+    retention) may be gone from the copy.
 
     Fails closed: a copy that cannot be read, or a database that cannot, gives a
     verdict that is not ok, naming what to look at.
@@ -159,10 +163,10 @@ def check(
             read_snapshot(session)
             complete_to, waiting, refused = _accounted(session)
         try:
-            hashes = read_copy()
+            hashes, kept_since = read_copy(), read_kept_since()
         except InfluxError as exc:
             return _without_copy(sessions, exc)
-        copy = auditchain.Copy(hashes, waiting, refused, complete_to)
+        copy = auditchain.Copy(hashes, waiting, refused, complete_to, kept_since)
         return Check(_verify(sessions, copy), compared=True, completed=True)
     except SQLAlchemyError as exc:
         return unreadable_database(exc)

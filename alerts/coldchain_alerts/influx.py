@@ -9,8 +9,9 @@ refused the points themselves (writing them again fails the same way).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -124,6 +125,18 @@ class Influx(InfluxHttp):
             points.extend((int(t), float(v)) for t, v in series["values"] if v is not None)
         return points
 
+    def kept_since(self, now: datetime) -> datetime | None:
+        """The oldest time the database's default retention policy surely still keeps at
+        `now` (None: it keeps everything), from SHOW RETENTION POLICIES."""
+        for series in self.query(f'SHOW RETENTION POLICIES ON "{self.database}"'):
+            columns = series["columns"]
+            for values in series["values"]:
+                policy = dict(zip(columns, values, strict=True))
+                if policy.get("default"):
+                    duration = _duration(str(policy.get("duration")))
+                    return None if duration is None else now - duration
+        raise InfluxError(f"InfluxDB names no default retention policy of {self.database}")
+
     def audit_copy(self) -> dict[int, str]:
         """seq -> sha256 of every audit-log entry copied into InfluxDB.
 
@@ -172,3 +185,17 @@ def _hint(response: httpx.Response) -> str:
             "_PASSWORD and the account's right (ALL) on the database"
         )
     return ""
+
+
+_DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+
+
+def _duration(text: str) -> timedelta | None:
+    """A retention policy's duration as InfluxDB shows it (`43848h0m0s`); None for
+    `0s`, which keeps everything. Raises InfluxError for what it cannot read."""
+    match = _DURATION.fullmatch(text)
+    if not text or match is None:
+        raise InfluxError(f"InfluxDB showed a retention duration it does not write: {text!r}")
+    hours, minutes, seconds = (int(part or 0) for part in match.groups())
+    duration = timedelta(hours=hours, minutes=minutes, seconds=seconds)
+    return None if duration == timedelta(0) else duration

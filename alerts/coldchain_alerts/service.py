@@ -337,7 +337,10 @@ class AlertsService:
             self.flush_outbox()
         except SQLAlchemyError as exc:
             return audit.unreadable_database(exc)
-        return audit.check(self.sessions, self.influx.audit_copy)
+        influx = self.influx
+        return audit.check(
+            self.sessions, influx.audit_copy, lambda: influx.kept_since(datetime.now(UTC))
+        )
 
     def record_audit_verdict(self) -> Verdict:
         verdict = self.verify_audit().verdict

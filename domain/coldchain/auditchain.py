@@ -74,12 +74,16 @@ class Copy:
     copy is still queued to be written, `refused` maps an entry to the reason the copy's
     store refused it. Every entry up to `complete_to` existed before `hashes` were read,
     so its copy must be in one of the three; later entries may not have reached it yet.
+    `expired_before`: the copy's store keeps nothing older for sure (InfluxDB's retention
+    policy drops whole shard groups past it), so an entry made before it may be gone
+    from the copy; one that is still there is compared all the same.
     """
 
     hashes: Mapping[int, str]
     waiting: Set[int]
     refused: Mapping[int, str]
     complete_to: int
+    expired_before: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -177,6 +181,8 @@ def _against_copy(entry: Entry, copy: Copy) -> str:
             "the table influx_dead_letter: remove the cause, then replay it "
             "(`coldchain-alerts dead-letters replay`)"
         )
+    if copy.expired_before is not None and entry.at < copy.expired_before:
+        return ""
     last = seq
     while last < copy.complete_to and not _accounted(last + 1, copy):
         last += 1

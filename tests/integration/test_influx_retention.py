@@ -17,6 +17,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from coldchain import measurements
+from coldchain_alerts.influx import Influx
 from coldchain_devstack.servers import InfluxDB
 from coldchain_devstack.stack import DEMO_FLEET, SITE
 from coldchain_ingest.cli import app, rollup_app
@@ -94,6 +95,19 @@ def test_changing_the_setting_alters_the_policies(influxdb: InfluxDB, database: 
     # Shorter, while no record is older than the new duration: nothing is lost.
     assert _setup(influxdb, database, retention_days="400").exit_code == 0
     assert _policies(influxdb, database)["autogen"][0] == f"{400 * 24}h0m0s"
+
+
+def test_the_alerts_service_reads_how_long_its_copies_are_kept(
+    influxdb: InfluxDB, database: str
+) -> None:
+    """`audit verify` expects an entry's copy only while the retention surely keeps it."""
+    influx = Influx(influxdb.url, database)
+    now = datetime(2031, 6, 1, tzinfo=UTC)
+    influxdb.query(database, f'CREATE DATABASE "{database}"')
+    assert influx.kept_since(now) is None, "a database made plainly keeps everything"
+    assert _setup(influxdb, database, retention_days="400").exit_code == 0
+    assert influx.kept_since(now) == now - timedelta(days=400)
+    influx.close()
 
 
 @pytest.mark.parametrize("days", ["365", "0", "-1827"])

@@ -84,3 +84,30 @@ def test_a_missing_head_is_a_finding_even_for_a_sound_chain() -> None:
 def test_an_empty_log_with_its_head_at_the_start_and_no_copy_is_intact() -> None:
     """A new service: nothing to find (an emptied log shows by its head or its copy)."""
     assert verify([], (0, GENESIS), Copy({}, set(), {}, 0)) == Verdict(ok=True, entries=0)
+
+
+def test_entries_older_than_the_stores_retention_may_be_gone_from_the_copy() -> None:
+    """InfluxDB's retention policy drops the oldest copies; the log keeps them."""
+    entries = _chain(6)
+    kept_since = entries[3].at  # entries 1 to 3 are older than the retention keeps
+    copy = Copy(
+        {e.seq: e.sha256 for e in entries[3:]}, set(), {}, complete_to=6, expired_before=kept_since
+    )
+    assert verify(entries, _head(entries), copy) == Verdict(ok=True, entries=6)
+
+
+def test_a_newer_entry_missing_from_the_copy_is_a_finding_despite_the_retention() -> None:
+    entries = _chain(6)
+    kept = {e.seq: e.sha256 for e in entries if e.seq not in (1, 5)}
+    copy = Copy(kept, set(), {}, complete_to=6, expired_before=entries[2].at)
+    verdict = verify(entries, _head(entries), copy)
+    assert (verdict.ok, verdict.first_bad_seq) == (False, 5)
+
+
+def test_an_old_entry_still_in_the_copy_is_compared_all_the_same() -> None:
+    entries = _chain(3)
+    kept = {e.seq: e.sha256 for e in entries} | {1: "0" * 64}
+    copy = Copy(kept, set(), {}, complete_to=3, expired_before=entries[2].at)
+    verdict = verify(entries, _head(entries), copy)
+    assert (verdict.ok, verdict.first_bad_seq) == (False, 1)
+    assert "rewritten" in verdict.problem
