@@ -491,7 +491,7 @@ def calibration_import(
             problems = exc.problems
     if problems:
         for problem in problems:
-            console.print(f"[red]error:[/red] {escape(f'{file}, {problem}')}")
+            console.print(f"[red]error:[/red] {escape(f'{file}, {problem}')}", soft_wrap=True)
         console.print("nothing imported: correct these rows and import the file again")
         raise typer.Exit(2)
     console.print(f"{len(parsed.checks)} checks imported from {escape(str(file))}")
