@@ -1,10 +1,10 @@
 """The calibration register (EN 13486): each probe's checks, and their maintenance alert.
 
-A check is entered through the API, the pages or `coldchain-alerts calibration
-import` (the lab's CSV, `coldchain.calibration`), each one an audit entry
-`calibration.checked`. It must name a temperature probe of the current fleet (the
-registry's newest version, or the fleet file before the registry holds one), a
-day not after today at the probe's site, and a deviation that is a number.
+A check is entered through the API or `coldchain-alerts calibration import` (the
+lab's CSV, `coldchain.calibration`), each one an audit entry `calibration.checked`.
+It must name a temperature probe of the current fleet (the registry's newest
+version, or the fleet file before the registry holds one), a day not after today
+at the probe's site, and a deviation that is a number.
 
 Every `calibration_check_interval_s` (and at once after an entry through the
 API) each probe's latest check is looked at: one that is overdue or found more than
@@ -122,8 +122,10 @@ def _problem(check: Calibration, known: dict[str, Probe], now: datetime) -> str 
         return f"due_on {check.due_on} is before checked_on {check.checked_on}"
     if check.deviation_k is not None and abs(check.deviation_k) > MAX_ABS_DEVIATION_K:
         return f"deviation_k {check.deviation_k} K is beyond ±{MAX_ABS_DEVIATION_K:g} K"
-    for name, text in (("reference", check.reference), ("checked_by", check.checked_by or "-")):
-        if not text.strip() or len(text) > MAX_TEXT or not text.isprintable():
+    texts = {"reference": check.reference, "checked_by": check.checked_by}
+    for name, text in texts.items():
+        fits = text is None or (text.strip() and len(text) <= MAX_TEXT and text.isprintable())
+        if not fits:
             return f"{name} must be 1 to {MAX_TEXT} printable characters"
     return None
 

@@ -16,7 +16,6 @@ from coldchain_alerts.api.deps import (
     ERRORS,
     NO_NUL,
     CalibrationChecker,
-    Problem,
     Reader,
     Refusal,
     SessionDep,
@@ -85,7 +84,7 @@ def checks(
     "",
     response_model=CheckOut,
     status_code=201,
-    responses={422: {"model": Refusal}, 409: {"model": Problem}},
+    responses={422: {"model": Refusal}},
 )
 def enter(
     body: CheckIn, session: WriteSessionDep, user: CalibrationChecker, request: Request
