@@ -7,6 +7,7 @@ the actor `cli:<login name of the operating-system user>`.
 
 from __future__ import annotations
 
+import csv
 import getpass
 import json
 import os
@@ -22,17 +23,26 @@ import yaml
 from rich.console import Console
 from rich.markup import escape
 
+from coldchain import calibration as calibration_rules
 from coldchain.contract import ID_PATTERN
 from coldchain.errors import FleetConfigError
-from coldchain.fleet import parse_yaml
-from coldchain_alerts import gateways, outbox, partners, people, policies, registry
+from coldchain.fleet import Fleet, parse_yaml
+from coldchain_alerts import (
+    calibration,
+    gateways,
+    outbox,
+    partners,
+    people,
+    policies,
+    registry,
+)
 from coldchain_alerts.auth import Role
 from coldchain_alerts.db import make_engine, make_sessionmaker, migrate
 from coldchain_alerts.influx import InfluxError
 from coldchain_alerts.main import create_app
 from coldchain_alerts.service import AlertsService
 from coldchain_alerts.settings import AlertsSettings
-from coldchain_io import dynsec
+from coldchain_io import dynsec, fleetfile
 from coldchain_io.logs import configure_logging
 
 app = typer.Typer(add_completion=False, help=__doc__)
@@ -50,6 +60,11 @@ partner_app = typer.Typer(
 fleet_app = typer.Typer(
     help="The fleet registry: import, export and history (docs/fleet.md).", no_args_is_help=True
 )
+calibration_app = typer.Typer(
+    help="The calibration register (EN 13486): import the lab's CSV, list, export "
+    "for coldchain-report (docs/compliance.md).",
+    no_args_is_help=True,
+)
 dead_letters_app = typer.Typer(
     help="Points InfluxDB refused: the copy of alert steps and of the audit chain they miss.",
     no_args_is_help=True,
@@ -64,6 +79,7 @@ for sub, name in (
     (gateway_app, "gateway"),
     (partner_app, "partner"),
     (fleet_app, "fleet"),
+    (calibration_app, "calibration"),
     (dead_letters_app, "dead-letters"),
 ):
     app.add_typer(sub, name=name)
@@ -445,6 +461,81 @@ def fleet_history(env_file: EnvFile = None) -> None:
             )
             for change in row.changes:
                 print(f"\t{change.path}: {change.old} → {change.new}")
+
+
+@calibration_app.command("import")
+def calibration_import(
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="The calibration lab's CSV.")
+    ],
+    env_file: EnvFile = None,
+) -> None:
+    """Take every check of a lab's CSV into the register, or none: a bad row is named by
+    its line. The running service raises or clears the maintenance alerts at its next look."""
+    try:
+        with file.open(newline="", encoding="utf-8") as lines:
+            parsed = calibration_rules.parse(lines)
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise _fail(f"cannot read {file} ({reason})") from None
+    problems = parsed.problems
+    if not problems:
+        settings = _settings(env_file)
+        sessions = _sessions(settings)
+        try:
+            with sessions.begin() as session:
+                fleet = calibration.current_fleet(session, _fleet_file(settings))
+                checks = [(f"line {line}: ", check) for line, check in parsed.checks]
+                calibration.record(session, _actor(), checks, fleet, datetime.now(UTC))
+        except calibration.Refused as exc:
+            problems = exc.problems
+    if problems:
+        for problem in problems:
+            console.print(f"[red]error:[/red] {escape(f'{file}, {problem}')}", soft_wrap=True)
+        console.print("nothing imported: correct these rows and import the file again")
+        raise typer.Exit(2)
+    console.print(f"{len(parsed.checks)} checks imported from {escape(str(file))}")
+
+
+@calibration_app.command("list")
+def calibration_list(
+    sensor: Annotated[str | None, typer.Option(help="Only this sensor's checks.")] = None,
+    env_file: EnvFile = None,
+) -> None:
+    """Every check, in the order they were made, tab-separated."""
+    sessions = _sessions(_settings(env_file))
+    with sessions() as session:
+        rows = calibration.listing(session, sensor)
+    for row in rows:
+        deviation = "-" if row.deviation_k is None else f"{row.deviation_k:+g} K"
+        print(
+            f"{row.sensor}\t{row.checked_on}\tdue {row.due_on}\t{deviation}\t{row.reference}"
+            f"\t{row.checked_by or '-'}\tentered by {row.entered_by}"
+        )
+
+
+@calibration_app.command("export")
+def calibration_export(
+    file: Annotated[Path, typer.Argument(dir_okay=False, help="Where to write the CSV.")],
+    env_file: EnvFile = None,
+) -> None:
+    """Write every check as the CSV coldchain-report --calibration reads."""
+    sessions = _sessions(_settings(env_file))
+    with sessions() as session:
+        checks = [calibration.as_calibration(row) for row in calibration.listing(session)]
+    try:
+        with file.open("w", newline="", encoding="utf-8") as out:
+            csv.writer(out).writerows(calibration_rules.rows(checks))
+    except OSError as exc:
+        raise _fail(f"cannot write {file} ({exc.strerror})") from None
+    console.print(f"{len(checks)} checks written to {escape(str(file))}")
+
+
+def _fleet_file(settings: AlertsSettings) -> Fleet | None:
+    try:
+        return fleetfile.load(settings.fleet) if settings.fleet is not None else None
+    except (FleetConfigError, OSError) as exc:
+        raise _fail(f"the fleet file {settings.fleet}: {exc}") from None
 
 
 @dead_letters_app.command("list")

@@ -25,6 +25,7 @@ from coldchain_alerts.api.deps import single_valued_query
 from coldchain_alerts.api.routes import (
     alerts,
     audit,
+    calibration,
     contacts,
     deliveries,
     fleet,
@@ -98,6 +99,7 @@ def create_app(settings: AlertsSettings) -> FastAPI:
         deliveries,
         partner,
         fleet,
+        calibration,
     ):
         app.include_router(router.router, dependencies=[Depends(single_valued_query)])
     app.include_router(pages.router)

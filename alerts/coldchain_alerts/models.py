@@ -6,10 +6,11 @@ events; every other time is the service's clock. All times are UTC.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import (
     Boolean,
+    Date,
     Float,
     ForeignKey,
     Index,
@@ -409,3 +410,23 @@ class FleetChange(Base):
     new: Mapped[str] = mapped_column(Text)
 
     request: Mapped[FleetRequest] = relationship(back_populates="changes")
+
+
+class CalibrationCheck(Base):
+    """One check of a probe against a reference instrument (EN 13486), as entered:
+    never changed; a later check of the same probe supersedes it (calibration.py).
+    Dates are local days of the probe's site."""
+
+    __tablename__ = "calibration_check"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sensor: Mapped[str] = mapped_column(String(130), index=True)
+    checked_on: Mapped[date] = mapped_column(Date)
+    due_on: Mapped[date] = mapped_column(Date)
+    reference: Mapped[str] = mapped_column(String(200))
+    """The reference instrument, or the calibration certificate that names it."""
+    deviation_k: Mapped[float | None] = mapped_column(Float)
+    """The largest deviation from the reference found, in K; None: not recorded."""
+    checked_by: Mapped[str | None] = mapped_column(String(200))
+    entered_by: Mapped[str] = mapped_column(String(64))
+    entered_at: Mapped[datetime] = mapped_column(UtcDateTime)

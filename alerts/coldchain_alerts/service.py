@@ -13,6 +13,9 @@ its routes reach it through `app.state.service`. Background jobs:
 - `fleet`: every 2 s, publishes fleet versions not published yet (registry.py);
 - `sweep`: at start and every minute, makes sure every site with open alerts has
   its run: at once when something is due (also what a crash left untold), else its job;
+- `calibration-check`: at start and every `calibration_check_interval_s`, raises or
+  clears the maintenance alert of a probe whose calibration does not verify it
+  (calibration.py);
 - `backup-check`: with a backup root, at start and every `backup_check_interval_s`,
   raises or clears the maintenance alert of a missing backup (backups.py).
 """
@@ -36,7 +39,7 @@ from coldchain.auditchain import Verdict
 from coldchain.contract import AlertEvent
 from coldchain.fleet import Fleet
 from coldchain.languages import Language
-from coldchain_alerts import audit, backups, escalation, lifecycle, outbox, registry
+from coldchain_alerts import audit, backups, calibration, escalation, lifecycle, outbox, registry
 from coldchain_alerts.api.routes.metrics import AlertsMetrics
 from coldchain_alerts.consumer import AlertConsumer, Refused
 from coldchain_alerts.db import make_engine, make_sessionmaker, migrate
@@ -162,6 +165,16 @@ class AlertsService:
             max_instances=1,
             coalesce=True,
         )
+        self.scheduler.add_job(
+            self.check_calibration,
+            "interval",
+            seconds=self.settings.calibration_check_interval_s,
+            id="calibration-check",
+            jobstore="memory",
+            next_run_time=datetime.now(UTC),
+            max_instances=1,
+            coalesce=True,
+        )
         if self.settings.backup_root is not None:
             self.scheduler.add_job(
                 self.check_backups,
@@ -246,6 +259,16 @@ class AlertsService:
             self.handle_events,
             _now(),
         )
+
+    def check_calibration(self) -> list[AlertEvent]:
+        """Raise or clear the probes' maintenance alert of a calibration that does not
+        verify them; the events."""
+        return calibration.check(self.sessions, self.fleet, self.handle_events, _now())
+
+    def wake_calibration_check(self) -> None:
+        """Look at the register now, not at the job's next run (after an entry)."""
+        if self.scheduler.running:
+            self.scheduler.modify_job("calibration-check", "memory", next_run_time=_now())
 
     def refuse_event(self, topic: str, payload: bytes, reason: str) -> None:
         """Keep an event that cannot be stored, with the reason, and count it."""

@@ -91,6 +91,14 @@ class AlertsSettings(MqttSettings, InfluxSettings):
         default=300.0, gt=0, description="How often the backup root is looked at."
     )
 
+    # --- The calibration register (coldchain_alerts.calibration; docs/compliance.md) ----
+    calibration_check_interval_s: float = Field(
+        default=3600.0,
+        gt=0,
+        description="How often each probe's latest calibration check is looked at: one "
+        "overdue or beyond ±1 K raises the maintenance alert probe_unverified.",
+    )
+
     # --- Registering gateways (coldchain_alerts.gateways; docs/gateway.md) -------------
     dynsec_username: str = Field(
         default="broker-admin",

@@ -36,6 +36,10 @@ RULE_NAMES: dict[str, dict[str, str]] = {
         "de": "keine aktuelle Datensicherung",
         "en": "no recent backup",
     },
+    "probe_unverified": {
+        "de": "Fühler nicht verifiziert: Kalibrierung überfällig oder über ±1 K",
+        "en": "probe not verified: calibration overdue or beyond ±1 K",
+    },
     "outbox_thinned": {
         "de": "Speicher voll, alte Messwerte ausgedünnt",
         "en": "storage full, old readings thinned out",

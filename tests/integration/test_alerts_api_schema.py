@@ -231,13 +231,20 @@ OPERATIONS = [
     ("POST", "/api/v1/fleet/changes"),
     ("POST", "/api/v1/fleet/requests/{request_id}/approve"),
     ("POST", "/api/v1/fleet/requests/{request_id}/refuse"),
+    ("GET", "/api/v1/calibration"),
+    ("POST", "/api/v1/calibration"),
     ("GET", "/healthz"),
     ("GET", "/metrics"),
 ]
-#: Operations whose body is a fleet, or a value of one: its rules (sensors name assets of
-#: their site, no limit above the category's legal maximum) are more than JSON Schema
+#: Operations whose body is a fleet, or a value of one, or names a probe of it: its rules
+#: (sensors name assets of their site, no limit above the category's legal maximum, a
+#: calibration check names a temperature probe of the fleet) are more than JSON Schema
 #: says, so a request valid by the schema may be refused, with the reason (422).
-FLEET_RULES = {("PUT", "/api/v1/fleet"), ("POST", "/api/v1/fleet/changes")}
+FLEET_RULES = {
+    ("PUT", "/api/v1/fleet"),
+    ("POST", "/api/v1/fleet/changes"),
+    ("POST", "/api/v1/calibration"),
+}
 #: Operations that take no input at all: no invalid request to make.
 WITHOUT_INPUT = {("GET", "/healthz"), ("GET", "/metrics"), ("GET", "/api/v1/me")}
 CASES = [

@@ -404,6 +404,44 @@ def test_report_in_english_without_calibration_renders(dataset: Dataset) -> None
         assert dark > 0.01 * image.size[0] * image.size[1], "page 1 has text and a plot"
 
 
+#: As `coldchain-alerts calibration export` writes the register: the room's check fell due
+#: on the report's first day, so it no longer verifies the probe on the report's last day.
+REGISTER_EXPORT = (
+    "sensor,checked_on,due_on,deviation_k,reference,checked_by\n"
+    "cold-room-1.air,2024-10-24,2025-10-24,-0.3,DKD-4711,Kalibrierlabor Nord\n"
+    "van-1.chilled,2025-03-01,2026-03-01,0.2,DKD-4712,Kalibrierlabor Nord\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("lang", "says"),
+    [
+        (
+            "de",
+            "nicht verifiziert (Prüfung überfällig): geprüft am 24.10.2024, Abweichung -0,3 K, "
+            "Prüfung fällig am 24.10.2025 (DKD-4711)",
+        ),
+        (
+            "en",
+            "unverified (check overdue): checked on 2024-10-24, deviation -0.3 K, check due on "
+            "2025-10-24 (DKD-4711)",
+        ),
+    ],
+)
+def test_a_report_past_the_due_day_of_the_registers_check_says_unverified(
+    dataset: Dataset, lang: str, says: str
+) -> None:
+    register = dataset.directory / "register.csv"
+    register.write_text(REGISTER_EXPORT)
+    out = dataset.directory / "out"
+    dataset.run(
+        "report", "--asset", ROOM, "--from", "2025-10-25", "--to", "2025-10-27",
+        "--lang", lang, "--out-dir", str(out), "--calibration", str(register),
+    )  # fmt: skip
+    text = _squeezed(pdf_text(out / f"report_cold-room-1_2025-10-25_2025-10-26_{lang}.pdf"))
+    assert says in text, text
+
+
 def test_report_seal_verifies(dataset: Dataset) -> None:
     out = dataset.directory / "out"
     dataset.run("report", "--asset", ROOM, "--from", "2025-10-25", "--to", "2025-10-27",

@@ -174,3 +174,4 @@ GatewayAdmin = Annotated[
 FleetChanger = Annotated[
     User, Depends(_requiring(ACTING, "change the fleet or approve changes to it"))
 ]
+CalibrationChecker = Annotated[User, Depends(_requiring(ACTING, "enter calibration checks"))]

@@ -1,0 +1,217 @@
+"""Recorder calibration (EN 13486: a yearly check of each recorder). Pure.
+
+A check compares a probe with a reference instrument: when (`checked_on`), against
+what (`reference`), the largest deviation found (`deviation_k`, K), by whom, and when
+the next one is due (`due_on`, by default a year later). A probe is verified on a day
+while its latest check made by then is not overdue and found at most ±1 K; a report
+or certificate says "unverified" otherwise, and the alerts service raises the
+maintenance alert `probe_unverified` (`unverified_event`).
+
+The calibration lab's CSV, which `coldchain-report --calibration` reads and
+`coldchain-alerts calibration import` takes into the register, has a header row and
+one row per check:
+
+    sensor,checked_on,due_on,deviation_k,reference,checked_by
+    cold-room-1.air,2025-01-14,2026-01-14,-0.3,DAkkS cert. 4711,Kalibrierlabor Nord
+
+`deviation_k`, `checked_by` and their columns are optional; a blank `due_on` means a
+year after `checked_on`. Dates are local days of the probe's site.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+from coldchain.contract import AlertEvent, AlertState, Severity
+
+COLUMNS = ("sensor", "checked_on", "due_on", "reference")
+#: Optional columns: a blank cell, or no such column, means not recorded.
+DEVIATION = "deviation_k"
+CHECKED_BY = "checked_by"
+#: The columns `coldchain-alerts calibration export` writes, in this order.
+EXPORT_COLUMNS = ("sensor", "checked_on", "due_on", DEVIATION, "reference", CHECKED_BY)
+#: EN 12830 accuracy class 1, the class a recorder of chilled food needs.
+MAX_DEVIATION_K = 1.0
+#: The maintenance alert's rule (coldchain.rulenames names it).
+RULE = "probe_unverified"
+#: How to write a row that was refused.
+ROW_HINT = f"write dates as YYYY-MM-DD and {DEVIATION} in kelvin like -0.3"
+
+
+@dataclass(frozen=True)
+class Calibration:
+    sensor: str
+    checked_on: date
+    due_on: date
+    reference: str
+    deviation_k: float | None = None
+    checked_by: str | None = None
+
+
+class CalibrationState(StrEnum):
+    VALID = "valid"
+    UNVERIFIED = "unverified"
+    UNKNOWN = "unknown"
+
+
+class Flaw(StrEnum):
+    """Why a check does not verify the probe."""
+
+    OVERDUE = "overdue"
+    """Due before the day, or made more than a year before it (EN 13486: yearly)."""
+    DEVIATION = "deviation"
+    """The probe read more than ±1 K off the reference."""
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """The checks of a calibration CSV, each with its line number, and its bad rows."""
+
+    checks: list[tuple[int, Calibration]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    """`line N: what is wrong; how to write it`, in the file's order."""
+
+
+def parse(lines: Iterable[str]) -> Parsed:
+    """Read a calibration CSV (module docstring); every row that is not a check is a
+    problem naming its line, never a check."""
+    reader = csv.DictReader(lines, restval="")
+    missing = set(COLUMNS) - set(reader.fieldnames or ())
+    if missing:
+        return Parsed(
+            problems=[
+                f"line 1: the header lacks {', '.join(sorted(missing))}; "
+                f"expected {','.join(COLUMNS)}"
+            ]
+        )
+    parsed = Parsed()
+    for row in reader:
+        number = reader.line_num
+        try:
+            parsed.checks.append((number, _check(row)))
+        except ValueError as exc:
+            parsed.problems.append(f"line {number}: {exc}; {ROW_HINT}")
+    return parsed
+
+
+def _check(row: dict[str, str]) -> Calibration:
+    checked_on = date.fromisoformat(row["checked_on"].strip())
+    due = row["due_on"].strip()
+    due_on = date.fromisoformat(due) if due else a_year_after(checked_on)
+    if due_on < checked_on:
+        raise ValueError(f"due_on {due_on} is before checked_on {checked_on}")
+    sensor, reference = row["sensor"].strip(), row["reference"].strip()
+    if not sensor or not reference:
+        raise ValueError("sensor and reference may not be blank")
+    return Calibration(
+        sensor=sensor,
+        checked_on=checked_on,
+        due_on=due_on,
+        reference=reference,
+        deviation_k=_deviation(row.get(DEVIATION) or ""),
+        checked_by=(row.get(CHECKED_BY) or "").strip() or None,
+    )
+
+
+def _deviation(cell: str) -> float | None:
+    if not cell.strip():
+        return None
+    value = float(cell)
+    if not math.isfinite(value):
+        raise ValueError(f"{DEVIATION} {cell.strip()!r} is not a number of kelvin")
+    return value
+
+
+def rows(checks: Iterable[Calibration]) -> list[list[str]]:
+    """The CSV rows of `checks` under EXPORT_COLUMNS, the header first: what `parse` reads."""
+    return [list(EXPORT_COLUMNS)] + [
+        [
+            check.sensor,
+            check.checked_on.isoformat(),
+            check.due_on.isoformat(),
+            "" if check.deviation_k is None else repr(check.deviation_k),
+            check.reference,
+            check.checked_by or "",
+        ]
+        for check in checks
+    ]
+
+
+def in_force(checks: Sequence[Calibration], day: date) -> Calibration | None:
+    """The latest of a sensor's checks made on or before `day`, or None."""
+    made = [check for check in checks if check.checked_on <= day]
+    return max(made, key=lambda check: check.checked_on) if made else None
+
+
+def flaws(calibration: Calibration, day: date) -> list[Flaw]:
+    """What keeps `calibration` from verifying its probe on `day`, in Flaw's order."""
+    found = []
+    if calibration.due_on < day or a_year_after(calibration.checked_on) < day:
+        found.append(Flaw.OVERDUE)
+    if calibration.deviation_k is not None and abs(calibration.deviation_k) > MAX_DEVIATION_K:
+        found.append(Flaw.DEVIATION)
+    return found
+
+
+def state(calibration: Calibration | None, day: date) -> CalibrationState:
+    """Valid when the check in force on `day` verifies the probe; unknown without one."""
+    if calibration is None:
+        return CalibrationState.UNKNOWN
+    return CalibrationState.UNVERIFIED if flaws(calibration, day) else CalibrationState.VALID
+
+
+def unverified_from(calibration: Calibration) -> date:
+    """The first day on which `calibration` does not verify its probe: the day it was
+    made when it found more than ±1 K, else the day after it falls due."""
+    if Flaw.DEVIATION in flaws(calibration, calibration.checked_on):
+        return calibration.checked_on
+    return min(calibration.due_on, a_year_after(calibration.checked_on)) + timedelta(days=1)
+
+
+def a_year_after(day: date) -> date:
+    """The same day a year later; a check made on 29 February is a year old on 28 February."""
+    return day.replace(year=day.year + 1, day=28 if (day.month, day.day) == (2, 29) else day.day)
+
+
+def condition(sensor: str) -> str:
+    """The alert condition of the probe's calibration (`coldchain.alerting.condition_of`)."""
+    return f"{RULE}/{sensor}"
+
+
+def unverified_event(
+    site: str,
+    asset: str,
+    sensor: str,
+    since: datetime,
+    now: datetime,
+    alert_state: AlertState,
+    key: str | None = None,
+) -> AlertEvent:
+    """The event that raises (or, with the raised event's `key`, clears) the maintenance
+    alert of a probe unverified `since` (UTC), at the service's clock `now`."""
+    at = max(now, since)
+    cleared = alert_state == AlertState.CLEARED
+    return AlertEvent(
+        key=key or f"{condition(sensor)}/{since.isoformat()}",
+        state=alert_state,
+        rule=RULE,
+        severity=Severity.WARNING,
+        site=site,
+        asset=asset,
+        sensor=sensor,
+        started_at=since,
+        at=at,
+        ended_at=at if cleared else None,
+        duration_s=(at - since).total_seconds() if cleared else None,
+    )
+
+
+def start_of(day: date, timezone: str) -> datetime:
+    """Local midnight of `day` at a site in `timezone`, in UTC."""
+    return datetime.combine(day, time(), ZoneInfo(timezone)).astimezone(UTC)
