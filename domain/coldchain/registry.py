@@ -225,42 +225,61 @@ class FleetHistory:
     """Every fleet version a service knows, to find the one valid at a reading's time.
 
     The base (the fleet file) holds before the first version. Versions come in any
-    order and more than once; a number seen before is ignored.
+    order and more than once; a number seen before is ignored. One thread may add
+    while others ask: a version is added by replacing the whole timeline at once.
     """
 
     def __init__(self, base: Fleet, versions: Iterable[Version] = ()) -> None:
-        self._base = base
-        self._versions: list[Version] = []
-        self._starts: list[datetime] = []
+        self._base = Version(0, None, base)
+        self._timeline: tuple[tuple[Version, ...], tuple[datetime, ...]] = ((), ())
         for version in versions:
             self.add(version)
 
     def add(self, version: Version) -> bool:
         """Take a version; False if its number is known already."""
-        if version.valid_from is None or any(v.number == version.number for v in self._versions):
+        known = self._timeline[0]
+        if version.valid_from is None or any(v.number == version.number for v in known):
             return False
-        self._versions.append(version)
-        self._versions.sort(key=lambda v: (v.valid_from, v.number))
-        self._starts = [v.valid_from for v in self._versions if v.valid_from is not None]
+        ordered = tuple(sorted((*known, version), key=lambda v: (v.valid_from, v.number)))
+        self._timeline = (ordered, tuple(v.valid_from for v in ordered if v.valid_from))
         return True
 
     @property
     def latest(self) -> Fleet:
         """The newest fleet: what gateways and sensors exist now."""
-        return self._versions[-1].fleet if self._versions else self._base
+        versions = self._timeline[0]
+        return versions[-1].fleet if versions else self._base.fleet
 
     @property
     def number(self) -> int:
         """The newest version's number; 0 while only the fleet file is known."""
-        return max((v.number for v in self._versions), default=0)
+        return max((v.number for v in self._timeline[0]), default=0)
 
     def versions(self) -> list[Version]:
-        return list(self._versions)
+        return list(self._timeline[0])
 
     def at(self, ts: datetime) -> Fleet:
         """The fleet valid at reading time `ts` (UTC)."""
-        starts = self._starts
-        if not starts or ts >= starts[-1]:
-            return self.latest
+        return self.version_at(ts).fleet
+
+    def version_at(self, ts: datetime) -> Version:
+        """The version valid at reading time `ts` (UTC); number 0, the fleet file, before
+        the first."""
+        versions, starts = self._timeline
         index = bisect.bisect_right(starts, ts)
-        return self._versions[index - 1].fleet if index else self._base
+        return versions[index - 1] if index else self._base
+
+    def periods(self, start: datetime, end: datetime) -> list[tuple[datetime, datetime, Version]]:
+        """The versions in force over UTC [start, end), each with the part of it where it
+        is: consecutive, covering the whole span."""
+        versions, starts = self._timeline
+        found = []
+        first = self.version_at(start)
+        begin = start
+        for version, valid_from in zip(versions, starts, strict=True):
+            if start < valid_from < end:
+                if valid_from > begin:  # two versions at one instant: the later holds
+                    found.append((begin, valid_from, first))
+                first, begin = version, valid_from
+        found.append((begin, end, first))
+        return found

@@ -25,6 +25,8 @@ from zoneinfo import ZoneInfo
 from coldchain.compliance import (
     BERLIN,
     Band,
+    Deviation,
+    Excursion,
     GraceEvent,
     PeriodStats,
     Rules,
@@ -56,6 +58,9 @@ class DayRecord:
     alarm: PeriodStats
     legal: PeriodStats
     preliminary: bool = False
+    limit_periods: int = 1
+    """How many sets of limits judged the day: more than 1 when a limit changed during
+    it; `alarm_band` and `legal_max_c` are then those in force at its end."""
 
     @property
     def undecided(self) -> bool:
@@ -70,6 +75,7 @@ class DayRecord:
         above = sum(1 for e in alarm.excursions if e.above)
         fields: dict[str, bool | float | int | None] = {
             "preliminary": self.preliminary,
+            "limit_periods": self.limit_periods,
             "duration_s": alarm.duration_s,
             "interval_s": float(self.interval_s),
             "samples": alarm.samples,
@@ -153,6 +159,97 @@ def day_so_far(
     legal_band = Band(max_c=legal_max_c)
     legal = period_stats(samples, start, until, legal_band, interval_s, rules, events)
     return DayRecord(day, start, interval_s, alarm_band, legal_max_c, alarm, legal, True)
+
+
+@dataclass(frozen=True)
+class Part:
+    """A part of a day judged by one set of limits: UTC [start, end), the alarm band, the
+    legal maximum and the rules in force then, and the readings and events
+    `judged_readings` reads for that part with those limits."""
+
+    start: datetime
+    end: datetime
+    alarm_band: Band
+    legal_max_c: float
+    rules: Rules
+    samples: Sequence[Sample]
+    events: Sequence[GraceEvent] = ()
+
+
+def day_in_parts(
+    parts: Sequence[Part], day: date, interval_s: float, preliminary: bool = False
+) -> DayRecord:
+    """The record of a local day whose limits changed during it, from its parts in time
+    order (from the day's midnight to its end, or to now for a preliminary record).
+
+    Each part is judged by its own limits: its time-weighted numbers (coverage, time in
+    range, time beyond, degree-minutes) are its share of the day's, so they add up.
+    A stretch beyond a limit is judged as a whole by the limits in force when it
+    starts and counted in that part; one of the new limits already going on at the
+    change counts in the new part unless one of the old limits on the same side is
+    still going on then (it is the same warm or cold spell). Readings, minimum,
+    maximum, mean and MKT are over the whole day's readings.
+    """
+    if not parts:
+        raise ValueError(f"day {day} needs at least one part")
+    start, end = parts[0].start, parts[-1].end
+    everything = [sample for part in parts for sample in part.samples]
+    last = parts[-1]
+    whole = period_stats(everything, start, end, last.alarm_band, interval_s, last.rules)
+    alarm = _joined([_part_stats(p, p.alarm_band, interval_s) for p in parts], whole)
+    legal = _joined([_part_stats(p, Band(max_c=p.legal_max_c), interval_s) for p in parts], whole)
+    return DayRecord(
+        day, start, interval_s, last.alarm_band, last.legal_max_c, alarm, legal,
+        preliminary, len(parts),
+    )  # fmt: skip
+
+
+def _part_stats(part: Part, band: Band, interval_s: float) -> PeriodStats:
+    return period_stats(
+        part.samples, part.start, part.end, band, interval_s, part.rules, part.events
+    )
+
+
+def _joined(stats: Sequence[PeriodStats], whole: PeriodStats) -> PeriodStats:
+    """One day's numbers from those of its consecutive parts (see day_in_parts)."""
+    excursions: list[Excursion] = []
+    deviations: list[Deviation] = []
+    before: PeriodStats | None = None
+    for part in stats:
+        excursions += part.excursions
+        deviations += part.short_deviations
+        if before is not None:
+            excursions += [e for e in part.carried if not _going_on(before, e.above, part.start)]
+        before = part
+    duration_s = whole.duration_s
+    covered_s = sum(part.covered_s for part in stats)
+    in_range_s = sum(part.in_range_s for part in stats)
+    return PeriodStats(
+        start=whole.start,
+        end=whole.end,
+        duration_s=duration_s,
+        covered_s=covered_s,
+        coverage_pct=covered_s * 100 / duration_s,
+        in_range_s=in_range_s,
+        time_in_range_pct=in_range_s * 100 / duration_s,
+        excursions=excursions,
+        excursion_s=sum(part.excursion_s for part in stats),
+        degree_minutes=sum(part.degree_minutes for part in stats),
+        samples=whole.samples,
+        min_c=whole.min_c,
+        max_c=whole.max_c,
+        mean_c=whole.mean_c,
+        mkt_c=whole.mkt_c,
+        short_deviations=deviations,
+        carried=stats[0].carried,
+    )
+
+
+def _going_on(stats: PeriodStats, above: bool, moment: datetime) -> bool:
+    """Whether a stretch of `stats`' limits on that side is still going on at `moment`."""
+    found: list[Excursion | Deviation] = [*stats.excursions, *stats.short_deviations]
+    found += stats.carried
+    return any(s.above == above and s.start < moment < s.end for s in found)
 
 
 def touched_days(

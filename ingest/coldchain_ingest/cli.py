@@ -93,7 +93,7 @@ def run(env_file: EnvFile = None) -> None:
     engine = RuleEngine(history, RuleEngine.restore(datetime.now(UTC), store.load()))
     pending = PendingDays(settings.state)
     rollup_influx = _influx(settings, timeout_s=ROLLUP_TIMEOUT_S)
-    rollup = RollupJob(fleet, DayWriter(rollup_influx), pending)
+    rollup = RollupJob(history, DayWriter(rollup_influx, history), pending)
     pipeline = Pipeline(settings, influx, broker, engine, store, outbox, dead_letters, rollup.note)
     scheduler = BackgroundScheduler(timezone=UTC)
     scheduler.add_job(
@@ -228,15 +228,17 @@ def rollup(
     env_file: EnvFile = None,
 ) -> None:
     """Compute the compliance_daily points of local days [--from, --to) from the readings
-    in InfluxDB: for readings stored before ingest computed days itself. Safe to repeat."""
+    in InfluxDB: for readings stored before ingest computed days itself. Safe to repeat.
+    Days are judged by the registry's fleet versions ingest has taken (its state file)."""
     settings = IngestSettings(_env_file=env_file)
-    watched = watched_sensors(fleetfile.load(settings.fleet))
+    history = FleetHistory(fleetfile.load(settings.fleet), _stored_versions(settings.state))
+    watched = watched_sensors(history.latest)
     unknown = sorted(set(sensor or []) - set(watched))
     if unknown:
-        _fail(f"no temperature sensor {', '.join(unknown)} in {settings.fleet}")
+        _fail(f"no temperature sensor {', '.join(unknown)} in the newest fleet version")
     first = _day(from_day, "--from")
     influx = _influx(settings, timeout_s=ROLLUP_TIMEOUT_S)
-    writer = DayWriter(influx)
+    writer = DayWriter(influx, history)
     try:
         for one in [watched[s] for s in sensor] if sensor else watched.values():
             today = local_date(datetime.now(UTC), one.site.timezone)
@@ -249,6 +251,17 @@ def rollup(
         _fail(str(exc))
     finally:
         influx.close()
+
+
+def _stored_versions(state: Path) -> list[Version]:
+    """The fleet versions in ingest's state file, without making one where there is none."""
+    if not state.exists():
+        return []
+    store = StateStore(state)
+    try:
+        return _known_versions(store)
+    finally:
+        store.close()
 
 
 def _known_versions(store: StateStore) -> list[Version]:

@@ -39,7 +39,16 @@ from coldchain import compliance, measurements
 from coldchain.compliance import Band, Judged, Rules
 from coldchain.contract import EventKind, Telemetry
 from coldchain.fleet import Asset, Fleet, Sensor, Site
-from coldchain.rollup import DayRecord, day_records, day_so_far, local_date, touched_days
+from coldchain.registry import FleetHistory, Version
+from coldchain.rollup import (
+    DayRecord,
+    Part,
+    day_in_parts,
+    day_records,
+    day_so_far,
+    local_date,
+    touched_days,
+)
 from coldchain_ingest import downsample, points
 from coldchain_ingest.errors import InfluxRejected, InfluxUnavailable
 from coldchain_ingest.influx import Influx
@@ -76,6 +85,14 @@ class Watched:
     def rules(self) -> Rules:
         return Rules(self.asset.limits, self.site.timezone)
 
+    def judged_alike(self, other: Watched) -> bool:
+        """Whether both judge the sensor's readings the same way (limits, events)."""
+        return (self.rules, self.asset.limits.regulatory_max_c, self.asset_sensors) == (
+            other.rules,
+            other.asset.limits.regulatory_max_c,
+            other.asset_sensors,
+        )
+
 
 @dataclass(frozen=True)
 class Span:
@@ -104,6 +121,10 @@ class PendingDays:
         )
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS rollup_closed (site TEXT PRIMARY KEY, day TEXT NOT NULL)"
+        )
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS rollup_fleet (id INTEGER PRIMARY KEY CHECK (id = 1), "
+            "version INTEGER NOT NULL)"
         )
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS rollup_watched (sensor TEXT NOT NULL, day TEXT NOT NULL, "
@@ -177,6 +198,22 @@ class PendingDays:
                 )
             self._queued.update(pairs)
 
+    def fleet_version(self) -> int:
+        """The newest fleet version whose days were marked (0: none yet)."""
+        with self._lock:
+            row = self._db.execute("SELECT version FROM rollup_fleet").fetchone()
+            return int(row[0]) if row else 0
+
+    def add_for_version(self, pairs: Iterable[tuple[str, date]], version: int) -> None:
+        """Mark the pairs a fleet version changes, and the version as done, at once."""
+        with self._lock:
+            new = {pair for pair in pairs if pair not in self._queued}
+            with transaction(self._db):
+                if new:
+                    self._write(new)
+                self._db.execute("INSERT OR REPLACE INTO rollup_fleet VALUES (1, ?)", (version,))
+            self._queued.update(new)
+
     def watch(self, sensor: str, day: date, span: Span | None) -> None:
         """Watch reading times `span` for readings that change the day (None: stop)."""
         with self._lock:
@@ -234,10 +271,17 @@ def _untouched_span(day: date, tz: str, interval_s: float) -> tuple[datetime, da
 
 
 class DayWriter:
-    """Computes local days of one sensor from its readings in InfluxDB and writes their points."""
+    """Computes local days of one sensor from its readings in InfluxDB and writes their points.
 
-    def __init__(self, influx: Influx) -> None:
+    With the fleet's `history`, each part of a day is judged by the limits of the fleet
+    version in force then (coldchain.rollup.day_in_parts); without it, by the limits
+    of the sensor as given.
+    """
+
+    def __init__(self, influx: Influx, history: FleetHistory | None = None) -> None:
         self._influx = influx
+        self._history = history
+        self._watched_in: dict[int, dict[str, Watched]] = {}
 
     def write(self, watched: Watched, first_day: date, last_day: date) -> Span | None:
         """Compute the local days first_day..last_day of one sensor and write their points;
@@ -246,16 +290,26 @@ class DayWriter:
         tz = watched.site.timezone
         start, _ = compliance.local_day_bounds(first_day, tz)
         _, end = compliance.local_day_bounds(last_day, tz)
-        judged = self._judged(watched, start, end)
+        periods = self._periods(watched, start, end)
+        if len(periods) > 1 and first_day < last_day:
+            days = [first_day + timedelta(days=n) for n in range((last_day - first_day).days + 1)]
+            return _merged([self.write(watched, day, day) for day in days])
+        if len(periods) > 1:
+            record, judged = self._in_parts(watched, first_day, periods, preliminary=False)
+            self._write(watched, [record])
+            self._downsample(watched, start, end)
+            return _span(judged, start, end, watched.sensor.interval_s, record.undecided)
+        judging = periods[0][2]
+        judged = self._judged(judging, start, end)
         records = day_records(
             judged.samples,
             first_day,
             last_day,
-            watched.alarm_band,
-            watched.asset.limits.regulatory_max_c,
+            judging.alarm_band,
+            judging.asset.limits.regulatory_max_c,
             watched.sensor.interval_s,
             tz,
-            watched.rules,
+            judging.rules,
             judged.events,
         )
         self._write(watched, records)
@@ -271,20 +325,83 @@ class DayWriter:
         start, _ = compliance.local_day_bounds(today, tz)
         if now == start:
             return  # nothing of the day has passed yet
-        judged = self._judged(watched, start, now)
+        periods = self._periods(watched, start, now)
+        if len(periods) > 1:
+            record, _ = self._in_parts(watched, today, periods, preliminary=True)
+            self._write(watched, [record])
+            self._downsample(watched, start, now)
+            return
+        judging = periods[0][2]
+        judged = self._judged(judging, start, now)
         record = day_so_far(
             judged.samples,
             today,
             now,
-            watched.alarm_band,
-            watched.asset.limits.regulatory_max_c,
+            judging.alarm_band,
+            judging.asset.limits.regulatory_max_c,
             watched.sensor.interval_s,
             tz,
-            watched.rules,
+            judging.rules,
             judged.events,
         )
         self._write(watched, [record])
         self._downsample(watched, start, now)
+
+    def _in_parts(
+        self,
+        watched: Watched,
+        day: date,
+        periods: Sequence[tuple[datetime, datetime, Watched]],
+        preliminary: bool,
+    ) -> tuple[DayRecord, Judged]:
+        """The day's record from its parts under different limits, and the span read."""
+        parts, read = [], []
+        for begin, until, judging in periods:
+            judged = self._judged(judging, begin, until)
+            read.append(judged)
+            parts.append(
+                Part(
+                    begin,
+                    until,
+                    judging.alarm_band,
+                    judging.asset.limits.regulatory_max_c,
+                    judging.rules,
+                    judged.samples,
+                    judged.events,
+                )
+            )
+        record = day_in_parts(parts, day, watched.sensor.interval_s, preliminary)
+        first, last = min(j.first for j in read), max(j.last for j in read)
+        return record, Judged([], [], first, last)
+
+    def _periods(
+        self, watched: Watched, start: datetime, end: datetime
+    ) -> list[tuple[datetime, datetime, Watched]]:
+        """The parts of UTC [start, end) whose limits differ, each with the sensor as the
+        fleet version in force then has it. A version without the sensor (before it was
+        added, after it was removed) takes the limits of the nearest part that has it."""
+        if self._history is None:
+            return [(start, end, watched)]
+        found = [
+            (begin, until, self._watched_of(version).get(watched.sensor.id))
+            for begin, until, version in self._history.periods(start, end)
+        ]
+        known = [one for _, _, one in found if one is not None]
+        judging = known[0] if known else watched
+        periods: list[tuple[datetime, datetime, Watched]] = []
+        for begin, until, one in found:
+            judging = one or judging
+            if periods and periods[-1][2].judged_alike(judging):
+                periods[-1] = (periods[-1][0], until, judging)
+            else:
+                periods.append((begin, until, judging))
+        return periods
+
+    def _watched_of(self, version: Version) -> dict[str, Watched]:
+        watched = self._watched_in.get(version.number)
+        if watched is None:
+            watched = self._watched_in[version.number] = watched_sensors(version.fleet)
+        return watched
 
     def _downsample(self, watched: Watched, start: datetime, end: datetime) -> None:
         try:
@@ -313,6 +430,16 @@ class DayWriter:
         self._influx.write([points.rollup_line(site, asset, sensor, r) for r in records])
 
 
+def _merged(spans: Sequence[Span | None]) -> Span | None:
+    """One span over those of several days: from the first to the last, open if any is."""
+    found = [span for span in spans if span is not None]
+    if not found:
+        return None
+    last = [span.last for span in found]
+    end = None if None in last else max(t for t in last if t is not None)
+    return Span(min(span.first for span in found), end)
+
+
 def _span(
     judged: Judged, start: datetime, end: datetime, interval_s: float, undecided: bool
 ) -> Span | None:
@@ -322,26 +449,56 @@ def _span(
     return Span(judged.first, None if undecided else judged.last)
 
 
-class RollupJob:
-    """Marks the days stored readings change, and computes the marked days once ended."""
+@dataclass(frozen=True)
+class _Sensors:
+    """The temperature sensors of one fleet version, as the job looks them up."""
 
-    def __init__(self, fleet: Fleet, writer: DayWriter, pending: PendingDays) -> None:
-        self._writer = writer
-        self._pending = pending
-        self._watched = watched_sensors(fleet)
-        self._sites = [
-            (site, [w.sensor.id for w in self._watched.values() if w.site.id == site.id])
+    version: int
+    watched: dict[str, Watched]
+    sites: list[tuple[Site, list[str]]]
+    by_asset_sensor: dict[str, list[Watched]]
+    """The temperature sensors of each sensor's asset: whose readings its events hold."""
+
+    @classmethod
+    def of(cls, version: int, fleet: Fleet) -> _Sensors:
+        watched = watched_sensors(fleet)
+        sites = [
+            (site, [w.sensor.id for w in watched.values() if w.site.id == site.id])
             for site in fleet.sites
         ]
-        #: The temperature sensors of each sensor's asset: whose readings its events hold.
-        self._by_asset_sensor: dict[str, list[Watched]] = {}
-        for watched in self._watched.values():
-            for sensor in watched.asset_sensors:
-                self._by_asset_sensor.setdefault(sensor, []).append(watched)
+        by_asset_sensor: dict[str, list[Watched]] = {}
+        for one in watched.values():
+            for sensor in one.asset_sensors:
+                by_asset_sensor.setdefault(sensor, []).append(one)
+        return cls(version, watched, sites, by_asset_sensor)
+
+
+class RollupJob:
+    """Marks the days stored readings change, and computes the marked days once ended.
+
+    The sensors are those of the newest fleet version; each day is judged by the
+    versions in force during it (DayWriter). A version that takes effect on a day
+    already computed marks that day and the ones after it again.
+    """
+
+    def __init__(
+        self, fleet: Fleet | FleetHistory, writer: DayWriter, pending: PendingDays
+    ) -> None:
+        self._history = fleet if isinstance(fleet, FleetHistory) else FleetHistory(fleet)
+        self._writer = writer
+        self._pending = pending
+        self._sensors = _Sensors.of(self._history.number, self._history.latest)
         self._stop = threading.Event()
         #: Per sensor, the last single day it marked and the span of reading times
         #: [start, end) that touch only that day.
         self._inside: dict[str, tuple[datetime, datetime, date]] = {}
+
+    def _current(self) -> _Sensors:
+        """The sensors of the newest fleet version (a new one replaces them whole)."""
+        sensors = self._sensors
+        if sensors.version != self._history.number:
+            sensors = self._sensors = _Sensors.of(self._history.number, self._history.latest)
+        return sensors
 
     def stop(self) -> None:
         """Let a run in progress end after the day it is computing."""
@@ -354,6 +511,7 @@ class RollupJob:
         sensors up to the longest grace after it.
         """
         spans: dict[str, tuple[datetime, datetime]] = {}
+        sensors = self._current()
 
         def add(sensor: str, first: datetime, last: datetime) -> None:
             span = spans.get(sensor)
@@ -368,7 +526,7 @@ class RollupJob:
             for event in message.events:
                 if event.kind not in (EventKind.DOOR_OPEN, EventKind.DEFROST_START):
                     continue
-                for held in self._by_asset_sensor.get(event.sensor, ()):
+                for held in sensors.by_asset_sensor.get(event.sensor, ()):
                     grace = timedelta(seconds=held.rules.lookback_s)
                     add(held.sensor.id, event.ts, event.ts + grace)
         pairs = []
@@ -382,7 +540,7 @@ class RollupJob:
                 and self._pending.queued(sensor, inside[2])
             ):
                 continue  # most batches: the same day, still marked
-            watched = self._watched.get(sensor)
+            watched = sensors.watched.get(sensor)
             if watched is None:
                 continue
             days = touched_days(first, last, watched.sensor.interval_s, watched.site.timezone)
@@ -400,7 +558,9 @@ class RollupJob:
         next run; while InfluxDB is unavailable the run ends at the first failure.
         """
         computed = 0
-        for site, sensors in self._sites:
+        self._mark_versions(now)
+        known = self._current()
+        for site, sensors in known.sites:
             if not sensors:
                 continue
             yesterday = local_date(now, site.timezone) - timedelta(days=1)
@@ -409,7 +569,7 @@ class RollupJob:
                 if self._stop.is_set():
                     return computed
                 try:
-                    span = self._writer.write(self._watched[sensor], day, day)
+                    span = self._writer.write(known.watched[sensor], day, day)
                 except InfluxUnavailable as exc:
                     log.warning("compliance days wait for InfluxDB: %s", exc)
                     return computed
@@ -419,20 +579,43 @@ class RollupJob:
                 self._pending.watch(sensor, day, span)
                 self._pending.done(sensor, day, mark)
                 computed += 1
-            if not self._so_far(sensors, now):
+            if not self._so_far(known, sensors, now):
                 return computed
         if computed:
             log.info("computed %d days into %s", computed, measurements.COMPLIANCE_DAILY)
         return computed
 
-    def _so_far(self, sensors: Sequence[str], now: datetime) -> bool:
+    def _mark_versions(self, now: datetime) -> None:
+        """Mark the ended days from each new fleet version's `valid_from` on, of every
+        temperature sensor it judges differently: they were computed with the limits
+        before it (a version usually takes effect today, and then marks nothing)."""
+        done = self._pending.fleet_version()
+        for version in sorted(self._history.versions(), key=lambda v: v.number):
+            if version.number <= done or version.valid_from is None:
+                continue
+            before = watched_sensors(
+                self._history.version_at(version.valid_from - timedelta(microseconds=1)).fleet
+            )
+            pairs = []
+            for one in watched_sensors(version.fleet).values():
+                old = before.get(one.sensor.id)
+                if old is not None and old.judged_alike(one):
+                    continue
+                tz = one.site.timezone
+                day, today = local_date(version.valid_from, tz), local_date(now, tz)
+                while day < today:
+                    pairs.append((one.sensor.id, day))
+                    day += timedelta(days=1)
+            self._pending.add_for_version(pairs, version.number)
+
+    def _so_far(self, known: _Sensors, sensors: Sequence[str], now: datetime) -> bool:
         """Write the preliminary record of today for each sensor; False when InfluxDB is
         unavailable (the next run writes them, with what is stored by then)."""
         for sensor in sensors:
             if self._stop.is_set():
                 return False
             try:
-                self._writer.write_so_far(self._watched[sensor], now)
+                self._writer.write_so_far(known.watched[sensor], now)
             except InfluxUnavailable as exc:
                 log.warning("today's compliance waits for InfluxDB: %s", exc)
                 return False

@@ -32,10 +32,11 @@ from coldchain.signatures import (
     preliminary,
     utc_text,
 )
-from coldchain_reports import conventions, delivery
+from coldchain_reports import conventions, delivery, limit_periods
 from coldchain_reports.calibration import Calibration, CalibrationState, flaws, state
 from coldchain_reports.delivery import Delivery
 from coldchain_reports.errors import EditedCertificate, InvalidInput
+from coldchain_reports.limit_periods import LimitPeriod, LimitPoint
 from coldchain_reports.scope import Scope
 from coldchain_reports.seal import Seal
 
@@ -74,6 +75,9 @@ class Certificate:
     """For each excursion beyond the alarm limits, the closings of the alerts answering it."""
     calibration: Calibration | None
     """The probe's check in force at hand-over, if the calibration records know one."""
+    limit_periods: list[LimitPeriod]
+    """The fleet registry's versions in force during the delivery (empty: none, the fleet
+    file's limits applied)."""
 
     @property
     def handover_day(self) -> date:
@@ -102,8 +106,10 @@ def build(
     closings: Sequence[ClosedAlert],
     events: Sequence[GraceEvent] = (),
     calibration: Calibration | None = None,
+    limit_points: Sequence[LimitPoint] = (),
 ) -> Certificate:
-    """The certificate from the readings and events compliance.judged_readings read for it."""
+    """The certificate from the readings and events compliance.judged_readings read for it,
+    and the asset's `fleet_limits` points that say which limits applied when."""
     check_interval(start, end)
     interval_s = scope.sensor.interval_s
     levels = scope.limits
@@ -130,6 +136,7 @@ def build(
         issued_at=issued_at,
         actions=answered([*stats.carried, *stats.excursions], closings),
         calibration=calibration,
+        limit_periods=limit_periods.periods(limit_points, start, end),
     )
 
 
@@ -178,6 +185,7 @@ def to_json(certificate: Certificate) -> dict[str, Any]:
             "max_c": scope.limits.max_c,
             "min_c": scope.limits.min_c,
         },
+        "limit_periods": limit_periods.as_json(certificate.limit_periods),
         "readings": stats.samples,
         "duration_s": _n(stats.duration_s),
         "covered_s": _n(stats.covered_s),
@@ -373,6 +381,8 @@ def _source(path: str) -> str:
         return "the closings recorded in InfluxDB give"
     if path.startswith("probe."):
         return "its calibration dates and hand-over give"
+    if path.startswith("limit_periods"):
+        return "the fleet registry's limits in InfluxDB give"
     return "the readings give"
 
 

@@ -41,6 +41,7 @@ from coldchain_reports import (
 )
 from coldchain_reports.errors import EditedCertificate, InvalidInput, ReportError
 from coldchain_reports.labels import Labels
+from coldchain_reports.limit_periods import LimitPoint
 from coldchain_reports.readings import Readings
 from coldchain_reports.seal import Seal
 from coldchain_reports.settings import ReportSettings
@@ -100,7 +101,7 @@ def report_command(
         end_day = _day(to_day, "--to") if to_day else first_day + timedelta(days=1)
         last_day = end_day - timedelta(days=1)
         start, end = report.period_bounds(first_day, last_day, target.timezone)
-        judged, closings = _read(settings, target, start, end)
+        judged, closings, limit_points = _read(settings, target, start, end)
         result = report.build(
             target,
             first_day,
@@ -110,6 +111,7 @@ def report_command(
             closings,
             judged.events,
             _now(),
+            limit_points,
         )
         days = f"{first_day}" if first_day == last_day else f"{first_day}_{last_day}"
         stem = out_dir / f"report_{asset}_{days}"
@@ -169,7 +171,7 @@ def certificate_command(
         start = _moment(loading, target.timezone, "--from")
         end = _moment(handover, target.timezone, "--to")
         certificate.check_interval(start, end)
-        judged, closings = _read(settings, target, start, end)
+        judged, closings, limit_points = _read(settings, target, start, end)
         handover_day = end.astimezone(ZoneInfo(target.timezone)).date()
         result = certificate.build(
             target,
@@ -181,6 +183,7 @@ def certificate_command(
             closings,
             judged.events,
             _calibration(settings, calibration_file, target, handover_day),
+            limit_points,
         )
         local = start.astimezone(ZoneInfo(target.timezone))
         stem = out_dir / f"certificate_{sensor}_{local:%Y-%m-%d_%H%M%S}"
@@ -447,7 +450,7 @@ def _stated_otherwise(settings: ReportSettings, data: dict[str, Any], seal: Seal
     target = scope.of_sensor(_fleet(settings), seal.sensor)
     issued = certificate.issued_at(data)
     shipped, check = certificate.stated(data)
-    judged, closings = _read(settings, target, seal.start, seal.end)
+    judged, closings, limit_points = _read(settings, target, seal.start, seal.end)
     again = certificate.build(
         target,
         seal.start,
@@ -458,9 +461,13 @@ def _stated_otherwise(settings: ReportSettings, data: dict[str, Any], seal: Seal
         [closing for closing in closings if closing.closed_at <= issued],
         [event for event in judged.events if event.ts <= issued],
         check,
+        limit_points,
     )
     stated = {field: value for field, value in data.items() if field != "signature"}
-    return certificate.differences(stated, certificate.to_json(again))
+    made = certificate.to_json(again)
+    if "limit_periods" not in stated:
+        del made["limit_periods"]  # issued before certificates listed them; its signature holds
+    return certificate.differences(stated, made)
 
 
 @contextmanager
@@ -502,10 +509,10 @@ def _fleet(settings: ReportSettings) -> Fleet:
 
 def _read(
     settings: ReportSettings, target: scope.Scope, start: datetime, end: datetime
-) -> tuple[Judged, list[ClosedAlert]]:
+) -> tuple[Judged, list[ClosedAlert], list[LimitPoint]]:
     """The target's readings and events that give [start, end) its numbers (those around
-    it included, as compliance.judged_readings asks), and the closings of its alerts
-    since start."""
+    it included, as compliance.judged_readings asks), the closings of its alerts since
+    start, and the fleet registry's limits of its asset over [start, end)."""
     asset, sensor = target.asset.id, target.sensor.id
     with _readings(settings) as readings:
         judged = judged_readings(
@@ -516,7 +523,8 @@ def _read(
             [target.alarm_band, target.legal_band],
             target.rules,
         )
-        return judged, readings.closings(asset, sensor, start)
+        closings = readings.closings(asset, sensor, start)
+        return judged, closings, readings.limit_points(asset, start, end)
 
 
 def _readings(settings: ReportSettings) -> Readings:

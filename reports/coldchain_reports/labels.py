@@ -146,6 +146,21 @@ _DE = {
     "decision_quarantine": "Sperrung",
     "decision_discard": "Entsorgung",
     "calibration_title": "Kalibrierung des Messgeräts (EN 13486)",
+    "limit_periods_title": "Geltende Grenzwerte (Flottenregister)",
+    "limit_periods_none": (
+        "Im Zeitraum galt keine Version des Flottenregisters: es galten die Grenzwerte der "
+        "Flottendatei (oben)."
+    ),
+    "limit_periods_note": (
+        "Jede Version des Flottenregisters gilt ab ihrem Zeitpunkt bis zur nächsten; eine "
+        "Änderung kritischer Grenzwerte ist mit Begründung im Prüfprotokoll des Alarmdienstes "
+        "verzeichnet. Die Zahlen dieses Dokuments sind an den Grenzwerten oben gemessen."
+    ),
+    "col_version": "Version",
+    "col_alarm_max": "Max",
+    "col_alarm_min": "Min",
+    "col_delay": "Verzögerung",
+    "changed_by": "geändert von",
     "calibration_valid": (
         "verifiziert: geprüft am {checked}, {deviation}, nächste Prüfung fällig am {due} "
         "({reference})"
@@ -343,6 +358,21 @@ _EN = {
     "decision_quarantine": "quarantine",
     "decision_discard": "discard",
     "calibration_title": "Recorder calibration (EN 13486)",
+    "limit_periods_title": "Limits in force (fleet registry)",
+    "limit_periods_none": (
+        "No fleet registry version was in force in the period: the fleet file's limits "
+        "above applied."
+    ),
+    "limit_periods_note": (
+        "Each fleet registry version holds from its time until the next; a change of a "
+        "critical limit is recorded with its reason in the alerts service's audit log. "
+        "This document's numbers are measured against the limits above."
+    ),
+    "col_version": "Version",
+    "col_alarm_max": "Max",
+    "col_alarm_min": "Min",
+    "col_delay": "Delay",
+    "changed_by": "changed by",
     "calibration_valid": (
         "verified: checked on {checked}, {deviation}, next check due on {due} ({reference})"
     ),

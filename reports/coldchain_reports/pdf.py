@@ -48,6 +48,7 @@ from coldchain_reports import conventions
 from coldchain_reports.calibration import Calibration, flaws
 from coldchain_reports.certificate import Certificate
 from coldchain_reports.labels import NOT_AVAILABLE, Labels
+from coldchain_reports.limit_periods import LimitPeriod
 from coldchain_reports.plot import temperature_svg
 from coldchain_reports.report import AssetReport
 from coldchain_reports.scope import Scope
@@ -137,6 +138,7 @@ def render_report(report: AssetReport, labels: Labels, path: Path, info: Info) -
                 (labels("alarm_limits"), _alarm_limits(scope, labels)),
             ]
         ),
+        *_limit_periods(report.limit_periods, labels),
         Paragraph(labels("summary"), HEADING),
         _summary(alarm, legal, labels),
         Spacer(1, 4 * mm),
@@ -282,6 +284,7 @@ def render_certificate(certificate: Certificate, labels: Labels, path: Path, inf
         ),
         Paragraph(labels("deviations_title"), HEADING),
         *_deviations(stats.short_deviations, scope, labels, seconds=True),
+        *_limit_periods(certificate.limit_periods, labels),
         *_conventions(conventions.texts(scope, [], labels), labels),
         KeepTogether(_digest(certificate.seal, stats.samples, labels, not certificate.preliminary)),
         KeepTogether(_signature(info, labels)),
@@ -598,6 +601,41 @@ def _deviations(
         _table(heads, rows, right_from=3, text_from=len(heads) - 1),
         Spacer(1, 1.5 * mm),
         Paragraph(escape(labels("deviations_note")), SMALL),
+    ]
+
+
+def _limit_periods(found: Sequence[LimitPeriod], labels: Labels) -> list[Any]:
+    """Which fleet registry version's limits applied when, who changed them and why."""
+    title = Paragraph(labels("limit_periods_title"), HEADING)
+    if not found:
+        return [title, Paragraph(escape(labels("limit_periods_none")), BODY)]
+    heads = [
+        labels("col_version"),
+        labels("start"),
+        labels("end"),
+        labels("col_alarm_max"),
+        labels("col_alarm_min"),
+        labels("col_delay"),
+        labels("reason"),
+    ]
+    rows = [
+        [
+            str(period.limits.version),
+            _stacked(labels.time(period.start)),
+            _stacked(labels.time(period.end)),
+            labels.temperature(period.limits.max_c),
+            labels.temperature(period.limits.min_c),
+            labels.duration(period.limits.delay_s) if period.limits.delay_s is not None else "–",
+            f"{period.limits.reason or labels('none')}\n"
+            f"{labels('changed_by')} {period.limits.changed_by}",
+        ]
+        for period in found
+    ]
+    return [
+        title,
+        _table(heads, rows, right_from=3, text_from=len(heads) - 1),
+        Spacer(1, 1.5 * mm),
+        Paragraph(escape(labels("limit_periods_note")), SMALL),
     ]
 
 

@@ -17,7 +17,7 @@ import httpx
 
 from coldchain.compliance import Sample
 from coldchain.corrective import ClosedAlert
-from coldchain.measurements import ALERT_ACTION, TEMPERATURE
+from coldchain.measurements import ALERT_ACTION, FLEET_LIMITS, TEMPERATURE
 from coldchain_io.influx import (
     InfluxHttp,
     Rows,
@@ -29,6 +29,7 @@ from coldchain_io.influx import (
 from coldchain_io.influxql import literal
 from coldchain_io.lineprotocol import nanoseconds
 from coldchain_reports.errors import IncompleteRecord, InfluxRejected, InfluxUnavailable
+from coldchain_reports.limit_periods import LimitPoint
 
 
 class Readings:
@@ -75,6 +76,17 @@ class Readings:
         )
         return [_closing(row) for row in self.query(influxql)]
 
+    def limit_points(self, asset: str, start: datetime, end: datetime) -> list[LimitPoint]:
+        """The `fleet_limits` points of `asset` that say which limits applied over
+        [start, end) (UTC): the last at or before `start` and those after it before `end`."""
+        select = (
+            'SELECT "version", "category", "max_c", "min_c", "regulatory_max_c", "delay_s", '
+            f'"changed_by", "reason" FROM "{FLEET_LIMITS}" WHERE "asset" = {literal(asset)} '
+        )
+        rows = self.query(f"{select}AND time <= {nanoseconds(start)} ORDER BY time DESC LIMIT 1")
+        rows += self.query(f"{select}AND time > {nanoseconds(start)} AND time < {nanoseconds(end)}")
+        return [_limit_point(row) for row in rows]
+
     def query(self, influxql: str) -> Rows:
         """Run one InfluxQL statement; the `values` rows of all its series, chunk by chunk."""
         try:
@@ -97,6 +109,25 @@ def _values(result: dict[str, Any], database: str) -> Rows:
         return result_rows(result)
     hint = " (is COLDCHAIN_REPORT_INFLUX_DB right?)" if "database" in result["error"] else ""
     raise InfluxRejected(f"query on database {database!r} failed: {result['error']}{hint}")
+
+
+def _limit_point(row: list[Any]) -> LimitPoint:
+    valid_ns, version, category, max_c, min_c, regulatory_max_c, delay_s, by, reason = row
+    return LimitPoint(
+        valid_from=from_ns(int(valid_ns)),
+        version=int(version),
+        category=str(category or ""),
+        max_c=_float(max_c),
+        min_c=_float(min_c),
+        regulatory_max_c=_float(regulatory_max_c),
+        delay_s=_float(delay_s),
+        changed_by=str(by or ""),
+        reason=str(reason or ""),
+    )
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 def _closing(row: list[Any]) -> ClosedAlert:

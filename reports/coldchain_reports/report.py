@@ -18,9 +18,10 @@ from coldchain import compliance
 from coldchain.compliance import Excursion, GraceEvent, PeriodStats, Sample
 from coldchain.corrective import ClosedAlert, answered
 from coldchain.signatures import preliminary, utc_text
-from coldchain_reports import conventions
+from coldchain_reports import conventions, limit_periods
 from coldchain_reports.calibration import Calibration
 from coldchain_reports.errors import InvalidInput
+from coldchain_reports.limit_periods import LimitPeriod, LimitPoint
 from coldchain_reports.scope import Scope
 from coldchain_reports.seal import Seal
 
@@ -53,6 +54,9 @@ class AssetReport:
     """For each excursion beyond the alarm limits (those carried into the period first),
     the closings of the alerts answering it."""
     issued_at: datetime
+    limit_periods: list[LimitPeriod]
+    """The fleet registry's versions in force during the period (empty: none, the fleet
+    file's limits applied)."""
 
     @property
     def preliminary(self) -> bool:
@@ -106,8 +110,10 @@ def build(
     closings: Sequence[ClosedAlert],
     events: Sequence[GraceEvent],
     issued_at: datetime,
+    limit_points: Sequence[LimitPoint] = (),
 ) -> AssetReport:
-    """The report from the readings and events compliance.judged_readings read for it."""
+    """The report from the readings and events compliance.judged_readings read for it,
+    and the asset's `fleet_limits` points that say which limits applied when."""
     start, end = period_bounds(first_day, last_day, scope.timezone)
     interval_s, tz, rules = scope.sensor.interval_s, scope.timezone, scope.rules
 
@@ -137,6 +143,7 @@ def build(
         calibration=calibration,
         actions=answered([*alarm.carried, *alarm.excursions], closings),
         issued_at=issued_at,
+        limit_periods=limit_periods.periods(limit_points, start, end),
     )
 
 
@@ -253,6 +260,7 @@ def to_json(report: AssetReport, csv_sha256: str) -> dict[str, Any]:
         "from": utc_text(report.alarm.start),
         "to": utc_text(report.alarm.end),
         "conventions": conventions.as_json(scope, report.day_lengths),
+        "limit_periods": limit_periods.as_json(report.limit_periods),
         "days": [
             {column: value for column, value in row.items() if column not in _CONVENTION_COLUMNS}
             | {"preliminary": report.day_preliminary(day)}

@@ -27,6 +27,7 @@ from coldchain_alerts.api import routes
 from coldchain_alerts.api.deps import TokenRoute
 from coldchain_alerts.auth import Role
 from coldchain_alerts.bodies import LimitedRoute
+from coldchain_alerts.web import fleet as fleet_pages
 from coldchain_alerts.web import pages
 from coldchain_devstack.servers import wait_until
 from tests.alertsapi import AlertsApi, ApiStack, add_user, csrf_of
@@ -266,7 +267,7 @@ def test_every_route_reads_its_body_through_the_limit_and_the_api_after_the_toke
         importlib.import_module(f"{routes.__name__}.{module.name}")
         for module in pkgutil.iter_modules(routes.__path__)
     ]
-    for module in [*modules, pages]:
+    for module in [*modules, pages, fleet_pages]:
         for route in module.router.routes:
             assert isinstance(route, LimitedRoute), (module.__name__, route)
             if route.path.startswith("/api/"):

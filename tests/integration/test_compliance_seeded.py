@@ -178,6 +178,7 @@ def expected_fields(day: date) -> dict[str, float | int]:
     count = sum(hand.values.values())
     return {
         "preliminary": False,  # every day here has ended
+        "limit_periods": 1,  # one fleet, no change
         "duration_s": duration,
         "interval_s": 60.0,
         "samples": hand.samples,

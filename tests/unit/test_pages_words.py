@@ -11,7 +11,7 @@ import pytest
 from coldchain import alerting
 from coldchain_alerts import lifecycle
 from coldchain_alerts.listing import Step
-from coldchain_alerts.web import words
+from coldchain_alerts.web import fleet, words
 from coldchain_alerts.web.timeline import Line, lines
 
 T0 = datetime(2025, 11, 3, 2, 10, tzinfo=UTC)
@@ -34,7 +34,7 @@ def test_every_refusal_has_a_sentence_in_german_and_english() -> None:
 
 
 def test_every_word_is_in_both_languages() -> None:
-    for key, entry in words.WORDS.items():
+    for key, entry in [*words.WORDS.items(), *fleet.WORDS.items()]:
         assert set(entry) == {"de", "en"}, key
         assert all(entry.values()), key
 

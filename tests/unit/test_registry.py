@@ -142,6 +142,18 @@ def test_history_finds_the_version_of_a_reading_time() -> None:
     assert history.latest is v2 and history.number == 2
 
 
+def test_history_splits_a_span_at_each_version_in_it() -> None:
+    base, v1, v2 = (Fleet.from_data(room(max_c=m)) for m in (6.0, 5.0, 4.0))
+    one, two = T0 + timedelta(hours=1), T0 + timedelta(hours=2)
+    history = FleetHistory(base, [Version(1, one, v1), Version(2, two, v2)])
+    end = T0 + timedelta(hours=3)
+    found = [(a, b, v.number) for a, b, v in history.periods(T0, end)]
+    assert found == [(T0, one, 0), (one, two, 1), (two, end, 2)]
+    assert [(a, b, v.number) for a, b, v in history.periods(one, two)] == [(one, two, 1)]
+    history.add(Version(3, two, v1))  # two versions at one instant: the later number holds
+    assert [v.number for _, _, v in history.periods(T0, end)] == [0, 1, 3]
+
+
 def readings(values: list[float], start: datetime = T0) -> list[Reading]:
     return [
         Reading(sensor="gw.air", ts=start + timedelta(minutes=n), temp_c=value)

@@ -21,7 +21,7 @@ from coldchain.compliance import (
     local_day_bounds,
 )
 from coldchain.contract import EventKind
-from coldchain.rollup import day_records, local_date, touched_days
+from coldchain.rollup import Part, day_in_parts, day_records, local_date, touched_days
 
 CHILLED = Band(max_c=6.0, min_c=-1.0)
 LEGAL_MAX_C = 7.0
@@ -249,3 +249,40 @@ def test_an_excursion_longer_than_the_bound_is_judged_from_the_bound() -> None:
                               BERLIN, RULES)  # fmt: skip
     (carried,) = day.carried
     assert carried.start == bound and carried.ongoing
+
+
+def test_a_limit_lowered_below_a_spell_going_on_counts_it_from_the_new_part() -> None:
+    """5 °C from 10:00 to 14:00 local, 3 °C otherwise, every minute; the alarm maximum
+    goes from 6 to 4 °C at 12:00. Before noon 5 °C is in range, so the spell is an
+    excursion of the new limit: 2 h (7200 s) 1 K above, 120 K·min, one excursion."""
+    day = date(2026, 6, 10)
+    start, end = local_day_bounds(day)
+    noon = start + timedelta(hours=12)
+    samples = [
+        Sample(start + timedelta(minutes=m), 5.0 if 600 <= m < 840 else 3.0)
+        for m in range(-5, 24 * 60 + 5)
+    ]
+    parts = [
+        Part(start, noon, CHILLED, 6.0, Rules(PRESETS["meat_products"].limits()), samples),
+        Part(
+            noon, end, Band(4.0, -1.0), 6.0,
+            Rules(PRESETS["meat_products"].limits(max_c=4.0)), samples,
+        ),
+    ]  # fmt: skip
+    record = day_in_parts(parts, day, 60.0)
+    assert record.limit_periods == 2 and record.alarm_band == Band(4.0, -1.0)
+    fields = record.fields()
+    assert (fields["excursion_s"], fields["degree_minutes"]) == (7200.0, pytest.approx(120.0))
+    assert (fields["excursions"], fields["short_deviations"]) == (1, 0)
+    assert (fields["samples"], fields["coverage_pct"]) == (1440, 100.0)
+    assert fields["above_legal_s"] == 0.0
+
+
+def test_one_part_gives_the_record_of_day_records() -> None:
+    day = date(2026, 3, 29)
+    start, end = local_day_bounds(day)
+    samples = [Sample(start + timedelta(minutes=m), 4.0 + (m % 97) / 10) for m in range(-3, 1400)]
+    rules = Rules(PRESETS["meat_products"].limits(delay_s=300))
+    (expected,) = day_records(samples, day, day, CHILLED, LEGAL_MAX_C, 60.0, BERLIN, rules)
+    record = day_in_parts([Part(start, end, CHILLED, LEGAL_MAX_C, rules, samples)], day, 60.0)
+    assert record.fields() == pytest.approx(expected.fields())

@@ -31,6 +31,7 @@ WORDS: dict[str, dict[str, str]] = {
         "en": "The form has expired. Please send it again.",
     },
     "inbox": {"de": "Alarme", "en": "Alerts"},
+    "fleet": {"de": "Flotte", "en": "Fleet"},
     "show_open": {"de": "Offen", "en": "Open"},
     "show_all": {"de": "Alle", "en": "All"},
     "standing_unacknowledged": {"de": "Unbestätigt", "en": "Unacknowledged"},
