@@ -11,6 +11,9 @@ under a real uvicorn, on a real Mosquitto, as in test_alerts_api_schema.py.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -24,6 +27,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
+from sqlalchemy import select
 from starlette.routing import BaseRoute, Mount, Route
 
 from coldchain.contract import AlertEvent, AlertState, Severity
@@ -32,7 +36,7 @@ from coldchain_alerts import lifecycle, people, policies, registry
 from coldchain_alerts.auth import Role
 from coldchain_alerts.db import make_engine, make_sessionmaker, migrate
 from coldchain_alerts.main import create_app
-from coldchain_alerts.models import Alert, GatewayIdentity
+from coldchain_alerts.models import Alert, AuditEntry, GatewayIdentity
 from coldchain_alerts.settings import AlertsSettings
 from coldchain_devstack import REPO
 from coldchain_devstack.servers import Mosquitto, free_port, wait_until
@@ -631,3 +635,38 @@ def test_sites_are_given_and_changed_by_an_admin_of_every_site_with_audit_entrie
     entries = admin.get("/api/v1/audit").json()
     changed = [e for e in entries if e["action"] == "user.sites_changed"]
     assert [e["subject"] for e in changed][-2:] == ["user:hub-officer", "user:hub-officer"]
+
+
+def test_the_command_line_gives_and_changes_sites(database_url: str, tmp_path: Path) -> None:
+    """`user add ... --site` (repeated), `user sites`; on SQLite and PostgreSQL."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COLDCHAIN_")}
+    env["COLDCHAIN_ALERTS_DATABASE_URL"] = database_url
+    cli = str(Path(sys.executable).parent / "coldchain-alerts")
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [cli, *args], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+        )
+
+    added = run(
+        "user", "add", "anna", "officer", "--site", CANTEEN, "--site", "farm-1", "--no-password"
+    )
+    assert added.returncode == 0, added.stdout + added.stderr
+    assert run("user", "sites", "anna").stdout.split("\n")[:2] == [
+        "anna: canteen officer",
+        "anna: farm-1 officer",
+    ]
+    assert run("user", "sites", "anna", f"{CANTEEN}:viewer").stdout == "anna: canteen viewer\n"
+    refused = run("user", "sites", "anna", "can+teen:officer")
+    assert refused.returncode == 2 and "not a site id" in refused.stdout
+    assert run("user", "sites", "anna", "canteen:boss").returncode == 2
+    assert run("user", "sites", "anna", "--every-site").stdout == "anna: every site, officer\n"
+    engine = make_engine(database_url)
+    try:
+        with make_sessionmaker(engine)() as session:
+            actions = session.scalars(
+                select(AuditEntry.action).where(AuditEntry.subject == "user:anna")
+            ).all()
+    finally:
+        engine.dispose()
+    assert actions == ["user.created", *["user.sites_changed"] * 3]
