@@ -618,7 +618,7 @@ def test_a_user_of_one_site_works_with_that_sites_objects(service: Service) -> N
     _status(officer.post("/api/v1/fleet/changes", json=change), 201)
     _status(viewer.post("/api/v1/fleet/changes", json=change | {"value": 3.0}), 403)
     me = officer.get("/api/v1/me").json()
-    assert me["sites"] == {CANTEEN: "officer"}
+    assert me["sites"] == [{"site": CANTEEN, "role": "officer"}]
     _status(service.browser("canteen-officer").get(f"/alerts/{canteen}"), 200)
 
 
@@ -626,11 +626,14 @@ def test_sites_are_given_and_changed_by_an_admin_of_every_site_with_audit_entrie
     service: Service,
 ) -> None:
     admin = service.api("hub-admin")
-    _status(admin.put("/api/v1/users/hub-officer/sites", json={"sites": {HUB: "viewer"}}), 200)
+    viewer = {"site": HUB, "role": "viewer"}
+    _status(admin.put("/api/v1/users/hub-officer/sites", json={"sites": [viewer]}), 200)
     scoped = admin.get("/api/v1/users").json()
-    assert {u["username"]: u["sites"] for u in scoped}["hub-officer"] == {HUB: "viewer"}
-    bad = admin.put("/api/v1/users/hub-officer/sites", json={"sites": {"+": "viewer"}})
-    _status(bad, 422)
+    assert {u["username"]: u["sites"] for u in scoped}["hub-officer"] == [viewer]
+    for bad in ([{"site": "+", "role": "viewer"}], []):
+        _status(admin.put("/api/v1/users/hub-officer/sites", json={"sites": bad}), 422)
+    twice = [viewer, viewer | {"role": "admin"}]
+    _status(admin.put("/api/v1/users/hub-officer/sites", json={"sites": twice}), 409)
     _status(admin.put("/api/v1/users/hub-officer/sites", json={"sites": None}), 200)
     entries = admin.get("/api/v1/audit").json()
     changed = [e for e in entries if e["action"] == "user.sites_changed"]

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -34,15 +34,31 @@ Username = Field(pattern=USERNAME)
 UsernamePath = Annotated[str, Path(pattern=USERNAME)]
 
 
-SiteId = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
+class SiteRole(BaseModel):
+    """A site a user works at, and the role there."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    site: str = Field(pattern=ID_PATTERN)
+    role: Role
+
+
 Sites = Annotated[
-    dict[SiteId, Role] | None,
+    list[SiteRole] | None,
     Field(
         min_length=1,
         max_length=1000,
         description="The user's sites and the role at each; null: every site, with `role`.",
     ),
 ]
+
+
+def _by_site(sites: list[SiteRole] | None) -> dict[str, Role]:
+    """The sites as a mapping; a site given twice with two roles is refused (409)."""
+    found = {entry.site: entry.role for entry in sites or []}
+    if len(found) != len({(entry.site, entry.role) for entry in sites or []}):
+        raise people.Conflict("a site is given with two roles: give each site one role")
+    return found
 
 
 class UserOut(BaseModel):
@@ -100,7 +116,9 @@ def _out(session: Session, user: User) -> UserOut:
         role=Role(user.role),
         language=user.language,
         active=user.active,
-        sites=None if sites is None else dict(sites),
+        sites=None
+        if sites is None
+        else [SiteRole(site=site, role=role) for site, role in sorted(sites.items())],
     )
 
 
@@ -114,7 +132,12 @@ def list_users(session: SessionDep, user: Admin) -> list[UserOut]:
     return [_out(session, row) for row in session.scalars(select(User).order_by(User.username))]
 
 
-@router.post("/users", response_model=UserOut, status_code=201, responses={409: {"model": Problem}})
+@router.post(
+    "/users",
+    response_model=UserOut,
+    status_code=201,
+    responses={409: {"model": Problem}},
+)
 def create_user(body: UserIn, session: WriteSessionDep, user: Admin) -> UserOut:
     created = people.add_user(
         session,
@@ -124,7 +147,7 @@ def create_user(body: UserIn, session: WriteSessionDep, user: Admin) -> UserOut:
         body.password,
         body.display_name,
         body.language,
-        body.sites,
+        _by_site(body.sites),
     )
     session.commit()
     return _out(session, created)
@@ -139,13 +162,17 @@ def change_user(
     return _out(session, changed)
 
 
-@router.put("/users/{username}/sites", response_model=UserOut, responses={404: {"model": Problem}})
+@router.put(
+    "/users/{username}/sites",
+    response_model=UserOut,
+    responses={404: {"model": Problem}, 409: {"model": Problem}},
+)
 def set_sites(
     username: UsernamePath, body: SitesIn, session: WriteSessionDep, user: Admin
 ) -> UserOut:
     """The user's sites and role at each, replacing those before; null: every site."""
     changed = people.get_user(session, username)
-    access.set_sites(session, user.username, changed, body.sites or {})
+    access.set_sites(session, user.username, changed, _by_site(body.sites))
     session.commit()
     return _out(session, changed)
 
