@@ -13,7 +13,7 @@ Another site's object is answered as one that does not exist (404), never as for
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -59,13 +59,6 @@ class Access:
     def visible(self) -> frozenset[str] | None:
         """The sites the user sees; None: every site."""
         return None if self.sites is None else frozenset(self.sites)
-
-    def where(self, roles: Collection[Role]) -> frozenset[str] | None:
-        """The sites where the user has one of `roles`; None: every site (all-sites user
-        with such a role)."""
-        if self.sites is None:
-            return None if self.role in roles else frozenset()
-        return frozenset(site for site, role in self.sites.items() if role in roles)
 
 
 def access_of(session: Session, user: User) -> Access:
