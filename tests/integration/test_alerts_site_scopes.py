@@ -109,6 +109,14 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/alerts/{alert_id}/acknowledge"): SITE,
     ("POST", "/alerts/{alert_id}/decision"): SITE,
     ("POST", "/alerts/{alert_id}/close"): SITE,
+    ("GET", "/api/v1/calibration"): SITE,
+    ("POST", "/api/v1/calibration"): SITE,
+    # The fleet pages show and change every site's fleet.
+    ("GET", "/fleet"): HUB_ONLY,
+    ("GET", "/fleet/history"): HUB_ONLY,
+    ("POST", "/fleet/change"): HUB_ONLY,
+    ("POST", "/fleet/requests/{request_id}/approve"): HUB_ONLY,
+    ("POST", "/fleet/requests/{request_id}/refuse"): HUB_ONLY,
 }
 
 
@@ -673,3 +681,56 @@ def test_the_command_line_gives_and_changes_sites(database_url: str, tmp_path: P
     finally:
         engine.dispose()
     assert actions == ["user.created", *["user.sites_changed"] * 3]
+
+
+# --- calibration and the fleet pages ----------------------------------------------------
+
+CHECK = {
+    "checked_on": "2026-11-01",
+    "reference": "Testo 735-2 #4711",
+    "deviation_k": 0.2,
+    "checked_by": "Kalibrierlabor Nord",
+}
+
+
+@probe("GET", "/api/v1/calibration")
+def _calibration_list(s: Service) -> None:
+    hub_admin = s.api("hub-admin")
+    entered = hub_admin.post("/api/v1/calibration", json=CHECK | {"sensor": "cold-room-1.air"})
+    _status(entered, 201)
+    seen = s.api("canteen-officer").get("/api/v1/calibration").json()
+    assert all(check["sensor"] != "cold-room-1.air" for check in seen), seen
+
+
+@probe("POST", "/api/v1/calibration")
+def _calibration_entry(s: Service) -> None:
+    hub_admin = s.api("hub-admin")
+    before = hub_admin.get("/api/v1/calibration", params={"sensor": "cold-room-1.air"}).json()
+    answer = s.api("canteen-officer").post(
+        "/api/v1/calibration", json=CHECK | {"sensor": "cold-room-1.air"}
+    )
+    _status(answer, 404)
+    after = hub_admin.get("/api/v1/calibration", params={"sensor": "cold-room-1.air"}).json()
+    assert after == before
+
+
+def _fleet_page(method: str, path: str) -> Probe:
+    def check(s: Service) -> None:
+        browser = s.browser("canteen-admin")
+        concrete = path.format(request_id=s.seeded.request)
+        form = {"csrf": "x", "asset": "cold-room-1", "field": "max_c", "value": "3"}
+        answer = browser.request(method, concrete, data=form if method == "POST" else None)
+        _status(answer, 403)
+        assert "Benutzer aller Standorte" in answer.text
+
+    return check
+
+
+for _method, _path in [
+    ("GET", "/fleet"),
+    ("GET", "/fleet/history"),
+    ("POST", "/fleet/change"),
+    ("POST", "/fleet/requests/{request_id}/approve"),
+    ("POST", "/fleet/requests/{request_id}/refuse"),
+]:
+    probe(_method, _path)(_fleet_page(_method, _path))

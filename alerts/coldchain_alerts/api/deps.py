@@ -228,4 +228,4 @@ FleetChanger = Annotated[
 HubFleetChanger = Annotated[
     Access, Depends(_requiring(ACTING, "replace the whole fleet", everywhere=True))
 ]
-CalibrationChecker = Annotated[User, Depends(_requiring(ACTING, "enter calibration checks"))]
+CalibrationChecker = Annotated[Access, Depends(_requiring(ACTING, "enter calibration checks"))]
