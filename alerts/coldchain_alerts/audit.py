@@ -8,21 +8,23 @@ service updates or deletes them. The chain's hashing and checking are pure
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from coldchain import auditchain, measurements
 from coldchain_alerts.db import read_snapshot
 from coldchain_alerts.influx import InfluxError
-from coldchain_alerts.models import AuditEntry, AuditHead, InfluxDeadLetter, InfluxOutbox
+from coldchain_alerts.models import Alert, AuditEntry, AuditHead, InfluxDeadLetter, InfluxOutbox
 from coldchain_alerts.outbox import queue
 from coldchain_io.lineprotocol import point
+
+_Query = TypeVar("_Query", bound=Select[Any])
 
 SYSTEM = "system"
 """The actor of what the service does by itself (alert events, escalation)."""
@@ -95,18 +97,29 @@ def _locked_head(session: Session) -> AuditHead:
     return head
 
 
-def entries(session: Session, batch: int = 1000) -> Iterator[auditchain.Entry]:
-    """Every entry in `seq` order, read in batches."""
+def entries(
+    session: Session, batch: int = 1000, sites: Collection[str] | None = None
+) -> Iterator[auditchain.Entry]:
+    """Every entry in `seq` order, read in batches; with `sites`, only those about alerts
+    of these sites (`of_sites`)."""
     after = 0
     while True:
-        rows = session.scalars(
-            select(AuditEntry).where(AuditEntry.seq > after).order_by(AuditEntry.seq).limit(batch)
-        ).all()
+        query = select(AuditEntry).where(AuditEntry.seq > after)
+        rows = session.scalars(of_sites(query, sites).order_by(AuditEntry.seq).limit(batch)).all()
         if not rows:
             return
         for row in rows:
             yield as_entry(row)
         after = rows[-1].seq
+
+
+def of_sites(query: _Query, sites: Collection[str] | None) -> _Query:
+    """Only the entries about alerts of `sites` (None: every entry). What a user of some
+    sites may read of the log: their alerts' steps; not logins, users, contacts or the
+    fleet, which are the hub's (docs/security.md)."""
+    if sites is None:
+        return query
+    return query.where(AuditEntry.alert_id.in_(select(Alert.id).where(Alert.site.in_(sites))))
 
 
 def as_entry(row: AuditEntry) -> auditchain.Entry:

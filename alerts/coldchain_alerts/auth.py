@@ -34,6 +34,8 @@ TOKEN_PREFIX = "cct_"
 
 
 class Role(StrEnum):
+    VIEWER = "viewer"
+    """Reads alerts, the fleet and policies; not the audit log; changes nothing."""
     OFFICER = "officer"
     """Hygiene officer: reads, acknowledges and closes alerts."""
     AUDITOR = "auditor"
@@ -44,6 +46,8 @@ class Role(StrEnum):
 
 #: Roles allowed to acknowledge and close alerts.
 ACTING = frozenset({Role.OFFICER, Role.ADMIN})
+#: Roles allowed to read the audit log.
+AUDITING = frozenset({Role.AUDITOR, Role.OFFICER, Role.ADMIN})
 
 
 class PasswordTooShort(ValueError):

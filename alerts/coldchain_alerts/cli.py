@@ -28,6 +28,7 @@ from coldchain.contract import ID_PATTERN
 from coldchain.errors import FleetConfigError
 from coldchain.fleet import Fleet, parse_yaml
 from coldchain_alerts import (
+    access,
     calibration,
     gateways,
     outbox,
@@ -154,9 +155,15 @@ def user_add(
         bool, typer.Option(help="Read the password from standard input, not a prompt.")
     ] = False,
     no_password: Annotated[bool, typer.Option(help="A machine account: tokens only.")] = False,
+    site: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A site the user works at, with ROLE; repeat for more. None: every site."
+        ),
+    ] = None,
     env_file: EnvFile = None,
 ) -> None:
-    """Add a user: officer, auditor or admin."""
+    """Add a user: viewer, officer, auditor or admin, at every site or at --site only."""
     password = None
     if not no_password:
         password = (
@@ -167,10 +174,62 @@ def user_add(
     sessions = _sessions(_settings(env_file))
     try:
         with sessions.begin() as session:
-            people.add_user(session, _actor(), username, role, password, display_name, language)
+            people.add_user(
+                session,
+                _actor(),
+                username,
+                role,
+                password,
+                display_name,
+                language,
+                dict.fromkeys(site or [], role),
+            )
     except (people.Conflict, ValueError) as exc:
         raise _fail(str(exc)) from None
-    console.print(f"added {role.value} {username}")
+    console.print(f"added {role.value} {username} at {', '.join(site) if site else 'every site'}")
+
+
+@user_app.command("sites")
+def user_sites(
+    username: str,
+    site: Annotated[
+        list[str] | None,
+        typer.Argument(help="SITE:ROLE, e.g. canteen:officer; replaces the user's sites."),
+    ] = None,
+    every_site: Annotated[
+        bool, typer.Option(help="Let the user work at every site, with their role.")
+    ] = False,
+    env_file: EnvFile = None,
+) -> None:
+    """Show a user's sites, or give them new ones (SITE:ROLE ...), or --every-site."""
+    if site and every_site:
+        raise _fail("give sites or --every-site, not both")
+    try:
+        wanted = dict(_site_role(text) for text in site or [])
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    sessions = _sessions(_settings(env_file))
+    try:
+        with sessions.begin() as session:
+            user = people.get_user(session, username)
+            if wanted or every_site:
+                access.set_sites(session, _actor(), user, wanted)
+            shown = access.access_of(session, user)
+    except (people.NotFound, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    if shown.sites is None:
+        console.print(f"{username}: every site, {shown.role.value}")
+    for name, role in sorted((shown.sites or {}).items()):
+        console.print(f"{username}: {name} {role.value}")
+
+
+def _site_role(text: str) -> tuple[str, Role]:
+    name, _, role = text.partition(":")
+    try:
+        return name, Role(role)
+    except ValueError:
+        roles = ", ".join(r.value for r in Role)
+        raise ValueError(f"{text!r}: write SITE:ROLE, ROLE one of {roles}") from None
 
 
 @token_app.command("create")

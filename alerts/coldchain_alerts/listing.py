@@ -40,6 +40,8 @@ class Filters:
     """Alerts whose condition began before this."""
     standings: Collection[Standing] | None = None
     """Alerts of any of these standings."""
+    sites: Collection[str] | None = None
+    """Alerts of any of these sites (coldchain_alerts.access: the sites a user sees)."""
 
 
 def standing_rank() -> ColumnElement[int]:
@@ -80,6 +82,8 @@ def search(session: Session, filters: Filters, limit: int, offset: int = 0) -> l
         query = query.where(standing_rank().in_(ranks))
     if filters.site is not None:
         query = query.where(Alert.site == filters.site)
+    if filters.sites is not None:
+        query = query.where(Alert.site.in_(filters.sites))
     if filters.asset is not None:
         query = query.where(Alert.asset == filters.asset)
     if filters.active is not None:
@@ -95,11 +99,15 @@ def search(session: Session, filters: Filters, limit: int, offset: int = 0) -> l
     return list(session.scalars(ordered.limit(limit).offset(offset)))
 
 
-def counts(session: Session) -> dict[Standing, int]:
-    """How many alerts there are of each standing (every standing, 0 for none)."""
+def counts(session: Session, sites: Collection[str] | None = None) -> dict[Standing, int]:
+    """How many alerts there are of each standing (every standing, 0 for none), at
+    `sites` (None: every site)."""
     # Grouped in a subquery: PostgreSQL would not match the CASE's parameters of the
     # GROUP BY to those of the SELECT.
-    ranks = select(standing_rank().label("rank")).subquery()
+    ranked = select(standing_rank().label("rank"))
+    if sites is not None:
+        ranked = ranked.where(Alert.site.in_(sites))
+    ranks = ranked.subquery()
     grouped = select(ranks.c.rank, func.count()).group_by(ranks.c.rank)
     by_rank = {rank: count for rank, count in session.execute(grouped)}
     return {standing: by_rank.get(r, 0) for standing, r in STANDING_RANK.items()}

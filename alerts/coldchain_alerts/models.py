@@ -174,6 +174,22 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
+class UserSite(Base):
+    """A site a user works at, with the user's role there (coldchain_alerts.access).
+
+    A user without rows works at every site with the role of `User.role`; a user with
+    rows sees and changes only their sites' alerts, fleet, gateways and policies.
+    """
+
+    __tablename__ = "user_site"
+    __table_args__ = (UniqueConstraint("user_id", "site"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"), index=True)
+    site: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(16))
+
+
 class ApiToken(Base):
     """A token for machines. Only its SHA-256 is stored; the token is shown once."""
 

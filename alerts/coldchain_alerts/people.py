@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from coldchain_alerts import audit
+from coldchain_alerts import access, audit
 from coldchain_alerts.auth import Role, hash_password, new_token
 from coldchain_alerts.models import ApiToken, Contact, User
 
@@ -29,7 +30,9 @@ def add_user(
     password: str | None,
     display_name: str = "",
     language: str = "de",
+    sites: Mapping[str, Role] | None = None,
 ) -> User:
+    """A new user; with `sites`, one who works at those sites only (coldchain_alerts.access)."""
     if session.scalars(select(User).where(User.username == username)).one_or_none():
         raise Conflict(f"a user named {username!r} exists already")
     user = User(
@@ -50,6 +53,8 @@ def add_user(
         subject=f"user:{username}",
         detail={"role": role.value, "display_name": user.display_name, "language": language},
     )
+    if sites:
+        access.set_sites(session, actor, user, sites)
     return user
 
 

@@ -194,6 +194,22 @@ def message(row: FleetVersion) -> FleetVersionMessage:
     )
 
 
+def site_of_path(session: Session, path: str) -> str | None:
+    """The site of the value at `path` in the newest version; None if it holds no such
+    site, asset, gateway or sensor."""
+    base = newest(session)
+    return None if base is None else registry.site_of(registry.flatten(data_of(base)), path)
+
+
+def sites_of_request(session: Session, request_id: int) -> set[str]:
+    """Every site a change request touches, in the version it changes and in its result."""
+    request = session.get(FleetRequest, request_id)
+    if request is None:
+        raise NotFound(f"there is no fleet change request {request_id}")
+    base = session.get(FleetVersion, request.base_version) if request.base_version else None
+    return registry.sites_touched(data_of(base) if base else {}, data_of(request))
+
+
 def loosens_of(request: FleetRequest) -> list[str]:
     found: list[str] = json.loads(request.loosens)
     return found

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import bisect
 import copy
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -100,6 +100,35 @@ def changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Change]:
         for path in sorted(before.keys() | after.keys())
         if before.get(path) != after.get(path) or (path in before) != (path in after)
     ]
+
+
+def site_of(flat: Mapping[str, Any], path: str) -> str | None:
+    """The site a value of a flattened fleet (`flatten`) belongs to; None if the
+    fleet does not hold the path's site, asset, gateway or sensor."""
+    kind, _, rest = path.partition("/")
+    key = rest.split("/", 1)[0]
+    if kind == "sites":
+        return key
+    if kind == "sensors":
+        gateway = flat.get(f"sensors/{key}/gateway")
+        return None if gateway is None else flat.get(f"gateways/{gateway}/site")
+    found = flat.get(f"{kind}/{key}/site")
+    return None if found is None else str(found)
+
+
+def sites_touched(old: Mapping[str, Any], new: Mapping[str, Any]) -> set[str]:
+    """Every site a change from `old` to `new` touches: the site of each changed value,
+    before and after the change (a change that moved something touches both sites)."""
+    before, after = flatten(old), flatten(new)
+    touched = set()
+    for change in changes(old, new):
+        touched |= {site_of(before, change.path), site_of(after, change.path)}
+    return {site for site in touched if site is not None}
+
+
+def only_sites(data: Mapping[str, Any], sites: Collection[str]) -> dict[str, Any]:
+    """A fleet's data with only the sites in `sites`: what a user of those sites sees."""
+    return {**data, "sites": [site for site in data.get("sites", []) if site["id"] in sites]}
 
 
 def needs_reason(found: Iterable[Change]) -> bool:

@@ -212,6 +212,7 @@ OPERATIONS = [
     ("GET", "/api/v1/users"),
     ("POST", "/api/v1/users"),
     ("PATCH", "/api/v1/users/{username}"),
+    ("PUT", "/api/v1/users/{username}/sites"),
     ("POST", "/api/v1/users/{username}/tokens"),
     ("DELETE", "/api/v1/tokens/{token_id}"),
     ("GET", "/api/v1/audit"),

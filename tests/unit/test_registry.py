@@ -20,7 +20,9 @@ from coldchain.registry import (
     flatten,
     loosened,
     needs_reason,
+    only_sites,
     set_value,
+    sites_touched,
 )
 
 DEMO = Path(__file__).resolve().parents[2] / "fleet" / "dortmund-hub.yaml"
@@ -66,6 +68,39 @@ def test_paths_name_every_value_of_the_demo_fleet() -> None:
     assert flat["gateways/van-1/plate"] == "DO-RW 101"
     assert flat["sensors/van-1.door/kind"] == "door"
     assert flat["sites/dortmund-hub/timezone"] == "Europe/Berlin"
+
+
+def two_sites() -> dict[str, Any]:
+    """The demo fleet and a canteen with a room of its own."""
+    data = demo()
+    canteen = room()["sites"][0] | {"id": "canteen", "name": "Kantine"}
+    data["sites"].append(canteen)
+    return data
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "sites"),
+    [
+        ("assets/room/limits/max_c", 4.0, {"canteen"}),
+        ("sensors/gw.air/interval_s", 30, {"canteen"}),
+        ("gateways/gw/plate", None, set()),
+        ("gateways/van-1/plate", "DO-X 1", {"dortmund-hub"}),
+        ("sites/canteen/name", "Mensa", {"canteen"}),
+    ],
+)
+def test_a_change_touches_the_site_of_each_value_it_changes(
+    path: str, value: Any, sites: set[str]
+) -> None:
+    before = two_sites()
+    assert sites_touched(before, set_value(before, path, value)) == sites
+
+
+def test_a_site_added_or_removed_touches_that_site_only() -> None:
+    before = two_sites()
+    after = only_sites(before, {"dortmund-hub"})
+    assert [site["id"] for site in after["sites"]] == ["dortmund-hub"]
+    assert sites_touched(before, after) == {"canteen"}
+    assert sites_touched(after, before) == {"canteen"}
 
 
 def test_a_set_value_is_the_one_change_and_needs_a_reason() -> None:

@@ -19,7 +19,8 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, Field
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from coldchain_alerts.auth import ACTING, Role, user_for_token
+from coldchain_alerts.access import Access, access_of
+from coldchain_alerts.auth import ACTING, AUDITING, Role, user_for_token
 from coldchain_alerts.bodies import CLOSE, LimitedRoute
 from coldchain_alerts.models import User
 from coldchain_alerts.settings import AlertsSettings
@@ -154,24 +155,77 @@ class TokenRoute(LimitedRoute):
             _caller(session, credentials)
 
 
-def _requiring(roles: frozenset[Role], what: str) -> Callable[[User], User]:
-    def check(user: Annotated[User, Depends(api_user)]) -> User:
-        if Role(user.role) not in roles:
-            raise HTTPException(403, f"your role ({user.role}) may not {what}")
-        return user
+def api_access(session: SessionDep, user: Annotated[User, Depends(api_user)]) -> Access:
+    """Who is calling and where they work (coldchain_alerts.access)."""
+    return access_of(session, user)
+
+
+def _requiring(
+    roles: frozenset[Role], what: str, everywhere: bool = False
+) -> Callable[[Access], Access]:
+    """A caller with one of `roles` at some site; `everywhere`: a user of every site.
+
+    Which site an object is at is the route's to check (`seen`, `acting_at`)."""
+
+    def check(access: Annotated[Access, Depends(api_access)]) -> Access:
+        if not access.roles() & roles:
+            raise HTTPException(403, f"your role ({_roles(access)}) may not {what}")
+        if everywhere and not access.everywhere:
+            raise HTTPException(
+                403, f"only a user of every site may {what}; you work at {_roles(access)}"
+            )
+        return access
 
     return check
 
 
-Reader = Annotated[User, Depends(api_user)]
-Actor = Annotated[User, Depends(_requiring(ACTING, "acknowledge or close alerts"))]
+def _roles(access: Access) -> str:
+    if access.sites is None:
+        return access.role.value
+    return ", ".join(f"{site}: {role.value}" for site, role in sorted(access.sites.items()))
+
+
+def missing(what: str) -> HTTPException:
+    """The answer for an object of a site the caller does not see: as if it did not exist."""
+    return HTTPException(404, f"there is no {what}")
+
+
+def seen(access: Access, site: str, what: str) -> None:
+    """Refuse (404) what is at a site the caller does not see."""
+    if not access.sees(site):
+        raise missing(what)
+
+
+def acting_at(access: Access, site: str, what: str, roles: frozenset[Role] = ACTING) -> None:
+    """Refuse a change at `site`: 404 if the caller does not see the site, 403 if their
+    role there may not make it."""
+    seen(access, site, what)
+    role = access.role_at(site)
+    if role not in roles:
+        raise HTTPException(403, f"your role at {site} ({role}) may not change the {what}")
+
+
+Me = Annotated[User, Depends(api_user)]
+Reader = Annotated[Access, Depends(api_access)]
+AuditReader = Annotated[Access, Depends(_requiring(AUDITING, "read the audit log"))]
+Actor = Annotated[Access, Depends(_requiring(ACTING, "acknowledge or close alerts"))]
+HubActor = Annotated[
+    Access,
+    Depends(_requiring(ACTING, "hand certificates to partners", everywhere=True)),
+]
 Admin = Annotated[
-    User, Depends(_requiring(frozenset({Role.ADMIN}), "change contacts, policies or users"))
+    Access,
+    Depends(
+        _requiring(frozenset({Role.ADMIN}), "change contacts, policies or users", everywhere=True)
+    ),
 ]
 GatewayAdmin = Annotated[
-    User, Depends(_requiring(frozenset({Role.ADMIN}), "register or retire gateways"))
+    Access, Depends(_requiring(frozenset({Role.ADMIN}), "register or retire gateways"))
 ]
 FleetChanger = Annotated[
-    User, Depends(_requiring(ACTING, "change the fleet or approve changes to it"))
+    Access, Depends(_requiring(ACTING, "change the fleet or approve changes to it"))
 ]
-CalibrationChecker = Annotated[User, Depends(_requiring(ACTING, "enter calibration checks"))]
+HubFleetChanger = Annotated[
+    Access, Depends(_requiring(ACTING, "replace the whole fleet", everywhere=True))
+]
+CalibrationChecker = Annotated[Access, Depends(_requiring(ACTING, "enter calibration checks"))]

@@ -21,6 +21,7 @@ from coldchain.contract import MAX_REASON_CHARS
 from coldchain.fleet import Fleet
 from coldchain.languages import Language
 from coldchain_alerts import registry
+from coldchain_alerts.access import access_of
 from coldchain_alerts.api.deps import NO_NUL, Id
 from coldchain_alerts.auth import ACTING, Role, csrf_ok
 from coldchain_alerts.bodies import LimitedRoute
@@ -121,6 +122,13 @@ WORDS: dict[str, dict[str, str]] = {
         "de": "Die Änderung wurde nicht angenommen:",
         "en": "The change was not accepted:",
     },
+    "fleet_every_site": {
+        "de": "Die Flottenseiten sind für Benutzer aller Standorte: Sie sähen hier andere "
+        "Standorte. Die Grenzwerte Ihrer Standorte ändern Sie über die API "
+        "(/api/v1/fleet/changes).",
+        "en": "The fleet pages are for users of every site: they would show you other "
+        "sites. Change your sites' limits through the API (/api/v1/fleet/changes).",
+    },
     "fleet_read_only": {
         "de": "Ihre Rolle kann die Flotte nur lesen.",
         "en": "Your role can only read the fleet.",
@@ -158,6 +166,8 @@ class Refused(Exception):
 def fleet_page(request: Request, done: str = "") -> Response:
     with request.app.state.service.sessions() as session:
         user = pages._user(request, session)
+        if not access_of(session, user).everywhere:
+            return _not_every_site(request, user)
         return _fleet(request, session, user, done=done)
 
 
@@ -165,6 +175,8 @@ def fleet_page(request: Request, done: str = "") -> Response:
 def history_page(request: Request) -> Response:
     with request.app.state.service.sessions() as session:
         user = pages._user(request, session)
+        if not access_of(session, user).everywhere:
+            return _not_every_site(request, user)
         found = registry.requests(session, limit=HISTORY)
         return _render(request, "fleet_history.html", user, requests=[_request(r) for r in found])
 
@@ -222,6 +234,8 @@ def _act(request: Request, csrf: str, step: Callable[[Session, User, Language], 
     with service.writes() as session:
         user = pages._user(request, session)
         language = pages._language(request, user)
+        if not access_of(session, user).everywhere:
+            return _not_every_site(request, user)
         if not csrf_ok(request.session.get("csrf"), csrf):
             return _fleet(request, session, user, error=word("form_expired", language), status=400)
         if Role(user.role) not in ACTING:
@@ -240,6 +254,12 @@ def _act(request: Request, csrf: str, step: Callable[[Session, User, Language], 
     if done in ("changed", "approved"):
         service.publish_fleet()
     return RedirectResponse(f"/fleet?done={done}", status_code=303)
+
+
+def _not_every_site(request: Request, user: User) -> Response:
+    """The fleet pages show and change every site's fleet: a user of some sites gets 403."""
+    language = pages._language(request, user)
+    return pages.refused(request, 403, [word("fleet_every_site", language)])
 
 
 def _number(value: str, language: Language) -> float | None:

@@ -38,8 +38,9 @@ from coldchain.contract import EARLIEST_TIMESTAMP
 from coldchain.languages import Language
 from coldchain.rulenames import rule_name
 from coldchain_alerts import audit, lifecycle, listing
+from coldchain_alerts.access import Access, access_of
 from coldchain_alerts.api.deps import NO_NUL, Id
-from coldchain_alerts.auth import ACTING, LoginThrottle, Role, authenticate, csrf_ok, csrf_token
+from coldchain_alerts.auth import LoginThrottle, authenticate, csrf_ok, csrf_token
 from coldchain_alerts.bodies import LimitedRoute
 from coldchain_alerts.influx import InfluxError
 from coldchain_alerts.models import Alert, User
@@ -171,7 +172,8 @@ def inbox(
     with request.app.state.service.sessions() as session:
         user = _user(request, session)
         live = f"/alerts/live?show={show}&page={page}"
-        return _render(request, "inbox.html", user, **_inbox(session, show, page), live=live)
+        listed = _inbox(session, access_of(session, user), show, page)
+        return _render(request, "inbox.html", user, **listed, live=live)
 
 
 @router.get("/alerts/live")
@@ -185,14 +187,18 @@ def inbox_live(
         user = _live_user(request, session)
         if user is None:
             return _expired()
-        parts = _parts(request, user, ("tabs", "list"), _inbox(session, show, page))
+        listed = _inbox(session, access_of(session, user), show, page)
+        parts = _parts(request, user, ("tabs", "list"), listed)
         return JSONResponse({"parts": parts, "state": ""})
 
 
-def _inbox(session: Session, show: str, page: int) -> dict[str, Any]:
+def _inbox(session: Session, access: Access, show: str, page: int) -> dict[str, Any]:
+    """The inbox's alerts and counts, of the sites the user sees."""
     offset = (page - 1) * PAGE
-    alerts = listing.search(session, listing.Filters(standings=SHOWS[show]), PAGE + 1, offset)
-    by_standing = listing.counts(session)
+    sites = access.visible()
+    filters = listing.Filters(standings=SHOWS[show], sites=sites)
+    alerts = listing.search(session, filters, PAGE + 1, offset)
+    by_standing = listing.counts(session, sites)
     counts = {standing.value: count for standing, count in by_standing.items()}
     counts["open"] = sum(c for s, c in by_standing.items() if s is not Standing.CLOSED)
     counts["all"] = sum(by_standing.values())
@@ -210,9 +216,8 @@ def _inbox(session: Session, show: str, page: int) -> dict[str, Any]:
 def alert_page(request: Request, alert_id: Id, done: str = "") -> Response:
     with request.app.state.service.sessions() as session:
         user = _user(request, session)
-        try:
-            alert = lifecycle.get(session, alert_id)
-        except lifecycle.AlertNotFound:
+        alert = _seen(session, user, alert_id)
+        if alert is None:
             return _render(request, "missing.html", user, alert_id=alert_id, status=404)
         return _detail(request, session, user, alert, done=done, error=None)
 
@@ -225,9 +230,8 @@ def alert_live(request: Request, alert_id: Id) -> Response:
         user = _live_user(request, session)
         if user is None:
             return _expired()
-        try:
-            alert = lifecycle.get(session, alert_id)
-        except lifecycle.AlertNotFound:
+        alert = _seen(session, user, alert_id)
+        if alert is None:
             return JSONResponse({"detail": f"there is no alert {alert_id}"}, status_code=404)
         context = _alert(request, session, user, alert)
         parts = ("head", "facts", "curve", "actions", "timeline")
@@ -296,15 +300,26 @@ def _product(value: str) -> ProductDecision | None:
     return ProductDecision(value) if value else None
 
 
+def _seen(session: Session, user: User, alert_id: int) -> Alert | None:
+    """The alert, None if there is none or it is at a site the user does not see."""
+    try:
+        alert = lifecycle.get(session, alert_id)
+    except lifecycle.AlertNotFound:
+        return None
+    return alert if access_of(session, user).sees(alert.site) else None
+
+
 def _act(request: Request, alert_id: Id, csrf: str, done: str, step: Any) -> Response:
     service = request.app.state.service
     with service.writes() as session:
         user = _user(request, session)
-        alert = None
+        seen = _seen(session, user, alert_id)
+        if seen is None:
+            return _render(request, "missing.html", user, alert_id=alert_id, status=404)
         error = None
         if not csrf_ok(request.session.get("csrf"), csrf):
             error = "form_expired"
-        elif Role(user.role) not in ACTING:
+        elif not access_of(session, user).acts_at(seen.site):
             error = "read_only"
         else:
             try:
@@ -385,7 +400,7 @@ def _alert(request: Request, session: Session, user: User, alert: Alert) -> dict
         "lines": timeline.lines(steps),
         "person": lambda username: _person(username, names, language),
         "curve": _curve(request, alert, language),
-        "acts": Role(user.role) in ACTING,
+        "acts": access_of(session, user).acts_at(alert.site),
         "decisions": [d.value for d in ProductDecision],
         "state": f"{alert.status}|{alert.active}|{alert.severity}|{alert.decided_at}",
     }

@@ -8,9 +8,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from sqlalchemy.orm import Session
 
 from coldchain.alerting import MAX_TEXT, Closing, Decision, ProductDecision, Standing, Status
 from coldchain_alerts import lifecycle, listing
+from coldchain_alerts.access import Access
 from coldchain_alerts.api.deps import (
     ERRORS,
     NO_NUL,
@@ -22,6 +24,7 @@ from coldchain_alerts.api.deps import (
     TokenRoute,
     UtcTime,
     WriteSessionDep,
+    acting_at,
 )
 from coldchain_alerts.models import Alert
 
@@ -134,7 +137,7 @@ def list_alerts(
 ) -> list[Alert]:
     """Alerts in the inbox's order: critical first, then by standing (unacknowledged,
     decision_due, acknowledged, closed), then newest first."""
-    filters = listing.Filters(status, site, asset, active, since, until)
+    filters = listing.Filters(status, site, asset, active, since, until, sites=user.visible())
     return listing.search(session, filters, limit, offset)
 
 
@@ -144,7 +147,7 @@ def list_alerts(
     responses={404: {"description": "No such alert", "model": Problem}},
 )
 def get_alert(alert_id: Id, session: SessionDep, user: Reader) -> dict[str, Any]:
-    alert = _get(session, alert_id)
+    alert = _get(session, alert_id, user)
     out = AlertOut.model_validate(alert).model_dump()
     steps = [TimelineStep(**vars(step)) for step in listing.timeline(session, alert_id)]
     return out | {"timeline": steps}
@@ -154,6 +157,7 @@ def get_alert(alert_id: Id, session: SessionDep, user: Reader) -> dict[str, Any]
 def acknowledge(
     alert_id: Id, body: Acknowledgement, session: WriteSessionDep, user: Actor
 ) -> Alert:
+    _get(session, alert_id, user, acting=True)
     alert = lifecycle.acknowledge(session, alert_id, user.username, body.comment)
     session.commit()
     return alert
@@ -163,6 +167,7 @@ def acknowledge(
 def decide(alert_id: Id, body: DecisionIn, session: WriteSessionDep, user: Actor) -> Alert:
     """Record cause, corrective action and product decision of an acknowledged alert,
     also while the condition is present; fields left empty keep what was recorded."""
+    _get(session, alert_id, user, acting=True)
     decision = Decision(body.cause, body.corrective_action, body.product_decision)
     alert = lifecycle.decide(session, alert_id, user.username, decision)
     session.commit()
@@ -171,6 +176,7 @@ def decide(alert_id: Id, body: DecisionIn, session: WriteSessionDep, user: Actor
 
 @router.post("/{alert_id}/close", response_model=AlertOut, responses=_WORKFLOW_ERRORS)
 def close(alert_id: Id, body: ClosingIn, session: WriteSessionDep, user: Actor) -> Alert:
+    _get(session, alert_id, user, acting=True)
     closing = Closing(
         body.cause,
         body.corrective_action,
@@ -183,5 +189,12 @@ def close(alert_id: Id, body: ClosingIn, session: WriteSessionDep, user: Actor) 
     return alert
 
 
-def _get(session: SessionDep, alert_id: int) -> Alert:
-    return lifecycle.get(session, alert_id)
+def _get(session: Session, alert_id: int, user: Access, acting: bool = False) -> Alert:
+    """The alert, if the caller sees its site (else 404, as for no alert); `acting`: the
+    caller's role there may act on it (else 403)."""
+    alert = lifecycle.get(session, alert_id)
+    if not user.sees(alert.site):
+        raise lifecycle.AlertNotFound(alert_id)
+    if acting:
+        acting_at(user, alert.site, f"alert {alert_id}")
+    return alert

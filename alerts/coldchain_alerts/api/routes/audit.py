@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from coldchain_alerts import audit
-from coldchain_alerts.api.deps import ERRORS, Reader, SessionDep, TokenRoute
+from coldchain_alerts.api.deps import ERRORS, AuditReader, SessionDep, TokenRoute
 from coldchain_alerts.models import AuditEntry
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"], responses=ERRORS, route_class=TokenRoute)
@@ -54,12 +54,14 @@ class VerdictOut(BaseModel):
 @router.get("", response_model=list[EntryOut])
 def entries(
     session: SessionDep,
-    user: Reader,
+    user: AuditReader,
     after_seq: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> list[AuditEntry]:
-    query = select(AuditEntry).where(AuditEntry.seq > after_seq).order_by(AuditEntry.seq)
-    return list(session.scalars(query.limit(limit)))
+    """Entries after `after_seq`; a user of some sites gets only those about alerts of
+    their sites."""
+    query = audit.of_sites(select(AuditEntry).where(AuditEntry.seq > after_seq), user.visible())
+    return list(session.scalars(query.order_by(AuditEntry.seq).limit(limit)))
 
 
 @router.get(
@@ -67,16 +69,18 @@ def entries(
     response_class=StreamingResponse,
     responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
 )
-def export(request: Request, user: Reader) -> StreamingResponse:
-    """Every entry, as CSV with the hashes, for checking outside the service."""
+def export(request: Request, user: AuditReader) -> StreamingResponse:
+    """Every entry, as CSV with the hashes, for checking outside the service; a user of
+    some sites gets only those about alerts of their sites."""
     sessions = request.app.state.sessions
+    sites = user.visible()
 
     def rows() -> Iterator[str]:
         buffer = io.StringIO()
         writer = csv.writer(buffer)
         writer.writerow(_COLUMNS)
         with sessions() as session:
-            for entry in audit.entries(session):
+            for entry in audit.entries(session, sites=sites):
                 writer.writerow(
                     [
                         entry.seq,
@@ -103,8 +107,9 @@ def export(request: Request, user: Reader) -> StreamingResponse:
 
 
 @router.get("/verify", response_model=VerdictOut)
-def verify(request: Request, user: Reader) -> VerdictOut:
+def verify(request: Request, user: AuditReader) -> VerdictOut:
     """Check the chain and its head now, and against the copy in InfluxDB when the
-    service has one: `ok` is false when the copy (or the database) cannot be read."""
+    service has one: `ok` is false when the copy (or the database) cannot be read. The
+    verdict is the whole log's, for users of some sites too: it shows no entry's content."""
     checked = request.app.state.service.verify_audit()
     return VerdictOut(**vars(checked.verdict), compared_with_influxdb=checked.compared)

@@ -21,6 +21,8 @@ from coldchain_alerts.api.deps import (
     SessionDep,
     TokenRoute,
     WriteSessionDep,
+    acting_at,
+    missing,
 )
 from coldchain_alerts.models import CalibrationCheck
 
@@ -74,10 +76,20 @@ def check_out(row: CalibrationCheck) -> CheckOut:
 def checks(
     session: SessionDep,
     user: Reader,
+    request: Request,
     sensor: Annotated[str | None, Query(max_length=130, pattern=NO_NUL)] = None,
 ) -> list[CheckOut]:
-    """Every check (of one sensor), in the order they were made."""
-    return [check_out(row) for row in calibration.listing(session, sensor)]
+    """Every check (of one sensor) of the caller's sites, in the order they were made."""
+    rows = calibration.listing(session, sensor)
+    if user.everywhere:
+        return [check_out(row) for row in rows]
+    fleet = calibration.current_fleet(session, request.app.state.service.fleet)
+    probes = calibration.probes(fleet)
+    return [
+        check_out(row)
+        for row in rows
+        if row.sensor in probes and user.sees(probes[row.sensor].site)
+    ]
 
 
 @router.post(
@@ -100,6 +112,11 @@ def enter(
         checked_by=body.checked_by,
     )
     fleet = calibration.current_fleet(session, service.fleet)
+    probe = calibration.probes(fleet).get(body.sensor)
+    if probe is not None:
+        acting_at(user, probe.site, f"calibration of {body.sensor}")
+    elif not user.everywhere:
+        raise missing(f"temperature probe {body.sensor} at your sites")
     try:
         (row,) = calibration.record(session, user.username, [("", check)], fleet, _now())
     except calibration.Refused as exc:

@@ -1,4 +1,5 @@
-"""/api/v1/contacts: who is told. Reading needs any role; changing needs admin."""
+"""/api/v1/contacts: who is told. Reading needs any role (a user of some sites reads the
+contacts on their sites' policies); changing needs an admin of every site."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from coldchain_alerts.api.deps import (
     TokenRoute,
     WriteSessionDep,
 )
-from coldchain_alerts.models import MAX_URL, Contact
+from coldchain_alerts.models import MAX_URL, Contact, EscalationPolicy, PolicyLevel
 
 router = APIRouter(
     prefix="/api/v1/contacts", tags=["contacts"], responses=ERRORS, route_class=TokenRoute
@@ -73,7 +74,12 @@ def _values(body: ContactIn) -> dict[str, object]:
 
 @router.get("", response_model=list[ContactOut])
 def list_contacts(session: SessionDep, user: Reader) -> list[Contact]:
-    return list(session.scalars(select(Contact).order_by(Contact.name)))
+    query = select(Contact).order_by(Contact.name)
+    sites = user.visible()
+    if sites is not None:
+        told = select(PolicyLevel.contact_id).join(EscalationPolicy)
+        query = query.where(Contact.id.in_(told.where(EscalationPolicy.site.in_(sites))))
+    return list(session.scalars(query))
 
 
 @router.post("", response_model=ContactOut, status_code=201, responses={409: {"model": Problem}})

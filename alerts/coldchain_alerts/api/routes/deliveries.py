@@ -2,7 +2,8 @@
 
 The body is the certificate file as `coldchain-report certificate` wrote it; it is
 stored as it came, once per partner, and queued for the partner's webhook
-(docs/partners.md). An officer or admin may post; a certificate that is not final
+(docs/partners.md). An officer or admin of every site may post (partners are the
+hub's, not a site's); a certificate that is not final
 and signed by a key of the hub's key list is refused with the reason.
 """
 
@@ -16,7 +17,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.exc import IntegrityError
 
 from coldchain_alerts import partners
-from coldchain_alerts.api.deps import ERRORS, Actor, Problem, TokenRoute, WriteSessionDep
+from coldchain_alerts.api.deps import ERRORS, HubActor, Problem, TokenRoute, WriteSessionDep
 from coldchain_alerts.models import Partner
 
 router = APIRouter(
@@ -69,7 +70,7 @@ def post_delivery(
     partner: Annotated[str, Query(min_length=1, max_length=64, description="The partner's id.")],
     body: Annotated[bytes, Depends(_raw_body)],
     session: WriteSessionDep,
-    user: Actor,
+    user: HubActor,
 ) -> DeliveryStored:
     service = request.app.state.service
     # Verified before the write transaction begins (SQLite: it holds the write lock).

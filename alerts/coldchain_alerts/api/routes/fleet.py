@@ -1,5 +1,9 @@
 """/api/v1/fleet: the fleet registry. Reading for everyone; changing and approving for
-officers and admins; a change that loosens a critical limit waits for a second person."""
+officers and admins; a change that loosens a critical limit waits for a second person.
+
+A user of some sites reads those sites of each version, and the requests that touch only
+them; changes values and decides requests at the sites where they act; another site's
+values and requests answer 404. A whole fleet (PUT) is for users of every site."""
 
 from __future__ import annotations
 
@@ -9,13 +13,17 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
 
 from coldchain.contract import MAX_REASON_CHARS
+from coldchain.registry import only_sites
 from coldchain_alerts import registry
+from coldchain_alerts.access import Access
 from coldchain_alerts.api.deps import (
     ERRORS,
     NO_NUL,
     FleetChanger,
+    HubFleetChanger,
     Id,
     Problem,
     Reader,
@@ -23,6 +31,8 @@ from coldchain_alerts.api.deps import (
     SessionDep,
     TokenRoute,
     WriteSessionDep,
+    acting_at,
+    missing,
 )
 from coldchain_alerts.models import FleetRequest, FleetVersion
 
@@ -90,7 +100,10 @@ class RefusalIn(BaseModel):
     reason: Reason
 
 
-def version_out(row: FleetVersion) -> VersionOut:
+def version_out(row: FleetVersion, user: Access) -> VersionOut:
+    """The version as `user` may see it: only their sites when they have sites."""
+    sites = user.visible()
+    data = registry.data_of(row)
     return VersionOut(
         version=row.number,
         valid_from=row.valid_from,
@@ -98,7 +111,7 @@ def version_out(row: FleetVersion) -> VersionOut:
         reason=row.reason,
         approved_by=row.approved_by,
         approved_at=row.approved_at,
-        fleet=registry.data_of(row),
+        fleet=data if sites is None else only_sites(data, sites),
     )
 
 
@@ -128,17 +141,17 @@ def current(session: SessionDep, user: Reader) -> VersionOut:
     row = registry.newest(session)
     if row is None:
         raise HTTPException(404, "the registry holds no fleet yet: import one")
-    return version_out(row)
+    return version_out(row, user)
 
 
 @router.get("/versions", response_model=list[VersionOut])
 def all_versions(session: SessionDep, user: Reader) -> list[VersionOut]:
-    return [version_out(row) for row in registry.versions(session)]
+    return [version_out(row, user) for row in registry.versions(session)]
 
 
 @router.get("/versions/{number}", response_model=VersionOut, responses={404: {"model": Problem}})
 def one_version(number: Id, session: SessionDep, user: Reader) -> VersionOut:
-    return version_out(registry.version(session, number))
+    return version_out(registry.version(session, number), user)
 
 
 @router.get("/requests", response_model=list[RequestOut])
@@ -147,8 +160,35 @@ def list_requests(
     user: Reader,
     status: Annotated[str | None, Query(pattern="^(pending|applied|refused)$")] = None,
 ) -> list[RequestOut]:
-    """Every change asked for, newest first: the history of the fleet."""
-    return [request_out(row) for row in registry.requests(session, status)]
+    """Every change asked for, newest first: the history of the fleet (for a user of some
+    sites, the changes that touch only their sites)."""
+    rows = registry.requests(session, status)
+    sites = user.visible()
+    if sites is not None:
+        rows = [row for row in rows if registry.sites_of_request(session, row.id) <= sites]
+    return [request_out(row) for row in rows]
+
+
+def _may_change(session: Session, user: Access, path: str) -> None:
+    """Refuse a value at a site the user does not see (404) or may not change (403)."""
+    if user.everywhere:
+        return
+    site = registry.site_of_path(session, path)
+    if site is None:
+        raise missing(f"value {path} at your sites")
+    acting_at(user, site, f"value {path}")
+
+
+def _may_decide(session: Session, user: Access, request_id: int) -> None:
+    """Refuse a request that touches a site the user does not see (404) or may not change
+    (403)."""
+    if user.everywhere:
+        return
+    sites = registry.sites_of_request(session, request_id)
+    if not all(user.sees(site) for site in sites):
+        raise missing(f"fleet change request {request_id}")
+    for site in sorted(sites):
+        acting_at(user, site, f"fleet change request {request_id}")
 
 
 def _answer(outcome: registry.Outcome, response: Response, request: Request) -> RequestOut:
@@ -171,6 +211,7 @@ def change(
 ) -> RequestOut:
     """Set one value; 201 with the new version, or 202 when it loosens a critical limit
     and waits for a second person's approval."""
+    _may_change(session, user, body.path)
     outcome = registry.change_value(session, user.username, body.path, body.value, body.reason)
     session.commit()
     return _answer(outcome, response, request)
@@ -183,7 +224,11 @@ def change(
     responses={202: {"model": RequestOut, "description": "Waits for approval"}, **REFUSALS},
 )
 def replace(
-    body: FleetIn, session: WriteSessionDep, user: Changer, response: Response, request: Request
+    body: FleetIn,
+    session: WriteSessionDep,
+    user: HubFleetChanger,
+    response: Response,
+    request: Request,
 ) -> RequestOut:
     """Replace the whole fleet (an import); the same rules as one change."""
     outcome = registry.propose(session, user.username, body.fleet, body.reason)
@@ -196,6 +241,7 @@ def approve(
     request_id: Id, session: WriteSessionDep, user: Changer, request: Request
 ) -> RequestOut:
     """Approve a pending change; not by the one who asked for it."""
+    _may_decide(session, user, request_id)
     outcome = registry.approve(session, user.username, request_id)
     session.commit()
     request.app.state.service.publish_fleet()
@@ -204,6 +250,7 @@ def approve(
 
 @router.post("/requests/{request_id}/refuse", response_model=RequestOut, responses=REFUSALS)
 def refuse(request_id: Id, body: RefusalIn, session: WriteSessionDep, user: Changer) -> RequestOut:
+    _may_decide(session, user, request_id)
     row = registry.refuse(session, user.username, request_id, body.reason)
     session.commit()
     return request_out(row)

@@ -1,4 +1,5 @@
-"""/api/v1/gateways: gateways' broker accounts. Admin only.
+"""/api/v1/gateways: gateways' broker accounts. Admins only: an admin of some sites
+lists, registers and retires their sites' gateways; another site's answer 404.
 
 Registering answers the gateway's provisioning bundle, once: the service keeps no copy
 of its password (coldchain_alerts.gateways).
@@ -23,7 +24,10 @@ from coldchain_alerts.api.deps import (
     SettingsDep,
     TokenRoute,
     WriteSessionDep,
+    acting_at,
+    missing,
 )
+from coldchain_alerts.auth import Role
 from coldchain_alerts.models import GatewayIdentity
 
 router = APIRouter(prefix="/api/v1", tags=["gateways"], responses=ERRORS, route_class=TokenRoute)
@@ -31,6 +35,7 @@ router = APIRouter(prefix="/api/v1", tags=["gateways"], responses=ERRORS, route_
 #: gateway's rights on the broker ("+", "#") or reach other topics ("_alerts").
 GatewayId = Annotated[str, Field(pattern=ID_PATTERN)]
 GatewayIdPath = Annotated[str, Path(pattern=ID_PATTERN)]
+ADMINS = frozenset({Role.ADMIN})
 BROKER_ERRORS: dict[int | str, dict[str, Any]] = {
     409: {"description": "Registered or retired already", "model": Problem},
     503: {"description": "Not configured, or the broker did not answer", "model": Problem},
@@ -64,7 +69,7 @@ class GatewayOut(BaseModel):
 
 @router.get("/gateways", response_model=list[GatewayOut])
 def list_gateways(session: SessionDep, user: GatewayAdmin) -> list[GatewayIdentity]:
-    return gateways.listing(session)
+    return [row for row in gateways.listing(session) if user.is_admin_at(row.site)]
 
 
 @router.post("/gateways", status_code=201, responses=BROKER_ERRORS)
@@ -75,6 +80,7 @@ def register_gateway(
 
     It holds the only copy of the gateway's password; it is not answered again.
     """
+    acting_at(user, body.site, f"site {body.site}", ADMINS)
     bundle = gateways.register(session, settings, user.username, body.site, body.gateway)
     session.commit()
     return bundle
@@ -93,6 +99,9 @@ def retire_gateway(
     settings: SettingsDep,
     user: GatewayAdmin,
 ) -> GatewayIdentity:
+    if not user.sees(site):
+        raise missing(f"gateway {site}/{gateway} registered through this service")
+    acting_at(user, site, f"gateway {site}/{gateway}", ADMINS)
     row = gateways.retire(session, settings, user.username, site, gateway, body.reason)
     session.commit()
     return row

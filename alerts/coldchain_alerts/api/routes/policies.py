@@ -1,4 +1,5 @@
-"""/api/v1/policies: each site's escalation policy. Changing needs admin."""
+"""/api/v1/policies: each site's escalation policy. A user of some sites reads their
+sites' policies (not `*`); changing needs an admin of every site (contacts are the hub's)."""
 
 from __future__ import annotations
 
@@ -55,7 +56,7 @@ def _out(policy: EscalationPolicy) -> PolicyOut:
 @router.get("", response_model=list[PolicyOut])
 def list_policies(session: SessionDep, user: Reader) -> list[PolicyOut]:
     rows = session.scalars(select(EscalationPolicy).order_by(EscalationPolicy.site))
-    return [_out(row) for row in rows]
+    return [_out(row) for row in rows if user.sees(row.site)]
 
 
 @router.get("/{site}", response_model=PolicyOut, responses={404: {"model": Problem}})
@@ -63,7 +64,7 @@ def get_policy(site: SitePath, session: SessionDep, user: Reader) -> PolicyOut:
     row = session.scalars(
         select(EscalationPolicy).where(EscalationPolicy.site == site)
     ).one_or_none()
-    if row is None:
+    if row is None or not user.sees(site):
         raise HTTPException(404, f"there is no policy for site {site!r}")
     return _out(row)
 

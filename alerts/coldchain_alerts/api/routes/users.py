@@ -1,4 +1,4 @@
-"""/api/v1/users and their API tokens. Admin only, except /api/v1/me."""
+"""/api/v1/users and their API tokens. Admins of every site only, except /api/v1/me."""
 
 from __future__ import annotations
 
@@ -8,16 +8,19 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from coldchain_alerts import people
+from coldchain.contract import ID_PATTERN
+from coldchain_alerts import access, people
+from coldchain_alerts.access import access_of
 from coldchain_alerts.api.deps import (
     ERRORS,
     NO_NUL,
     USERNAME,
     Admin,
     Id,
+    Me,
     Problem,
-    Reader,
     SessionDep,
     TokenRoute,
     WriteSessionDep,
@@ -31,6 +34,33 @@ Username = Field(pattern=USERNAME)
 UsernamePath = Annotated[str, Path(pattern=USERNAME)]
 
 
+class SiteRole(BaseModel):
+    """A site a user works at, and the role there."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    site: str = Field(pattern=ID_PATTERN)
+    role: Role
+
+
+Sites = Annotated[
+    list[SiteRole] | None,
+    Field(
+        min_length=1,
+        max_length=1000,
+        description="The user's sites and the role at each; null: every site, with `role`.",
+    ),
+]
+
+
+def _by_site(sites: list[SiteRole] | None) -> dict[str, Role]:
+    """The sites as a mapping; a site given twice with two roles is refused (409)."""
+    found = {entry.site: entry.role for entry in sites or []}
+    if len(found) != len({(entry.site, entry.role) for entry in sites or []}):
+        raise people.Conflict("a site is given with two roles: give each site one role")
+    return found
+
+
 class UserOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -39,6 +69,11 @@ class UserOut(BaseModel):
     role: Role
     language: str
     active: bool
+    sites: Sites
+
+
+class SitesIn(BaseModel):
+    sites: Sites
 
 
 class UserIn(BaseModel):
@@ -49,6 +84,7 @@ class UserIn(BaseModel):
     password: str | None = Field(
         default=None, min_length=MIN_PASSWORD, max_length=1000, description="None: tokens only."
     )
+    sites: Sites = None
 
 
 class UserChange(BaseModel):
@@ -72,18 +108,37 @@ class TokenOut(BaseModel):
     token: str = Field(description="Shown this once; only its hash is kept.")
 
 
+def _out(session: Session, user: User) -> UserOut:
+    sites = access_of(session, user).sites
+    return UserOut(
+        username=user.username,
+        display_name=user.display_name,
+        role=Role(user.role),
+        language=user.language,
+        active=user.active,
+        sites=None
+        if sites is None
+        else [SiteRole(site=site, role=role) for site, role in sorted(sites.items())],
+    )
+
+
 @router.get("/me", response_model=UserOut)
-def me(user: Reader) -> User:
-    return user
+def me(session: SessionDep, user: Me) -> UserOut:
+    return _out(session, user)
 
 
 @router.get("/users", response_model=list[UserOut])
-def list_users(session: SessionDep, user: Admin) -> list[User]:
-    return list(session.scalars(select(User).order_by(User.username)))
+def list_users(session: SessionDep, user: Admin) -> list[UserOut]:
+    return [_out(session, row) for row in session.scalars(select(User).order_by(User.username))]
 
 
-@router.post("/users", response_model=UserOut, status_code=201, responses={409: {"model": Problem}})
-def create_user(body: UserIn, session: WriteSessionDep, user: Admin) -> User:
+@router.post(
+    "/users",
+    response_model=UserOut,
+    status_code=201,
+    responses={409: {"model": Problem}},
+)
+def create_user(body: UserIn, session: WriteSessionDep, user: Admin) -> UserOut:
     created = people.add_user(
         session,
         user.username,
@@ -92,18 +147,34 @@ def create_user(body: UserIn, session: WriteSessionDep, user: Admin) -> User:
         body.password,
         body.display_name,
         body.language,
+        _by_site(body.sites),
     )
     session.commit()
-    return created
+    return _out(session, created)
 
 
 @router.patch("/users/{username}", response_model=UserOut, responses={404: {"model": Problem}})
 def change_user(
     username: UsernamePath, body: UserChange, session: WriteSessionDep, user: Admin
-) -> User:
+) -> UserOut:
     changed = people.change_user(session, user.username, username, **body.model_dump())
     session.commit()
-    return changed
+    return _out(session, changed)
+
+
+@router.put(
+    "/users/{username}/sites",
+    response_model=UserOut,
+    responses={404: {"model": Problem}, 409: {"model": Problem}},
+)
+def set_sites(
+    username: UsernamePath, body: SitesIn, session: WriteSessionDep, user: Admin
+) -> UserOut:
+    """The user's sites and role at each, replacing those before; null: every site."""
+    changed = people.get_user(session, username)
+    access.set_sites(session, user.username, changed, _by_site(body.sites))
+    session.commit()
+    return _out(session, changed)
 
 
 @router.post(
