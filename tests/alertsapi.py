@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
-from coldchain_alerts import people
+from coldchain_alerts import people, policies
 from coldchain_alerts.auth import Role
 from coldchain_alerts.db import make_engine, make_sessionmaker, migrate
 from coldchain_alerts.models import User
@@ -95,3 +95,25 @@ def log_in(browser: httpx.Client, username: str, password: str) -> httpx.Respons
     """Log in on the login page as a browser does: its form, with the session's CSRF token."""
     form = {"username": username, "password": password, "csrf": csrf_of(browser.get("/login"))}
     return browser.post("/login", data=form)
+
+
+#: Two officers on call at a site, one reading German and one English.
+OFFICERS = [
+    {"name": "Hygiene", "language": "en", "email": "hygiene@hub.example"},
+    {"name": "Hygiene DE", "language": "de", "email": "hygiene-de@hub.example"},
+]
+
+
+def officers_on_call(database_url: str, site: str) -> None:
+    """OFFICERS as contacts, told at once about every alert of `site`."""
+    migrate(database_url)
+    engine = make_engine(database_url)
+    try:
+        with make_sessionmaker(engine).begin() as session:
+            ids = [
+                people.save_contact(session, "tests", officer | {"active": True}).id
+                for officer in OFFICERS
+            ]
+            policies.set_policy(session, "tests", site, 3600, None, [ids])
+    finally:
+        engine.dispose()

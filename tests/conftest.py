@@ -12,6 +12,7 @@ import pytest
 
 from coldchain_devstack.servers import InfluxDB, Mosquitto, PostgreSQL
 from tests.alertsapi import ApiStack
+from tests.fakes import SmtpSink
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -65,3 +66,10 @@ def stack(
     if report is not None and report.failed:
         for process in [*services.processes, mosquitto]:
             print(f"----- {process.name} ({process.log}) -----\n{process.output()[-6000:]}")
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpSink]:
+    """A mail server on loopback that keeps what it is sent (a file may refine it)."""
+    with SmtpSink() as sink:
+        yield sink

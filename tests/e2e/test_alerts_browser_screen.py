@@ -215,12 +215,6 @@ def webhook() -> Iterator[RecordingHttpServer]:
         yield server
 
 
-@pytest.fixture
-def smtp() -> Iterator[SmtpSink]:
-    with SmtpSink() as sink:
-        yield sink
-
-
 def test_the_timeline_groups_repeated_reminders(
     stack: ApiStack, phone: Page, webhook: RecordingHttpServer, smtp: SmtpSink
 ) -> None:

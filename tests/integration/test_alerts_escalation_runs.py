@@ -120,12 +120,6 @@ class Scene:
 
 
 @pytest.fixture
-def smtp() -> Iterator[SmtpSink]:
-    with SmtpSink() as sink:
-        yield sink
-
-
-@pytest.fixture
 def scene(database_url: str, smtp: SmtpSink) -> Iterator[Scene]:
     migrate(database_url)
     engine = make_engine(database_url)

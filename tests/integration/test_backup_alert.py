@@ -11,44 +11,14 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from coldchain_alerts import people, policies
-from coldchain_alerts.db import make_engine, make_sessionmaker, migrate
 from coldchain_devstack import BIN
 from coldchain_devstack.servers import wait_until
 from coldchain_devstack.stack import SITE
-from tests.alertsapi import ApiStack
+from tests.alertsapi import OFFICERS, ApiStack, officers_on_call
 from tests.fakes import SmtpSink
-
-OFFICERS = [
-    {"name": "Hygiene", "language": "en", "email": "hygiene@hub.example"},
-    {"name": "Hygiene DE", "language": "de", "email": "hygiene-de@hub.example"},
-]
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpSink]:
-    with SmtpSink() as sink:
-        yield sink
-
-
-def _officers_on_call(stack: ApiStack) -> None:
-    migrate(stack.alerts_database)
-    engine = make_engine(stack.alerts_database)
-    try:
-        with make_sessionmaker(engine).begin() as session:
-            ids = [
-                people.save_contact(session, "tests", officer | {"active": True}).id
-                for officer in OFFICERS
-            ]
-            policies.set_policy(session, "tests", SITE, 3600, None, [ids])
-    finally:
-        engine.dispose()
 
 
 def _backup_alert(stack: ApiStack) -> dict[str, Any] | None:
@@ -83,7 +53,7 @@ def test_a_missing_backup_is_told_to_the_officer_and_clears_with_a_fresh_one(
     (root / "20261207T020000Z").mkdir(parents=True)
     (root / "20261207T020000Z" / "manifest.json").write_text("{not json")
     stack.influxdb.query("", f'CREATE DATABASE "{stack.database}"')
-    _officers_on_call(stack)
+    officers_on_call(stack.alerts_database, SITE)
     stack.alerts(
         COLDCHAIN_ALERTS_BACKUP_ROOT=str(root),
         COLDCHAIN_ALERTS_BACKUP_MAX_AGE_H="1",

@@ -13,7 +13,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,20 +22,15 @@ import pytest
 from sqlalchemy import select
 
 from coldchain.calibration import Calibration
-from coldchain_alerts import people, policies
 from coldchain_alerts.auth import Role
-from coldchain_alerts.db import make_engine, make_sessionmaker, migrate
+from coldchain_alerts.db import make_engine, make_sessionmaker
 from coldchain_alerts.models import AuditEntry
 from coldchain_devstack.servers import wait_until
 from coldchain_devstack.stack import DEMO_FLEET, SITE
 from coldchain_reports import calibration as report_calibration
-from tests.alertsapi import AlertsApi, ApiStack, token_for
+from tests.alertsapi import AlertsApi, ApiStack, officers_on_call, token_for
 from tests.fakes import SmtpSink
 
-OFFICERS = [
-    {"name": "Hygiene", "language": "en", "email": "hygiene@hub.example"},
-    {"name": "Hygiene DE", "language": "de", "email": "hygiene-de@hub.example"},
-]
 JSON = {"Content-Type": "application/json"}
 ROOM, OTHER_ROOM = "cold-room-1.air", "cold-room-2.air"
 
@@ -49,26 +43,6 @@ def _check(sensor: str, checked_on: date, deviation_k: Any, **more: Any) -> dict
         "deviation_k": deviation_k,
         "checked_by": "Kalibrierlabor Nord",
     } | more
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpSink]:
-    with SmtpSink() as sink:
-        yield sink
-
-
-def _officers_on_call(stack: ApiStack) -> None:
-    migrate(stack.alerts_database)
-    engine = make_engine(stack.alerts_database)
-    try:
-        with make_sessionmaker(engine).begin() as session:
-            ids = [
-                people.save_contact(session, "tests", officer | {"active": True}).id
-                for officer in OFFICERS
-            ]
-            policies.set_policy(session, "tests", SITE, 3600, None, [ids])
-    finally:
-        engine.dispose()
 
 
 def _start(stack: ApiStack, **settings: str) -> AlertsApi:
@@ -90,7 +64,7 @@ def _probe_alert(stack: ApiStack, sensor: str) -> dict[str, Any] | None:
 def test_an_unverified_probe_is_told_to_the_officer_and_clears_with_a_good_check(
     stack: ApiStack, smtp: SmtpSink
 ) -> None:
-    _officers_on_call(stack)
+    officers_on_call(stack.alerts_database, SITE)
     api = _start(
         stack,
         COLDCHAIN_ALERTS_ESCALATION_WINDOW_S="0",
