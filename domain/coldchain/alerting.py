@@ -622,3 +622,34 @@ def _text(name: str, text: str) -> str:
             "too_long", f"{name} is {len(trimmed)} characters long; at most {MAX_TEXT} are kept"
         )
     return trimmed
+
+
+def maintenance_event(
+    rule: str,
+    condition: str,
+    site: str,
+    since: datetime,
+    now: datetime,
+    state: AlertState,
+    key: str | None = None,
+    asset: str | None = None,
+    sensor: str | None = None,
+) -> AlertEvent:
+    """The event that raises (or, with the raised event's `key`, clears) a maintenance
+    warning the alerts service finds itself (a missing backup, an unverified probe):
+    its `condition` holds since `since` (UTC), seen at the service's clock `now`."""
+    at = max(now, since)
+    cleared = state == AlertState.CLEARED
+    return AlertEvent(
+        key=key or f"{condition}/{since.isoformat()}",
+        state=state,
+        rule=rule,
+        severity=Severity.WARNING,
+        site=site,
+        asset=asset,
+        sensor=sensor,
+        started_at=since,
+        at=at,
+        ended_at=at if cleared else None,
+        duration_s=(at - since).total_seconds() if cleared else None,
+    )

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from coldchain.contract import AlertEvent, AlertState, Severity
+from coldchain.alerting import maintenance_event
+from coldchain.contract import AlertEvent, AlertState
 
 MANIFEST = "manifest.json"
 FORMAT = "coldchain-backup"
@@ -39,14 +40,4 @@ def missing_event(
 ) -> AlertEvent:
     """The event that raises (or, with the raised event's `key`, clears) the maintenance
     alert of a backup overdue `since`, at the service's clock `now`."""
-    return AlertEvent(
-        key=key or f"{condition(site)}/{since.isoformat()}",
-        state=state,
-        rule=RULE,
-        severity=Severity.WARNING,
-        site=site,
-        started_at=since,
-        at=now,
-        ended_at=now if state == AlertState.CLEARED else None,
-        duration_s=(now - since).total_seconds() if state == AlertState.CLEARED else None,
-    )
+    return maintenance_event(RULE, condition(site), site, since, now, state, key)

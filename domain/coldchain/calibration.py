@@ -28,7 +28,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from coldchain.contract import AlertEvent, AlertState, Severity
+from coldchain.alerting import maintenance_event
+from coldchain.contract import AlertEvent, AlertState
 
 COLUMNS = ("sensor", "checked_on", "due_on", "reference")
 #: Optional columns: a blank cell, or no such column, means not recorded.
@@ -195,20 +196,8 @@ def unverified_event(
 ) -> AlertEvent:
     """The event that raises (or, with the raised event's `key`, clears) the maintenance
     alert of a probe unverified `since` (UTC), at the service's clock `now`."""
-    at = max(now, since)
-    cleared = alert_state == AlertState.CLEARED
-    return AlertEvent(
-        key=key or f"{condition(sensor)}/{since.isoformat()}",
-        state=alert_state,
-        rule=RULE,
-        severity=Severity.WARNING,
-        site=site,
-        asset=asset,
-        sensor=sensor,
-        started_at=since,
-        at=at,
-        ended_at=at if cleared else None,
-        duration_s=(at - since).total_seconds() if cleared else None,
+    return maintenance_event(
+        RULE, condition(sensor), site, since, now, alert_state, key, asset, sensor
     )
 
 
