@@ -75,15 +75,45 @@ class _Client(mqtt.Client):
     id and payload, its properties skipped (ingest uses none), and handed to
     `on_raw`; anything else, or anything unexpected, takes paho's own path.
     `ack_all` queues the PUBACKs of a batch as one write instead of one each.
-    Both rely on paho 2's internals (`_handle_publish`, `_in_packet`,
-    `_packet_queue`): paho has no public way to take a PUBLISH without building
-    an MQTTMessage, nor to acknowledge several at once. So the versions ingest
+    Reads are buffered: paho asks the socket for each packet's command byte,
+    length and body in turn (three system calls a message) and reads one packet
+    each time the socket is readable; here one `recv` takes what the kernel holds
+    and `loop_read` hands on every whole packet in it before paho waits again.
+    All this relies on paho 2's internals (`_handle_publish`, `_in_packet`,
+    `_packet_queue`, `_sock_recv`): paho has no public way to take a PUBLISH
+    without building an MQTTMessage, to acknowledge several at once, nor to read
+    more than it asks for. So the versions ingest
     accepts are pinned to those it was tested with (ingest/pyproject.toml), and
     tests/unit/test_paho_internals.py fails, naming what moved, on any other;
     tests/integration/test_ingest*.py and tests/faults run the path itself.
     """
 
     on_raw: RawHandler | None = None
+    #: What the last `recv` read, from which socket, and how much of it paho took.
+    _read: bytes = b""
+    _read_from: object = None
+    _taken: int = 0
+
+    def _sock_recv(self, bufsize: int) -> bytes:
+        if self._read_from is not self._sock:  # a new connection: nothing left of the old
+            self._read, self._read_from, self._taken = b"", self._sock, 0
+        if self._taken >= len(self._read):
+            self._read, self._taken = super()._sock_recv(max(bufsize, READ_BYTES)), 0
+        at = self._taken
+        self._taken = at + bufsize
+        return self._read[at : at + bufsize]
+
+    def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
+        """Read as paho does, then go on while whole packets wait in what was read: the
+        socket will not be readable again for them."""
+        rc = super().loop_read(max_packets)
+        while (
+            rc == MQTTErrorCode.MQTT_ERR_SUCCESS
+            and self._taken < len(self._read)
+            and self._sock is not None
+        ):
+            rc = super().loop_read(max_packets)
+        return rc
 
     def _handle_publish(self) -> MQTTErrorCode:
         header = self._in_packet["command"]
@@ -105,6 +135,8 @@ class _Client(mqtt.Client):
 
 
 _PUBACK = struct.Struct("!BBH")
+#: Bytes asked of the socket at once: hundreds of single-reading messages.
+READ_BYTES = 64 * 1024
 
 
 def _cut_publish(packet: bytes | bytearray, qos: int) -> tuple[str, int, bytes]:
