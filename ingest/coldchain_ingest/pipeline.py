@@ -234,7 +234,7 @@ class Pipeline:
         but each sensor is a series in InfluxDB, whose tag values are limited: a
         gateway may report at most MAX_UNKNOWN_SENSORS of them (counted since start).
         """
-        unknown = {s for s in sensors if fleet.locate(s) is None}
+        unknown = fleet.unknown(sensors)
         if not unknown:
             return None
         seen = self._unknown.setdefault(gateway, set())
