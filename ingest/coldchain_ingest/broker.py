@@ -229,7 +229,9 @@ class Broker:
                 # Retained statuses once per session: changes while we were away
                 # wait in the session; a retained one is not refused again and again.
                 (topics.STATUS_FILTER, SubscribeOptions(qos=1, retainHandling=1)),
-                (topics.DURABLE_FILTER, SubscribeOptions(qos=1)),
+                # Others' marks, and ours retained from before a restart (noLocal keeps
+                # back only what this connection publishes: each mark of each batch).
+                (topics.DURABLE_FILTER, SubscribeOptions(qos=1, noLocal=True)),
                 (topics.ALERT_RECEIPTS, SubscribeOptions(qos=1)),
                 # Every retained version at each subscription: a known one is skipped.
                 (topics.FLEET_FILTER, SubscribeOptions(qos=1, retainHandling=0)),
