@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import MQTTErrorCode
@@ -39,8 +40,10 @@ from coldchain_io import mqtt as mqtt_io
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class Inbound:
+class Inbound(NamedTuple):
+    """A message as it arrived (a tuple: one is made for every message, and a frozen
+    dataclass sets each field through object.__setattr__)."""
+
     topic: str
     payload: bytes
     mid: int
