@@ -81,13 +81,15 @@ class _Client(mqtt.Client):
     Reads are buffered: paho asks the socket for each packet's command byte,
     length and body in turn (three system calls a message) and reads one packet
     each time the socket is readable; here one `recv` takes what the kernel holds
-    and `loop_read` hands on every whole packet in it before paho waits again.
+    and `loop_read` hands on every whole packet in it before paho waits again, the
+    PUBLISH packets cut straight from what was read.
     All this relies on paho 2's internals (`_handle_publish`, `_in_packet`,
-    `_packet_queue`, `_sock_recv`): paho has no public way to take a PUBLISH
-    without building an MQTTMessage, to acknowledge several at once, nor to read
-    more than it asks for. So the versions ingest
-    accepts are pinned to those it was tested with (ingest/pyproject.toml), and
-    tests/unit/test_paho_internals.py fails, naming what moved, on any other;
+    `_packet_queue`, `_sock_recv`, `_msgtime_mutex`, `_last_bytes_received`): paho
+    has no public way to take a PUBLISH without building an MQTTMessage, to
+    acknowledge several at once, nor to read more than it asks for. So the
+    versions ingest accepts are pinned to those it was tested with
+    (ingest/pyproject.toml), and tests/unit/test_paho_internals.py fails, naming
+    what moved, on any other;
     tests/integration/test_ingest*.py and tests/faults run the path itself.
     """
 
@@ -107,16 +109,47 @@ class _Client(mqtt.Client):
         return self._read[at : at + bufsize]
 
     def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
-        """Read as paho does, then go on while whole packets wait in what was read: the
-        socket will not be readable again for them."""
+        """Read as paho does, then go on while packets wait in what was read: the socket
+        will not be readable again for them. Whole PUBLISH packets there are cut at once
+        (`_take_publishes`); anything else goes through paho's own reading."""
         rc = super().loop_read(max_packets)
         while (
             rc == MQTTErrorCode.MQTT_ERR_SUCCESS
             and self._taken < len(self._read)
             and self._sock is not None
         ):
+            if self._take_publishes():
+                continue
             rc = super().loop_read(max_packets)
         return rc
+
+    def _take_publishes(self) -> int:
+        """Hand on the whole QoS 0 and 1 PUBLISH packets at the start of what was read and
+        not taken yet, as `_handle_publish` would; how many. It stops at anything else, at
+        a packet cut short or malformed, and while paho is in the middle of a packet."""
+        if self.on_raw is None or self.protocol != mqtt.MQTTv5 or self._in_packet["command"]:
+            return 0
+        read, end, taken = self._read, len(self._read), 0
+        while self._taken < end:
+            at = self._taken
+            header = read[at]
+            qos = (header & 0x06) >> 1
+            if header & 0xF0 != mqtt.PUBLISH or qos == 2:
+                break
+            body = _body(read, at + 1, end)
+            if body is None:
+                break
+            try:
+                topic, mid, payload = _cut_publish(memoryview(read)[body[0] : body[1]], qos)
+            except (ValueError, IndexError, struct.error):
+                break
+            self._taken = body[1]
+            taken += 1
+            self.on_raw(topic, payload, mid, qos)
+        if taken:
+            with self._msgtime_mutex:
+                self._last_bytes_received = time.monotonic()
+        return taken
 
     def _handle_publish(self) -> MQTTErrorCode:
         header = self._in_packet["command"]
@@ -142,7 +175,23 @@ _PUBACK = struct.Struct("!BBH")
 READ_BYTES = 64 * 1024
 
 
-def _cut_publish(packet: bytes | bytearray, qos: int) -> tuple[str, int, bytes]:
+def _body(read: bytes, at: int, end: int) -> tuple[int, int] | None:
+    """Where the body of the packet whose remaining length starts at `at` begins and
+    ends, if all of it is in `read` before `end`; None if not (or malformed)."""
+    length, shift = 0, 0
+    while True:  # variable byte integer: at most four bytes
+        if at >= end or shift > 21:
+            return None
+        byte = read[at]
+        at += 1
+        length |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            break
+        shift += 7
+    return (at, at + length) if at + length <= end else None
+
+
+def _cut_publish(packet: bytes | bytearray | memoryview, qos: int) -> tuple[str, int, bytes]:
     """Topic, packet id and payload of an MQTT 5 PUBLISH body (after the fixed header)."""
     view = memoryview(packet)
     length = (view[0] << 8) | view[1]

@@ -74,3 +74,11 @@ def test_a_closed_connection_is_noticed_after_the_packets_before_it(pair: Pair) 
     while rc == MQTTErrorCode.MQTT_ERR_SUCCESS:
         rc = client.loop_read()
     assert rc == MQTTErrorCode.MQTT_ERR_CONN_LOST
+
+
+def test_other_packets_between_them_take_pahos_path(pair: Pair) -> None:
+    client, broker, received = pair
+    puback = bytes([0x40, 0x02, 0x00, 0x09])  # for a publish of ours paho no longer holds
+    broker.sendall(_publish("a", b"1", 1) + puback + _publish("b", b"2", 2) + puback)
+    client.loop_read()
+    assert [m[:3] for m in received] == [("a", b"1", 1), ("b", b"2", 2)]
