@@ -83,6 +83,8 @@ INVALID_ECHO_BYTES = 64 * 1024
 MAX_UNKNOWN_SENSORS = 32
 #: A run of `replay_refused` stops after this many letters InfluxDB refuses again.
 REPLAY_REFUSALS_PER_RUN = 10
+#: How every telemetry topic ends, and no fleet or status topic does.
+TELEMETRY_SUFFIX = "/telemetry"
 
 
 class Accepted(NamedTuple):
@@ -179,15 +181,16 @@ class Pipeline:
                 self._broker.taken(inbound)
                 received += 1
                 self._taken += 1
-                if topics.is_fleet(inbound.topic):
-                    self._finish()
-                    self._fleet_version(inbound)
-                    continue
-                status = topics.parse_status(inbound.topic)
-                if status is not None:
-                    self._finish()  # the readings sent before a gateway's status are judged first
-                    self._gateway_status(inbound, *status)
-                    continue
+                if not inbound.topic.endswith(TELEMETRY_SUFFIX):  # neither a fleet nor a status
+                    if topics.is_fleet(inbound.topic):
+                        self._finish()
+                        self._fleet_version(inbound)
+                        continue
+                    status = topics.parse_status(inbound.topic)
+                    if status is not None:
+                        self._finish()  # the readings sent before its status are judged first
+                        self._gateway_status(inbound, *status)
+                        continue
                 if deadline is None:
                     # From the first message's arrival: it may have waited for the last batch.
                     deadline = inbound.arrived + self._settings.batch_max_wait_s
