@@ -166,47 +166,50 @@ class Pipeline:
         readings = 0
         deadline = None
         received = 0
-        try:
-            while readings < self._settings.batch_max_readings:
-                timeout = 0.5 if deadline is None else deadline - time.monotonic()
-                try:
-                    # Past the deadline, take only what is already waiting.
-                    inbound = self._broker.inbox.get(block=timeout > 0, timeout=max(timeout, 0))
-                except queue.Empty:
+        while readings < self._settings.batch_max_readings:
+            timeout = 0.5 if deadline is None else deadline - time.monotonic()
+            try:
+                # Past the deadline, take only what is already waiting.
+                inbound = self._broker.inbox.get(block=timeout > 0, timeout=max(timeout, 0))
+            except queue.Empty:
+                break
+            if isinstance(inbound, Wakeup):
+                if self._in_flight is not None and inbound.token is self._in_flight.write:
+                    self._finish()
+                continue
+            self._broker.taken(inbound)
+            received += 1
+            self._taken += 1
+            if not inbound.topic.endswith(TELEMETRY_SUFFIX) and self._took_control(inbound):
+                continue
+            if deadline is None:
+                # From the first message's arrival: it may have waited for the last batch.
+                deadline = inbound.arrived + self._settings.batch_max_wait_s
+            accepted = self._validate(inbound)
+            if accepted is not None:
+                batch.append(accepted)
+                readings += len(accepted.telemetry.readings)
+                if len(batch) >= self._half_window:
+                    # Half the broker's window: the other half arrives while we store this.
                     break
-                if isinstance(inbound, Wakeup):
-                    if self._in_flight is not None and inbound.token is self._in_flight.write:
-                        self._finish()
-                    continue
-                self._broker.taken(inbound)
-                received += 1
-                self._taken += 1
-                if not inbound.topic.endswith(TELEMETRY_SUFFIX):  # neither a fleet nor a status
-                    if topics.is_fleet(inbound.topic):
-                        self._finish()
-                        self._fleet_version(inbound)
-                        continue
-                    status = topics.parse_status(inbound.topic)
-                    if status is not None:
-                        self._finish()  # the readings sent before its status are judged first
-                        self._gateway_status(inbound, *status)
-                        continue
-                if deadline is None:
-                    # From the first message's arrival: it may have waited for the last batch.
-                    deadline = inbound.arrived + self._settings.batch_max_wait_s
-                accepted = self._validate(inbound)
-                if accepted is not None:
-                    batch.append(accepted)
-                    readings += len(accepted.telemetry.readings)
-                    if len(batch) >= self._half_window:
-                        # Half the broker's window: the other half arrives while we store this.
-                        break
-        finally:
-            # Counted once a batch: a metric's lock and call cost as much as a message's
-            # topic parsing.
-            metrics.MESSAGES_RECEIVED.inc(received)
-            metrics.BACKLOG.inc(received)
+        # Counted once a batch: a metric's lock and call cost as much as a message's
+        # topic parsing.
+        metrics.MESSAGES_RECEIVED.inc(received)
+        metrics.BACKLOG.inc(received)
         return batch
+
+    def _took_control(self, inbound: Inbound) -> bool:
+        """Take a fleet version or a gateway status (True); anything else is left (False)."""
+        if topics.is_fleet(inbound.topic):
+            self._finish()
+            self._fleet_version(inbound)
+            return True
+        status = topics.parse_status(inbound.topic)
+        if status is not None:
+            self._finish()  # the readings sent before a gateway's status are judged first
+            self._gateway_status(inbound, *status)
+            return True
+        return False
 
     def _validate(self, inbound: Inbound) -> Accepted | None:
         ids = topics.parse_telemetry(inbound.topic)
