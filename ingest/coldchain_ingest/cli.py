@@ -137,12 +137,14 @@ def run(env_file: EnvFile = None) -> None:
     signal.signal(signal.SIGINT, stop)
     if settings.influx_create_db:
         _set_up(influx, settings.retention_days, stopping)
+    # Before /metrics answers: who waits for it to publish (as the tests do) should not
+    # find ingest subscribing later than it did before this step.
+    _settle_heap()
     operations = (
         _serve_operations(settings, broker, influx, dead_letters, pipeline)
         if settings.metrics_port
         else None
     )
-    _settle_heap()
     broker.start()
     scheduler.start()
     try:
