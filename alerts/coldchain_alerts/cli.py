@@ -41,6 +41,7 @@ from coldchain_alerts.auth import Role
 from coldchain_alerts.db import make_engine, make_sessionmaker, migrate
 from coldchain_alerts.influx import InfluxError
 from coldchain_alerts.main import create_app
+from coldchain_alerts.models import Contact
 from coldchain_alerts.service import AlertsService
 from coldchain_alerts.settings import AlertsSettings
 from coldchain_io import dynsec, fleetfile
@@ -321,6 +322,51 @@ def contact_add(
     except people.Conflict as exc:
         raise _fail(str(exc)) from None
     print(contact_id)
+
+
+@contact_app.command("list")
+def contact_list(env_file: EnvFile = None) -> None:
+    """Every contact: id (for `policy set`), name, language, where they are told."""
+    sessions = _sessions(_settings(env_file))
+    with sessions() as session:
+        rows = [
+            (row.id, row.name, row.language, _channels(row), row.active)
+            for row in people.contacts(session)
+        ]
+    if not rows:
+        print("no contacts")
+        return
+    for contact_id, name, language, channels, active in rows:
+        state = "" if active else "\tinactive"
+        print(f"{contact_id}\t{name}\t{language}\t{channels}{state}")
+
+
+def _channels(contact: Contact) -> str:
+    given = {
+        "email": contact.email,
+        "sms": contact.phone,
+        "ntfy": contact.ntfy_topic,
+        "webhook": contact.webhook_url,
+    }
+    return ", ".join(f"{kind} {value}" for kind, value in given.items() if value) or "nowhere"
+
+
+@policy_app.command("list")
+def policy_list(env_file: EnvFile = None) -> None:
+    """Every site's escalation policy: its levels of contact ids, as `policy set` takes them."""
+    sessions = _sessions(_settings(env_file))
+    with sessions() as session:
+        rows = [
+            (row.site, row.ack_timeout_s, row.reminder_interval_s, policies.levels_of(row))
+            for row in policies.all_policies(session)
+        ]
+    if not rows:
+        print("no escalation policies: nobody is told of an alert")
+        return
+    for site, ack_timeout_s, reminder_s, levels in rows:
+        shown = " ".join("--level " + ",".join(map(str, level)) for level in levels)
+        reminder = f" --reminder-interval-s {reminder_s}" if reminder_s is not None else ""
+        print(f"{site}\t{shown} --ack-timeout-s {ack_timeout_s}{reminder}")
 
 
 @policy_app.command("set")

@@ -132,6 +132,11 @@ def revoke_token(session: Session, actor: str, token_id: int) -> ApiToken:
 CONTACT_FIELDS = ("name", "language", "email", "phone", "ntfy_topic", "webhook_url", "active")
 
 
+def contacts(session: Session) -> list[Contact]:
+    """Every contact, by name."""
+    return list(session.scalars(select(Contact).order_by(Contact.name)))
+
+
 def save_contact(
     session: Session, actor: str, values: dict[str, Any], contact_id: int | None = None
 ) -> Contact:

@@ -56,6 +56,11 @@ def set_policy(
     return policy
 
 
+def all_policies(session: Session) -> list[EscalationPolicy]:
+    """Every site's policy, by site (`*` first: the one for sites without their own)."""
+    return list(session.scalars(select(EscalationPolicy).order_by(EscalationPolicy.site)))
+
+
 def levels_of(policy: EscalationPolicy) -> list[list[int]]:
     count = max((entry.level for entry in policy.levels), default=0)
     return [

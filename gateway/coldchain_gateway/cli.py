@@ -94,11 +94,18 @@ def _plugged(settings: GatewaySettings, outbox: Outbox, guard: JumpGuard) -> For
             f"COLDCHAIN_GATEWAY_SOURCE={settings.source}: {exc}. Install the package that "
             "offers it, or set the source of this gateway's probes (ds18b20)"
         ) from exc
+    try:
+        config = settings.sim_scenario.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise typer.BadParameter(
+            f"COLDCHAIN_GATEWAY_SIM_SCENARIO={settings.sim_scenario}: cannot be read ({exc}); "
+            "give the scenario file's full path"
+        ) from exc
     replay = settings.clock == "replay"
     plugged = plug(
         SourceOptions(
             gateway_id=settings.id,
-            config=settings.sim_scenario.read_text(encoding="utf-8"),
+            config=config,
             interval_s=settings.interval_s,
             speed=1.0 if replay else settings.speed,
             saved_state=outbox.source_state(),

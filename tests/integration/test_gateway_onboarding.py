@@ -129,8 +129,9 @@ def test_a_gateway_enrolled_through_the_api_publishes_and_its_readings_are_store
     enrolled = _enroll(bundle, tmp_path)
     assert enrolled.returncode == 0, enrolled.stderr
     env_file = tmp_path / "gateway.env"
-    for written in (env_file, tmp_path / "coldchain-ca.crt"):
-        assert stat.S_IMODE(written.stat().st_mode) == 0o600, written
+    # The password for the owner only; the CA for the gateway's service user too.
+    for written, mode in ((env_file, 0o600), (tmp_path / "coldchain-ca.crt", 0o644)):
+        assert stat.S_IMODE(written.stat().st_mode) == mode, written
         assert str(written) in enrolled.stdout
 
     ticks = 4
