@@ -14,12 +14,10 @@ from __future__ import annotations
 import json
 import math
 import re
-import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, ClassVar
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -31,7 +29,6 @@ from coldchain.compliance import Band, PeriodStats, Rules, Sample, daily_stats, 
 from coldchain.fleet import Fleet
 from coldchain.languages import Language
 from coldchain.rollup import day_records
-from coldchain_dashboards import build, publish
 from coldchain_dashboards.audit import chain_title
 from coldchain_dashboards.compliance import table_title
 from coldchain_dashboards.language import LANGUAGES
@@ -637,56 +634,3 @@ def _merged_rows(
                 row = rows.setdefault((series["tags"]["asset"], day), {})
                 row.update(zip(series["columns"][1:], values[1:], strict=True))
     return rows
-
-
-# --- publish, against a stand-in for Grafana's HTTP API ----------------------------------
-
-
-class _GrafanaStandIn(BaseHTTPRequestHandler):
-    requests: ClassVar[list[tuple[str, str, Any]]] = []
-
-    def do_GET(self) -> None:
-        self.requests.append(("GET", self.path, None))
-        if self.path.startswith("/api/folders/coldchain"):
-            self._answer(404, {"message": "folder not found"})
-        else:
-            self._answer(200, {"uid": "coldchain-influxdb"})
-
-    def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        self.requests.append(("POST", self.path, body))
-        uid = body.get("dashboard", {}).get("uid", "coldchain")
-        self._answer(200, {"uid": uid, "url": f"/d/{uid}", "status": "success"})
-
-    def _answer(self, status: int, body: dict[str, Any]) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-def test_publish_creates_the_folder_and_overwrites_every_dashboard() -> None:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _GrafanaStandIn)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    _GrafanaStandIn.requests = []
-    try:
-        boards = build(Fleet.from_yaml(DEMO_FLEET.read_text()))
-        urls = publish(boards, f"http://127.0.0.1:{server.server_address[1]}", "token")
-    finally:
-        server.shutdown()
-    posts = [(path, body) for method, path, body in _GrafanaStandIn.requests if method == "POST"]
-    assert posts[:2] == [
-        ("/api/folders", {"title": "coldchain (Deutsch)", "uid": "coldchain-de"}),
-        ("/api/folders", {"title": "coldchain (English)", "uid": "coldchain-en"}),
-    ]
-    published = [body for path, body in posts if path == "/api/dashboards/db"]
-    assert [b["dashboard"]["uid"] for b in published] == [b["uid"] for b in boards.values()]
-    assert all(b["overwrite"] for b in published)
-    assert [b["folderUid"] for b in published] == [f"coldchain-{n[:2]}" for n in boards]
-    assert urls == [f"/d/{b['uid']}" for b in boards.values()]
