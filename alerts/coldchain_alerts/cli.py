@@ -241,7 +241,10 @@ def user_export(
     if str(file) == "-":
         sys.stdout.write(text)
         return
-    file.write_text(text, encoding="utf-8")
+    try:
+        file.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise _fail(f"cannot write {file}: {exc.strerror}") from None
     console.print(f"wrote {escape(str(file))}")
 
 

@@ -62,7 +62,7 @@ def publish(
     token: Annotated[
         str,
         typer.Option(
-            envvar="GRAFANA_TOKEN", help="Service-account token (Editor).", show_default=False
+            envvar="GRAFANA_TOKEN", help="Service-account token (Admin).", show_default=False
         ),
     ],
     people: Annotated[
