@@ -215,3 +215,15 @@ def test_the_command_publishes_the_alerts_services_people(
     assert f"k.nord added to team {team_name(CANTEEN)}" in result.output
     assert result.output.count("published /d/") == 3 * 8
     assert "0 dashboards unchanged" in result.output
+
+
+def test_a_site_the_fleet_does_not_have_is_said_so_and_given_nothing(
+    grafana: FakeGrafana,
+) -> None:
+    people = PeopleFile(people=(Person(login="k.nord", sites=(CANTEEN, "farm-9")),))
+
+    done = _publish(grafana, people)
+
+    assert done.warnings == ["k.nord: site farm-9 is not in the fleet file"]
+    assert grafana.state.team_logins(team_name(CANTEEN)) == {"k.nord"}
+    assert team_name("farm-9") not in grafana.state.teams.values()

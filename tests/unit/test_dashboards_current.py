@@ -238,3 +238,12 @@ def test_a_long_site_id_still_gives_grafana_uids_it_accepts() -> None:
     assert len(uids) == len(built) and all(len(uid) <= MAX_UID for uid in uids)
     assert all(len(f.uid) <= MAX_UID for f in folders(fleet, per_site=True))
     assert f"sites/{long_id}/en/audit.json" in built
+
+
+def test_a_site_name_with_quotes_and_colons_is_a_folder_title_grafana_reads_back() -> None:
+    data = two_sites_data()
+    data["sites"][-1]["name"] = "Kantine 'Nord': Süd #2"
+    known = folders(Fleet.model_validate(data), per_site=True)
+    providers = yaml.safe_load(provisioning(known))["providers"]
+    assert [p["folder"] for p in providers] == [f.title for f in known]
+    assert providers[-1]["folder"] == "coldchain: Kantine 'Nord': Süd #2 (English)"
