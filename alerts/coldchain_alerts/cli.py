@@ -224,6 +224,30 @@ def user_sites(
         console.print(f"{username}: {name} {role.value}")
 
 
+@user_app.command("export")
+def user_export(
+    file: Annotated[Path, typer.Argument(help="The file to write; - for standard output.")],
+    format: Annotated[
+        str, typer.Option(help="grafana: the people file of coldchain-dashboards publish.")
+    ] = "grafana",
+    env_file: EnvFile = None,
+) -> None:
+    """Write who logs in and at which sites, for `coldchain-dashboards publish --people`."""
+    if format != "grafana":
+        raise _fail(f"unknown format {format!r}; the one format is grafana")
+    sessions = _sessions(_settings(env_file))
+    with sessions() as session:
+        text = people.people_file(session).to_json()
+    if str(file) == "-":
+        sys.stdout.write(text)
+        return
+    try:
+        file.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise _fail(f"cannot write {file}: {exc.strerror}") from None
+    console.print(f"wrote {escape(str(file))}")
+
+
 def _site_role(text: str) -> tuple[str, Role]:
     name, _, role = text.partition(":")
     try:
