@@ -98,8 +98,11 @@ def _settings(env_file: Path | None) -> AlertsSettings:
 
 
 def _sessions(settings: AlertsSettings):  # type: ignore[no-untyped-def]
+    """Sessions whose transactions take SQLite's write lock when they begin: a command
+    runs beside the live service, and one that read before the service wrote would
+    fail at its own write (db.make_engine). Reading commands wait for it too; briefly."""
     migrate(settings.database_url)
-    return make_sessionmaker(make_engine(settings.database_url))
+    return make_sessionmaker(make_engine(settings.database_url), writes=True)
 
 
 def _actor() -> str:

@@ -56,3 +56,34 @@ def test_a_canteen_officer_is_added_with_her_contact_and_escalation(tmp_path: Pa
     site, arguments = shown.rstrip("\n").split("\t")
     assert run("policy", "set", site, *arguments.split()).returncode == 0
     assert run("policy", "list").stdout == shown
+
+
+def test_a_command_line_change_is_not_undone_by_the_running_service_writing(
+    tmp_path: Path,
+) -> None:
+    """The CLI runs beside a live service on one SQLite file. A transaction that reads
+    before it writes (`contact add` looks for a clash first) must hold the write lock
+    from its start: else a write of the service in between makes its own write fail
+    at once with "database is locked" (SQLite's busy timeout cannot help a stale read)."""
+    import sqlite3
+
+    from sqlalchemy import select
+
+    from coldchain_alerts import cli
+    from coldchain_alerts.models import Contact
+    from coldchain_alerts.settings import AlertsSettings
+
+    path = tmp_path / "alerts.sqlite3"
+    sessions = cli._sessions(AlertsSettings(database_url=f"sqlite:///{path}"))
+    with sessions.begin() as session:
+        assert session.scalars(select(Contact)).all() == []
+        service = sqlite3.connect(path, timeout=0.2, isolation_level=None)
+        try:
+            service.execute("INSERT INTO contact (name, language, active) VALUES ('x', 'de', 1)")
+        except sqlite3.OperationalError as exc:
+            assert "locked" in str(exc)  # the service waits for the command instead
+        finally:
+            service.close()
+        session.add(Contact(name="Karin Nord", language="de", active=True))
+    with sessions() as session:
+        assert "Karin Nord" in session.scalars(select(Contact.name)).all()
