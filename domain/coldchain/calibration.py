@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import csv
 import math
+from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -145,9 +146,13 @@ def rows(checks: Iterable[Calibration]) -> list[list[str]]:
 
 
 def in_force(checks: Sequence[Calibration], day: date) -> Calibration | None:
-    """The latest of a sensor's checks made on or before `day`, or None."""
-    made = [check for check in checks if check.checked_on <= day]
-    return max(made, key=lambda check: check.checked_on) if made else None
+    """The latest of a sensor's checks made on or before `day`, or None. `checks` are in
+    the order they were made, then entered: of those made the same day, the last counts."""
+    found = None
+    for check in checks:
+        if check.checked_on <= day and (found is None or check.checked_on >= found.checked_on):
+            found = check
+    return found
 
 
 def flaws(calibration: Calibration, day: date) -> list[Flaw]:
@@ -165,6 +170,86 @@ def state(calibration: Calibration | None, day: date) -> CalibrationState:
     if calibration is None:
         return CalibrationState.UNKNOWN
     return CalibrationState.UNVERIFIED if flaws(calibration, day) else CalibrationState.VALID
+
+
+def state_on(checks: Sequence[Calibration], day: date) -> CalibrationState:
+    """The probe's state on the local `day` of its site, from all its `checks` (in the
+    order they were made, then entered): that of the check in force then."""
+    return state(in_force(checks, day), day)
+
+
+def state_at(checks: Sequence[Calibration], moment: datetime, timezone: str) -> CalibrationState:
+    """The state of a reading taken at `moment` (UTC) by a probe at a site in `timezone`:
+    a check speaks of whole local days, so a reading shares its local day's state."""
+    return state_on(checks, moment.astimezone(ZoneInfo(timezone)).date())
+
+
+@dataclass(frozen=True)
+class Marking:
+    """How far a probe's checks verified it over a span of time [start, end)."""
+
+    spans: tuple[tuple[datetime, datetime], ...]
+    """The parts of the span it was unverified, UTC, oldest first; each starts at a local
+    midnight (or the span's start) and ends at one (or the span's end)."""
+    readings: int
+    """Readings taken in those parts: the unverified ones."""
+    state: CalibrationState
+    """Unverified when all the span was, valid or unknown (the state of its last day)
+    when none was; `partly` says when some was."""
+
+    @property
+    def partly(self) -> bool:
+        """Unverified for a part of the span only."""
+        return bool(self.spans) and self.state is not CalibrationState.UNVERIFIED
+
+    @property
+    def unverified_s(self) -> float:
+        return sum((end - start).total_seconds() for start, end in self.spans)
+
+    @property
+    def label(self) -> str:
+        """`valid`, `unverified`, `partly_unverified` or `unknown`: the span in one word."""
+        return "partly_unverified" if self.partly else self.state.value
+
+
+def mark(
+    checks: Sequence[Calibration],
+    start: datetime,
+    end: datetime,
+    timezone: str,
+    times: Sequence[datetime],
+) -> Marking:
+    """Which part of [start, end) (UTC) the probe was unverified, from the local midnight
+    of the first day its check in force no longer verifies it until a check that does is
+    in force, and how many of the reading `times` (UTC, sorted) fall into it."""
+    zone = ZoneInfo(timezone)
+    spans: list[tuple[datetime, datetime]] = []
+    verified_or_unknown = []
+    day, last = start.astimezone(zone).date(), (end - _INSTANT).astimezone(zone).date()
+    while day <= last:
+        found = state_on(checks, day)
+        if found is not CalibrationState.UNVERIFIED:
+            verified_or_unknown.append(found)
+        elif spans and spans[-1][1] == start_of(day, timezone):
+            spans[-1] = (spans[-1][0], min(end, start_of(_next(day), timezone)))
+        else:
+            spans.append(
+                (max(start, start_of(day, timezone)), min(end, start_of(_next(day), timezone)))
+            )
+        day = _next(day)
+    readings = sum(bisect_left(times, until) - bisect_left(times, since) for since, until in spans)
+    return Marking(
+        spans=tuple(spans),
+        readings=readings,
+        state=verified_or_unknown[-1] if verified_or_unknown else CalibrationState.UNVERIFIED,
+    )
+
+
+_INSTANT = timedelta(microseconds=1)
+
+
+def _next(day: date) -> date:
+    return day + timedelta(days=1)
 
 
 def unverified_from(calibration: Calibration) -> date:
