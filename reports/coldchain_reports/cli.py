@@ -107,7 +107,7 @@ def report_command(
             first_day,
             last_day,
             judged.samples,
-            _calibration(settings, calibration_file, target, last_day),
+            _checks(settings, calibration_file, target),
             closings,
             judged.events,
             _now(),
@@ -182,7 +182,7 @@ def certificate_command(
             _now(),
             closings,
             judged.events,
-            _calibration(settings, calibration_file, target, handover_day),
+            calibration.in_force(_checks(settings, calibration_file, target), handover_day),
             limit_points,
         )
         local = start.astimezone(ZoneInfo(target.timezone))
@@ -483,14 +483,14 @@ def _errors() -> Iterator[None]:
         raise typer.Exit(2) from None
 
 
-def _calibration(
-    settings: ReportSettings, given: Path | None, target: scope.Scope, day: date
-) -> calibration.Calibration | None:
-    """The target's check in force on `day`, from --calibration or the settings' file."""
+def _checks(
+    settings: ReportSettings, given: Path | None, target: scope.Scope
+) -> list[calibration.Calibration]:
+    """The target's checks, oldest first, from --calibration or the settings' file."""
     records = given or settings.calibration
     if records is None:
-        return None
-    return calibration.in_force(calibration.load(records).get(target.sensor.id, []), day)
+        return []
+    return calibration.load(records).get(target.sensor.id, [])
 
 
 def _fleet(settings: ReportSettings) -> Fleet:

@@ -446,8 +446,9 @@ def _summary(alarm: PeriodStats, legal: PeriodStats, labels: Labels) -> Table:
 
 def _days_tables(report: AssetReport, labels: Labels) -> list[Any]:
     """Two tables per local day: its length, readings and temperatures; then its time and
-    degree-minutes beyond the limits, excursions (counted on the day they start) and
-    short deviations."""
+    degree-minutes beyond the limits, excursions (counted on the day they start), short
+    deviations and whether the probe was verified, with its readings taken while not;
+    a note with their number when there are any."""
     temperatures = [
         labels("day"),
         labels("col_days_hours"),
@@ -466,6 +467,7 @@ def _days_tables(report: AssetReport, labels: Labels) -> list[Any]:
         labels("col_excursions"),
         labels("col_short"),
         labels("col_above_legal"),
+        labels("col_calibration"),
     ]
     first = [
         [
@@ -489,13 +491,17 @@ def _days_tables(report: AssetReport, labels: Labels) -> list[Any]:
             str(len(day.alarm.excursions)),
             str(len(day.alarm.short_deviations)),
             labels.duration(day.legal.excursion_s),
+            labels(f"day_{day.calibration.label}", readings=day.calibration.readings),
         ]
         for day in report.days
     ]
+    unverified = sum(day.calibration.readings for day in report.days)
+    note = labels("unverified_note", readings=unverified)
     return [
         _table(temperatures, first, right_from=1),
         Spacer(1, 2 * mm),
-        _table(limits, second, right_from=1),
+        _table(limits, second, right_from=1, text_from=len(limits) - 1),
+        *([Paragraph(escape(note), BODY)] if unverified else []),
     ]
 
 

@@ -61,7 +61,7 @@ def test_each_example_verifies_offline_with_the_example_key_list(pattern: str) -
     ("pattern", "kind", "version"),
     [
         ("certificate_*_de.pdf", "coldchain.delivery-certificate", 3),
-        ("report_*_de.pdf", "coldchain.compliance-report", 2),
+        ("report_*_de.pdf", "coldchain.compliance-report", 3),
     ],
 )
 def test_the_examples_are_final_signed_documents_of_the_current_version(

@@ -303,9 +303,10 @@ def test_report_pdf_in_german_has_the_numbers(dataset: Dataset) -> None:
         assert temperatures[2] == str(round(alarm.duration_s / 3600)), temperatures
         assert temperatures[3] == str(alarm.samples), temperatures
         assert temperatures[4] == de(alarm.coverage_pct, 2), temperatures
-        assert limits[-1] == hms(day_legal.excursion_s), limits
-        assert limits[-2:-4:-1] == [str(len(alarm.short_deviations)), str(len(alarm.excursions))]
-        assert limits[-4] == de(alarm.degree_minutes, 1), limits
+        assert limits[-1] == "verifiziert", "the probe's check was in force and good"
+        assert limits[-2] == hms(day_legal.excursion_s), limits
+        assert limits[-3:-5:-1] == [str(len(alarm.short_deviations)), str(len(alarm.excursions))]
+        assert limits[-5] == de(alarm.degree_minutes, 1), limits
     assert (
         "verifiziert: geprüft am 14.01.2025, Abweichung nicht angegeben, nächste Prüfung "
         "fällig am 14.01.2026 (DKD-4711)"
@@ -440,6 +441,48 @@ def test_a_report_past_the_due_day_of_the_registers_check_says_unverified(
     )  # fmt: skip
     text = _squeezed(pdf_text(out / f"report_cold-room-1_2025-10-25_2025-10-26_{lang}.pdf"))
     assert says in text, text
+
+
+#: The room's check falls due on 25 October 2025: its probe is unverified from local
+#: midnight of the 26th, 2025-10-25T22:00Z (CEST), the report's second day.
+DUE_ON_FIRST_DAY = (
+    "sensor,checked_on,due_on,deviation_k,reference,checked_by\n"
+    "cold-room-1.air,2024-10-25,2025-10-25,-0.3,DKD-4711,Kalibrierlabor Nord\n"
+)
+
+
+def test_an_overdue_probe_marks_its_readings_from_the_due_day_on(dataset: Dataset) -> None:
+    register = dataset.directory / "register.csv"
+    register.write_text(DUE_ON_FIRST_DAY)
+    out = dataset.directory / "out"
+    dataset.run(
+        "report", "--asset", ROOM, "--from", "2025-10-25", "--to", "2025-10-27",
+        "--lang", "de", "--out-dir", str(out), "--calibration", str(register),
+    )  # fmt: skip
+    stem = out / "report_cold-room-1_2025-10-25_2025-10-26"
+    (stored,) = dataset.influxdb.query(
+        dataset.database,
+        f"SELECT count(temp_c) FROM temperature WHERE sensor = '{ROOM_SENSOR}' "
+        "AND time >= '2025-10-25T22:00:00Z' AND time < '2025-10-26T23:00:00Z'",
+    )
+    after_due = stored["values"][0][1]
+    assert after_due == 25 * 60 - 120, "the 25-hour day's minutes but the two-hour gap"
+    with Path(f"{stem}.csv").open(newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert [(r["day"], r["calibration"], r["unverified_readings"]) for r in rows] == [
+        ("2025-10-25", "valid", "0"),
+        ("2025-10-26", "unverified", str(after_due)),
+    ]
+    document = json.loads(Path(f"{stem}.json").read_text())
+    assert document["version"] == 3
+    assert [(d["calibration"], d["unverified_readings"]) for d in document["days"]] == [
+        ("valid", "0"),
+        ("unverified", str(after_due)),
+    ]
+    text = _squeezed(pdf_text(Path(f"{stem}_de.pdf"), raw=True))
+    assert "0:45:00 verifiziert So 26.10.2025" in text, "the first day's row, verified"
+    assert f"0:00:00 nicht verifiziert: {after_due} Messwerte" in text, text
+    assert f"bis eine gute Prüfung galt): {after_due}." in text
 
 
 def test_report_seal_verifies(dataset: Dataset) -> None:
