@@ -12,6 +12,9 @@ API) each probe's latest check is looked at: one that is overdue or found more t
 through the same lifecycle and escalation as ingest's alerts
 (`AlertsService.handle_events`); it clears once a check that verifies is entered.
 A probe without any check raises nothing: its reports say "unknown".
+Each check is also queued, in the transaction that records it, as a point of the
+measurement `calibration` for InfluxDB (outbox.py): ingest's rollup reads the checks
+there to mark the days a probe was unverified, without a connection to this service.
 docs/compliance.md explains it to people.
 """
 
@@ -30,8 +33,10 @@ from coldchain import calibration as rules
 from coldchain.calibration import Calibration
 from coldchain.contract import AlertEvent, AlertState
 from coldchain.fleet import Fleet
-from coldchain_alerts import audit, registry
+from coldchain.measurements import CALIBRATION
+from coldchain_alerts import audit, outbox, registry
 from coldchain_alerts.models import Alert, CalibrationCheck, Occurrence
+from coldchain_io.lineprotocol import point
 
 #: Longest reference and checked_by kept (characters).
 MAX_TEXT = 200
@@ -105,7 +110,14 @@ def record(
             },
             at=now,
         )
+        outbox.queue(session, _line(row, known[row.sensor]))
     return rows
+
+
+def _line(row: CalibrationCheck, probe: Probe) -> str:
+    """The check as a point of `calibration`, for ingest's rollup and the dashboards."""
+    tags = {"site": probe.site, "asset": probe.asset, "sensor": row.sensor, "check": str(row.id)}
+    return point(CALIBRATION, tags, rules.fields_of(as_calibration(row)), row.entered_at)
 
 
 def _problem(check: Calibration, known: dict[str, Probe], now: datetime) -> str | None:

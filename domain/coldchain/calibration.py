@@ -23,7 +23,7 @@ from __future__ import annotations
 import csv
 import math
 from bisect import bisect_left
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
@@ -143,6 +143,38 @@ def rows(checks: Iterable[Calibration]) -> list[list[str]]:
         ]
         for check in checks
     ]
+
+
+def fields_of(check: Calibration) -> dict[str, str | float]:
+    """The fields of the check's `calibration` point (coldchain.measurements.CALIBRATION)."""
+    fields: dict[str, str | float] = {
+        "checked_on": check.checked_on.isoformat(),
+        "due_on": check.due_on.isoformat(),
+        "reference": check.reference,
+        CHECKED_BY: check.checked_by or "",
+    }
+    if check.deviation_k is not None:
+        fields[DEVIATION] = check.deviation_k
+    return fields
+
+
+def from_fields(sensor: str, fields: Mapping[str, object]) -> Calibration:
+    """The check a `calibration` point's fields hold; raises ValueError naming what is
+    missing or garbled."""
+    checked_on, due_on = fields.get("checked_on"), fields.get("due_on")
+    reference, deviation = fields.get("reference"), fields.get(DEVIATION)
+    if not (isinstance(checked_on, str) and isinstance(due_on, str) and reference):
+        raise ValueError(f"the calibration point of {sensor} lacks checked_on, due_on or reference")
+    if deviation is not None and not isinstance(deviation, int | float):
+        raise ValueError(f"the calibration point of {sensor} has deviation_k {deviation!r}")
+    return Calibration(
+        sensor=sensor,
+        checked_on=date.fromisoformat(checked_on),
+        due_on=date.fromisoformat(due_on),
+        reference=str(reference),
+        deviation_k=None if deviation is None else float(deviation),
+        checked_by=str(fields.get(CHECKED_BY) or "") or None,
+    )
 
 
 def in_force(checks: Sequence[Calibration], day: date) -> Calibration | None:
