@@ -174,33 +174,35 @@ def as_calibration(row: CalibrationCheck) -> Calibration:
     )
 
 
-def latest(rows: Iterable[CalibrationCheck]) -> dict[str, Calibration]:
-    """Each sensor's latest check: the last made, of those made the same day the last entered."""
-    found: dict[str, Calibration] = {}
+def by_sensor(rows: Iterable[CalibrationCheck]) -> dict[str, list[Calibration]]:
+    """Each sensor's checks in the order they were made, then entered: as the domain's
+    `in_force` and `state_on` take them."""
+    found: dict[str, list[Calibration]] = {}
     for row in sorted(rows, key=lambda r: (r.checked_on, r.id)):
-        found[row.sensor] = as_calibration(row)
+        found.setdefault(row.sensor, []).append(as_calibration(row))
     return found
 
 
 def events(session: Session, fleet: Fleet | None, now: datetime) -> list[AlertEvent]:
-    """What to tell the lifecycle: raise for a probe whose latest check does not verify it
-    today and has no alert open, clear where one is open and the latest check verifies."""
+    """What to tell the lifecycle: raise for a probe whose check in force does not verify
+    it today and has no alert open, clear where one is open and the check verifies."""
     found = []
-    checks = latest(listing(session))
+    registered = by_sensor(listing(session))
     for sensor, probe in probes(fleet).items():
-        check = checks.get(sensor)
+        today = now.astimezone(ZoneInfo(probe.timezone)).date()
+        check = rules.in_force(registered.get(sensor, []), today)
         if check is None:
             continue
-        today = now.astimezone(ZoneInfo(probe.timezone)).date()
+        unverified = rules.state(check, today) is rules.CalibrationState.UNVERIFIED
         key = _open_key(session, sensor)
-        if rules.flaws(check, today) and key is None:
+        if unverified and key is None:
             since = rules.start_of(rules.unverified_from(check), probe.timezone)
             found.append(
                 rules.unverified_event(
                     probe.site, probe.asset, sensor, since, now, AlertState.RAISED
                 )
             )
-        elif not rules.flaws(check, today) and key is not None:
+        elif not unverified and key is not None:
             since = datetime.fromisoformat(key.rsplit("/", 1)[1])
             found.append(
                 rules.unverified_event(
