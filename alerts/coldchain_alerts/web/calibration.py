@@ -49,7 +49,6 @@ WORDS: dict[str, dict[str, str]] = {
     },
     "probes": {"de": "Fühler heute", "en": "Probes today"},
     "probe": {"de": "Fühler", "en": "Probe"},
-    "site_id": {"de": "Standort", "en": "Site"},
     "state": {"de": "Stand", "en": "Status"},
     "state_valid": {"de": "verifiziert", "en": "verified"},
     "state_unverified": {"de": "nicht verifiziert", "en": "unverified"},
