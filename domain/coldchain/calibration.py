@@ -187,6 +187,19 @@ def in_force(checks: Sequence[Calibration], day: date) -> Calibration | None:
     return found
 
 
+def in_force_between(checks: Sequence[Calibration], first: date, last: date) -> list[Calibration]:
+    """The checks in force on some local day from `first` to `last`, in `checks`' order:
+    all that judge a span of those days (`mark` needs no other)."""
+    found: list[Calibration] = []
+    day = first
+    while day <= last:
+        check = in_force(checks, day)
+        if check is not None and all(check is not other for other in found):
+            found.append(check)
+        day = _next(day)
+    return sorted(found, key=checks.index)
+
+
 def flaws(calibration: Calibration, day: date) -> list[Flaw]:
     """What keeps `calibration` from verifying its probe on `day`, in Flaw's order."""
     found = []

@@ -172,7 +172,6 @@ def certificate_command(
         end = _moment(handover, target.timezone, "--to")
         certificate.check_interval(start, end)
         judged, closings, limit_points = _read(settings, target, start, end)
-        handover_day = end.astimezone(ZoneInfo(target.timezone)).date()
         result = certificate.build(
             target,
             start,
@@ -182,7 +181,7 @@ def certificate_command(
             _now(),
             closings,
             judged.events,
-            calibration.in_force(_checks(settings, calibration_file, target), handover_day),
+            _checks(settings, calibration_file, target),
             limit_points,
         )
         local = start.astimezone(ZoneInfo(target.timezone))
@@ -449,7 +448,7 @@ def _stated_otherwise(settings: ReportSettings, data: dict[str, Any], seal: Seal
     the readings and closings known when it was issued."""
     target = scope.of_sensor(_fleet(settings), seal.sensor)
     issued = certificate.issued_at(data)
-    shipped, check = certificate.stated(data)
+    shipped, checks = certificate.stated(data)
     judged, closings, limit_points = _read(settings, target, seal.start, seal.end)
     again = certificate.build(
         target,
@@ -460,11 +459,11 @@ def _stated_otherwise(settings: ReportSettings, data: dict[str, Any], seal: Seal
         issued,
         [closing for closing in closings if closing.closed_at <= issued],
         [event for event in judged.events if event.ts <= issued],
-        check,
+        checks,
         limit_points,
     )
     stated = {field: value for field, value in data.items() if field != "signature"}
-    made = certificate.to_json(again)
+    made = certificate.as_version(certificate.to_json(again), stated["version"])
     if "limit_periods" not in stated:
         del made["limit_periods"]  # issued before certificates listed them; its signature holds
     return certificate.differences(stated, made)

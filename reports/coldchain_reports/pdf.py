@@ -192,7 +192,8 @@ def render_certificate(certificate: Certificate, labels: Labels, path: Path, inf
         ),
         (
             labels("probe_calibration"),
-            _calibration_text(certificate.calibration, certificate.handover_day, labels),
+            _calibration_text(certificate.calibration, certificate.handover_day, labels)
+            + _unverified_text(certificate, labels),
         ),
         (labels("category"), _category(scope, labels)),
         (labels("loading"), labels.time(certificate.start, seconds=True)),
@@ -734,6 +735,15 @@ def _head(text: str, right: bool = False) -> Paragraph:
 
 def _text_width(text: str, style: ParagraphStyle) -> float:
     return float(pdfmetrics.stringWidth(text, style.fontName, style.fontSize))
+
+
+def _unverified_text(certificate: Certificate, labels: Labels) -> str:
+    """The readings the probe took while unverified during the delivery, from when."""
+    marking = certificate.marking
+    if not marking.readings:
+        return ""
+    since = labels.time(marking.spans[0][0], seconds=False)
+    return "; " + labels("probe_unverified", readings=marking.readings, since=since)
 
 
 def _calibration_text(calibration: Calibration | None, day: date, labels: Labels) -> str:

@@ -57,7 +57,7 @@ class _Kind:
 _KINDS = {
     certificate.KIND: _Kind(
         "delivery certificate",
-        certificate.VERSION,
+        certificate.SIGNED_SINCE,
         certificate.VERSION,
         "verify it against the hub's database: coldchain-report verify --certificate FILE",
         lambda d: (parse_utc(d["from"]["utc"]), signatures.certificate_end(d)),

@@ -58,7 +58,7 @@ def key_id_of(hub: Hub) -> str:
 def test_a_certificate_verifies_with_the_key_list_and_no_database(hub: Hub) -> None:
     pdf, json_path = hub.certificate()
     data = json.loads(json_path.read_text())
-    assert data["version"] == 3 and data["preliminary"] is False
+    assert data["version"] == 4 and data["preliminary"] is False
     assert data["seal"], "a final certificate is sealed"
     assert data["signature"]["algorithm"] == "Ed25519"
     assert data["signature"]["key_id"] == key_id_of(hub)

@@ -189,3 +189,15 @@ def test_a_span_all_unverified_or_all_verified_says_so() -> None:
     assert (good.label, good.readings, good.spans) == ("valid", 0, ())
     none = calibration.mark([], start, end, BERLIN, [start])
     assert (none.label, none.readings) == ("unknown", 0)
+
+
+def test_the_checks_in_force_during_a_span_are_those_mark_needs() -> None:
+    old, new = (
+        _check(date(2025, 3, 26), date(2026, 3, 26)),
+        _check(date(2026, 3, 30), date(2027, 3, 30)),
+    )
+    earlier = _check(date(2024, 3, 1), date(2025, 3, 1))
+    checks = [earlier, old, new]
+    assert calibration.in_force_between(checks, date(2026, 3, 28), date(2026, 3, 31)) == [old, new]
+    assert calibration.in_force_between(checks, date(2026, 4, 1), date(2026, 4, 2)) == [new]
+    assert calibration.in_force_between(checks, date(2024, 1, 1), date(2024, 1, 2)) == []
