@@ -188,16 +188,16 @@ def in_force(checks: Sequence[Calibration], day: date) -> Calibration | None:
 
 
 def in_force_between(checks: Sequence[Calibration], first: date, last: date) -> list[Calibration]:
-    """The checks in force on some local day from `first` to `last`, in `checks`' order:
-    all that judge a span of those days (`mark` needs no other)."""
+    """The checks in force on some local day from `first` to `last`, in `checks`' order
+    (a later day's is made later): all that judge a span of those days, as `mark` does."""
     found: list[Calibration] = []
     day = first
     while day <= last:
         check = in_force(checks, day)
-        if check is not None and all(check is not other for other in found):
+        if check is not None and (not found or check is not found[-1]):
             found.append(check)
         day = _next(day)
-    return sorted(found, key=checks.index)
+    return found
 
 
 def flaws(calibration: Calibration, day: date) -> list[Flaw]:
@@ -223,12 +223,6 @@ def state_on(checks: Sequence[Calibration], day: date) -> CalibrationState:
     return state(in_force(checks, day), day)
 
 
-def state_at(checks: Sequence[Calibration], moment: datetime, timezone: str) -> CalibrationState:
-    """The state of a reading taken at `moment` (UTC) by a probe at a site in `timezone`:
-    a check speaks of whole local days, so a reading shares its local day's state."""
-    return state_on(checks, moment.astimezone(ZoneInfo(timezone)).date())
-
-
 @dataclass(frozen=True)
 class Marking:
     """How far a probe's checks verified it over a span of time [start, end)."""
@@ -248,10 +242,6 @@ class Marking:
         return bool(self.spans) and self.state is not CalibrationState.UNVERIFIED
 
     @property
-    def unverified_s(self) -> float:
-        return sum((end - start).total_seconds() for start, end in self.spans)
-
-    @property
     def label(self) -> str:
         """`valid`, `unverified`, `partly_unverified` or `unknown`: the span in one word."""
         return "partly_unverified" if self.partly else self.state.value
@@ -266,7 +256,9 @@ def mark(
 ) -> Marking:
     """Which part of [start, end) (UTC) the probe was unverified, from the local midnight
     of the first day its check in force no longer verifies it until a check that does is
-    in force, and how many of the reading `times` (UTC, sorted) fall into it."""
+    in force, and how many of the reading `times` (UTC, sorted) fall into it. A check
+    speaks of whole local days of the site in `timezone`: a reading shares its day's
+    state (`state_on`)."""
     zone = ZoneInfo(timezone)
     spans: list[tuple[datetime, datetime]] = []
     verified_or_unknown = []

@@ -137,11 +137,13 @@ def _check(checked: date, due: date, deviation: float | None = 0.2) -> Calibrati
 
 def test_a_reading_is_unverified_from_local_midnight_after_the_due_day() -> None:
     checks = [_check(date(2025, 3, 26), date(2026, 3, 26))]
-    last_verified = datetime(2026, 3, 26, 22, 59, 59, tzinfo=UTC)  # 23:59:59 CET
-    first_unverified = datetime(2026, 3, 26, 23, 0, tzinfo=UTC)  # 27 March, 00:00 CET
-    assert calibration.state_at(checks, last_verified, BERLIN) == "valid"
-    assert calibration.state_at(checks, first_unverified, BERLIN) == "unverified"
-    assert calibration.state_at(checks, datetime(2025, 2, 28, tzinfo=UTC), BERLIN) == "unknown"
+
+    def unverified(at: datetime) -> bool:
+        return calibration.mark(checks, at, at + timedelta(seconds=1), BERLIN, [at]).readings == 1
+
+    assert not unverified(datetime(2026, 3, 26, 22, 59, 59, tzinfo=UTC))  # 23:59:59 CET
+    assert unverified(datetime(2026, 3, 26, 23, 0, tzinfo=UTC))  # 27 March, 00:00 CET
+    assert calibration.state_on(checks, date(2025, 3, 25)) == "unknown"
 
 
 def test_of_two_checks_made_the_same_day_the_last_entered_is_in_force() -> None:
@@ -172,7 +174,6 @@ def test_marking_counts_the_readings_from_the_due_day_until_a_good_check() -> No
     )
     assert marking.spans == ((since, until),)
     assert marking.readings == sum(1 for t in times if since <= t < until) == 71
-    assert marking.unverified_s == 71 * 3600
     assert marking.partly and marking.label == "partly_unverified"
     assert marking.state == "valid"
 
