@@ -111,6 +111,8 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/alerts/{alert_id}/close"): SITE,
     ("GET", "/api/v1/calibration"): SITE,
     ("POST", "/api/v1/calibration"): SITE,
+    ("GET", "/calibration"): SITE,
+    ("POST", "/calibration"): SITE,
     # The fleet pages show and change every site's fleet.
     ("GET", "/fleet"): HUB_ONLY,
     ("GET", "/fleet/history"): HUB_ONLY,
@@ -712,6 +714,35 @@ def _calibration_entry(s: Service) -> None:
     _status(answer, 404)
     after = hub_admin.get("/api/v1/calibration", params={"sensor": "cold-room-1.air"}).json()
     assert after == before
+
+
+@probe("GET", "/calibration")
+def _calibration_page(s: Service) -> None:
+    hub_admin = s.api("hub-admin")
+    entered = hub_admin.post(
+        "/api/v1/calibration", json=CHECK | {"sensor": "cold-room-1.air", "reference": "HUB-REF"}
+    )
+    _status(entered, 201)
+    page = s.browser("canteen-officer").get("/calibration")
+    _status(page, 200)
+    assert "canteen-gw.air" in page.text
+    assert "cold-room-1.air" not in page.text and "HUB-REF" not in page.text
+
+
+@probe("POST", "/calibration")
+def _calibration_page_entry(s: Service) -> None:
+    hub_admin = s.api("hub-admin")
+    before = hub_admin.get("/api/v1/calibration").json()
+    for username, sensor, status in [
+        ("canteen-officer", "cold-room-1.air", 404),
+        ("canteen-viewer", "canteen-gw.air", 403),
+    ]:
+        browser = s.browser(username)
+        form = CHECK | {"sensor": sensor, "csrf": csrf_of(browser.get("/calibration"))}
+        answer = browser.post("/calibration", data={k: str(v) for k, v in form.items()})
+        _status(answer, status)
+        assert "Die Prüfung ist eingetragen" not in answer.text
+    assert hub_admin.get("/api/v1/calibration").json() == before
 
 
 def _fleet_page(method: str, path: str) -> Probe:

@@ -24,7 +24,8 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from coldchain import measurements
+from coldchain import calibration, measurements
+from coldchain.calibration import Calibration
 from coldchain.compliance import Band, PeriodStats, Rules, Sample, daily_stats, local_day_bounds
 from coldchain.fleet import Fleet
 from coldchain.languages import Language
@@ -40,6 +41,7 @@ from coldchain_devstack.servers import InfluxDB
 from coldchain_devstack.stack import DEMO_FLEET, SITE
 from coldchain_ingest.cli import app as ingest_app
 from coldchain_ingest.cli import rollup_app
+from coldchain_io.lineprotocol import point
 from tests.twosites import (
     CANTEEN,
     CANTEEN_ASSET,
@@ -245,12 +247,36 @@ def loaded(influxdb: InfluxDB) -> Iterator[tuple[InfluxDB, str, dict[str, list[S
     setup = CliRunner().invoke(ingest_app, ["influx", "setup"], env=_env(influxdb, database))
     assert setup.exit_code == 0, setup.output
     samples = _samples()
-    lines = _lines(samples)
+    lines = [*_lines(samples), *_calibration_lines()]
     for i in range(0, len(lines), 5000):
         influxdb.write(database, "\n".join(lines[i : i + 5000]))
     _rollup(influxdb, database)
     yield influxdb, database, samples
     influxdb.query(database, f'DROP DATABASE "{database}"')
+
+
+#: The cold room's probe: checked a year before the range, due on its first day, so it is
+#: unverified from local midnight of 29 March on. The freezer's probe has no check.
+CHECKS = {
+    "cold-room-1.air": [
+        Calibration("cold-room-1.air", date(2025, 3, 28), FIRST_DAY, "K-2025-0117", -0.3)
+    ],
+}
+
+
+def _calibration_lines() -> list[str]:
+    """The checks as the alerts service writes them when they are entered."""
+    entered = datetime(2025, 3, 29, 9, tzinfo=UTC)
+    return [
+        point(
+            measurements.CALIBRATION,
+            {"site": SITE, "asset": sensor.split(".")[0], "sensor": sensor, "check": str(n)},
+            calibration.fields_of(check),
+            entered,
+        )
+        for sensor, checks in CHECKS.items()
+        for n, check in enumerate(checks, 1)
+    ]
 
 
 def _env(influxdb: InfluxDB, database: str) -> dict[str, str]:
@@ -535,10 +561,14 @@ def test_daily_compliance_table_agrees_with_the_compliance_code(
         records = day_records(
             readings, FIRST_DAY, LAST_DAY, band, limits.regulatory_max_c, INTERVAL_S, tz, rules
         )
+        times = sorted(sample.ts for sample in readings)
+        checks = CHECKS.get(f"{asset}.air", [])
         for (day, stats), record in zip(by_day, records, strict=True):
             row = {name: value for name, value in shown[(asset, day)].items() if value is not None}
-            fields = record.fields()
+            fields = record.marked(checks, tz, times).fields()
             assert set(row) == {name for name in TABLE_FIELDS if name in fields}, (asset, day)
+            assert row["calibration"] == fields["calibration"], (asset, day)
+            assert row["unverified_readings"] == fields["unverified_readings"], (asset, day)
             expected = _figures(stats) | {
                 "time_in_legal_range_pct": legal_by_day[day].time_in_range_pct,
                 "above_legal_s": legal_by_day[day].excursion_s,
@@ -563,6 +593,17 @@ def test_daily_compliance_table_agrees_with_the_compliance_code(
     assert shown[(FROZEN, FIRST_DAY)]["excursions_above"] == 0  # began the day before
     assert shown[(FROZEN, FIRST_DAY)]["excursions_below"] == 0  # no lower limit
     assert "alarm_min_c" not in {k for k, v in shown[(FROZEN, FIRST_DAY)].items() if v is not None}
+    # By hand: the cold room's check fell due on 28 March; every reading after is unverified.
+    assert [shown[(CHILLED, day)]["calibration"] for day in sorted({d for _, d in shown})] == [
+        "valid",
+        "unverified",
+        "unverified",
+    ]
+    for day in (date(2026, 3, 29), LAST_DAY):
+        unverified = shown[(CHILLED, day)]
+        assert unverified["unverified_readings"] == unverified["samples"] > 0, day
+    assert shown[(CHILLED, FIRST_DAY)]["unverified_readings"] == 0
+    assert {shown[(FROZEN, day)]["calibration"] for day in (FIRST_DAY, LAST_DAY)} == {"unknown"}
 
 
 def _figures(stats: PeriodStats) -> dict[str, float | int | None]:
