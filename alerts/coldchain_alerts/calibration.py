@@ -104,6 +104,7 @@ def record(
                 "checked_by": row.checked_by,
             },
             at=now,
+            sites=(known[row.sensor].site,),
         )
     return rows
 

@@ -88,6 +88,7 @@ def register(
         action="gateway.registered",
         subject=f"gateway:{site}/{gateway}",
         detail={"username": dynsec.gateway_username(site, gateway)},
+        sites=(site,),
     )
     broker.create_gateway(site, gateway, password)
     return _bundle(settings, site, gateway, password, ca_certificate, now)
@@ -111,6 +112,7 @@ def retire(
         subject=f"gateway:{site}/{gateway}",
         detail={"reason": reason},
         at=row.retired_at,
+        sites=(site,),
     )
     broker.disable(dynsec.gateway_username(site, gateway))
     return row
