@@ -114,12 +114,12 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/alerts/{alert_id}/close"): SITE,
     ("GET", "/api/v1/calibration"): SITE,
     ("POST", "/api/v1/calibration"): SITE,
-    # The fleet pages show and change every site's fleet.
-    ("GET", "/fleet"): HUB_ONLY,
-    ("GET", "/fleet/history"): HUB_ONLY,
-    ("POST", "/fleet/change"): HUB_ONLY,
-    ("POST", "/fleet/requests/{request_id}/approve"): HUB_ONLY,
-    ("POST", "/fleet/requests/{request_id}/refuse"): HUB_ONLY,
+    ("GET", "/fleet"): SITE,
+    ("GET", "/fleet/history"): SITE,
+    ("POST", "/fleet/change"): SITE,
+    ("POST", "/fleet/requests/{request_id}/approve"): SITE,
+    ("POST", "/fleet/requests/{request_id}/refuse"): SITE,
+    ("GET", "/audit"): SITE,
 }
 
 
@@ -742,23 +742,90 @@ def _calibration_entry(s: Service) -> None:
     assert after == before
 
 
-def _fleet_page(method: str, path: str) -> Probe:
+@probe("GET", "/fleet")
+def _fleet_page(s: Service) -> None:
+    page = s.browser("canteen-admin").get("/fleet")
+    _status(page, 200)
+    for own in ('id="site-canteen"', 'id="asset-canteen-room"', 'id="sensor-canteen-gw.air"'):
+        assert own in page.text
+    for other in (HUB, "cold-room-1", "van-1", f'id="request-{s.seeded.request}"'):
+        assert other not in page.text, other
+    assert 'value="canteen-room"' in page.text, "the canteen's admin changes its limits"
+
+
+@probe("GET", "/fleet/history")
+def _fleet_history_page(s: Service) -> None:
+    page = s.browser("canteen-officer").get("/fleet/history")
+    _status(page, 200)
+    assert "canteen-room" in page.text
+    assert "cold-room-1" not in page.text and f'id="request-{s.seeded.request}"' not in page.text
+
+
+def _pending_of_the_hub(s: Service) -> list[int]:
+    pending = s.api("hub-admin").get("/api/v1/fleet/requests", params={"status": "pending"})
+    return [r["id"] for r in pending.json()]
+
+
+@probe("POST", "/fleet/change")
+def _fleet_page_change(s: Service) -> None:
+    browser = s.browser("canteen-officer")
+    form = {"asset": "cold-room-1", "field": "max_c", "value": "3", "reason": "mine"}
+    answer = browser.post("/fleet/change", data=form | {"csrf": csrf_of(browser.get("/fleet"))})
+    _status(answer, 404)
+    assert "kein Objekt cold-room-1" in answer.text
+    hub = s.api("hub-admin").get("/api/v1/fleet").json()
+    room = next(
+        a for site in hub["fleet"]["sites"] for a in site["assets"] if a["id"] == "cold-room-1"
+    )
+    assert "max_c" not in room.get("limits", {})
+
+
+def _fleet_page_decide(step: str) -> Probe:
     def check(s: Service) -> None:
         browser = s.browser("canteen-admin")
-        concrete = path.format(request_id=s.seeded.request)
-        form = {"csrf": "x", "asset": "cold-room-1", "field": "max_c", "value": "3"}
-        answer = browser.request(method, concrete, data=form if method == "POST" else None)
-        _status(answer, 403)
-        assert "Benutzer aller Standorte" in answer.text
+        form = {"csrf": csrf_of(browser.get("/fleet")), "reason": "not mine"}
+        answer = browser.post(f"/fleet/requests/{s.seeded.request}/{step}", data=form)
+        _status(answer, 404)
+        assert _pending_of_the_hub(s) == [s.seeded.request]
 
     return check
 
 
-for _method, _path in [
-    ("GET", "/fleet"),
-    ("GET", "/fleet/history"),
-    ("POST", "/fleet/change"),
-    ("POST", "/fleet/requests/{request_id}/approve"),
-    ("POST", "/fleet/requests/{request_id}/refuse"),
-]:
-    probe(_method, _path)(_fleet_page(_method, _path))
+PROBES[("POST", "/fleet/requests/{request_id}/approve")] = _fleet_page_decide("approve")
+PROBES[("POST", "/fleet/requests/{request_id}/refuse")] = _fleet_page_decide("refuse")
+
+
+@probe("GET", "/audit")
+def _audit_page(s: Service) -> None:
+    page = s.browser("canteen-officer").get("/audit")
+    _status(page, 200)
+    assert "sensor:canteen-gw.air" in page.text and f"policy:{CANTEEN}" in page.text
+    assert HUB not in page.text and "cold-room-1" not in page.text and "user:" not in page.text
+
+
+def test_the_fleet_pages_change_a_sites_limits_by_its_users_role(service: Service) -> None:
+    """The canteen's officer changes her cold room's limit on the page, with a reason;
+    its viewer reads the page without the form and is refused a change; neither reads
+    another site's audit entries, and the viewer no audit log at all."""
+    officer = service.browser("canteen-officer")
+    form = {"asset": "canteen-room", "field": "max_c", "value": "3,5", "reason": "Geflügel"}
+    changed = officer.post("/fleet/change", data=form | {"csrf": csrf_of(officer.get("/fleet"))})
+    _status(changed, 303)
+    assert changed.headers["location"] == "/fleet?done=changed"
+    fleet = service.api("canteen-officer").get("/api/v1/fleet").json()
+    assert fleet["fleet"]["sites"][0]["assets"][0]["limits"]["max_c"] == 3.5
+    loosened = officer.post(
+        "/fleet/change", data=form | {"value": "5", "csrf": csrf_of(officer.get("/fleet"))}
+    )
+    _status(loosened, 303)
+    assert loosened.headers["location"] == "/fleet?done=pending"
+    own = officer.get("/fleet")
+    assert "Ihr eigener Antrag" in own.text, "four eyes: not her own"
+
+    viewer = service.browser("canteen-viewer")
+    page = viewer.get("/fleet")
+    _status(page, 200)
+    assert 'id="change"' not in page.text and "Freigeben" not in page.text
+    refused = viewer.post("/fleet/change", data=form | {"csrf": csrf_of(page)})
+    _status(refused, 403)
+    _status(viewer.get("/audit"), 403)

@@ -60,7 +60,7 @@ def entries(
 ) -> list[AuditEntry]:
     """Entries after `after_seq`; a user of some sites gets only those about their sites
     (their alerts, fleet changes, gateways, policies and calibration checks)."""
-    query = audit.of_sites(select(AuditEntry).where(AuditEntry.seq > after_seq), user.visible())
+    query = audit.of_sites(select(AuditEntry).where(AuditEntry.seq > after_seq), user.audited())
     return list(session.scalars(query.order_by(AuditEntry.seq).limit(limit)))
 
 
@@ -73,7 +73,7 @@ def export(request: Request, user: AuditReader) -> StreamingResponse:
     """Every entry, as CSV with the hashes, for checking outside the service; a user of
     some sites gets only those about their sites, each with its hashes."""
     sessions = request.app.state.sessions
-    sites = user.visible()
+    sites = user.audited()
 
     def rows() -> Iterator[str]:
         buffer = io.StringIO()
