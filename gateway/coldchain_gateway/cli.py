@@ -96,6 +96,9 @@ def outbox_export(
     the gateway publishes them: for `coldchain-ingest import-outbox` once the gateway is
     retired. Stop the gateway first; the outbox keeps the messages."""
     settings = GatewaySettings(_env_file=env_file)
+    if not settings.outbox.exists():
+        typer.echo(f"error: no outbox at {settings.outbox} (COLDCHAIN_GATEWAY_OUTBOX)", err=True)
+        raise typer.Exit(2)
     if file.exists():
         typer.echo(f"error: {file} exists; name a new file", err=True)
         raise typer.Exit(2)
