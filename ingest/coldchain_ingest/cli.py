@@ -277,21 +277,19 @@ def _exported(file: Path) -> tuple[str, str, list[tuple[int, str, bytes]]]:
     """The file's gateway and its messages (line, topic, payload); exits on a bad line."""
     messages: list[tuple[int, str, bytes]] = []
     senders = set()
-    with file.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                message = ExportedMessage.model_validate_json(line)
-            except ValidationError as exc:
-                _fail(
-                    f"{file}:{number}: not a line of an exported outbox: {exc.errors()[0]['msg']}"
-                )
-            ids = topics.parse_telemetry(message.topic)
-            if ids is None:
-                _fail(f"{file}:{number}: {message.topic!r} is not a telemetry topic")
-            senders.add(ids)
-            messages.append((number, message.topic, message.payload.encode()))
+    for number, line in enumerate(file.read_bytes().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            message = ExportedMessage.model_validate_json(line)
+        except ValidationError as exc:
+            reason = exc.errors()[0]["msg"]
+            _fail(f"{file}:{number}: not a line of an exported outbox: {reason}")
+        ids = topics.parse_telemetry(message.topic)
+        if ids is None:
+            _fail(f"{file}:{number}: {message.topic!r} is not a telemetry topic")
+        senders.add(ids)
+        messages.append((number, message.topic, message.payload.encode()))
     if len(senders) != 1:
         found = ", ".join(sorted("/".join(ids) for ids in senders)) or "none"
         _fail(f"{file}: an exported outbox holds one gateway's messages; found {found}")

@@ -35,7 +35,7 @@ def _line(seq: int, minutes: int, gateway: str = VAN) -> str:
 
 def _import(stack: ApiStack, ingest: Process, lines: list[str]) -> subprocess.CompletedProcess[str]:
     exported = stack.directory / f"export-{len(list(stack.directory.glob('export-*')))}.jsonl"
-    exported.write_text("\n".join(lines) + "\n")
+    exported.write_bytes(("\n".join(lines) + "\n").encode(errors="surrogateescape"))
     return subprocess.run(
         [str(BIN / "coldchain-ingest"), "import-outbox", str(exported), "--wait-s", "60"],
         env=ingest.env,
@@ -99,6 +99,7 @@ def test_the_import_refuses_a_file_it_cannot_take_naming_the_line(stack: ApiStac
             [ExportedMessage(topic=topics.status(SITE, VAN), payload="{}").model_dump_json()],
             "is not a telemetry topic",
         ),
+        ([_line(1, -2), "\udcff"], ":2: not a line of an exported outbox"),
     ):
         refused = _import(stack, ingest, lines)
         assert refused.returncode == 2, refused.stdout
