@@ -829,3 +829,28 @@ def test_the_fleet_pages_change_a_sites_limits_by_its_users_role(service: Servic
     refused = viewer.post("/fleet/change", data=form | {"csrf": csrf_of(page)})
     _status(refused, 403)
     _status(viewer.get("/audit"), 403)
+
+
+def test_the_pages_refuse_bad_input_with_a_reason(service: Service) -> None:
+    officer = service.browser("canteen-officer")
+    for before in ("0", "x", str(2**31)):
+        _status(officer.get("/audit", params={"before": before}), 422)
+    csrf = csrf_of(officer.get("/fleet"))
+    for form, status in (
+        ({"asset": "canteen-room", "field": "site", "value": "x", "reason": "r"}, 422),
+        ({"asset": "canteen-room", "field": "max_c", "value": "warm", "reason": "r"}, 422),
+        ({"asset": "canteen-room", "field": "max_c", "value": "inf", "reason": "r"}, 422),
+        ({"asset": "nowhere", "field": "max_c", "value": "3", "reason": "r"}, 404),
+        ({"asset": "canteen-room", "field": "max_c", "value": "99", "reason": "r"}, 422),
+    ):
+        answer = officer.post("/fleet/change", data=form | {"csrf": csrf})
+        _status(answer, status)
+        assert 'class="error"' in answer.text or "<li>" in answer.text, answer.text[:300]
+    _status(officer.post("/fleet/requests/999999/approve", data={"csrf": csrf}), 404)
+    hub = service.browser("hub-admin")
+    missing = hub.post(
+        "/fleet/change",
+        data={"asset": "nowhere", "field": "max_c", "value": "3", "reason": "r"}
+        | {"csrf": csrf_of(hub.get("/fleet"))},
+    )
+    assert missing.status_code in (404, 422), missing.text[:300]
