@@ -109,6 +109,7 @@ def record(
                 "checked_by": row.checked_by,
             },
             at=now,
+            sites=(known[row.sensor].site,),
         )
         outbox.queue(session, _line(row, known[row.sensor]))
     return rows
