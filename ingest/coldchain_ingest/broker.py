@@ -40,6 +40,11 @@ from coldchain_io import mqtt as mqtt_io
 log = logging.getLogger(__name__)
 
 
+#: The `qos` of an Inbound that did not come from the broker but from a retired gateway's
+#: exported outbox (imports.py): there is nothing to acknowledge to the broker.
+IMPORTED = -1
+
+
 class Inbound(NamedTuple):
     """A message as it arrived (a tuple: one is made for every message, and a frozen
     dataclass sets each field through object.__setattr__)."""
