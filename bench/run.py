@@ -213,7 +213,7 @@ def gateway_backlog() -> dict[str, Any]:
 def compliance() -> dict[str, Any]:
     print("6. compliance query (bench/compliance_query.py)", flush=True)
     output = _script("compliance_query.py")
-    table = re.search(r"^  Daily compliance / .*?([\d.]+) s$", output, re.M)
+    table = re.search(r"^  Daily compliance\b.*? / .*?([\d.]+) s$", output, re.M)
     every = re.search(r"^  every query, one after another\s+([\d.]+) s$", output, re.M)
     agree = re.search(r"daily_stats: (\w+)", output)
     assert table and every, output
