@@ -1,0 +1,22 @@
+"""Fixtures of the cluster layer: a real three-node NATS cluster with JetStream on loopback."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from coldchain_devstack.servers import NatsCluster
+
+#: Few partitions keep the cluster's streams and consumers cheap on two cores.
+PARTITIONS = 6
+#: The gateways with a login to the cluster (site, gateway).
+GATEWAYS = [("hub", f"gw-{n}") for n in range(12)] + [("canteen-7", "room-1")]
+
+
+@pytest.fixture(scope="module")
+def nats_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsCluster]:
+    cluster = NatsCluster(tmp_path_factory.mktemp("nats"), PARTITIONS, GATEWAYS)
+    cluster.start()
+    yield cluster
+    cluster.stop()
