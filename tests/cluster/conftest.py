@@ -7,11 +7,17 @@ from collections.abc import Iterator
 import pytest
 
 from coldchain_devstack.servers import NatsCluster
+from coldchain_devstack.stack import SITE
 
 #: Few partitions keep the cluster's streams and consumers cheap on two cores.
 PARTITIONS = 6
+#: The demo fleet's gateways, which the simulated firmware knows.
+DEMO_GATEWAYS = [
+    (SITE, gateway)
+    for gateway in ("cold-room-1", "cold-room-2", "freezer-1", "van-1", "van-2", "van-3")
+]
 #: The gateways with a login to the cluster (site, gateway).
-GATEWAYS = [("hub", f"gw-{n}") for n in range(12)] + [("canteen-7", "room-1")]
+GATEWAYS = [*DEMO_GATEWAYS, *(("hub", f"gw-{n}") for n in range(12)), ("canteen-7", "room-1")]
 
 
 @pytest.fixture(scope="module")

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import queue
+import threading
+from datetime import UTC, datetime
 
 import paho.mqtt.client as mqtt
+from nats.aio.client import Client
+from nats.aio.msg import Msg
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
+from coldchain import topics
+from coldchain.contract import DurableMark
 from coldchain_devstack.servers import NatsCluster
-from coldchain_io.nats import NatsSettings
+from coldchain_io import nats as nats_io
 
 
-def settings(cluster: NatsCluster, role: str = "ingest") -> NatsSettings:
-    return NatsSettings(
+def settings(cluster: NatsCluster, role: str = "ingest") -> nats_io.NatsSettings:
+    return nats_io.NatsSettings(
         nats_servers=cluster.servers, nats_user=role, nats_password=cluster.password(role)
     )
 
@@ -40,3 +48,43 @@ def gateway_publish(port: int, topic: str, payload: bytes, login: tuple[str, str
     finally:
         client.disconnect()
         client.loop_stop()
+
+
+class Marker:
+    """Stands in for ingest where a test needs only the durable marks: takes every
+    telemetry message of the cluster as it arrives and confirms its seq at once.
+    `readings` holds each gateway's reading times (ISO) it saw."""
+
+    def __init__(self, cluster: NatsCluster) -> None:
+        self._settings = settings(cluster)
+        self.readings: dict[str, set[str]] = {}
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._nc: Client | None = None
+
+    def start(self) -> None:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._subscribe(), self._loop).result(30)
+
+    def stop(self) -> None:
+        if self._nc is not None:
+            asyncio.run_coroutine_threadsafe(self._nc.close(), self._loop).result(30)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+    async def _subscribe(self) -> None:
+        self._nc = await nats_io.connect(self._settings, "marker")
+        await self._nc.subscribe(f"{nats_io.TELEMETRY_PREFIX}.*.*.*.telemetry", cb=self._take)
+
+    async def _take(self, message: Msg) -> None:
+        assert self._nc is not None
+        topic = nats_io.topic_of(message.subject)
+        ids = topics.parse_telemetry(topic or "")
+        assert ids is not None, message.subject
+        body = json.loads(message.data)
+        seen = self.readings.setdefault(ids[1], set())
+        seen |= {reading["ts"] for reading in body["readings"]}
+        mark = DurableMark(seq=body["seq"], stored_at=datetime.now(UTC))
+        await self._nc.publish(
+            nats_io.subject_of(topics.durable(*ids)), mark.model_dump_json().encode()
+        )
