@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from coldchain_devstack.servers import NatsCluster
+from coldchain_devstack.clusterstack import ClusterStack
+from coldchain_devstack.servers import InfluxDB, NatsCluster
 from coldchain_devstack.stack import SITE
 
 #: Few partitions keep the cluster's streams and consumers cheap on two cores.
@@ -26,3 +29,16 @@ def nats_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsClust
     cluster.start()
     yield cluster
     cluster.stop()
+
+
+@pytest.fixture
+def cluster_stack(
+    request: pytest.FixtureRequest, tmp_path: Path, nats_cluster: NatsCluster, influxdb: InfluxDB
+) -> Iterator[ClusterStack]:
+    services = ClusterStack(tmp_path, nats_cluster, influxdb, f"test_{uuid.uuid4().hex[:12]}")
+    yield services
+    services.stop()
+    report = getattr(request.node, "report_call", None)
+    if report is not None and report.failed:
+        for process in services.processes:
+            print(f"----- {process.name} ({process.log}) -----\n{process.output()[-6000:]}")
