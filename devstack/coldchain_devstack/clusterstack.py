@@ -20,7 +20,7 @@ class ClusterStack:
         cluster: NatsCluster,
         influxdb: InfluxDB,
         database: str,
-        lease_ttl_s: float = 3.0,
+        lease_ttl_s: float = 6.0,
     ) -> None:
         self.directory = directory
         self.cluster = cluster

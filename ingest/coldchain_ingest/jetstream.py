@@ -84,11 +84,12 @@ class Bridge:
             future = asyncio.run_coroutine_threadsafe(_awaited(make), self.loop)
             try:
                 return future.result(CALL_TIMEOUT_S + 1)
-            except (nats.errors.TimeoutError, nats.errors.NoRespondersError, FutureTimeout) as exc:
+            except FutureTimeout:
                 future.cancel()
-                log.warning("%s: the cluster did not answer (%r); trying again", what, exc)
-            except nats.errors.ConnectionReconnectingError as exc:
-                log.warning("%s: reconnecting to the cluster (%r)", what, exc)
+                log.warning("%s: the cluster did not answer; trying again", what)
+            except nats.errors.Error as exc:
+                # A node gone, a leader being elected: JetStream answers again within seconds.
+                log.warning("%s: the cluster is not ready (%r); trying again", what, exc)
             if self._stopping.wait(pause):
                 raise PartitionLost(f"{what}: stopped while waiting for the cluster")
             pause = min(pause * 2, 2.0)

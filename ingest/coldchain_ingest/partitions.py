@@ -35,7 +35,12 @@ from functools import partial
 
 import nats.errors
 from nats.aio.client import Client
-from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NoKeysError
+from nats.js.errors import (
+    BadRequestError,
+    KeyNotFoundError,
+    KeyWrongLastSequenceError,
+    NoKeysError,
+)
 from nats.js.kv import KeyValue
 
 from coldchain.contract import Telemetry
@@ -56,6 +61,9 @@ from coldchain_ingest.settings import IngestSettings
 from coldchain_io import nats as nats_io
 
 log = logging.getLogger(__name__)
+
+#: Longest wait for one answer of JetStream while balancing.
+JETSTREAM_TIMEOUT_S = 2.0
 
 
 @dataclass
@@ -109,7 +117,8 @@ class Worker:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self._stopping.set)
         self._nc = await nats_io.connect(self._settings, f"ingest-{self._me}")
-        js = self._nc.jetstream()
+        # Short answers: a lease must be renewed within its TTL, through a node's death.
+        js = self._nc.jetstream(timeout=JETSTREAM_TIMEOUT_S)
         await self._retrying(
             lambda: nats_io.ensure_streams(js, self._settings, self._settings.lease_ttl_s)
         )
@@ -145,6 +154,12 @@ class Worker:
             pause = min(pause * 2, 5.0)
 
     async def _balance(self, leases: KeyValue, workers: KeyValue, checkpoints: KeyValue) -> None:
+        for partition, owned in list(self._owned.items()):  # the leases first: they expire
+            if owned.thread.is_alive():
+                await self._renew(partition, owned, leases)
+            else:
+                log.warning("partition %d: its pipeline ended; giving it back", partition)
+                await self._give_back(partition, leases)
         await workers.put(self._me, b"alive")
         try:
             alive = sorted(await workers.keys())
@@ -153,15 +168,9 @@ class Worker:
         if self._me not in alive:
             alive = sorted([*alive, self._me])
         mine = {p for p in range(self._settings.partitions) if alive[p % len(alive)] == self._me}
-        for partition, owned in list(self._owned.items()):
-            if not owned.thread.is_alive():
-                log.warning("partition %d: its pipeline ended; giving it back", partition)
-                await self._give_back(partition, leases)
-            elif partition not in mine:
-                log.info("partition %d: now another worker's share; giving it back", partition)
-                await self._give_back(partition, leases)
-            else:
-                await self._renew(partition, owned, leases)
+        for partition in sorted(set(self._owned) - mine):
+            log.info("partition %d: now another worker's share; giving it back", partition)
+            await self._give_back(partition, leases)
         for partition in sorted(mine - set(self._owned)):
             try:
                 lease = await leases.create(f"p{partition}", self._me.encode())
@@ -235,8 +244,8 @@ class Worker:
         owned.source.stop()
         try:
             await leases.delete(f"p{partition}", last=owned.lease)
-        except KeyWrongLastSequenceError:
-            log.warning("partition %d: lease already taken over", partition)
+        except BadRequestError:  # the key's revision moved on: the lease ran out meanwhile
+            log.warning("partition %d: lease ran out before it was given back", partition)
         log.info("partition %d given back", partition)
 
 

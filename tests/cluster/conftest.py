@@ -35,7 +35,9 @@ def nats_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsClust
 def cluster_stack(
     request: pytest.FixtureRequest, tmp_path: Path, nats_cluster: NatsCluster, influxdb: InfluxDB
 ) -> Iterator[ClusterStack]:
-    services = ClusterStack(tmp_path, nats_cluster, influxdb, f"test_{uuid.uuid4().hex[:12]}")
+    database = f"test_{uuid.uuid4().hex[:12]}"
+    influxdb.query("", f'CREATE DATABASE "{database}"')  # counted before a worker makes it
+    services = ClusterStack(tmp_path, nats_cluster, influxdb, database)
     yield services
     services.stop()
     report = getattr(request.node, "report_call", None)

@@ -6,16 +6,18 @@ import asyncio
 import json
 import queue
 import threading
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import paho.mqtt.client as mqtt
 from nats.aio.client import Client
 from nats.aio.msg import Msg
+from nats.js.errors import KeyNotFoundError, NotFoundError
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
 from coldchain import topics
-from coldchain.contract import DurableMark
+from coldchain.contract import AlertEvent, DurableMark
 from coldchain_devstack.servers import NatsCluster
 from coldchain_io import nats as nats_io
 
@@ -88,3 +90,55 @@ class Marker:
         await self._nc.publish(
             nats_io.subject_of(topics.durable(*ids)), mark.model_dump_json().encode()
         )
+
+
+@dataclass(frozen=True)
+class Published:
+    """One alert event in stream ALERTS, with the id JetStream deduplicated it by."""
+
+    msg_id: str
+    event: AlertEvent
+
+
+def alert_events(cluster: NatsCluster) -> list[Published]:
+    """Every message of stream ALERTS, in order."""
+    return asyncio.run(_alert_events(cluster))
+
+
+async def _alert_events(cluster: NatsCluster) -> list[Published]:
+    nc = await nats_io.connect(settings(cluster), "test")
+    try:
+        js = nc.jetstream()
+        try:
+            state = (await js.stream_info(nats_io.ALERTS_STREAM)).state
+        except NotFoundError:
+            return []
+        if not state.messages:
+            return []
+        found = []
+        for seq in range(state.first_seq, state.last_seq + 1):
+            message = await js.get_msg(nats_io.ALERTS_STREAM, seq)
+            headers = message.headers or {}
+            event = AlertEvent.model_validate_json(message.data or b"")
+            found.append(Published(headers.get("Nats-Msg-Id", ""), event))
+        return found
+    finally:
+        await nc.close()
+
+
+def partition_owner(cluster: NatsCluster, partition: int) -> str | None:
+    """The worker whose lease holds `partition` now, or None."""
+    return asyncio.run(_owner(cluster, partition))
+
+
+async def _owner(cluster: NatsCluster, partition: int) -> str | None:
+    nc = await nats_io.connect(settings(cluster), "test")
+    try:
+        leases = await nc.jetstream().key_value(nats_io.LEASES_BUCKET)
+        try:
+            entry = await leases.get(f"p{partition}")
+        except (KeyNotFoundError, NotFoundError):
+            return None
+        return entry.value.decode() if entry.value else None
+    finally:
+        await nc.close()
