@@ -9,10 +9,11 @@ import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import nats.errors
 import paho.mqtt.client as mqtt
 from nats.aio.client import Client
 from nats.aio.msg import Msg
-from nats.js.errors import KeyNotFoundError, NotFoundError
+from nats.js.errors import BucketNotFoundError, KeyNotFoundError, NotFoundError
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
@@ -134,11 +135,11 @@ def partition_owner(cluster: NatsCluster, partition: int) -> str | None:
 async def _owner(cluster: NatsCluster, partition: int) -> str | None:
     nc = await nats_io.connect(settings(cluster), "test")
     try:
-        leases = await nc.jetstream().key_value(nats_io.LEASES_BUCKET)
         try:
+            leases = await nc.jetstream().key_value(nats_io.LEASES_BUCKET)
             entry = await leases.get(f"p{partition}")
-        except (KeyNotFoundError, NotFoundError):
-            return None
+        except (BucketNotFoundError, KeyNotFoundError, NotFoundError, nats.errors.TimeoutError):
+            return None  # not made yet, not held, or the bucket has no leader yet
         return entry.value.decode() if entry.value else None
     finally:
         await nc.close()

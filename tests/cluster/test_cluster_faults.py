@@ -98,6 +98,13 @@ def test_kill_9_of_the_excursions_worker_and_of_a_node_loses_and_doubles_nothing
     workers = {name: stack.worker(name) for name in ("w1", "w2")}
     for worker in workers.values():
         worker.start()
+    # No backlog at the start: readings arrive a few at a time, so the kill below falls
+    # between the excursion's start and its alarm.
+    wait_until(
+        lambda: all(partition_owner(stack.cluster, p) for p in range(PARTITIONS)),
+        60,
+        "the workers to own every partition",
+    )
     gateways = [stack.gateway(g, start, ticks, speed=120) for _, g in DEMO_GATEWAYS]
     for gateway in gateways:
         gateway.start()
