@@ -78,9 +78,12 @@ screenshots: system-deps $(VENV)/.installed
 examples: system-deps $(VENV)/.installed
 	$(BIN)/coldchain-demo examples docs/examples
 
-# Grafana dashboards as code: regenerate dashboards/{de,en}/*.json from the fleet file.
+# Grafana dashboards as code: regenerate dashboards/{de,en}/*.json (the hub's) and
+# dashboards/sites/{site}/{de,en}/*.json from the fleet file, and Grafana's providers.
+FLEET ?= fleet/dortmund-hub.yaml
 dashboards: $(VENV)/.installed
-	$(BIN)/coldchain-dashboards build --out dashboards --fleet fleet/dortmund-hub.yaml
+	$(BIN)/coldchain-dashboards build --per-site --out dashboards --fleet $(FLEET) \
+		--provisioning deploy/grafana/provisioning/dashboards/coldchain.yaml
 
 system-deps:
 	@missing=""; \

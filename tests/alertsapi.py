@@ -25,7 +25,7 @@ def token_for(database_url: str, username: str = "tests", role: Role = Role.ADMI
     migrate(database_url)
     engine = make_engine(database_url)
     try:
-        with make_sessionmaker(engine).begin() as session:
+        with make_sessionmaker(engine, writes=True).begin() as session:
             exists = session.scalars(select(User).where(User.username == username)).one_or_none()
             if exists is None:
                 people.add_user(session, "tests", username, role, None)
@@ -40,7 +40,7 @@ def add_user(database_url: str, username: str, role: Role, password: str | None)
     migrate(database_url)
     engine = make_engine(database_url)
     try:
-        with make_sessionmaker(engine).begin() as session:
+        with make_sessionmaker(engine, writes=True).begin() as session:
             people.add_user(session, "tests", username, role, password)
     finally:
         engine.dispose()
@@ -109,7 +109,7 @@ def officers_on_call(database_url: str, site: str) -> None:
     migrate(database_url)
     engine = make_engine(database_url)
     try:
-        with make_sessionmaker(engine).begin() as session:
+        with make_sessionmaker(engine, writes=True).begin() as session:
             ids = [
                 people.save_contact(session, "tests", officer | {"active": True}).id
                 for officer in OFFICERS

@@ -195,7 +195,7 @@ class Scene:
         migrate(database)
         engine = make_engine(database)
         try:
-            with make_sessionmaker(engine).begin() as session:
+            with make_sessionmaker(engine, writes=True).begin() as session:
                 people.add_user(session, "tests", USER, Role.OFFICER, PASSWORD, FULL_NAME)
                 if contacts:
                     ids = [

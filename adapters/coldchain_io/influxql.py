@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from coldchain.contract import EventKind
-from coldchain.measurements import EVENT, TEMPERATURE
+from coldchain.measurements import CALIBRATION, EVENT, TEMPERATURE
 from coldchain_io.lineprotocol import nanoseconds
 
 #: The events that start a grace for the temperature rules (coldchain.excursion.grace_at).
@@ -25,6 +25,19 @@ def between(field: str, low: float, high: float) -> str:
     parts = [f'"{field}" >= {low!r}' if math.isfinite(low) else "",
              f'"{field}" <= {high!r}' if math.isfinite(high) else ""]  # fmt: skip
     return " AND ".join(part for part in parts if part) or "true"
+
+
+#: The fields of a `calibration` point, in the order `calibration_checks` selects them.
+CALIBRATION_FIELDS = ("checked_on", "due_on", "deviation_k", "reference", "checked_by")
+
+
+def calibration_checks(sensor: str | None = None) -> str:
+    """Every `calibration` point (of one sensor): its time (when the check was entered),
+    then CALIBRATION_FIELDS, then for all sensors the tags `sensor` and `check`."""
+    fields = ", ".join(f'"{name}"' for name in CALIBRATION_FIELDS)
+    if sensor is not None:
+        return f'SELECT {fields} FROM "{CALIBRATION}" WHERE "sensor" = {literal(sensor)}'
+    return f'SELECT {fields}, "sensor", "check" FROM "{CALIBRATION}"'
 
 
 def sensor_readings(asset: str, sensor: str, first: datetime, last: datetime) -> str:

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from coldchain.contract import ID_PATTERN
 from coldchain_alerts import audit
-from coldchain_alerts.auth import ACTING, Role
+from coldchain_alerts.auth import ACTING, AUDITING, Role
 from coldchain_alerts.models import User, UserSite
 
 
@@ -59,6 +59,13 @@ class Access:
     def visible(self) -> frozenset[str] | None:
         """The sites the user sees; None: every site."""
         return None if self.sites is None else frozenset(self.sites)
+
+    def audited(self) -> frozenset[str] | None:
+        """The sites whose audit entries the user reads (where their role reads the log);
+        None: every entry (a user of every site)."""
+        if self.sites is None:
+            return None
+        return frozenset(site for site, role in self.sites.items() if role in AUDITING)
 
 
 def access_of(session: Session, user: User) -> Access:

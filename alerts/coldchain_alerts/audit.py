@@ -20,7 +20,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from coldchain import auditchain, measurements
 from coldchain_alerts.db import read_snapshot
 from coldchain_alerts.influx import InfluxError
-from coldchain_alerts.models import Alert, AuditEntry, AuditHead, InfluxDeadLetter, InfluxOutbox
+from coldchain_alerts.models import (
+    AuditEntry,
+    AuditHead,
+    AuditSite,
+    InfluxDeadLetter,
+    InfluxOutbox,
+)
 from coldchain_alerts.outbox import queue
 from coldchain_io.lineprotocol import point
 
@@ -41,8 +47,10 @@ def append(
     detail: Mapping[str, Any],
     alert_id: int | None = None,
     at: datetime | None = None,
+    sites: Collection[str] = (),
 ) -> AuditEntry:
-    """Add one entry after the current head; the caller commits.
+    """Add one entry after the current head; the caller commits. `sites`: the sites the
+    entry concerns, whose users may read it (`of_sites`); none: only users of every site.
 
     The head row is locked first (SELECT ... FOR UPDATE on PostgreSQL; SQLite
     transactions take the write lock when they begin, see db.py), so two
@@ -68,6 +76,7 @@ def append(
         sha256=sha256,
     )
     session.add(entry)
+    session.add_all(AuditSite(seq=seq, site=site) for site in set(sites))
     head.seq, head.sha256, head.at = seq, sha256, when
     queue(
         session,
@@ -100,8 +109,8 @@ def _locked_head(session: Session) -> AuditHead:
 def entries(
     session: Session, batch: int = 1000, sites: Collection[str] | None = None
 ) -> Iterator[auditchain.Entry]:
-    """Every entry in `seq` order, read in batches; with `sites`, only those about alerts
-    of these sites (`of_sites`)."""
+    """Every entry in `seq` order, read in batches; with `sites`, only those a user of
+    these sites reads (`of_sites`)."""
     after = 0
     while True:
         query = select(AuditEntry).where(AuditEntry.seq > after)
@@ -114,12 +123,15 @@ def entries(
 
 
 def of_sites(query: _Query, sites: Collection[str] | None) -> _Query:
-    """Only the entries about alerts of `sites` (None: every entry). What a user of some
-    sites may read of the log: their alerts' steps; not logins, users, contacts or the
-    fleet, which are the hub's (docs/security.md)."""
+    """Only the entries a user of `sites` reads (None: every entry): those that concern
+    some site and only sites of theirs (their alerts' steps, their fleet's changes, their
+    gateways, policies and calibration checks). Entries about no site (logins, users,
+    tokens, contacts) and those that concern another site too (a whole fleet imported)
+    are the hub's (docs/security.md)."""
     if sites is None:
         return query
-    return query.where(AuditEntry.alert_id.in_(select(Alert.id).where(Alert.site.in_(sites))))
+    concerns = select(AuditSite.seq).where(AuditSite.seq == AuditEntry.seq)
+    return query.where(concerns.exists(), ~concerns.where(AuditSite.site.not_in(sites)).exists())
 
 
 def as_entry(row: AuditEntry) -> auditchain.Entry:

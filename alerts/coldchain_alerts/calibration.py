@@ -12,6 +12,9 @@ API) each probe's latest check is looked at: one that is overdue or found more t
 through the same lifecycle and escalation as ingest's alerts
 (`AlertsService.handle_events`); it clears once a check that verifies is entered.
 A probe without any check raises nothing: its reports say "unknown".
+Each check is also queued, in the transaction that records it, as a point of the
+measurement `calibration` for InfluxDB (outbox.py): ingest's rollup reads the checks
+there to mark the days a probe was unverified, without a connection to this service.
 docs/compliance.md explains it to people.
 """
 
@@ -30,8 +33,10 @@ from coldchain import calibration as rules
 from coldchain.calibration import Calibration
 from coldchain.contract import AlertEvent, AlertState
 from coldchain.fleet import Fleet
-from coldchain_alerts import audit, registry
+from coldchain.measurements import CALIBRATION
+from coldchain_alerts import audit, outbox, registry
 from coldchain_alerts.models import Alert, CalibrationCheck, Occurrence
+from coldchain_io.lineprotocol import point
 
 #: Longest reference and checked_by kept (characters).
 MAX_TEXT = 200
@@ -104,8 +109,16 @@ def record(
                 "checked_by": row.checked_by,
             },
             at=now,
+            sites=(known[row.sensor].site,),
         )
+        outbox.queue(session, _line(row, known[row.sensor]))
     return rows
+
+
+def _line(row: CalibrationCheck, probe: Probe) -> str:
+    """The check as a point of `calibration`, for ingest's rollup and the dashboards."""
+    tags = {"site": probe.site, "asset": probe.asset, "sensor": row.sensor, "check": str(row.id)}
+    return point(CALIBRATION, tags, rules.fields_of(as_calibration(row)), row.entered_at)
 
 
 def _problem(check: Calibration, known: dict[str, Probe], now: datetime) -> str | None:
@@ -162,33 +175,35 @@ def as_calibration(row: CalibrationCheck) -> Calibration:
     )
 
 
-def latest(rows: Iterable[CalibrationCheck]) -> dict[str, Calibration]:
-    """Each sensor's latest check: the last made, of those made the same day the last entered."""
-    found: dict[str, Calibration] = {}
+def by_sensor(rows: Iterable[CalibrationCheck]) -> dict[str, list[Calibration]]:
+    """Each sensor's checks in the order they were made, then entered: as the domain's
+    `in_force` and `state_on` take them."""
+    found: dict[str, list[Calibration]] = {}
     for row in sorted(rows, key=lambda r: (r.checked_on, r.id)):
-        found[row.sensor] = as_calibration(row)
+        found.setdefault(row.sensor, []).append(as_calibration(row))
     return found
 
 
 def events(session: Session, fleet: Fleet | None, now: datetime) -> list[AlertEvent]:
-    """What to tell the lifecycle: raise for a probe whose latest check does not verify it
-    today and has no alert open, clear where one is open and the latest check verifies."""
+    """What to tell the lifecycle: raise for a probe whose check in force does not verify
+    it today and has no alert open, clear where one is open and the check verifies."""
     found = []
-    checks = latest(listing(session))
+    registered = by_sensor(listing(session))
     for sensor, probe in probes(fleet).items():
-        check = checks.get(sensor)
+        today = now.astimezone(ZoneInfo(probe.timezone)).date()
+        check = rules.in_force(registered.get(sensor, []), today)
         if check is None:
             continue
-        today = now.astimezone(ZoneInfo(probe.timezone)).date()
+        unverified = rules.state(check, today) is rules.CalibrationState.UNVERIFIED
         key = _open_key(session, sensor)
-        if rules.flaws(check, today) and key is None:
+        if unverified and key is None:
             since = rules.start_of(rules.unverified_from(check), probe.timezone)
             found.append(
                 rules.unverified_event(
                     probe.site, probe.asset, sensor, since, now, AlertState.RAISED
                 )
             )
-        elif not rules.flaws(check, today) and key is not None:
+        elif not unverified and key is not None:
             since = datetime.fromisoformat(key.rsplit("/", 1)[1])
             found.append(
                 rules.unverified_event(

@@ -41,6 +41,7 @@ from coldchain_alerts.auth import Role
 from coldchain_alerts.db import make_engine, make_sessionmaker, migrate
 from coldchain_alerts.influx import InfluxError
 from coldchain_alerts.main import create_app
+from coldchain_alerts.models import Contact
 from coldchain_alerts.service import AlertsService
 from coldchain_alerts.settings import AlertsSettings
 from coldchain_io import dynsec, fleetfile
@@ -97,8 +98,11 @@ def _settings(env_file: Path | None) -> AlertsSettings:
 
 
 def _sessions(settings: AlertsSettings):  # type: ignore[no-untyped-def]
+    """Sessions whose transactions take SQLite's write lock when they begin: a command
+    runs beside the live service, and one that read before the service wrote would
+    fail at its own write (db.make_engine). Reading commands wait for it too; briefly."""
     migrate(settings.database_url)
-    return make_sessionmaker(make_engine(settings.database_url))
+    return make_sessionmaker(make_engine(settings.database_url), writes=True)
 
 
 def _actor() -> str:
@@ -223,6 +227,30 @@ def user_sites(
         console.print(f"{username}: {name} {role.value}")
 
 
+@user_app.command("export")
+def user_export(
+    file: Annotated[Path, typer.Argument(help="The file to write; - for standard output.")],
+    format: Annotated[
+        str, typer.Option(help="grafana: the people file of coldchain-dashboards publish.")
+    ] = "grafana",
+    env_file: EnvFile = None,
+) -> None:
+    """Write who logs in and at which sites, for `coldchain-dashboards publish --people`."""
+    if format != "grafana":
+        raise _fail(f"unknown format {format!r}; the one format is grafana")
+    sessions = _sessions(_settings(env_file))
+    with sessions() as session:
+        text = people.people_file(session).to_json()
+    if str(file) == "-":
+        sys.stdout.write(text)
+        return
+    try:
+        file.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise _fail(f"cannot write {file}: {exc.strerror}") from None
+    console.print(f"wrote {escape(str(file))}")
+
+
 def _site_role(text: str) -> tuple[str, Role]:
     name, _, role = text.partition(":")
     try:
@@ -321,6 +349,51 @@ def contact_add(
     except people.Conflict as exc:
         raise _fail(str(exc)) from None
     print(contact_id)
+
+
+@contact_app.command("list")
+def contact_list(env_file: EnvFile = None) -> None:
+    """Every contact: id (for `policy set`), name, language, where they are told."""
+    sessions = _sessions(_settings(env_file))
+    with sessions() as session:
+        rows = [
+            (row.id, row.name, row.language, _channels(row), row.active)
+            for row in people.contacts(session)
+        ]
+    if not rows:
+        print("no contacts")
+        return
+    for contact_id, name, language, channels, active in rows:
+        state = "" if active else "\tinactive"
+        print(f"{contact_id}\t{name}\t{language}\t{channels}{state}")
+
+
+def _channels(contact: Contact) -> str:
+    given = {
+        "email": contact.email,
+        "sms": contact.phone,
+        "ntfy": contact.ntfy_topic,
+        "webhook": contact.webhook_url,
+    }
+    return ", ".join(f"{kind} {value}" for kind, value in given.items() if value) or "nowhere"
+
+
+@policy_app.command("list")
+def policy_list(env_file: EnvFile = None) -> None:
+    """Every site's escalation policy: its levels of contact ids, as `policy set` takes them."""
+    sessions = _sessions(_settings(env_file))
+    with sessions() as session:
+        rows = [
+            (row.site, row.ack_timeout_s, row.reminder_interval_s, policies.levels_of(row))
+            for row in policies.all_policies(session)
+        ]
+    if not rows:
+        print("no escalation policies: nobody is told of an alert")
+        return
+    for site, ack_timeout_s, reminder_s, levels in rows:
+        shown = " ".join("--level " + ",".join(map(str, level)) for level in levels)
+        reminder = f" --reminder-interval-s {reminder_s}" if reminder_s is not None else ""
+        print(f"{site}\t{shown} --ack-timeout-s {ack_timeout_s}{reminder}")
 
 
 @policy_app.command("set")

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from coldchain.contract import RetiredGateway, RetiredGateways
 from coldchain_alerts import audit
 from coldchain_alerts.models import GatewayIdentity
 from coldchain_alerts.people import Conflict, NotFound
@@ -88,6 +89,7 @@ def register(
         action="gateway.registered",
         subject=f"gateway:{site}/{gateway}",
         detail={"username": dynsec.gateway_username(site, gateway)},
+        sites=(site,),
     )
     broker.create_gateway(site, gateway, password)
     return _bundle(settings, site, gateway, password, ca_certificate, now)
@@ -111,9 +113,26 @@ def retire(
         subject=f"gateway:{site}/{gateway}",
         detail={"reason": reason},
         at=row.retired_at,
+        sites=(site,),
     )
     broker.disable(dynsec.gateway_username(site, gateway))
     return row
+
+
+def retired(session: Session) -> RetiredGateways:
+    """Every gateway retired so far, as ingest receives the list (coldchain.contract)."""
+    rows = session.scalars(
+        select(GatewayIdentity)
+        .where(GatewayIdentity.retired_at.is_not(None))
+        .order_by(GatewayIdentity.site, GatewayIdentity.gateway)
+    )
+    return RetiredGateways(
+        gateways=[
+            RetiredGateway(site=row.site, gateway=row.gateway, retired_at=row.retired_at)
+            for row in rows
+            if row.retired_at is not None
+        ]
+    )
 
 
 def listing(session: Session) -> list[GatewayIdentity]:

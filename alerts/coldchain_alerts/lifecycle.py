@@ -238,6 +238,7 @@ def journal(
         alert_id=alert.id,
         detail={k: v for k, v in detail.items() if v is not None},
         at=at,
+        sites=(alert.site,),
     )
     tags = {
         "site": alert.site,

@@ -40,6 +40,8 @@ from coldchain_alerts.auth import LoginThrottle, PasswordTooShort
 from coldchain_alerts.bodies import BodyTooLarge
 from coldchain_alerts.service import AlertsService
 from coldchain_alerts.settings import AlertsSettings
+from coldchain_alerts.web import audit as audit_page
+from coldchain_alerts.web import calibration as calibration_pages
 from coldchain_alerts.web import fleet as fleet_pages
 from coldchain_alerts.web import pages
 from coldchain_alerts.web.pages import STATIC, LoginRequired
@@ -105,6 +107,8 @@ def create_app(settings: AlertsSettings) -> FastAPI:
         app.include_router(router.router, dependencies=[Depends(single_valued_query)])
     app.include_router(pages.router)
     app.include_router(fleet_pages.router)
+    app.include_router(calibration_pages.router)
+    app.include_router(audit_page.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.exception_handler(WorkflowError)

@@ -148,6 +148,19 @@ class AuditEntry(Base):
     sha256: Mapped[str] = mapped_column(String(64))
 
 
+class AuditSite(Base):
+    """A site an audit entry concerns, fixed when the entry is written: a user of some
+    sites reads the entries whose sites are all theirs (coldchain_alerts.audit.of_sites).
+
+    Not part of the chain's hashes: which entries a user may read is access, not record.
+    """
+
+    __tablename__ = "audit_site"
+
+    seq: Mapped[int] = mapped_column(ForeignKey("audit_entry.seq"), primary_key=True)
+    site: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+
+
 class AuditHead(Base):
     """The chain's last entry: one row, locked while appending so entries never fork."""
 

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from coldchain.peoplefile import PeopleFile, Person
 from coldchain_alerts import access, audit
 from coldchain_alerts.auth import Role, hash_password, new_token
 from coldchain_alerts.models import ApiToken, Contact, User
@@ -87,6 +88,26 @@ def get_user(session: Session, username: str) -> User:
     return user
 
 
+def people_file(session: Session) -> PeopleFile:
+    """Who logs in and at which sites, for the dashboards' Grafana teams
+    (coldchain.peoplefile): active users with a password, not machine accounts. The
+    service keeps no e-mail address of its users, so `email` stays empty."""
+    users = session.scalars(
+        select(User).where(User.active, User.password_hash.is_not(None)).order_by(User.username)
+    )
+    listed = []
+    for user in users:
+        sites = access.access_of(session, user).visible()
+        listed.append(
+            Person(
+                login=user.username,
+                name=user.display_name,
+                sites=None if sites is None else tuple(sorted(sites)),
+            )
+        )
+    return PeopleFile(people=tuple(listed))
+
+
 def add_token(session: Session, actor: str, username: str, name: str) -> tuple[ApiToken, str]:
     """A new token for `username`; the token itself is returned once and never stored."""
     user = get_user(session, username)
@@ -130,6 +151,11 @@ def revoke_token(session: Session, actor: str, token_id: int) -> ApiToken:
 
 
 CONTACT_FIELDS = ("name", "language", "email", "phone", "ntfy_topic", "webhook_url", "active")
+
+
+def contacts(session: Session) -> list[Contact]:
+    """Every contact, by name."""
+    return list(session.scalars(select(Contact).order_by(Contact.name)))
 
 
 def save_contact(

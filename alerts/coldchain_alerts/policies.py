@@ -52,8 +52,14 @@ def set_policy(
             "reminder_interval_s": reminder_interval_s,
             "levels": [list(dict.fromkeys(level)) for level in levels],
         },
+        sites=_sites(site),
     )
     return policy
+
+
+def all_policies(session: Session) -> list[EscalationPolicy]:
+    """Every site's policy, by site (`*` first: the one for sites without their own)."""
+    return list(session.scalars(select(EscalationPolicy).order_by(EscalationPolicy.site)))
 
 
 def levels_of(policy: EscalationPolicy) -> list[list[int]]:
@@ -71,4 +77,16 @@ def delete_policy(session: Session, actor: str, site: str) -> None:
     if policy is None:
         raise NotFound(f"there is no policy for site {site!r}")
     session.delete(policy)
-    audit.append(session, actor=actor, action="policy.deleted", subject=f"policy:{site}", detail={})
+    audit.append(
+        session,
+        actor=actor,
+        action="policy.deleted",
+        subject=f"policy:{site}",
+        detail={},
+        sites=_sites(site),
+    )
+
+
+def _sites(site: str) -> tuple[str, ...]:
+    """The sites a policy's audit entry concerns: none for the hub's `*` policy."""
+    return () if site == "*" else (site,)

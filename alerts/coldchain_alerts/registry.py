@@ -126,6 +126,7 @@ def propose(session: Session, actor: str, data: Any, reason: str | None) -> Outc
         subject=f"fleet:request:{request.id}",
         detail=_detail(request),
         at=now,
+        sites=registry.sites_touched(before, data),
     )
     if loosens:
         return Outcome(request, None)
@@ -163,6 +164,7 @@ def refuse(session: Session, actor: str, request_id: int, reason: str | None) ->
         action="fleet.change_refused",
         subject=f"fleet:request:{request.id}",
         detail={"request": request.id, "reason": request.decision_reason},
+        sites=sites_of_request(session, request.id),
     )
     return request
 
@@ -238,6 +240,7 @@ def _apply(
         subject=f"fleet:version:{number}",
         detail={**_detail(request), "version": number, "approved_by": approver},
         at=now,
+        sites=sites_of_request(session, request.id),
     )
     return row
 

@@ -36,10 +36,19 @@ from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
 from coldchain import measurements, topics
 from coldchain.auditchain import Verdict
-from coldchain.contract import AlertEvent
+from coldchain.contract import AlertEvent, RetiredGateways
 from coldchain.fleet import Fleet
 from coldchain.languages import Language
-from coldchain_alerts import audit, backups, calibration, escalation, lifecycle, outbox, registry
+from coldchain_alerts import (
+    audit,
+    backups,
+    calibration,
+    escalation,
+    gateways,
+    lifecycle,
+    outbox,
+    registry,
+)
 from coldchain_alerts.api.routes.metrics import AlertsMetrics
 from coldchain_alerts.consumer import AlertConsumer, Refused
 from coldchain_alerts.db import make_engine, make_sessionmaker, migrate
@@ -103,6 +112,8 @@ class AlertsService:
         )
         #: The highest fleet version published since the consumer last subscribed.
         self._fleet_published = 0
+        #: The list of retired gateways published since then; None: not yet.
+        self._retired_published: RetiredGateways | None = None
         self._fleet_lock = threading.Lock()
         self.partner_webhooks = PartnerWebhooks(settings, self.sessions, self.writes, _now)
 
@@ -203,9 +214,21 @@ class AlertsService:
                 if not self.consumer.publish_retained(topics.fleet(row.number), payload):
                     return
                 self._fleet_published = row.number
+            self._publish_retired()
+
+    def _publish_retired(self) -> None:
+        """Publish, retained, the gateways retired so far when the list changed (retired by
+        the API or the CLI), or after a reconnect: ingest refuses what they took after."""
+        with self.sessions() as session:
+            retired = gateways.retired(session)
+        if retired == self._retired_published:
+            return
+        if self.consumer.publish_retained(topics.RETIRED, retired.model_dump_json().encode()):
+            self._retired_published = retired
 
     def _fleet_resubscribed(self) -> None:
         self._fleet_published = 0
+        self._retired_published = None
 
     def stop(self) -> None:
         self.consumer.stop()

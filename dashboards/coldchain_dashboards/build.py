@@ -1,8 +1,9 @@
 """Build the four dashboards from the fleet file, in German and English, and write them as JSON.
 
-The JSON files in `dashboards/de/` and `dashboards/en/` are generated: `make
-dashboards` (this module's `write`) regenerates them, and a test fails when they
-differ from what `build` makes.
+The JSON files in `dashboards/de/` and `dashboards/en/` (every site, for the hub) and in
+`dashboards/sites/{site}/{de,en}/` (one site each: coldchain_dashboards.sites) are
+generated: `make dashboards` (this module's `write`) regenerates them, and a test fails
+when they differ from what `build` makes.
 """
 
 from __future__ import annotations
@@ -16,14 +17,27 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 
 from coldchain.fleet import Fleet
 from coldchain_dashboards import audit, compliance, operations, years
-from coldchain_dashboards.assets import timezone, watched_assets
-from coldchain_dashboards.language import LANGUAGES, Language
+from coldchain_dashboards.assets import WatchedAsset, timezone, watched_assets
+from coldchain_dashboards.language import LANGUAGES
+from coldchain_dashboards.sites import scoped
 
 
-def build(fleet: Fleet) -> dict[str, dict[str, Any]]:
-    """Every dashboard in every language as Grafana JSON, by path: `de/compliance.json`."""
+def build(fleet: Fleet, *, per_site: bool = False) -> dict[str, dict[str, Any]]:
+    """Every dashboard in every language as Grafana JSON, by path: `de/compliance.json`;
+    with `per_site` also each site's own: `sites/kantine-nord/de/compliance.json`."""
     assets = watched_assets(fleet)
     tz = timezone(fleet)
+    boards = _boards(assets, tz)
+    if per_site:
+        for site in fleet.sites:
+            mine = [watched for watched in assets if watched.site == site.id]
+            for name, board in _boards(mine, tz).items():
+                boards[f"sites/{site.id}/{name}"] = scoped(board, site)
+    return boards
+
+
+def _boards(assets: list[WatchedAsset], tz: str) -> dict[str, dict[str, Any]]:
+    """The four dashboards of `assets` in both languages, by path."""
     boards = {}
     for lang in LANGUAGES:
         boards[f"{lang}/operations.json"] = operations.build(assets, tz, lang)
@@ -33,24 +47,15 @@ def build(fleet: Fleet) -> dict[str, dict[str, Any]]:
     return {name: _as_json(board) for name, board in boards.items()}
 
 
-def language_of(name: str) -> Language:
-    """The language of a dashboard by its path in `build`'s answer."""
-    folder = name.split("/", 1)[0]
-    for language in LANGUAGES:
-        if language == folder:
-            return language
-    raise ValueError(f"{name}: not in a language's folder ({', '.join(LANGUAGES)})")
-
-
 def render(board: dict[str, Any]) -> str:
     """The file text of one dashboard: stable key order, so diffs show real changes."""
     return json.dumps(board, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def write(fleet: Fleet, out: Path) -> list[Path]:
+def write(fleet: Fleet, out: Path, *, per_site: bool = False) -> list[Path]:
     """Write every dashboard into `out`; returns the files written."""
     written = []
-    for name, board in build(fleet).items():
+    for name, board in build(fleet, per_site=per_site).items():
         path = out / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(render(board), encoding="utf-8")

@@ -9,10 +9,12 @@ import typer
 
 from coldchain.errors import FleetConfigError
 from coldchain.fleet import Fleet
+from coldchain.peoplefile import PeopleFile, PeopleFileError
 from coldchain_dashboards.build import build as build_boards
 from coldchain_dashboards.build import write
 from coldchain_dashboards.errors import DashboardError
 from coldchain_dashboards.publish import publish as publish_boards
+from coldchain_dashboards.sites import folders, provisioning
 
 app = typer.Typer(add_completion=False, help=__doc__)
 
@@ -28,10 +30,30 @@ def build(
         "dashboards"
     ),
     fleet: FleetOption = Path("fleet/dortmund-hub.yaml"),
+    per_site: Annotated[
+        bool, typer.Option(help="Also each site's own dashboards, in sites/{site}/{de,en}/.")
+    ] = False,
+    provisioning_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--provisioning",
+            help="Also write Grafana's dashboard providers (one per folder) to this file.",
+        ),
+    ] = None,
 ) -> None:
-    """Write de/ and en/ operations.json, compliance.json and audit.json."""
-    for path in write(_fleet(fleet), out):
+    """Write de/ and en/ operations.json, compliance.json, audit.json and years.json."""
+    parsed = _fleet(fleet)
+    try:
+        written = write(parsed, out, per_site=per_site)
+    except DashboardError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    for path in written:
         typer.echo(f"wrote {path}")
+    if provisioning_file is not None:
+        text = provisioning(folders(parsed, per_site=per_site))
+        provisioning_file.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {provisioning_file}")
 
 
 @app.command()
@@ -40,19 +62,49 @@ def publish(
     token: Annotated[
         str,
         typer.Option(
-            envvar="GRAFANA_TOKEN", help="Service-account token (Editor).", show_default=False
+            envvar="GRAFANA_TOKEN", help="Service-account token (Admin).", show_default=False
+        ),
+    ],
+    people: Annotated[
+        Path,
+        typer.Option(
+            help="Who works at which sites: `coldchain-alerts user export --format grafana FILE`.",
+            exists=True,
+            dir_okay=False,
         ),
     ],
     fleet: FleetOption = Path("fleet/dortmund-hub.yaml"),
+    dashboards: Annotated[
+        bool,
+        typer.Option(
+            help="Write the dashboards; --no-dashboards for a Grafana that loads them from "
+            "files (compose.yaml): folders, teams and permissions only."
+        ),
+    ] = True,
 ) -> None:
-    """Create or overwrite the dashboards in a running Grafana (a folder per language)."""
+    """Put the hub's and every site's dashboards into a running Grafana, one team per site."""
+    parsed = _fleet(fleet)
     try:
-        urls = publish_boards(build_boards(_fleet(fleet)), url, token)
+        listed = PeopleFile.from_json(people.read_text(encoding="utf-8"))
+    except PeopleFileError as exc:
+        typer.echo(f"error: {people}: {exc}", err=True)
+        raise typer.Exit(1) from None
+    try:
+        boards = build_boards(parsed, per_site=True)
+        done = publish_boards(
+            boards, folders(parsed, per_site=True), url, token, listed, dashboards=dashboards
+        )
     except DashboardError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
-    for board_url in urls:
+    for board_url in done.dashboards:
         typer.echo(f"published {board_url}")
+    for change in done.changes:
+        typer.echo(change)
+    for warning in done.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    if dashboards:
+        typer.echo(f"{done.unchanged} dashboards unchanged")
 
 
 def _fleet(path: Path) -> Fleet:

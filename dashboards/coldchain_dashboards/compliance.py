@@ -63,6 +63,15 @@ _HEADERS = {
     "alarm_min_c": ("Alarm unten", "alarm min"),
     "alarm_max_c": ("Alarm oben", "alarm max"),
     "legal_max_c": ("gesetzl. Maximum", "legal max"),
+    "calibration": ("Kalibrierung", "calibration"),
+    "unverified_readings": ("nicht verifizierte Messwerte", "unverified readings"),
+}
+#: What the calibration column shows for each state (coldchain.calibration.Marking.label).
+_CALIBRATION = {
+    "valid": (("verifiziert", "verified"), None),
+    "unverified": (("nicht verifiziert", "unverified"), "red"),
+    "partly_unverified": (("teils nicht verifiziert", "partly unverified"), "red"),
+    "unknown": (("unbekannt", "unknown"), None),
 }
 
 
@@ -115,8 +124,11 @@ def _daily_table(lang: Language) -> table.Panel:
             "deviations: beyond the band, but ended before the alarm delay or within a "
             "grace. Excursion time and degree-minutes (K beyond the limit x minutes, split "
             "at midnight) against the alarm band; above legal maximum: time above it. Min, "
-            "max, mean and MKT (ΔH/R = 10000 K) over the day's readings. The last three "
-            "columns: the limits the day was judged against."
+            "max, mean and MKT (ΔH/R = 10000 K) over the day's readings. Alarm min, "
+            "alarm max, legal max: the limits the day was judged against. Calibration: whether the "
+            "probe was verified that day (its check in force not overdue and within ±1 K; "
+            "unknown without a check in the register), and how many of the day's readings it "
+            "took while unverified."
         ),
         de=(
             "Pro Anlage und Ortstag (Mitternacht Ortszeit), wie Ingest ihn mit "
@@ -134,8 +146,11 @@ def _daily_table(lang: Language) -> table.Panel:
             "Karenz beendet. Abweichungsdauer und Gradminuten (K jenseits der Grenze mal "
             "Minuten, an Mitternacht geteilt) gegen das Alarmband; über gesetzl. Maximum: "
             "Zeit darüber. Minimum, Maximum, Mittel und MKT (ΔH/R = 10000 K) über die "
-            "Messwerte des Tages. Die letzten drei Spalten: die Grenzen, gegen die der Tag "
-            "geprüft wurde."
+            "Messwerte des Tages. Alarm unten, Alarm oben, gesetzl. Maximum: die Grenzen, "
+            "gegen die der Tag geprüft wurde. Kalibrierung: ob der Fühler an dem Tag "
+            "verifiziert war (seine geltende Prüfung nicht überfällig und höchstens ±1 K "
+            "Abweichung; unbekannt ohne Prüfung im Register), und wie viele Messwerte des "
+            "Tages er nicht verifiziert aufnahm."
         ),
     )
     preliminary, final = status_texts(lang)
@@ -164,6 +179,12 @@ def _daily_table(lang: Language) -> table.Panel:
                 {
                     "true": model.ValueMappingResult(text=preliminary, color="orange", index=0),
                     "false": model.ValueMappingResult(text=final, index=1),
+                }
+                | {
+                    state: model.ValueMappingResult(
+                        text=pick(lang, de=de, en=en), color=color, index=3 + n
+                    )
+                    for n, (state, ((de, en), color)) in enumerate(_CALIBRATION.items())
                 }
             ),
             model.SpecialValueMap(

@@ -35,6 +35,8 @@ TABLE_FIELDS = (
     "alarm_min_c",
     "alarm_max_c",
     "legal_max_c",
+    "calibration",
+    "unverified_readings",
 )
 _FROM_ROLLUP = f'FROM "{measurements.COMPLIANCE_DAILY}"'
 _WHERE = where(SITE_FILTER, ASSET_FILTER, TIME_FILTER)

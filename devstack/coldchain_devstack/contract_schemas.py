@@ -26,6 +26,7 @@ from coldchain.contract import (
     DurableMark,
     FleetVersion,
     InvalidNotice,
+    RetiredGateways,
     Telemetry,
 )
 from coldchain_devstack import REPO
@@ -78,6 +79,12 @@ MESSAGES = [
         "fleet-version",
         topics.fleet("{version}"),  # type: ignore[arg-type]
         "QoS 1, retained, published by the alerts service for every fleet version",
+    ),
+    WireMessage(
+        RetiredGateways,
+        "retired-gateways",
+        topics.RETIRED,
+        "QoS 1, retained, published by the alerts service after each retirement",
     ),
 ]
 

@@ -43,7 +43,7 @@ def set_up(database_url: str, keep: Path, fleet: Path) -> None:
         key.write_text(secrets.token_urlsafe(32))
     migrate(database_url)
     engine = make_engine(database_url)
-    with make_sessionmaker(engine).begin() as session:
+    with make_sessionmaker(engine, writes=True).begin() as session:
         if session.scalars(select(User).where(User.username == "hygiene")).first() is None:
             for username, role, name, language, password in USERS:
                 people.add_user(session, ACTOR, username, role, password, name, language)

@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Iterable, Sequence
+from bisect import bisect_left
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
@@ -144,10 +145,59 @@ def rows(checks: Iterable[Calibration]) -> list[list[str]]:
     ]
 
 
+def fields_of(check: Calibration) -> dict[str, str | float]:
+    """The fields of the check's `calibration` point (coldchain.measurements.CALIBRATION)."""
+    fields: dict[str, str | float] = {
+        "checked_on": check.checked_on.isoformat(),
+        "due_on": check.due_on.isoformat(),
+        "reference": check.reference,
+        CHECKED_BY: check.checked_by or "",
+    }
+    if check.deviation_k is not None:
+        fields[DEVIATION] = check.deviation_k
+    return fields
+
+
+def from_fields(sensor: str, fields: Mapping[str, object]) -> Calibration:
+    """The check a `calibration` point's fields hold; raises ValueError naming what is
+    missing or garbled."""
+    checked_on, due_on = fields.get("checked_on"), fields.get("due_on")
+    reference, deviation = fields.get("reference"), fields.get(DEVIATION)
+    if not (isinstance(checked_on, str) and isinstance(due_on, str) and reference):
+        raise ValueError(f"the calibration point of {sensor} lacks checked_on, due_on or reference")
+    if deviation is not None and not isinstance(deviation, int | float):
+        raise ValueError(f"the calibration point of {sensor} has deviation_k {deviation!r}")
+    return Calibration(
+        sensor=sensor,
+        checked_on=date.fromisoformat(checked_on),
+        due_on=date.fromisoformat(due_on),
+        reference=str(reference),
+        deviation_k=None if deviation is None else float(deviation),
+        checked_by=str(fields.get(CHECKED_BY) or "") or None,
+    )
+
+
 def in_force(checks: Sequence[Calibration], day: date) -> Calibration | None:
-    """The latest of a sensor's checks made on or before `day`, or None."""
-    made = [check for check in checks if check.checked_on <= day]
-    return max(made, key=lambda check: check.checked_on) if made else None
+    """The latest of a sensor's checks made on or before `day`, or None. `checks` are in
+    the order they were made, then entered: of those made the same day, the last counts."""
+    found = None
+    for check in checks:
+        if check.checked_on <= day and (found is None or check.checked_on >= found.checked_on):
+            found = check
+    return found
+
+
+def in_force_between(checks: Sequence[Calibration], first: date, last: date) -> list[Calibration]:
+    """The checks in force on some local day from `first` to `last`, in `checks`' order
+    (a later day's is made later): all that judge a span of those days, as `mark` does."""
+    found: list[Calibration] = []
+    day = first
+    while day <= last:
+        check = in_force(checks, day)
+        if check is not None and (not found or check is not found[-1]):
+            found.append(check)
+        day = _next(day)
+    return found
 
 
 def flaws(calibration: Calibration, day: date) -> list[Flaw]:
@@ -165,6 +215,78 @@ def state(calibration: Calibration | None, day: date) -> CalibrationState:
     if calibration is None:
         return CalibrationState.UNKNOWN
     return CalibrationState.UNVERIFIED if flaws(calibration, day) else CalibrationState.VALID
+
+
+def state_on(checks: Sequence[Calibration], day: date) -> CalibrationState:
+    """The probe's state on the local `day` of its site, from all its `checks` (in the
+    order they were made, then entered): that of the check in force then."""
+    return state(in_force(checks, day), day)
+
+
+@dataclass(frozen=True)
+class Marking:
+    """How far a probe's checks verified it over a span of time [start, end)."""
+
+    spans: tuple[tuple[datetime, datetime], ...]
+    """The parts of the span it was unverified, UTC, oldest first; each starts at a local
+    midnight (or the span's start) and ends at one (or the span's end)."""
+    readings: int
+    """Readings taken in those parts: the unverified ones."""
+    state: CalibrationState
+    """Unverified when all the span was, valid or unknown (the state of its last day)
+    when none was; `partly` says when some was."""
+
+    @property
+    def partly(self) -> bool:
+        """Unverified for a part of the span only."""
+        return bool(self.spans) and self.state is not CalibrationState.UNVERIFIED
+
+    @property
+    def label(self) -> str:
+        """`valid`, `unverified`, `partly_unverified` or `unknown`: the span in one word."""
+        return "partly_unverified" if self.partly else self.state.value
+
+
+def mark(
+    checks: Sequence[Calibration],
+    start: datetime,
+    end: datetime,
+    timezone: str,
+    times: Sequence[datetime],
+) -> Marking:
+    """Which part of [start, end) (UTC) the probe was unverified, from the local midnight
+    of the first day its check in force no longer verifies it until a check that does is
+    in force, and how many of the reading `times` (UTC, sorted) fall into it. A check
+    speaks of whole local days of the site in `timezone`: a reading shares its day's
+    state (`state_on`)."""
+    zone = ZoneInfo(timezone)
+    spans: list[tuple[datetime, datetime]] = []
+    verified_or_unknown = []
+    day, last = start.astimezone(zone).date(), (end - _INSTANT).astimezone(zone).date()
+    while day <= last:
+        found = state_on(checks, day)
+        if found is not CalibrationState.UNVERIFIED:
+            verified_or_unknown.append(found)
+        elif spans and spans[-1][1] == start_of(day, timezone):
+            spans[-1] = (spans[-1][0], min(end, start_of(_next(day), timezone)))
+        else:
+            spans.append(
+                (max(start, start_of(day, timezone)), min(end, start_of(_next(day), timezone)))
+            )
+        day = _next(day)
+    readings = sum(bisect_left(times, until) - bisect_left(times, since) for since, until in spans)
+    return Marking(
+        spans=tuple(spans),
+        readings=readings,
+        state=verified_or_unknown[-1] if verified_or_unknown else CalibrationState.UNVERIFIED,
+    )
+
+
+_INSTANT = timedelta(microseconds=1)
+
+
+def _next(day: date) -> date:
+    return day + timedelta(days=1)
 
 
 def unverified_from(calibration: Calibration) -> date:

@@ -329,6 +329,36 @@ class AlertReceipt(_Message):
 MAX_REASON_CHARS = 2000
 
 
+class RetiredGateway(_Message):
+    """A gateway retired through the alerts service: its account was disabled at
+    `retired_at`; what it measured up to then is still taken (from its exported outbox)."""
+
+    site: Id
+    gateway: Id
+    retired_at: UtcDatetime
+
+
+class RetiredGateways(_Message):
+    """Payload of `coldchain/v1/_fleet/retired` (QoS 1, retained, from the alerts service).
+
+    Every gateway retired so far, published whole after each retirement: the retained
+    message is the list. Ingest refuses what such a gateway took after its `retired_at`
+    (its buffered readings before it arrive from `coldchain-ingest import-outbox`).
+    """
+
+    v: Literal[1] = 1
+    gateways: list[RetiredGateway]
+
+
+class ExportedMessage(_Message):
+    """One line of the file `coldchain-gateway outbox export` writes (JSON Lines): a
+    telemetry message the gateway had not got confirmed, as it publishes it."""
+
+    v: Literal[1] = 1
+    topic: str = Field(description="Its telemetry topic, coldchain/v1/{site}/{gateway}/telemetry.")
+    payload: str = Field(description="The message's JSON text, as published (a Telemetry).")
+
+
 class FleetVersion(_Message):
     """Payload of `coldchain/v1/_fleet/{version}` (QoS 1, retained, from the alerts service).
 

@@ -55,6 +55,14 @@ AUDIT_VERIFY = "audit_verify"
 fields: ok (boolean), entries (integer), first_bad_seq (integer, 0 when ok),
 problem (string, empty when ok). Time: when verified."""
 
+CALIBRATION = "calibration"
+"""Written by the alerts service, one point per check entered in its calibration register
+(coldchain.calibration). tags: site, asset, sensor, check (the register's id of the
+check); fields: checked_on, due_on (string, YYYY-MM-DD, local days of the site),
+reference, checked_by (string, empty when not recorded), deviation_k (float, K, when
+recorded). Time: when the check was entered. Ingest's rollup reads them to mark the
+days the probe was unverified."""
+
 FLEET_LIMITS = "fleet_limits"
 """Written by ingest for each fleet version it takes (docs/fleet.md), one point per asset.
 tags: site, asset; fields: version (integer), category (string), regulatory_max_c,

@@ -18,10 +18,11 @@ is read.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from coldchain.calibration import Calibration, Marking, mark
 from coldchain.compliance import (
     BERLIN,
     Band,
@@ -61,6 +62,16 @@ class DayRecord:
     limit_periods: int = 1
     """How many sets of limits judged the day: more than 1 when a limit changed during
     it; `alarm_band` and `legal_max_c` are then those in force at its end."""
+    calibration: Marking | None = None
+    """Which of the day's readings the probe took while unverified (`marked`)."""
+
+    def marked(
+        self, checks: Sequence[Calibration], tz: str, times: Sequence[datetime]
+    ) -> DayRecord:
+        """The record with the day's readings marked by the probe's calibration `checks`
+        (oldest first): `times` are the reading times read for it, sorted, UTC."""
+        marking = mark(checks, self.start, self.alarm.end, tz, times)
+        return replace(self, calibration=marking)
 
     @property
     def undecided(self) -> bool:
@@ -69,11 +80,13 @@ class DayRecord:
         (An excursion going on changes none of the day's fields any more.)"""
         return any(d.ongoing for stats in (self.alarm, self.legal) for d in stats.short_deviations)
 
-    def fields(self) -> dict[str, bool | float | int]:
-        """The record's fields by name; min, max, mean and MKT only when the day has readings."""
+    def fields(self) -> dict[str, bool | float | int | str]:
+        """The record's fields by name; min, max, mean and MKT only when the day has
+        readings, `calibration` and `unverified_readings` only when it was `marked`."""
         alarm, legal = self.alarm, self.legal
         above = sum(1 for e in alarm.excursions if e.above)
-        fields: dict[str, bool | float | int | None] = {
+        marking = self.calibration
+        fields: dict[str, bool | float | int | str | None] = {
             "preliminary": self.preliminary,
             "limit_periods": self.limit_periods,
             "duration_s": alarm.duration_s,
@@ -100,6 +113,8 @@ class DayRecord:
             "max_c": alarm.max_c,
             "mean_c": alarm.mean_c,
             "mkt_c": alarm.mkt_c,
+            "calibration": marking.label if marking else None,
+            "unverified_readings": marking.readings if marking else None,
         }
         return {name: value for name, value in fields.items() if value is not None}
 

@@ -51,9 +51,11 @@ ALGORITHM = "Ed25519"
 #: What a signature is over, as its `over` field says to readers.
 OVER = "RFC 8785 canonical JSON of this document without signature.value, as UTF-8"
 CERTIFICATE_KIND = "coldchain.delivery-certificate"
-#: The delivery certificate's first signed version, the current one (reports'
-#: certificate.py writes it) and the only one a partner receives.
-CERTIFICATE_VERSION = 3
+#: The delivery certificate's current version (reports' certificate.py writes it); 4
+#: added the probe's checks during the delivery and its readings taken while unverified.
+CERTIFICATE_VERSION = 4
+#: The first signed version: partners receive the signed versions, from it to the current.
+CERTIFICATE_SIGNED_SINCE = 3
 #: What a key id is; anything else is refused before it is looked up or shown.
 KEY_ID = re.compile(r"[0-9a-f]{16}")
 #: The longest a reading may hold by a document's conventions (1.5 recording intervals):
@@ -457,7 +459,7 @@ class FinalCertificate:
 
 
 def final_certificate(document: dict[str, Any], keys: KeyList) -> FinalCertificate:
-    """Check that `document` is a final delivery certificate of the current version
+    """Check that `document` is a final delivery certificate of a signed version
     signed by an unrevoked key of `keys` valid when it was issued; raises NotVerified
     with the reason."""
     if document.get("kind") != CERTIFICATE_KIND:
@@ -465,10 +467,13 @@ def final_certificate(document: dict[str, Any], keys: KeyList) -> FinalCertifica
             f"it is not a delivery certificate (kind {document.get('kind')!r}, not "
             f"{CERTIFICATE_KIND!r})"
         )
-    if document.get("version") != CERTIFICATE_VERSION:
+    version = document.get("version")
+    signed = range(CERTIFICATE_SIGNED_SINCE, CERTIFICATE_VERSION + 1)
+    if isinstance(version, bool) or not isinstance(version, int) or version not in signed:
         raise NotVerified(
-            f"version {document.get('version')!r} of a delivery certificate is not one "
-            f"accepted here (signed certificates are version {CERTIFICATE_VERSION})"
+            f"version {version!r} of a delivery certificate is not one accepted here "
+            f"(signed certificates are versions {CERTIFICATE_SIGNED_SINCE} to "
+            f"{CERTIFICATE_VERSION})"
         )
     verified = verify(document, keys, "delivery certificate", certificate_end, preliminary_ok=False)
     return FinalCertificate(

@@ -19,6 +19,9 @@ ALERT_RECEIPTS = f"{PREFIX}/_alert_receipts"
 INVALID_FILTER = f"{PREFIX}/_invalid/#"
 #: Where the alerts service publishes every fleet version, retained; ingest reads them.
 FLEET_FILTER = f"{PREFIX}/_fleet/+"
+#: The gateways retired so far, retained, from the alerts service. Under `_fleet/` so the
+#: rights both accounts have on FLEET_FILTER (coldchain_io.dynsec) carry it.
+RETIRED = f"{PREFIX}/_fleet/retired"
 
 STATUS_ONLINE = b"online"
 STATUS_OFFLINE = b"offline"

@@ -10,6 +10,8 @@ from typing import Annotated
 
 import typer
 
+from coldchain import topics
+from coldchain.contract import ExportedMessage
 from coldchain_gateway import enroll as enrollment
 from coldchain_gateway.clock import Clock, JumpGuard, LiveClock, ReplayClock
 from coldchain_gateway.forwarder import Forwarder
@@ -21,6 +23,8 @@ from coldchain_gateway.uplink import Uplink
 from coldchain_io.logs import configure_logging
 
 app = typer.Typer(add_completion=False, help=__doc__)
+outbox_app = typer.Typer(add_completion=False, help="The gateway's outbox on its disk.")
+app.add_typer(outbox_app, name="outbox")
 EnvFile = Annotated[
     Path | None,
     typer.Option(
@@ -83,6 +87,36 @@ def run(env_file: EnvFile = None) -> None:
         outbox.close()
 
 
+@outbox_app.command("export")
+def outbox_export(
+    file: Annotated[Path, typer.Argument(help="Where to write the messages (JSON Lines).")],
+    env_file: EnvFile = None,
+) -> None:
+    """Write every message ingest has not confirmed, what waits unsent numbered first, as
+    the gateway publishes them: for `coldchain-ingest import-outbox` once the gateway is
+    retired. Stop the gateway first; the outbox keeps the messages."""
+    settings = GatewaySettings(_env_file=env_file)
+    if not settings.outbox.exists():
+        typer.echo(f"error: no outbox at {settings.outbox} (COLDCHAIN_GATEWAY_OUTBOX)", err=True)
+        raise typer.Exit(2)
+    if file.exists():
+        typer.echo(f"error: {file} exists; name a new file", err=True)
+        raise typer.Exit(2)
+    outbox = Outbox(settings.outbox)
+    try:
+        outbox.pack(settings.id, datetime.now(UTC))
+        messages = outbox.unconfirmed(0, outbox.backlog().messages)
+    finally:
+        outbox.close()
+    topic = topics.telemetry(settings.site, settings.id)
+    with file.open("x", encoding="utf-8") as out:
+        for _, payload in messages:
+            line = ExportedMessage(topic=topic, payload=payload.decode("utf-8"))
+            out.write(line.model_dump_json() + "\n")
+    first, last = (messages[0][0], messages[-1][0]) if messages else (0, 0)
+    typer.echo(f"wrote {len(messages)} messages (seq {first} to {last}) of {topic} to {file}")
+
+
 def _plugged(settings: GatewaySettings, outbox: Outbox, guard: JumpGuard) -> Forwarder:
     """A gateway whose probes come from an installed source plugin (`sources.plugin`), such
     as the simulator's (`coldchain-sim`, installed by the demo and compose.yaml), with the
@@ -94,11 +128,18 @@ def _plugged(settings: GatewaySettings, outbox: Outbox, guard: JumpGuard) -> For
             f"COLDCHAIN_GATEWAY_SOURCE={settings.source}: {exc}. Install the package that "
             "offers it, or set the source of this gateway's probes (ds18b20)"
         ) from exc
+    try:
+        config = settings.sim_scenario.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise typer.BadParameter(
+            f"COLDCHAIN_GATEWAY_SIM_SCENARIO={settings.sim_scenario}: cannot be read ({exc}); "
+            "give the scenario file's full path"
+        ) from exc
     replay = settings.clock == "replay"
     plugged = plug(
         SourceOptions(
             gateway_id=settings.id,
-            config=settings.sim_scenario.read_text(encoding="utf-8"),
+            config=config,
             interval_s=settings.interval_s,
             speed=1.0 if replay else settings.speed,
             saved_state=outbox.source_state(),

@@ -2,8 +2,10 @@
 
 The alerts service writes the bundle once (`coldchain-alerts gateway enroll`, or
 `POST /api/v1/gateways`); here it becomes an env file for `coldchain-gateway
---env-file` and the authority's certificate, both mode 0600. An existing
-enrollment is kept unless the caller forces a new one.
+--env-file`, readable by its owner only (it holds the password; systemd reads it as
+root), and the authority's certificate, readable by everyone: it is public, and the
+gateway's service user (`User=coldchain` in docs/systemd) must read it to check the
+broker. An existing enrollment is kept unless the caller forces a new one.
 """
 
 from __future__ import annotations
@@ -88,19 +90,20 @@ def install(bundle: Bundle, env_file: Path, ca_dir: Path, force: bool) -> list[P
     lines = [f"{name}={value}" for name, value in sorted(bundle.settings.items())]
     written = []
     if bundle.ca_certificate is not None:
-        _private(ca_file, bundle.ca_certificate)
+        _write(ca_file, bundle.ca_certificate, 0o644)
         lines.append(f"{PREFIX}MQTT_CA_FILE={ca_file}")
         written.append(ca_file)
-    _private(env_file, "".join(f"{line}\n" for line in lines))
+    _write(env_file, "".join(f"{line}\n" for line in lines), 0o600)
     written.append(env_file)
     return written
 
 
-def _private(path: Path, text: str) -> None:
-    """Write `path` in one step, readable by its owner only."""
+def _write(path: Path, text: str, mode: int) -> None:
+    """Write `path` in one step, with `mode` from its first byte on."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(path.name + ".tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    os.fchmod(descriptor, mode)  # the umask must not narrow (or widen) it
     with os.fdopen(descriptor, "w") as out:
         out.write(text)
         out.flush()

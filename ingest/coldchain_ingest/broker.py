@@ -39,6 +39,11 @@ from coldchain_io import mqtt as mqtt_io
 log = logging.getLogger(__name__)
 
 
+#: The `qos` of an Inbound that did not come from the broker but from a retired gateway's
+#: exported outbox (imports.py): there is nothing to acknowledge to the broker.
+IMPORTED = -1
+
+
 @dataclass(frozen=True, slots=True)
 class Inbound:
     topic: str

@@ -8,6 +8,7 @@ import logging
 import signal
 import threading
 import time
+import uuid
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import FrameType
@@ -18,7 +19,8 @@ import typer
 from apscheduler.schedulers.background import BackgroundScheduler
 from pydantic import ValidationError
 
-from coldchain.contract import FleetVersion
+from coldchain import topics
+from coldchain.contract import ExportedMessage, FleetVersion
 from coldchain.engine import RuleEngine
 from coldchain.fleet import Fleet
 from coldchain.registry import FleetHistory, Version
@@ -28,6 +30,7 @@ from coldchain_ingest.broker import Broker
 from coldchain_ingest.deadletters import DeadLetters
 from coldchain_ingest.errors import InfluxRejected, InfluxUnavailable, RetentionRefused
 from coldchain_ingest.health import Check, operations_app, serve
+from coldchain_ingest.imports import ImportQueue, Result
 from coldchain_ingest.influx import Influx
 from coldchain_ingest.outbox import AlertOutbox
 from coldchain_ingest.partitions import Worker
@@ -61,6 +64,8 @@ app.add_typer(influx_app, name="influx")
 log = logging.getLogger("coldchain_ingest")
 #: How often the service looks for refused letters due to be tried again.
 DEAD_LETTER_CHECK_S = 5.0
+#: How often the service looks for messages of exported outboxes (`import-outbox`).
+IMPORT_CHECK_S = 1.0
 
 EnvFile = Annotated[
     Path | None,
@@ -89,6 +94,7 @@ def run(env_file: EnvFile = None) -> None:
     stopping = threading.Event()
     outbox = AlertOutbox(settings.state, settings.alert_redeliver_after_s)
     dead_letters = DeadLetters(settings.state)
+    imports = ImportQueue(settings.state)
     metrics.ALERT_EVENTS_UNCONFIRMED.set_function(lambda: len(outbox))
     metrics.DEAD_LETTERS.set_function(lambda: len(dead_letters))
     broker = Broker(settings, on_receipt=outbox.receipt, on_connected=outbox.reconnected)
@@ -98,10 +104,15 @@ def run(env_file: EnvFile = None) -> None:
     pending = PendingDays(settings.state)
     rollup_influx = _influx(settings, timeout_s=ROLLUP_TIMEOUT_S)
     rollup = RollupJob(history, DayWriter(rollup_influx, history), pending)
-    pipeline = Pipeline(settings, influx, broker, engine, store, outbox, dead_letters, rollup.note)
+    pipeline = Pipeline(
+        settings, influx, broker, engine, store, outbox, dead_letters, rollup.note, imports
+    )
     scheduler = BackgroundScheduler(timezone=UTC)
     scheduler.add_job(
         pipeline.redeliver_alerts, "interval", seconds=1, max_instances=1, coalesce=True
+    )
+    scheduler.add_job(
+        pipeline.take_imports, "interval", seconds=IMPORT_CHECK_S, max_instances=1, coalesce=True
     )
     scheduler.add_job(
         lambda: pipeline.replay_refused(datetime.now(UTC)),
@@ -154,6 +165,7 @@ def run(env_file: EnvFile = None) -> None:
         pending.close()
         outbox.close()
         dead_letters.close()
+        imports.close()
 
 
 def _run_worker(settings: IngestSettings) -> None:
@@ -308,6 +320,114 @@ def dead_letters_retry(env_file: EnvFile = None) -> None:
     finally:
         letters.close()
     typer.echo(f"{count} letters due now; the service tries them within {DEAD_LETTER_CHECK_S} s")
+
+
+@app.command("import-outbox")
+def import_outbox(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="What `coldchain-gateway outbox export` wrote.", exists=True, dir_okay=False
+        ),
+    ],
+    wait_s: Annotated[
+        float, typer.Option(help="How long to wait for the running service to take it.")
+    ] = 120.0,
+    env_file: EnvFile = None,
+) -> None:
+    """Store what a retired gateway had buffered: the running service takes the file's
+    messages through the same checks and rules as live ones, stores what the gateway took
+    up to its retirement and refuses (and counts) what it took after. Safe to repeat:
+    what is stored is not stored twice. Exits 1 if the service did not take it in time."""
+    settings = _settings(env_file)
+    site, gateway, messages = _exported(file)
+    store = StateStore(settings.state)
+    try:
+        retired_at = store.retired().get((site, gateway))
+    finally:
+        store.close()
+    if retired_at is None:
+        _fail(
+            f"ingest knows no retirement of gateway {site}/{gateway}: a gateway in service "
+            "delivers its outbox itself. Retire it (coldchain-alerts gateway retire "
+            f"{site} {gateway} --reason ...), wait for ingest's log line 'gateway "
+            f"{site}/{gateway} retired at', then import again"
+        )
+    queue = ImportQueue(settings.state)
+    batch = uuid.uuid4().hex
+    try:
+        queue.add(batch, messages)
+        typer.echo(
+            f"{len(messages)} messages of {site}/{gateway} (retired at "
+            f"{retired_at.isoformat()}) wait for the ingest service",
+            err=True,
+        )
+        results = _answered(queue, batch, wait_s)
+        queue.forget(batch)
+    finally:
+        queue.close()
+    _report(results, retired_at, wait_s)
+
+
+def _exported(file: Path) -> tuple[str, str, list[tuple[int, str, bytes]]]:
+    """The file's gateway and its messages (line, topic, payload); exits on a bad line."""
+    messages: list[tuple[int, str, bytes]] = []
+    senders = set()
+    for number, line in enumerate(file.read_bytes().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            message = ExportedMessage.model_validate_json(line)
+        except ValidationError as exc:
+            reason = exc.errors()[0]["msg"]
+            _fail(f"{file}:{number}: not a line of an exported outbox: {reason}")
+        ids = topics.parse_telemetry(message.topic)
+        if ids is None:
+            _fail(f"{file}:{number}: {message.topic!r} is not a telemetry topic")
+        senders.add(ids)
+        messages.append((number, message.topic, message.payload.encode()))
+    if len(senders) != 1:
+        found = ", ".join(sorted("/".join(ids) for ids in senders)) or "none"
+        _fail(f"{file}: an exported outbox holds one gateway's messages; found {found}")
+    ((site, gateway),) = senders
+    return site, gateway, messages
+
+
+def _answered(queue: ImportQueue, batch: str, wait_s: float) -> list[Result]:
+    """The batch's results once each has an outcome, or as they are after `wait_s`."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        results = queue.results(batch)
+        if all(r.outcome is not None for r in results) or time.monotonic() > deadline:
+            return results
+        time.sleep(0.2)
+
+
+def _report(results: list[Result], retired_at: datetime, wait_s: float) -> None:
+    answered = [r for r in results if r.outcome is not None]
+    stored = [r for r in answered if r.outcome == "stored"]
+    before = [r for r in answered if r.outcome == "stored before"]
+    refused = sum(r.refused for r in answered)
+    typer.echo(f"stored: {sum(r.readings for r in stored)} readings in {len(stored)} messages")
+    if before:
+        typer.echo(
+            f"stored before: {sum(r.readings for r in before)} readings in {len(before)} "
+            "messages (written again as they were, not twice)"
+        )
+    typer.echo(
+        f"refused: {refused} readings and events taken after the retirement at "
+        f"{retired_at.isoformat()}"
+    )
+    for result in answered:
+        if result.outcome not in ("stored", "stored before"):
+            typer.echo(f"line {result.line}: {result.outcome}")
+    if len(answered) < len(results):
+        typer.echo(
+            f"error: the ingest service took {len(answered)} of {len(results)} messages within "
+            f"{wait_s:g} s: is it running? The others stay queued and are taken when it runs",
+            err=True,
+        )
+        raise typer.Exit(1)
 
 
 @rollup_app.command()

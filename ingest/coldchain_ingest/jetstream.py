@@ -32,7 +32,7 @@ import threading
 import time
 import uuid
 import zlib
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -173,6 +173,13 @@ class CheckpointState:
     def keep_fleet_version(self, number: int, body: str) -> None:
         """Never called: fleet versions reach ingest on Mosquitto only, and a partition
         carries telemetry and status alone (docs/scaling.md)."""
+
+    def retired(self) -> dict[tuple[str, str], datetime]:
+        """None known: the list of retired gateways reaches ingest on Mosquitto only."""
+        return {}
+
+    def keep_retired(self, retired: Mapping[tuple[str, str], datetime]) -> None:
+        """Never called, as `keep_fleet_version`."""
 
     def write(self, seq: int) -> None:
         """Write the checkpoint, covering the stream up to `seq`; PartitionLost if another

@@ -38,3 +38,7 @@ ALERT_EVENTS_UNCONFIRMED = Gauge(
     "coldchain_ingest_alert_events_unconfirmed",
     "Alert events kept in the outbox until the alerts service confirms them.",
 )
+READINGS_AFTER_RETIREMENT = Counter(
+    "coldchain_ingest_readings_after_retirement",
+    "Readings and events refused: taken by a retired gateway after its retirement.",
+)

@@ -52,12 +52,13 @@ from functools import partial
 
 from pydantic import ValidationError
 
-from coldchain import topics
+from coldchain import retirement, topics
 from coldchain.contract import (
     AlertState,
     DurableMark,
     FleetVersion,
     InvalidNotice,
+    RetiredGateways,
     Telemetry,
     parse_telemetry,
 )
@@ -66,9 +67,10 @@ from coldchain.errors import AheadOfClock, FleetConfigError, InvalidMessage
 from coldchain.fleet import Fleet
 from coldchain.registry import Version
 from coldchain_ingest import metrics, points
-from coldchain_ingest.broker import Inbound, Wakeup
+from coldchain_ingest.broker import IMPORTED, Inbound, Wakeup
 from coldchain_ingest.deadletters import DeadLetters, Letter
 from coldchain_ingest.errors import InfluxRejected, InfluxUnavailable
+from coldchain_ingest.imports import ImportQueue
 from coldchain_ingest.influx import Influx
 from coldchain_ingest.ports import AlertKeeper, RuleState, Source
 from coldchain_ingest.settings import IngestSettings
@@ -81,6 +83,8 @@ INVALID_ECHO_BYTES = 64 * 1024
 MAX_UNKNOWN_SENSORS = 32
 #: A run of `replay_refused` stops after this many letters InfluxDB refuses again.
 REPLAY_REFUSALS_PER_RUN = 10
+#: Most messages of exported outboxes that wait in the inbox at once (`take_imports`).
+IMPORTS_IN_FLIGHT = 500
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,8 @@ class Accepted:
     inbound: Inbound
     site: str
     telemetry: Telemetry
+    refused: int = 0
+    """Readings and events taken out: stamped after their gateway's retirement."""
 
 
 @dataclass(frozen=True)
@@ -113,6 +119,7 @@ class Pipeline:
         outbox: AlertKeeper,
         dead_letters: DeadLetters,
         on_stored: Callable[[list[Telemetry]], None] = lambda stored: None,
+        imports: ImportQueue | None = None,
     ) -> None:
         self._settings = settings
         self._influx = influx
@@ -125,6 +132,11 @@ class Pipeline:
         self._engine_lock = threading.Lock()
         self._durable: dict[tuple[str, str], int] = {}
         self._held = state.holds()
+        self._retired = state.retired()
+        self._imports = imports
+        #: Ids of imported messages put into the inbox and not answered yet.
+        self._importing: set[int] = set()
+        self._importing_lock = threading.Lock()
         self._unknown: dict[str, set[str]] = {}
         self._stop = threading.Event()
         self._half_window = max(1, settings.receive_maximum // 2)
@@ -179,6 +191,10 @@ class Pipeline:
                 self._finish()
                 self._fleet_version(inbound)
                 continue
+            if inbound.topic == topics.RETIRED:
+                self._finish()  # readings sent before the list are judged without it
+                self._retirements(inbound)
+                continue
             status = topics.parse_status(inbound.topic)
             if status is not None:
                 self._finish()  # the readings sent before a gateway's status are judged first
@@ -215,7 +231,36 @@ class Pipeline:
         if problem is not None:
             self._reject(inbound, site, gateway, problem)
             return None
-        return Accepted(inbound, site, telemetry)
+        retired_at = self._retired.get((site, gateway))
+        if retired_at is None:
+            return Accepted(inbound, site, telemetry)
+        return self._up_to_retirement(inbound, site, telemetry, retired_at)
+
+    def _up_to_retirement(
+        self, inbound: Inbound, site: str, telemetry: Telemetry, retired_at: datetime
+    ) -> Accepted | None:
+        """What a retired gateway took up to its retirement; the rest is refused, counted."""
+        cut = retirement.up_to(telemetry, retired_at)
+        gateway = telemetry.gateway
+        if cut.refused:
+            metrics.READINGS_AFTER_RETIREMENT.inc(cut.refused)
+            log.warning(
+                "gateway %s/%s was retired at %s: %d readings and events it took after are "
+                "refused (message %d)",
+                site,
+                gateway,
+                retired_at.isoformat(),
+                cut.refused,
+                telemetry.seq,
+            )
+        if cut.kept is None:
+            reason = (
+                f"gateway {site}/{gateway} was retired at {retired_at.isoformat()}; "
+                "everything in this message was taken after"
+            )
+            self._reject(inbound, site, gateway, reason, cut.refused)
+            return None
+        return Accepted(inbound, site, cut.kept, cut.refused)
 
     def _too_many_unknown(self, gateway: str, sensors: list[str]) -> str | None:
         """Why a gateway may not report these sensors the fleet does not know, or None.
@@ -236,7 +281,9 @@ class Pipeline:
         seen |= unknown
         return None
 
-    def _reject(self, inbound: Inbound, site: str, gateway: str, reason: str) -> None:
+    def _reject(
+        self, inbound: Inbound, site: str, gateway: str, reason: str, refused: int = 0
+    ) -> None:
         log.warning("invalid message on %s: %s", inbound.topic, reason)
         metrics.MESSAGES_INVALID.inc()
         notice = InvalidNotice(
@@ -247,6 +294,7 @@ class Pipeline:
             payload_bytes=len(inbound.payload),
         )
         self._broker.publish(topics.invalid(site, gateway), notice.model_dump_json().encode())
+        self._answer(inbound, f"refused: {reason}", refused=refused)
         self._acknowledge(inbound)
 
     def _start(self, batch: list[Accepted]) -> None:
@@ -270,11 +318,78 @@ class Pipeline:
         metrics.READINGS_WRITTEN.inc(sum(len(a.telemetry.readings) for a in stored))
         with self._engine_lock:
             self._record(self._evaluate(flight.batch))
+        self._answer_imported(flight.batch, stored)
         self._broker.ack_all(accepted.inbound for accepted in flight.batch)
         metrics.MESSAGES_ACKED.inc(len(flight.batch))
         metrics.BACKLOG.dec(len(flight.batch))
         self._handled(len(flight.batch))
         self._confirm(flight.batch)
+
+    def _answer_imported(self, batch: list[Accepted], stored: list[Accepted]) -> None:
+        """Tell `coldchain-ingest import-outbox` what became of its messages in `batch`:
+        stored, stored before (up to the gateway's durable mark: written again, the same
+        points), or kept in the dead-letter store."""
+        written = {id(accepted) for accepted in stored}
+        for accepted in batch:
+            if accepted.inbound.qos != IMPORTED:
+                continue
+            key = (accepted.site, accepted.telemetry.gateway)
+            mark = max(self._durable.get(key, 0), self._broker.durable_mark(*key))
+            if id(accepted) not in written:
+                outcome = "kept: InfluxDB refused it; it waits in the dead-letter store"
+            else:
+                outcome = "stored before" if accepted.telemetry.seq <= mark else "stored"
+            readings = len(accepted.telemetry.readings)
+            self._answer(accepted.inbound, outcome, readings, accepted.refused)
+
+    def _answer(self, inbound: Inbound, outcome: str, readings: int = 0, refused: int = 0) -> None:
+        if inbound.qos != IMPORTED or self._imports is None:
+            return
+        self._imports.answer(inbound.mid, outcome, readings, refused)
+        with self._importing_lock:
+            self._importing.discard(inbound.mid)
+
+    def take_imports(self) -> int:
+        """Put messages of exported outboxes (imports.py) into the inbox, as from the
+        broker (called by the scheduler); how many."""
+        if self._imports is None:
+            return 0
+        with self._importing_lock:
+            room = IMPORTS_IN_FLIGHT - len(self._importing)
+            taken = set(self._importing)
+        rows = self._imports.waiting(room, taken) if room > 0 else []
+        now = datetime.now(UTC)
+        for row in rows:
+            with self._importing_lock:
+                self._importing.add(row.id)
+            self._broker.inbox.put(
+                Inbound(row.topic, row.body, row.id, IMPORTED, now, time.monotonic())
+            )
+        return len(rows)
+
+    def _retirements(self, inbound: Inbound) -> None:
+        """Take the list of retired gateways: from now on, what each took after its
+        retirement is refused. Kept in the state file, so a restart refuses it too."""
+        try:
+            message = RetiredGateways.model_validate_json(inbound.payload)
+        except ValidationError as exc:
+            log.error("refused the list of retired gateways on %s: %s", inbound.topic, exc)
+            metrics.MESSAGES_INVALID.inc()
+            self._acknowledge(inbound)
+            return
+        retired = {(g.site, g.gateway): g.retired_at for g in message.gateways}
+        new = {key: at for key, at in retired.items() if self._retired.get(key) != at}
+        if new:
+            self._state.keep_retired(new)
+            self._retired.update(new)
+            for (site, gateway), at in sorted(new.items()):
+                log.info(
+                    "gateway %s/%s retired at %s: what it took after is refused",
+                    site,
+                    gateway,
+                    at.isoformat(),
+                )
+        self._acknowledge(inbound)
 
     def check_silence(self, now: datetime) -> None:
         """Raise 'no data' for sensors silent too long (called by the scheduler)."""

@@ -11,7 +11,8 @@ promise: nothing is acknowledged before it is stored and judged.
 from __future__ import annotations
 
 import queue
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Protocol
 
 from coldchain.contract import AlertEvent
@@ -47,6 +48,10 @@ class RuleState(Protocol):
     def release(self, site: str, gateway: str) -> None: ...
 
     def keep_fleet_version(self, number: int, body: str) -> None: ...
+
+    def retired(self) -> dict[tuple[str, str], datetime]: ...
+
+    def keep_retired(self, retired: Mapping[tuple[str, str], datetime]) -> None: ...
 
 
 class AlertKeeper(Protocol):

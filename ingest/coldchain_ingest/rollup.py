@@ -36,7 +36,8 @@ from functools import lru_cache
 from pathlib import Path
 
 from coldchain import compliance, measurements
-from coldchain.compliance import Band, Judged, Rules
+from coldchain.calibration import Calibration, from_fields
+from coldchain.compliance import Band, Judged, Rules, Sample
 from coldchain.contract import EventKind, Telemetry
 from coldchain.fleet import Asset, Fleet, Sensor, Site
 from coldchain.registry import FleetHistory, Version
@@ -53,6 +54,7 @@ from coldchain_ingest import downsample, points
 from coldchain_ingest.errors import InfluxRejected, InfluxUnavailable
 from coldchain_ingest.influx import Influx
 from coldchain_ingest.statefile import connect
+from coldchain_io import influxql
 from coldchain_io.influx import StoredReadings, from_ns
 from coldchain_io.lineprotocol import nanoseconds
 from coldchain_io.sqlite import transaction
@@ -126,6 +128,7 @@ class PendingDays:
             "CREATE TABLE IF NOT EXISTS rollup_fleet (id INTEGER PRIMARY KEY CHECK (id = 1), "
             "version INTEGER NOT NULL)"
         )
+        self._db.execute("CREATE TABLE IF NOT EXISTS rollup_calibration (id INTEGER PRIMARY KEY)")
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS rollup_watched (sensor TEXT NOT NULL, day TEXT NOT NULL, "
             "first_ns INTEGER NOT NULL, last_ns INTEGER, PRIMARY KEY (sensor, day))"
@@ -214,6 +217,23 @@ class PendingDays:
                 self._db.execute("INSERT OR REPLACE INTO rollup_fleet VALUES (1, ?)", (version,))
             self._queued.update(new)
 
+    def checks_seen(self) -> set[int]:
+        """The calibration checks (the register's ids) whose days were marked."""
+        with self._lock:
+            return {int(row[0]) for row in self._db.execute("SELECT id FROM rollup_calibration")}
+
+    def add_for_checks(self, pairs: Iterable[tuple[str, date]], checks: Iterable[int]) -> None:
+        """Mark the pairs new calibration checks change, and the checks as seen, at once."""
+        with self._lock:
+            new = {pair for pair in pairs if pair not in self._queued}
+            with transaction(self._db):
+                if new:
+                    self._write(new)
+                self._db.executemany(
+                    "INSERT OR IGNORE INTO rollup_calibration VALUES (?)", [(c,) for c in checks]
+                )
+            self._queued.update(new)
+
     def watch(self, sensor: str, day: date, span: Span | None) -> None:
         """Watch reading times `span` for readings that change the day (None: stop)."""
         with self._lock:
@@ -295,8 +315,8 @@ class DayWriter:
             days = [first_day + timedelta(days=n) for n in range((last_day - first_day).days + 1)]
             return _merged([self.write(watched, day, day) for day in days])
         if len(periods) > 1:
-            record, judged = self._in_parts(watched, first_day, periods, preliminary=False)
-            self._write(watched, [record])
+            record, judged, times = self._in_parts(watched, first_day, periods, preliminary=False)
+            self._write(watched, [record], times)
             self._downsample(watched, start, end)
             return _span(judged, start, end, watched.sensor.interval_s, record.undecided)
         judging = periods[0][2]
@@ -312,7 +332,7 @@ class DayWriter:
             judging.rules,
             judged.events,
         )
-        self._write(watched, records)
+        self._write(watched, records, judged.samples)
         self._downsample(watched, start, end)
         undecided = any(record.undecided for record in records)
         return _span(judged, start, end, watched.sensor.interval_s, undecided)
@@ -327,8 +347,8 @@ class DayWriter:
             return  # nothing of the day has passed yet
         periods = self._periods(watched, start, now)
         if len(periods) > 1:
-            record, _ = self._in_parts(watched, today, periods, preliminary=True)
-            self._write(watched, [record])
+            record, _, times = self._in_parts(watched, today, periods, preliminary=True)
+            self._write(watched, [record], times)
             self._downsample(watched, start, now)
             return
         judging = periods[0][2]
@@ -344,7 +364,7 @@ class DayWriter:
             judging.rules,
             judged.events,
         )
-        self._write(watched, [record])
+        self._write(watched, [record], judged.samples)
         self._downsample(watched, start, now)
 
     def _in_parts(
@@ -353,8 +373,9 @@ class DayWriter:
         day: date,
         periods: Sequence[tuple[datetime, datetime, Watched]],
         preliminary: bool,
-    ) -> tuple[DayRecord, Judged]:
-        """The day's record from its parts under different limits, and the span read."""
+    ) -> tuple[DayRecord, Judged, list[Sample]]:
+        """The day's record from its parts under different limits, the span read and the
+        readings."""
         parts, read = [], []
         for begin, until, judging in periods:
             judged = self._judged(judging, begin, until)
@@ -372,7 +393,7 @@ class DayWriter:
             )
         record = day_in_parts(parts, day, watched.sensor.interval_s, preliminary)
         first, last = min(j.first for j in read), max(j.last for j in read)
-        return record, Judged([], [], first, last)
+        return record, Judged([], [], first, last), [s for part in parts for s in part.samples]
 
     def _periods(
         self, watched: Watched, start: datetime, end: datetime
@@ -425,9 +446,41 @@ class DayWriter:
             watched.rules,
         )
 
-    def _write(self, watched: Watched, records: Sequence[DayRecord]) -> None:
+    def _write(
+        self, watched: Watched, records: Sequence[DayRecord], samples: Sequence[Sample]
+    ) -> None:
+        """Write the records, their readings (`samples`) marked by the probe's checks."""
         site, asset, sensor = watched.site.id, watched.asset.id, watched.sensor.id
-        self._influx.write([points.rollup_line(site, asset, sensor, r) for r in records])
+        checks = self._checks(sensor)
+        times = sorted(sample.ts for sample in samples)
+        marked = [r.marked(checks, watched.site.timezone, times) for r in records]
+        self._influx.write([points.rollup_line(site, asset, sensor, r) for r in marked])
+
+    def entered_checks(self) -> list[tuple[int, str, date]]:
+        """Every calibration check in InfluxDB: its id, sensor and the day it was made."""
+        found = []
+        for _, checked_on, *_, sensor, check in self._influx.rows(influxql.calibration_checks()):
+            try:
+                found.append((int(check), str(sensor), date.fromisoformat(str(checked_on))))
+            except (TypeError, ValueError):
+                log.error("calibration point %r of %r is garbled; left out", check, sensor)
+        return found
+
+    def _checks(self, sensor: str) -> list[Calibration]:
+        """The probe's calibration checks from the alerts service's `calibration` points,
+        in the order they were made, then entered; a garbled point is logged and left out
+        (the day is then judged without it, as the report would be without the row)."""
+        found = []
+        for entered_ns, *values in self._influx.rows(influxql.calibration_checks(sensor)):
+            try:
+                check = from_fields(
+                    sensor, dict(zip(influxql.CALIBRATION_FIELDS, values, strict=True))
+                )
+            except ValueError as exc:
+                log.error("%s; left out", exc)
+                continue
+            found.append((check.checked_on, entered_ns, check))
+        return [check for _, _, check in sorted(found, key=lambda f: (f[0], f[1]))]
 
 
 def _merged(spans: Sequence[Span | None]) -> Span | None:
@@ -478,7 +531,8 @@ class RollupJob:
 
     The sensors are those of the newest fleet version; each day is judged by the
     versions in force during it (DayWriter). A version that takes effect on a day
-    already computed marks that day and the ones after it again.
+    already computed marks that day and the ones after it again; so does a calibration
+    check entered after its day was computed.
     """
 
     def __init__(
@@ -560,6 +614,11 @@ class RollupJob:
         computed = 0
         self._mark_versions(now)
         known = self._current()
+        try:
+            self._mark_checks(known, now)
+        except InfluxUnavailable as exc:
+            log.warning("calibration checks wait for InfluxDB: %s", exc)
+            return computed
         for site, sensors in known.sites:
             if not sensors:
                 continue
@@ -607,6 +666,25 @@ class RollupJob:
                     pairs.append((one.sensor.id, day))
                     day += timedelta(days=1)
             self._pending.add_for_version(pairs, version.number)
+
+    def _mark_checks(self, known: _Sensors, now: datetime) -> None:
+        """Mark the ended days from each new calibration check's day on, of its sensor:
+        it is in force from then, so they were computed without it (the alerts service
+        writes each check as it is entered, usually the day it was made)."""
+        seen = self._pending.checks_seen()
+        new = [found for found in self._writer.entered_checks() if found[0] not in seen]
+        if not new:
+            return
+        pairs = []
+        for _, sensor, day in new:
+            watched = known.watched.get(sensor)
+            if watched is None:
+                continue
+            today = local_date(now, watched.site.timezone)
+            while day < today:
+                pairs.append((sensor, day))
+                day += timedelta(days=1)
+        self._pending.add_for_checks(pairs, [check for check, _, _ in new])
 
     def _so_far(self, known: _Sensors, sensors: Sequence[str], now: datetime) -> bool:
         """Write the preliminary record of today for each sensor; False when InfluxDB is

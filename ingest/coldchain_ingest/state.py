@@ -3,7 +3,8 @@
 Rows are written after a batch's alert events were kept and before its messages
 are acknowledged, so after a crash the broker redelivers exactly what the saved
 state has not yet seen. It keeps every fleet version ingest has taken (the
-registry's, docs/fleet.md), so a restart judges readings as before. The same
+registry's, docs/fleet.md), so a restart judges readings as before, and every
+retired gateway with its retirement time (what it took after is refused). The same
 file holds the marks ingest must not confirm past (`hold`): a message refused
 for a time ahead of ingest's clock, which may be ingest's fault.
 """
@@ -11,6 +12,8 @@ for a time ahead of ingest's clock, which may be ingest's fault.
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 
 from coldchain_ingest.statefile import connect
@@ -34,7 +37,25 @@ class StateStore:
             "CREATE TABLE IF NOT EXISTS fleet_version "
             "(number INTEGER PRIMARY KEY, body TEXT NOT NULL)"
         )
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS retired_gateway (site TEXT NOT NULL, "
+            "gateway TEXT NOT NULL, retired_at TEXT NOT NULL, PRIMARY KEY (site, gateway))"
+        )
         self._lock = threading.Lock()
+
+    def retired(self) -> dict[tuple[str, str], datetime]:
+        """When each retired gateway was retired (by site, gateway)."""
+        with self._lock:
+            rows = self._db.execute("SELECT site, gateway, retired_at FROM retired_gateway")
+            return {(site, gateway): datetime.fromisoformat(at) for site, gateway, at in rows}
+
+    def keep_retired(self, retired: Mapping[tuple[str, str], datetime]) -> None:
+        """Keep these retirements; one kept before is never forgotten."""
+        with self._lock, transaction(self._db):
+            self._db.executemany(
+                "INSERT OR REPLACE INTO retired_gateway VALUES (?, ?, ?)",
+                [(site, gateway, at.isoformat()) for (site, gateway), at in retired.items()],
+            )
 
     def fleet_versions(self) -> list[str]:
         """Every fleet version taken so far, as its message's JSON."""

@@ -6,7 +6,8 @@ same that `coldchain-alerts calibration export` writes from the alerts service's
 register, so that reports need no connection to that service. A report or
 certificate shows the check in force on its last day (the latest one made by then):
 verified, or unverified when the check is overdue or its deviation beyond ±1 K;
-without one for the sensor it says the status is unknown.
+without one for the sensor it says the status is unknown. A report also marks each
+day's readings taken while the probe was unverified (`coldchain.calibration.mark`).
 """
 
 from __future__ import annotations
@@ -18,8 +19,11 @@ from coldchain.calibration import (
     Calibration,
     CalibrationState,
     Flaw,
+    Marking,
     flaws,
     in_force,
+    in_force_between,
+    mark,
     parse,
     state,
 )
@@ -30,9 +34,12 @@ __all__ = [
     "Calibration",
     "CalibrationState",
     "Flaw",
+    "Marking",
     "flaws",
     "in_force",
+    "in_force_between",
     "load",
+    "mark",
     "state",
 ]
 

@@ -26,6 +26,7 @@ from coldchain.compliance import Band, GraceEvent, PeriodStats, Sample
 from coldchain.corrective import ClosedAlert, answered
 from coldchain.signatures import (
     CERTIFICATE_KIND,
+    CERTIFICATE_SIGNED_SINCE,
     CERTIFICATE_VERSION,
     NotVerified,
     parse_utc,
@@ -33,7 +34,16 @@ from coldchain.signatures import (
     utc_text,
 )
 from coldchain_reports import conventions, delivery, limit_periods
-from coldchain_reports.calibration import Calibration, CalibrationState, flaws, state
+from coldchain_reports.calibration import (
+    Calibration,
+    CalibrationState,
+    Marking,
+    flaws,
+    in_force,
+    in_force_between,
+    mark,
+    state,
+)
 from coldchain_reports.delivery import Delivery
 from coldchain_reports.errors import EditedCertificate, InvalidInput
 from coldchain_reports.limit_periods import LimitPeriod, LimitPoint
@@ -42,9 +52,11 @@ from coldchain_reports.seal import Seal
 
 KIND = CERTIFICATE_KIND
 #: 3: signed (`signing`), `preliminary`, no seal while preliminary; the delivery's data
-#: (`delivery`), `sender`, `vehicle` and `probe` with its calibration. The number is the
-#: domain's: partners receive this version only (coldchain.signatures.final_certificate).
+#: (`delivery`), `sender`, `vehicle` and `probe` with its calibration. 4: the probe's
+#: `checks` during the delivery and its `unverified` readings. The numbers are the
+#: domain's: partners receive the signed ones (coldchain.signatures.final_certificate).
 VERSION = CERTIFICATE_VERSION
+SIGNED_SINCE = CERTIFICATE_SIGNED_SINCE
 #: Longest delivery a certificate covers; EN 12830 transport records change rules past a week.
 MAX_DURATION = timedelta(days=7)
 
@@ -73,8 +85,10 @@ class Certificate:
     issued_at: datetime
     actions: list[list[ClosedAlert]]
     """For each excursion beyond the alarm limits, the closings of the alerts answering it."""
-    calibration: Calibration | None
-    """The probe's check in force at hand-over, if the calibration records know one."""
+    checks: list[Calibration]
+    """The probe's checks in force during the delivery, oldest first."""
+    marking: Marking
+    """Which of the readings the probe took while unverified."""
     limit_periods: list[LimitPeriod]
     """The fleet registry's versions in force during the delivery (empty: none, the fleet
     file's limits applied)."""
@@ -82,6 +96,11 @@ class Certificate:
     @property
     def handover_day(self) -> date:
         return self.end.astimezone(ZoneInfo(self.scope.timezone)).date()
+
+    @property
+    def calibration(self) -> Calibration | None:
+        """The probe's check in force at hand-over, if the calibration records know one."""
+        return in_force(self.checks, self.handover_day)
 
     @property
     def calibration_state(self) -> CalibrationState:
@@ -105,11 +124,12 @@ def build(
     issued_at: datetime,
     closings: Sequence[ClosedAlert],
     events: Sequence[GraceEvent] = (),
-    calibration: Calibration | None = None,
+    checks: Sequence[Calibration] = (),
     limit_points: Sequence[LimitPoint] = (),
 ) -> Certificate:
     """The certificate from the readings and events compliance.judged_readings read for it,
-    and the asset's `fleet_limits` points that say which limits applied when."""
+    the probe's calibration `checks` (oldest first) and the asset's `fleet_limits` points
+    that say which limits applied when."""
     check_interval(start, end)
     interval_s = scope.sensor.interval_s
     levels = scope.limits
@@ -124,6 +144,13 @@ def build(
         limits.append(Limit("min_c", levels.min_c, against(Band(max_c=None, min_c=levels.min_c))))
     limits.append(Limit("regulatory_max_c", levels.regulatory_max_c, against(scope.legal_band)))
     stats = against(scope.alarm_band)
+    zone = ZoneInfo(scope.timezone)
+    during = in_force_between(
+        checks,
+        start.astimezone(zone).date(),
+        (end - timedelta(microseconds=1)).astimezone(zone).date(),
+    )
+    times = sorted(sample.ts for sample in samples)
     return Certificate(
         scope=scope,
         delivery=delivery,
@@ -135,7 +162,8 @@ def build(
         seal=Seal.over(scope.asset.id, scope.sensor.id, start, end, samples),
         issued_at=issued_at,
         actions=answered([*stats.carried, *stats.excursions], closings),
-        calibration=calibration,
+        checks=during,
+        marking=mark(during, start, end, scope.timezone, times),
         limit_periods=limit_periods.periods(limit_points, start, end),
     )
 
@@ -176,7 +204,18 @@ def to_json(certificate: Certificate) -> dict[str, Any]:
         "category": scope.asset.category,
         "sensor": scope.sensor.id,
         "interval_s": scope.sensor.interval_s,
-        "probe": {"sensor": scope.sensor.id, "calibration": _calibration(certificate)},
+        "probe": {
+            "sensor": scope.sensor.id,
+            "calibration": _calibration(certificate),
+            "checks": [_check(check) for check in certificate.checks],
+            "unverified": {
+                "readings": certificate.marking.readings,
+                "spans": [
+                    {"from": moment(since), "to": moment(until)}
+                    for since, until in certificate.marking.spans
+                ],
+            },
+        },
         "timezone": scope.timezone,
         "from": moment(certificate.start),
         "to": moment(certificate.end),
@@ -267,32 +306,58 @@ def _calibration(certificate: Certificate) -> dict[str, Any]:
     }
 
 
-def stated(data: dict[str, Any]) -> tuple[Delivery, Calibration | None]:
+def _check(check: Calibration) -> dict[str, Any]:
+    return {
+        "checked_on": check.checked_on.isoformat(),
+        "due_on": check.due_on.isoformat(),
+        "deviation_k": check.deviation_k,
+        "reference": check.reference,
+    }
+
+
+def stated(data: dict[str, Any]) -> tuple[Delivery, list[Calibration]]:
     """What a certificate's JSON states that neither the readings nor the fleet file give:
-    the delivery's data and the probe's calibration; raises InvalidInput when either is
-    missing or garbled."""
-    if data.get("version") != VERSION:
+    the delivery's data and the probe's checks (of version 3: the one in force at
+    hand-over); raises InvalidInput when either is missing or garbled."""
+    version = data.get("version")
+    if isinstance(version, bool) or version not in range(SIGNED_SINCE, VERSION + 1):
         raise InvalidInput(
-            f"the certificate is of version {data.get('version')!r}, which carries no "
-            f"delivery data; this tool checks version {VERSION} (check an older one's "
+            f"the certificate is of version {version!r}, which carries no delivery data; "
+            f"this tool checks versions {SIGNED_SINCE} to {VERSION} (check an older one's "
             "readings with verify --seal and its QR code)"
         )
     found = delivery.parse(data.get("delivery"), "the certificate's delivery")
     try:
+        sensor = str(data["probe"]["sensor"])
+        if version == VERSION:
+            return found, [_stated_check(sensor, check) for check in data["probe"]["checks"]]
         check = data["probe"]["calibration"]
         if check["state"] == CalibrationState.UNKNOWN.value:
-            return found, None
-        return found, Calibration(
-            sensor=str(data["probe"]["sensor"]),
-            checked_on=date.fromisoformat(check["checked_on"]),
-            due_on=date.fromisoformat(check["due_on"]),
-            reference=str(check["reference"]),
-            deviation_k=_kelvin(check["deviation_k"]),
-        )
+            return found, []
+        return found, [_stated_check(sensor, check)]
     except (KeyError, TypeError, ValueError) as exc:
         raise InvalidInput(
             f"the certificate lacks or garbles its probe's calibration: {exc}"
         ) from None
+
+
+def _stated_check(sensor: str, check: Any) -> Calibration:
+    return Calibration(
+        sensor=sensor,
+        checked_on=date.fromisoformat(check["checked_on"]),
+        due_on=date.fromisoformat(check["due_on"]),
+        reference=str(check["reference"]),
+        deviation_k=_kelvin(check["deviation_k"]),
+    )
+
+
+def as_version(made: dict[str, Any], version: int) -> dict[str, Any]:
+    """A certificate's JSON `made` now, as the older `version` wrote it: without the
+    fields added since, so that one issued then is compared field by field."""
+    if version >= VERSION:
+        return made
+    probe = {k: v for k, v in made["probe"].items() if k not in ("checks", "unverified")}
+    return made | {"version": version, "probe": probe}
 
 
 def _kelvin(value: Any) -> float | None:

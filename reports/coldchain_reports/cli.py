@@ -107,7 +107,7 @@ def report_command(
             first_day,
             last_day,
             judged.samples,
-            _calibration(settings, calibration_file, target, last_day),
+            _checks(settings, calibration_file, target),
             closings,
             judged.events,
             _now(),
@@ -172,7 +172,6 @@ def certificate_command(
         end = _moment(handover, target.timezone, "--to")
         certificate.check_interval(start, end)
         judged, closings, limit_points = _read(settings, target, start, end)
-        handover_day = end.astimezone(ZoneInfo(target.timezone)).date()
         result = certificate.build(
             target,
             start,
@@ -182,7 +181,7 @@ def certificate_command(
             _now(),
             closings,
             judged.events,
-            _calibration(settings, calibration_file, target, handover_day),
+            _checks(settings, calibration_file, target),
             limit_points,
         )
         local = start.astimezone(ZoneInfo(target.timezone))
@@ -449,7 +448,7 @@ def _stated_otherwise(settings: ReportSettings, data: dict[str, Any], seal: Seal
     the readings and closings known when it was issued."""
     target = scope.of_sensor(_fleet(settings), seal.sensor)
     issued = certificate.issued_at(data)
-    shipped, check = certificate.stated(data)
+    shipped, checks = certificate.stated(data)
     judged, closings, limit_points = _read(settings, target, seal.start, seal.end)
     again = certificate.build(
         target,
@@ -460,11 +459,11 @@ def _stated_otherwise(settings: ReportSettings, data: dict[str, Any], seal: Seal
         issued,
         [closing for closing in closings if closing.closed_at <= issued],
         [event for event in judged.events if event.ts <= issued],
-        check,
+        checks,
         limit_points,
     )
     stated = {field: value for field, value in data.items() if field != "signature"}
-    made = certificate.to_json(again)
+    made = certificate.as_version(certificate.to_json(again), stated["version"])
     if "limit_periods" not in stated:
         del made["limit_periods"]  # issued before certificates listed them; its signature holds
     return certificate.differences(stated, made)
@@ -483,14 +482,14 @@ def _errors() -> Iterator[None]:
         raise typer.Exit(2) from None
 
 
-def _calibration(
-    settings: ReportSettings, given: Path | None, target: scope.Scope, day: date
-) -> calibration.Calibration | None:
-    """The target's check in force on `day`, from --calibration or the settings' file."""
+def _checks(
+    settings: ReportSettings, given: Path | None, target: scope.Scope
+) -> list[calibration.Calibration]:
+    """The target's checks, oldest first, from --calibration or the settings' file."""
     records = given or settings.calibration
     if records is None:
-        return None
-    return calibration.in_force(calibration.load(records).get(target.sensor.id, []), day)
+        return []
+    return calibration.load(records).get(target.sensor.id, [])
 
 
 def _fleet(settings: ReportSettings) -> Fleet:

@@ -174,6 +174,17 @@ _DE = {
     "calibration_deviation": "Abweichung {kelvin} K",
     "calibration_deviation_unknown": "Abweichung nicht angegeben",
     "calibration_unknown": "unbekannt: für diesen Fühler ist keine Kalibrierung hinterlegt",
+    "col_calibration": "Kalibrierung",
+    "probe_unverified": "nicht verifiziert: {readings} Messwerte ab {since}",
+    "day_valid": "verifiziert",
+    "day_unverified": "nicht verifiziert: {readings} Messwerte",
+    "day_partly_unverified": "teils nicht verifiziert: {readings} Messwerte",
+    "day_unknown": "unbekannt",
+    "unverified_note": (
+        "Messwerte, die der Fühler aufnahm, während er nicht verifiziert war (ab Mitternacht "
+        "des ersten Tages, an dem seine Prüfung überfällig war oder mehr als ±1 K Abweichung "
+        "fand, bis eine gute Prüfung galt): {readings}."
+    ),
     "digest_title": "Prüfsumme der Messwerte",
     "digest_text": (
         "SHA-256 über {count} Messwerte des Fühlers {sensor} von {start} bis {end} (UTC), "
@@ -385,6 +396,17 @@ _EN = {
     "calibration_deviation": "deviation {kelvin} K",
     "calibration_deviation_unknown": "deviation not recorded",
     "calibration_unknown": "unknown: no calibration record for this sensor",
+    "col_calibration": "Calibration",
+    "probe_unverified": "unverified: {readings} readings from {since}",
+    "day_valid": "verified",
+    "day_unverified": "unverified: {readings} readings",
+    "day_partly_unverified": "partly unverified: {readings} readings",
+    "day_unknown": "unknown",
+    "unverified_note": (
+        "Readings the probe took while it was unverified (from midnight of the first day its "
+        "check was overdue or found more than ±1 K, until a good check was in force): "
+        "{readings}."
+    ),
     "digest_title": "Digest of the readings",
     "digest_text": (
         "SHA-256 over {count} readings of sensor {sensor} from {start} to {end} (UTC), "

@@ -192,7 +192,8 @@ def render_certificate(certificate: Certificate, labels: Labels, path: Path, inf
         ),
         (
             labels("probe_calibration"),
-            _calibration_text(certificate.calibration, certificate.handover_day, labels),
+            _calibration_text(certificate.calibration, certificate.handover_day, labels)
+            + _unverified_text(certificate, labels),
         ),
         (labels("category"), _category(scope, labels)),
         (labels("loading"), labels.time(certificate.start, seconds=True)),
@@ -446,8 +447,9 @@ def _summary(alarm: PeriodStats, legal: PeriodStats, labels: Labels) -> Table:
 
 def _days_tables(report: AssetReport, labels: Labels) -> list[Any]:
     """Two tables per local day: its length, readings and temperatures; then its time and
-    degree-minutes beyond the limits, excursions (counted on the day they start) and
-    short deviations."""
+    degree-minutes beyond the limits, excursions (counted on the day they start), short
+    deviations and whether the probe was verified, with its readings taken while not;
+    a note with their number when there are any."""
     temperatures = [
         labels("day"),
         labels("col_days_hours"),
@@ -466,6 +468,7 @@ def _days_tables(report: AssetReport, labels: Labels) -> list[Any]:
         labels("col_excursions"),
         labels("col_short"),
         labels("col_above_legal"),
+        labels("col_calibration"),
     ]
     first = [
         [
@@ -489,13 +492,17 @@ def _days_tables(report: AssetReport, labels: Labels) -> list[Any]:
             str(len(day.alarm.excursions)),
             str(len(day.alarm.short_deviations)),
             labels.duration(day.legal.excursion_s),
+            labels(f"day_{day.calibration.label}", readings=day.calibration.readings),
         ]
         for day in report.days
     ]
+    unverified = sum(day.calibration.readings for day in report.days)
+    note = labels("unverified_note", readings=unverified)
     return [
         _table(temperatures, first, right_from=1),
         Spacer(1, 2 * mm),
-        _table(limits, second, right_from=1),
+        _table(limits, second, right_from=1, text_from=len(limits) - 1),
+        *([Paragraph(escape(note), BODY)] if unverified else []),
     ]
 
 
@@ -728,6 +735,15 @@ def _head(text: str, right: bool = False) -> Paragraph:
 
 def _text_width(text: str, style: ParagraphStyle) -> float:
     return float(pdfmetrics.stringWidth(text, style.fontName, style.fontSize))
+
+
+def _unverified_text(certificate: Certificate, labels: Labels) -> str:
+    """The readings the probe took while unverified during the delivery, from when."""
+    marking = certificate.marking
+    if not marking.readings:
+        return ""
+    since = labels.time(marking.spans[0][0], seconds=False)
+    return "; " + labels("probe_unverified", readings=marking.readings, since=since)
 
 
 def _calibration_text(calibration: Calibration | None, day: date, labels: Labels) -> str:

@@ -19,7 +19,7 @@ from coldchain.compliance import Excursion, GraceEvent, PeriodStats, Sample
 from coldchain.corrective import ClosedAlert, answered
 from coldchain.signatures import preliminary, utc_text
 from coldchain_reports import conventions, limit_periods
-from coldchain_reports.calibration import Calibration
+from coldchain_reports.calibration import Calibration, Marking, in_force, mark
 from coldchain_reports.errors import InvalidInput
 from coldchain_reports.limit_periods import LimitPeriod, LimitPoint
 from coldchain_reports.scope import Scope
@@ -29,7 +29,10 @@ from coldchain_reports.seal import Seal
 MAX_DAYS = 366
 KIND = "coldchain.compliance-report"
 #: 2: signed (`signing`), `from`, `to`, `issued_at`, `preliminary`, `csv_sha256`.
-VERSION = 2
+#: 3: each day's `calibration` and `unverified_readings`.
+VERSION = 3
+#: The first version that is signed; `signing.verify` takes every one since.
+SIGNED_SINCE = 2
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,8 @@ class Day:
     day: date
     alarm: PeriodStats
     legal: PeriodStats
+    calibration: Marking
+    """Which of the day's readings the probe took while unverified."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,7 @@ class AssetReport:
     samples: Sequence[Sample]
     seal: Seal
     calibration: Calibration | None
+    """The probe's check in force on the period's last day, if the records know one."""
     actions: list[list[ClosedAlert]]
     """For each excursion beyond the alarm limits (those carried into the period first),
     the closings of the alerts answering it."""
@@ -106,14 +112,15 @@ def build(
     first_day: date,
     last_day: date,
     samples: Sequence[Sample],
-    calibration: Calibration | None,
+    checks: Sequence[Calibration],
     closings: Sequence[ClosedAlert],
     events: Sequence[GraceEvent],
     issued_at: datetime,
     limit_points: Sequence[LimitPoint] = (),
 ) -> AssetReport:
     """The report from the readings and events compliance.judged_readings read for it,
-    and the asset's `fleet_limits` points that say which limits applied when."""
+    the probe's calibration `checks` (oldest first) and the asset's `fleet_limits`
+    points that say which limits applied when."""
     start, end = period_bounds(first_day, last_day, scope.timezone)
     interval_s, tz, rules = scope.sensor.interval_s, scope.timezone, scope.rules
 
@@ -126,8 +133,14 @@ def build(
         return compliance.period_stats(samples, start, end, band, interval_s, rules, events)
 
     alarm_days, legal_days = days_against(scope.alarm_band), days_against(scope.legal_band)
+    times = sorted(sample.ts for sample in samples)
     days = [
-        Day(day=day, alarm=alarm, legal=legal)
+        Day(
+            day=day,
+            alarm=alarm,
+            legal=legal,
+            calibration=mark(checks, alarm.start, alarm.end, tz, times),
+        )
         for (day, alarm), (_, legal) in zip(alarm_days, legal_days, strict=True)
     ]
     alarm = period_against(scope.alarm_band)
@@ -140,7 +153,7 @@ def build(
         days=days,
         samples=[sample for sample in samples if start <= sample.ts < end],
         seal=Seal.over(scope.asset.id, scope.sensor.id, start, end, samples),
-        calibration=calibration,
+        calibration=in_force(checks, last_day),
         actions=answered([*alarm.carried, *alarm.excursions], closings),
         issued_at=issued_at,
         limit_periods=limit_periods.periods(limit_points, start, end),
@@ -174,6 +187,8 @@ CSV_COLUMNS = (
     "above_regulatory_s",
     "regulatory_degree_minutes",
     "regulatory_excursions",
+    "calibration",
+    "unverified_readings",
     "timezone",
     "interval_s",
     "reading_holds_at_most_s",
@@ -189,6 +204,9 @@ CSV_COLUMNS = (
 def csv_rows(report: AssetReport) -> list[dict[str, str]]:
     """One row per local day; numbers with a decimal point, empty where there is no reading.
 
+    `calibration` says whether the probe was verified that day (`valid`, `unverified`,
+    `partly_unverified`, `unknown`: coldchain.calibration.Marking.label) and
+    `unverified_readings` how many of its readings it took while unverified.
     Each row carries the day's length in hours and the values of the conventions the day
     was judged by (conventions.as_json): a row read alone says how it was counted, and
     whether the day had ended when the report was issued (`preliminary`, true or false).
@@ -225,6 +243,8 @@ def csv_rows(report: AssetReport) -> list[dict[str, str]]:
             "above_regulatory_s": legal.excursion_s,
             "regulatory_degree_minutes": legal.degree_minutes,
             "regulatory_excursions": len(legal.excursions),
+            "calibration": day.calibration.label,
+            "unverified_readings": day.calibration.readings,
             "preliminary": "true" if report.day_preliminary(day) else "false",
         } | {name: rules[name] for name in _CONVENTION_COLUMNS}
         rows.append({column: plain(values[column]) for column in CSV_COLUMNS})

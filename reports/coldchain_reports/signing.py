@@ -43,7 +43,9 @@ from coldchain_reports.keys import SigningKey
 class _Kind:
     name: str
     signed_since: int
-    """The first version that is signed; the current one."""
+    """The first version that is signed."""
+    current: int
+    """The version made now; every one from `signed_since` up to it is signed."""
     unsigned: str
     """How a document of an earlier version is verified."""
     period: Callable[[Mapping[str, Any]], tuple[datetime, datetime]]
@@ -55,12 +57,14 @@ class _Kind:
 _KINDS = {
     certificate.KIND: _Kind(
         "delivery certificate",
+        certificate.SIGNED_SINCE,
         certificate.VERSION,
         "verify it against the hub's database: coldchain-report verify --certificate FILE",
         lambda d: (parse_utc(d["from"]["utc"]), signatures.certificate_end(d)),
     ),
     report.KIND: _Kind(
         "compliance report",
+        report.SIGNED_SINCE,
         report.VERSION,
         "verify its seal against the hub's database: coldchain-report verify --seal SEAL",
         lambda d: (parse_utc(d["from"]), parse_utc(d["to"])),
@@ -132,10 +136,10 @@ def verify(document: dict[str, Any], keys: KeyList, preliminary_ok: bool) -> Ver
             f"version {version} of a {kind.name} is not signed ({kind.name}s are signed "
             f"from version {kind.signed_since} on); {kind.unsigned}"
         )
-    if version != kind.signed_since:
+    if not isinstance(version, int) or isinstance(version, bool) or version > kind.current:
         raise NotVerified(
             f"version {version!r} of a {kind.name} is unknown to this coldchain-report "
-            f"(it knows {kind.signed_since}); update coldchain-report"
+            f"(it knows versions up to {kind.current}); update coldchain-report"
         )
     verified = signatures.verify(document, keys, kind.name, kind.end, preliminary_ok)
     try:

@@ -11,6 +11,8 @@ under a real uvicorn, on a real Mosquitto, as in test_alerts_api_schema.py.
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import subprocess
 import sys
@@ -18,7 +20,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +32,10 @@ from fastapi.routing import APIRoute
 from sqlalchemy import select
 from starlette.routing import BaseRoute, Mount, Route
 
+from coldchain.calibration import Calibration
 from coldchain.contract import AlertEvent, AlertState, Severity
-from coldchain.fleet import parse_yaml
-from coldchain_alerts import lifecycle, people, policies, registry
+from coldchain.fleet import Fleet, parse_yaml
+from coldchain_alerts import calibration, lifecycle, people, policies, registry
 from coldchain_alerts.auth import Role
 from coldchain_alerts.db import make_engine, make_sessionmaker, migrate
 from coldchain_alerts.main import create_app
@@ -74,7 +77,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("DELETE", "/api/v1/tokens/{token_id}"): HUB_ONLY,
     ("GET", "/api/v1/audit"): SITE,
     ("GET", "/api/v1/audit/export.csv"): SITE,
-    ("GET", "/api/v1/audit/verify"): PUBLIC,
+    ("GET", "/api/v1/audit/verify"): HUB_ONLY,
     ("GET", "/api/v1/gateways"): SITE,
     ("POST", "/api/v1/gateways"): SITE,
     ("POST", "/api/v1/gateways/{site}/{gateway}/retire"): SITE,
@@ -111,12 +114,14 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/alerts/{alert_id}/close"): SITE,
     ("GET", "/api/v1/calibration"): SITE,
     ("POST", "/api/v1/calibration"): SITE,
-    # The fleet pages show and change every site's fleet.
-    ("GET", "/fleet"): HUB_ONLY,
-    ("GET", "/fleet/history"): HUB_ONLY,
-    ("POST", "/fleet/change"): HUB_ONLY,
-    ("POST", "/fleet/requests/{request_id}/approve"): HUB_ONLY,
-    ("POST", "/fleet/requests/{request_id}/refuse"): HUB_ONLY,
+    ("GET", "/calibration"): SITE,
+    ("POST", "/calibration"): SITE,
+    ("GET", "/fleet"): SITE,
+    ("GET", "/fleet/history"): SITE,
+    ("POST", "/fleet/change"): SITE,
+    ("POST", "/fleet/requests/{request_id}/approve"): SITE,
+    ("POST", "/fleet/requests/{request_id}/refuse"): SITE,
+    ("GET", "/audit"): SITE,
 }
 
 
@@ -193,6 +198,14 @@ def _seed(database_url: str) -> Seeded:
             loosening = registry.change_value(
                 session, "hub-officer", "assets/cold-room-1/limits/delay_s", 600, "door"
             )
+            registry.change_value(
+                session, "hub-officer", "assets/canteen-room/name/en", "Canteen cold store", None
+            )
+            checks = [
+                ("", Calibration(sensor, date(2026, 11, 1), date(2027, 11, 1), "Testo #4711"))
+                for sensor in ("cold-room-1.air", "canteen-gw.air")
+            ]
+            calibration.record(session, "tests", checks, Fleet.from_data(two_sites()), STARTED)
             applied = lifecycle.apply_events(
                 session,
                 [
@@ -411,6 +424,7 @@ for _method, _path, _body in (
     ("POST", "/api/v1/users/{username}/tokens", {"name": "mine now"}),
     ("DELETE", "/api/v1/tokens/{token_id}", None),
     ("PUT", "/api/v1/fleet", {"fleet": two_sites(), "reason": "mine"}),
+    ("GET", "/api/v1/audit/verify", None),
 ):
     PROBES[(_method, _path)] = _hub_only(_method, _path, _body)
 
@@ -439,19 +453,35 @@ def _policy(s: Service) -> None:
 # --- audit ----------------------------------------------------------------------------
 
 
+#: What the canteen's users read of the audit log: the entries about the canteen only.
+CANTEEN_ENTRIES = {
+    ("alert.opened", "alert:{canteen}"),
+    ("fleet.change_requested", "fleet:request:3"),
+    ("fleet.changed", "fleet:version:2"),
+    ("calibration.checked", "sensor:canteen-gw.air"),
+    ("policy.changed", f"policy:{CANTEEN}"),
+}
+
+
+def _canteen_entries(s: Service, entries: Iterable[tuple[str, str]]) -> None:
+    expected = {
+        (a, subject.format(canteen=s.seeded.alerts[CANTEEN])) for a, subject in CANTEEN_ENTRIES
+    }
+    assert set(entries) == expected
+
+
 @probe("GET", "/api/v1/audit")
 def _audit(s: Service) -> None:
     entries = s.api("canteen-officer").get("/api/v1/audit").json()
-    assert entries, "the canteen's alert has entries"
-    assert {e["alert_id"] for e in entries} == {s.seeded.alerts[CANTEEN]}
+    _canteen_entries(s, [(e["action"], e["subject"]) for e in entries])
+    assert HUB not in str(entries)
 
 
 @probe("GET", "/api/v1/audit/export.csv")
 def _audit_export(s: Service) -> None:
     text = s.api("canteen-officer").get("/api/v1/audit/export.csv").text
-    lines = text.splitlines()[1:]
-    assert lines
-    assert all(f",{s.seeded.alerts[CANTEEN]}," in line for line in lines), text
+    rows = list(csv.DictReader(io.StringIO(text)))
+    _canteen_entries(s, [(row["action"], row["subject"]) for row in rows])
     assert HUB not in text and "user:" not in text
 
 
@@ -714,23 +744,144 @@ def _calibration_entry(s: Service) -> None:
     assert after == before
 
 
-def _fleet_page(method: str, path: str) -> Probe:
+@probe("GET", "/calibration")
+def _calibration_page(s: Service) -> None:
+    hub_admin = s.api("hub-admin")
+    entered = hub_admin.post(
+        "/api/v1/calibration", json=CHECK | {"sensor": "cold-room-1.air", "reference": "HUB-REF"}
+    )
+    _status(entered, 201)
+    page = s.browser("canteen-officer").get("/calibration")
+    _status(page, 200)
+    assert "canteen-gw.air" in page.text
+    assert "cold-room-1.air" not in page.text and "HUB-REF" not in page.text
+
+
+@probe("POST", "/calibration")
+def _calibration_page_entry(s: Service) -> None:
+    hub_admin = s.api("hub-admin")
+    before = hub_admin.get("/api/v1/calibration").json()
+    for username, sensor, status in [
+        ("canteen-officer", "cold-room-1.air", 404),
+        ("canteen-viewer", "canteen-gw.air", 403),
+    ]:
+        browser = s.browser(username)
+        form = CHECK | {"sensor": sensor, "csrf": csrf_of(browser.get("/calibration"))}
+        answer = browser.post("/calibration", data={k: str(v) for k, v in form.items()})
+        _status(answer, status)
+        assert "Die Prüfung ist eingetragen" not in answer.text
+    assert hub_admin.get("/api/v1/calibration").json() == before
+
+
+@probe("GET", "/fleet")
+def _fleet_page(s: Service) -> None:
+    page = s.browser("canteen-admin").get("/fleet")
+    _status(page, 200)
+    for own in ('id="site-canteen"', 'id="asset-canteen-room"', 'id="sensor-canteen-gw.air"'):
+        assert own in page.text
+    for other in (HUB, "cold-room-1", "van-1", f'id="request-{s.seeded.request}"'):
+        assert other not in page.text, other
+    assert 'value="canteen-room"' in page.text, "the canteen's admin changes its limits"
+
+
+@probe("GET", "/fleet/history")
+def _fleet_history_page(s: Service) -> None:
+    page = s.browser("canteen-officer").get("/fleet/history")
+    _status(page, 200)
+    assert "canteen-room" in page.text
+    assert "cold-room-1" not in page.text and f'id="request-{s.seeded.request}"' not in page.text
+
+
+def _pending_of_the_hub(s: Service) -> list[int]:
+    pending = s.api("hub-admin").get("/api/v1/fleet/requests", params={"status": "pending"})
+    return [r["id"] for r in pending.json()]
+
+
+@probe("POST", "/fleet/change")
+def _fleet_page_change(s: Service) -> None:
+    browser = s.browser("canteen-officer")
+    form = {"asset": "cold-room-1", "field": "max_c", "value": "3", "reason": "mine"}
+    answer = browser.post("/fleet/change", data=form | {"csrf": csrf_of(browser.get("/fleet"))})
+    _status(answer, 404)
+    assert "kein Objekt cold-room-1" in answer.text
+    hub = s.api("hub-admin").get("/api/v1/fleet").json()
+    room = next(
+        a for site in hub["fleet"]["sites"] for a in site["assets"] if a["id"] == "cold-room-1"
+    )
+    assert "max_c" not in room.get("limits", {})
+
+
+def _fleet_page_decide(step: str) -> Probe:
     def check(s: Service) -> None:
         browser = s.browser("canteen-admin")
-        concrete = path.format(request_id=s.seeded.request)
-        form = {"csrf": "x", "asset": "cold-room-1", "field": "max_c", "value": "3"}
-        answer = browser.request(method, concrete, data=form if method == "POST" else None)
-        _status(answer, 403)
-        assert "Benutzer aller Standorte" in answer.text
+        form = {"csrf": csrf_of(browser.get("/fleet")), "reason": "not mine"}
+        answer = browser.post(f"/fleet/requests/{s.seeded.request}/{step}", data=form)
+        _status(answer, 404)
+        assert _pending_of_the_hub(s) == [s.seeded.request]
 
     return check
 
 
-for _method, _path in [
-    ("GET", "/fleet"),
-    ("GET", "/fleet/history"),
-    ("POST", "/fleet/change"),
-    ("POST", "/fleet/requests/{request_id}/approve"),
-    ("POST", "/fleet/requests/{request_id}/refuse"),
-]:
-    probe(_method, _path)(_fleet_page(_method, _path))
+PROBES[("POST", "/fleet/requests/{request_id}/approve")] = _fleet_page_decide("approve")
+PROBES[("POST", "/fleet/requests/{request_id}/refuse")] = _fleet_page_decide("refuse")
+
+
+@probe("GET", "/audit")
+def _audit_page(s: Service) -> None:
+    page = s.browser("canteen-officer").get("/audit")
+    _status(page, 200)
+    assert "sensor:canteen-gw.air" in page.text and f"policy:{CANTEEN}" in page.text
+    assert HUB not in page.text and "cold-room-1" not in page.text and "user:" not in page.text
+
+
+def test_the_fleet_pages_change_a_sites_limits_by_its_users_role(service: Service) -> None:
+    """The canteen's officer changes her cold room's limit on the page, with a reason;
+    its viewer reads the page without the form and is refused a change; neither reads
+    another site's audit entries, and the viewer no audit log at all."""
+    officer = service.browser("canteen-officer")
+    form = {"asset": "canteen-room", "field": "max_c", "value": "3,5", "reason": "Geflügel"}
+    changed = officer.post("/fleet/change", data=form | {"csrf": csrf_of(officer.get("/fleet"))})
+    _status(changed, 303)
+    assert changed.headers["location"] == "/fleet?done=changed"
+    fleet = service.api("canteen-officer").get("/api/v1/fleet").json()
+    assert fleet["fleet"]["sites"][0]["assets"][0]["limits"]["max_c"] == 3.5
+    loosened = officer.post(
+        "/fleet/change", data=form | {"value": "5", "csrf": csrf_of(officer.get("/fleet"))}
+    )
+    _status(loosened, 303)
+    assert loosened.headers["location"] == "/fleet?done=pending"
+    own = officer.get("/fleet")
+    assert "Ihr eigener Antrag" in own.text, "four eyes: not her own"
+
+    viewer = service.browser("canteen-viewer")
+    page = viewer.get("/fleet")
+    _status(page, 200)
+    assert 'id="change"' not in page.text and "Freigeben" not in page.text
+    refused = viewer.post("/fleet/change", data=form | {"csrf": csrf_of(page)})
+    _status(refused, 403)
+    _status(viewer.get("/audit"), 403)
+
+
+def test_the_pages_refuse_bad_input_with_a_reason(service: Service) -> None:
+    officer = service.browser("canteen-officer")
+    for before in ("0", "x", str(2**31)):
+        _status(officer.get("/audit", params={"before": before}), 422)
+    csrf = csrf_of(officer.get("/fleet"))
+    for form, status in (
+        ({"asset": "canteen-room", "field": "site", "value": "x", "reason": "r"}, 422),
+        ({"asset": "canteen-room", "field": "max_c", "value": "warm", "reason": "r"}, 422),
+        ({"asset": "canteen-room", "field": "max_c", "value": "inf", "reason": "r"}, 422),
+        ({"asset": "nowhere", "field": "max_c", "value": "3", "reason": "r"}, 404),
+        ({"asset": "canteen-room", "field": "max_c", "value": "99", "reason": "r"}, 422),
+    ):
+        answer = officer.post("/fleet/change", data=form | {"csrf": csrf})
+        _status(answer, status)
+        assert 'class="error"' in answer.text or "<li>" in answer.text, answer.text[:300]
+    _status(officer.post("/fleet/requests/999999/approve", data={"csrf": csrf}), 404)
+    hub = service.browser("hub-admin")
+    missing = hub.post(
+        "/fleet/change",
+        data={"asset": "nowhere", "field": "max_c", "value": "3", "reason": "r"}
+        | {"csrf": csrf_of(hub.get("/fleet"))},
+    )
+    assert missing.status_code in (404, 422), missing.text[:300]

@@ -385,6 +385,7 @@ def test_an_unreachable_influxdb_fails_the_check(copied: Copied) -> None:
 
 
 def test_an_unreadable_database_fails_the_check(copied: Copied) -> None:
+    _sql(copied.service.engine, "DROP TABLE audit_site")  # it refers to audit_entry
     _sql(copied.service.engine, "DROP TABLE audit_entry")
     status, output = copied.cli("audit", "verify")
     assert status == 2 and "could not read the audit log from the database" in output, output

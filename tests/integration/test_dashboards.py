@@ -14,33 +14,43 @@ from __future__ import annotations
 import json
 import math
 import re
-import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, ClassVar
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 from typer.testing import CliRunner
 
-from coldchain import measurements
+from coldchain import calibration, measurements
+from coldchain.calibration import Calibration
 from coldchain.compliance import Band, PeriodStats, Rules, Sample, daily_stats, local_day_bounds
 from coldchain.fleet import Fleet
 from coldchain.languages import Language
 from coldchain.rollup import day_records
-from coldchain_dashboards import build, publish
-from coldchain_dashboards.audit import chain_title
+from coldchain_dashboards import build
+from coldchain_dashboards.audit import chain_title, verifications_title
 from coldchain_dashboards.compliance import table_title
 from coldchain_dashboards.language import LANGUAGES
 from coldchain_dashboards.queries import TABLE_FIELDS
+from coldchain_dashboards.sites import SITELESS
 from coldchain_devstack import REPO
 from coldchain_devstack.servers import InfluxDB
 from coldchain_devstack.stack import DEMO_FLEET, SITE
 from coldchain_ingest.cli import app as ingest_app
 from coldchain_ingest.cli import rollup_app
+from coldchain_io.lineprotocol import point
+from tests.twosites import (
+    CANTEEN,
+    CANTEEN_ASSET,
+    CANTEEN_GATEWAY,
+    CANTEEN_INTERVAL_S,
+    CANTEEN_SENSOR,
+    two_sites_data,
+    two_sites_yaml,
+)
 
 BOARDS = REPO / "dashboards"
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -237,12 +247,36 @@ def loaded(influxdb: InfluxDB) -> Iterator[tuple[InfluxDB, str, dict[str, list[S
     setup = CliRunner().invoke(ingest_app, ["influx", "setup"], env=_env(influxdb, database))
     assert setup.exit_code == 0, setup.output
     samples = _samples()
-    lines = _lines(samples)
+    lines = [*_lines(samples), *_calibration_lines()]
     for i in range(0, len(lines), 5000):
         influxdb.write(database, "\n".join(lines[i : i + 5000]))
     _rollup(influxdb, database)
     yield influxdb, database, samples
     influxdb.query(database, f'DROP DATABASE "{database}"')
+
+
+#: The cold room's probe: checked a year before the range, due on its first day, so it is
+#: unverified from local midnight of 29 March on. The freezer's probe has no check.
+CHECKS = {
+    "cold-room-1.air": [
+        Calibration("cold-room-1.air", date(2025, 3, 28), FIRST_DAY, "K-2025-0117", -0.3)
+    ],
+}
+
+
+def _calibration_lines() -> list[str]:
+    """The checks as the alerts service writes them when they are entered."""
+    entered = datetime(2025, 3, 29, 9, tzinfo=UTC)
+    return [
+        point(
+            measurements.CALIBRATION,
+            {"site": SITE, "asset": sensor.split(".")[0], "sensor": sensor, "check": str(n)},
+            calibration.fields_of(check),
+            entered,
+        )
+        for sensor, checks in CHECKS.items()
+        for n, check in enumerate(checks, 1)
+    ]
 
 
 def _env(influxdb: InfluxDB, database: str) -> dict[str, str]:
@@ -527,10 +561,14 @@ def test_daily_compliance_table_agrees_with_the_compliance_code(
         records = day_records(
             readings, FIRST_DAY, LAST_DAY, band, limits.regulatory_max_c, INTERVAL_S, tz, rules
         )
+        times = sorted(sample.ts for sample in readings)
+        checks = CHECKS.get(f"{asset}.air", [])
         for (day, stats), record in zip(by_day, records, strict=True):
             row = {name: value for name, value in shown[(asset, day)].items() if value is not None}
-            fields = record.fields()
+            fields = record.marked(checks, tz, times).fields()
             assert set(row) == {name for name in TABLE_FIELDS if name in fields}, (asset, day)
+            assert row["calibration"] == fields["calibration"], (asset, day)
+            assert row["unverified_readings"] == fields["unverified_readings"], (asset, day)
             expected = _figures(stats) | {
                 "time_in_legal_range_pct": legal_by_day[day].time_in_range_pct,
                 "above_legal_s": legal_by_day[day].excursion_s,
@@ -555,6 +593,17 @@ def test_daily_compliance_table_agrees_with_the_compliance_code(
     assert shown[(FROZEN, FIRST_DAY)]["excursions_above"] == 0  # began the day before
     assert shown[(FROZEN, FIRST_DAY)]["excursions_below"] == 0  # no lower limit
     assert "alarm_min_c" not in {k for k, v in shown[(FROZEN, FIRST_DAY)].items() if v is not None}
+    # By hand: the cold room's check fell due on 28 March; every reading after is unverified.
+    assert [shown[(CHILLED, day)]["calibration"] for day in sorted({d for _, d in shown})] == [
+        "valid",
+        "unverified",
+        "unverified",
+    ]
+    for day in (date(2026, 3, 29), LAST_DAY):
+        unverified = shown[(CHILLED, day)]
+        assert unverified["unverified_readings"] == unverified["samples"] > 0, day
+    assert shown[(CHILLED, FIRST_DAY)]["unverified_readings"] == 0
+    assert {shown[(FROZEN, day)]["calibration"] for day in (FIRST_DAY, LAST_DAY)} == {"unknown"}
 
 
 def _figures(stats: PeriodStats) -> dict[str, float | int | None]:
@@ -639,54 +688,191 @@ def _merged_rows(
     return rows
 
 
-# --- publish, against a stand-in for Grafana's HTTP API ----------------------------------
+# --- a site's own dashboards: the hub's and a canteen's readings in one database --------
+
+FARM = "farm-1"  # a site of the fleet with no data at all
+CANTEEN_DAY = date(2026, 3, 29)
+#: What only the hub's points hold (tags and fields); none may reach a canteen's answer.
+HUB_MARKS = ("cold-room-1", "freezer-1", "van-1", "m.mueller", "Tür", SITE)
 
 
-class _GrafanaStandIn(BaseHTTPRequestHandler):
-    requests: ClassVar[list[tuple[str, str, Any]]] = []
-
-    def do_GET(self) -> None:
-        self.requests.append(("GET", self.path, None))
-        if self.path.startswith("/api/folders/coldchain"):
-            self._answer(404, {"message": "folder not found"})
-        else:
-            self._answer(200, {"uid": "coldchain-influxdb"})
-
-    def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        self.requests.append(("POST", self.path, body))
-        uid = body.get("dashboard", {}).get("uid", "coldchain")
-        self._answer(200, {"uid": uid, "url": f"/d/{uid}", "status": "success"})
-
-    def _answer(self, status: int, body: dict[str, Any]) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+def _canteen_temp(ts: datetime) -> float:
+    """The canteen's cold room: 4 °C, above its band from 12:00 to 12:20 local."""
+    local = ts.astimezone(BERLIN)
+    return 9.0 if (local.hour, local.minute // 20) == (12, 0) else 4.0
 
 
-def test_publish_creates_the_folder_and_overwrites_every_dashboard() -> None:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _GrafanaStandIn)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    _GrafanaStandIn.requests = []
-    try:
-        boards = build(Fleet.from_yaml(DEMO_FLEET.read_text()))
-        urls = publish(boards, f"http://127.0.0.1:{server.server_address[1]}", "token")
-    finally:
-        server.shutdown()
-    posts = [(path, body) for method, path, body in _GrafanaStandIn.requests if method == "POST"]
-    assert posts[:2] == [
-        ("/api/folders", {"title": "coldchain (Deutsch)", "uid": "coldchain-de"}),
-        ("/api/folders", {"title": "coldchain (English)", "uid": "coldchain-en"}),
+def _canteen_lines() -> list[str]:
+    start, end = local_day_bounds(CANTEEN_DAY)
+    where = f"site={CANTEEN},gateway={CANTEEN_GATEWAY},sensor={CANTEEN_SENSOR}"
+    lines = []
+    ts = start
+    while ts < end:
+        value = _canteen_temp(ts)
+        lines.append(f"temperature,{where},asset={CANTEEN_ASSET} temp_c={value!r},seq=1i {_ns(ts)}")
+        ts += timedelta(seconds=CANTEEN_INTERVAL_S)
+    raised, cleared = _local(CANTEEN_DAY, 12, 5), _local(CANTEEN_DAY, 12, 20)
+    who = f"asset={CANTEEN_ASSET},sensor={CANTEEN_SENSOR}"
+    key = f"over_max/{who}/{raised.isoformat()}"
+    alert = f"alert,site={CANTEEN},rule=over_max,severity=critical"
+    nine = f"site={CANTEEN},alert_id=9,severity=critical,{who}"
+    ten = f"site={CANTEEN},alert_id=10,severity=warning,gateway={CANTEEN_GATEWAY}"
+    started = f"started_ns={_ns(raised)}i"
+    now = datetime.now(UTC).replace(microsecond=0)
+    return [
+        *lines,
+        f'{alert},state=raised,{who} key="{key}",{started},value_c=9.0 {_ns(raised)}',
+        f'{alert},state=cleared,{who} key="{key}",{started} {_ns(cleared)}',
+        f"excursion,site={CANTEEN},asset={CANTEEN_ASSET},sensor={CANTEEN_SENSOR},rule=over_max,"
+        "severity=critical ended=true,alarmed=true,peak_c=9.0,limit_c=7.0,"
+        f"regulatory_limit_c=7.0,degree_minutes=40.0,duration_s=1200.0,"
+        f"end_ns={_ns(cleared)}i {_ns(_local(CANTEEN_DAY, 12, 0))}",
+        *(
+            f'{measurements.ALERT_ACTION},{nine},action={action} actor="{actor}",comment="",'
+            f'{extra}{started},standing="{standing}" {_ns(raised + timedelta(minutes=after))}'
+            for action, after, actor, extra, standing in (
+                ("opened", 0, "system", "", "unacknowledged"),
+                ("notified", 1, "system", "level=1i,", "unacknowledged"),
+                ("acknowledged", 5, "k.nord", "", "decision_due"),
+                (
+                    "closed",
+                    30,
+                    "k.nord",
+                    'cause="Lieferung",corrective_action="umgelagert",product_decision="release",',
+                    "closed",
+                ),
+            )
+        ),
+        f'{measurements.ALERT_ACTION},{ten},action=opened actor="system",comment="",'
+        f'{started},standing="unacknowledged" {_ns(_local(CANTEEN_DAY, 18, 0))}',
+        f"position,site={CANTEEN},gateway={CANTEEN_GATEWAY} lat=51.53,lon=7.47,seq=2i "
+        f"{_ns(_local(CANTEEN_DAY, 18, 0))}",
+        f"gateway,site={CANTEEN},gateway={CANTEEN_GATEWAY} battery_v=3.9,seq=9i "
+        f"{_ns(now - timedelta(minutes=1))}",
+        f"temperature,{where},asset={CANTEEN_ASSET} temp_c=4.5,seq=9i "
+        f"{_ns(now - timedelta(minutes=1))}",
     ]
-    published = [body for path, body in posts if path == "/api/dashboards/db"]
-    assert [b["dashboard"]["uid"] for b in published] == [b["uid"] for b in boards.values()]
-    assert all(b["overwrite"] for b in published)
-    assert [b["folderUid"] for b in published] == [f"coldchain-{n[:2]}" for n in boards]
-    assert urls == [f"/d/{b['uid']}" for b in boards.values()]
+
+
+def _three_sites() -> Fleet:
+    data = two_sites_data()
+    data["sites"].append(
+        {
+            "id": FARM,
+            "name": "Hof 1",
+            "assets": [
+                {
+                    "id": "farm-1-room",
+                    "name": {"de": "Hofkühlraum", "en": "Farm room"},
+                    "category": "meat_products",
+                }
+            ],
+            "gateways": [
+                {"id": "farm-1-gw", "sensors": [{"id": "farm-1-gw.air", "asset": "farm-1-room"}]}
+            ],
+        }
+    )
+    return Fleet.model_validate(data)
+
+
+@pytest.fixture(scope="module")
+def two_sites_loaded(
+    loaded: tuple[InfluxDB, str, dict[str, list[Sample]]], tmp_path_factory: pytest.TempPathFactory
+) -> tuple[InfluxDB, str]:
+    """The hub's dataset and the canteen's day in one database, with the canteen's rollup.
+    Every canteen point is tagged with its site, so the hub's panels show what they did."""
+    influx, database, _ = loaded
+    influx.write(database, "\n".join(_canteen_lines()))
+    fleet = tmp_path_factory.mktemp("fleet") / "fleet.yaml"
+    fleet.write_text(two_sites_yaml())
+    env = _env(influx, database) | {"COLDCHAIN_INGEST_FLEET": str(fleet)}
+    days = [
+        "--from",
+        CANTEEN_DAY.isoformat(),
+        "--to",
+        (CANTEEN_DAY + timedelta(days=1)).isoformat(),
+    ]
+    result = CliRunner().invoke(rollup_app, [*days, "--sensor", CANTEEN_SENSOR], env=env)
+    assert result.exit_code == 0, result.output
+    return influx, database
+
+
+def _site_answers(
+    influx: InfluxDB, database: str, site: str, lang: Language, assets: list[str] | None = None
+) -> dict[str, list[dict[str, Any]]]:
+    """Every answer of every query of a site's dashboards in `lang`, by dashboard and panel;
+    with `assets`, as Grafana asks when the URL sets `var-asset` to those values."""
+    built = build(_three_sites(), per_site=True)
+    answers: dict[str, list[dict[str, Any]]] = {}
+    for name, board in built.items():
+        if not name.startswith(f"sites/{site}/{lang}/"):
+            continue
+        variables = Variables(influx, database, board)
+        if assets is not None:
+            variables.values["asset"] = assets
+        for where, query, min_interval in _queries(board):
+            series = _query(influx, database, variables.substitute(query, min_interval))
+            key = f"{name.rsplit('/', 1)[1]}: {where.split(' / ')[0]}"
+            answers.setdefault(key, []).extend(series)
+    return answers
+
+
+def _reads_no_site(board_query: str) -> bool:
+    return set(re.findall(r'FROM "([^"]+)"', board_query)) <= set(SITELESS)
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_every_query_of_a_sites_dashboards_runs_and_shows_its_data(
+    two_sites_loaded: tuple[InfluxDB, str], lang: Language
+) -> None:
+    influx, database = two_sites_loaded
+    for site in (SITE, CANTEEN):
+        answers = _site_answers(influx, database, site, lang)
+        assert len(answers) == 26, site  # the hub's 27 but the audit log's entries
+        empty = [panel for panel, series in answers.items() if not series]
+        assert not empty, f"{site}: panels that show nothing of the dataset: {empty}"
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_no_answer_of_a_sites_dashboards_holds_another_sites_data(
+    two_sites_loaded: tuple[InfluxDB, str], lang: Language
+) -> None:
+    influx, database = two_sites_loaded
+    canteen = _site_answers(influx, database, CANTEEN, lang)
+    siteless = {f"audit.json: {chain_title(lang)}", f"audit.json: {verifications_title(lang)}"}
+    for panel, series in canteen.items():
+        if panel in siteless:
+            continue
+        shown = json.dumps(series, ensure_ascii=False)
+        assert not [mark for mark in HUB_MARKS if mark in shown], (panel, shown[:500])
+    for panel, series in _site_answers(influx, database, SITE, lang).items():
+        assert CANTEEN not in json.dumps(series), panel
+
+
+def test_a_site_without_data_is_shown_nothing_of_the_others(
+    two_sites_loaded: tuple[InfluxDB, str],
+) -> None:
+    """The farm's dashboards over the hub's and the canteen's data: every answer empty but
+    the audit log's verdict, which belongs to no site (as the alerts API's audit/verify)."""
+    influx, database = two_sites_loaded
+    built = build(_three_sites(), per_site=True)
+    for lang in LANGUAGES:
+        answers = _site_answers(influx, database, FARM, lang)
+        assert len(answers) == 26
+        for name in ("operations", "compliance", "audit", "years"):
+            board = built[f"sites/{FARM}/{lang}/{name}.json"]
+            for where, query, _ in _queries(board):
+                shown = answers[f"{name}.json: {where.split(' / ')[0]}"]
+                assert shown == [] or _reads_no_site(query), (name, where, shown)
+
+
+def test_an_address_naming_the_hubs_assets_shows_the_canteen_nothing_of_them(
+    two_sites_loaded: tuple[InfluxDB, str],
+) -> None:
+    """`?var-asset=cold-room-1&var-asset=...`: Grafana escapes a multi-value variable's
+    values for the regex, and the site literal is ANDed with the asset."""
+    influx, database = two_sites_loaded
+    hostile = [CHILLED, FROZEN, 'x$/ OR "site" =~ /.*', ".*"]
+    for panel, series in _site_answers(influx, database, CANTEEN, "en", hostile).items():
+        shown = json.dumps(series, ensure_ascii=False)
+        assert not [mark for mark in HUB_MARKS if mark in shown], (panel, shown[:500])

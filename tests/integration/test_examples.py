@@ -60,8 +60,8 @@ def test_each_example_verifies_offline_with_the_example_key_list(pattern: str) -
 @pytest.mark.parametrize(
     ("pattern", "kind", "version"),
     [
-        ("certificate_*_de.pdf", "coldchain.delivery-certificate", 3),
-        ("report_*_de.pdf", "coldchain.compliance-report", 2),
+        ("certificate_*_de.pdf", "coldchain.delivery-certificate", 4),
+        ("report_*_de.pdf", "coldchain.compliance-report", 3),
     ],
 )
 def test_the_examples_are_final_signed_documents_of_the_current_version(
@@ -83,7 +83,7 @@ def test_the_certificate_json_is_the_one_inside_its_pdf() -> None:
     ).document
     json_file = _one("certificate_*.json").read_text(encoding="utf-8")
     assert inside["signature"]["value"] in json_file
-    assert '"version": 3' in json_file and '"preliminary": false' in json_file
+    assert '"version": 4' in json_file and '"preliminary": false' in json_file
 
 
 def test_the_pdfs_are_german_and_name_the_delivery() -> None:

@@ -9,10 +9,12 @@ cold-room-1 of the test fleet gets its account through the API while everything 
 from __future__ import annotations
 
 import json
+import sqlite3
 import stat
 import subprocess
 import uuid
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,7 @@ from typing import Any
 import pytest
 
 from coldchain import topics
+from coldchain.contract import ExportedMessage, Telemetry
 from coldchain_alerts.auth import Role
 from coldchain_devstack import BIN, broker_users
 from coldchain_devstack.servers import (
@@ -27,6 +30,7 @@ from coldchain_devstack.servers import (
     InfluxDB,
     SecuredMosquitto,
     certificate_authority,
+    free_port,
     wait_until,
 )
 from coldchain_devstack.stack import SITE
@@ -129,8 +133,9 @@ def test_a_gateway_enrolled_through_the_api_publishes_and_its_readings_are_store
     enrolled = _enroll(bundle, tmp_path)
     assert enrolled.returncode == 0, enrolled.stderr
     env_file = tmp_path / "gateway.env"
-    for written in (env_file, tmp_path / "coldchain-ca.crt"):
-        assert stat.S_IMODE(written.stat().st_mode) == 0o600, written
+    # The password for the owner only; the CA for the gateway's service user too.
+    for written, mode in ((env_file, 0o600), (tmp_path / "coldchain-ca.crt", 0o644)):
+        assert stat.S_IMODE(written.stat().st_mode) == mode, written
         assert str(written) in enrolled.stdout
 
     ticks = 4
@@ -231,3 +236,94 @@ def test_a_retired_gateway_is_cut_off_at_once(stack: ApiStack, broker: SecuredMo
     subject = f"gateway:{SITE}/{GATEWAY}"
     actions = [entry["action"] for entry in audit.json() if entry["subject"] == subject]
     assert actions == ["gateway.registered", "gateway.retired"], actions
+
+
+def _pending_readings(outbox: Path) -> int:
+    """Readings the gateway has sampled and not yet packed into messages (link down)."""
+    with closing(sqlite3.connect(f"file:{outbox}?mode=ro", uri=True)) as db:
+        count: int = db.execute("SELECT count(*) FROM pending WHERE kind = 'reading'").fetchone()[0]
+        return count
+
+
+def _run(command: str, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / command), *args], env=env, capture_output=True, text=True, timeout=180
+    )
+
+
+def _taken(exported: Path, retired_at: datetime) -> tuple[int, int]:
+    """Readings of cold-room-1.air the file holds up to `retired_at`, and readings and
+    events taken after it."""
+    before = after = 0
+    for line in exported.read_text().splitlines():
+        message = Telemetry.model_validate_json(ExportedMessage.model_validate_json(line).payload)
+        stamps = [r.ts for r in message.readings] + [e.ts for e in message.events]
+        after += sum(ts > retired_at for ts in stamps)
+        before += sum(r.ts <= retired_at for r in message.readings if r.sensor == AIR)
+    return before, after
+
+
+AIR = f"{GATEWAY}.air"
+
+
+def test_a_retired_gateways_buffered_readings_are_stored_up_to_its_retirement(
+    stack: ApiStack, tmp_path: Path
+) -> None:
+    """Enroll, publish, lose the broker link (readings buffer in the outbox), retire,
+    export the outbox on the gateway, import it into ingest: every reading taken up to the
+    retirement is in InfluxDB once, the later ones are refused and counted; twice
+    imported, nothing is stored twice."""
+    enrolled = _enroll(_register(stack.alerts_api), tmp_path)
+    assert enrolled.returncode == 0, enrolled.stderr
+    env = _env(tmp_path / "gateway.env")
+    start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=2)
+    published = stack.gateway(GATEWAY, start, 4, **env)
+    published.start()
+    assert published.wait(timeout=60) == 0, "drained: ingest confirmed every reading"
+
+    cut_off = env | {"COLDCHAIN_GATEWAY_MQTT_PORT": str(free_port())}
+    buffering = stack.gateway(
+        GATEWAY,
+        start,
+        100_000,
+        COLDCHAIN_GATEWAY_CLOCK="live",
+        COLDCHAIN_GATEWAY_INTERVAL_S="1",
+        **cut_off,
+    )
+    outbox = Path(buffering.env["COLDCHAIN_GATEWAY_OUTBOX"])
+    buffering.start()
+    wait_until(lambda: outbox.exists() and _pending_readings(outbox) >= 3, 30, "readings to buffer")
+    retired = stack.alerts_api.post(f"/api/v1/gateways/{SITE}/{GATEWAY}/retire", {"reason": "sold"})
+    assert retired.status_code == 200, retired.text
+    retired_at = datetime.fromisoformat(retired.json()["retired_at"])
+    at_retirement = _pending_readings(outbox)
+    wait_until(lambda: _pending_readings(outbox) >= at_retirement + 3, 30, "readings after it")
+    buffering.stop()
+
+    exported = tmp_path / "cold-room-1.outbox.jsonl"
+    export = _run("coldchain-gateway", "outbox", "export", str(exported), env=buffering.env)
+    assert export.returncode == 0, export.stderr
+    before, after = _taken(exported, retired_at)
+    assert before >= 3 and after >= 3, (before, after)
+
+    ingest = next(p for p in stack.processes if p.name == "ingest")
+    line = f"gateway {SITE}/{GATEWAY} retired at"
+    wait_until(lambda: line in ingest.output(), 30, "ingest to take the retirement")
+    imported = _run("coldchain-ingest", "import-outbox", str(exported), env=ingest.env)
+    assert imported.returncode == 0, imported.stdout + imported.stderr
+    assert f"refused: {after} readings and events taken after the retirement" in imported.stdout
+
+    def stored(where: str = "") -> int:
+        query = f"SELECT count(temp_c) FROM temperature WHERE sensor = '{AIR}'{where}"
+        return stack.influxdb.count(stack.database, query)
+
+    assert stored() == 4 + before, imported.stdout
+    assert stored(f" AND time > '{retired_at.isoformat()}'") == 0
+    metrics = stack.metrics()
+    assert metrics is not None
+    assert metrics["coldchain_ingest_readings_after_retirement_total"] == after
+
+    again = _run("coldchain-ingest", "import-outbox", str(exported), env=ingest.env)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "stored: 0 readings" in again.stdout and "stored before" in again.stdout
+    assert stored() == 4 + before

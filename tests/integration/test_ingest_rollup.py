@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,12 +19,14 @@ import pytest
 import yaml
 
 from coldchain import measurements
+from coldchain.calibration import Calibration
 from coldchain.categories import PRESETS
 from coldchain.compliance import Band, Rules, Sample, local_day_bounds
 from coldchain.rollup import day_records, local_date
 from coldchain_devstack.servers import wait_until
 from coldchain_devstack.stack import SITE, TEST_DELAY_S, TEST_INTERVAL_S
 from coldchain_ingest.rollup import PendingDays
+from coldchain_io.lineprotocol import nanoseconds
 from tests.alertsapi import ApiStack
 
 SENSOR, ASSET = "cold-room-1.air", "cold-room-1"
@@ -69,18 +72,24 @@ def _record(stack: ApiStack, day: date) -> dict[str, Any] | None:
     return dict(zip(series[0]["columns"], row, strict=True))
 
 
-def _expected(samples: list[Sample], day: date) -> dict[str, float | int]:
+def _expected(
+    samples: list[Sample], day: date, checks: Sequence[Calibration] = ()
+) -> dict[str, float | int | str]:
+    """The day's fields by coldchain.rollup, its readings marked by the probe's `checks`."""
     (record,) = day_records(
         samples, day, day, BAND, LEGAL_MAX_C, TEST_INTERVAL_S, RULES.timezone, RULES
     )
-    return record.fields()
+    return record.marked(checks, RULES.timezone, sorted(s.ts for s in samples)).fields()
 
 
-def _assert_equal(shown: dict[str, Any], expected: dict[str, float | int]) -> None:
+def _assert_equal(shown: dict[str, Any], expected: dict[str, float | int | str]) -> None:
     numbers = {k: v for k, v in shown.items() if k not in ("time", "site", "asset", "sensor")}
     assert {k for k, v in numbers.items() if v is not None} == set(expected)
     for name, value in expected.items():
-        assert shown[name] == pytest.approx(value, rel=1e-12, abs=1e-12), name
+        if isinstance(value, str):
+            assert shown[name] == value, name
+        else:
+            assert shown[name] == pytest.approx(value, rel=1e-12, abs=1e-12), name
 
 
 def test_a_late_reading_for_a_past_day_computes_that_day_again(stack: ApiStack) -> None:
@@ -113,6 +122,69 @@ def test_a_late_reading_for_a_past_day_computes_that_day_again(stack: ApiStack) 
     _assert_equal(again, _expected(morning + late, day))
     assert again["covered_s"] == shown["covered_s"] + 3600
     assert _record(stack, day - timedelta(days=1)) is None, "a day nothing touched"
+
+
+def _check(checked_on: date, due_on: date, deviation_k: float) -> dict[str, Any]:
+    return {
+        "sensor": SENSOR,
+        "checked_on": checked_on.isoformat(),
+        "due_on": due_on.isoformat(),
+        "reference": "Kalibrierschein K-2026-0117",
+        "deviation_k": deviation_k,
+        "checked_by": "Kalibrierlabor Nord",
+    }
+
+
+def _marked(stack: ApiStack, day: date, calibration: str) -> dict[str, Any] | None:
+    found = _record(stack, day)
+    return found if found is not None and found.get("calibration") == calibration else None
+
+
+def test_an_overdue_probe_marks_the_days_of_its_readings_in_the_rollup(stack: ApiStack) -> None:
+    """A check entered through the alerts service's API, overdue since the day before
+    `first`, marks the days already computed as unverified from `first` on; a good check
+    made on `second` marks that day and the ones after it verified again."""
+    _only_cold_room_1(stack)
+    today = local_date(datetime.now(UTC))
+    first, second = today - timedelta(days=3), today - timedelta(days=2)
+    readings = {
+        day: [
+            Sample(local_day_bounds(day)[0] + timedelta(hours=8, minutes=m), 3.0) for m in range(90)
+        ]
+        for day in (first, second)
+    }
+    stack.start_ingest(COLDCHAIN_INGEST_ROLLUP_INTERVAL_S="0.2")
+    stack.alerts(COLDCHAIN_ALERTS_CALIBRATION_CHECK_INTERVAL_S="3600").start()
+    wait_until(stack.alerts_healthy, 30, "the alerts service")
+    _publish(stack, 1, readings[first] + readings[second])
+    for day in (first, second):
+        shown = wait_until(lambda d=day: _marked(stack, d, "unknown"), 30, f"the rollup of {day}")
+        _assert_equal(shown, _expected(readings[day], day))
+
+    overdue = _check(first - timedelta(days=300), first - timedelta(days=1), -0.3)
+    entered = stack.alerts_api.post("/api/v1/calibration", overdue)
+    assert entered.status_code == 201, entered.text
+    checks = [
+        Calibration(SENSOR, first - timedelta(days=300), first - timedelta(days=1), "K", -0.3)
+    ]
+    for day in (first, second):
+        shown = wait_until(lambda d=day: _marked(stack, d, "unverified"), 30, f"{day} unverified")
+        _assert_equal(shown, _expected(readings[day], day, checks))
+        since, until = (nanoseconds(t) for t in local_day_bounds(day))
+        (stored,) = stack.influxdb.query(
+            stack.database,
+            f"SELECT count(temp_c) FROM temperature WHERE sensor = '{SENSOR}' "
+            f"AND time >= {since} AND time < {until}",
+        )
+        assert shown["unverified_readings"] == stored["values"][0][1] == 90, "all of the day's"
+
+    good = stack.alerts_api.post("/api/v1/calibration", _check(second, second, 0.2))
+    assert good.status_code == 201, good.text
+    valid = wait_until(lambda: _marked(stack, second, "valid"), 30, f"{second} verified")
+    assert valid["unverified_readings"] == 0
+    assert _marked(stack, first, "unverified") is not None, "before the good check: still"
+    points = stack.influxdb.query(stack.database, 'SELECT * FROM "calibration"')
+    assert sum(len(series["values"]) for series in points) == 2, points
 
 
 def test_pending_days_survive_a_restart_and_a_new_mark_outlives_done(tmp_path: Path) -> None:

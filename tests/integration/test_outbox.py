@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import itertools
+import os
 import sqlite3
+import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from coldchain.contract import MAX_READINGS_PER_MESSAGE, Event, EventKind, Reading, Telemetry
+from coldchain.contract import (
+    MAX_READINGS_PER_MESSAGE,
+    Event,
+    EventKind,
+    ExportedMessage,
+    Reading,
+    Telemetry,
+)
+from coldchain_devstack import BIN
 from coldchain_gateway.errors import OutboxError
 from coldchain_gateway.outbox import Outbox
 
@@ -151,3 +161,51 @@ def test_an_outbox_of_the_gateway_before_kept_no_state_and_opens(tmp_path: Path)
     assert (outbox.ticks(), outbox.source_state()) == (7, None)
     outbox.append(_readings(1), [], None, ticks=8, state="{}")
     assert outbox.source_state() == "{}"
+
+
+def _export(tmp_path: Path, outbox: Path, target: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COLDCHAIN_")}
+    env |= {
+        "COLDCHAIN_GATEWAY_SITE": "dortmund-hub",
+        "COLDCHAIN_GATEWAY_ID": "van-3",
+        "COLDCHAIN_GATEWAY_OUTBOX": str(outbox),
+    }
+    return subprocess.run(
+        [str(BIN / "coldchain-gateway"), "outbox", "export", str(target)],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_the_export_writes_what_ingest_has_not_confirmed_and_nothing_else(
+    tmp_path: Path,
+) -> None:
+    """Confirmed messages are gone, numbered ones come byte for byte, what waits unsent is
+    numbered first; a missing outbox or an existing file is refused with the reason."""
+    path = tmp_path / "outbox.sqlite3"
+    outbox = Outbox(path)
+    outbox.append(_readings(1), [], None, ticks=1)
+    ((first, _),) = outbox.pack("van-3", T0)
+    outbox.append(_readings(1, offset=1), [], None, ticks=2)
+    ((second, sent),) = outbox.pack("van-3", T0)
+    outbox.confirm(first)
+    outbox.append(_readings(3, offset=5), [], None, ticks=5)
+    outbox.close()
+
+    target = tmp_path / "van-3.jsonl"
+    exported = _export(tmp_path, path, target)
+    assert exported.returncode == 0, exported.stderr
+    lines = [ExportedMessage.model_validate_json(line) for line in target.read_text().splitlines()]
+    assert {line.topic for line in lines} == {"coldchain/v1/dortmund-hub/van-3/telemetry"}
+    assert lines[0].payload.encode() == sent
+    unsent = Telemetry.model_validate_json(lines[1].payload)
+    assert (unsent.seq, len(unsent.readings)) == (second + 1, 3)
+
+    again = _export(tmp_path, path, target)
+    assert again.returncode == 2 and "exists" in again.stderr
+    missing = _export(tmp_path, tmp_path / "elsewhere.sqlite3", tmp_path / "other.jsonl")
+    assert missing.returncode == 2 and "no outbox" in missing.stderr
+    assert not (tmp_path / "elsewhere.sqlite3").exists()

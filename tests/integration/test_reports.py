@@ -303,9 +303,10 @@ def test_report_pdf_in_german_has_the_numbers(dataset: Dataset) -> None:
         assert temperatures[2] == str(round(alarm.duration_s / 3600)), temperatures
         assert temperatures[3] == str(alarm.samples), temperatures
         assert temperatures[4] == de(alarm.coverage_pct, 2), temperatures
-        assert limits[-1] == hms(day_legal.excursion_s), limits
-        assert limits[-2:-4:-1] == [str(len(alarm.short_deviations)), str(len(alarm.excursions))]
-        assert limits[-4] == de(alarm.degree_minutes, 1), limits
+        assert limits[-1] == "verifiziert", "the probe's check was in force and good"
+        assert limits[-2] == hms(day_legal.excursion_s), limits
+        assert limits[-3:-5:-1] == [str(len(alarm.short_deviations)), str(len(alarm.excursions))]
+        assert limits[-5] == de(alarm.degree_minutes, 1), limits
     assert (
         "verifiziert: geprüft am 14.01.2025, Abweichung nicht angegeben, nächste Prüfung "
         "fällig am 14.01.2026 (DKD-4711)"
@@ -442,6 +443,48 @@ def test_a_report_past_the_due_day_of_the_registers_check_says_unverified(
     assert says in text, text
 
 
+#: The room's check falls due on 25 October 2025: its probe is unverified from local
+#: midnight of the 26th, 2025-10-25T22:00Z (CEST), the report's second day.
+DUE_ON_FIRST_DAY = (
+    "sensor,checked_on,due_on,deviation_k,reference,checked_by\n"
+    "cold-room-1.air,2024-10-25,2025-10-25,-0.3,DKD-4711,Kalibrierlabor Nord\n"
+)
+
+
+def test_an_overdue_probe_marks_its_readings_from_the_due_day_on(dataset: Dataset) -> None:
+    register = dataset.directory / "register.csv"
+    register.write_text(DUE_ON_FIRST_DAY)
+    out = dataset.directory / "out"
+    dataset.run(
+        "report", "--asset", ROOM, "--from", "2025-10-25", "--to", "2025-10-27",
+        "--lang", "de", "--out-dir", str(out), "--calibration", str(register),
+    )  # fmt: skip
+    stem = out / "report_cold-room-1_2025-10-25_2025-10-26"
+    (stored,) = dataset.influxdb.query(
+        dataset.database,
+        f"SELECT count(temp_c) FROM temperature WHERE sensor = '{ROOM_SENSOR}' "
+        "AND time >= '2025-10-25T22:00:00Z' AND time < '2025-10-26T23:00:00Z'",
+    )
+    after_due = stored["values"][0][1]
+    assert after_due == 25 * 60 - 120, "the 25-hour day's minutes but the two-hour gap"
+    with Path(f"{stem}.csv").open(newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert [(r["day"], r["calibration"], r["unverified_readings"]) for r in rows] == [
+        ("2025-10-25", "valid", "0"),
+        ("2025-10-26", "unverified", str(after_due)),
+    ]
+    document = json.loads(Path(f"{stem}.json").read_text())
+    assert document["version"] == 3
+    assert [(d["calibration"], d["unverified_readings"]) for d in document["days"]] == [
+        ("valid", "0"),
+        ("unverified", str(after_due)),
+    ]
+    text = _squeezed(pdf_text(Path(f"{stem}_de.pdf"), raw=True))
+    assert "0:45:00 verifiziert So 26.10.2025" in text, "the first day's row, verified"
+    assert f"0:00:00 nicht verifiziert: {after_due} Messwerte" in text, text
+    assert f"bis eine gute Prüfung galt): {after_due}." in text
+
+
 def test_report_seal_verifies(dataset: Dataset) -> None:
     out = dataset.directory / "out"
     dataset.run("report", "--asset", ROOM, "--from", "2025-10-25", "--to", "2025-10-27",
@@ -539,7 +582,7 @@ def test_certificate_states_delivery_sender_vehicle_and_probe(dataset: Dataset) 
     """What a receiving kitchen and an inspector ask for: delivery note, goods and lots,
     sender, receiver, the vehicle's plate, the responsible person, the probe's calibration."""
     pdf, data = certificate(dataset)
-    assert data["version"] == 3
+    assert data["version"] == 4
     assert data["delivery"] == {
         "delivery_note": "LS-2025-10-26-0042",
         "tour": "Tour 1, Stopp 2",
@@ -559,6 +602,8 @@ def test_certificate_states_delivery_sender_vehicle_and_probe(dataset: Dataset) 
     assert data["probe"] == {
         "sensor": VAN_SENSOR,
         "calibration": _calibration("unknown", None, None, None, None, []),
+        "checks": [],
+        "unverified": {"readings": 0, "spans": []},
     }
     text = _squeezed(pdf_text(pdf))
     for label in ["Lieferschein-Nr. LS-2025-10-26-0042", "Tour Tour 1, Stopp 2",
@@ -592,6 +637,11 @@ def _calibration(state: str, checked: str | None, due: str | None, deviation: fl
                  reference: str | None, reasons: list[str]) -> dict[str, Any]:  # fmt: skip
     return {"state": state, "checked_on": checked, "due_on": due, "deviation_k": deviation,
             "reference": reference, "reasons": reasons}  # fmt: skip
+
+
+def _stated_check(calibration: dict[str, Any]) -> dict[str, Any]:
+    """A certificate's `probe.checks` entry of the check its `probe.calibration` names."""
+    return {key: calibration[key] for key in ("checked_on", "due_on", "deviation_k", "reference")}
 
 
 @pytest.mark.parametrize(
@@ -661,6 +711,66 @@ def test_certificate_shows_the_probes_calibration_in_force(
     json_path = next((dataset.directory / "cert").glob("*.json"))
     assert "its numbers, limits and actions agree" in dataset.run(
         "verify", "--certificate", str(json_path)
+    )
+
+
+def test_a_certificate_marks_the_readings_after_the_due_day(dataset: Dataset) -> None:
+    """The van's check fell due on 25 October, the day before the delivery: every reading
+    of it is unverified, from loading on; one made during the delivery's day would end it
+    at that midnight, which the stated checks let verify compute again."""
+    records = dataset.directory / "calibration.csv"
+    records.write_text(
+        f"{CHECKS_HEADER}\n{VAN_SENSOR},2024-09-01,2025-09-01,0.2,DKD-0400\n"
+        f"{VAN_SENSOR},2024-10-25,2025-10-25,0.2,DKD-0815\n"
+    )
+    pdf, data = certificate(dataset, "de", "--calibration", str(records))
+    (stored,) = dataset.influxdb.query(
+        dataset.database,
+        f"SELECT count(temp_c) FROM temperature WHERE sensor = '{VAN_SENSOR}' "
+        "AND time >= '2025-10-26T07:00:00Z' AND time < '2025-10-26T08:30:00Z'",
+    )
+    readings = stored["values"][0][1]
+    assert readings == data["readings"] == 90
+    assert data["probe"]["checks"] == [
+        {"checked_on": "2024-10-25", "due_on": "2025-10-25", "deviation_k": 0.2,
+         "reference": "DKD-0815"},
+    ], "the check in force during the delivery, not the one before"  # fmt: skip
+    assert data["probe"]["unverified"] == {
+        "readings": readings,
+        "spans": [{"from": data["from"], "to": data["to"]}],
+    }
+    text = _squeezed(pdf_text(pdf))
+    assert f"nicht verifiziert: {readings} Messwerte ab 26.10.2025 08:00 MEZ" in text, text
+    json_path = next((dataset.directory / "cert").glob("*.json"))
+    assert "its numbers, limits and actions agree" in dataset.run(
+        "verify", "--certificate", str(json_path)
+    )
+
+    def hidden(d: dict[str, Any]) -> None:
+        d["probe"]["unverified"] = {"readings": 0, "spans": []}
+
+    edited = dataset.directory / "hidden.json"
+    changed = {key: value for key, value in data.items() if key != "signature"}
+    hidden(changed)
+    edited.write_text(json.dumps(resigned(dataset, changed)))
+    output = dataset.run("verify", "--certificate", str(edited), code=1)
+    assert (
+        f"probe.unverified.readings: the certificate says 0, its calibration dates and "
+        f"hand-over give {readings}"
+    ) in output, output
+
+
+def test_a_certificate_of_version_3_is_still_verified(dataset: Dataset) -> None:
+    """Issued before certificates listed the probe's checks: compared without them."""
+    records = dataset.directory / "calibration.csv"
+    records.write_text(f"{CHECKS_HEADER}\n{VAN_SENSOR},2025-03-01,2026-03-01,-0.4,DKD-0900\n")
+    _, data = certificate(dataset, "de", "--calibration", str(records))
+    older = {key: value for key, value in data.items() if key != "signature"} | {"version": 3}
+    older["probe"] = {"sensor": VAN_SENSOR, "calibration": data["probe"]["calibration"]}
+    path = dataset.directory / "version-3.json"
+    path.write_text(json.dumps(resigned(dataset, older)))
+    assert "its numbers, limits and actions agree" in dataset.run(
+        "verify", "--certificate", str(path)
     )
 
 
@@ -851,6 +961,7 @@ def test_verify_notices_edited_numbers_limits_and_actions(dataset: Dataset) -> N
         d["probe"]["calibration"] = _calibration(
             "valid", "2024-09-01", "2025-09-01", 0.3, "DKD-0815", []
         )
+        d["probe"]["checks"] = [_stated_check(d["probe"]["calibration"])]
 
     output = edited(overdue_as_valid)
     assert (
@@ -866,6 +977,7 @@ def test_verify_notices_edited_numbers_limits_and_actions(dataset: Dataset) -> N
         d["probe"]["calibration"] = _calibration(
             "valid", "2025-03-01", "2026-03-01", 1.4, "DKD-0901", []
         )
+        d["probe"]["checks"] = [_stated_check(d["probe"]["calibration"])]
 
     output = edited(deviation_hidden)
     assert "probe.calibration.state: the certificate says 'valid'" in output

@@ -145,7 +145,7 @@ def test_the_report_lists_the_limits_in_force_in_its_period(stored: Stored) -> N
         _period("2025-10-25T10:00:00Z", "2025-10-25T22:00:00Z", 2, 5.0, "a.schmidt",
                 "Geflügel eingelagert"),
     ]  # fmt: skip
-    assert document["version"] == 2, "a new field; the document's version stays"
+    assert document["version"] == 3, "version 3 added the days' calibration"
 
     german = _pdf_text(out / "report_cold-room-1_2025-10-25_de.pdf")
     assert "Geltende Grenzwerte (Flottenregister)" in german

@@ -13,7 +13,7 @@ import hashlib
 import json
 import re
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -58,7 +58,7 @@ def key_id_of(hub: Hub) -> str:
 def test_a_certificate_verifies_with_the_key_list_and_no_database(hub: Hub) -> None:
     pdf, json_path = hub.certificate()
     data = json.loads(json_path.read_text())
-    assert data["version"] == 3 and data["preliminary"] is False
+    assert data["version"] == 4 and data["preliminary"] is False
     assert data["seal"], "a final certificate is sealed"
     assert data["signature"]["algorithm"] == "Ed25519"
     assert data["signature"]["key_id"] == key_id_of(hub)
@@ -248,7 +248,7 @@ def test_a_certificate_is_final_once_its_last_reading_holds_no_longer(hub: Hub) 
 def test_a_report_is_signed_and_vouches_for_its_csv(hub: Hub) -> None:
     pdf, csv_path, json_path = hub.report("2025-10-25", "2025-10-26")
     data = json.loads(json_path.read_text())
-    assert data["version"] == 2 and data["preliminary"] is False
+    assert data["version"] == 3 and data["preliminary"] is False
     assert data["csv_sha256"] == hashlib.sha256(csv_path.read_bytes()).hexdigest()
     assert [row["preliminary"] for row in data["days"]] == [False]
     for path in [json_path, pdf]:
@@ -259,6 +259,28 @@ def test_a_report_is_signed_and_vouches_for_its_csv(hub: Hub) -> None:
         ), output
     assert csv_path.read_bytes().split(b"\r\n")[0].endswith(b",preliminary")
     assert csv_path.read_text().splitlines()[1].endswith(",false")
+
+
+def test_a_report_of_the_version_before_still_verifies_and_a_newer_one_does_not(
+    hub: Hub,
+) -> None:
+    """Version 2, signed before the days' calibration came, stays verifiable offline."""
+    _, _, json_path = hub.report("2025-10-25", "2025-10-26")
+
+    def as_version(version: int) -> Callable[[dict[str, Any]], None]:
+        def change(data: dict[str, Any]) -> None:
+            data["version"] = version
+            for day in data["days"]:
+                del day["calibration"], day["unverified_readings"]
+
+        return change
+
+    older = hub.resigned(json_path, as_version(2), "version-2.json")
+    output = hub.run("verify", str(older), "--key", str(hub.keys), offline=True)
+    assert output.startswith("verified: compliance report of cold-room-1.air"), output
+    newer = hub.resigned(json_path, as_version(4), "version-4.json")
+    output = hub.run("verify", str(newer), "--key", str(hub.keys), code=1, offline=True)
+    assert "version 4 of a compliance report is unknown to this coldchain-report" in output
 
 
 def test_a_report_of_today_is_preliminary(hub: Hub) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -125,3 +125,80 @@ def test_the_maintenance_alert_starts_at_local_midnight_and_clears_with_its_key(
     )
     assert cleared.key == raised.key and cleared.ended_at == now
     assert cleared.duration_s == (now - since).total_seconds()
+
+
+BERLIN = "Europe/Berlin"
+ROOM = "cold-room-1.air"
+
+
+def _check(checked: date, due: date, deviation: float | None = 0.2) -> Calibration:
+    return Calibration(ROOM, checked, due, "K-1", deviation)
+
+
+def test_a_reading_is_unverified_from_local_midnight_after_the_due_day() -> None:
+    checks = [_check(date(2025, 3, 26), date(2026, 3, 26))]
+
+    def unverified(at: datetime) -> bool:
+        return calibration.mark(checks, at, at + timedelta(seconds=1), BERLIN, [at]).readings == 1
+
+    assert not unverified(datetime(2026, 3, 26, 22, 59, 59, tzinfo=UTC))  # 23:59:59 CET
+    assert unverified(datetime(2026, 3, 26, 23, 0, tzinfo=UTC))  # 27 March, 00:00 CET
+    assert calibration.state_on(checks, date(2025, 3, 25)) == "unknown"
+
+
+def test_of_two_checks_made_the_same_day_the_last_entered_is_in_force() -> None:
+    good, bad = (
+        _check(date(2026, 3, 1), date(2027, 3, 1)),
+        _check(date(2026, 3, 1), date(2027, 3, 1), 1.5),
+    )
+    assert calibration.state_on([good, bad], date(2026, 3, 2)) == "unverified"
+    assert calibration.state_on([bad, good], date(2026, 3, 2)) == "valid"
+
+
+def test_marking_counts_the_readings_from_the_due_day_until_a_good_check() -> None:
+    """Overdue from 27 March (local) until the check of 30 March: three local days,
+    the middle one 23 hours long (summer time begins on 29 March 2026)."""
+    checks = [
+        _check(date(2025, 3, 26), date(2026, 3, 26)),
+        _check(date(2026, 3, 30), date(2027, 3, 30)),
+    ]
+    start = calibration.start_of(date(2026, 3, 25), BERLIN)
+    end = calibration.start_of(date(2026, 4, 1), BERLIN)
+    times = [
+        start + timedelta(hours=hour) for hour in range(int((end - start).total_seconds() // 3600))
+    ]
+    marking = calibration.mark(checks, start, end, BERLIN, times)
+    since, until = (
+        calibration.start_of(date(2026, 3, 27), BERLIN),
+        calibration.start_of(date(2026, 3, 30), BERLIN),
+    )
+    assert marking.spans == ((since, until),)
+    assert marking.readings == sum(1 for t in times if since <= t < until) == 71
+    assert marking.partly and marking.label == "partly_unverified"
+    assert marking.state == "valid"
+
+
+def test_a_span_all_unverified_or_all_verified_says_so() -> None:
+    checks = [_check(date(2025, 3, 26), date(2026, 3, 26), 1.2)]
+    start = datetime(2026, 3, 1, 10, tzinfo=UTC)
+    end = datetime(2026, 3, 2, 10, tzinfo=UTC)
+    whole = calibration.mark(checks, start, end, BERLIN, [start, end - timedelta(seconds=1)])
+    assert (whole.label, whole.readings, whole.spans) == ("unverified", 2, ((start, end),))
+    good = calibration.mark(
+        [_check(date(2025, 3, 26), date(2026, 3, 26))], start, end, BERLIN, [start]
+    )
+    assert (good.label, good.readings, good.spans) == ("valid", 0, ())
+    none = calibration.mark([], start, end, BERLIN, [start])
+    assert (none.label, none.readings) == ("unknown", 0)
+
+
+def test_the_checks_in_force_during_a_span_are_those_mark_needs() -> None:
+    old, new = (
+        _check(date(2025, 3, 26), date(2026, 3, 26)),
+        _check(date(2026, 3, 30), date(2027, 3, 30)),
+    )
+    earlier = _check(date(2024, 3, 1), date(2025, 3, 1))
+    checks = [earlier, old, new]
+    assert calibration.in_force_between(checks, date(2026, 3, 28), date(2026, 3, 31)) == [old, new]
+    assert calibration.in_force_between(checks, date(2026, 4, 1), date(2026, 4, 2)) == [new]
+    assert calibration.in_force_between(checks, date(2024, 1, 1), date(2024, 1, 2)) == []

@@ -724,15 +724,20 @@ def test_no_image_carries_the_local_stack() -> None:
         assert "devstack" not in local_folders(part), f"{part} depends on devstack/"
 
 
-def test_dashboard_providers_read_each_language_of_the_mounted_dashboards() -> None:
-    """One provider per language folder of dashboards/ (de, en), each into its own folder."""
+def test_dashboard_providers_read_each_folder_of_the_mounted_dashboards() -> None:
+    """One provider per folder of dashboards/ with JSON in it (de, en: every site; sites/
+    {site}/de, en: one site's), each into a Grafana folder of its own."""
     provider = yaml.safe_load((GRAFANA_PROVISIONING / "dashboards/coldchain.yaml").read_text())
     mounted = dict(volume_mounts("grafana"))["./dashboards"]
-    languages = {path.parent.name for path in (ROOT / "dashboards").glob("*/*.json")}
-    assert languages == {"de", "en"}
+    boards = ROOT / "dashboards"
+    held = {path.parent.relative_to(boards).as_posix() for path in boards.glob("**/*.json")}
+    assert {"de", "en"} < held
     providers = provider["providers"]
-    assert {p["options"]["path"] for p in providers} == {f"{mounted}/{lang}" for lang in languages}
-    assert len({p["folder"] for p in providers}) == len({p["folderUid"] for p in providers}) == 2
+    assert {p["options"]["path"] for p in providers} == {f"{mounted}/{path}" for path in held}
+    folders = len(held)
+    assert (
+        len({p["folder"] for p in providers}) == len({p["folderUid"] for p in providers}) == folders
+    )
 
 
 @pytest.mark.parametrize("kind", ["datasources", "dashboards"])

@@ -1,5 +1,6 @@
-"""dashboards/{de,en}/*.json are what the code builds, in both languages, and use the
-provisioned data source."""
+"""dashboards/{de,en}/*.json and dashboards/sites/*/{de,en}/*.json are what the code
+builds, in both languages, use the provisioned data source, and Grafana's providers are
+what the code writes; a site's dashboards query that site alone."""
 
 from __future__ import annotations
 
@@ -16,28 +17,38 @@ from coldchain.fleet import Fleet
 from coldchain.languages import LANGUAGES
 from coldchain_dashboards import FleetNotSupported, build, openwork, render
 from coldchain_dashboards.compliance import status_texts
-from coldchain_dashboards.influxql import DATASOURCE_UID
+from coldchain_dashboards.influxql import DATASOURCE_UID, SITE_FILTER
+from coldchain_dashboards.sites import MAX_UID, SITELESS, folders, provisioning, queries
+from tests.twosites import CANTEEN, CANTEEN_ASSET, HUB, two_sites, two_sites_data
 
 REPO = Path(__file__).resolve().parents[2]
 BOARDS = REPO / "dashboards"
 FLEET = REPO / "fleet" / "dortmund-hub.yaml"
 PROVISIONED = REPO / "deploy" / "grafana" / "provisioning" / "datasources" / "influxdb.yaml"
+PROVIDERS = REPO / "deploy" / "grafana" / "provisioning" / "dashboards" / "coldchain.yaml"
+DASHBOARD_NAMES = ("operations", "compliance", "audit", "years")
+SITE_LITERAL = re.compile(r"\"site\" = '[a-z0-9-]+'")
 
 
 def test_committed_json_is_what_the_code_builds() -> None:
-    built = build(Fleet.from_yaml(FLEET.read_text()))
+    built = build(Fleet.from_yaml(FLEET.read_text()), per_site=True)
     committed = {path.relative_to(BOARDS).as_posix() for path in BOARDS.glob("**/*.json")}
-    assert committed == set(built), "run `make dashboards` to regenerate dashboards/*/*.json"
+    assert committed == set(built), "run `make dashboards` to regenerate dashboards/**/*.json"
     for name, board in built.items():
         text = (BOARDS / name).read_text(encoding="utf-8")
         assert text == render(board), f"dashboards/{name} is stale: run `make dashboards`"
+
+
+def test_committed_providers_are_what_the_code_writes() -> None:
+    expected = provisioning(folders(Fleet.from_yaml(FLEET.read_text()), per_site=True))
+    assert PROVIDERS.read_text(encoding="utf-8") == expected, "run `make dashboards`"
 
 
 def test_every_query_uses_the_provisioned_data_source() -> None:
     (source,) = yaml.safe_load(PROVISIONED.read_text())["datasources"]
     assert (source["uid"], source["type"]) == (DATASOURCE_UID, "influxdb")
     assert source["jsonData"]["version"] == "InfluxQL"
-    for path in BOARDS.glob("*/*.json"):
+    for path in BOARDS.glob("**/*.json"):
         board = json.loads(path.read_text())
         refs = [t["datasource"] for p in board["panels"] for t in p.get("targets", [])]
         refs += [v["datasource"] for v in board["templating"]["list"]]
@@ -49,18 +60,19 @@ def test_every_query_is_raw_influxql_over_the_time_range() -> None:
     """Except open work, which reads every alert's latest step: an alert acknowledged a
     year ago and never closed is open work today."""
     whole_history = {*openwork.counts().values(), openwork.listing()}
-    for path in BOARDS.glob("*/*.json"):
+    for path in BOARDS.glob("**/*.json"):
         board = json.loads(path.read_text())
         for panel in board["panels"]:
             for target in panel.get("targets", []):
                 assert target["rawQuery"] is True
                 query = target["query"]
                 bounded = "$timeFilter" in query or "now() -" in query
-                assert bounded or query in whole_history, target
+                unscoped = SITE_LITERAL.sub(lambda _: SITE_FILTER, query)
+                assert bounded or unscoped in whole_history, target
 
 
 def test_panel_ids_and_dashboard_uids_are_unique() -> None:
-    boards: list[dict[str, Any]] = [json.loads(p.read_text()) for p in BOARDS.glob("*/*.json")]
+    boards: list[dict[str, Any]] = [json.loads(p.read_text()) for p in BOARDS.glob("**/*.json")]
     assert len({b["uid"] for b in boards}) == len(boards)
     for board in boards:
         ids = [panel["id"] for panel in board["panels"]]
@@ -147,3 +159,91 @@ def test_the_compliance_table_marks_today_preliminary_in_each_language() -> None
         assert values["options"]["true"]["text"] == preliminary
         assert values["options"]["false"]["text"] == null["options"]["result"]["text"] == final
         assert preliminary in table["title"]
+
+
+# --- a site's own dashboards ----------------------------------------------------------
+
+
+def _site_boards(site: str) -> dict[str, dict[str, Any]]:
+    built = build(two_sites(), per_site=True)
+    prefix = f"sites/{site}/"
+    return {name.removeprefix(prefix): b for name, b in built.items() if name.startswith(prefix)}
+
+
+@pytest.mark.parametrize("site", [HUB, CANTEEN])
+def test_a_sites_dashboards_have_the_site_as_a_literal_in_every_query(site: str) -> None:
+    """Never a variable: Grafana takes a variable's value from the URL (?var-site=...)."""
+    boards = _site_boards(site)
+    assert set(boards) == {f"{lang}/{n}.json" for lang in LANGUAGES for n in DASHBOARD_NAMES}
+    literal = f"\"site\" = '{site}'"
+    for name, board in boards.items():
+        assert "$site" not in json.dumps(board), name
+        assert [v["name"] for v in board["templating"]["list"]] == ["asset"], name
+        for query in queries(board):
+            reads = set(re.findall(r'FROM "([^"]+)"', query))
+            assert literal in query or (reads and reads <= set(SITELESS)), (name, query)
+            assert len(SITE_LITERAL.findall(query)) == query.count('"site"'), (name, query)
+
+
+def test_a_sites_dashboards_leave_out_the_audit_logs_entries_of_every_site() -> None:
+    for site in (HUB, CANTEEN):
+        for name, board in _site_boards(site).items():
+            assert "audit_chain" not in json.dumps(board), name
+    hub_audit = [p["title"] for p in build(two_sites())["en/audit.json"]["panels"]]
+    site_audit = [p["title"] for p in _site_boards(CANTEEN)["en/audit.json"]["panels"]]
+    assert [t for t in hub_audit if t not in site_audit] == ["Audit log: entries"]
+
+
+def test_a_sites_dashboards_list_and_draw_only_its_assets() -> None:
+    canteen = _site_boards(CANTEEN)
+    for name, board in canteen.items():
+        text = json.dumps(board)
+        for asset in ("cold-room-1", "freezer-1", "van-1-chilled"):
+            assert asset not in text, (name, asset)
+    (asset,) = canteen["en/operations.json"]["templating"]["list"]
+    assert asset["query"] == (
+        f'SHOW TAG VALUES FROM "temperature" WITH KEY = "asset" WHERE "site" = \'{CANTEEN}\''
+    )
+    limits = canteen["en/compliance.json"]["panels"][-1]["options"]["content"]
+    assert CANTEEN_ASSET in limits
+
+
+def test_a_sites_dashboards_and_folders_carry_the_site_in_their_uids() -> None:
+    fleet = two_sites()
+    built = build(fleet, per_site=True)
+    uids = [board["uid"] for board in built.values()]
+    assert len(uids) == len(set(uids)) == 3 * 8
+    assert (
+        built[f"sites/{CANTEEN}/de/compliance.json"]["uid"] == f"coldchain-compliance-{CANTEEN}-de"
+    )
+    assert "Kantine Nord" in built[f"sites/{CANTEEN}/de/compliance.json"]["title"]
+    titles = {f.uid: f.title for f in folders(fleet, per_site=True)}
+    assert titles == {
+        "coldchain-de": "coldchain (Deutsch)",
+        "coldchain-en": "coldchain (English)",
+        f"coldchain-{HUB}-de": "coldchain: REGIOwez Dortmund (Deutsch)",
+        f"coldchain-{HUB}-en": "coldchain: REGIOwez Dortmund (English)",
+        f"coldchain-{CANTEEN}-de": "coldchain: Kantine Nord (Deutsch)",
+        f"coldchain-{CANTEEN}-en": "coldchain: Kantine Nord (English)",
+    }
+
+
+def test_a_long_site_id_still_gives_grafana_uids_it_accepts() -> None:
+    data = two_sites_data()
+    long_id = "kantine-nord-ost-gebaeude-7-kuechentrakt-sued"
+    data["sites"][-1]["id"] = long_id
+    fleet = Fleet.model_validate(data)
+    built = build(fleet, per_site=True)
+    uids = {board["uid"] for board in built.values()}
+    assert len(uids) == len(built) and all(len(uid) <= MAX_UID for uid in uids)
+    assert all(len(f.uid) <= MAX_UID for f in folders(fleet, per_site=True))
+    assert f"sites/{long_id}/en/audit.json" in built
+
+
+def test_a_site_name_with_quotes_and_colons_is_a_folder_title_grafana_reads_back() -> None:
+    data = two_sites_data()
+    data["sites"][-1]["name"] = "Kantine 'Nord': Süd #2"
+    known = folders(Fleet.model_validate(data), per_site=True)
+    providers = yaml.safe_load(provisioning(known))["providers"]
+    assert [p["folder"] for p in providers] == [f.title for f in known]
+    assert providers[-1]["folder"] == "coldchain: Kantine 'Nord': Süd #2 (English)"

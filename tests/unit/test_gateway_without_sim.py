@@ -59,3 +59,29 @@ def test_the_simulator_plugs_into_the_gateway_by_its_entry_point() -> None:
     assert sample.state is not None
     with pytest.raises(SourceUnavailable, match="installed plugins: sim"):
         plugin("lorawan")
+
+
+def test_a_scenario_file_that_cannot_be_read_is_named_not_a_traceback(tmp_path: Path) -> None:
+    """The default scenario path is relative to a checkout; started elsewhere (a unit's
+    WorkingDirectory) the gateway says which setting to fix."""
+    env = {
+        "COLDCHAIN_GATEWAY_SITE": "dortmund-hub",
+        "COLDCHAIN_GATEWAY_ID": "van-1",
+        "COLDCHAIN_GATEWAY_SOURCE": "sim",
+        "COLDCHAIN_GATEWAY_SIM_SCENARIO": str(tmp_path / "missing.yaml"),
+        "COLDCHAIN_GATEWAY_OUTBOX": str(tmp_path / "outbox.sqlite3"),
+        "PATH": "/usr/bin:/bin",
+        "COLUMNS": "400",
+    }
+    code = "from coldchain_gateway.cli import main\nsys.argv = ['coldchain-gateway']\nmain()"
+    done = subprocess.run(
+        [sys.executable, "-c", "import sys\n" + code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert f"COLDCHAIN_GATEWAY_SIM_SCENARIO={tmp_path / 'missing.yaml'}" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -52,6 +52,8 @@ def test_a_final_signed_certificate_is_accepted_whatever_its_layout() -> None:
         (lambda d: d.pop("signature"), "not signed"),
         (lambda d: d.update(kind="coldchain.compliance-report"), "not a delivery certificate"),
         (lambda d: d.update(version=2), "version 2"),
+        (lambda d: d.update(version=5), "version 5"),
+        (lambda d: d.update(version=True), "version True"),
     ],
 )
 def test_a_changed_certificate_is_refused_with_the_reason(change, reason) -> None:  # type: ignore[no-untyped-def]
@@ -59,6 +61,12 @@ def test_a_changed_certificate_is_refused_with_the_reason(change, reason) -> Non
     change(document)
     with pytest.raises(NotVerified, match=reason):
         final_certificate(document, KEYS)
+
+
+def test_a_certificate_of_the_first_signed_version_is_accepted_too() -> None:
+    """Version 3, signed before certificates listed the probe's checks (version 4)."""
+    older = sign(certificate("LS-3") | {"version": 3}, HUB)
+    assert final_certificate(older, KEYS).delivery == "LS-3"
 
 
 def test_the_delivery_note_is_read_from_the_delivery_files_data() -> None:

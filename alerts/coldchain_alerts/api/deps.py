@@ -208,6 +208,10 @@ def acting_at(access: Access, site: str, what: str, roles: frozenset[Role] = ACT
 Me = Annotated[User, Depends(api_user)]
 Reader = Annotated[Access, Depends(api_access)]
 AuditReader = Annotated[Access, Depends(_requiring(AUDITING, "read the audit log"))]
+ChainChecker = Annotated[
+    Access,
+    Depends(_requiring(AUDITING, "verify the whole audit chain", everywhere=True)),
+]
 Actor = Annotated[Access, Depends(_requiring(ACTING, "acknowledge or close alerts"))]
 HubActor = Annotated[
     Access,

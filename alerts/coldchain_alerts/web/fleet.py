@@ -3,7 +3,10 @@
 Thin, like the API's routes (api/routes/fleet.py): the rules are
 coldchain_alerts.registry's. Everyone logged in reads; officers and admins change
 a limit (a reason is mandatory) and approve or refuse a pending change, not their
-own (docs/fleet.md).
+own (docs/fleet.md). A user of some sites sees their sites only, with their assets,
+gateways and sensors, and the changes that touch only their sites; they change a
+limit where they act and decide a request that touches only sites where they act. As
+in the API, another site's asset or request is answered as one that does not exist.
 """
 
 from __future__ import annotations
@@ -20,10 +23,11 @@ from sqlalchemy.orm import Session
 from coldchain.contract import MAX_REASON_CHARS
 from coldchain.fleet import Fleet
 from coldchain.languages import Language
+from coldchain.registry import only_sites
 from coldchain_alerts import registry
-from coldchain_alerts.access import access_of
+from coldchain_alerts.access import Access, access_of
 from coldchain_alerts.api.deps import NO_NUL, Id
-from coldchain_alerts.auth import ACTING, Role, csrf_ok
+from coldchain_alerts.auth import ACTING, csrf_ok
 from coldchain_alerts.bodies import LimitedRoute
 from coldchain_alerts.models import FleetRequest, User
 from coldchain_alerts.web import pages, words
@@ -122,13 +126,28 @@ WORDS: dict[str, dict[str, str]] = {
         "de": "Die Änderung wurde nicht angenommen:",
         "en": "The change was not accepted:",
     },
-    "fleet_every_site": {
-        "de": "Die Flottenseiten sind für Benutzer aller Standorte: Sie sähen hier andere "
-        "Standorte. Die Grenzwerte Ihrer Standorte ändern Sie über die API "
-        "(/api/v1/fleet/changes).",
-        "en": "The fleet pages are for users of every site: they would show you other "
-        "sites. Change your sites' limits through the API (/api/v1/fleet/changes).",
+    "fleet_not_here": {
+        "de": "An Ihren Standorten gibt es kein Objekt {asset}.",
+        "en": "There is no asset {asset} at your sites.",
     },
+    "request_not_here": {
+        "de": "An Ihren Standorten gibt es keinen Änderungsantrag {request}.",
+        "en": "There is no change request {request} at your sites.",
+    },
+    "fleet_role_at": {
+        "de": "Ihre Rolle an {site} ({role}) kann die Flotte dort nur lesen.",
+        "en": "Your role at {site} ({role}) can only read the fleet there.",
+    },
+    "gateways": {"de": "Gateways", "en": "Gateways"},
+    "gateway_id": {"de": "Gateway", "en": "Gateway"},
+    "mobile": {"de": "Fahrzeug {plate}", "en": "Vehicle {plate}"},
+    "stationary": {"de": "ortsfest", "en": "stationary"},
+    "sensor_id": {"de": "Sensor", "en": "Sensor"},
+    "sensor_kind": {"de": "Art", "en": "Kind"},
+    "kind_temperature": {"de": "Temperatur", "en": "temperature"},
+    "kind_door": {"de": "Türkontakt", "en": "door contact"},
+    "interval": {"de": "Messabstand (s)", "en": "Interval (s)"},
+    "no_gateways": {"de": "Keine Gateways.", "en": "No gateways."},
     "fleet_read_only": {
         "de": "Ihre Rolle kann die Flotte nur lesen.",
         "en": "Your role can only read the fleet.",
@@ -166,8 +185,6 @@ class Refused(Exception):
 def fleet_page(request: Request, done: str = "") -> Response:
     with request.app.state.service.sessions() as session:
         user = pages._user(request, session)
-        if not access_of(session, user).everywhere:
-            return _not_every_site(request, user)
         return _fleet(request, session, user, done=done)
 
 
@@ -175,10 +192,9 @@ def fleet_page(request: Request, done: str = "") -> Response:
 def history_page(request: Request) -> Response:
     with request.app.state.service.sessions() as session:
         user = pages._user(request, session)
-        if not access_of(session, user).everywhere:
-            return _not_every_site(request, user)
-        found = registry.requests(session, limit=HISTORY)
-        return _render(request, "fleet_history.html", user, requests=[_request(r) for r in found])
+        found = _seen_requests(session, access_of(session, user), registry.requests(session))
+        shown = [_request(r) for r in found[:HISTORY]]
+        return _render(request, "fleet_history.html", user, requests=shown)
 
 
 @router.post("/fleet/change", response_class=HTMLResponse)
@@ -193,10 +209,12 @@ def change(
     def step(session: Session, user: User, language: Language) -> str:
         if field not in FIELDS:
             raise Refused(word("unknown_limit", language))
+        path = f"assets/{asset}/limits/{field}"
+        site = registry.site_of_path(session, path)
+        _may_act(session, user, {site} if site else set(), "fleet_not_here", language, asset=asset)
         if not reason.strip():
             raise Refused(word("reason_missing", language))
         number = _number(value, language)
-        path = f"assets/{asset}/limits/{field}"
         outcome = registry.change_value(session, user.username, path, number, reason)
         return "changed" if outcome.version is not None else "pending"
 
@@ -208,6 +226,7 @@ def approve(
     request: Request, request_id: Id, csrf: Annotated[str, Form(max_length=200)] = ""
 ) -> Response:
     def step(session: Session, user: User, language: Language) -> str:
+        _may_decide(session, user, request_id, language)
         registry.approve(session, user.username, request_id)
         return "approved"
 
@@ -222,6 +241,7 @@ def refuse(
     csrf: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
     def step(session: Session, user: User, language: Language) -> str:
+        _may_decide(session, user, request_id, language)
         registry.refuse(session, user.username, request_id, reason)
         return "refused"
 
@@ -234,15 +254,16 @@ def _act(request: Request, csrf: str, step: Callable[[Session, User, Language], 
     with service.writes() as session:
         user = pages._user(request, session)
         language = pages._language(request, user)
-        if not access_of(session, user).everywhere:
-            return _not_every_site(request, user)
         if not csrf_ok(request.session.get("csrf"), csrf):
             return _fleet(request, session, user, error=word("form_expired", language), status=400)
-        if Role(user.role) not in ACTING:
+        if not access_of(session, user).roles() & ACTING:
             error = word("fleet_read_only", language)
             return _fleet(request, session, user, error=error, status=403)
         try:
             done = step(session, user, language)
+        except NotHere as exc:
+            session.rollback()
+            return pages.refused(request, 404, [exc.text])
         except Refused as exc:
             session.rollback()
             return _fleet(request, session, user, error=exc.text, status=exc.status)
@@ -256,10 +277,46 @@ def _act(request: Request, csrf: str, step: Callable[[Session, User, Language], 
     return RedirectResponse(f"/fleet?done={done}", status_code=303)
 
 
-def _not_every_site(request: Request, user: User) -> Response:
-    """The fleet pages show and change every site's fleet: a user of some sites gets 403."""
-    language = pages._language(request, user)
-    return pages.refused(request, 403, [word("fleet_every_site", language)])
+class NotHere(Refused):
+    """An asset or request at a site the user does not see: as if there were none (404)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text, 404)
+
+
+def _may_act(
+    session: Session, user: User, sites: set[str], missing: str, language: Language, **names: Any
+) -> None:
+    """Refuse a change at `sites` (none: nothing there) unless the user acts at each: a
+    site they do not see as if the object did not exist (404), their role there 403. A
+    user of every site with an acting role acts everywhere (checked before)."""
+    access = access_of(session, user)
+    if access.everywhere:
+        return
+    if not sites or not all(access.sees(site) for site in sites):
+        raise NotHere(word(missing, language).format(**names))
+    for site in sorted(sites):
+        if not access.acts_at(site):
+            text = word("fleet_role_at", language).format(site=site, role=access.role_at(site))
+            raise Refused(text, 403)
+
+
+def _may_decide(session: Session, user: User, request_id: int, language: Language) -> None:
+    try:
+        sites = registry.sites_of_request(session, request_id)
+    except registry.NotFound:
+        sites = set()
+    _may_act(session, user, sites, "request_not_here", language, request=request_id)
+
+
+def _seen_requests(
+    session: Session, access: Access, rows: list[FleetRequest]
+) -> list[FleetRequest]:
+    """The requests a user sees: for a user of some sites, those touching only theirs."""
+    sites = access.visible()
+    if sites is None:
+        return rows
+    return [row for row in rows if registry.sites_of_request(session, row.id) <= sites]
 
 
 def _number(value: str, language: Language) -> float | None:
@@ -283,9 +340,11 @@ def _fleet(
     error: str | None = None,
     status: int = 200,
 ) -> Response:
+    access = access_of(session, user)
     row = registry.newest(session)
-    fleet = Fleet.from_data(registry.data_of(row)) if row is not None else None
-    pending = [_request(r) for r in registry.requests(session, registry.PENDING)]
+    fleet = _seen_fleet(registry.data_of(row), access) if row is not None else None
+    seen = _seen_requests(session, access, registry.requests(session, registry.PENDING))
+    pending = [_request(r, _decides(session, access, r)) for r in seen]
     return _render(
         request,
         "fleet.html",
@@ -295,18 +354,30 @@ def _fleet(
         fleet=fleet,
         fields=FIELDS,
         pending=pending,
-        acts=Role(user.role) in ACTING,
+        changing=[site for site in fleet.sites if access.acts_at(site.id)] if fleet else [],
         done=f"fleet_done_{done}" if done in DONE else None,
         error=error,
         path="/fleet",
     )
 
 
-def _request(row: FleetRequest) -> dict[str, Any]:
+def _seen_fleet(data: dict[str, Any], access: Access) -> Fleet:
+    """The fleet's sites the user sees."""
+    sites = access.visible()
+    return Fleet.from_data(data if sites is None else only_sites(data, sites))
+
+
+def _decides(session: Session, access: Access, row: FleetRequest) -> bool:
+    """Whether the user acts at every site the request touches."""
+    return all(access.acts_at(site) for site in registry.sites_of_request(session, row.id))
+
+
+def _request(row: FleetRequest, decides: bool = False) -> dict[str, Any]:
     return {
         "row": row,
         "loosens": registry.loosens_of(row),
         "changes": [(c.path, json.loads(c.old), json.loads(c.new)) for c in row.changes],
+        "decides": decides,
     }
 
 

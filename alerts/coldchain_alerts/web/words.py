@@ -32,6 +32,8 @@ WORDS: dict[str, dict[str, str]] = {
     },
     "inbox": {"de": "Alarme", "en": "Alerts"},
     "fleet": {"de": "Flotte", "en": "Fleet"},
+    "calibration": {"de": "Kalibrierung", "en": "Calibration"},
+    "audit": {"de": "Prüfprotokoll", "en": "Audit log"},
     "show_open": {"de": "Offen", "en": "Open"},
     "show_all": {"de": "Alle", "en": "All"},
     "standing_unacknowledged": {"de": "Unbestätigt", "en": "Unacknowledged"},

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from coldchain_alerts import audit
-from coldchain_alerts.api.deps import ERRORS, AuditReader, SessionDep, TokenRoute
+from coldchain_alerts.api.deps import ERRORS, AuditReader, ChainChecker, SessionDep, TokenRoute
 from coldchain_alerts.models import AuditEntry
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"], responses=ERRORS, route_class=TokenRoute)
@@ -58,9 +58,9 @@ def entries(
     after_seq: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> list[AuditEntry]:
-    """Entries after `after_seq`; a user of some sites gets only those about alerts of
-    their sites."""
-    query = audit.of_sites(select(AuditEntry).where(AuditEntry.seq > after_seq), user.visible())
+    """Entries after `after_seq`; a user of some sites gets only those about their sites
+    (their alerts, fleet changes, gateways, policies and calibration checks)."""
+    query = audit.of_sites(select(AuditEntry).where(AuditEntry.seq > after_seq), user.audited())
     return list(session.scalars(query.order_by(AuditEntry.seq).limit(limit)))
 
 
@@ -71,9 +71,9 @@ def entries(
 )
 def export(request: Request, user: AuditReader) -> StreamingResponse:
     """Every entry, as CSV with the hashes, for checking outside the service; a user of
-    some sites gets only those about alerts of their sites."""
+    some sites gets only those about their sites, each with its hashes."""
     sessions = request.app.state.sessions
-    sites = user.visible()
+    sites = user.audited()
 
     def rows() -> Iterator[str]:
         buffer = io.StringIO()
@@ -107,9 +107,9 @@ def export(request: Request, user: AuditReader) -> StreamingResponse:
 
 
 @router.get("/verify", response_model=VerdictOut)
-def verify(request: Request, user: AuditReader) -> VerdictOut:
+def verify(request: Request, user: ChainChecker) -> VerdictOut:
     """Check the chain and its head now, and against the copy in InfluxDB when the
     service has one: `ok` is false when the copy (or the database) cannot be read. The
-    verdict is the whole log's, for users of some sites too: it shows no entry's content."""
+    chain links every entry, so only users of every site check it (403 for others)."""
     checked = request.app.state.service.verify_audit()
     return VerdictOut(**vars(checked.verdict), compared_with_influxdb=checked.compared)

@@ -55,8 +55,7 @@ def _out(policy: EscalationPolicy) -> PolicyOut:
 
 @router.get("", response_model=list[PolicyOut])
 def list_policies(session: SessionDep, user: Reader) -> list[PolicyOut]:
-    rows = session.scalars(select(EscalationPolicy).order_by(EscalationPolicy.site))
-    return [_out(row) for row in rows if user.sees(row.site)]
+    return [_out(row) for row in policies.all_policies(session) if user.sees(row.site)]
 
 
 @router.get("/{site}", response_model=PolicyOut, responses={404: {"model": Problem}})
