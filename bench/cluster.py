@@ -76,7 +76,7 @@ async def _fresh(cluster: NatsCluster) -> None:
     for bucket in (nats_io.LEASES_BUCKET, nats_io.WORKERS_BUCKET, nats_io.CHECKPOINTS_BUCKET):
         with contextlib.suppress(NotFoundError):
             await js.delete_key_value(bucket)
-    await nats_io.ensure_streams(js, _settings(cluster), lease_ttl_s=6.0)
+    await nats_io.ensure_streams(js, _settings(cluster))
     await nc.close()
 
 

@@ -12,8 +12,8 @@ JetStream drops a copy published again within its duplicate window.
 A service's settings class inherits `NatsSettings` and sets its own prefix
 (COLDCHAIN_INGEST_NATS_SERVERS, ...); `connect` connects to the first server of
 the list that answers and fails over to the others; `ensure_streams` creates
-the streams and key-value buckets both services use, and may run in every
-instance at every start.
+the streams both services use and `ensure_buckets` ingest's key-value buckets;
+both may run in every instance at every start.
 """
 
 from __future__ import annotations
@@ -156,9 +156,9 @@ async def connect(settings: NatsSettings, name: str) -> Client:
     return await nats.connect(**options)  # type: ignore[arg-type]
 
 
-async def ensure_streams(js: JetStreamContext, settings: NatsSettings, lease_ttl_s: float) -> None:
-    """Create streams TELEMETRY and ALERTS and the ingest buckets, or bring an existing
-    one's configuration up to date; safe in every instance at every start."""
+async def ensure_streams(js: JetStreamContext, settings: NatsSettings) -> None:
+    """Create streams TELEMETRY and ALERTS, or bring an existing one's configuration up to
+    date; safe in every instance of ingest and alerts at every start."""
     replicas = settings.nats_stream_replicas
     await _stream(
         js,
@@ -185,12 +185,18 @@ async def ensure_streams(js: JetStreamContext, settings: NatsSettings, lease_ttl
             discard=DiscardPolicy.OLD,
         ),
     )
+
+
+async def ensure_buckets(js: JetStreamContext, settings: NatsSettings, lease_ttl_s: float) -> None:
+    """Create the ingest workers' key-value buckets: leases and presence living
+    `lease_ttl_s` without renewal, checkpoints for good. Ingest's alone: a bucket keeps
+    the TTL it was made with, and the workers renew by theirs."""
     for bucket, ttl in (
         (LEASES_BUCKET, lease_ttl_s),
         (WORKERS_BUCKET, lease_ttl_s),
         (CHECKPOINTS_BUCKET, None),
     ):
-        await _bucket(js, bucket, replicas, ttl)
+        await _bucket(js, bucket, settings.nats_stream_replicas, ttl)
 
 
 async def _stream(js: JetStreamContext, config: StreamConfig) -> None:

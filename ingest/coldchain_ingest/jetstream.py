@@ -361,7 +361,7 @@ class PartitionSource:
         """Alert events into stream ALERTS (waiting for its confirmation), everything else
         (durable marks, invalid notices) as plain messages; `retain` has no meaning here."""
         subject = nats_io.subject_of(topic)
-        if topics.ALERTS_FILTER.removesuffix("#") in topic:
+        if topic.startswith(topics.ALERTS_FILTER.removesuffix("#")):
             event_id = json.loads(payload)["id"]
             self._bridge.call(
                 lambda: self._js.publish(

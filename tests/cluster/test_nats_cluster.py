@@ -19,8 +19,9 @@ async def _telemetry_info(cluster: NatsCluster) -> StreamInfo:
     nc = await nats_io.connect(settings(cluster), "test")
     try:
         js = nc.jetstream()
-        await nats_io.ensure_streams(js, settings(cluster), lease_ttl_s=5)
-        await nats_io.ensure_streams(js, settings(cluster), lease_ttl_s=5)  # idempotent
+        for _ in range(2):  # idempotent
+            await nats_io.ensure_streams(js, settings(cluster))
+            await nats_io.ensure_buckets(js, settings(cluster), lease_ttl_s=5)
         return await js.stream_info(nats_io.TELEMETRY_STREAM)
     finally:
         await nc.close()
