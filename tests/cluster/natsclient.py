@@ -143,3 +143,30 @@ async def _owner(cluster: NatsCluster, partition: int) -> str | None:
         return entry.value.decode() if entry.value else None
     finally:
         await nc.close()
+
+
+def collect(cluster: NatsCluster, subject: str, publish: list[tuple[str, bytes]]) -> list[Msg]:
+    """Subscribe to `subject` as ingest, publish `publish` (subject, payload) as ingest, and
+    return what arrived on `subject` within five seconds."""
+    return asyncio.run(_collect(cluster, subject, publish))
+
+
+async def _collect(
+    cluster: NatsCluster, subject: str, publish: list[tuple[str, bytes]]
+) -> list[Msg]:
+    nc = await nats_io.connect(settings(cluster), "test")
+    try:
+        subscription = await nc.subscribe(subject)
+        for target, payload in publish:
+            await nc.publish(target, payload)
+        await nc.flush()
+        found = []
+        deadline = asyncio.get_running_loop().time() + 5
+        while (left := deadline - asyncio.get_running_loop().time()) > 0:
+            try:
+                found.append(await subscription.next_msg(timeout=left))
+            except nats.errors.TimeoutError:
+                break
+        return found
+    finally:
+        await nc.close()
