@@ -71,6 +71,14 @@ class AlertsSettings(MqttSettings, InfluxSettings):
         description="A new alert waits this long before the first message, so that a flood "
         "of alerts at one site goes out as one message per level.",
     )
+    leader_lease_s: float = Field(
+        default=10.0,
+        ge=2,
+        le=300,
+        description="With several instances on one PostgreSQL database, only the leader "
+        "escalates and runs the scheduled jobs: a leader that stops answering for this "
+        "long is replaced (after a crash at once).",
+    )
     audit_verify_interval_s: float = Field(
         default=3600.0, gt=0, description="How often the audit-log chain is verified."
     )
