@@ -56,9 +56,10 @@ from coldchain_alerts import (
     registry,
 )
 from coldchain_alerts.api.routes.metrics import AlertsMetrics
-from coldchain_alerts.consumer import AlertConsumer, Refused
+from coldchain_alerts.consumer import AlertConsumer, Consumer, Refused
 from coldchain_alerts.db import make_engine, make_sessionmaker, migrate
 from coldchain_alerts.influx import Influx, InfluxError, InfluxUnavailable
+from coldchain_alerts.jetstream import JetStreamConsumer
 from coldchain_alerts.models import RefusedEvent
 from coldchain_alerts.notify import Notifier
 from coldchain_alerts.notify.notice import Delivery
@@ -126,7 +127,8 @@ class AlertsService:
         #: Guards the scheduler's start, pause and resume against the service's stop.
         self._leading_lock = threading.Lock()
         self._stopped = False
-        self.consumer = AlertConsumer(
+        transport = JetStreamConsumer if settings.transport == "nats" else AlertConsumer
+        self.consumer: Consumer = transport(
             settings, self.handle_events, self.refuse_event, self._fleet_resubscribed
         )
         #: The highest fleet version published since the consumer last subscribed.

@@ -12,11 +12,18 @@ from pydantic_settings import NoDecode, SettingsConfigDict
 from coldchain_alerts.notify.sms import SmsTemplate
 from coldchain_io.influx import InfluxSettings
 from coldchain_io.mqtt import MqttSettings
+from coldchain_io.nats import NatsSettings
 
 
-class AlertsSettings(MqttSettings, InfluxSettings):
+class AlertsSettings(MqttSettings, InfluxSettings, NatsSettings):
     model_config = SettingsConfigDict(env_prefix="COLDCHAIN_ALERTS_", extra="forbid")
 
+    transport: Literal["mqtt", "nats"] = Field(
+        default="mqtt",
+        description="mqtt: alert events from the MQTT broker (the MQTT settings). nats: "
+        "from stream ALERTS of the NATS cluster (the NATS settings), one durable consumer "
+        "shared by all instances.",
+    )
     database_url: str = Field(
         default="sqlite:///var/alerts/alerts.sqlite3",
         description="SQLAlchemy URL; postgresql+psycopg://user:pass@host/db in production.",
