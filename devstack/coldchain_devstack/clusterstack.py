@@ -23,13 +23,14 @@ class ClusterStack:
         influxdb: InfluxDB,
         database: str,
         lease_ttl_s: float = 6.0,
+        fleet: Path | None = None,
     ) -> None:
         self.directory = directory
         self.cluster = cluster
         self.influxdb = influxdb
         self.database = database
         self.lease_ttl_s = lease_ttl_s
-        self.fleet = test_fleet(directory / "fleet.yaml")
+        self.fleet = fleet or test_fleet(directory / "fleet.yaml")
         self.workers: dict[str, Process] = {}
         self.alerts_ports: dict[str, int] = {}
         self.processes: list[Process] = []

@@ -283,6 +283,12 @@ class PartitionSource:
         subscription = await self._js.pull_subscribe_bind(self._consumer, nats_io.TELEMETRY_STREAM)
         self._pulling = asyncio.create_task(self._pull(subscription))
 
+    @property
+    def pulling(self) -> bool:
+        """Whether messages are still being pulled (the pull ends only on an error no retry
+        helps: the worker then gives the partition back and takes it anew)."""
+        return self._pulling is not None and not self._pulling.done()
+
     def stop(self) -> None:
         """Stop pulling (on the worker's loop)."""
         if self._pulling is not None:
@@ -294,8 +300,9 @@ class PartitionSource:
             try:
                 messages = await subscription.fetch(batch, timeout=PULL_WAIT_S)
             except nats.errors.TimeoutError:
-                continue
-            except nats.errors.Error as exc:
+                continue  # nothing new
+            except (nats.errors.Error, TimeoutError) as exc:
+                # A node gone or busy: the consumer lives on the others (R3).
                 log.warning("partition %d: pulling failed (%r); again", self.partition, exc)
                 await asyncio.sleep(0.5)
                 continue

@@ -155,10 +155,10 @@ class Worker:
 
     async def _balance(self, leases: KeyValue, workers: KeyValue, checkpoints: KeyValue) -> None:
         for partition, owned in list(self._owned.items()):  # the leases first: they expire
-            if owned.thread.is_alive():
+            if owned.thread.is_alive() and owned.source.pulling:
                 await self._renew(partition, owned, leases)
             else:
-                log.warning("partition %d: its pipeline ended; giving it back", partition)
+                log.warning("partition %d: its pipeline or pull ended; giving it back", partition)
                 await self._give_back(partition, leases)
         await workers.put(self._me, b"alive")
         try:
