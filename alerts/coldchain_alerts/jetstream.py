@@ -106,8 +106,8 @@ class JetStreamConsumer:
             try:
                 self._client = await nats_io.connect(self._settings, "coldchain-alerts")
                 await self._pull(self._client)
-            except nats.errors.Error as exc:
-                log.warning("alert events from JetStream: %s; again in %.0f s", exc, RETRY_S)
+            except (nats.errors.Error, OSError, TimeoutError) as exc:
+                log.warning("alert events from JetStream: %r; again in %.0f s", exc, RETRY_S)
                 await asyncio.sleep(RETRY_S)
             finally:
                 self._pulling.clear()
@@ -135,7 +135,7 @@ class JetStreamConsumer:
         while not self._stopping.is_set():
             try:
                 batch = await subscription.fetch(MAX_BATCH, timeout=PULL_S)
-            except nats.errors.TimeoutError:
+            except TimeoutError:  # no event within PULL_S (nats-py raises asyncio's too)
                 continue
             if not await self._take(batch):
                 return
