@@ -1,7 +1,7 @@
 """Alert events from JetStream: two alerts services share one durable consumer on a real
 three-node cluster and one PostgreSQL database; one of them is killed with -9 while the
-events stream in. Every event is stored once: one alert per condition, none refused,
-none left unacknowledged in the stream.
+events stream in. Every event is stored once: one alert per condition, none left
+unacknowledged in the stream; the one message that is no event is kept as refused.
 """
 
 from __future__ import annotations
@@ -78,6 +78,14 @@ async def _publish(cluster: NatsCluster, events: list[AlertEvent], pace_s: float
         await nc.close()
 
 
+async def _publish_raw(cluster: NatsCluster, payload: bytes) -> None:
+    nc = await nats_io.connect(nats_settings(cluster), "test-intruder")
+    try:
+        await nc.jetstream().publish(nats_io.subject_of(topics.alerts(SITE)), payload)
+    finally:
+        await nc.close()
+
+
 async def _unacknowledged(cluster: NatsCluster) -> int:
     nc = await nats_io.connect(nats_settings(cluster), "test-check")
     try:
@@ -121,8 +129,10 @@ def test_events_are_stored_once_across_two_instances_while_one_is_killed(
     # JetStream) and, after its duplicate window, new copies that reach the database.
     again = [event.model_copy(update={"id": f"again-{event.id}"}) for event in events[:10]]
     asyncio.run(_publish(nats_cluster, events[:10] + again))
+    # Something that is no alert event: kept as refused, acknowledged, blocking nothing.
+    asyncio.run(_publish_raw(nats_cluster, b'{"v": 1, "key": "half an event"}'))
     a.start()
 
     wait_until(lambda: _counts(database)[1] >= EVENTS, 60, "every event stored")
     wait_until(lambda: asyncio.run(_unacknowledged(nats_cluster)) == 0, 60, "every event acked")
-    assert _counts(database) == (EVENTS, EVENTS, 0)
+    assert _counts(database) == (EVENTS, EVENTS, 1)
