@@ -16,13 +16,18 @@ METRICS_PORT ?= 9108
 MAIL_PORT ?= 1025
 export MQTT_PORT INFLUX_PORT ALERTS_PORT METRICS_PORT MAIL_PORT
 
-.PHONY: demo test test-unit test-integration test-e2e test-faults test-cluster bench-smoke lint lock schemas \
+.PHONY: demo cluster-demo test test-unit test-integration test-e2e test-faults test-cluster bench-smoke lint lock schemas \
 	dashboards screenshots examples system-deps clean-demo bench
 
 demo: system-deps $(VENV)/.installed
 	$(BIN)/coldchain-demo configure
 	$(BIN)/coldchain-demo banner
 	$(BIN)/honcho --procfile Procfile --env /dev/null start
+
+# The same hub on the cluster of compose.cluster.yaml: three NATS nodes, two ingest
+# workers, two alerts services (ALERTS_PORT and the next) on PostgreSQL; fresh each time.
+cluster-demo: system-deps $(VENV)/.installed
+	$(BIN)/coldchain-demo cluster
 
 # The test layers of STYLE.md, in turn; each runs alone too (`make test-unit`) and says
 # how long it took. Above the unit layer, two workers take one test file each at a

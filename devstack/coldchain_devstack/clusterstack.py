@@ -1,11 +1,13 @@
-"""Our services on the NATS cluster: ingest workers and simulated gateways, for the
-cluster's tests and benchmarks (docs/scaling.md)."""
+"""Our services on the NATS cluster: ingest workers, alerts instances and simulated
+gateways, for the cluster's tests and benchmarks (docs/scaling.md)."""
 
 from __future__ import annotations
 
 import json
 from datetime import datetime
 from pathlib import Path
+
+import httpx
 
 from coldchain_devstack.servers import InfluxDB, NatsCluster, Process, free_port, service
 from coldchain_devstack.stack import SCENARIO, SITE, TEST_INTERVAL_S, gateway_settings, test_fleet
@@ -30,6 +32,7 @@ class ClusterStack:
         self.lease_ttl_s = lease_ttl_s
         self.fleet = fleet or test_fleet(directory / "fleet.yaml")
         self.workers: dict[str, Process] = {}
+        self.alerts_ports: dict[str, int] = {}
         self.processes: list[Process] = []
 
     def worker(self, name: str, **settings: str) -> Process:
@@ -57,6 +60,42 @@ class ClusterStack:
         self.workers[name] = process
         self.processes.append(process)
         return process
+
+    def alerts(self, name: str, database_url: str, **settings: str) -> Process:
+        """An alerts instance on the cluster, its port in `alerts_ports[name]`; the
+        instances share the database at `database_url` (PostgreSQL for several)."""
+        port = free_port()
+        self.alerts_ports[name] = port
+        process = service(
+            name,
+            "coldchain-alerts",
+            self.directory,
+            {
+                "COLDCHAIN_ALERTS_TRANSPORT": "nats",
+                "COLDCHAIN_ALERTS_NATS_SERVERS": json.dumps(self.cluster.servers),
+                "COLDCHAIN_ALERTS_NATS_USER": "alerts",
+                "COLDCHAIN_ALERTS_NATS_PASSWORD": self.cluster.password("alerts"),
+                "COLDCHAIN_ALERTS_PORT": str(port),
+                "COLDCHAIN_ALERTS_PUBLIC_URL": f"http://127.0.0.1:{port}",
+                "COLDCHAIN_ALERTS_DATABASE_URL": database_url,
+                "COLDCHAIN_ALERTS_INFLUX_URL": self.influxdb.url,
+                "COLDCHAIN_ALERTS_INFLUX_DB": self.database,
+                "COLDCHAIN_ALERTS_FLEET": str(self.fleet),
+            }
+            | settings,
+        )
+        self.processes.append(process)
+        return process
+
+    def alerts_health(self, name: str) -> dict[str, object] | None:
+        """The instance's /healthz answer while it is 200, else None."""
+        try:
+            url = f"http://127.0.0.1:{self.alerts_ports[name]}/healthz"
+            response = httpx.get(url, timeout=1)
+        except httpx.HTTPError:
+            return None
+        health: dict[str, object] = response.json()
+        return health if response.status_code == 200 else None
 
     def gateway(
         self,

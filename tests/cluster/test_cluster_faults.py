@@ -1,10 +1,14 @@
 """The cluster under `kill -9`: the ingest worker that owns the partition where an
-excursion is in progress, then one NATS node, while six simulated gateways publish.
+excursion is in progress and, at the same moment, the leading one of two alerts
+services, then one NATS node, while six simulated gateways publish.
 
 Verdict as in tests/faults: every reading the gateways recorded is stored once
 (tests/verdict.py), and van 2's excursion (its chilled compressor fails) gives
 exactly the alert events the rule engine gives on the same readings without any
-fault: one alert, raised and escalated at the right reading times, no copy.
+fault: one alert, raised and escalated at the right reading times, no copy. The
+alerts services store it as one alert, and the officers get each of its messages
+once: one e-mail per message the journal records, none repeated within one round
+of escalation.
 """
 
 from __future__ import annotations
@@ -12,17 +16,22 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import yaml
+from sqlalchemy import select
 
 from coldchain.contract import AlertEvent, AlertState
 from coldchain.engine import EngineState, RuleEngine
 from coldchain.fleet import Fleet
+from coldchain_alerts.db import make_engine, make_sessionmaker
+from coldchain_alerts.models import Alert, AuditEntry, RefusedEvent
 from coldchain_devstack.clusterstack import ClusterStack
-from coldchain_devstack.servers import wait_until
+from coldchain_devstack.servers import PostgreSQL, wait_until
 from coldchain_devstack.stack import SCENARIO, SITE
 from coldchain_io.nats import partition_of
 from coldchain_sim import Firmware, Scenario
+from tests.alertsapi import OFFICERS, officers_on_call
 from tests.cluster.conftest import DEMO_GATEWAYS, PARTITIONS
 from tests.cluster.natsclient import alert_events, partition_owner
+from tests.fakes import SmtpSink
 from tests.verdict import verdict
 
 SENSORS = [
@@ -85,10 +94,92 @@ def _last_reading(stack: ClusterStack, sensor: str) -> datetime | None:
     return datetime.fromtimestamp(series[0]["values"][0][0] / 1e9, UTC) if series else None
 
 
+def _alerts_of_the_excursion(database: str) -> list[list[str]]:
+    """Each alert of van 2's chilled probe in the alerts database: its journal's actions."""
+    engine = make_engine(database)
+    try:
+        with make_sessionmaker(engine)() as session:
+            ids = session.scalars(
+                select(Alert.id).where(Alert.condition.like(f"temperature_%/{EXCURSION}"))
+            ).all()
+            return [
+                list(
+                    session.scalars(
+                        select(AuditEntry.action)
+                        .where(AuditEntry.alert_id == alert_id)
+                        .order_by(AuditEntry.seq)
+                    )
+                )
+                for alert_id in ids
+            ]
+    finally:
+        engine.dispose()
+
+
+def _refused(database: str) -> int:
+    engine = make_engine(database)
+    try:
+        with make_sessionmaker(engine)() as session:
+            return len(session.scalars(select(RefusedEvent.id)).all())
+    finally:
+        engine.dispose()
+
+
+def _told_once_per_round(actions: list[str]) -> bool:
+    """No second message of level 1 without the alert getting worse (or reopening) first:
+    that is what one instance sends, and what two must not double."""
+    told = False
+    for action in actions:
+        if action in ("alert.severity_raised", "alert.reopened"):
+            told = False
+        elif action == "alert.notified":
+            if told:
+                return False
+            told = True
+    return True
+
+
+#: Van 2's chilled compartment as the e-mails name it, by the officer's language.
+VAN_2_CHILLED = {"en": "Van 2, chilled compartment", "de": "Transporter 2, Kühlfach"}
+
+
+def _mails_about_the_excursion(smtp: SmtpSink, officer: dict[str, str]) -> int:
+    """E-mails to the officer with a line about van 2's chilled compartment being too
+    warm (every temperature rule's words say "warm"; its `no_data` alerts do not)."""
+    name = VAN_2_CHILLED[officer["language"]]
+    return sum(
+        officer["email"] in mail.rcpt_tos
+        and any(name in line and "warm" in line for line in mail.message.get_content().split("\n"))
+        for mail in smtp.mails
+    )
+
+
+def _leading(stack: ClusterStack) -> str | None:
+    for name in stack.alerts_ports:
+        health = stack.alerts_health(name)
+        if health and health["leader"]:
+            return name
+    return None
+
+
 def test_kill_9_of_the_excursions_worker_and_of_a_node_loses_and_doubles_nothing(
-    cluster_stack: ClusterStack,
+    cluster_stack: ClusterStack, postgresql: PostgreSQL, smtp: SmtpSink
 ) -> None:
     stack = cluster_stack
+    database = postgresql.create_database()
+    officers_on_call(database, SITE)
+    mail = {
+        "COLDCHAIN_ALERTS_ESCALATION_WINDOW_S": "0",
+        "COLDCHAIN_ALERTS_LEADER_LEASE_S": "2",
+        "COLDCHAIN_ALERTS_SMTP_HOST": smtp.host,
+        "COLDCHAIN_ALERTS_SMTP_PORT": str(smtp.port),
+        "COLDCHAIN_ALERTS_SMTP_SECURITY": "none",
+        "COLDCHAIN_ALERTS_SMTP_FROM": "alerts@hub.example",
+    }
+    alerts = {name: stack.alerts(name, database, **mail) for name in ("alerts-a", "alerts-b")}
+    for name, process in alerts.items():
+        process.start()
+        wait_until(lambda name=name: stack.alerts_health(name), 30, f"{name} healthy")
     ticks = 150
     start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=4)
     expected = _expected(stack, start, ticks)
@@ -119,6 +210,8 @@ def test_kill_9_of_the_excursions_worker_and_of_a_node_loses_and_doubles_nothing
     partition = partition_of(SITE, "van-2", PARTITIONS)
     owner = wait_until(lambda: partition_owner(stack.cluster, partition), 30, "its owner")
     workers[owner].kill()
+    leader = wait_until(lambda: _leading(stack), 10, "an alerts instance to lead")
+    alerts[leader].kill()
     assert _last_reading(stack, EXCURSION) < raised_at  # type: ignore[operator]
     assert _published(stack) == []
 
@@ -127,9 +220,18 @@ def test_kill_9_of_the_excursions_worker_and_of_a_node_loses_and_doubles_nothing
     stored = _stored(stack)
     wait_until(lambda: _stored(stack) >= stored + 100, 90, "readings through the other nodes")
     stack.cluster.restart(0)
+    alerts[leader].start()
 
     for gateway in gateways:
         assert gateway.wait(timeout=150) == 0, gateway.output()[-3000:]
+    journals = wait_until(lambda: _alerts_of_the_excursion(database), 30, "the alert stored")
+    assert len(journals) == 1, journals
+    assert _told_once_per_round(journals[0]), journals[0]
+    notified = journals[0].count("alert.notified")
+    for officer in OFFICERS:
+        subjects = [(mail.rcpt_tos, mail.message["Subject"]) for mail in smtp.mails]
+        assert _mails_about_the_excursion(smtp, officer) == notified, (officer, subjects)
+    assert _refused(database) == 0
     assert verdict(stack.influxdb, stack.database, start, ticks, SENSORS) == {
         "stored once": ticks * len(SENSORS),
         "lost": 0,
