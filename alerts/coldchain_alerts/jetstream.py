@@ -117,7 +117,7 @@ class JetStreamConsumer:
 
     async def _pull(self, client: Client) -> None:
         js = client.jetstream()
-        await nats_io.ensure_streams(js, self._settings, nats_io.DEFAULT_LEASE_TTL_S)
+        await nats_io.ensure_streams(js, self._settings)
         subscription = await js.pull_subscribe(
             nats_io.ALERTS_SUBJECTS,
             durable=DURABLE,

@@ -66,7 +66,7 @@ async def _publish(cluster: NatsCluster, events: list[AlertEvent], pace_s: float
     nc = await nats_io.connect(nats_settings(cluster), "test-ingest")
     try:
         js = nc.jetstream()
-        await nats_io.ensure_streams(js, nats_settings(cluster), nats_io.DEFAULT_LEASE_TTL_S)
+        await nats_io.ensure_streams(js, nats_settings(cluster))
         for event in events:
             await js.publish(
                 nats_io.subject_of(topics.alerts(event.site)),
