@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 # The Debian packages `system-deps` installs when their commands are missing.
 APT_PACKAGES := mosquitto mosquitto-clients influxdb python3-venv poppler-utils postgresql \
-	chromium
+	chromium nats-server
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 MQTT_PORT ?= 1883
@@ -16,7 +16,7 @@ METRICS_PORT ?= 9108
 MAIL_PORT ?= 1025
 export MQTT_PORT INFLUX_PORT ALERTS_PORT METRICS_PORT MAIL_PORT
 
-.PHONY: demo test test-unit test-integration test-e2e test-faults bench-smoke lint lock schemas \
+.PHONY: demo cluster-demo test test-unit test-integration test-e2e test-faults test-cluster bench-smoke lint lock schemas \
 	dashboards screenshots examples system-deps clean-demo bench
 
 demo: system-deps $(VENV)/.installed
@@ -24,11 +24,16 @@ demo: system-deps $(VENV)/.installed
 	$(BIN)/coldchain-demo banner
 	$(BIN)/honcho --procfile Procfile --env /dev/null start
 
+# The same hub on the cluster of compose.cluster.yaml: three NATS nodes, two ingest
+# workers, two alerts services (ALERTS_PORT and the next) on PostgreSQL; fresh each time.
+cluster-demo: system-deps $(VENV)/.installed
+	$(BIN)/coldchain-demo cluster
+
 # The test layers of STYLE.md, in turn; each runs alone too (`make test-unit`) and says
 # how long it took. Above the unit layer, two workers take one test file each at a
 # time: most tests wait for real servers, so two run in about half the time on two
 # cores (CI's budget is 15 minutes).
-LAYERS := unit integration e2e faults
+LAYERS := unit integration e2e faults cluster
 test: system-deps $(VENV)/.installed lint $(addprefix test-,$(LAYERS))
 
 test-unit: $(VENV)/.installed
@@ -36,6 +41,11 @@ test-unit: $(VENV)/.installed
 
 test-integration test-e2e test-faults: test-%: system-deps $(VENV)/.installed
 	@start=$$(date +%s); $(BIN)/pytest --numprocesses 2 --dist loadfile tests/$*; 	status=$$?; echo "test-$*: $$(( $$(date +%s) - start )) s"; exit $$status
+
+# The NATS cluster (docs/scaling.md): three nodes and the workers take both cores, one
+# file at a time.
+test-cluster: system-deps $(VENV)/.installed
+	@start=$$(date +%s); $(BIN)/pytest tests/cluster; 	status=$$?; echo "test-cluster: $$(( $$(date +%s) - start )) s"; exit $$status
 
 # A small run of the benchmark suite: its machinery works and loses nothing.
 bench-smoke: system-deps $(VENV)/.installed
@@ -88,6 +98,7 @@ system-deps:
 	command -v pdftotext >/dev/null || missing="$$missing poppler-utils"; \
 	ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v nats-server >/dev/null || [ -x /usr/sbin/nats-server ] || missing="$$missing nats-server"; \
 	$(PYTHON) -c 'import ensurepip' 2>/dev/null || missing="$$missing python3-venv"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:$$missing (of $(APT_PACKAGES))"; \

@@ -1,4 +1,5 @@
-"""The MQTT connection every service makes: a paho MQTT 5 client, its settings, its callbacks.
+"""The MQTT connection every service makes: a paho MQTT 5 client (3.1.1 for a gateway on the
+NATS cluster), its settings, its callbacks.
 
 A service's settings class inherits `MqttSettings` and sets its own prefix
 (COLDCHAIN_INGEST_MQTT_HOST, ...). `client` makes the paho client with the
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import TypeVar, overload
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
@@ -54,6 +55,7 @@ def client(
     *,
     manual_ack: bool = False,
     reconnect_s: tuple[int, int] = (1, 120),
+    protocol: MQTTProtocolVersion = MQTTProtocolVersion.MQTTv5,
 ) -> mqtt.Client: ...
 
 
@@ -64,6 +66,7 @@ def client(
     *,
     manual_ack: bool = False,
     reconnect_s: tuple[int, int] = (1, 120),
+    protocol: MQTTProtocolVersion = MQTTProtocolVersion.MQTTv5,
     kind: type[ClientT],
 ) -> ClientT: ...
 
@@ -74,15 +77,17 @@ def client(
     *,
     manual_ack: bool = False,
     reconnect_s: tuple[int, int] = (1, 120),
+    protocol: MQTTProtocolVersion = MQTTProtocolVersion.MQTTv5,
     kind: type[mqtt.Client] = mqtt.Client,
 ) -> mqtt.Client:
-    """A paho MQTT 5 client (of `kind`, a subclass of paho's such as ingest's lean one) with
-    the credentials and TLS of `settings`, which waits from reconnect_s[0] to
-    reconnect_s[1] seconds, doubling, between reconnects (paho's own defaults: 1 to 120)."""
+    """A paho MQTT 5 client (of `kind`, a subclass of paho's such as ingest's lean one; of
+    `protocol` mqtt.MQTTv311 for a broker that speaks no MQTT 5) with the credentials and
+    TLS of `settings`, which waits from reconnect_s[0] to reconnect_s[1] seconds,
+    doubling, between reconnects (paho's own defaults: 1 to 120)."""
     made = kind(
         CallbackAPIVersion.VERSION2,
         client_id=client_id,
-        protocol=mqtt.MQTTv5,
+        protocol=protocol,
         manual_ack=manual_ack,
     )
     if settings.mqtt_username:
@@ -145,8 +150,8 @@ def on_connected(made: mqtt.Client, settings: MqttSettings, then: Callable[[bool
             return
         log.info(
             "connected to %s:%s (session %s)",
-            settings.mqtt_host,
-            settings.mqtt_port,
+            client.host,
+            client.port,
             "resumed" if flags.session_present else "new",
         )
         then(flags.session_present)

@@ -19,6 +19,7 @@ import logging
 import queue
 import threading
 from collections.abc import Callable, Sequence
+from typing import Protocol
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.properties import Properties
@@ -45,15 +46,112 @@ class Refused(Exception):
     """The event can never be stored (the database refuses it for what it is)."""
 
 
-class AlertConsumer:
-    """Hands the events waiting at once to `handle`, retrying while that fails for
-    passing reasons, and acknowledges them in the order they arrived.
+class Consumer(Protocol):
+    """Where alert events come from: MQTT (`AlertConsumer`) or JetStream (jetstream.py)."""
+
+    @property
+    def connected(self) -> bool: ...
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def publish_retained(self, topic: str, payload: bytes) -> bool: ...
+
+
+class EventStore:
+    """Hands events received together to `handle`, retrying while that fails for
+    passing reasons; what the transports (MQTT here, JetStream in jetstream.py) share.
 
     An event that is malformed, or that `handle` refuses for good (it raises
     `Refused`; the events of a refused batch are then tried one by one), goes to
-    `refuse(topic, payload, reason)` and is acknowledged: kept and counted
-    there, it no longer blocks the events behind it.
+    `refuse(topic, payload, reason)`: kept and counted there, it is acknowledged
+    and no longer blocks the events behind it.
     """
+
+    def __init__(
+        self,
+        handle: Callable[[Sequence[AlertEvent]], None],
+        refuse: Callable[[str, bytes, str], None],
+        stopping: threading.Event,
+    ) -> None:
+        self._handle = handle
+        self._refuse = refuse
+        self._stopping = stopping
+
+    def take(self, batch: Sequence[tuple[str, bytes]]) -> bool:
+        """Store or refuse every (topic, payload) of `batch`; False if asked to stop
+        before that (then acknowledge none of them)."""
+        reasons: list[str | None] = []
+        events: list[AlertEvent] = []
+        for _, payload in batch:
+            try:
+                events.append(AlertEvent.model_validate_json(payload))
+                reasons.append(None)
+            except ValidationError as exc:
+                reasons.append(f"not a valid alert event: {exc}")
+        stored = self._store(events) if events else []
+        if stored is None:
+            return False
+        refusals = iter(stored)
+        for (topic, payload), invalid in zip(batch, reasons, strict=True):
+            reason = next(refusals) if invalid is None else invalid
+            if reason is not None and not self._keep_refused(topic, payload, reason):
+                return False
+        return True
+
+    def _store(self, events: list[AlertEvent]) -> list[str | None] | None:
+        """Store `events` in one transaction, or one by one if that is refused: for each,
+        why it was refused or None; None instead if asked to stop first."""
+        pause = 0.2
+        while True:
+            try:
+                self._handle(events)
+                return [None] * len(events)
+            except Refused as exc:
+                if len(events) == 1:
+                    return [str(exc)]
+                return self._store_each(events)
+            except Exception:
+                # Not acknowledged yet: the broker still holds the events. Keep trying
+                # rather than lose them; the log says why we are stuck.
+                log.exception(
+                    "could not store alert event %s%s; retrying in %.1f s",
+                    events[0].key,
+                    f" and {len(events) - 1} more" if len(events) > 1 else "",
+                    pause,
+                )
+            if self._stopping.wait(pause):
+                return None
+            pause = min(pause * 2, 5.0)
+
+    def _store_each(self, events: list[AlertEvent]) -> list[str | None] | None:
+        reasons: list[str | None] = []
+        for event in events:
+            reason = self._store([event])
+            if reason is None:
+                return None
+            reasons += reason
+        return reasons
+
+    def _keep_refused(self, topic: str, payload: bytes, reason: str) -> bool:
+        """Keep a refused message with its reason; False if asked to stop first."""
+        log.error("refused alert event on %s: %s", topic, reason)
+        pause = 0.2
+        while True:
+            try:
+                self._refuse(topic, payload, reason)
+                return True
+            except Exception:
+                log.exception("could not keep the refused event; retrying in %.1f s", pause)
+            if self._stopping.wait(pause):
+                return False
+            pause = min(pause * 2, 5.0)
+
+
+class AlertConsumer:
+    """Stores the events waiting at once (`EventStore`), then acknowledges them in the
+    order they arrived and publishes their receipt."""
 
     def __init__(
         self,
@@ -63,10 +161,9 @@ class AlertConsumer:
         on_subscribed: Callable[[], None] = lambda: None,
     ) -> None:
         self._settings = settings
-        self._handle = handle
-        self._refuse = refuse
         self._on_subscribed_hook = on_subscribed
         self._stopping = threading.Event()
+        self._events = EventStore(handle, refuse, self._stopping)
         self._inbox: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
         self._worker = threading.Thread(target=self._work, name="alert-events", daemon=True)
         self._subscribed = threading.Event()
@@ -148,22 +245,8 @@ class AlertConsumer:
     def _take(self, batch: list[mqtt.MQTTMessage]) -> bool:
         """Store or refuse every message of `batch`, then acknowledge them in order;
         False if asked to stop before that."""
-        reasons: list[str | None] = []
-        events: list[AlertEvent] = []
-        for msg in batch:
-            try:
-                events.append(AlertEvent.model_validate_json(msg.payload))
-                reasons.append(None)
-            except ValidationError as exc:
-                reasons.append(f"not a valid alert event: {exc}")
-        stored = self._store(events) if events else []
-        if stored is None:
+        if not self._events.take([(msg.topic, bytes(msg.payload)) for msg in batch]):
             return False
-        refusals = iter(stored)
-        for msg, invalid in zip(batch, reasons, strict=True):
-            reason = next(refusals) if invalid is None else invalid
-            if reason is not None and not self._keep_refused(msg, reason):
-                return False
         ids = [event_id for msg in batch if (event_id := _event_id(msg.payload))]
         for start in range(0, len(ids), MAX_RECEIPT_IDS):
             receipt = AlertReceipt(ids=ids[start : start + MAX_RECEIPT_IDS])
@@ -171,54 +254,6 @@ class AlertConsumer:
         for msg in batch:
             self._client.ack(msg.mid, msg.qos)
         return True
-
-    def _store(self, events: list[AlertEvent]) -> list[str | None] | None:
-        """Store `events` in one transaction, or one by one if that is refused: for each,
-        why it was refused or None; None instead if asked to stop first."""
-        pause = 0.2
-        while True:
-            try:
-                self._handle(events)
-                return [None] * len(events)
-            except Refused as exc:
-                if len(events) == 1:
-                    return [str(exc)]
-                return self._store_each(events)
-            except Exception:
-                # Not acknowledged yet: the broker still holds the events. Keep trying
-                # rather than lose them; the log says why we are stuck.
-                log.exception(
-                    "could not store alert event %s%s; retrying in %.1f s",
-                    events[0].key,
-                    f" and {len(events) - 1} more" if len(events) > 1 else "",
-                    pause,
-                )
-            if self._stopping.wait(pause):
-                return None
-            pause = min(pause * 2, 5.0)
-
-    def _store_each(self, events: list[AlertEvent]) -> list[str | None] | None:
-        reasons: list[str | None] = []
-        for event in events:
-            reason = self._store([event])
-            if reason is None:
-                return None
-            reasons += reason
-        return reasons
-
-    def _keep_refused(self, msg: mqtt.MQTTMessage, reason: str) -> bool:
-        """Keep a refused message with its reason; False if asked to stop first."""
-        log.error("refused alert event on %s: %s", msg.topic, reason)
-        pause = 0.2
-        while True:
-            try:
-                self._refuse(msg.topic, bytes(msg.payload), reason)
-                return True
-            except Exception:
-                log.exception("could not keep the refused event; retrying in %.1f s", pause)
-            if self._stopping.wait(pause):
-                return False
-            pause = min(pause * 2, 5.0)
 
 
 _EVENT_ID: TypeAdapter[str] = TypeAdapter(EventId)

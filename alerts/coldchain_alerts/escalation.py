@@ -21,6 +21,12 @@ recorded and sends nothing twice.
 A run reads in one short transaction, sends without holding the database, then
 records in a second transaction. An alert acknowledged while its message was on
 the way keeps the record of the message but is not escalated further.
+
+Of several instances on one database only the leader escalates (leadership.py):
+elsewhere `wake`, `sweep` and runs do nothing, and a run checks again before it
+sends. A leader that dies between sending and recording leaves the alert untold
+in the database, so its successor sends that one message again: at least once,
+never lost.
 """
 
 from __future__ import annotations
@@ -100,6 +106,7 @@ class Escalator:
         asset_names: Mapping[str, Mapping[Language, str]],
         on_sent: Callable[[Delivery], None] = lambda delivery: None,
         site_names: Mapping[str, str] | None = None,
+        leading: Callable[[], bool] = lambda: True,
     ) -> None:
         self._sessions = sessions
         self._writes = writes
@@ -110,6 +117,8 @@ class Escalator:
         self._asset_names = asset_names
         self._site_names = site_names or {}
         self._on_sent = on_sent
+        #: Whether this instance may escalate now (it leads).
+        self._leading = leading
         #: Guards the persistent jobs and the immediate runs' bookkeeping below.
         self._lock = threading.Lock()
         self._site_locks: dict[str, threading.Lock] = {}
@@ -126,11 +135,11 @@ class Escalator:
         """Make sure the site's run happens no later than `at` (UTC).
 
         Due now: an immediate run on a worker thread. Later: the persistent job.
-        Once closed, nothing: what is due is in the database, and the sweep at
-        the next start wakes it.
+        Once closed, or while another instance leads, nothing: what is due is in
+        the database, and the leader's sweep wakes it.
         """
         with self._lock:
-            if self._closed:
+            if self._closed or not self._leading():
                 return
             if at <= datetime.now(UTC):
                 self._run_soon(site)
@@ -193,6 +202,8 @@ class Escalator:
 
     def sweep(self, now: datetime | None = None) -> None:
         """Wake every site whose open alerts need a message, at its due time."""
+        if not self._leading():
+            return
         now = now or datetime.now(UTC)
         with self._sessions() as session:
             sites = session.scalars(
@@ -246,7 +257,7 @@ class Escalator:
         else:
             log.error("escalation of site %s did not settle after 20 passes", site)
         with self._lock:
-            if self._closed:
+            if self._closed or not self._leading():
                 return sent
             # A wake() during the run may have set an earlier time; keep the earlier.
             job = self._scheduler.get_job(_job_id(site))
@@ -264,6 +275,9 @@ class Escalator:
         return sent
 
     def _send_due(self, site: str, now: datetime) -> _Pass:
+        if not self._leading():
+            log.warning("site %s not escalated here: this instance no longer leads", site)
+            return _Pass([], Plan({}, None), [], None)
         with self._sessions() as session:
             policy_row = _policy_row(session, site)
             if policy_row is None:

@@ -5,6 +5,13 @@ occurrence, lets the rules apply an event or a person's step, stores what they
 return, and journals their steps (an audit-log entry and an InfluxDB point each,
 `journal`). Applying the same event twice changes nothing, so redeliveries are
 harmless. Callers commit.
+
+Several alerts instances may store events at once, even the same event (each takes
+every event from the broker; a redelivery reaches another instance). On PostgreSQL
+their transactions therefore store events one after the other (`_one_at_a_time`):
+the second reads what the first committed and finds the event applied, instead of
+opening the same alert again and failing on the unique condition. SQLite's writing
+transactions take turns anyway (db.py).
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from coldchain import alerting, measurements
@@ -54,6 +61,7 @@ def apply_events(
     reading to the hygiene officer's phone.
     """
     now = now or datetime.now(UTC)
+    _one_at_a_time(session)
     occurrences = {
         occurrence.key: occurrence
         for occurrence in session.scalars(
@@ -87,6 +95,17 @@ def apply_events(
     for alert, step in batch.steps:
         journal(session, alert, step.action, audit.SYSTEM, now, step.detail, step.severity)
     return applied
+
+
+#: The transaction-level advisory lock of storing events ("coldchain-alerts events").
+EVENTS_LOCK = 0x636F6C64_65767473
+
+
+def _one_at_a_time(session: Session) -> None:
+    """Wait until no other transaction stores events; held until this one ends. Taken
+    before any other lock, so it never closes a circle of waits."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(EVENTS_LOCK)))
 
 
 @dataclass

@@ -18,6 +18,11 @@ its routes reach it through `app.state.service`. Background jobs:
   (calibration.py);
 - `backup-check`: with a backup root, at start and every `backup_check_interval_s`,
   raises or clears the maintenance alert of a missing backup (backups.py).
+
+Only the leader among the instances on one database runs them (leadership.py):
+its scheduler starts when it is elected, pauses when it is deposed, and each job
+checks at its start that this instance still leads. Every instance serves the
+pages and the API and stores alert events.
 """
 
 from __future__ import annotations
@@ -25,13 +30,14 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import STATE_RUNNING, STATE_STOPPED
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
 from coldchain import measurements, topics
@@ -45,14 +51,16 @@ from coldchain_alerts import (
     calibration,
     escalation,
     gateways,
+    leadership,
     lifecycle,
     outbox,
     registry,
 )
 from coldchain_alerts.api.routes.metrics import AlertsMetrics
-from coldchain_alerts.consumer import AlertConsumer, Refused
+from coldchain_alerts.consumer import AlertConsumer, Consumer, Refused
 from coldchain_alerts.db import make_engine, make_sessionmaker, migrate
 from coldchain_alerts.influx import Influx, InfluxError, InfluxUnavailable
+from coldchain_alerts.jetstream import JetStreamConsumer
 from coldchain_alerts.models import RefusedEvent
 from coldchain_alerts.notify import Notifier
 from coldchain_alerts.notify.notice import Delivery
@@ -69,6 +77,8 @@ OUTBOX_BATCH = 5000
 PARTNER_WEBHOOKS = "partner-webhooks"
 #: Most of a refused event's payload that is kept.
 MAX_KEPT_BYTES = 64 * 1024
+#: The jobs that look at once when this instance becomes the leader.
+_AT_ELECTION = ("sweep", "calibration-check", "backup-check")
 
 
 class AlertsService:
@@ -106,8 +116,20 @@ class AlertsService:
             self.asset_names,
             self._count_delivery,
             self.site_names,
+            lambda: self.leadership.leading,
         )
-        self.consumer = AlertConsumer(
+        self.leadership = leadership.for_database(
+            settings.database_url,
+            settings.leader_lease_s,
+            self._elected,
+            self._deposed,
+            self._woken,
+        )
+        #: Guards the scheduler's start, pause and resume against the service's stop.
+        self._leading_lock = threading.Lock()
+        self._stopped = False
+        transport = JetStreamConsumer if settings.transport == "nats" else AlertConsumer
+        self.consumer: Consumer = transport(
             settings, self.handle_events, self.refuse_event, self._fleet_resubscribed
         )
         #: The highest fleet version published since the consumer last subscribed.
@@ -130,7 +152,7 @@ class AlertsService:
             )
         escalation.install(self.escalator)
         self.scheduler.add_job(
-            self.flush_outbox,
+            self._as_leader(self.flush_outbox),
             "interval",
             seconds=2,
             id="outbox",
@@ -139,7 +161,7 @@ class AlertsService:
             coalesce=True,
         )
         self.scheduler.add_job(
-            self.publish_fleet,
+            self._as_leader(self.publish_fleet),
             "interval",
             seconds=2,
             id="fleet",
@@ -148,7 +170,7 @@ class AlertsService:
             coalesce=True,
         )
         self.scheduler.add_job(
-            self.record_audit_verdict,
+            self._as_leader(self.record_audit_verdict),
             "interval",
             seconds=self.settings.audit_verify_interval_s,
             next_run_time=datetime.now(UTC) + timedelta(seconds=5),
@@ -158,7 +180,7 @@ class AlertsService:
             coalesce=True,
         )
         self.scheduler.add_job(
-            self.partner_webhooks.run,
+            self._as_leader(self.partner_webhooks.run),
             "interval",
             seconds=2,
             id=PARTNER_WEBHOOKS,
@@ -167,7 +189,7 @@ class AlertsService:
             coalesce=True,
         )
         self.scheduler.add_job(
-            self.escalator.sweep,
+            self._as_leader(self.escalator.sweep),
             "interval",
             minutes=1,
             id="sweep",
@@ -177,7 +199,7 @@ class AlertsService:
             coalesce=True,
         )
         self.scheduler.add_job(
-            self.check_calibration,
+            self._as_leader(self.check_calibration),
             "interval",
             seconds=self.settings.calibration_check_interval_s,
             id="calibration-check",
@@ -188,7 +210,7 @@ class AlertsService:
         )
         if self.settings.backup_root is not None:
             self.scheduler.add_job(
-                self.check_backups,
+                self._as_leader(self.check_backups),
                 "interval",
                 seconds=self.settings.backup_check_interval_s,
                 id="backup-check",
@@ -197,8 +219,45 @@ class AlertsService:
                 max_instances=1,
                 coalesce=True,
             )
-        self.scheduler.start()
+        self.leadership.start()
         self.consumer.start()
+
+    def _as_leader(self, job: Callable[[], object]) -> Callable[[], None]:
+        """`job`, run only while this instance leads (a deposed one may not have
+        paused its scheduler yet)."""
+
+        def run() -> None:
+            if self.leadership.leading:
+                job()
+
+        return run
+
+    def _elected(self) -> None:
+        with self._leading_lock:
+            if self._stopped:
+                return
+            self.metrics.leader.set(1)
+            # Due now, not missed: the scheduler skips a run later than a second.
+            for job in _AT_ELECTION:
+                if self.scheduler.get_job(job, "memory") is not None:
+                    self.scheduler.modify_job(job, "memory", next_run_time=_now())
+            if self.scheduler.state == STATE_STOPPED:
+                self.scheduler.start()
+            else:
+                self.scheduler.resume()
+
+    def _deposed(self) -> None:
+        with self._leading_lock:
+            self.metrics.leader.set(0)
+            if self.scheduler.state == STATE_RUNNING:
+                self.scheduler.pause()
+
+    def _woken(self, site: str, at: datetime) -> None:
+        """Another instance stored events of `site` whose run is due at `at`."""
+        try:
+            self.escalator.wake(site, at)
+        except SQLAlchemyError:
+            log.exception("could not schedule escalation of site %s; the sweep does", site)
 
     def publish_fleet(self) -> None:
         """Publish, retained, every fleet version not published since the broker last
@@ -232,9 +291,14 @@ class AlertsService:
 
     def stop(self) -> None:
         self.consumer.stop()
+        with self._leading_lock:
+            self._stopped = True
         self.escalator.close()
-        self.scheduler.shutdown(wait=True)
+        if self.scheduler.state != STATE_STOPPED:
+            self.scheduler.shutdown(wait=True)
         escalation.install(None)
+        # Only now, with nothing running here any more, may another instance lead.
+        self.leadership.stop()
         self.close()
 
     def wake_partner_webhooks(self) -> None:
@@ -251,7 +315,8 @@ class AlertsService:
 
     def handle_events(self, events: Sequence[AlertEvent]) -> None:
         """Store alert events in one transaction (the consumer acknowledges them after
-        this returns), then wake escalation once for each site that must be told.
+        this returns), then wake escalation once for each site that must be told: here
+        if this instance leads, else the leader (leadership.wake).
 
         Raises Refused when the database refuses the events for what it holds (a
         constraint, a value it cannot store): retrying would never succeed.
@@ -263,6 +328,8 @@ class AlertsService:
                     if applied.needs_telling:
                         site, since = applied.alert.site, applied.alert.escalation_since
                         due[site] = min(due.get(site, since), since)
+                for site, since in due.items():
+                    leadership.wake(session, site, since + self.escalator.window)
         except (IntegrityError, DataError) as exc:
             keys = ", ".join(event.key for event in events)
             raise Refused(f"the database refused event {keys}: {exc.orig}") from exc

@@ -12,11 +12,18 @@ from pydantic_settings import NoDecode, SettingsConfigDict
 from coldchain_alerts.notify.sms import SmsTemplate
 from coldchain_io.influx import InfluxSettings
 from coldchain_io.mqtt import MqttSettings
+from coldchain_io.nats import NatsSettings
 
 
-class AlertsSettings(MqttSettings, InfluxSettings):
+class AlertsSettings(MqttSettings, InfluxSettings, NatsSettings):
     model_config = SettingsConfigDict(env_prefix="COLDCHAIN_ALERTS_", extra="forbid")
 
+    transport: Literal["mqtt", "nats"] = Field(
+        default="mqtt",
+        description="mqtt: alert events from the MQTT broker (the MQTT settings). nats: "
+        "from stream ALERTS of the NATS cluster (the NATS settings), one durable consumer "
+        "shared by all instances.",
+    )
     database_url: str = Field(
         default="sqlite:///var/alerts/alerts.sqlite3",
         description="SQLAlchemy URL; postgresql+psycopg://user:pass@host/db in production.",
@@ -70,6 +77,14 @@ class AlertsSettings(MqttSettings, InfluxSettings):
         ge=0,
         description="A new alert waits this long before the first message, so that a flood "
         "of alerts at one site goes out as one message per level.",
+    )
+    leader_lease_s: float = Field(
+        default=10.0,
+        ge=2,
+        le=300,
+        description="With several instances on one PostgreSQL database, only the leader "
+        "escalates and runs the scheduled jobs: a leader that stops answering for this "
+        "long is replaced (after a crash at once).",
     )
     audit_verify_interval_s: float = Field(
         default=3600.0, gt=0, description="How often the audit-log chain is verified."

@@ -8,6 +8,8 @@ ALERTS_PORT, METRICS_PORT, MAIL_PORT); a service runs with the settings of
 
     coldchain-demo configure | banner | service ingest|alerts | gateway ID | mail | summary
     coldchain-demo examples DIR     (`make examples`: docs/examples made again)
+    coldchain-demo cluster          (`make cluster-demo`: the same hub on the cluster,
+                                     coldchain_devstack.clusterdemo)
 
 The demo's people and its summary line use the alerts service's own code (its accounts,
 its texts), imported only by the commands that need it: it takes a second to load, and
@@ -159,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     gateway.add_argument("gateway_id")
     commands.add_parser("mail", help="catch the alerts service's mail in ./var/mail")
     commands.add_parser("summary", help="print a summary line every 5 s")
+    commands.add_parser("cluster", help="run the hub on a NATS cluster (make cluster-demo)")
     remake = commands.add_parser(
         "examples", help="make the example report and certificate again (docs/compliance.md)"
     )
@@ -178,6 +181,10 @@ def main(argv: list[str] | None = None) -> int:
         mailcatcher.catch(VAR / "mail", ports.mail)
     elif args.command == "examples":
         return make_examples(args.out)
+    elif args.command == "cluster":
+        from coldchain_devstack import clusterdemo
+
+        return clusterdemo.run(ports)
     else:
         from coldchain_devstack import demo_summary
 

@@ -11,6 +11,7 @@ exactly as deployed, with their settings in the environment.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -19,14 +20,16 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from coldchain_devstack import BIN, REPO, localstack
+from coldchain_io.nats import TELEMETRY_PREFIX, partition_of, telemetry_mapping
 
 #: What the influxdb image runs at its first start to make our clients' accounts.
 INFLUXDB_ACCOUNTS = REPO / "deploy" / "influxdb" / "accounts.sh"
@@ -422,3 +425,197 @@ def service(name: str, command: str, directory: Path, settings: dict[str, str]) 
     env = {k: v for k, v in os.environ.items() if not k.startswith("COLDCHAIN_")}
     env.update(settings)
     return Process(name, [str(BIN / command)], directory / f"{name}.log", env)
+
+
+#: The NATS account our clients share, and its services' users.
+NATS_ACCOUNT = "COLDCHAIN"
+NATS_SERVICES = ("ingest", "alerts")
+
+
+class NatsNode(Process):
+    """One node of a `NatsCluster`: client, cluster, MQTT and monitoring listeners on
+    loopback, JetStream's file store in its own directory."""
+
+    def __init__(self, name: str, directory: Path, config: Path, port: int, mqtt_port: int) -> None:
+        super().__init__(
+            name,
+            [_executable("nats-server"), "-c", str(config)],
+            directory / f"{name}.log",
+            dict(os.environ),
+        )
+        self.port = port
+        self.mqtt_port = mqtt_port
+        self.url = f"nats://127.0.0.1:{port}"
+
+    def start(self) -> None:
+        super().start()
+        wait_until(lambda: _accepts(self.port), 20, f"{self.name} on port {self.port}")
+        wait_until(lambda: _accepts(self.mqtt_port), 20, f"{self.name} MQTT on {self.mqtt_port}")
+
+
+class NatsCluster:
+    """Three nats-server processes forming one cluster with JetStream, as in production.
+
+    Every listener asks for a login: the routes between the nodes their own account,
+    clients a user of account NATS_ACCOUNT, which has the subject mapping that
+    partitions gateways' telemetry and status (coldchain_io.nats.telemetry_mapping):
+    one user per service of NATS_SERVICES, and one per gateway of `gateways` (site,
+    gateway) that may only publish its own telemetry and status and receive its own
+    durable marks (`login`), through any node's MQTT listener (`mqtt_ports`).
+    Monitoring listens on loopback only. `kill` and `restart`
+    act on one node; `wait_ready` polls until every node's JetStream is up with a
+    meta leader.
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        partitions: int,
+        gateways: Sequence[tuple[str, str]] = (),
+        nodes: int = 3,
+    ) -> None:
+        self.directory = directory
+        self.partitions = partitions
+        self.gateways = list(gateways)
+        self._passwords = {
+            user: uuid.uuid4().hex
+            for user in [*NATS_SERVICES, *(gateway_user(s, g) for s, g in self.gateways)]
+        }
+        self._route_password = uuid.uuid4().hex
+        self._system_password = uuid.uuid4().hex
+        ports = [(free_port(), free_port(), free_port(), free_port()) for _ in range(nodes)]
+        self._monitor = [f"http://127.0.0.1:{p[3]}" for p in ports]
+        self.nodes = [
+            NatsNode(
+                f"nats-{i}",
+                directory,
+                self._write_conf(i, ports),
+                port=ports[i][0],
+                mqtt_port=ports[i][2],
+            )
+            for i in range(nodes)
+        ]
+
+    @property
+    def servers(self) -> list[str]:
+        return [node.url for node in self.nodes]
+
+    @property
+    def mqtt_ports(self) -> list[int]:
+        return [node.mqtt_port for node in self.nodes]
+
+    def password(self, service: str) -> str:
+        """The password of user `service` (ingest, alerts)."""
+        return self._passwords[service]
+
+    def login(self, site: str, gateway: str) -> tuple[str, str]:
+        """User and password of a gateway of `gateways`."""
+        user = gateway_user(site, gateway)
+        return user, self._passwords[user]
+
+    def _users(self) -> str:
+        users = [
+            f'      {{ user: {user}, password: "{self._passwords[user]}" }}'
+            for user in NATS_SERVICES
+        ]
+        for site, gateway in self.gateways:
+            user, password = self.login(site, gateway)
+            partition = partition_of(site, gateway, self.partitions)
+            own = f"coldchain.v1.{site}.{gateway}"
+            mapped = f"{TELEMETRY_PREFIX}.{partition}.{site}.{gateway}"
+            publish = [
+                f"{own}.telemetry",
+                f"{own}.status",
+                f"{mapped}.telemetry",
+                f"{mapped}.status",
+            ]
+            users.append(
+                f'      {{ user: {user}, password: "{password}", permissions: {{ '
+                f"publish: {json.dumps(publish)}, subscribe: {json.dumps([f'{own}.durable'])} }} }}"
+            )
+        return "\n".join(users)
+
+    def _write_conf(self, index: int, ports: list[tuple[int, int, int, int]]) -> Path:
+        client, cluster, mqtt, monitor = ports[index]
+        routes = ", ".join(
+            f'"nats-route://route:{self._route_password}@127.0.0.1:{other[1]}"'
+            for i, other in enumerate(ports)
+            if i != index
+        )
+        mappings = "\n".join(
+            f'      "{source}": "{target}"'
+            for source, target in telemetry_mapping(self.partitions).items()
+        )
+        store = self.directory / f"jetstream-{index}"
+        conf = self.directory / f"nats-{index}.conf"
+        conf.write_text(
+            f"""server_name: nats-{index}
+listen: 127.0.0.1:{client}
+http: 127.0.0.1:{monitor}
+jetstream {{
+  store_dir: "{store}"
+  max_memory_store: 64MB
+  max_file_store: 1GB
+}}
+cluster {{
+  name: coldchain
+  listen: 127.0.0.1:{cluster}
+  authorization {{ user: route, password: "{self._route_password}", timeout: 2 }}
+  routes: [{routes}]
+}}
+mqtt {{
+  listen: 127.0.0.1:{mqtt}
+  stream_replicas: {min(3, len(ports))}
+}}
+system_account: SYS
+accounts {{
+  SYS {{ users: [{{ user: system, password: "{self._system_password}" }}] }}
+  {NATS_ACCOUNT} {{
+    jetstream: enabled
+    mappings: {{
+{mappings}
+    }}
+    users: [
+{self._users()}
+    ]
+  }}
+}}
+"""
+        )
+        return conf
+
+    def start(self) -> None:
+        for node in self.nodes:
+            node.start()
+        self.wait_ready()
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+    def kill(self, index: int) -> None:
+        """SIGKILL one node, as a machine that loses power."""
+        self.nodes[index].kill()
+
+    def restart(self, index: int) -> None:
+        self.nodes[index].start()
+        self.wait_ready()
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        """Every running node's JetStream is up and the cluster has a meta leader."""
+        for url, node in zip(self._monitor, self.nodes, strict=True):
+            if node.running:
+                wait_until(partial(self._jetstream_ready, url), timeout, f"{node.name} ready")
+
+    def _jetstream_ready(self, monitor: str) -> bool:
+        try:
+            response = httpx.get(f"{monitor}/healthz?js-enabled-only=true", timeout=1)
+            meta = httpx.get(f"{monitor}/jsz", timeout=1).json().get("meta_cluster", {})
+        except (httpx.HTTPError, ValueError):
+            return False
+        return response.status_code == 200 and bool(meta.get("leader"))
+
+
+def gateway_user(site: str, gateway: str) -> str:
+    """A gateway's NATS user, as its MQTT username."""
+    return f"gateway-{site}-{gateway}"

@@ -81,6 +81,19 @@ def demo_gateway_settings(
     }
 
 
+def test_fleet(path: Path) -> Path:
+    """The demo fleet with the tests' delay and interval, written to `path`."""
+    fleet = yaml.safe_load(DEMO_FLEET.read_text())
+    for site in fleet["sites"]:
+        for asset in site["assets"]:
+            asset["limits"] = {"delay_s": TEST_DELAY_S}
+        for gateway in site["gateways"]:
+            for sensor in gateway["sensors"]:
+                sensor["interval_s"] = TEST_INTERVAL_S
+    path.write_text(yaml.safe_dump(fleet))
+    return path
+
+
 class Stack:
     """Our services against one broker and one fresh InfluxDB database."""
 
@@ -92,15 +105,7 @@ class Stack:
         self.influxdb = influxdb
         self.database = database
         self.processes: list[Process] = []
-        self.fleet = directory / "fleet.yaml"
-        fleet = yaml.safe_load(DEMO_FLEET.read_text())
-        for site in fleet["sites"]:
-            for asset in site["assets"]:
-                asset["limits"] = {"delay_s": TEST_DELAY_S}
-            for gateway in site["gateways"]:
-                for sensor in gateway["sensors"]:
-                    sensor["interval_s"] = TEST_INTERVAL_S
-        self.fleet.write_text(yaml.safe_dump(fleet))
+        self.fleet = test_fleet(directory / "fleet.yaml")
         self.metrics_port = free_port()
         self.alerts_port = free_port()
 

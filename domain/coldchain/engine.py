@@ -28,7 +28,7 @@ straggler) is not evaluated again; `Outcome.late` counts them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -176,9 +176,17 @@ class RuleEngine:
     """Judges every reading with the fleet valid at its time (`history`): a limit
     changed while readings were buffered does not judge the readings before it."""
 
-    def __init__(self, fleet: Fleet | FleetHistory, state: EngineState) -> None:
+    def __init__(
+        self,
+        fleet: Fleet | FleetHistory,
+        state: EngineState,
+        watches: Callable[[str, str], bool] = lambda site, gateway: True,
+    ) -> None:
         self.history = fleet if isinstance(fleet, FleetHistory) else FleetHistory(fleet)
         self.state = state
+        #: Whether `silence` looks after the gateway (site id, gateway id) and its sensors:
+        #: a worker of the cluster watches only the gateways of the partitions it owns.
+        self.watches = watches
         self.dirty: set[tuple[str, str]] = set()
 
     @property
@@ -371,19 +379,22 @@ class RuleEngine:
 
     def silence(self, now: datetime) -> Outcome:
         """Raise `no_data` for every temperature sensor silent for no_data_factor intervals,
-        and `offline` for every gateway offline for its `offline_after_s`.
+        and `offline` for every gateway offline for its `offline_after_s`, of the gateways
+        this engine `watches`.
 
         `now` is the caller's clock (UTC). A sensor never heard from counts from the
         engine's start. The alarm carries the time the silence became too long.
         """
         outcome = Outcome()
         for site, gateway in self.fleet.gateways():
+            if not self.watches(site.id, gateway.id):
+                continue
             known = self.state.gateways.get(gateway.id)
             if known is not None and known.offline_since is not None:
                 subject = _Subject(site.id, gateway=gateway.id)
                 outcome.extend(self._offline_too_long(self._gateway(gateway.id), subject, now))
-        for site, _gateway, sensor, asset in self.fleet.sensors():
-            if sensor.kind != "temperature":
+        for site, gateway, sensor, asset in self.fleet.sensors():
+            if sensor.kind != "temperature" or not self.watches(site.id, gateway.id):
                 continue
             state = self._sensor(sensor.id)
             last = state.last_ts or self.state.started_at

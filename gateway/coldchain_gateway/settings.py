@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal, Self
 
-from pydantic import AwareDatetime, Field, model_validator
+from pydantic import AwareDatetime, Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from coldchain.contract import Id, SensorId
@@ -14,6 +14,18 @@ from coldchain_io.mqtt import MqttSettings
 
 class GatewaySettings(MqttSettings):
     model_config = SettingsConfigDict(env_prefix="COLDCHAIN_GATEWAY_", extra="forbid")
+
+    mqtt_protocol: Literal["5", "3.1.1"] = Field(
+        default="5",
+        description="MQTT version to speak: 5 for Mosquitto, 3.1.1 for the NATS cluster "
+        "(its MQTT listener refuses MQTT 5).",
+    )
+    mqtt_failover: list[str] = Field(
+        default_factory=list,
+        description='Further brokers as a JSON list of "host:port" (the NATS cluster\'s other '
+        "nodes): when the broker in use cannot be reached, or the connection to it is lost, "
+        "the gateway connects to the next one, round the list.",
+    )
 
     site: Id
     id: Id = Field(description="This gateway's id, as in the fleet file.")
@@ -72,6 +84,20 @@ class GatewaySettings(MqttSettings):
     log_format: Literal["text", "json"] = Field(
         default="text", description="text for people, json for a log collector (one object a line)."
     )
+
+    @field_validator("mqtt_failover")
+    @classmethod
+    def _host_and_port(cls, brokers: list[str]) -> list[str]:
+        for broker in brokers:
+            host, _, port = broker.rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"{broker!r} is not host:port (broker.example:1883, say)")
+        return brokers
+
+    def brokers(self) -> list[tuple[str, int]]:
+        """Every broker to connect to, in turn: mqtt_host first, then mqtt_failover."""
+        further = [broker.rpartition(":") for broker in self.mqtt_failover]
+        return [(self.mqtt_host, self.mqtt_port)] + [(host, int(port)) for host, _, port in further]
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

@@ -34,6 +34,7 @@ from coldchain_ingest.health import Check, operations_app, serve
 from coldchain_ingest.imports import ImportQueue, Result
 from coldchain_ingest.influx import Influx
 from coldchain_ingest.outbox import AlertOutbox
+from coldchain_ingest.partitions import Worker
 from coldchain_ingest.pipeline import Pipeline
 from coldchain_ingest.rollup import (
     ROLLUP_TIMEOUT_S,
@@ -92,6 +93,9 @@ def run(env_file: EnvFile = None) -> None:
     settings = _settings(env_file)
     configure_logging(settings.log_format)
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    if settings.transport == "nats":
+        _run_worker(settings)
+        return
     fleet = fleetfile.load(settings.fleet)
     influx = _influx(settings)
     stopping = threading.Event()
@@ -183,6 +187,99 @@ def _settle_heap() -> None:
     gc.freeze()
     _, older, oldest = gc.get_threshold()
     gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
+
+
+def _run_worker(settings: IngestSettings) -> None:
+    """A worker of the NATS cluster: a pipeline for each partition it owns (partitions.py)."""
+    influx = _influx(settings)
+    dead_letters = DeadLetters(settings.state)
+    metrics.DEAD_LETTERS.set_function(lambda: len(dead_letters))
+    history = FleetHistory(fleetfile.load(settings.fleet))
+    pending = PendingDays(settings.state)
+    rollup_influx = _influx(settings, timeout_s=ROLLUP_TIMEOUT_S)
+    rollup = RollupJob(history, DayWriter(rollup_influx, history), pending)
+    worker = Worker(settings, history, influx, dead_letters, rollup.note)
+    scheduler = BackgroundScheduler(timezone=UTC)
+
+    def check_silence() -> None:
+        for pipeline in worker.pipelines():
+            pipeline.check_silence(datetime.now(UTC))
+
+    def replay_refused() -> None:
+        # Any pipeline writes the worker's refused letters: they are stored, not judged.
+        for pipeline in worker.pipelines()[:1]:
+            pipeline.replay_refused(datetime.now(UTC))
+
+    scheduler.add_job(
+        check_silence,
+        "interval",
+        seconds=settings.silence_check_s,
+        max_instances=1,
+        coalesce=True,
+    )
+    scheduler.add_job(
+        replay_refused,
+        "interval",
+        seconds=DEAD_LETTER_CHECK_S,
+        max_instances=1,
+        coalesce=True,
+    )
+    scheduler.add_job(
+        lambda: rollup.run(datetime.now(UTC)),
+        "interval",
+        seconds=settings.rollup_interval_s,
+        max_instances=1,
+        coalesce=True,
+    )
+    if settings.influx_create_db:
+        _set_up(influx, settings.retention_days, threading.Event())
+    _settle_heap()  # as `run` does, before /metrics answers
+    operations = (
+        serve(
+            settings.metrics_host,
+            settings.metrics_port,
+            operations_app(_worker_checks(settings, worker, influx, dead_letters)),
+        )
+        if settings.metrics_port
+        else None
+    )
+    scheduler.start()
+    try:
+        worker.run()
+    finally:
+        if operations is not None:
+            operations.shutdown()
+        rollup.stop()
+        scheduler.shutdown(wait=True)
+        influx.close()
+        rollup_influx.close()
+        pending.close()
+        dead_letters.close()
+
+
+def _worker_checks(
+    settings: IngestSettings, worker: Worker, influx: Influx, dead_letters: DeadLetters
+) -> list[Check]:
+    return [
+        Check(
+            "storing",
+            lambda: not any(p.stalled(time.monotonic()) for p in worker.pipelines()),
+            f"messages have waited over {settings.stalled_after_s:g} s with none stored: "
+            f"InfluxDB at {settings.influx_url} answers too slowly or not at all",
+        ),
+        Check(
+            "broker",
+            lambda: worker.connected,
+            f"not connected to any NATS server of {', '.join(settings.nats_servers)}",
+        ),
+        Check("influxdb", influx.ping, f"InfluxDB at {settings.influx_url} does not answer /ping"),
+        Check(
+            "stored",
+            lambda: len(dead_letters) == 0,
+            "InfluxDB refused readings or records; they wait in the dead-letter store "
+            "(`coldchain-ingest dead-letters list`, docs/operations.md)",
+        ),
+    ]
 
 
 @influx_app.command("setup")

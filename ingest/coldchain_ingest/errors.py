@@ -15,3 +15,8 @@ class InfluxRejected(IngestError):
 
 class RetentionRefused(IngestError):
     """Shortening a retention policy as configured would delete records; it was left as it was."""
+
+
+class PartitionLost(IngestError):
+    """A worker of the cluster no longer owns a partition: another wrote its checkpoint,
+    or the worker was asked to stop while the cluster did not answer."""

@@ -68,14 +68,13 @@ from coldchain.errors import AheadOfClock, FleetConfigError, InvalidMessage
 from coldchain.fleet import Fleet
 from coldchain.registry import Version
 from coldchain_ingest import metrics, points
-from coldchain_ingest.broker import IMPORTED, Broker, Inbound, Wakeup
+from coldchain_ingest.broker import IMPORTED, Inbound, Wakeup
 from coldchain_ingest.deadletters import DeadLetters, Letter
 from coldchain_ingest.errors import InfluxRejected, InfluxUnavailable
 from coldchain_ingest.imports import ImportQueue
 from coldchain_ingest.influx import Influx
-from coldchain_ingest.outbox import AlertOutbox
+from coldchain_ingest.ports import AlertKeeper, RuleState, Source
 from coldchain_ingest.settings import IngestSettings
-from coldchain_ingest.state import StateStore
 
 log = logging.getLogger(__name__)
 
@@ -118,10 +117,10 @@ class Pipeline:
         self,
         settings: IngestSettings,
         influx: Influx,
-        broker: Broker,
+        broker: Source,
         engine: RuleEngine,
-        state: StateStore,
-        outbox: AlertOutbox,
+        state: RuleState,
+        outbox: AlertKeeper,
         dead_letters: DeadLetters,
         on_stored: Callable[[list[Telemetry]], None] = lambda stored: None,
         imports: ImportQueue | None = None,

@@ -11,10 +11,36 @@ from pydantic_settings import SettingsConfigDict
 from coldchain.retention import DEFAULT_RETENTION_DAYS, check_retention_days
 from coldchain_io.influx import InfluxSettings
 from coldchain_io.mqtt import MqttSettings
+from coldchain_io.nats import DEFAULT_LEASE_TTL_S, DEFAULT_PARTITIONS, NatsSettings
 
 
-class IngestSettings(MqttSettings, InfluxSettings):
+class IngestSettings(MqttSettings, NatsSettings, InfluxSettings):
     model_config = SettingsConfigDict(env_prefix="COLDCHAIN_INGEST_", extra="forbid")
+
+    transport: Literal["mqtt", "nats"] = Field(
+        default="mqtt",
+        description="mqtt: one ingest on Mosquitto. nats: one of several workers on the NATS "
+        "cluster, each taking a share of the partitions (docs/scaling.md).",
+    )
+    partitions: int = Field(
+        default=DEFAULT_PARTITIONS,
+        ge=1,
+        le=1024,
+        description="nats: how many partitions the cluster's subject mapping spreads the "
+        "gateways over; the same number as in the servers' configuration.",
+    )
+    worker_id: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_-]{1,64}$",
+        description="nats: this worker's name in the leases, unique among the workers; "
+        "unset: the host's name and the process id.",
+    )
+    lease_ttl_s: float = Field(
+        default=DEFAULT_LEASE_TTL_S,
+        ge=1,
+        description="nats: a worker that does not renew its leases for this long loses its "
+        "partitions to the others; it renews them every third of it.",
+    )
 
     mqtt_client_id: str = "coldchain-ingest"
     session_expiry_s: int = Field(

@@ -628,6 +628,14 @@ def test_never_heard_sensor_counts_from_the_engine_start() -> None:
     assert {(a.started_at, a.at) for a in alerts} == {(T0, minute(2))}
 
 
+def test_silence_is_watched_only_for_the_gateways_the_engine_watches() -> None:
+    fleet = make_fleet()
+    theirs = RuleEngine(fleet, EngineState(started_at=T0), watches=lambda site, gw: gw != "gw")
+    ours = RuleEngine(fleet, EngineState(started_at=T0), watches=lambda site, gw: gw == "gw")
+    assert theirs.silence(minute(5)).alerts == []
+    assert sorted(a.sensor or "" for a in ours.silence(minute(5)).alerts) == [AIR, CORE, FREEZER]
+
+
 def gateway(fleet: Fleet) -> Gateway:
     found = fleet.gateway("gw")
     assert found is not None

@@ -27,6 +27,10 @@ class Health(BaseModel):
         "null while the database is unreachable."
     )
     warnings: list[str] = Field(description="What works, but needs an operator.")
+    leader: bool = Field(
+        description="This instance escalates and runs the scheduled jobs; of several "
+        "instances on one database, one leads (not a fault of the others)."
+    )
 
 
 @router.get(
@@ -50,4 +54,10 @@ def healthz(request: Request, response: Response, session: SessionDep) -> Health
             f"InfluxDB refused {refused} point(s): Grafana and the audit chain's copy lack "
             "them; `coldchain-alerts dead-letters list` lists them with the reason"
         )
-    return Health(database=database, broker=broker, influx_refused=refused, warnings=warnings)
+    return Health(
+        database=database,
+        broker=broker,
+        influx_refused=refused,
+        warnings=warnings,
+        leader=request.app.state.service.leadership.leading,
+    )

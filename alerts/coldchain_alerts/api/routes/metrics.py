@@ -54,6 +54,11 @@ class AlertsMetrics:
             ["severity"],
             registry=self.registry,
         )
+        self.leader = Gauge(
+            "coldchain_alerts_leader",
+            "1 while this instance leads: it escalates and runs the scheduled jobs.",
+            registry=self.registry,
+        )
         self.refused = Counter(
             "coldchain_alerts_events_refused",
             "Alert events that could not be stored (malformed, or refused by the database); "

@@ -1,0 +1,257 @@
+"""A worker of the NATS cluster: owns a share of the partitions and runs one pipeline each.
+
+Ownership is a lease: one key per partition in bucket `ingest_leases`, made with
+`create` (only if nobody holds it), renewed with `update` on the revision the
+worker last wrote (compare-and-set), and gone after `lease_ttl_s` without
+renewal (the bucket's TTL). So two workers never hold one partition: the second
+`create` fails while the first lease lives. A worker that cannot renew for two
+thirds of the TTL (the cluster unreachable from it) stops its pipelines itself,
+before another may take them.
+
+Each worker says it is alive in bucket `ingest_workers` (same TTL). Every third
+of the TTL it looks at who is alive: partition p belongs to the worker at p modulo
+their number, in the order of their names. It gives back what is no longer
+its own (the pipeline finishes its batch, checkpoints, the lease is deleted) and
+takes what is, once the last owner gave it back or its lease ran out. Adding or
+removing a worker so moves only the partitions the new share moves.
+
+A partition taken over starts from its checkpoint (jetstream.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import partial
+
+import nats.errors
+from nats.aio.client import Client
+from nats.js.errors import (
+    BadRequestError,
+    KeyNotFoundError,
+    KeyWrongLastSequenceError,
+    NoKeysError,
+)
+from nats.js.kv import KeyValue
+
+from coldchain.contract import Telemetry
+from coldchain.engine import RuleEngine
+from coldchain.registry import FleetHistory
+from coldchain_ingest.deadletters import DeadLetters
+from coldchain_ingest.errors import PartitionLost
+from coldchain_ingest.influx import Influx
+from coldchain_ingest.jetstream import (
+    Bridge,
+    CheckpointState,
+    JetStreamOutbox,
+    PartitionSource,
+    read_checkpoint,
+)
+from coldchain_ingest.pipeline import Pipeline
+from coldchain_ingest.settings import IngestSettings
+from coldchain_io import nats as nats_io
+
+log = logging.getLogger(__name__)
+
+#: Longest wait for one answer of JetStream while balancing.
+JETSTREAM_TIMEOUT_S = 2.0
+
+
+@dataclass
+class Owned:
+    """A partition this worker holds, and what runs it."""
+
+    lease: int
+    renewed: float
+    pipeline: Pipeline
+    source: PartitionSource
+    thread: threading.Thread
+    stop: threading.Event = field(default_factory=threading.Event)
+
+
+class Worker:
+    def __init__(
+        self,
+        settings: IngestSettings,
+        history: FleetHistory,
+        influx: Influx,
+        dead_letters: DeadLetters,
+        on_stored: Callable[[list[Telemetry]], None],
+    ) -> None:
+        self._settings = settings
+        self._history = history
+        self._influx = influx
+        self._dead_letters = dead_letters
+        self._on_stored = on_stored
+        self._me = settings.worker_id or f"{socket.gethostname().partition('.')[0]}-{os.getpid()}"
+        self._owned: dict[int, Owned] = {}
+        self._stopping = asyncio.Event()
+        self._nc: Client | None = None
+
+    @property
+    def connected(self) -> bool:
+        return self._nc is not None and self._nc.is_connected
+
+    def pipelines(self) -> list[Pipeline]:
+        """The pipelines running now (for the scheduled jobs; any thread)."""
+        return [owned.pipeline for owned in list(self._owned.values())]
+
+    def owned(self) -> list[int]:
+        return sorted(self._owned)
+
+    def run(self) -> None:
+        """Run until SIGTERM or Ctrl-C; then give every partition back."""
+        asyncio.run(self._main())
+
+    async def _main(self) -> None:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, self._stopping.set)
+        self._nc = await nats_io.connect(self._settings, f"ingest-{self._me}")
+        # Short answers: a lease must be renewed within its TTL, through a node's death.
+        js = self._nc.jetstream(timeout=JETSTREAM_TIMEOUT_S)
+        await self._retrying(lambda: nats_io.ensure_streams(js, self._settings))
+        await self._retrying(
+            lambda: nats_io.ensure_buckets(js, self._settings, self._settings.lease_ttl_s)
+        )
+        leases = await js.key_value(nats_io.LEASES_BUCKET)
+        workers = await js.key_value(nats_io.WORKERS_BUCKET)
+        checkpoints = await js.key_value(nats_io.CHECKPOINTS_BUCKET)
+        log.info("worker %s on the cluster; %d partitions", self._me, self._settings.partitions)
+        tick = self._settings.lease_ttl_s / 3
+        while not self._stopping.is_set():
+            try:
+                await self._balance(leases, workers, checkpoints)
+            except (nats.errors.Error, TimeoutError) as exc:
+                log.warning("could not reach the cluster to balance partitions: %r", exc)
+            self._fence()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), tick)
+        for partition in list(self._owned):
+            await self._give_back(partition, leases)
+        await self._retrying(lambda: workers.delete(self._me))
+        await self._nc.drain()
+
+    async def _retrying(self, call: Callable[[], object]) -> None:
+        pause = 0.2
+        while True:
+            try:
+                result = call()
+                if asyncio.iscoroutine(result):
+                    await result
+                return
+            except (nats.errors.Error, TimeoutError) as exc:
+                log.warning("the cluster is not ready (%r); again in %.1f s", exc, pause)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 5.0)
+
+    async def _balance(self, leases: KeyValue, workers: KeyValue, checkpoints: KeyValue) -> None:
+        for partition, owned in list(self._owned.items()):  # the leases first: they expire
+            if owned.thread.is_alive() and owned.source.pulling:
+                await self._renew(partition, owned, leases)
+            else:
+                log.warning("partition %d: its pipeline or pull ended; giving it back", partition)
+                await self._give_back(partition, leases)
+        await workers.put(self._me, b"alive")
+        try:
+            alive = sorted(await workers.keys())
+        except NoKeysError:
+            alive = [self._me]
+        if self._me not in alive:
+            alive = sorted([*alive, self._me])
+        mine = {p for p in range(self._settings.partitions) if alive[p % len(alive)] == self._me}
+        for partition in sorted(set(self._owned) - mine):
+            log.info("partition %d: now another worker's share; giving it back", partition)
+            await self._give_back(partition, leases)
+        for partition in sorted(mine - set(self._owned)):
+            try:
+                lease = await leases.create(f"p{partition}", self._me.encode())
+            except KeyWrongLastSequenceError:
+                continue  # the last owner has not given it back yet, or its lease lives
+            await self._take(partition, lease, checkpoints)
+
+    async def _renew(self, partition: int, owned: Owned, leases: KeyValue) -> None:
+        try:
+            owned.lease = await leases.update(f"p{partition}", self._me.encode(), last=owned.lease)
+            owned.renewed = time.monotonic()
+        except (KeyWrongLastSequenceError, KeyNotFoundError):
+            log.error("partition %d: lease lost to another worker; stopping it", partition)
+            self._halt(partition)
+
+    def _fence(self) -> None:
+        """Stop the pipelines whose lease may run out before we renew it again."""
+        limit = self._settings.lease_ttl_s * 2 / 3
+        for partition, owned in list(self._owned.items()):
+            if time.monotonic() - owned.renewed > limit:
+                log.error("partition %d: lease not renewed for %.1f s; stopping", partition, limit)
+                self._halt(partition)
+
+    def _halt(self, partition: int) -> None:
+        owned = self._owned.pop(partition)
+        owned.stop.set()
+        owned.pipeline.stop()
+        owned.source.stop()
+
+    async def _take(self, partition: int, lease: int, checkpoints: KeyValue) -> None:
+        assert self._nc is not None
+        checkpoint, revision = await read_checkpoint(checkpoints, partition)
+        stop = threading.Event()
+        bridge = Bridge(asyncio.get_running_loop(), stop)
+        state = CheckpointState(bridge, checkpoints, partition, checkpoint, revision)
+        partitions = self._settings.partitions
+        engine = RuleEngine(
+            self._history,
+            RuleEngine.restore(datetime.now(UTC), state.rows()),
+            watches=lambda site, gateway: (
+                nats_io.partition_of(site, gateway, partitions) == partition
+            ),
+        )
+        source = PartitionSource(
+            bridge, self._nc, partition, partitions, state, self._settings.receive_maximum
+        )
+        pipeline = Pipeline(
+            self._settings,
+            self._influx,
+            source,
+            engine,
+            state,
+            JetStreamOutbox(),
+            self._dead_letters,
+            self._on_stored,
+        )
+        await source.start(checkpoint.seq)
+        thread = threading.Thread(
+            target=partial(_run, partition, pipeline), name=f"partition-{partition}", daemon=True
+        )
+        self._owned[partition] = Owned(lease, time.monotonic(), pipeline, source, thread, stop)
+        thread.start()
+        log.info("partition %d taken, from stream sequence %d", partition, checkpoint.seq + 1)
+
+    async def _give_back(self, partition: int, leases: KeyValue) -> None:
+        """Let the pipeline finish its batch and checkpoint, then delete the lease."""
+        owned = self._owned.pop(partition)
+        owned.pipeline.stop()
+        await asyncio.get_running_loop().run_in_executor(None, owned.thread.join)
+        owned.stop.set()
+        owned.source.stop()
+        try:
+            await leases.delete(f"p{partition}", last=owned.lease)
+        except BadRequestError:  # the key's revision moved on: the lease ran out meanwhile
+            log.warning("partition %d: lease ran out before it was given back", partition)
+        log.info("partition %d given back", partition)
+
+
+def _run(partition: int, pipeline: Pipeline) -> None:
+    try:
+        pipeline.run()
+    except PartitionLost as exc:
+        log.warning("partition %d: %s", partition, exc)

@@ -1,0 +1,72 @@
+"""Ingest workers on the NATS cluster share the partitions and store every reading once."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+from coldchain import topics
+from coldchain_devstack.clusterstack import ClusterStack
+from coldchain_devstack.servers import wait_until
+from coldchain_devstack.stack import SITE
+from coldchain_io import nats as nats_io
+from coldchain_io.nats import partition_of
+from tests.cluster.conftest import DEMO_GATEWAYS
+from tests.cluster.natsclient import collect, partition_owner
+from tests.mqttclient import telemetry_json
+from tests.verdict import stored_times, verdict
+
+SENSORS = ["van-1.chilled", "van-1.frozen", "cold-room-1.air", "freezer-1.air"]
+
+
+def test_two_workers_share_the_partitions_and_store_every_reading_once(
+    cluster_stack: ClusterStack,
+) -> None:
+    ticks = 120
+    start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=4)
+    workers = [cluster_stack.worker(name) for name in ("w1", "w2")]
+    for worker in workers:
+        worker.start()
+    gateways = [cluster_stack.gateway(g, start, ticks) for _, g in DEMO_GATEWAYS]
+    for gateway in gateways:
+        gateway.start()
+    for gateway in gateways:
+        assert gateway.wait(timeout=120) == 0, gateway.output()[-3000:]
+
+    result = verdict(cluster_stack.influxdb, cluster_stack.database, start, ticks, SENSORS)
+    assert result == {"stored once": ticks * len(SENSORS), "lost": 0, "unexpected": 0}
+    for worker in workers:
+        wait_until(lambda w=worker: "taken" in w.output(), 10, f"{worker.name} to own some")
+
+
+def test_bad_input_is_refused_aloud_and_a_foreign_partition_is_not_judged(
+    cluster_stack: ClusterStack,
+) -> None:
+    worker = cluster_stack.worker("w1")
+    worker.start()
+    partitions = range(cluster_stack.cluster.partitions)
+    wait_until(
+        lambda: all(partition_owner(cluster_stack.cluster, p) for p in partitions),
+        60,
+        "the worker to own every partition",
+    )
+    ours = partition_of(SITE, "van-1", cluster_stack.cluster.partitions)
+    wrong = (ours + 1) % cluster_stack.cluster.partitions
+    at = datetime.now(UTC).replace(microsecond=0)
+    valid = telemetry_json("van-1", 1, "van-1.chilled", at, 4.0).encode()
+    telemetry = nats_io.subject_of(topics.telemetry(SITE, "van-1"))
+
+    notices = collect(
+        cluster_stack.cluster,
+        "coldchain.v1._invalid.>",
+        [
+            (telemetry, b"not json"),  # through the mapping, as from the gateway
+            (f"ingest.{wrong}.{SITE}.van-1.telemetry", valid),  # past it, onto another
+        ],
+    )
+
+    assert [n.subject for n in notices] == [f"coldchain.v1._invalid.{SITE}.van-1"]
+    assert "not json" in json.loads(notices[0].data)["payload"]
+    wait_until(lambda: "not ours, dropped" in worker.output(), 10, "the foreign message logged")
+    stored = stored_times(cluster_stack.influxdb, cluster_stack.database, "van-1.chilled")
+    assert stored == []
