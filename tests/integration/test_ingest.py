@@ -263,3 +263,25 @@ def test_a_gateway_cannot_fill_influxdb_with_sensors_the_fleet_does_not_know(
         20,
         "the first message's readings, stored",
     )
+
+
+def test_refused_messages_between_stored_ones_do_not_hold_the_durable_mark(
+    stack: ApiStack,
+) -> None:
+    """A mark covers a gateway's messages without a gap, and a message refused for breaking
+    the contract is done too (sending it again would not help): its seq, read from what
+    is left of it, closes the gap. Garbage nested deeper than a parser's stack neither
+    closes it nor stops ingest."""
+    ingest = stack.start_ingest()
+    durable = subscribe(stack.mosquitto.port, f"coldchain/v1/{SITE}/cold-room-1/durable")
+    now = datetime.now(UTC).replace(microsecond=0)
+    _publish(stack, "cold-room-1", telemetry_json("cold-room-1", "cold-room-1.air", 1, now, 3.0))
+    assert json.loads(durable.get(timeout=20).payload)["seq"] == 1
+    _publish(stack, "cold-room-1", telemetry_json("cold-room-1", "cold-room-1.air", 2, now, "warm"))
+    topic = f"coldchain/v1/{SITE}/cold-room-1/telemetry"
+    _mosquitto_pub(stack, "-q", "1", "-t", topic, "-s", stdin=b"[" * 100_000)
+    later = now + timedelta(minutes=1)
+    _publish(stack, "cold-room-1", telemetry_json("cold-room-1", "cold-room-1.air", 3, later, 3.1))
+    assert json.loads(durable.get(timeout=20).payload)["seq"] == 3
+    assert _temperatures(stack, "cold-room-1.air") == 2
+    assert ingest.running
