@@ -5,11 +5,13 @@ One command runs every item of docs/performance.md and rewrites it:
     make bench                      # installs the peers, then runs this
     .venv/bin/python -m bench.run   # the same, once the peers are installed
 
-Each round runs every system on every measurement, alternating (the first
-system rotates from round to round); medians and median ratios over the
-rounds are reported. Raw results go to bench/results/. `--smoke` runs the
-machinery at a tiny scale into a temporary file (bench/test_smoke.py does
-that: `make bench-smoke`).
+Every sitting starts with a calibration (bench/calibration.py: a fixed Python
+micro-benchmark, the load generator alone, InfluxDB alone), compared with the
+sitting the document showed before. Each round runs every system on every
+measurement, alternating (the first system rotates from round to round);
+medians and median ratios over the rounds are reported. Raw results go to
+bench/results/. `--smoke` runs the machinery at a tiny scale into a temporary
+file (bench/test_smoke.py does that: `make bench-smoke`).
 """
 
 from __future__ import annotations
@@ -25,12 +27,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import report, suite
+from bench import calibration, report, suite
 from bench.systems import SYSTEMS, NodeRed, System
 from coldchain_devstack import REPO
 from coldchain_devstack.servers import InfluxDB, PostgreSQL
 
-RATES = [1000.0, 5000.0, 10_000.0, 20_000.0, 30_000.0]
+#: The first steps; a system that passes the last one steps on until it fails
+#: (bench/suite.py `knees`), up to the generator's own rate.
+RATES = [2500.0, 5000.0, 10_000.0, 15_000.0, 20_000.0]
 #: Item 3: seconds of load and gateways (x 10 probes). An excursion starts every half
 #: second, each opening two alerts: 60 s give about 230 first raises a round, so that
 #: the p99 is not simply the worst one.
@@ -44,6 +48,11 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rates", default=",".join(f"{r:.0f}" for r in RATES))
     parser.add_argument("--step-s", type=float, default=10.0, help="seconds of load per step")
     parser.add_argument("--refine", type=int, default=2, help="bisections below a failed step")
+    parser.add_argument(
+        "--only-rates",
+        action="store_true",
+        help="step only through --rates, not on until every system fails (for quick looks)",
+    )
     parser.add_argument("--systems", default="ours,loop,node-red")
     parser.add_argument("--skip", default="", help="items to skip: gateway,compliance,memory,...")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "performance.md")
@@ -60,7 +69,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     args.alert = ALERT_SMOKE if args.smoke else ALERT
     if args.smoke:
         args.rounds, args.rates, args.step_s, args.refine = 1, "200", 1.0, 0
-        smoke_skips = {"gateway", "compliance", "generator", "memory"}
+        smoke_skips = {"gateway", "compliance", "memory"}
         args.skip = ",".join(sorted({*args.skip.split(","), *smoke_skips} - {""}))
     return args
 
@@ -93,6 +102,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "rounds_run": args.rounds,
         "note": args.note,
         "rounds": [],
+        "earlier": earlier_sitting(args.out),
     }
     with tempfile.TemporaryDirectory(prefix="coldchain-bench-") as tmp:
         influxdb = InfluxDB(Path(tmp) / "influxdb")
@@ -105,13 +115,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             session = suite.Session(
                 Path(tmp), influxdb, postgresql, step_s=args.step_s, keep_logs=args.keep_logs
             )
-            if "generator" not in skip:
-                print("generator", flush=True)
-                results["generator"] = suite.generator_ceiling(session)
+            results["calibration"] = calibrate(session, args.smoke)
+            generator = results["calibration"]["generator"]["acked_per_s"]
+            ceiling = None if args.smoke or args.only_rates else generator
             for number in range(args.rounds):
                 order = kinds[number % len(kinds) :] + kinds[: number % len(kinds)]
                 print(f"round {number + 1} of {args.rounds}: {', '.join(k.name for k in order)}")
-                results["rounds"].append(_round(session, order, rates, args, skip))
+                results["rounds"].append(_round(session, order, rates, ceiling, args, skip))
         finally:
             influxdb.stop()
             if postgresql is not None:
@@ -134,17 +144,42 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     return results
 
 
+def calibrate(session: suite.Session, smoke: bool) -> dict[str, Any]:
+    """The calibration the sitting starts with (bench/calibration.py); smaller in a smoke run."""
+    print("calibration", flush=True)
+    return {
+        "python": calibration.python_benchmark(rounds=2000 if smoke else calibration.ROUNDS),
+        "generator": suite.generator_ceiling(session, 2000 if smoke else 300_000),
+        "influxdb": calibration.influx_ceiling(session.influxdb, 10_000 if smoke else 300_000),
+    }
+
+
+def earlier_sitting(document: Path) -> dict[str, Any] | None:
+    """The results of the sitting `document` shows now (before this one rewrites it): when,
+    which file and its calibration; None if there is none to compare with."""
+    if not document.exists():
+        return None
+    found = re.search(r"raw results in `([^`]+\.json)`", document.read_text())
+    if found is None or not (REPO / found.group(1)).exists():
+        return None
+    earlier = json.loads((REPO / found.group(1)).read_text())
+    # Sittings before the calibration measured only the generator.
+    measured = earlier.get("calibration") or {"generator": earlier.get("generator")}
+    return {"date": earlier["date"], "results_file": found.group(1), "calibration": measured}
+
+
 def _round(
     session: suite.Session,
     order: list[type[System]],
     rates: list[float],
+    ceiling: float | None,
     args: argparse.Namespace,
     skip: set[str],
 ) -> dict[str, Any]:
     round_: dict[str, Any] = {}
     if "steps" not in skip:
         print(" 1. single-reading messages, step load", flush=True)
-        round_["knees"] = suite.knees(session, order, rates, args.refine)
+        round_["knees"] = suite.knees(session, order, rates, args.refine, ceiling)
     if "batches" not in skip:
         print(" 2. gateway batches", flush=True)
         messages = 40 if args.smoke else 6000
@@ -178,7 +213,7 @@ def gateway_backlog() -> dict[str, Any]:
 def compliance() -> dict[str, Any]:
     print("6. compliance query (bench/compliance_query.py)", flush=True)
     output = _script("compliance_query.py")
-    table = re.search(r"^  Daily compliance / .*?([\d.]+) s$", output, re.M)
+    table = re.search(r"^  Daily compliance\b.*? / .*?([\d.]+) s$", output, re.M)
     every = re.search(r"^  every query, one after another\s+([\d.]+) s$", output, re.M)
     agree = re.search(r"daily_stats: (\w+)", output)
     assert table and every, output

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 import statistics
 import tempfile
@@ -76,6 +77,11 @@ class StepResult:
     durable_p99_s: float | None
     growing: bool
     passed: bool
+    #: CPU time (every thread) of the system's process per message sent, from the first
+    #: send until the step drained, µs: user (the interpreter and the C it calls) and
+    #: user + system (with the kernel's work for its sockets and files).
+    user_us_per_message: float | None = None
+    cpu_us_per_message: float | None = None
 
 
 @dataclass
@@ -210,8 +216,13 @@ def step(session: Session, kind: type[System], rate: float) -> StepResult:
         count_ = int(rate * session.step_s)
         start = _start_after_encoding(count_)
         plan = run.planner.plan(count_, 1, start, rate)
-        sent = run.publisher.send(run.publisher.encode(plan.messages), rate, start_at=start)
+        packets = run.publisher.encode(plan.messages)
+        user_before, system_before = cpu_seconds(run.system.pid)
+        sent = run.publisher.send(packets, rate, start_at=start)
         _drain(run, warm.readings + plan.readings, session.drain_s)
+        user, system = cpu_seconds(run.system.pid)
+        user_us = (user - user_before) / count_ * 1e6
+        cpu_us = user_us + (system - system_before) / count_ * 1e6
         run.counter.close()
         stored_at = run.counter.stored_times(warm.readings + plan.readings)[warm.readings :]
         latencies = _latencies(stored_at, sent.sent_at)
@@ -237,14 +248,32 @@ def step(session: Session, kind: type[System], rate: float) -> StepResult:
             durable_p99,
             growing,
             p99 < KNEE_P99_S and not growing and counted.lost == 0,
+            user_us,
+            cpu_us,
         )
 
 
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """User and system CPU time of process `pid` and all its threads so far, seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    # utime and stime are fields 14 and 15 of proc(5); 3 is the first after the name.
+    ticks = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / ticks, int(fields[12]) / ticks
+
+
 def knees(
-    session: Session, order: list[type[System]], rates: list[float], refine: int
+    session: Session,
+    order: list[type[System]],
+    rates: list[float],
+    refine: int,
+    ceiling: float | None = None,
 ) -> list[dict[str, Any]]:
     """Step every system up through `rates`, alternating, until each fails a step; then
-    bisect `refine` times between its last pass and its first failure (to 250/s)."""
+    bisect `refine` times between its last pass and its first failure (to 250/s).
+
+    With `ceiling` (the generator's own rate), a system that passes the last of `rates`
+    steps on by RATE_GROWTH until it fails, so that every knee is found, up to `ceiling`.
+    """
     best = {kind: 0.0 for kind in order}
     failed: dict[type[System], float | None] = {kind: None for kind in order}
     steps: dict[type[System], list[StepResult]] = {kind: [] for kind in order}
@@ -257,17 +286,19 @@ def knees(
         else:
             failed[kind] = rate
 
-    for rate in rates:
-        for kind in order:
-            if failed[kind] is None:
-                run(kind, rate)
+    for rate in _step_rates(rates, ceiling):
+        standing = [kind for kind in order if failed[kind] is None]
+        if not standing:
+            break
+        for kind in standing:
+            run(kind, rate)
     for _ in range(refine):
         for kind in order:
-            ceiling = failed[kind]
-            if ceiling is None:
+            top = failed[kind]
+            if top is None:
                 continue
-            middle = round((best[kind] + ceiling) / 2 / 250) * 250
-            if middle not in (best[kind], ceiling) and middle > 0:
+            middle = round((best[kind] + top) / 2 / 250) * 250
+            if middle not in (best[kind], top) and middle > 0:
                 run(kind, middle)
     return [
         {
@@ -280,12 +311,27 @@ def knees(
     ]
 
 
+#: Above the listed rates, each step is this much higher than the one before.
+RATE_GROWTH = 1.5
+
+
+def _step_rates(rates: list[float], ceiling: float | None) -> Iterator[float]:
+    yield from rates
+    if ceiling is None or not rates:
+        return
+    rate = rates[-1]
+    while (rate := round(rate * RATE_GROWTH / 1000) * 1000) <= ceiling:
+        yield rate
+
+
 def _report(result: StepResult) -> StepResult:
     c = result.counted
     print(
         f"  {result.system:<17} {result.rate:>7.0f}/s  p50 {result.p50_s:6.3f} s  "
         f"p99 {result.p99_s:6.3f} s  stored {c.stored}/{c.sent}  lost {c.lost}  "
-        f"dup {c.duplicated}  {'ok' if result.passed else 'FAIL'}"
+        f"dup {c.duplicated}  CPU {result.user_us_per_message or 0:5.1f} user "
+        f"{result.cpu_us_per_message or 0:5.1f} all µs/msg  "
+        f"{'ok' if result.passed else 'FAIL'}"
         f"{'  growing' if result.growing else ''}",
         flush=True,
     )

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from bench import run
+from bench import report, run
 from bench.systems import NodeRed
 
 
@@ -44,7 +44,7 @@ def test_a_small_run_stores_everything_once_and_writes_the_table(tmp_path: Path)
         assert all(stage["missing"] == 0 for stage in entry["stages"].values()), entry
     ours = next(e for e in round_["alerts"] if e["system"] == "coldchain ingest")
     assert "stored by the alerts service" in ours["stages"]
-    assert "| item | coldchain ingest | minimal loop | Node-RED |" in document
+    assert "| item | ours vs minimal loop (median ratio; rounds) | ours vs Node-RED |" in document
     assert "1. knee, single-reading messages" in document
     assert list(tmp_path.glob("smoke-*.json")), "raw results written"
 
@@ -54,3 +54,19 @@ def test_node_red_stores_everything_once(tmp_path: Path) -> None:
     results, _ = _smoke(tmp_path, "node-red", skip="alerts")
     for c in _counted(results):
         assert c["stored"] == c["sent"] > 0 and c["lost"] == 0 and c["duplicated"] == 0, c
+
+
+def test_the_calibration_is_reported_and_a_moved_one_flagged(tmp_path: Path) -> None:
+    results, document = _smoke(tmp_path, "loop", skip="alerts,batches")
+    measured = results["calibration"]
+    assert {"python", "generator", "influxdb"} <= measured.keys()
+    assert "## Calibration" in document
+    slower = {
+        "python": {"rounds_per_s": measured["python"]["rounds_per_s"] * 1.2},
+        "generator": dict(measured["generator"]),
+    }
+    results["earlier"] = {"date": "then", "results_file": "then.json", "calibration": slower}
+    flagged = report.markdown(results)
+    assert "differs from the earlier sitting's by more than 15% (python)" in flagged
+    results["earlier"]["calibration"] = dict(measured)
+    assert "differs from the earlier sitting's" not in report.markdown(results)

@@ -317,8 +317,8 @@ class RuleEngine:
                 return False
             last_ts, last_c = ts, value
         state.last_ts, state.last_c, state.same_since = last_ts, last_c, same_since
+        # The asset's state is only read here: saving it again would change nothing.
         self.dirty.add(("sensor", sensor_id))
-        self.dirty.add(("asset", asset.id))
         return True
 
     def _gateway_event(self, event: Event) -> Outcome:

@@ -209,6 +209,10 @@ class Fleet(_Config):
         """The site, gateway, sensor entry and asset of a sensor, or None if unknown."""
         return self._index.get(sensor_id)
 
+    def unknown(self, sensor_ids: Iterable[str]) -> set[str]:
+        """The sensors of `sensor_ids` the fleet does not know."""
+        return set(sensor_ids).difference(self._index)
+
     @cached_property
     def _index(self) -> dict[str, tuple[Site, Gateway, Sensor, Asset]]:
         index = {}

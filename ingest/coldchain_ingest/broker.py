@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import MQTTErrorCode
@@ -44,8 +45,10 @@ log = logging.getLogger(__name__)
 IMPORTED = -1
 
 
-@dataclass(frozen=True, slots=True)
-class Inbound:
+class Inbound(NamedTuple):
+    """A message as it arrived (a tuple: one is made for every message, and a frozen
+    dataclass sets each field through object.__setattr__)."""
+
     topic: str
     payload: bytes
     mid: int
@@ -80,15 +83,78 @@ class _Client(mqtt.Client):
     id and payload, its properties skipped (ingest uses none), and handed to
     `on_raw`; anything else, or anything unexpected, takes paho's own path.
     `ack_all` queues the PUBACKs of a batch as one write instead of one each.
-    Both rely on paho 2's internals (`_handle_publish`, `_in_packet`,
-    `_packet_queue`): paho has no public way to take a PUBLISH without building
-    an MQTTMessage, nor to acknowledge several at once. So the versions ingest
-    accepts are pinned to those it was tested with (ingest/pyproject.toml), and
-    tests/unit/test_paho_internals.py fails, naming what moved, on any other;
+    Reads are buffered: paho asks the socket for each packet's command byte,
+    length and body in turn (three system calls a message) and reads one packet
+    each time the socket is readable; here one `recv` takes what the kernel holds
+    and `loop_read` hands on every whole packet in it before paho waits again, the
+    PUBLISH packets cut straight from what was read.
+    All this relies on paho 2's internals (`_handle_publish`, `_in_packet`,
+    `_packet_queue`, `_sock_recv`, `_msgtime_mutex`, `_last_bytes_received`): paho
+    has no public way to take a PUBLISH without building an MQTTMessage, to
+    acknowledge several at once, nor to read more than it asks for. So the
+    versions ingest accepts are pinned to those it was tested with
+    (ingest/pyproject.toml), and tests/unit/test_paho_internals.py fails, naming
+    what moved, on any other;
     tests/integration/test_ingest*.py and tests/faults run the path itself.
     """
 
     on_raw: RawHandler | None = None
+    #: What the last `recv` read, from which socket, and how much of it paho took.
+    _read: bytes = b""
+    _read_from: object = None
+    _taken: int = 0
+
+    def _sock_recv(self, bufsize: int) -> bytes:
+        if self._read_from is not self._sock:  # a new connection: nothing left of the old
+            self._read, self._read_from, self._taken = b"", self._sock, 0
+        if self._taken >= len(self._read):
+            self._read, self._taken = super()._sock_recv(max(bufsize, READ_BYTES)), 0
+        at = self._taken
+        self._taken = at + bufsize
+        return self._read[at : at + bufsize]
+
+    def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
+        """Read as paho does, then go on while packets wait in what was read: the socket
+        will not be readable again for them. Whole PUBLISH packets there are cut at once
+        (`_take_publishes`); anything else goes through paho's own reading."""
+        rc = super().loop_read(max_packets)
+        while (
+            rc == MQTTErrorCode.MQTT_ERR_SUCCESS
+            and self._taken < len(self._read)
+            and self._sock is not None
+        ):
+            if self._take_publishes():
+                continue
+            rc = super().loop_read(max_packets)
+        return rc
+
+    def _take_publishes(self) -> int:
+        """Hand on the whole QoS 0 and 1 PUBLISH packets at the start of what was read and
+        not taken yet, as `_handle_publish` would; how many. It stops at anything else, at
+        a packet cut short or malformed, and while paho is in the middle of a packet."""
+        if self.on_raw is None or self.protocol != mqtt.MQTTv5 or self._in_packet["command"]:
+            return 0
+        read, end, taken = self._read, len(self._read), 0
+        while self._taken < end:
+            at = self._taken
+            header = read[at]
+            qos = (header & 0x06) >> 1
+            if header & 0xF0 != mqtt.PUBLISH or qos == 2:
+                break
+            body = _body(read, at + 1, end)
+            if body is None:
+                break
+            try:
+                topic, mid, payload = _cut_publish(memoryview(read)[body[0] : body[1]], qos)
+            except (ValueError, IndexError, struct.error):
+                break
+            self._taken = body[1]
+            taken += 1
+            self.on_raw(topic, payload, mid, qos)
+        if taken:
+            with self._msgtime_mutex:
+                self._last_bytes_received = time.monotonic()
+        return taken
 
     def _handle_publish(self) -> MQTTErrorCode:
         header = self._in_packet["command"]
@@ -110,9 +176,27 @@ class _Client(mqtt.Client):
 
 
 _PUBACK = struct.Struct("!BBH")
+#: Bytes asked of the socket at once: hundreds of single-reading messages.
+READ_BYTES = 64 * 1024
 
 
-def _cut_publish(packet: bytes | bytearray, qos: int) -> tuple[str, int, bytes]:
+def _body(read: bytes, at: int, end: int) -> tuple[int, int] | None:
+    """Where the body of the packet whose remaining length starts at `at` begins and
+    ends, if all of it is in `read` before `end`; None if not (or malformed)."""
+    length, shift = 0, 0
+    while True:  # variable byte integer: at most four bytes
+        if at >= end or shift > 21:
+            return None
+        byte = read[at]
+        at += 1
+        length |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            break
+        shift += 7
+    return (at, at + length) if at + length <= end else None
+
+
+def _cut_publish(packet: bytes | bytearray | memoryview, qos: int) -> tuple[str, int, bytes]:
     """Topic, packet id and payload of an MQTT 5 PUBLISH body (after the fixed header)."""
     view = memoryview(packet)
     length = (view[0] << 8) | view[1]
@@ -202,7 +286,9 @@ class Broker:
                 # Retained statuses once per session: changes while we were away
                 # wait in the session; a retained one is not refused again and again.
                 (topics.STATUS_FILTER, SubscribeOptions(qos=1, retainHandling=1)),
-                (topics.DURABLE_FILTER, SubscribeOptions(qos=1)),
+                # Others' marks, and ours retained from before a restart (noLocal keeps
+                # back only what this connection publishes: each mark of each batch).
+                (topics.DURABLE_FILTER, SubscribeOptions(qos=1, noLocal=True)),
                 (topics.ALERT_RECEIPTS, SubscribeOptions(qos=1)),
                 # Every retained version at each subscription: a known one is skipped.
                 (topics.FLEET_FILTER, SubscribeOptions(qos=1, retainHandling=0)),

@@ -53,6 +53,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
+from typing import NamedTuple
 
 from pydantic import BaseModel, StrictInt, ValidationError
 
@@ -93,10 +94,13 @@ IMPORTS_IN_FLIGHT = 500
 #: Most seq numbers of refused messages kept per gateway above its mark: the lowest, which
 #: can hold it back; a gateway sending garbage with ever new numbers grows nothing more.
 MAX_REFUSED_KEPT = 1000
+#: How every telemetry topic ends, and no fleet, retirement or status topic does.
+TELEMETRY_SUFFIX = "/telemetry"
 
 
-@dataclass(frozen=True)
-class Accepted:
+class Accepted(NamedTuple):
+    """A message that keeps the contract (a tuple: one is made for every message)."""
+
     inbound: Inbound
     site: str
     telemetry: Telemetry
@@ -182,6 +186,7 @@ class Pipeline:
         batch: list[Accepted] = []
         readings = 0
         deadline = None
+        received = 0
         while readings < self._settings.batch_max_readings:
             timeout = 0.5 if deadline is None else deadline - time.monotonic()
             try:
@@ -194,21 +199,9 @@ class Pipeline:
                     self._finish()
                 continue
             self._broker.taken(inbound)
-            metrics.MESSAGES_RECEIVED.inc()
-            metrics.BACKLOG.inc()
+            received += 1
             self._taken += 1
-            if topics.is_fleet(inbound.topic):
-                self._finish()
-                self._fleet_version(inbound)
-                continue
-            if inbound.topic == topics.RETIRED:
-                self._finish()  # readings sent before the list are judged without it
-                self._retirements(inbound)
-                continue
-            status = topics.parse_status(inbound.topic)
-            if status is not None:
-                self._finish()  # the readings sent before a gateway's status are judged first
-                self._gateway_status(inbound, *status)
+            if not inbound.topic.endswith(TELEMETRY_SUFFIX) and self._took_control(inbound):
                 continue
             if deadline is None:
                 # From the first message's arrival: it may have waited for the last batch.
@@ -220,7 +213,29 @@ class Pipeline:
                 if len(batch) >= self._half_window:
                     # Half the broker's window: the other half arrives while we store this.
                     break
+        # Counted once a batch: a metric's lock and call cost as much as a message's
+        # topic parsing.
+        metrics.MESSAGES_RECEIVED.inc(received)
+        metrics.BACKLOG.inc(received)
         return batch
+
+    def _took_control(self, inbound: Inbound) -> bool:
+        """Take a fleet version, the list of retired gateways or a gateway status (True);
+        anything else is left (False)."""
+        if topics.is_fleet(inbound.topic):
+            self._finish()
+            self._fleet_version(inbound)
+            return True
+        if inbound.topic == topics.RETIRED:
+            self._finish()  # readings sent before the list are judged without it
+            self._retirements(inbound)
+            return True
+        status = topics.parse_status(inbound.topic)
+        if status is not None:
+            self._finish()  # the readings sent before a gateway's status are judged first
+            self._gateway_status(inbound, *status)
+            return True
+        return False
 
     def _validate(self, inbound: Inbound) -> Accepted | None:
         ids = topics.parse_telemetry(inbound.topic)
@@ -235,8 +250,9 @@ class Pipeline:
             self._reject(inbound, site, gateway, exc.reason, seq=_claimed_seq(inbound.payload))
             return None
         sensors = [r.sensor for r in telemetry.readings] + [e.sensor for e in telemetry.events]
-        problem = self._fleet.sender_problem(site, gateway, sensors) or self._too_many_unknown(
-            gateway, sensors
+        fleet = self._fleet
+        problem = fleet.sender_problem(site, gateway, sensors) or self._too_many_unknown(
+            fleet, gateway, sensors
         )
         if problem is not None:
             self._reject(inbound, site, gateway, problem, seq=telemetry.seq)
@@ -272,14 +288,14 @@ class Pipeline:
             return None
         return Accepted(inbound, site, cut.kept, cut.refused)
 
-    def _too_many_unknown(self, gateway: str, sensors: list[str]) -> str | None:
+    def _too_many_unknown(self, fleet: Fleet, gateway: str, sensors: list[str]) -> str | None:
         """Why a gateway may not report these sensors the fleet does not know, or None.
 
         Such readings are stored, not judged (a probe about to be added to the fleet),
         but each sensor is a series in InfluxDB, whose tag values are limited: a
         gateway may report at most MAX_UNKNOWN_SENSORS of them (counted since start).
         """
-        unknown = {s for s in sensors if self._fleet.locate(s) is None}
+        unknown = fleet.unknown(sensors)
         if not unknown:
             return None
         seen = self._unknown.setdefault(gateway, set())

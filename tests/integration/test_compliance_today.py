@@ -211,5 +211,8 @@ def test_the_status_column_says_preliminary_or_final(lang: Language) -> None:
         )
     }
     preliminary, final = status_texts(lang)
-    assert shown == {"true": preliminary, "false": final, "null": final}
+    status = {key: shown.pop(key) for key in ("true", "false", "null")}
+    assert status == {"true": preliminary, "false": final, "null": final}
+    # The table's other mappings are the calibration column's (test_dashboards.py).
+    assert set(shown) == {"valid", "unverified", "partly_unverified", "unknown"}
     assert board["time"]["to"] == "now", "the range reaches into today"

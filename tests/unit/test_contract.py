@@ -260,6 +260,38 @@ REJECTED = [
         id="position-ahead",
     ),
     pytest.param(
+        changed(top(sent_at="2030-01-01T00:00:00Z")),
+        SITE,
+        GATEWAY,
+        "ahead of the receiver's clock",
+        id="sent_at-ahead",
+    ),
+    pytest.param(
+        changed(
+            top(
+                events=[{"sensor": "van-3.door", "ts": "2030-01-01T00:00:00Z", "kind": "door_open"}]
+            )
+        ),
+        SITE,
+        GATEWAY,
+        "ahead of the receiver's clock",
+        id="event-ahead",
+    ),
+    pytest.param(
+        changed(
+            top(
+                readings=[
+                    {"sensor": "van-3.chilled", "ts": TS, "temp_c": 4.5},
+                    {"sensor": "van-3.frozen", "ts": "2030-01-01T00:00:00Z", "temp_c": -20.0},
+                ]
+            )
+        ),
+        SITE,
+        GATEWAY,
+        "ahead of the receiver's clock",
+        id="second-reading-ahead",
+    ),
+    pytest.param(
         changed(top(readings=[])),
         SITE,
         GATEWAY,

@@ -585,6 +585,14 @@ def test_changes_name_only_what_changed() -> None:
     assert [(kind, key) for kind, key, _ in engine.changes()] == [("gateway", "gw")]
 
 
+def test_a_quiet_batch_saves_its_sensors_and_not_their_unchanged_asset() -> None:
+    engine = new_engine(make_fleet())
+    live(engine, readings(hold(4.0, 3)))
+    engine.changes()
+    engine.observe(readings([4.1, 4.0], start=T0 + timedelta(minutes=3)))
+    assert [(kind, key) for kind, key, _ in engine.changes()] == [("sensor", AIR)]
+
+
 # --- sensor and gateway health ----------------------------------------------------------
 
 

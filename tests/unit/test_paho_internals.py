@@ -8,6 +8,7 @@ broker.py uses them: better a failed build than a pipeline that mis-reads messag
 from __future__ import annotations
 
 import inspect
+import time
 from importlib.metadata import version
 
 import paho.mqtt.client as mqtt
@@ -32,4 +33,9 @@ def test_the_internals_are_where_broker_py_expects_them() -> None:
     assert list(queue.parameters)[:5] == ["self", "command", "packet", "mid", "qos"], queue
     client = _Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5, manual_ack=True)
     assert {"command", "packet"} <= set(client._in_packet), "Client._in_packet's keys"
+    assert client._in_packet["command"] == 0, "Client._in_packet between packets"
+    assert callable(getattr(mqtt.Client, "_sock_recv", None)), "Client._sock_recv"
+    assert hasattr(client, "_msgtime_mutex"), "Client._msgtime_mutex"
+    assert hasattr(client, "_last_bytes_received"), "Client._last_bytes_received"
+    assert mqtt.time_func is time.monotonic, "paho's clock for keepalive"
     assert client.protocol == mqtt.MQTTv5
