@@ -185,28 +185,6 @@ async def _owner(cluster: NatsCluster, partition: int) -> str | None:
         await nc.close()
 
 
-def telemetry_led_by(cluster: NatsCluster, node: int) -> bool:
-    """Whether node `node` leads stream TELEMETRY; if another one does, it is asked to step
-    down (JetStream elects a new leader among the replicas at random)."""
-    return asyncio.run(_led_by(cluster, f"nats-{node}"))
-
-
-async def _led_by(cluster: NatsCluster, name: str) -> bool:
-    nc = await nats_io.connect(settings(cluster), "test")
-    try:
-        info = await nc.jetstream().stream_info(nats_io.TELEMETRY_STREAM)
-        leader = info.cluster.leader if info.cluster else None
-        if leader == name:
-            return True
-        if leader is not None:
-            await nc.request(f"$JS.API.STREAM.LEADER.STEPDOWN.{nats_io.TELEMETRY_STREAM}")
-        return False
-    except nats.errors.Error:
-        return False  # no leader while one is elected
-    finally:
-        await nc.close()
-
-
 def collect(cluster: NatsCluster, subject: str, publish: list[tuple[str, bytes]]) -> list[Msg]:
     """Subscribe to `subject` as ingest, publish `publish` (subject, payload) as ingest, and
     return what arrived on `subject` within five seconds."""
