@@ -5,10 +5,10 @@ pull consumer with explicit acks, from the stream sequence after the partition's
 checkpoint; `ack_all` first writes the checkpoint, then acknowledges. The
 checkpoint (`CheckpointState`, one key of the key-value bucket per partition)
 holds the rule engine's state of the partition's sensors, assets and gateways,
-the held marks, and the stream sequence up to which every message is stored and
-judged. It is written with compare-and-set on the key's revision: a worker whose
-partition was taken over by another one fails its next write (`PartitionLost`)
-instead of overwriting the newer owner's state.
+the held marks, each gateway's durable mark, and the stream sequence up to which
+every message is stored and judged. It is written with compare-and-set on the
+key's revision: a worker whose partition was taken over by another one fails its
+next write (`PartitionLost`) instead of overwriting the newer owner's state.
 
 So a worker that takes a partition over starts where the last checkpoint stops:
 readings after it are judged for the first time, readings before it were judged
@@ -106,12 +106,14 @@ class Checkpoint:
     seq: int = 0
     rows: dict[tuple[str, str], str] = field(default_factory=dict)
     holds: dict[tuple[str, str], int] = field(default_factory=dict)
+    marks: dict[tuple[str, str], int] = field(default_factory=dict)
 
     def encode(self) -> bytes:
         body = {
             "seq": self.seq,
             "rows": [[kind, key, state] for (kind, key), state in self.rows.items()],
             "holds": [[site, gateway, seq] for (site, gateway), seq in self.holds.items()],
+            "marks": [[site, gateway, seq] for (site, gateway), seq in self.marks.items()],
         }
         return zlib.compress(json.dumps(body).encode())
 
@@ -122,6 +124,8 @@ class Checkpoint:
             seq=body["seq"],
             rows={(kind, key): state for kind, key, state in body["rows"]},
             holds={(site, gateway): seq for site, gateway, seq in body["holds"]},
+            # Checkpoints written before marks were kept have none.
+            marks={(site, gateway): seq for site, gateway, seq in body.get("marks", [])},
         )
 
 
@@ -169,6 +173,17 @@ class CheckpointState:
     def release(self, site: str, gateway: str) -> None:
         with self._lock:
             self._checkpoint.holds.pop((site, gateway), None)
+
+    def marks(self) -> dict[tuple[str, str], int]:
+        with self._lock:
+            return dict(self._checkpoint.marks)
+
+    def keep_marks(self, marks: Mapping[tuple[str, str], int]) -> None:
+        """Keep the gateways' new durable marks; the next `write` checkpoints them, before
+        they are published: a worker taking the partition over knows up to where each
+        gateway's messages are stored without a gap (the marks are not retained here)."""
+        with self._lock:
+            self._checkpoint.marks.update(marks)
 
     def keep_fleet_version(self, number: int, body: str) -> None:
         """Never called: fleet versions reach ingest on Mosquitto only, and a partition
@@ -373,7 +388,7 @@ class PartitionSource:
         asyncio.run_coroutine_threadsafe(self._nc.publish(subject, payload), self._bridge.loop)
 
     def durable_mark(self, site: str, gateway: str) -> int:
-        """Marks are not retained on the cluster: the pipeline's own memory is all there is."""
+        """Marks are not retained on the cluster: the partition's checkpoint keeps them."""
         return 0
 
 

@@ -26,6 +26,10 @@ One thread runs it, in this order for every batch, and the order is the promise:
    contract and was reported on `_invalid`: sending it again would not help). A
    message refused for a time ahead of ingest's clock is the exception: either
    clock may be wrong, so the gateway's mark stays below it until it is stored.
+   A mark covers a gateway's messages without a gap only: its seq numbers follow
+   one another, and one missing (the broker took it and lost it before the
+   stream stored it) holds the mark below it until the gateway sends it again;
+   a mark past it would make the gateway forget a reading nobody stored.
 
 A crash anywhere before 4 leaves the messages with the broker, which delivers
 them again, with those of the next batch, collected but not yet written; the
@@ -51,10 +55,11 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import NamedTuple
 
-from pydantic import ValidationError
+from pydantic import BaseModel, StrictInt, ValidationError
 
 from coldchain import retirement, topics
 from coldchain.contract import (
+    MAX_PAYLOAD_BYTES,
     AlertState,
     DurableMark,
     FleetVersion,
@@ -86,6 +91,9 @@ MAX_UNKNOWN_SENSORS = 32
 REPLAY_REFUSALS_PER_RUN = 10
 #: Most messages of exported outboxes that wait in the inbox at once (`take_imports`).
 IMPORTS_IN_FLIGHT = 500
+#: Most seq numbers of refused messages kept per gateway above its mark: the lowest, which
+#: can hold it back; a gateway sending garbage with ever new numbers grows nothing more.
+MAX_REFUSED_KEPT = 1000
 #: How every telemetry topic ends, and no fleet, retirement or status topic does.
 TELEMETRY_SUFFIX = "/telemetry"
 
@@ -134,7 +142,9 @@ class Pipeline:
         self._dead_letters = dead_letters
         self._on_stored = on_stored
         self._engine_lock = threading.Lock()
-        self._durable: dict[tuple[str, str], int] = {}
+        self._durable = state.marks()
+        #: Seq numbers of messages refused for breaking the contract, above their mark.
+        self._refused: dict[tuple[str, str], set[int]] = {}
         self._held = state.holds()
         self._retired = state.retired()
         self._imports = imports
@@ -237,7 +247,7 @@ class Pipeline:
             self._reject(inbound, site, gateway, exc.reason)
             return None
         except InvalidMessage as exc:
-            self._reject(inbound, site, gateway, exc.reason)
+            self._reject(inbound, site, gateway, exc.reason, seq=_claimed_seq(inbound.payload))
             return None
         sensors = [r.sensor for r in telemetry.readings] + [e.sensor for e in telemetry.events]
         fleet = self._fleet
@@ -245,7 +255,7 @@ class Pipeline:
             fleet, gateway, sensors
         )
         if problem is not None:
-            self._reject(inbound, site, gateway, problem)
+            self._reject(inbound, site, gateway, problem, seq=telemetry.seq)
             return None
         retired_at = self._retired.get((site, gateway))
         if retired_at is None:
@@ -274,7 +284,7 @@ class Pipeline:
                 f"gateway {site}/{gateway} was retired at {retired_at.isoformat()}; "
                 "everything in this message was taken after"
             )
-            self._reject(inbound, site, gateway, reason, cut.refused)
+            self._reject(inbound, site, gateway, reason, cut.refused, telemetry.seq)
             return None
         return Accepted(inbound, site, cut.kept, cut.refused)
 
@@ -298,9 +308,22 @@ class Pipeline:
         return None
 
     def _reject(
-        self, inbound: Inbound, site: str, gateway: str, reason: str, refused: int = 0
+        self,
+        inbound: Inbound,
+        site: str,
+        gateway: str,
+        reason: str,
+        refused: int = 0,
+        seq: int | None = None,
     ) -> None:
+        """Report and acknowledge a message that broke the contract; its `seq`, if known,
+        counts as handled for its gateway's durable mark."""
         log.warning("invalid message on %s: %s", inbound.topic, reason)
+        if seq is not None:
+            kept = self._refused.setdefault((site, gateway), set())
+            kept.add(seq)
+            if len(kept) > MAX_REFUSED_KEPT:
+                kept.remove(max(kept))
         metrics.MESSAGES_INVALID.inc()
         notice = InvalidNotice(
             topic=inbound.topic,
@@ -335,11 +358,13 @@ class Pipeline:
         with self._engine_lock:
             self._record(self._evaluate(flight.batch))
         self._answer_imported(flight.batch, stored)
+        marks = self._marks(flight.batch)
+        self._state.keep_marks(marks)  # checkpointed with the acknowledgement
         self._broker.ack_all(accepted.inbound for accepted in flight.batch)
         metrics.MESSAGES_ACKED.inc(len(flight.batch))
         metrics.BACKLOG.dec(len(flight.batch))
         self._handled(len(flight.batch))
-        self._confirm(flight.batch)
+        self._confirm(marks)
 
     def _answer_imported(self, batch: list[Accepted], stored: list[Accepted]) -> None:
         """Tell `coldchain-ingest import-outbox` what became of its messages in `batch`:
@@ -626,26 +651,34 @@ class Pipeline:
             self._held[key] = seq
             self._state.hold(site, gateway, seq)
 
-    def _confirm(self, handled: list[Accepted]) -> None:
-        """Publish each gateway's durable mark: its messages up to it are stored or refused,
-        and none is held (`_hold`) below it."""
-        marks: dict[tuple[str, str], int] = {}
+    def _marks(self, handled: list[Accepted]) -> dict[tuple[str, str], int]:
+        """Each gateway's new durable mark: its messages up to it are stored or refused,
+        none is missing below it, and none is held (`_hold`) below it."""
+        seqs: dict[tuple[str, str], set[int]] = {}
         for accepted in handled:
             key = (accepted.site, accepted.telemetry.gateway)
-            marks[key] = max(marks.get(key, 0), accepted.telemetry.seq)
+            seqs.setdefault(key, set()).add(accepted.telemetry.seq)
             if self._held.get(key) == accepted.telemetry.seq:
                 del self._held[key]
                 self._state.release(*key)
+        marks = {}
+        for key, handled_seqs in seqs.items():
+            known = max(self._durable.get(key, 0), self._broker.durable_mark(*key))
+            refused = self._refused.pop(key, set())
+            seq = _contiguous(known, handled_seqs | refused)
+            held = self._held.get(key)
+            if held is not None:
+                seq = min(seq, held - 1)
+            if above := {s for s in refused if s > seq}:
+                self._refused[key] = above
+            if seq > known:
+                marks[key] = self._durable[key] = seq
+        return marks
+
+    def _confirm(self, marks: dict[tuple[str, str], int]) -> None:
+        """Publish each gateway's new durable mark."""
         now = datetime.now(UTC)
-        for (site, gateway), highest in marks.items():
-            held = self._held.get((site, gateway))
-            seq = highest if held is None else min(highest, held - 1)
-            known = max(
-                self._durable.get((site, gateway), 0), self._broker.durable_mark(site, gateway)
-            )
-            if seq <= known:
-                continue
-            self._durable[(site, gateway)] = seq
+        for (site, gateway), seq in marks.items():
             mark = DurableMark(seq=seq, stored_at=now)
             self._broker.publish(
                 topics.durable(site, gateway), mark.model_dump_json().encode(), retain=True
@@ -663,3 +696,29 @@ class Pipeline:
             if self._stop.wait(pause):
                 raise Stopped
             pause = min(pause * 2, self._settings.retry_max_s)
+
+
+def _contiguous(known: int, seqs: set[int]) -> int:
+    """The highest seq up to which every message is in `seqs` or at most `known`, the
+    gateway's mark so far (0: none known, and the lowest of `seqs` starts the run)."""
+    upto = known if known else min(seqs) - 1
+    while upto + 1 in seqs:
+        upto += 1
+    return upto
+
+
+class _Numbered(BaseModel):
+    """Only the seq of a message that broke the contract (pydantic's parser, whose nesting
+    limit gives a ValidationError where `json` would raise RecursionError)."""
+
+    seq: StrictInt
+
+
+def _claimed_seq(payload: bytes) -> int | None:
+    """The seq a message that broke the contract gives itself, if it gives a number."""
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        return None
+    try:
+        return _Numbered.model_validate_json(payload).seq
+    except ValidationError:
+        return None

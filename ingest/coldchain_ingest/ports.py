@@ -37,7 +37,8 @@ class Source(Protocol):
 
 
 class RuleState(Protocol):
-    """Where the rule engine's state and the held marks are saved."""
+    """Where the rule engine's state, the held marks and (where the broker does not
+    retain them) the durable marks are saved."""
 
     def save(self, rows: list[tuple[str, str, str]]) -> None: ...
 
@@ -46,6 +47,10 @@ class RuleState(Protocol):
     def hold(self, site: str, gateway: str, seq: int) -> None: ...
 
     def release(self, site: str, gateway: str) -> None: ...
+
+    def marks(self) -> dict[tuple[str, str], int]: ...
+
+    def keep_marks(self, marks: Mapping[tuple[str, str], int]) -> None: ...
 
     def keep_fleet_version(self, number: int, body: str) -> None: ...
 

@@ -96,5 +96,12 @@ class StateStore:
                 "DELETE FROM held_mark WHERE site = ? AND gateway = ?", (site, gateway)
             )
 
+    def marks(self) -> dict[tuple[str, str], int]:
+        """None kept here: Mosquitto retains each gateway's mark (`Broker.durable_mark`)."""
+        return {}
+
+    def keep_marks(self, marks: Mapping[tuple[str, str], int]) -> None:
+        """Nothing to keep, as `marks`."""
+
     def close(self) -> None:
         self._db.close()

@@ -93,6 +93,46 @@ class Marker:
         )
 
 
+class Marks:
+    """The durable marks ingest publishes for one gateway, in the order they arrive."""
+
+    def __init__(self, cluster: NatsCluster, site: str, gateway: str) -> None:
+        self._settings = settings(cluster)
+        self._subject = nats_io.subject_of(topics.durable(site, gateway))
+        self.seqs: list[int] = []
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._nc: Client | None = None
+
+    def start(self) -> None:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._subscribe(), self._loop).result(30)
+
+    def stop(self) -> None:
+        if self._nc is not None:
+            asyncio.run_coroutine_threadsafe(self._nc.close(), self._loop).result(30)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+    def publish(self, messages: list[tuple[str, bytes]]) -> None:
+        """Publish (subject, payload) as a gateway's messages reach the cluster."""
+        asyncio.run_coroutine_threadsafe(self._publish(messages), self._loop).result(30)
+
+    async def _publish(self, messages: list[tuple[str, bytes]]) -> None:
+        assert self._nc is not None
+        for subject, payload in messages:
+            await self._nc.publish(subject, payload)
+        await self._nc.flush()
+
+    async def _subscribe(self) -> None:
+        self._nc = await nats_io.connect(self._settings, "marks")
+        await self._nc.subscribe(self._subject, cb=self._take)
+        await self._nc.flush()
+
+    async def _take(self, message: Msg) -> None:
+        self.seqs.append(DurableMark.model_validate_json(message.data).seq)
+
+
 @dataclass(frozen=True)
 class Published:
     """One alert event in stream ALERTS, with the id JetStream deduplicated it by."""

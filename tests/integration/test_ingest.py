@@ -222,8 +222,9 @@ def test_a_message_ahead_of_ingests_clock_is_never_confirmed_until_it_is_stored(
     lead = timedelta(minutes=5, seconds=8)
     ahead = datetime.now(UTC).replace(microsecond=0) + lead
     _publish(stack, "cold-room-1", telemetry_json("cold-room-1", "cold-room-1.air", 1, ahead, 3.0))
-    now = datetime.now(UTC).replace(microsecond=0)
-    _publish(stack, "cold-room-1", telemetry_json("cold-room-1", "cold-room-1.air", 2, now, 3.1))
+    at = datetime.now(UTC).replace(microsecond=0)
+    second = telemetry_json("cold-room-1", "cold-room-1.air", 2, at, 3.1)
+    _publish(stack, "cold-room-1", second)
     wait_until(lambda: _temperatures(stack, "cold-room-1.air") == 1, 20, "the second reading")
     ingest.stop()  # the hold is kept on disk
     stack.start_ingest()
@@ -237,6 +238,8 @@ def test_a_message_ahead_of_ingests_clock_is_never_confirmed_until_it_is_stored(
     _publish(stack, "cold-room-1", telemetry_json("cold-room-1", "cold-room-1.air", 1, ahead, 3.0))
     wait_until(lambda: _temperatures(stack, "cold-room-1.air") == 3, 20, "the first reading")
     assert json.loads(durable.get(timeout=20).payload)["seq"] == 1
+    # As the gateway does, everything above its mark again: a mark has no gap below it.
+    _publish(stack, "cold-room-1", second)
     _publish(stack, "cold-room-1", telemetry_json("cold-room-1", "cold-room-1.air", 3, now, 3.2))
     assert json.loads(durable.get(timeout=20).payload)["seq"] == 3
 
@@ -260,3 +263,25 @@ def test_a_gateway_cannot_fill_influxdb_with_sensors_the_fleet_does_not_know(
         20,
         "the first message's readings, stored",
     )
+
+
+def test_refused_messages_between_stored_ones_do_not_hold_the_durable_mark(
+    stack: ApiStack,
+) -> None:
+    """A mark covers a gateway's messages without a gap, and a message refused for breaking
+    the contract is done too (sending it again would not help): its seq, read from what
+    is left of it, closes the gap. Garbage nested deeper than a parser's stack neither
+    closes it nor stops ingest."""
+    ingest = stack.start_ingest()
+    durable = subscribe(stack.mosquitto.port, f"coldchain/v1/{SITE}/cold-room-1/durable")
+    now = datetime.now(UTC).replace(microsecond=0)
+    _publish(stack, "cold-room-1", telemetry_json("cold-room-1", "cold-room-1.air", 1, now, 3.0))
+    assert json.loads(durable.get(timeout=20).payload)["seq"] == 1
+    _publish(stack, "cold-room-1", telemetry_json("cold-room-1", "cold-room-1.air", 2, now, "warm"))
+    topic = f"coldchain/v1/{SITE}/cold-room-1/telemetry"
+    _mosquitto_pub(stack, "-q", "1", "-t", topic, "-s", stdin=b"[" * 100_000)
+    later = now + timedelta(minutes=1)
+    _publish(stack, "cold-room-1", telemetry_json("cold-room-1", "cold-room-1.air", 3, later, 3.1))
+    assert json.loads(durable.get(timeout=20).payload)["seq"] == 3
+    assert _temperatures(stack, "cold-room-1.air") == 2
+    assert ingest.running
