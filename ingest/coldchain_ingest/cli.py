@@ -10,6 +10,7 @@ import signal
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import FrameType
@@ -115,33 +116,11 @@ def run(env_file: EnvFile = None) -> None:
         settings, influx, broker, engine, store, outbox, dead_letters, rollup.note, imports
     )
     scheduler = BackgroundScheduler(timezone=UTC)
-    scheduler.add_job(
-        pipeline.redeliver_alerts, "interval", seconds=1, max_instances=1, coalesce=True
-    )
-    scheduler.add_job(
-        pipeline.take_imports, "interval", seconds=IMPORT_CHECK_S, max_instances=1, coalesce=True
-    )
-    scheduler.add_job(
-        lambda: pipeline.replay_refused(datetime.now(UTC)),
-        "interval",
-        seconds=DEAD_LETTER_CHECK_S,
-        max_instances=1,
-        coalesce=True,
-    )
-    scheduler.add_job(
-        lambda: pipeline.check_silence(datetime.now(UTC)),
-        "interval",
-        seconds=settings.silence_check_s,
-        max_instances=1,
-        coalesce=True,
-    )
-    scheduler.add_job(
-        lambda: rollup.run(datetime.now(UTC)),
-        "interval",
-        seconds=settings.rollup_interval_s,
-        max_instances=1,
-        coalesce=True,
-    )
+    _every(scheduler, 1, pipeline.redeliver_alerts)
+    _every(scheduler, IMPORT_CHECK_S, pipeline.take_imports)
+    _every(scheduler, DEAD_LETTER_CHECK_S, lambda: pipeline.replay_refused(datetime.now(UTC)))
+    _every(scheduler, settings.silence_check_s, lambda: pipeline.check_silence(datetime.now(UTC)))
+    _every(scheduler, settings.rollup_interval_s, lambda: rollup.run(datetime.now(UTC)))
 
     def stop(signum: int, frame: FrameType | None) -> None:
         stopping.set()
@@ -210,27 +189,9 @@ def _run_worker(settings: IngestSettings) -> None:
         for pipeline in worker.pipelines()[:1]:
             pipeline.replay_refused(datetime.now(UTC))
 
-    scheduler.add_job(
-        check_silence,
-        "interval",
-        seconds=settings.silence_check_s,
-        max_instances=1,
-        coalesce=True,
-    )
-    scheduler.add_job(
-        replay_refused,
-        "interval",
-        seconds=DEAD_LETTER_CHECK_S,
-        max_instances=1,
-        coalesce=True,
-    )
-    scheduler.add_job(
-        lambda: rollup.run(datetime.now(UTC)),
-        "interval",
-        seconds=settings.rollup_interval_s,
-        max_instances=1,
-        coalesce=True,
-    )
+    _every(scheduler, settings.silence_check_s, check_silence)
+    _every(scheduler, DEAD_LETTER_CHECK_S, replay_refused)
+    _every(scheduler, settings.rollup_interval_s, lambda: rollup.run(datetime.now(UTC)))
     if settings.influx_create_db:
         _set_up(influx, settings.retention_days, threading.Event())
     _settle_heap()  # as `run` does, before /metrics answers
@@ -511,6 +472,11 @@ def _known_versions(store: StateStore) -> list[Version]:
             Version(message.version, message.valid_from, Fleet.from_data(message.fleet))
         )
     return versions
+
+
+def _every(scheduler: BackgroundScheduler, seconds: float, job: Callable[[], object]) -> None:
+    """Run `job` every `seconds`; a run that overlaps the next is not started twice."""
+    scheduler.add_job(job, "interval", seconds=seconds, max_instances=1, coalesce=True)
 
 
 def _influx(settings: IngestSettings, timeout_s: float | None = None) -> Influx:

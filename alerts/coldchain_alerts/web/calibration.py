@@ -29,6 +29,7 @@ from coldchain_alerts.auth import csrf_ok
 from coldchain_alerts.bodies import LimitedRoute
 from coldchain_alerts.models import User
 from coldchain_alerts.web import pages, words
+from coldchain_alerts.web.words import Refused
 
 router = APIRouter(
     include_in_schema=False,
@@ -112,17 +113,7 @@ WORDS: dict[str, dict[str, str]] = {
 
 
 def word(key: str, language: Language) -> str:
-    entry = WORDS.get(key)
-    return entry[language] if entry is not None else words.word(key, language)
-
-
-class Refused(Exception):
-    """A form the page refuses, with the words that say why, and the HTTP status."""
-
-    def __init__(self, text: str, status: int = 422) -> None:
-        super().__init__(text)
-        self.text = text
-        self.status = status
+    return words.word_of(WORDS, key, language)
 
 
 @dataclass(frozen=True)

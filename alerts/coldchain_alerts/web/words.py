@@ -296,3 +296,18 @@ def wait(seconds: int, language: Language) -> str:
 
 def celsius(value: float | None, language: Language) -> str:
     return "–" if value is None else message.celsius(value, language)
+
+
+class Refused(Exception):
+    """A form a page refuses, with the words that say why, and the HTTP status."""
+
+    def __init__(self, text: str, status: int = 422) -> None:
+        super().__init__(text)
+        self.text = text
+        self.status = status
+
+
+def word_of(own: dict[str, dict[str, str]], key: str, language: Language) -> str:
+    """A page's own word `key`, or the shared one of that name."""
+    entry = own.get(key)
+    return entry[language] if entry is not None else word(key, language)
