@@ -39,7 +39,6 @@ from nats.js.errors import (
     BadRequestError,
     KeyNotFoundError,
     KeyWrongLastSequenceError,
-    NoKeysError,
 )
 from nats.js.kv import KeyValue
 
@@ -162,10 +161,7 @@ class Worker:
                 log.warning("partition %d: its pipeline or pull ended; giving it back", partition)
                 await self._give_back(partition, leases)
         await workers.put(self._me, b"alive")
-        try:
-            alive = sorted(await workers.keys())
-        except NoKeysError:
-            alive = [self._me]
+        alive = sorted(await _alive(workers))
         if self._me not in alive:
             alive = sorted([*alive, self._me])
         mine = {p for p in range(self._settings.partitions) if alive[p % len(alive)] == self._me}
@@ -248,6 +244,23 @@ class Worker:
         except BadRequestError:  # the key's revision moved on: the lease ran out meanwhile
             log.warning("partition %d: lease ran out before it was given back", partition)
         log.info("partition %d given back", partition)
+
+
+async def _alive(workers: KeyValue) -> list[str]:
+    """The workers that announced themselves: `KeyValue.keys()` with a deadline. Its
+    watcher waits without one for the messages JetStream counted for it; when they were
+    lost on the way (a node under load, a connection cut), the worker waited for good:
+    it balanced, renewed and fenced no more, and took a dead worker's partitions never
+    over."""
+    watcher = await workers.watchall(ignore_deletes=True, meta_only=True)
+    try:
+        names: list[str] = []
+        # nats-py leaves these two untyped; updates() raises nats's TimeoutError.
+        while (entry := await watcher.updates(JETSTREAM_TIMEOUT_S)) is not None:  # type: ignore[no-untyped-call]
+            names.append(entry.key)
+        return names
+    finally:
+        await watcher.stop()  # type: ignore[no-untyped-call]
 
 
 def _run(partition: int, pipeline: Pipeline) -> None:

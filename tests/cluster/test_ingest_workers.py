@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from coldchain import topics
@@ -13,6 +14,7 @@ from coldchain_io import nats as nats_io
 from coldchain_io.nats import partition_of
 from tests.cluster.conftest import DEMO_GATEWAYS
 from tests.cluster.natsclient import collect, partition_owner
+from tests.cluster.natsrelay import NatsRelay
 from tests.mqttclient import telemetry_json
 from tests.verdict import stored_times, verdict
 
@@ -70,3 +72,30 @@ def test_bad_input_is_refused_aloud_and_a_foreign_partition_is_not_judged(
     wait_until(lambda: "not ours, dropped" in worker.output(), 10, "the foreign message logged")
     stored = stored_times(cluster_stack.influxdb, cluster_stack.database, "van-1.chilled")
     assert stored == []
+
+
+def _owners(stack: ClusterStack) -> Callable[[], list[str | None]]:
+    return lambda: [partition_owner(stack.cluster, p) for p in range(stack.cluster.partitions)]
+
+
+def test_a_worker_takes_a_dead_ones_partitions_over_though_a_look_at_the_workers_is_lost(
+    cluster_stack: ClusterStack,
+) -> None:
+    """After w1's kill -9 under load, w2 kept its own partitions and never took w1's: its
+    look at who is alive (a watcher on bucket ingest_workers) waited without end for
+    messages the cluster had lost, and w2 balanced, renewed and fenced no more."""
+    owners = _owners(cluster_stack)
+    w1 = cluster_stack.worker("w1")
+    w1.start()
+    wait_until(lambda: all(owner == "w1" for owner in owners()), 60, "w1 to own every partition")
+    relay = NatsRelay(cluster_stack.cluster.nodes[0].port)
+    try:
+        cluster_stack.worker("w2", COLDCHAIN_INGEST_NATS_SERVERS=json.dumps([relay.url])).start()
+        wait_until(lambda: owners().count("w2") == 3, 60, "w2 to own its half")
+
+        w1.kill()
+        relay.lose_next_watch(f"KV_{nats_io.WORKERS_BUCKET}")
+        wait_until(lambda: relay.lost, 30, "a look at the workers lost")
+        wait_until(lambda: set(owners()) == {"w2"}, 60, "w2 to own every partition")
+    finally:
+        relay.close()
