@@ -247,11 +247,22 @@ def test_the_timeline_groups_repeated_reminders(
     page.get_by_role("button", name="Bestätigen").tap()
     expect(page.locator("li.step.acknowledged")).to_have_count(1)
     page.reload()
-    steps = reminded()
+    timeline = scene.timeline(alert["id"])
+    (acknowledged,) = [s for s in timeline if s["action"] == "acknowledged"]
+    at = timeline.index(acknowledged)
+    steps = [s for s in timeline[:at] if s["action"] == "reminded"]
+    # A reminder sent every second can be on its way when the acknowledgement commits:
+    # it is recorded after it, truthfully, as a group of its own. One at most, and only
+    # in that moment; any later reminder would be a reminder sent for an acknowledged alert.
+    late = [s for s in timeline[at:] if s["action"] == "reminded"]
+    assert len(late) <= 1, late
+    for step in late:
+        assert (datetime_of(step) - datetime_of(acknowledged)).total_seconds() < 2, step
     first, last = (datetime_of(s) for s in (steps[0], steps[-1]))
 
-    group = page.locator("li.step.reminded")
-    expect(group).to_have_count(1)
+    groups = page.locator("li.step.reminded")
+    expect(groups).to_have_count(1 + len(late))
+    group = groups.first
     expect(group).to_contain_text(f"Erinnert (Stufe 1): {len(steps)}-mal")
     expect(group.locator("time")).to_contain_text(f"{clock(first)} bis {clock(last)}")
     expect(group).to_contain_text("Schichtleitung: E-Mail")
@@ -260,14 +271,14 @@ def test_the_timeline_groups_repeated_reminders(
     lines = page.locator("ol.timeline > li").evaluate_all(
         "steps => steps.map(step => step.className.split(' ')[1])"
     )
-    assert lines == ["opened", "notified", "reminded", "acknowledged"]
+    assert lines == ["opened", "notified", "reminded", "acknowledged"] + ["reminded"] * len(late)
     fits_the_phone(page)
 
     page.get_by_role("link", name="English").tap()
-    group = page.locator("li.step.reminded")
+    group = page.locator("li.step.reminded").first
     expect(group).to_contain_text(f"Reminded (level 1): {len(steps)} times")
     expect(group.locator("time")).to_contain_text(f"{clock(first)} to {clock(last)}")
-    expect(page.locator("li.step.reminded")).to_contain_text("Schichtleitung: e-mail")
+    expect(group).to_contain_text("Schichtleitung: e-mail")
 
 
 def datetime_of(step: dict[str, object]) -> datetime:
