@@ -45,10 +45,28 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, writes_idle_s: float | None = None) -> Engine:
+    """The engine of the database at `url`.
+
+    With `writes_idle_s`, on PostgreSQL, a writing transaction (make_sessionmaker's
+    `writes`) left idle that long is ended by the server, which frees its row locks:
+    an instance that hangs in one (stopped, swapping, cut off) would otherwise hold,
+    say, the audit chain's head and stall every other instance's writes for good.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
+        engine = create_engine(url, pool_pre_ping=True)
+        if writes_idle_s is not None:
+            timeout_ms = max(1, round(writes_idle_s * 1000))
+
+            @event.listens_for(engine, "begin")
+            def _limit(connection):  # type: ignore[no-untyped-def]
+                if connection.get_execution_options().get(_WRITES, False):
+                    connection.exec_driver_sql(
+                        f"SET LOCAL idle_in_transaction_session_timeout = {timeout_ms}"
+                    )
+
+        return engine
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"check_same_thread": False})
@@ -74,12 +92,15 @@ def make_engine(url: str) -> Engine:
 
 
 def make_sessionmaker(engine: Engine, writes: bool = False) -> sessionmaker:  # type: ignore[type-arg]
-    """Sessions on `engine`; with `writes`, for transactions that change something.
+    """Sessions on `engine`; with `writes`, for transactions that change something
+    (see make_engine: they take SQLite's write lock at once, and on PostgreSQL may
+    be limited in how long they idle)."""
+    return sessionmaker(writing(engine) if writes else engine, expire_on_commit=False)
 
-    The difference matters on SQLite only (see make_engine); PostgreSQL locks rows.
-    """
-    bind = engine.execution_options(**{_WRITES: True}) if writes else engine
-    return sessionmaker(bind, expire_on_commit=False)
+
+def writing(engine: Engine) -> Engine:
+    """`engine`, for transactions that change something (make_sessionmaker)."""
+    return engine.execution_options(**{_WRITES: True})
 
 
 def read_snapshot(session: Session) -> None:

@@ -15,7 +15,10 @@ own, which it uses for nothing else. The others try to take it every
   `lease / 5`; a session silent for a whole lease is ended by the server, which
   frees the lock. The leader counts itself the leader only until
   `LEASE_TRUST` of a lease after sending its last answered query, so it stops
-  before the server lets another take over, even if its own thread hangs.
+  before the server lets another take over, even if its own thread hangs. Its
+  writing transactions are ended by the server after a lease idle too
+  (db.make_engine), so the row locks of one it hung in (an alert's, the audit
+  chain's head) do not stall the next leader.
 A standby takes over within about one lease and a fifth of a lease of the
 leader's end.
 

@@ -38,6 +38,7 @@ from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import STATE_RUNNING, STATE_STOPPED
+from sqlalchemy import Engine
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
 from coldchain import measurements, topics
@@ -58,7 +59,7 @@ from coldchain_alerts import (
 )
 from coldchain_alerts.api.routes.metrics import AlertsMetrics
 from coldchain_alerts.consumer import AlertConsumer, Consumer, Refused
-from coldchain_alerts.db import make_engine, make_sessionmaker, migrate
+from coldchain_alerts.db import make_engine, make_sessionmaker, migrate, writing
 from coldchain_alerts.influx import Influx, InfluxError, InfluxUnavailable
 from coldchain_alerts.jetstream import JetStreamConsumer
 from coldchain_alerts.models import RefusedEvent
@@ -84,7 +85,9 @@ _AT_ELECTION = ("sweep", "calibration-check", "backup-check")
 class AlertsService:
     def __init__(self, settings: AlertsSettings) -> None:
         self.settings = settings
-        self.engine = make_engine(settings.database_url)
+        # A writing transaction idle for a lease holds no lock past the leadership of
+        # a hung instance (leadership.py): the next leader must not wait on them.
+        self.engine = make_engine(settings.database_url, writes_idle_s=settings.leader_lease_s)
         self.sessions = make_sessionmaker(self.engine)
         self.writes = make_sessionmaker(self.engine, writes=True)
         self.metrics = AlertsMetrics()
@@ -102,7 +105,7 @@ class AlertsService:
         self.scheduler = BackgroundScheduler(
             timezone=UTC,
             jobstores={
-                "default": SQLAlchemyJobStore(engine=self.engine),
+                "default": SQLAlchemyJobStore(engine=self._jobs_engine()),
                 "memory": MemoryJobStore(),
             },
         )
@@ -138,6 +141,13 @@ class AlertsService:
         self._retired_published: RetiredGateways | None = None
         self._fleet_lock = threading.Lock()
         self.partner_webhooks = PartnerWebhooks(settings, self.sessions, self.writes, _now)
+
+    def _jobs_engine(self) -> Engine:
+        """The persistent jobs' engine: on PostgreSQL their transactions lock job rows,
+        so they are writing ones (make_engine); SQLite's one instance needs no limit."""
+        if self.engine.dialect.name == "postgresql":
+            return writing(self.engine)
+        return self.engine
 
     def link(self, alert_id: int) -> str:
         return f"{self.settings.public_url.rstrip('/')}/alerts/{alert_id}"

@@ -20,14 +20,15 @@ import httpx
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from coldchain import topics
 from coldchain.contract import AlertEvent, AlertState, Severity
 from coldchain_alerts import people, policies
 from coldchain_alerts.db import make_engine, make_sessionmaker, migrate
 from coldchain_alerts.escalation import DEFAULT_SITE
-from coldchain_alerts.models import AuditEntry, RefusedEvent
+from coldchain_alerts.models import AuditEntry, AuditHead, RefusedEvent
 from coldchain_devstack.servers import Mosquitto, PostgreSQL, Process, free_port, wait_until
 from coldchain_devstack.servers import service as service_process
 from coldchain_devstack.stack import alerts_settings
@@ -217,6 +218,12 @@ def test_leader_killed_restarted_and_hanging_each_step_told_once(
     a.start()
     assert not a.leads()
     wait_until(lambda: _told(smtp, 2), 20, "both levels of site-1 and site-2")
+    # Recorded, too: one stopped between sending and recording would be told again.
+    wait_until(
+        lambda: _steps(database) == {"alert.notified": 2, "alert.escalated": 2},
+        20,
+        "level 2 of site-2 recorded",
+    )
 
     # The leader hangs with its database connection open; the other takes over, and the
     # hung one, woken, must not tell anything again.
@@ -234,6 +241,41 @@ def test_leader_killed_restarted_and_hanging_each_step_told_once(
     for instance in instances:
         instance.process.stop()
     _assert_told_once_per_step(database, smtp, 4)
+
+
+def test_a_writing_transaction_left_idle_frees_its_locks_within_a_lease(database: str) -> None:
+    """An instance that hangs inside a writing transaction (here: holding the audit
+    chain's head, as every audited write does) must not stall the others for good:
+    the server ends the transaction after a lease, and the row is free again."""
+    lease_s = 1.0
+    engine = make_engine(database, writes_idle_s=lease_s)
+    other = make_engine(database)
+    try:
+        hung = make_sessionmaker(engine, writes=True)()
+        hung.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update())
+
+        def locked_by_another() -> bool:
+            with other.connect() as connection:
+                connection.exec_driver_sql("SET lock_timeout = '100ms'")
+                try:
+                    connection.execute(
+                        select(AuditHead.id).where(AuditHead.id == 1).with_for_update()
+                    )
+                except OperationalError:
+                    return False
+                connection.rollback()
+                return True
+
+        assert not locked_by_another(), "the hung transaction holds the head at first"
+        wait_until(locked_by_another, 10 * lease_s, "the head free again")
+        with pytest.raises(DBAPIError, match="idle-in-transaction"):
+            hung.execute(select(AuditHead))
+        hung.close()
+        with make_sessionmaker(engine)() as reading:  # may idle: it locks nothing
+            assert reading.scalar(text("SHOW idle_in_transaction_session_timeout")) == "0"
+    finally:
+        engine.dispose()
+        other.dispose()
 
 
 def test_a_second_instance_on_one_sqlite_file_is_refused(
