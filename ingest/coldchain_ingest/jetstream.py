@@ -318,18 +318,24 @@ class PartitionSource:
 
     async def _pull(self, subscription: JetStreamContext.PullSubscription) -> None:
         batch = max(1, self._window // 2)
-        while True:
-            try:
-                messages = await subscription.fetch(batch, timeout=PULL_WAIT_S)
-            except nats.errors.TimeoutError:
-                continue  # nothing new
-            except (nats.errors.Error, TimeoutError) as exc:
-                # A node gone or busy: the consumer lives on the others (R3).
-                log.warning("partition %d: pulling failed (%r); again", self.partition, exc)
-                await asyncio.sleep(0.5)
-                continue
-            for message in messages:
-                await self._take(message)
+        try:
+            while True:
+                try:
+                    messages = await subscription.fetch(batch, timeout=PULL_WAIT_S)
+                except nats.errors.TimeoutError:
+                    continue  # nothing new
+                except (nats.errors.Error, TimeoutError) as exc:
+                    # A node gone or busy: the consumer lives on the others (R3).
+                    log.warning("partition %d: pulling failed (%r); again", self.partition, exc)
+                    await asyncio.sleep(0.5)
+                    continue
+                for message in messages:
+                    await self._take(message)
+        finally:
+            # Left subscribed, it would hold the connection's drain at the worker's stop
+            # for the drain's whole timeout: longer than compose or systemd waits.
+            with contextlib.suppress(nats.errors.Error):
+                await subscription.unsubscribe()
 
     async def _take(self, message: Msg) -> None:
         metadata = message.metadata

@@ -39,6 +39,13 @@ def test_two_workers_share_the_partitions_and_store_every_reading_once(
     assert result == {"stored once": ticks * len(SENSORS), "lost": 0, "unexpected": 0}
     for worker in workers:
         wait_until(lambda w=worker: "taken" in w.output(), 10, f"{worker.name} to own some")
+    # SIGTERM (compose, systemd) ends a worker cleanly, its partitions given back for the
+    # next to take at once; killed after the stop's deadline, it would leave its leases
+    # to run out.
+    for worker in workers:
+        assert worker.stop() == 0, worker.output()[-3000:]
+    partitions = range(cluster_stack.cluster.partitions)
+    assert not any(partition_owner(cluster_stack.cluster, p) for p in partitions)
 
 
 def test_bad_input_is_refused_aloud_and_a_foreign_partition_is_not_judged(
