@@ -255,12 +255,11 @@ class FleetFollower:
         #: The last message of each fleet topic, in the stream's order.
         self._last: dict[str, Inbound] = {}
         self._inboxes: list[queue.SimpleQueue[Inbound | Wakeup]] = []
-        self._subscription: JetStreamContext.PushSubscription | None = None
 
     async def start(self, js: JetStreamContext) -> None:
         state = (await js.stream_info(nats_io.FLEET_STREAM)).state
         self._until = state.last_seq if state.messages else 0
-        self._subscription = await js.subscribe(
+        await js.subscribe(
             nats_io.FLEET_SUBJECTS,
             stream=nats_io.FLEET_STREAM,
             cb=self._received,
@@ -269,11 +268,6 @@ class FleetFollower:
         )
         if not self._until:
             self.caught_up.set()
-
-    async def stop(self) -> None:
-        """End the subscription: the connection's drain waits for it otherwise."""
-        if self._subscription is not None:
-            await self._subscription.unsubscribe()
 
     def attach(self, inbox: queue.SimpleQueue[Inbound | Wakeup]) -> None:
         for inbound in self._last.values():

@@ -147,7 +147,6 @@ class Worker:
         for partition in list(self._owned):
             await self._give_back(partition, leases)
         await self._retrying(lambda: workers.delete(self._me))
-        await self._fleet.stop()
         await self._nc.drain()
 
     async def _retrying(self, call: Callable[[], object]) -> None:

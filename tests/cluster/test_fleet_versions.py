@@ -135,7 +135,7 @@ def test_a_limit_changed_through_the_api_judges_the_next_readings_on_every_worke
     """Cold room 1: max_c 6 (the category's) until the change, 4 from then on. A burst at
     5 °C that spans the change, arriving after it, alarms from the change on, not before,
     on a worker that ran all along (no restart). Then a worker started after both
-    versions takes every partition over from the first, killed, and judges van 3's
+    versions takes every partition over from the first, stopped, and judges van 3's
     chilled compartment by version 1's max_c 4, which its fleet file does not have."""
     api = _alerts(cluster_stack, f"sqlite:///{tmp_path}/alerts.sqlite3")
     w1 = cluster_stack.worker("w1")
@@ -163,7 +163,7 @@ def test_a_limit_changed_through_the_api_judges_the_next_readings_on_every_worke
 
     w2 = cluster_stack.worker("w2")
     w2.start()
-    w1.kill()  # its leases run out: w2 takes its partitions over
+    assert w1.stop() == 0, w1.output()[-3000:]
     partitions = range(cluster_stack.cluster.partitions)
     wait_until(
         lambda: all(partition_owner(cluster_stack.cluster, p) == "w2" for p in partitions),
