@@ -208,9 +208,12 @@ def _metric(worker: Process, name: str) -> float:
 def test_what_a_retired_gateway_took_after_its_retirement_is_refused_by_a_worker(
     cluster_stack: ClusterStack, tmp_path: Path
 ) -> None:
+    """Van 1's gateway retired 30 minutes ago: of one message it sends now, the two
+    readings from before are stored, the one from after is refused and counted. The
+    retirement is written into the registry's table: retiring through the API needs
+    Mosquitto's dynamic-security plugin, which the cluster has not (docs/scaling.md)."""
     database = f"sqlite:///{tmp_path}/alerts.sqlite3"
-    api = _alerts(cluster_stack, database)
-    _seed(cluster_stack, api)
+    _alerts(cluster_stack, database)
     worker = cluster_stack.worker("w1")
     worker.start()
     retired_at = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=30)
@@ -251,7 +254,8 @@ async def _fleet_messages(cluster: NatsCluster) -> int:
 
 
 async def _as_ingest(cluster: NatsCluster, payload: bytes) -> str:
-    """Try to write stream FLEET as user ingest: publish, then delete its message 1."""
+    """Try to write stream FLEET as user ingest: publish, delete a message, purge; what
+    each attempt got."""
     nc = await nats_io.connect(nats_settings(cluster), "test-ingest")
     js = nc.jetstream(timeout=2)
     outcome = []
@@ -264,7 +268,7 @@ async def _as_ingest(cluster: NatsCluster, payload: bytes) -> str:
             try:
                 await attempt()
                 outcome.append("done")
-            except (nats.errors.Error, NotFoundError) as exc:
+            except nats.errors.Error as exc:
                 outcome.append(type(exc).__name__)
     finally:
         await nc.close()
