@@ -7,7 +7,9 @@ map each gateway's telemetry and status onto one of `partitions` subjects
 function), which stream TELEMETRY keeps. So one gateway's messages always land in
 one partition, in order, and an ingest worker owning that partition sees all of
 them. Alert events go to stream ALERTS, each with its id as `Nats-Msg-Id`, so
-JetStream drops a copy published again within its duplicate window.
+JetStream drops a copy published again within its duplicate window. The registry's
+fleet versions and the list of retired gateways go to stream FLEET, one message kept
+per subject for good: what Mosquitto's retained messages are to ingest there.
 
 A service's settings class inherits `NatsSettings` and sets its own prefix
 (COLDCHAIN_INGEST_NATS_SERVERS, ...); `connect` connects to the first server of
@@ -46,6 +48,18 @@ TELEMETRY_PREFIX = "ingest"
 #: Alert events, from `topics.alerts(site)` as NATS names it: `coldchain.v1._alerts.{site}`.
 ALERTS_STREAM = "ALERTS"
 ALERTS_SUBJECTS = "coldchain.v1._alerts.>"
+#: The registry's fleet versions and the retired gateways, from `topics.FLEET_FILTER`:
+#: `coldchain.v1._fleet.{version}` and `coldchain.v1._fleet.retired`, the last of each kept.
+FLEET_STREAM = "FLEET"
+FLEET_SUBJECTS = topics.FLEET_FILTER.replace("/", ".").replace("+", "*")
+#: What user `ingest` of the servers' account may not publish: it reads stream FLEET
+#: only; the alerts service alone writes it (deploy/nats/nats.conf).
+INGEST_PUBLISH_DENY = [
+    FLEET_SUBJECTS,
+    f"$JS.API.STREAM.DELETE.{FLEET_STREAM}",
+    f"$JS.API.STREAM.PURGE.{FLEET_STREAM}",
+    f"$JS.API.STREAM.MSG.DELETE.{FLEET_STREAM}",
+]
 #: Which ingest worker owns which partition (one key per partition, with a TTL).
 LEASES_BUCKET = "ingest_leases"
 #: The ingest workers alive (one key per worker, with a TTL): the share of each.
@@ -125,6 +139,13 @@ def topic_of(subject: str) -> str | None:
     return f"{topics.PREFIX}/{site}/{gateway}/{kind}"
 
 
+def topic_of_fleet(subject: str) -> str | None:
+    """The MQTT topic of a subject of stream FLEET: a fleet version's or the retired
+    gateways'; None for any other."""
+    topic = subject.replace(".", "/")
+    return topic if topics.is_fleet(topic) or topic == topics.RETIRED else None
+
+
 def subject_of(topic: str) -> str:
     """The NATS subject an MQTT topic becomes (and MQTT subscribers of it see)."""
     return _subject(topic)
@@ -157,7 +178,7 @@ async def connect(settings: NatsSettings, name: str) -> Client:
 
 
 async def ensure_streams(js: JetStreamContext, settings: NatsSettings) -> None:
-    """Create streams TELEMETRY and ALERTS, or bring an existing one's configuration up to
+    """Create streams TELEMETRY, ALERTS and FLEET, or bring an existing one's configuration up to
     date; safe in every instance of ingest and alerts at every start."""
     replicas = settings.nats_stream_replicas
     await _stream(
@@ -183,6 +204,18 @@ async def ensure_streams(js: JetStreamContext, settings: NatsSettings) -> None:
             max_age=ALERTS_MAX_AGE_S,
             duplicate_window=DUPLICATE_WINDOW_S,
             discard=DiscardPolicy.OLD,
+        ),
+    )
+    await _stream(
+        js,
+        StreamConfig(
+            name=FLEET_STREAM,
+            subjects=[FLEET_SUBJECTS],
+            retention=RetentionPolicy.LIMITS,
+            storage=StorageType.FILE,
+            num_replicas=replicas,
+            max_msgs_per_subject=1,
+            duplicate_window=DUPLICATE_WINDOW_S,
         ),
     )
 

@@ -9,7 +9,9 @@ storing is idempotent (lifecycle.py), so a redelivery changes nothing.
 
 Ingest publishes each event with its id as `Nats-Msg-Id` and counts it delivered once
 JetStream acknowledged the publish (coldchain_io.nats), so no receipts go back here:
-those are the MQTT transport's (consumer.py).
+those are the MQTT transport's (consumer.py). The other way, the fleet versions and the
+retired gateways go into stream FLEET (`publish_retained`), where every ingest worker
+reads them.
 
 nats-py is asyncio; the service is threads. The connection lives on an event loop in
 a thread of its own, and each batch is stored on a worker thread, so a slow database
@@ -19,6 +21,7 @@ never stalls the connection's heartbeats.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -26,8 +29,10 @@ from collections.abc import Callable, Sequence
 import nats.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, Header
+from nats.js.errors import APIError
 
+from coldchain import topics
 from coldchain.contract import AlertEvent
 from coldchain_alerts.consumer import MAX_BATCH, RECEIVE_MAXIMUM, EventStore
 from coldchain_alerts.settings import AlertsSettings
@@ -41,6 +46,10 @@ DURABLE = "alerts"
 ACK_WAIT_S = 10.0
 #: How long one pull waits for events before it asks again.
 PULL_S = 1.0
+#: Longest wait for stream FLEET to confirm a publish.
+PUBLISH_TIMEOUT_S = 5.0
+#: JetStream's error code for a publish whose expected last subject sequence is not the last.
+WRONG_LAST_SEQUENCE = 10071
 #: Wait before connecting again after the cluster refused or could not be reached.
 RETRY_S = 1.0
 
@@ -80,22 +89,28 @@ class JetStreamConsumer:
             self._thread.join()
 
     def publish_retained(self, topic: str, payload: bytes) -> bool:
-        """Publish on the topic's subject; False if not connected (publish again later).
+        """Publish into stream FLEET, which keeps the last message of each subject for the
+        workers; True once the stream confirmed it, False if not (publish again later).
 
-        NATS keeps no message for subscribers to come: only MQTT clients of its MQTT
-        listener can set a retained message."""
+        A fleet version never changes: published only while its subject is empty, so a
+        service that starts or reconnects and publishes every version again sends the
+        workers none twice. The list of retired gateways replaces the last one; the same
+        list again within the stream's duplicate window is dropped by its id."""
         client = self._client
         if client is None or not self.connected:
             return False
+        if topics.is_fleet(topic):
+            headers = {Header.EXPECTED_LAST_SUBJECT_SEQUENCE.value: "0"}
+        else:
+            headers = {Header.MSG_ID.value: hashlib.sha256(payload).hexdigest()}
         sent = asyncio.run_coroutine_threadsafe(
-            client.publish(nats_io.subject_of(topic), payload), self._loop
+            _kept(client, nats_io.subject_of(topic), payload, headers), self._loop
         )
         try:
-            sent.result(timeout=5)
+            return sent.result(timeout=PUBLISH_TIMEOUT_S + 1)
         except (nats.errors.Error, TimeoutError) as exc:
-            log.warning("could not publish on %s: %s", topic, exc)
+            log.warning("could not publish on %s: %r", topic, exc)
             return False
-        return True
 
     def _run(self) -> None:
         self._loop.run_until_complete(self._main())
@@ -148,6 +163,18 @@ class JetStreamConsumer:
         for msg in batch:
             await msg.ack()
         return True
+
+
+async def _kept(client: Client, subject: str, payload: bytes, headers: dict[str, str]) -> bool:
+    try:
+        await client.jetstream().publish(
+            subject, payload, timeout=PUBLISH_TIMEOUT_S, headers=headers
+        )
+    except APIError as exc:
+        if exc.err_code != WRONG_LAST_SEQUENCE:
+            raise
+        # The version is in the stream already, from an earlier start of the service.
+    return True
 
 
 def _topic(subject: str) -> str:

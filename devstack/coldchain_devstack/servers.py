@@ -29,7 +29,12 @@ from typing import Any
 import httpx
 
 from coldchain_devstack import BIN, REPO, localstack
-from coldchain_io.nats import TELEMETRY_PREFIX, partition_of, telemetry_mapping
+from coldchain_io.nats import (
+    INGEST_PUBLISH_DENY,
+    TELEMETRY_PREFIX,
+    partition_of,
+    telemetry_mapping,
+)
 
 #: What the influxdb image runs at its first start to make our clients' accounts.
 INFLUXDB_ACCOUNTS = REPO / "deploy" / "influxdb" / "accounts.sh"
@@ -515,7 +520,7 @@ class NatsCluster:
 
     def _users(self) -> str:
         users = [
-            f'      {{ user: {user}, password: "{self._passwords[user]}" }}'
+            f'      {{ user: {user}, password: "{self._passwords[user]}"{_rights(user)} }}'
             for user in NATS_SERVICES
         ]
         for site, gateway in self.gateways:
@@ -614,6 +619,13 @@ accounts {{
         except (httpx.HTTPError, ValueError):
             return False
         return response.status_code == 200 and bool(meta.get("leader"))
+
+
+def _rights(service: str) -> str:
+    """A service's permissions in the account: ingest may not write stream FLEET."""
+    if service != "ingest":
+        return ""
+    return f", permissions: {{ publish: {{ deny: {json.dumps(INGEST_PUBLISH_DENY)} }} }}"
 
 
 def gateway_user(site: str, gateway: str) -> str:

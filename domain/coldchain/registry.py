@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import bisect
 import copy
+import threading
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -254,24 +255,28 @@ class FleetHistory:
     """Every fleet version a service knows, to find the one valid at a reading's time.
 
     The base (the fleet file) holds before the first version. Versions come in any
-    order and more than once; a number seen before is ignored. One thread may add
-    while others ask: a version is added by replacing the whole timeline at once.
+    order and more than once; a number seen before is ignored. Threads may add while
+    others ask: a version is added by replacing the whole timeline at once, and one
+    adding at a time (a cluster worker's pipelines share one history), so no version
+    added meanwhile is lost.
     """
 
     def __init__(self, base: Fleet, versions: Iterable[Version] = ()) -> None:
         self._base = Version(0, None, base)
         self._timeline: tuple[tuple[Version, ...], tuple[datetime, ...]] = ((), ())
+        self._adding = threading.Lock()
         for version in versions:
             self.add(version)
 
     def add(self, version: Version) -> bool:
         """Take a version; False if its number is known already."""
-        known = self._timeline[0]
-        if version.valid_from is None or any(v.number == version.number for v in known):
-            return False
-        ordered = tuple(sorted((*known, version), key=lambda v: (v.valid_from, v.number)))
-        self._timeline = (ordered, tuple(v.valid_from for v in ordered if v.valid_from))
-        return True
+        with self._adding:
+            known = self._timeline[0]
+            if version.valid_from is None or any(v.number == version.number for v in known):
+                return False
+            ordered = tuple(sorted((*known, version), key=lambda v: (v.valid_from, v.number)))
+            self._timeline = (ordered, tuple(v.valid_from for v in ordered if v.valid_from))
+            return True
 
     @property
     def latest(self) -> Fleet:

@@ -10,6 +10,10 @@ every message is stored and judged. It is written with compare-and-set on the
 key's revision: a worker whose partition was taken over by another one fails its
 next write (`PartitionLost`) instead of overwriting the newer owner's state.
 
+The registry's fleet versions and the list of retired gateways are not in a
+checkpoint: stream FLEET keeps them, and `FleetFollower` hands every one to each
+pipeline of the worker, all of them before a partition's first message.
+
 So a worker that takes a partition over starts where the last checkpoint stops:
 readings after it are judged for the first time, readings before it were judged
 already. The last owner may have published alert events for readings past its
@@ -64,6 +68,9 @@ CALL_TIMEOUT_S = 5.0
 ACK_WAIT_S = 60.0
 #: Seconds one pull waits for messages before it asks again.
 PULL_WAIT_S = 1.0
+#: The mid of a fleet message in a partition's inbox: the partition's own count from 1,
+#: so acknowledging one acknowledges nothing in stream TELEMETRY.
+FLEET_MID = 0
 #: Namespace of the alert events' ids: the same event gets the same id in every worker.
 ALERT_ID_NAMESPACE = uuid.UUID("8f6b2f0e-3c1d-4e58-9a57-2f1c7d6a4b10")
 
@@ -186,15 +193,15 @@ class CheckpointState:
             self._checkpoint.marks.update(marks)
 
     def keep_fleet_version(self, number: int, body: str) -> None:
-        """Never called: fleet versions reach ingest on Mosquitto only, and a partition
-        carries telemetry and status alone (docs/scaling.md)."""
+        """Nothing to keep: stream FLEET keeps every version, and the worker hands them
+        all to a partition's pipeline before its first message (`FleetFollower`)."""
 
     def retired(self) -> dict[tuple[str, str], datetime]:
-        """None known: the list of retired gateways reaches ingest on Mosquitto only."""
+        """None known yet: the list comes from stream FLEET first thing, as `keep_fleet_version`."""
         return {}
 
     def keep_retired(self, retired: Mapping[tuple[str, str], datetime]) -> None:
-        """Never called, as `keep_fleet_version`."""
+        """Nothing to keep, as `keep_fleet_version`."""
 
     def write(self, seq: int) -> None:
         """Write the checkpoint, covering the stream up to `seq`; PartitionLost if another
@@ -227,6 +234,69 @@ async def read_checkpoint(bucket: KeyValue, partition: int) -> tuple[Checkpoint,
     if entry.value is None:
         return Checkpoint(), entry.revision
     return Checkpoint.decode(entry.value), entry.revision
+
+
+class FleetFollower:
+    """The registry's fleet versions and the retired gateways from stream FLEET, for every
+    pipeline of the worker; on the worker's loop.
+
+    An ordered consumer reads the stream from its first message and follows it;
+    `caught_up` is set once every message the stream held at `start` has arrived. The
+    worker takes no partition before: none judges a reading by a fleet older than the
+    registry's. `attach` puts every message so far into a partition's inbox, ahead of
+    its telemetry, and each later one as it arrives. The pipeline takes them as it takes
+    Mosquitto's retained ones: a version it knows, or a list of retirements it has, is
+    only acknowledged, so one that comes again changes nothing.
+    """
+
+    def __init__(self) -> None:
+        self.caught_up = asyncio.Event()
+        self._until = 0
+        #: The last message of each fleet topic, in the stream's order.
+        self._last: dict[str, Inbound] = {}
+        self._inboxes: list[queue.SimpleQueue[Inbound | Wakeup]] = []
+
+    async def start(self, js: JetStreamContext) -> None:
+        state = (await js.stream_info(nats_io.FLEET_STREAM)).state
+        self._until = state.last_seq if state.messages else 0
+        await js.subscribe(
+            nats_io.FLEET_SUBJECTS,
+            stream=nats_io.FLEET_STREAM,
+            cb=self._received,
+            ordered_consumer=True,
+            deliver_policy=DeliverPolicy.ALL,
+        )
+        if not self._until:
+            self.caught_up.set()
+
+    def attach(self, inbox: queue.SimpleQueue[Inbound | Wakeup]) -> None:
+        for inbound in self._last.values():
+            inbox.put(inbound)
+        self._inboxes.append(inbox)
+
+    def detach(self, inbox: queue.SimpleQueue[Inbound | Wakeup]) -> None:
+        if inbox in self._inboxes:
+            self._inboxes.remove(inbox)
+
+    async def _received(self, message: Msg) -> None:
+        metadata = message.metadata
+        topic = nats_io.topic_of_fleet(message.subject)
+        if topic is None:
+            # Only an account that may publish what it should not puts such a message here.
+            log.error(
+                "stream %s: not a fleet message, dropped: %s", nats_io.FLEET_STREAM, message.subject
+            )
+            metrics.MESSAGES_INVALID.inc()
+        else:
+            inbound = Inbound(
+                topic, message.data, FLEET_MID, 1, metadata.timestamp, time.monotonic()
+            )
+            self._last.pop(topic, None)
+            self._last[topic] = inbound
+            for inbox in self._inboxes:
+                inbox.put(inbound)
+        if metadata.sequence.stream >= self._until:
+            self.caught_up.set()
 
 
 class JetStreamOutbox:

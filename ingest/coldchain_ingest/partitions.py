@@ -15,7 +15,9 @@ its own (the pipeline finishes its batch, checkpoints, the lease is deleted) and
 takes what is, once the last owner gave it back or its lease ran out. Adding or
 removing a worker so moves only the partitions the new share moves.
 
-A partition taken over starts from its checkpoint (jetstream.py).
+A partition taken over starts from its checkpoint (jetstream.py). Before it takes any,
+the worker reads every fleet version and retirement of stream FLEET, and each pipeline
+gets them all ahead of its partition's messages (`FleetFollower`).
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ from coldchain_ingest.influx import Influx
 from coldchain_ingest.jetstream import (
     Bridge,
     CheckpointState,
+    FleetFollower,
     JetStreamOutbox,
     PartitionSource,
     read_checkpoint,
@@ -95,6 +98,7 @@ class Worker:
         self._owned: dict[int, Owned] = {}
         self._stopping = asyncio.Event()
         self._nc: Client | None = None
+        self._fleet = FleetFollower()
 
     @property
     def connected(self) -> bool:
@@ -125,8 +129,13 @@ class Worker:
         leases = await js.key_value(nats_io.LEASES_BUCKET)
         workers = await js.key_value(nats_io.WORKERS_BUCKET)
         checkpoints = await js.key_value(nats_io.CHECKPOINTS_BUCKET)
-        log.info("worker %s on the cluster; %d partitions", self._me, self._settings.partitions)
+        await self._retrying(lambda: self._fleet.start(js))
         tick = self._settings.lease_ttl_s / 3
+        while not self._fleet.caught_up.is_set() and not self._stopping.is_set():
+            log.info("reading the registry's fleet versions from stream %s", nats_io.FLEET_STREAM)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._fleet.caught_up.wait(), tick)
+        log.info("worker %s on the cluster; %d partitions", self._me, self._settings.partitions)
         while not self._stopping.is_set():
             try:
                 await self._balance(leases, workers, checkpoints)
@@ -193,6 +202,7 @@ class Worker:
 
     def _halt(self, partition: int) -> None:
         owned = self._owned.pop(partition)
+        self._fleet.detach(owned.source.inbox)
         owned.stop.set()
         owned.pipeline.stop()
         owned.source.stop()
@@ -224,7 +234,13 @@ class Worker:
             self._dead_letters,
             self._on_stored,
         )
-        await source.start(checkpoint.seq)
+        # Every fleet version and retirement ahead of the partition's first message.
+        self._fleet.attach(source.inbox)
+        try:
+            await source.start(checkpoint.seq)
+        except BaseException:
+            self._fleet.detach(source.inbox)
+            raise
         thread = threading.Thread(
             target=partial(_run, partition, pipeline), name=f"partition-{partition}", daemon=True
         )
@@ -235,6 +251,7 @@ class Worker:
     async def _give_back(self, partition: int, leases: KeyValue) -> None:
         """Let the pipeline finish its batch and checkpoint, then delete the lease."""
         owned = self._owned.pop(partition)
+        self._fleet.detach(owned.source.inbox)
         owned.pipeline.stop()
         await asyncio.get_running_loop().run_in_executor(None, owned.thread.join)
         owned.stop.set()

@@ -3,6 +3,7 @@ against the code and against each other, as test_compose.py checks compose.yaml.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from functools import cache
@@ -12,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from coldchain_io.nats import partition_of, telemetry_mapping
+from coldchain_io.nats import INGEST_PUBLISH_DENY, partition_of, telemetry_mapping
 from tests.unit.test_compose import SETTINGS, env_names, interpolated
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -116,6 +117,14 @@ def test_the_servers_partition_as_the_workers_count() -> None:
         partition = partition_of(site, gateway_id, count)
         assert f'"ingest.{partition}.{site}.{gateway_id}.telemetry"' in conf
         assert env["COLDCHAIN_GATEWAY_MQTT_PROTOCOL"] == "3.1.1"
+
+
+def test_ingest_may_not_write_the_fleet_stream() -> None:
+    """Only the alerts service publishes fleet versions and retirements; user ingest has
+    the same denials as the test cluster's (coldchain_devstack.servers.NatsCluster)."""
+    conf = NATS_CONF.read_text()
+    assert "{ user: ingest, password: $NATS_INGEST_PASSWORD, permissions: {" in conf
+    assert f"publish: {{ deny: {json.dumps(INGEST_PUBLISH_DENY)} }}" in conf
 
 
 def test_workers_have_names_and_state_of_their_own() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -187,6 +189,32 @@ def test_history_splits_a_span_at_each_version_in_it() -> None:
     assert [(a, b, v.number) for a, b, v in history.periods(one, two)] == [(one, two, 1)]
     history.add(Version(3, two, v1))  # two versions at one instant: the later number holds
     assert [v.number for _, _, v in history.periods(T0, end)] == [0, 1, 3]
+
+
+def test_history_keeps_every_version_several_threads_add_at_once() -> None:
+    """A cluster worker's pipelines share one history and each adds every version it gets:
+    one adding while another's addition is under way must not drop it."""
+    fleet = Fleet.from_data(room())
+    history = FleetHistory(fleet)
+    threads, each = 8, 60
+    start = threading.Barrier(threads)
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+
+    def add(first: int) -> None:
+        start.wait()
+        for number in range(first, first + each):
+            history.add(Version(number, T0 + timedelta(seconds=number), fleet))
+
+    try:
+        workers = [threading.Thread(target=add, args=(1 + n * each,)) for n in range(threads)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+    finally:
+        sys.setswitchinterval(previous)
+    assert len(history.versions()) == threads * each
 
 
 def readings(values: list[float], start: datetime = T0) -> list[Reading]:
