@@ -42,3 +42,12 @@ READINGS_AFTER_RETIREMENT = Counter(
     "coldchain_ingest_readings_after_retirement",
     "Readings and events refused: taken by a retired gateway after its retirement.",
 )
+GAPS_NOT_FILLED = Counter(
+    "coldchain_ingest_gaps_not_filled",
+    "Times a gateway's later messages were judged without missing ones that did not come "
+    "within gap_wait_s (NATS cluster; their readings are stored when they come, not judged).",
+)
+MESSAGES_WAITING = Gauge(
+    "coldchain_ingest_messages_waiting",
+    "Messages above a gap in their gateway's seq numbers, waiting for the missing ones.",
+)

@@ -233,6 +233,7 @@ class Worker:
             JetStreamOutbox(),
             self._dead_letters,
             self._on_stored,
+            in_seq_order=True,
         )
         # Every fleet version and retirement ahead of the partition's first message.
         self._fleet.attach(source.inbox)

@@ -7,7 +7,8 @@ One thread runs it, in this order for every batch, and the order is the promise:
    window (`receive_maximum` unacknowledged messages) is taken, so that the
    other half arrives while this batch is stored; a message that breaks the
    contract is republished on `_invalid` with its reason, counted, logged and
-   acknowledged at once;
+   acknowledged at once. On the NATS cluster a gateway's message above a gap in
+   its seq numbers waits for the missing ones first (gaps.py);
 2. write the batch to InfluxDB, retrying while InfluxDB is unavailable; points
    InfluxDB refuses are isolated message by message, and a message refused is
    kept in the dead-letter store (deadletters.py) until InfluxDB takes it: the
@@ -76,6 +77,7 @@ from coldchain_ingest import metrics, points
 from coldchain_ingest.broker import IMPORTED, Inbound, Wakeup
 from coldchain_ingest.deadletters import DeadLetters, Letter
 from coldchain_ingest.errors import InfluxRejected, InfluxUnavailable
+from coldchain_ingest.gaps import GapWait
 from coldchain_ingest.imports import ImportQueue
 from coldchain_ingest.influx import Influx
 from coldchain_ingest.ports import AlertKeeper, RuleState, Source
@@ -132,6 +134,7 @@ class Pipeline:
         dead_letters: DeadLetters,
         on_stored: Callable[[list[Telemetry]], None] = lambda stored: None,
         imports: ImportQueue | None = None,
+        in_seq_order: bool = False,
     ) -> None:
         self._settings = settings
         self._influx = influx
@@ -146,6 +149,13 @@ class Pipeline:
         #: Seq numbers of messages refused for breaking the contract, above their mark.
         self._refused: dict[tuple[str, str], set[int]] = {}
         self._held = state.holds()
+        #: Each gateway's messages put in seq order (gaps.py), where the broker may lose
+        #: one and store the next (the NATS cluster).
+        self._gaps: GapWait[Accepted] | None = (
+            GapWait(settings.gap_wait_s, max(1, settings.receive_maximum // 4), self._durable)
+            if in_seq_order
+            else None
+        )
         self._retired = state.retired()
         self._imports = imports
         #: Ids of imported messages put into the inbox and not answered yet.
@@ -181,10 +191,14 @@ class Pipeline:
             log.info("stopping; unacknowledged messages stay with the broker")
         finally:
             self._writer.shutdown(wait=True)
+            if self._gaps is not None:
+                self._gaps.close()
 
     def _collect(self) -> list[Accepted]:
-        batch: list[Accepted] = []
-        readings = 0
+        if self._gaps is not None:
+            self._gaps.overdue(time.monotonic())
+        batch = self._in_order(None)
+        readings = sum(len(accepted.telemetry.readings) for accepted in batch)
         deadline = None
         received = 0
         while readings < self._settings.batch_max_readings:
@@ -206,18 +220,27 @@ class Pipeline:
             if deadline is None:
                 # From the first message's arrival: it may have waited for the last batch.
                 deadline = inbound.arrived + self._settings.batch_max_wait_s
-            accepted = self._validate(inbound)
-            if accepted is not None:
+            for accepted in self._in_order(self._validate(inbound)):
                 batch.append(accepted)
                 readings += len(accepted.telemetry.readings)
-                if len(batch) >= self._half_window:
-                    # Half the broker's window: the other half arrives while we store this.
-                    break
+            if len(batch) >= self._half_window:
+                # Half the broker's window: the other half arrives while we store this.
+                break
         # Counted once a batch: a metric's lock and call cost as much as a message's
         # topic parsing.
         metrics.MESSAGES_RECEIVED.inc(received)
         metrics.BACKLOG.inc(received)
         return batch
+
+    def _in_order(self, accepted: Accepted | None) -> list[Accepted]:
+        """The messages to judge now: `accepted` at once, or (in seq order) what it and
+        the messages refused since let go of waiting for a missing one."""
+        if self._gaps is None:
+            return [] if accepted is None else [accepted]
+        if accepted is not None:
+            key = (accepted.site, accepted.telemetry.gateway)
+            self._gaps.admit(key, accepted.telemetry.seq, accepted, time.monotonic())
+        return self._gaps.ready()
 
     def _took_control(self, inbound: Inbound) -> bool:
         """Take a fleet version, the list of retired gateways or a gateway status (True);
@@ -244,6 +267,8 @@ class Pipeline:
             telemetry = parse_telemetry(site, gateway, inbound.payload, inbound.received_at)
         except AheadOfClock as exc:
             self._hold(site, gateway, exc.seq)
+            if self._gaps is not None:
+                self._gaps.refused((site, gateway), exc.seq, time.monotonic())
             self._reject(inbound, site, gateway, exc.reason)
             return None
         except InvalidMessage as exc:
@@ -320,6 +345,8 @@ class Pipeline:
         counts as handled for its gateway's durable mark."""
         log.warning("invalid message on %s: %s", inbound.topic, reason)
         if seq is not None:
+            if self._gaps is not None:
+                self._gaps.refused((site, gateway), seq, time.monotonic())
             kept = self._refused.setdefault((site, gateway), set())
             kept.add(seq)
             if len(kept) > MAX_REFUSED_KEPT:

@@ -41,6 +41,16 @@ class IngestSettings(MqttSettings, NatsSettings, InfluxSettings):
         description="nats: a worker that does not renew its leases for this long loses its "
         "partitions to the others; it renews them every third of it.",
     )
+    gap_wait_s: float = Field(
+        default=45.0,
+        ge=0,
+        le=50,
+        description="nats: how long a gateway's message waits, unjudged and unacknowledged, "
+        "for a missing one below it (lost on its way into the stream, published again by the "
+        "gateway after its redeliver_after_s, 30 s by default), so that readings are judged "
+        "in order; after it the later ones are judged without it, logged and counted. At "
+        "most 50: JetStream sends a message unacknowledged for 60 s again.",
+    )
 
     mqtt_client_id: str = "coldchain-ingest"
     session_expiry_s: int = Field(
