@@ -405,24 +405,12 @@ def alert_latency(
     milestone; the plan's stamps are the planned send times.
     """
     fleet = Fleet(gateways=gateways, probes=10)
-    rate = float(fleet.sensors)
     with started(session, kind, fleet, with_alerts=kind is Ours) as run:
-        alerts = Subscriber(run.setup.mosquitto.port, "coldchain/v1/_alerts/#")
-        url = run.setup.alerts_url
-        store = AlertStore(url) if isinstance(run.system, Ours) and url else None
-        count_ = int(rate * seconds)
-        sensors = fleet.sensors
-        excursion = set()
-        # A probe's readings are `sensors` messages apart; an excursion is two of them.
-        for first in range(sensors, count_ - 2 * sensors, sensors // 2 - 1):
-            excursion |= {first, first + sensors}
-        start = _start_after_encoding(count_)
-        plan = run.planner.plan(count_, 1, start, rate, frozenset(excursion))
-        run.publisher.send(run.publisher.encode(plan.messages), rate, start_at=start)
-        time.sleep(2.0)
+        alerts, store = watch_alerts(run)
+        send_excursions(run, seconds)
         alerts.close()
         stages = alert_stages(run, alerts, store)
-        at = _event_times(alerts)
+        at = event_times(alerts)
         result: dict[str, Any] = {"system": kind.name, "events": len(at), "stages": {}}
         first_raises = {(key, "raised") for key in store.first_key.values()} if store else set()
         for stage, times in stages.items():
@@ -441,7 +429,33 @@ def alert_latency(
         return result
 
 
-def _event_times(alerts: Subscriber) -> dict[tuple[str, str], float]:
+def watch_alerts(run: Run) -> tuple[Subscriber, AlertStore | None]:
+    """The alert events on `_alerts` as they arrive, and the alerts service's audit log."""
+    alerts = Subscriber(run.setup.mosquitto.port, "coldchain/v1/_alerts/#")
+    url = run.setup.alerts_url
+    store = AlertStore(url) if isinstance(run.system, Ours) and url else None
+    return alerts, store
+
+
+def send_excursions(run: Run, seconds: float) -> None:
+    """Every probe of the run's fleet at one reading a second for `seconds`; every half
+    second another probe goes above its limit for two readings. Returns 2 s after the
+    last one was sent."""
+    fleet = run.setup.fleet
+    rate = float(fleet.sensors)
+    count_ = int(rate * seconds)
+    sensors = fleet.sensors
+    excursion = set()
+    # A probe's readings are `sensors` messages apart; an excursion is two of them.
+    for first in range(sensors, count_ - 2 * sensors, sensors // 2 - 1):
+        excursion |= {first, first + sensors}
+    start = _start_after_encoding(count_)
+    plan = run.planner.plan(count_, 1, start, rate, frozenset(excursion))
+    run.publisher.send(run.publisher.encode(plan.messages), rate, start_at=start)
+    time.sleep(2.0)
+
+
+def event_times(alerts: Subscriber) -> dict[tuple[str, str], float]:
     """The reading time of each raise and clearing (updates are no milestone of an alert:
     the alerts service records no step for them)."""
     at = {}

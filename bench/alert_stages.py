@@ -1,0 +1,180 @@
+"""Where an alert's latency goes, stage by stage (issue 23, item 3 of the bench).
+
+    .venv/bin/python -m bench.alert_stages [--seconds 60] [--runs 1]
+
+Runs the bench's alert-latency load (bench/suite.py `send_excursions`: 1000 probes at
+one reading a second, an excursion every half second) against ingest and the alerts
+service on PostgreSQL with fsync on, as `make bench` does, with the timestamps of
+bench/stage_probe (which wraps a few methods of the running services; their code is
+unchanged). For every first raise it prints the p50 and p99, from the reading's own
+time, of each stage:
+
+- arrived at ingest (the broker's delivery to ingest),
+- batch cut (its write to InfluxDB begins), written (the rules judge it),
+- published on `_alerts` (the bench's subscriber),
+- received by the alerts service, committed (its storing transaction),
+- escalation run queued, pass started (holds the site's lock, reads),
+- handing over to SMTP, e-mail received (the bench's mail sink).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from bench import suite
+from bench.systems import Ours
+from bench.workload import Fleet
+from coldchain_devstack.servers import InfluxDB, PostgreSQL
+
+PROBE = Path(__file__).parent / "stage_probe"
+#: What the probe logs once per storing transaction, escalation run, pass and notice.
+_COUNTED = ("committed", "run-queued", "pass-started", "sending")
+STAGES = (
+    "arrived at ingest",
+    "batch cut",
+    "written to InfluxDB",
+    "published on _alerts",
+    "received by alerts",
+    "storing began",
+    "committed",
+    "run queued",
+    "pass started",
+    "handing to SMTP",
+    "e-mail received",
+)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--gateways", type=int, default=100)
+    parser.add_argument("--runs", type=int, default=1)
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="coldchain-stages-") as tmp:
+        influxdb = InfluxDB(Path(tmp) / "influxdb")
+        postgresql = PostgreSQL(durable=True)
+        influxdb.start()
+        postgresql.start()
+        try:
+            session = suite.Session(Path(tmp), influxdb, postgresql)
+            for number in range(args.runs):
+                log = Path(tmp) / f"stages-{number}.jsonl"
+                print(f"run {number + 1}: {args.seconds:.0f} s", flush=True)
+                report(measure(session, log, args.seconds, args.gateways))
+        finally:
+            influxdb.stop()
+            postgresql.stop()
+
+
+def measure(
+    session: suite.Session, log: Path, seconds: float, gateways: int
+) -> dict[str, list[float]]:
+    """One run: each stage's latencies (s) of the first raises that reached every stage."""
+    os.environ["PYTHONPATH"] = str(PROBE)
+    os.environ["BENCH_STAGE_LOG"] = str(log)
+    try:
+        with suite.started(session, Ours, Fleet(gateways=gateways, probes=10), True) as run:
+            alerts, store = suite.watch_alerts(run)
+            suite.send_excursions(run, seconds)
+            alerts.close()
+            assert store is not None and isinstance(run.system, Ours) and run.system.mail
+            published = suite.alert_stages(run, alerts, store)["published on _alerts"]
+            mail = run.system.mail.arrivals()
+            first_key = store.first_key
+    finally:
+        del os.environ["PYTHONPATH"], os.environ["BENCH_STAGE_LOG"]
+    return latencies(_read(log), published, mail, first_key)
+
+
+def _read(log: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in log.read_text().splitlines()]
+
+
+def latencies(
+    lines: list[dict[str, Any]],
+    published: dict[tuple[str, str], float],
+    mail: dict[int, float],
+    first_key: dict[int, str],
+) -> dict[str, list[float]]:
+    times: dict[str, dict[str, float]] = defaultdict(dict)
+    at: dict[str, float] = {}
+    for line in lines:
+        stage = line["stage"]
+        if stage == "ingest" and line["state"] == "raised":
+            key = line["key"]
+            at.setdefault(key, line["at"])
+            for name, field in (("arrived at ingest", "arrived"), ("batch cut", "cut")):
+                if line[field] is not None:
+                    times[name].setdefault(key, line[field])
+            times["written to InfluxDB"].setdefault(key, line["written"])
+        elif stage == "received" and line["state"] == "raised":
+            times["received by alerts"].setdefault(line["key"], line["t"])
+        elif stage == "committed":
+            for key, state in line["keys"]:
+                if state == "raised":
+                    times["storing began"].setdefault(key, line["began"])
+                    times["committed"].setdefault(key, line["t"])
+    key_of = {alert_id: key for alert_id, key in first_key.items()}
+    # The escalation's milestones are per site: the first of each after the commit.
+    queued = [line["t"] for line in lines if line["stage"] == "run-queued"]
+    passes = [line["t"] for line in lines if line["stage"] == "pass-started"]
+    for line in lines:
+        if line["stage"] == "sending":
+            for alert_id in line["ids"]:
+                key = key_of.get(alert_id)
+                if key is not None:
+                    times["handing to SMTP"].setdefault(key, line["t"])
+    for alert_id, arrived in mail.items():
+        if alert_id in key_of:
+            times["e-mail received"][key_of[alert_id]] = arrived
+    for key, committed in times["committed"].items():
+        handed = times["handing to SMTP"].get(key)
+        if handed is None:
+            continue
+        times["run queued"][key] = _first_after(queued, committed, handed)
+        times["pass started"][key] = _first_after(passes, committed, handed)
+    for (key, state), arrived in published.items():
+        if state == "raised":
+            times["published on _alerts"][key] = arrived
+    told = [key for key in first_key.values() if all(key in times[s] for s in STAGES)]
+    counts = {stage: sum(1 for line in lines if line["stage"] == stage) for stage in _COUNTED}
+    print(
+        f"  {len(told)} first raises went through every stage ({len(first_key)} opened); "
+        + ", ".join(f"{n} {stage}" for stage, n in counts.items())
+    )
+    return {stage: [times[stage][key] - at[key] for key in told] for stage in STAGES}
+
+
+def _first_after(moments: list[float], after: float, before: float) -> float:
+    """The first of `moments` after `after` (no later than `before`), else `after`: a
+    run that began before the commit and read it."""
+    return next((t for t in sorted(moments) if after <= t <= before), after)
+
+
+def report(stages: dict[str, list[float]]) -> None:
+    """Each stage's latency from the reading's time, and its own part (from the stage
+    before it, alert by alert), p50 and p99 in ms."""
+    previous: list[float] | None = None
+    print(f"  {'':<22} {'from the reading':>22}   {'this stage alone':>22}")
+    for stage, values in stages.items():
+        own = values if previous is None else [b - a for a, b in zip(previous, values, strict=True)]
+        print(
+            f"  {stage:<22} p50 {_ms(values, 0.5)} p99 {_ms(values, 0.99)}   "
+            f"p50 {_ms(own, 0.5)} p99 {_ms(own, 0.99)}",
+            flush=True,
+        )
+        previous = values
+
+
+def _ms(values: list[float], q: float) -> str:
+    return f"{suite.percentile(values, q) * 1000:6.1f} ms"
+
+
+if __name__ == "__main__":
+    main()
