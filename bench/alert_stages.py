@@ -11,7 +11,7 @@ time, of each stage:
 
 - arrived at ingest (the broker's delivery to ingest),
 - batch cut (its write to InfluxDB begins), written (the rules judge it),
-- published on `_alerts` (the bench's subscriber),
+- published by ingest (its publish on `_alerts` begins),
 - received by the alerts service, committed (its storing transaction),
 - escalation run queued, pass started (holds the site's lock, reads),
 - handing over to SMTP, e-mail received (the bench's mail sink).
@@ -39,7 +39,7 @@ STAGES = (
     "arrived at ingest",
     "batch cut",
     "written to InfluxDB",
-    "published on _alerts",
+    "published by ingest",
     "received by alerts",
     "storing began",
     "committed",
@@ -84,12 +84,12 @@ def measure(
             suite.send_excursions(run, seconds)
             alerts.close()
             assert store is not None and isinstance(run.system, Ours) and run.system.mail
-            published = suite.alert_stages(run, alerts, store)["published on _alerts"]
+            store.stop()
             mail = run.system.mail.arrivals()
             first_key = store.first_key
     finally:
         del os.environ["PYTHONPATH"], os.environ["BENCH_STAGE_LOG"]
-    return latencies(_read(log), published, mail, first_key)
+    return latencies(_read(log), mail, first_key)
 
 
 def _read(log: Path) -> list[dict[str, Any]]:
@@ -98,7 +98,6 @@ def _read(log: Path) -> list[dict[str, Any]]:
 
 def latencies(
     lines: list[dict[str, Any]],
-    published: dict[tuple[str, str], float],
     mail: dict[int, float],
     first_key: dict[int, str],
 ) -> dict[str, list[float]]:
@@ -113,6 +112,9 @@ def latencies(
                 if line[field] is not None:
                     times[name].setdefault(key, line[field])
             times["written to InfluxDB"].setdefault(key, line["written"])
+        elif stage == "ingest-publish":
+            for key in line["keys"]:
+                times["published by ingest"].setdefault(key, line["t"])
         elif stage == "received" and line["state"] == "raised":
             times["received by alerts"].setdefault(line["key"], line["t"])
         elif stage == "committed":
@@ -139,9 +141,7 @@ def latencies(
             continue
         times["run queued"][key] = _first_after(queued, committed, handed)
         times["pass started"][key] = _first_after(passes, committed, handed)
-    for (key, state), arrived in published.items():
-        if state == "raised":
-            times["published on _alerts"][key] = arrived
+    _storing(lines)
     told = [key for key in first_key.values() if all(key in times[s] for s in STAGES)]
     counts = {stage: sum(1 for line in lines if line["stage"] == stage) for stage in _COUNTED}
     print(
@@ -149,6 +149,23 @@ def latencies(
         + ", ".join(f"{n} {stage}" for stage, n in counts.items())
     )
     return {stage: [times[stage][key] - at[key] for key in told] for stage in STAGES}
+
+
+def _storing(lines: list[dict[str, Any]]) -> None:
+    """What the storing transactions spent: statements, time in them, the commit."""
+    stored = [line for line in lines if line["stage"] == "committed"]
+    if not stored:
+        return
+    total = [line["t"] - line["began"] for line in stored]
+    database = [line["in_database"] for line in stored]
+    commit = [line["t"] - line["commit"] for line in stored if line["commit"]]
+    statements = sorted(line["statements"] for line in stored)
+    print(
+        f"  storing: {statements[len(statements) // 2]} statements (median); "
+        f"whole p50 {_ms(total, 0.5)} p99 {_ms(total, 0.99)}; "
+        f"in statements p50 {_ms(database, 0.5)} p99 {_ms(database, 0.99)}; "
+        f"commit p50 {_ms(commit, 0.5)} p99 {_ms(commit, 0.99)}"
+    )
 
 
 def _first_after(moments: list[float], after: float, before: float) -> float:

@@ -88,6 +88,27 @@ def _ingest() -> None:
     _wrap(Pipeline, "_record", record)
 
 
+def _time_statements(engine: Any, local: threading.local) -> None:
+    """Count the statements of the storing transaction (on its thread), their time, and
+    when its commit was asked for."""
+    from sqlalchemy import event
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def before(*_: Any) -> None:
+        local.began = time.perf_counter()
+
+    @event.listens_for(engine, "after_cursor_execute")
+    def after(*_: Any) -> None:
+        if getattr(local, "statements", None) is not None:
+            local.statements += 1
+            local.in_database += time.perf_counter() - local.began
+
+    @event.listens_for(engine, "commit")
+    def commit(*_: Any) -> None:
+        if getattr(local, "statements", None) is not None:
+            local.commit = time.time()
+
+
 def _arrival(batch: list[Any], sensor: str, at: Any) -> float | None:
     """When ingest received the message holding `sensor`'s reading at `at`."""
     for accepted in batch:
@@ -113,12 +134,26 @@ def _alerts() -> None:
 
         return run
 
+    local = threading.local()
+
     def handle(original: Callable[..., Any]) -> Callable[..., Any]:
         def run(self: AlertsService, events: Any) -> Any:
+            if not getattr(self, "_probed", False):
+                _time_statements(self.engine, local)
+                self._probed = True  # type: ignore[attr-defined]
+            local.statements, local.in_database, local.commit = 0, 0.0, None
             began = time.time()
             result = original(self, events)
             keys = [[e.key, str(e.state.value)] for e in events]
-            _log("committed", began=began, keys=keys)
+            _log(
+                "committed",
+                began=began,
+                keys=keys,
+                statements=local.statements,
+                in_database=local.in_database,
+                commit=local.commit,
+            )
+            local.statements = None
             return result
 
         return run
