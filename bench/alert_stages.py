@@ -187,6 +187,9 @@ def report(stages: dict[str, list[float]]) -> None:
             flush=True,
         )
         previous = values
+    arrived, mailed = stages[STAGES[0]], stages[STAGES[-1]]
+    since = [m - a for a, m in zip(arrived, mailed, strict=True)]
+    print(f"  {'arrival to e-mail':<22} p50 {_ms(since, 0.5)} p99 {_ms(since, 0.99)}")
 
 
 def _ms(values: list[float], q: float) -> str:
