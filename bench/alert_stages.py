@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import suite
+from bench.observe import AlertStore
 from bench.systems import Ours
 from bench.workload import Fleet
 from coldchain_devstack.servers import InfluxDB, PostgreSQL
@@ -76,20 +77,23 @@ def measure(
     session: suite.Session, log: Path, seconds: float, gateways: int
 ) -> dict[str, list[float]]:
     """One run: each stage's latencies (s) of the first raises that reached every stage."""
-    os.environ["PYTHONPATH"] = str(PROBE)
-    os.environ["BENCH_STAGE_LOG"] = str(log)
+    probe = {"PYTHONPATH": str(PROBE), "BENCH_STAGE_LOG": str(log)}
+    before = {name: os.environ.get(name) for name in probe}
+    os.environ.update(probe)
     try:
         with suite.started(session, Ours, Fleet(gateways=gateways, probes=10), True) as run:
-            alerts, store = suite.watch_alerts(run)
+            assert run.setup.alerts_url and isinstance(run.system, Ours) and run.system.mail
+            store = AlertStore(run.setup.alerts_url)
             suite.send_excursions(run, seconds)
-            alerts.close()
-            assert store is not None and isinstance(run.system, Ours) and run.system.mail
             store.stop()
             mail = run.system.mail.arrivals()
-            first_key = store.first_key
     finally:
-        del os.environ["PYTHONPATH"], os.environ["BENCH_STAGE_LOG"]
-    return latencies(_read(log), mail, first_key)
+        for name, value in before.items():
+            if value is None:
+                del os.environ[name]
+            else:
+                os.environ[name] = value
+    return latencies(_read(log), mail, store.first_key)
 
 
 def _read(log: Path) -> list[dict[str, Any]]:
@@ -101,6 +105,9 @@ def latencies(
     mail: dict[int, float],
     first_key: dict[int, str],
 ) -> dict[str, list[float]]:
+    """Each stage's latency (s, from the reading's time) of every first raise that reached
+    all of them, from the probe's `lines`, the mail sink's arrivals by alert id and each
+    alert's key by id (AlertStore)."""
     times: dict[str, dict[str, float]] = defaultdict(dict)
     at: dict[str, float] = {}
     for line in lines:
@@ -122,19 +129,18 @@ def latencies(
                 if state == "raised":
                     times["storing began"].setdefault(key, line["began"])
                     times["committed"].setdefault(key, line["t"])
-    key_of = {alert_id: key for alert_id, key in first_key.items()}
     # The escalation's milestones are per site: the first of each after the commit.
     queued = [line["t"] for line in lines if line["stage"] == "run-queued"]
     passes = [line["t"] for line in lines if line["stage"] == "pass-started"]
     for line in lines:
         if line["stage"] == "sending":
             for alert_id in line["ids"]:
-                key = key_of.get(alert_id)
+                key = first_key.get(alert_id)
                 if key is not None:
                     times["handing to SMTP"].setdefault(key, line["t"])
     for alert_id, arrived in mail.items():
-        if alert_id in key_of:
-            times["e-mail received"][key_of[alert_id]] = arrived
+        if alert_id in first_key:
+            times["e-mail received"][first_key[alert_id]] = arrived
     for key, committed in times["committed"].items():
         handed = times["handing to SMTP"].get(key)
         if handed is None:
