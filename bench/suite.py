@@ -406,11 +406,11 @@ def alert_latency(
     """
     fleet = Fleet(gateways=gateways, probes=10)
     with started(session, kind, fleet, with_alerts=kind is Ours) as run:
-        alerts, store = watch_alerts(run)
+        alerts, store = _watch_alerts(run)
         send_excursions(run, seconds)
         alerts.close()
         stages = alert_stages(run, alerts, store)
-        at = event_times(alerts)
+        at = _event_times(alerts)
         result: dict[str, Any] = {"system": kind.name, "events": len(at), "stages": {}}
         first_raises = {(key, "raised") for key in store.first_key.values()} if store else set()
         for stage, times in stages.items():
@@ -429,7 +429,7 @@ def alert_latency(
         return result
 
 
-def watch_alerts(run: Run) -> tuple[Subscriber, AlertStore | None]:
+def _watch_alerts(run: Run) -> tuple[Subscriber, AlertStore | None]:
     """The alert events on `_alerts` as they arrive, and the alerts service's audit log."""
     alerts = Subscriber(run.setup.mosquitto.port, "coldchain/v1/_alerts/#")
     url = run.setup.alerts_url
@@ -455,7 +455,7 @@ def send_excursions(run: Run, seconds: float) -> None:
     time.sleep(2.0)
 
 
-def event_times(alerts: Subscriber) -> dict[tuple[str, str], float]:
+def _event_times(alerts: Subscriber) -> dict[tuple[str, str], float]:
     """The reading time of each raise and clearing (updates are no milestone of an alert:
     the alerts service records no step for them)."""
     at = {}
