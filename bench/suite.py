@@ -405,21 +405,9 @@ def alert_latency(
     milestone; the plan's stamps are the planned send times.
     """
     fleet = Fleet(gateways=gateways, probes=10)
-    rate = float(fleet.sensors)
     with started(session, kind, fleet, with_alerts=kind is Ours) as run:
-        alerts = Subscriber(run.setup.mosquitto.port, "coldchain/v1/_alerts/#")
-        url = run.setup.alerts_url
-        store = AlertStore(url) if isinstance(run.system, Ours) and url else None
-        count_ = int(rate * seconds)
-        sensors = fleet.sensors
-        excursion = set()
-        # A probe's readings are `sensors` messages apart; an excursion is two of them.
-        for first in range(sensors, count_ - 2 * sensors, sensors // 2 - 1):
-            excursion |= {first, first + sensors}
-        start = _start_after_encoding(count_)
-        plan = run.planner.plan(count_, 1, start, rate, frozenset(excursion))
-        run.publisher.send(run.publisher.encode(plan.messages), rate, start_at=start)
-        time.sleep(2.0)
+        alerts, store = _watch_alerts(run)
+        send_excursions(run, seconds)
         alerts.close()
         stages = alert_stages(run, alerts, store)
         at = _event_times(alerts)
@@ -439,6 +427,32 @@ def alert_latency(
                 flush=True,
             )
         return result
+
+
+def _watch_alerts(run: Run) -> tuple[Subscriber, AlertStore | None]:
+    """The alert events on `_alerts` as they arrive, and the alerts service's audit log."""
+    alerts = Subscriber(run.setup.mosquitto.port, "coldchain/v1/_alerts/#")
+    url = run.setup.alerts_url
+    store = AlertStore(url) if isinstance(run.system, Ours) and url else None
+    return alerts, store
+
+
+def send_excursions(run: Run, seconds: float) -> None:
+    """Every probe of the run's fleet at one reading a second for `seconds`; every half
+    second another probe goes above its limit for two readings. Returns 2 s after the
+    last one was sent."""
+    fleet = run.setup.fleet
+    rate = float(fleet.sensors)
+    count_ = int(rate * seconds)
+    sensors = fleet.sensors
+    excursion = set()
+    # A probe's readings are `sensors` messages apart; an excursion is two of them.
+    for first in range(sensors, count_ - 2 * sensors, sensors // 2 - 1):
+        excursion |= {first, first + sensors}
+    start = _start_after_encoding(count_)
+    plan = run.planner.plan(count_, 1, start, rate, frozenset(excursion))
+    run.publisher.send(run.publisher.encode(plan.messages), rate, start_at=start)
+    time.sleep(2.0)
 
 
 def _event_times(alerts: Subscriber) -> dict[tuple[str, str], float]:

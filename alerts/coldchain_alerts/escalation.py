@@ -119,8 +119,11 @@ class Escalator:
         self._on_sent = on_sent
         #: Whether this instance may escalate now (it leads).
         self._leading = leading
-        #: Guards the persistent jobs and the immediate runs' bookkeeping below.
+        #: Guards the immediate runs' bookkeeping below, and `_closed`.
         self._lock = threading.Lock()
+        #: Guards the persistent jobs. Reading or moving one queries the job store, which
+        #: a wake due now (it takes `_lock` only) does not wait for; taken before `_lock`.
+        self._jobs = threading.Lock()
         self._site_locks: dict[str, threading.Lock] = {}
         #: Sites with an immediate run queued or running.
         self._soon: set[str] = set()
@@ -138,11 +141,13 @@ class Escalator:
         Once closed, or while another instance leads, nothing: what is due is in
         the database, and the leader's sweep wakes it.
         """
-        with self._lock:
+        if at <= datetime.now(UTC):
+            with self._lock:
+                if not self._closed and self._leading():
+                    self._run_soon(site)
+            return
+        with self._jobs:
             if self._closed or not self._leading():
-                return
-            if at <= datetime.now(UTC):
-                self._run_soon(site)
                 return
             job = self._scheduler.get_job(_job_id(site))
             if job is not None and job.next_run_time is not None and job.next_run_time <= at:
@@ -156,7 +161,7 @@ class Escalator:
         while holding the lock a run needs to reschedule, so a run that tried
         would wait forever.
         """
-        with self._lock:
+        with self._jobs, self._lock:
             self._closed = True
         self._workers.shutdown(wait=True)
 
@@ -256,7 +261,7 @@ class Escalator:
                 break
         else:
             log.error("escalation of site %s did not settle after 20 passes", site)
-        with self._lock:
+        with self._jobs:
             if self._closed or not self._leading():
                 return sent
             # A wake() during the run may have set an earlier time; keep the earlier.
@@ -265,13 +270,15 @@ class Escalator:
             later = [t for t in (result.next_run, pending) if t is not None]
             if not later:
                 return sent
-            if result.next_run is not None and result.next_run <= datetime.now(UTC):
-                # Due already (an alert stored during this run): run again, at once.
-                self._run_soon(site)
+            if result.next_run is None or result.next_run > datetime.now(UTC):
+                at = max(min(later), now)
+                if at != pending:
+                    self._schedule(site, at)
                 return sent
-            at = max(min(later), now)
-            if at != pending:
-                self._schedule(site, at)
+        # Due already (an alert stored during this run): run again, at once.
+        with self._lock:
+            if not self._closed:
+                self._run_soon(site)
         return sent
 
     def _send_due(self, site: str, now: datetime) -> _Pass:

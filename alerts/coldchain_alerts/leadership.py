@@ -24,7 +24,10 @@ leader's end.
 
 Events stored by a standby still wake the leader at once: the storing transaction
 sends a PostgreSQL NOTIFY with the site and the time its run is due (`wake`), and
-the leader LISTENs on its lock's connection.
+the leader LISTENs on its lock's connection. The leader's own NOTIFYs come back to
+it too; it has woken the site itself after its commit, so it does not hand those on
+(each would run the site's escalation a second time, for nothing, while the next
+alert waits for the site's lock).
 
 SQLite allows one instance per database file: the first takes an exclusive `flock`
 on `<file>.lock` beside it and leads; a second is refused at start. (Not on the
@@ -66,6 +69,10 @@ class AnotherInstance(Exception):
     """A second alerts instance on one SQLite file (SQLite allows one)."""
 
 
+#: Most of its own wakes a leader remembers until they come back (`PostgresLeadership`).
+MAX_OWN_WAKES = 1000
+
+
 class Leadership(Protocol):
     def start(self) -> None: ...
 
@@ -74,12 +81,10 @@ class Leadership(Protocol):
     @property
     def leading(self) -> bool: ...
 
-
-def wake(session: Session, site: str, at: datetime) -> None:
-    """Tell the leader, once the session commits, that `site` must run at `at` (UTC);
-    nothing on SQLite, whose one instance is the leader."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(select(func.pg_notify(CHANNEL, f"{site} {at.isoformat()}")))
+    def wake(self, session: Session, site: str, at: datetime) -> None:
+        """Tell the leader, once the session commits, that `site` must run at `at` (UTC).
+        The caller wakes its own escalator after the commit: if it leads, that is the
+        leader's wake."""
 
 
 def for_database(
@@ -135,6 +140,9 @@ class SqliteLeadership:
             os.close(self._fd)
             self._fd = None
 
+    def wake(self, session: Session, site: str, at: datetime) -> None:
+        """Nothing: the one instance on the file leads and wakes itself."""
+
 
 class PostgresLeadership:
     """Leads while it holds the advisory lock; see the module's docstring."""
@@ -157,10 +165,34 @@ class PostgresLeadership:
         self._until = 0.0
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="leadership", daemon=True)
+        #: (backend pid, payload) of the wakes this leader sent and has not seen come back.
+        self._own: set[tuple[int, str]] = set()
+        self._own_lock = threading.Lock()
 
     @property
     def leading(self) -> bool:
         return time.monotonic() < self._until
+
+    def wake(self, session: Session, site: str, at: datetime) -> None:
+        payload = f"{site} {at.isoformat()}"
+        notify = select(func.pg_backend_pid(), func.pg_notify(CHANNEL, payload))
+        pid: int = session.execute(notify).scalar_one()
+        if not self.leading:
+            return
+        with self._own_lock:
+            if len(self._own) >= MAX_OWN_WAKES:
+                # Transactions rolled back never sent theirs; forgetting them all costs
+                # at most one needless run each.
+                self._own.clear()
+            self._own.add((pid, payload))
+
+    def _is_own(self, pid: int, payload: str) -> bool:
+        """Whether this leader sent the wake (and, after its commit, woke the site)."""
+        with self._own_lock:
+            if (pid, payload) in self._own:
+                self._own.remove((pid, payload))
+                return True
+            return False
 
     def start(self) -> None:
         """Try once now, so that a lone instance leads from its start; then keep trying."""
@@ -230,7 +262,8 @@ class PostgresLeadership:
         assert self._conn is not None
         try:
             for note in self._conn.notifies(timeout=interval):
-                self._hand_on(note.payload)
+                if not self._is_own(note.pid, note.payload):
+                    self._hand_on(note.payload)
         except psycopg.Error as exc:
             log.warning("leadership: lost the connection to PostgreSQL: %s", exc)
             self._lose()
@@ -249,6 +282,8 @@ class PostgresLeadership:
         """Close the lock's connection (freeing the lock); tell the service if it led."""
         was_leading = bool(self._until)
         self._until = 0.0
+        with self._own_lock:
+            self._own.clear()
         if self._conn is not None:
             self._conn.close()
             self._conn = None

@@ -326,7 +326,7 @@ class AlertsService:
     def handle_events(self, events: Sequence[AlertEvent]) -> None:
         """Store alert events in one transaction (the consumer acknowledges them after
         this returns), then wake escalation once for each site that must be told: here
-        if this instance leads, else the leader (leadership.wake).
+        if this instance leads, else the leader (Leadership.wake).
 
         Raises Refused when the database refuses the events for what it holds (a
         constraint, a value it cannot store): retrying would never succeed.
@@ -339,7 +339,7 @@ class AlertsService:
                         site, since = applied.alert.site, applied.alert.escalation_since
                         due[site] = min(due.get(site, since), since)
                 for site, since in due.items():
-                    leadership.wake(session, site, since + self.escalator.window)
+                    self.leadership.wake(session, site, since + self.escalator.window)
         except (IntegrityError, DataError) as exc:
             keys = ", ".join(event.key for event in events)
             raise Refused(f"the database refused event {keys}: {exc.orig}") from exc

@@ -247,6 +247,30 @@ class RuleEngine:
                 outcome.extend(self._reading(*located, item))
         return outcome
 
+    def urgent(self, reading: Reading) -> bool:
+        """Whether judging `reading` may raise or clear an alarm at once: a temperature
+        outside the quiet band of its asset's limits (a level or the plausible range),
+        a sensor with something open, or a jump. Ingest writes a batch holding one at
+        once instead of waiting for the batch to fill, so the alarm is not held up.
+
+        A reading in the quiet band of a settled sensor can still alarm later (stuck,
+        a door left open): those alarms come long after the readings that start them.
+        Cheap enough for every reading. It reads the state without the pipeline's
+        lock: a stale answer only writes a batch sooner or later, the judgement after
+        the write is the same.
+        """
+        located = self.history.at(reading.ts).locate(reading.sensor)
+        if located is None or located[2].kind != "temperature":
+            return False
+        limits, value = located[3].limits, reading.temp_c
+        state = self.state.sensors.get(reading.sensor)
+        if state is None:
+            low, high = _quiet_band(limits)
+            return not low <= value <= high
+        if not _quiet(state, limits, value):
+            return True
+        return _jumps(limits, state, reading.ts, value)
+
     def _steady(self, readings: list[Reading], events: Sequence[Event]) -> list[Reading]:
         """Take the readings of every sensor that stays quiet through the whole batch;
         return the others, for the reading-by-reading path.
@@ -591,9 +615,7 @@ class RuleEngine:
     ) -> Outcome:
         if limits.max_rate_k_per_min is None or state.last_ts is None or state.last_c is None:
             return Outcome()
-        change = abs(value - state.last_c)
-        minutes = (ts - state.last_ts).total_seconds() / 60.0
-        if change >= JUMP_MIN_K and change > limits.max_rate_k_per_min * minutes:
+        if _jumps(limits, state, ts, value):
             cleared = self._clear(state.alarms, "jump", subject, ts)
             cleared.extend(self._raise(state.alarms, "jump", subject, ts, ts))
             return cleared
@@ -888,6 +910,16 @@ def _settled(state: SensorState, limits: Limits) -> bool:
     if state.alarms or state.episodes or state.incidents or state.above_segments:
         return False
     return limits.max_c is None or state.last_c is None or state.last_c <= limits.max_c
+
+
+def _jumps(limits: Limits, state: SensorState, ts: datetime, value: float) -> bool:
+    """Whether `value` (°C) at `ts` changed from the sensor's last value faster than the
+    limits allow, by at least JUMP_MIN_K; False without a rate or a last value."""
+    rate, last_ts, last_c = limits.max_rate_k_per_min, state.last_ts, state.last_c
+    if rate is None or last_ts is None or last_c is None:
+        return False
+    change = abs(value - last_c)
+    return change >= JUMP_MIN_K and change > rate * ((ts - last_ts).total_seconds() / 60.0)
 
 
 def _reading_time(reading: Reading) -> datetime:

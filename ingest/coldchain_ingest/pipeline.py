@@ -5,7 +5,9 @@ One thread runs it, in this order for every batch, and the order is the promise:
 1. collect messages from the broker until `batch_max_readings`, until
    `batch_max_wait_s` after the first one arrived, or until half the broker's
    window (`receive_maximum` unacknowledged messages) is taken, so that the
-   other half arrives while this batch is stored; a message that breaks the
+   other half arrives while this batch is stored; a reading that may raise or
+   clear an alarm (RuleEngine.urgent) cuts the wait short: the batch takes what
+   is already waiting and is written at once; a message that breaks the
    contract is republished on `_invalid` with its reason, counted, logged and
    acknowledged at once. On the NATS cluster a gateway's message above a gap in
    its seq numbers waits for the missing ones first (gaps.py);
@@ -201,6 +203,7 @@ class Pipeline:
         readings = sum(len(accepted.telemetry.readings) for accepted in batch)
         deadline = None
         received = 0
+        urgent = False
         while readings < self._settings.batch_max_readings:
             timeout = 0.5 if deadline is None else deadline - time.monotonic()
             try:
@@ -223,6 +226,9 @@ class Pipeline:
             for accepted in self._in_order(self._validate(inbound)):
                 batch.append(accepted)
                 readings += len(accepted.telemetry.readings)
+                if not urgent and self._urgent(accepted.telemetry):
+                    # A reading that may alarm: write with what is already waiting.
+                    urgent, deadline = True, time.monotonic()
             if len(batch) >= self._half_window:
                 # Half the broker's window: the other half arrives while we store this.
                 break
@@ -241,6 +247,10 @@ class Pipeline:
             key = (accepted.site, accepted.telemetry.gateway)
             self._gaps.admit(key, accepted.telemetry.seq, accepted, time.monotonic())
         return self._gaps.ready()
+
+    def _urgent(self, telemetry: Telemetry) -> bool:
+        """Whether a reading of `telemetry` may raise or clear an alarm (RuleEngine.urgent)."""
+        return any(self._engine.urgent(reading) for reading in telemetry.readings)
 
     def _took_control(self, inbound: Inbound) -> bool:
         """Take a fleet version, the list of retired gateways or a gateway status (True);

@@ -287,3 +287,34 @@ def test_a_site_whose_policy_cannot_be_planned_does_not_stop_the_sweep_of_the_ot
     scene.escalator(scene.notifier).sweep()
     (message,) = smtp.wait_for(1)
     assert message["To"] == "Anna <anna@example.org>"
+
+
+def test_a_wake_due_now_does_not_wait_for_a_run_reading_its_sites_job(
+    scene: Scene, smtp: SmtpSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run ends by reading and moving its site's persistent job (queries of the job
+    store); the next stored alert's wake, due now, only queues a run and must not wait
+    for that."""
+    escalator = scene.escalator(scene.notifier)
+    entered, release = threading.Event(), threading.Event()
+    get_job = scene.scheduler.get_job
+
+    def held(job_id: str, jobstore: str | None = None) -> object:
+        entered.set()
+        release.wait(2 * DEADLINE_S)
+        return get_job(job_id, jobstore)
+
+    monkeypatch.setattr(scene.scheduler, "get_job", held)
+    scene.store("cold-room-1.air")
+    running = threading.Thread(target=escalator.run, args=(SITE,))
+    running.start()
+    try:
+        assert entered.wait(DEADLINE_S), "the run to read its site's job"
+        waking = threading.Thread(target=escalator.wake, args=("farm-7", datetime.now(UTC)))
+        waking.start()
+        waking.join(DEADLINE_S)
+        assert not waking.is_alive(), "the wake waited for the other site's job"
+    finally:
+        release.set()
+        running.join()
+    smtp.wait_for(1, timeout=DEADLINE_S)

@@ -70,6 +70,22 @@ def test_a_silent_sensor_raises_no_data_and_its_next_reading_clears_it(stack: Ap
     assert datetime.fromisoformat(cleared["at"]) == later
 
 
+def test_a_reading_that_alarms_does_not_wait_for_its_batch_to_fill(stack: ApiStack) -> None:
+    # A batch waits an hour to fill: only the reading above the maximum writes it.
+    _only_cold_room_1(stack, delay_s=0)
+    alerts = subscribe(stack.mosquitto.port, "coldchain/v1/_alerts/#")
+    stack.start_ingest(COLDCHAIN_INGEST_BATCH_MAX_WAIT_S="3600")
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
+    _reading(stack, 1, start, 4.0)
+    _reading(stack, 2, start + timedelta(minutes=1), 8.0)
+
+    raised = _next(alerts, state="raised", rule="over_max")
+    assert datetime.fromisoformat(raised["at"]) == start + timedelta(minutes=1)
+    # The quiet reading that waited went with it, in order.
+    metrics = wait_until(stack.metrics, 10, "ingest's metrics")
+    assert metrics["coldchain_ingest_readings_written_total"] == 2
+
+
 def _offline_after(stack: ApiStack, seconds: float) -> None:
     fleet = yaml.safe_load(stack.fleet.read_text())
     for gateway in fleet["sites"][0]["gateways"]:
