@@ -210,6 +210,10 @@ class Pipeline:
                 # Past the deadline, take only what is already waiting.
                 inbound = self._broker.inbox.get(block=timeout > 0, timeout=max(timeout, 0))
             except queue.Empty:
+                if self._taken == 0:
+                    # Idle: nothing waits, so nothing is late. Without this, the first
+                    # message after a quiet spell looked stalled until it was stored.
+                    self._progress = time.monotonic()
                 break
             if isinstance(inbound, Wakeup):
                 if self._in_flight is not None and inbound.token is self._in_flight.write:

@@ -7,7 +7,9 @@ unexpected (tests/verdict.py).
 from __future__ import annotations
 
 import socket
+import subprocess
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -17,7 +19,9 @@ import httpx
 import pytest
 
 from coldchain_devstack.servers import InfluxDB, Mosquitto, Process, wait_until
+from coldchain_devstack.stack import SITE
 from tests.alertsapi import ApiStack
+from tests.mqttclient import telemetry_json
 from tests.verdict import outbox_counter, verdict
 
 GATEWAYS = {"van-1": ("van-1.chilled", "van-1.frozen"), "cold-room-1": ("cold-room-1.air",)}
@@ -211,3 +215,37 @@ def test_ingest_says_it_is_not_storing_while_influxdb_takes_no_write(stack: ApiS
         assert _verdict(stack, start, 20) == _all_stored(20)
     finally:
         relay.close()
+
+
+def test_the_first_message_after_a_quiet_spell_is_not_called_stalled(stack: ApiStack) -> None:
+    """A review: after a quiet spell longer than `stalled_after_s` (a worker whose
+    gateways are quiet, a small site at night), /healthz said 503 from the first new
+    message until it was stored, as if it had waited the whole spell: a liveness probe
+    would restart a healthy ingest."""
+    relay = WriteHolder(stack.influxdb.port)
+    stalled_after_s = 4.0
+    try:
+        stack.start_ingest(
+            COLDCHAIN_INGEST_INFLUX_URL=f"http://127.0.0.1:{relay.port}",
+            COLDCHAIN_INGEST_INFLUX_TIMEOUT_S="1",
+            COLDCHAIN_INGEST_STALLED_AFTER_S=str(stalled_after_s),
+        )
+        wait_until(lambda: _healthy(stack.metrics_port), 30, "healthy")
+        _stays_healthy(stack.metrics_port, stalled_after_s + 1, "while quiet")
+        relay.holding.set()  # the message waits a while for InfluxDB, less than the limit
+        payload = telemetry_json("cold-room-1", "cold-room-1.air", 1, datetime.now(UTC), 3.0)
+        topic = f"coldchain/v1/{SITE}/cold-room-1/telemetry"
+        argv = ["mosquitto_pub", "-p", str(stack.mosquitto.port), "-q", "1", "-t", topic]
+        subprocess.run([*argv, "-m", payload], check=True, timeout=10)
+        _stays_healthy(stack.metrics_port, stalled_after_s / 2, "while the message waits")
+        relay.holding.clear()
+        wait_until(lambda: _count(stack) == 1, 30, "the message stored")
+    finally:
+        relay.close()
+
+
+def _stays_healthy(port: int, seconds: float, when: str) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        answer = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
+        assert answer.status_code == 200, f"{when}: {answer.text}"
