@@ -59,6 +59,8 @@ INGEST_PUBLISH_DENY = [
     f"$JS.API.STREAM.DELETE.{FLEET_STREAM}",
     f"$JS.API.STREAM.PURGE.{FLEET_STREAM}",
     f"$JS.API.STREAM.MSG.DELETE.{FLEET_STREAM}",
+    f"$JS.API.STREAM.UPDATE.{FLEET_STREAM}",
+    f"$JS.API.STREAM.PEER.REMOVE.{FLEET_STREAM}",
 ]
 #: Which ingest worker owns which partition (one key per partition, with a TTL).
 LEASES_BUCKET = "ingest_leases"
@@ -177,9 +179,12 @@ async def connect(settings: NatsSettings, name: str) -> Client:
     return await nats.connect(**options)  # type: ignore[arg-type]
 
 
-async def ensure_streams(js: JetStreamContext, settings: NatsSettings) -> None:
+async def ensure_streams(
+    js: JetStreamContext, settings: NatsSettings, *, writes_fleet: bool = True
+) -> None:
     """Create streams TELEMETRY, ALERTS and FLEET, or bring an existing one's configuration up to
-    date; safe in every instance of ingest and alerts at every start."""
+    date; safe in every instance of ingest and alerts at every start. Without
+    `writes_fleet` (ingest, which may not change FLEET) FLEET is only made when missing."""
     replicas = settings.nats_stream_replicas
     await _stream(
         js,
@@ -217,6 +222,7 @@ async def ensure_streams(js: JetStreamContext, settings: NatsSettings) -> None:
             max_msgs_per_subject=1,
             duplicate_window=DUPLICATE_WINDOW_S,
         ),
+        update=writes_fleet,
     )
 
 
@@ -232,7 +238,7 @@ async def ensure_buckets(js: JetStreamContext, settings: NatsSettings, lease_ttl
         await _bucket(js, bucket, settings.nats_stream_replicas, ttl)
 
 
-async def _stream(js: JetStreamContext, config: StreamConfig) -> None:
+async def _stream(js: JetStreamContext, config: StreamConfig, *, update: bool = True) -> None:
     try:
         await js.stream_info(config.name or "")
     except NotFoundError:
@@ -242,7 +248,8 @@ async def _stream(js: JetStreamContext, config: StreamConfig) -> None:
             return
         except BadRequestError as exc:  # another instance made it meanwhile
             log.info("stream %s: %s", config.name, exc)
-    await js.update_stream(config)
+    if update:
+        await js.update_stream(config)
 
 
 async def _bucket(js: JetStreamContext, bucket: str, replicas: int, ttl_s: float | None) -> None:

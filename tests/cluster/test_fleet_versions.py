@@ -19,6 +19,7 @@ import httpx
 import nats.errors
 import pytest
 import yaml
+from nats.js.api import StreamConfig
 from nats.js.errors import NotFoundError
 
 from coldchain import topics
@@ -254,8 +255,8 @@ async def _fleet_messages(cluster: NatsCluster) -> int:
 
 
 async def _as_ingest(cluster: NatsCluster, payload: bytes) -> str:
-    """Try to write stream FLEET as user ingest: publish, delete a message, purge; what
-    each attempt got."""
+    """Try to write stream FLEET as user ingest: publish, delete a message, purge, make
+    its messages expire at once, take a replica away, delete it; what each attempt got."""
     nc = await nats_io.connect(nats_settings(cluster), "test-ingest")
     js = nc.jetstream(timeout=2)
     outcome = []
@@ -264,6 +265,20 @@ async def _as_ingest(cluster: NatsCluster, payload: bytes) -> str:
             lambda: js.publish(nats_io.subject_of(topics.RETIRED), payload),
             lambda: js.delete_msg(nats_io.FLEET_STREAM, 1),
             lambda: js.purge_stream(nats_io.FLEET_STREAM),
+            lambda: js.update_stream(
+                StreamConfig(
+                    name=nats_io.FLEET_STREAM,
+                    subjects=[nats_io.FLEET_SUBJECTS],
+                    num_replicas=3,
+                    max_age=1,
+                )
+            ),
+            lambda: nc.request(
+                f"$JS.API.STREAM.PEER.REMOVE.{nats_io.FLEET_STREAM}",
+                json.dumps({"peer": cluster.nodes[2].name}).encode(),
+                timeout=2,
+            ),
+            lambda: js.delete_stream(nats_io.FLEET_STREAM),
         ):
             try:
                 await attempt()
@@ -293,4 +308,15 @@ def test_only_the_alerts_service_may_write_the_fleet_stream(nats_cluster: NatsCl
     outcome = asyncio.run(_as_ingest(nats_cluster, forged))
 
     assert "done" not in outcome, outcome
+    assert asyncio.run(_fleet_config(nats_cluster)) == (0, 3)
     assert asyncio.run(_fleet_messages(nats_cluster)) == 0
+
+
+async def _fleet_config(cluster: NatsCluster) -> tuple[float, int]:
+    """Stream FLEET's age limit and replicas, as they are (no `ensure_streams`)."""
+    nc = await nats_io.connect(nats_settings(cluster, "alerts"), "test-check")
+    try:
+        info = await nc.jetstream().stream_info(nats_io.FLEET_STREAM)
+    finally:
+        await nc.close()
+    return info.config.max_age or 0, len(info.cluster.replicas or []) + 1 if info.cluster else 1
