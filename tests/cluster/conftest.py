@@ -44,3 +44,9 @@ def cluster_stack(
     if report is not None and report.failed:
         for process in services.processes:
             print(f"----- {process.name} ({process.log}) -----\n{process.output()[-6000:]}")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The fault test first: it takes about a third of the layer, so the other files
+    share the second worker beside it instead of waiting behind it."""
+    items.sort(key=lambda item: item.path.name != "test_cluster_faults.py")
