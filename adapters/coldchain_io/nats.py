@@ -180,11 +180,12 @@ async def connect(settings: NatsSettings, name: str) -> Client:
 
 
 async def ensure_streams(
-    js: JetStreamContext, settings: NatsSettings, *, writes_fleet: bool = True
+    js: JetStreamContext, settings: NatsSettings, *, writes_fleet: bool = False
 ) -> None:
     """Create streams TELEMETRY, ALERTS and FLEET, or bring an existing one's configuration up to
-    date; safe in every instance of ingest and alerts at every start. Without
-    `writes_fleet` (ingest, which may not change FLEET) FLEET is only made when missing."""
+    date; safe in every instance of ingest and alerts at every start. FLEET's only with
+    `writes_fleet` (the alerts service): otherwise it is only made when missing, as user
+    ingest may not change it."""
     replicas = settings.nats_stream_replicas
     await _stream(
         js,

@@ -132,7 +132,7 @@ class JetStreamConsumer:
 
     async def _pull(self, client: Client) -> None:
         js = client.jetstream()
-        await nats_io.ensure_streams(js, self._settings)
+        await nats_io.ensure_streams(js, self._settings, writes_fleet=True)
         subscription = await js.pull_subscribe(
             nats_io.ALERTS_SUBJECTS,
             durable=DURABLE,

@@ -122,7 +122,7 @@ class Worker:
         self._nc = await nats_io.connect(self._settings, f"ingest-{self._me}")
         # Short answers: a lease must be renewed within its TTL, through a node's death.
         js = self._nc.jetstream(timeout=JETSTREAM_TIMEOUT_S)
-        await self._retrying(lambda: nats_io.ensure_streams(js, self._settings, writes_fleet=False))
+        await self._retrying(lambda: nats_io.ensure_streams(js, self._settings))
         await self._retrying(
             lambda: nats_io.ensure_buckets(js, self._settings, self._settings.lease_ttl_s)
         )
