@@ -11,9 +11,12 @@ before another may take them.
 Each worker says it is alive in bucket `ingest_workers` (same TTL). Every third
 of the TTL it looks at who is alive: partition p belongs to the worker at p modulo
 their number, in the order of their names. It gives back what is no longer
-its own (the pipeline finishes its batch, checkpoints, the lease is deleted) and
-takes what is, once the last owner gave it back or its lease ran out. Adding or
-removing a worker so moves only the partitions the new share moves.
+its own (the pipeline finishes its batch and checkpoints while the worker keeps its
+lease, then the lease is deleted) and takes what is, once the last owner gave it
+back or its lease ran out. Adding or removing a worker so moves only the
+partitions the new share moves. Nothing in this loop waits for a pipeline: one
+finishing a write to an InfluxDB that does not answer must not keep the worker
+from renewing its other leases.
 
 A partition taken over starts from its checkpoint (jetstream.py). Before it takes any,
 the worker reads every fleet version and retirement of stream FLEET, and each pipeline
@@ -78,6 +81,8 @@ class Owned:
     source: PartitionSource
     thread: threading.Thread
     stop: threading.Event = field(default_factory=threading.Event)
+    #: Told to stop for another worker to take it: its lease is kept until it ended.
+    leaving: bool = False
 
 
 class Worker:
@@ -97,6 +102,8 @@ class Worker:
         self._me = settings.worker_id or f"{socket.gethostname().partition('.')[0]}-{os.getpid()}"
         self._owned: dict[int, Owned] = {}
         self._stopping = asyncio.Event()
+        #: Set to balance before the next tick: stopping, or a pipeline ended.
+        self._nudge = asyncio.Event()
         self._nc: Client | None = None
         self._fleet = FleetFollower()
 
@@ -118,7 +125,7 @@ class Worker:
     async def _main(self) -> None:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, self._stopping.set)
+            loop.add_signal_handler(signum, self._stop)
         self._nc = await nats_io.connect(self._settings, f"ingest-{self._me}")
         # Short answers: a lease must be renewed within its TTL, through a node's death.
         js = self._nc.jetstream(timeout=JETSTREAM_TIMEOUT_S)
@@ -143,9 +150,19 @@ class Worker:
                 log.warning("could not reach the cluster to balance partitions: %r", exc)
             self._fence()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), tick)
+                await asyncio.wait_for(self._nudge.wait(), tick)
+            self._nudge.clear()
         for partition in list(self._owned):
-            await self._give_back(partition, leases)
+            self._leave(partition)
+        while self._owned:
+            try:
+                await self._keep(leases, renew_after=tick)
+            except (nats.errors.Error, TimeoutError) as exc:
+                log.warning("could not reach the cluster to give partitions back: %r", exc)
+            self._fence()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._nudge.wait(), 0.5)
+            self._nudge.clear()
         await self._retrying(lambda: workers.delete(self._me))
         await self._nc.drain()
 
@@ -162,27 +179,41 @@ class Worker:
             await asyncio.sleep(pause)
             pause = min(pause * 2, 5.0)
 
+    def _stop(self) -> None:
+        self._stopping.set()
+        self._nudge.set()
+
     async def _balance(self, leases: KeyValue, workers: KeyValue, checkpoints: KeyValue) -> None:
-        for partition, owned in list(self._owned.items()):  # the leases first: they expire
-            if owned.thread.is_alive() and owned.source.pulling:
-                await self._renew(partition, owned, leases)
-            else:
-                log.warning("partition %d: its pipeline or pull ended; giving it back", partition)
-                await self._give_back(partition, leases)
+        await self._keep(leases)  # the leases first: they expire
         await workers.put(self._me, b"alive")
         alive = sorted(await _alive(workers))
         if self._me not in alive:
             alive = sorted([*alive, self._me])
         mine = {p for p in range(self._settings.partitions) if alive[p % len(alive)] == self._me}
         for partition in sorted(set(self._owned) - mine):
-            log.info("partition %d: now another worker's share; giving it back", partition)
-            await self._give_back(partition, leases)
+            if not self._owned[partition].leaving:
+                log.info("partition %d: now another worker's share; giving it back", partition)
+                self._leave(partition)
         for partition in sorted(mine - set(self._owned)):
             try:
                 lease = await leases.create(f"p{partition}", self._me.encode())
             except KeyWrongLastSequenceError:
                 continue  # the last owner has not given it back yet, or its lease lives
             await self._take(partition, lease, checkpoints)
+
+    async def _keep(self, leases: KeyValue, renew_after: float = 0) -> None:
+        """Renew the leases of the partitions running or finishing (those last renewed
+        `renew_after` s ago or more); give back those whose pipeline ended."""
+        for partition, owned in list(self._owned.items()):
+            if self._owned.get(partition) is not owned:
+                continue  # halted meanwhile: its lease was lost or ran out
+            if not owned.leaving and not (owned.thread.is_alive() and owned.source.pulling):
+                log.warning("partition %d: its pipeline or pull ended; giving it back", partition)
+                self._leave(partition)
+            if owned.leaving and not owned.thread.is_alive():
+                await self._give_back(partition, leases)
+            elif time.monotonic() - owned.renewed >= renew_after:
+                await self._renew(partition, owned, leases)
 
     async def _renew(self, partition: int, owned: Owned, leases: KeyValue) -> None:
         try:
@@ -199,6 +230,14 @@ class Worker:
             if time.monotonic() - owned.renewed > limit:
                 log.error("partition %d: lease not renewed for %.1f s; stopping", partition, limit)
                 self._halt(partition)
+
+    def _leave(self, partition: int) -> None:
+        """Tell the pipeline to finish its batch and checkpoint; `_keep` gives the lease
+        back once it has ended, and renews it until then."""
+        owned = self._owned[partition]
+        owned.leaving = True
+        self._fleet.detach(owned.source.inbox)
+        owned.pipeline.stop()
 
     def _halt(self, partition: int) -> None:
         owned = self._owned.pop(partition)
@@ -243,18 +282,26 @@ class Worker:
             self._fleet.detach(source.inbox)
             raise
         thread = threading.Thread(
-            target=partial(_run, partition, pipeline), name=f"partition-{partition}", daemon=True
+            target=partial(self._run, partition, pipeline, asyncio.get_running_loop()),
+            name=f"partition-{partition}",
+            daemon=True,
         )
         self._owned[partition] = Owned(lease, time.monotonic(), pipeline, source, thread, stop)
         thread.start()
         log.info("partition %d taken, from stream sequence %d", partition, checkpoint.seq + 1)
 
+    def _run(self, partition: int, pipeline: Pipeline, loop: asyncio.AbstractEventLoop) -> None:
+        try:
+            pipeline.run()
+        except PartitionLost as exc:
+            log.warning("partition %d: %s", partition, exc)
+        finally:
+            with contextlib.suppress(RuntimeError):  # the loop ended: the worker stopped
+                loop.call_soon_threadsafe(self._nudge.set)
+
     async def _give_back(self, partition: int, leases: KeyValue) -> None:
-        """Let the pipeline finish its batch and checkpoint, then delete the lease."""
+        """Delete the lease of a partition whose pipeline has ended."""
         owned = self._owned.pop(partition)
-        self._fleet.detach(owned.source.inbox)
-        owned.pipeline.stop()
-        await asyncio.get_running_loop().run_in_executor(None, owned.thread.join)
         owned.stop.set()
         owned.source.stop()
         try:
@@ -279,10 +326,3 @@ async def _alive(workers: KeyValue) -> list[str]:
         return names
     finally:
         await watcher.stop()  # type: ignore[no-untyped-call]
-
-
-def _run(partition: int, pipeline: Pipeline) -> None:
-    try:
-        pipeline.run()
-    except PartitionLost as exc:
-        log.warning("partition %d: %s", partition, exc)

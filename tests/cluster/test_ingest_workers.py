@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -13,8 +14,9 @@ from coldchain_devstack.stack import SITE
 from coldchain_io import nats as nats_io
 from coldchain_io.nats import partition_of
 from tests.cluster.conftest import DEMO_GATEWAYS
-from tests.cluster.natsclient import collect, partition_owner
+from tests.cluster.natsclient import collect, gateway_publish, partition_owner
 from tests.cluster.natsrelay import NatsRelay
+from tests.influxrelay import WriteHolder
 from tests.mqttclient import telemetry_json
 from tests.verdict import stored_times, verdict
 
@@ -62,7 +64,7 @@ def test_bad_input_is_refused_aloud_and_a_foreign_partition_is_not_judged(
     ours = partition_of(SITE, "van-1", cluster_stack.cluster.partitions)
     wrong = (ours + 1) % cluster_stack.cluster.partitions
     at = datetime.now(UTC).replace(microsecond=0)
-    valid = telemetry_json("van-1", 1, "van-1.chilled", at, 4.0).encode()
+    valid = telemetry_json("van-1", "van-1.chilled", 1, at, 4.0).encode()
     telemetry = nats_io.subject_of(topics.telemetry(SITE, "van-1"))
 
     notices = collect(
@@ -104,5 +106,52 @@ def test_a_worker_takes_a_dead_ones_partitions_over_though_a_look_at_the_workers
         relay.lose_next_watch(f"KV_{nats_io.WORKERS_BUCKET}")
         wait_until(lambda: relay.lost, 30, "a look at the workers lost")
         wait_until(lambda: set(owners()) == {"w2"}, 60, "w2 to own every partition")
+    finally:
+        relay.close()
+
+
+def test_a_worker_renews_its_leases_while_a_partition_it_gives_back_waits_for_influxdb(
+    cluster_stack: ClusterStack,
+) -> None:
+    """A review: w1 gave a partition back by waiting for its pipeline to finish a write
+    to an InfluxDB that did not answer, and renewed none of its other leases meanwhile;
+    they ran out while their pipelines still ran, and w2 took them: two workers judging
+    one gateway. The leases of w1's own share must live through that wait."""
+    owners = _owners(cluster_stack)
+    relay = WriteHolder(cluster_stack.influxdb.port)
+    try:
+        w1 = cluster_stack.worker(
+            "w1",
+            COLDCHAIN_INGEST_INFLUX_URL=f"http://127.0.0.1:{relay.port}",
+            COLDCHAIN_INGEST_INFLUX_TIMEOUT_S="20",
+        )
+        w1.start()
+        wait_until(lambda: set(owners()) == {"w1"}, 60, "w1 to own every partition")
+        # cold-room-2 lands in partition 1, which w2 will own (names in order, p modulo 2).
+        assert partition_of(SITE, "cold-room-2", cluster_stack.cluster.partitions) == 1
+        relay.holding.set()
+        at = datetime.now(UTC).replace(microsecond=0)
+        payload = telemetry_json("cold-room-2", "cold-room-2.air", 1, at, 3.0).encode()
+        cluster = cluster_stack.cluster
+        topic = topics.telemetry(SITE, "cold-room-2")
+        gateway_publish(cluster.mqtt_ports[0], topic, payload, cluster.login(SITE, "cold-room-2"))
+        wait_until(lambda: b"cold-room-2.air" in b"".join(relay.held), 30, "w1's write of it held")
+
+        cluster_stack.worker("w2").start()
+        wait_until(lambda: owners()[3] == "w2", 60, "w2 to take a partition of its share")
+        # Longer than a lease lives unrenewed, while partition 1's write is still held.
+        deadline = time.monotonic() + 1.5 * nats_io.DEFAULT_LEASE_TTL_S
+        while time.monotonic() < deadline:
+            now = owners()
+            assert now[0::2] == ["w1"] * 3, f"w1's share lost while giving one back: {now}"
+            assert now[1] == "w1", f"partition 1 taken before w1's pipeline ended: {now}"
+        relay.holding.clear()
+        wait_until(lambda: owners()[1] == "w2", 60, "partition 1 given back once its write ended")
+        query = "SELECT count(temp_c) FROM temperature WHERE sensor = 'cold-room-2.air'"
+        wait_until(
+            lambda: cluster_stack.influxdb.count(cluster_stack.database, query) == 1,
+            60,
+            "the reading stored once, by w2",
+        )
     finally:
         relay.close()

@@ -6,9 +6,7 @@ unexpected (tests/verdict.py).
 
 from __future__ import annotations
 
-import socket
 import subprocess
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -21,6 +19,7 @@ import pytest
 from coldchain_devstack.servers import InfluxDB, Mosquitto, Process, wait_until
 from coldchain_devstack.stack import SITE
 from tests.alertsapi import ApiStack
+from tests.influxrelay import WriteHolder
 from tests.mqttclient import telemetry_json
 from tests.verdict import outbox_counter, verdict
 
@@ -149,41 +148,6 @@ def _healthy(port: int) -> bool:
 
 def _alerts(stack: ApiStack) -> list[dict[str, object]]:
     return list(stack.alerts_api.alerts())
-
-
-class WriteHolder:
-    """A TCP relay in front of InfluxDB that, while `holding`, takes a connection's
-    writes (POST /write) and never passes them on: InfluxDB that answers /ping at
-    once but a write never, as a disk that stalls or a network that drops big packets."""
-
-    def __init__(self, upstream_port: int) -> None:
-        self.upstream_port = upstream_port
-        self.holding = threading.Event()
-        self._server = socket.create_server(("127.0.0.1", 0))
-        self.port: int = self._server.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self._server.accept()
-            except OSError:
-                return
-            upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
-            threading.Thread(target=self._pump, args=(client, upstream, True), daemon=True).start()
-            threading.Thread(target=self._pump, args=(upstream, client, False), daemon=True).start()
-
-    def _pump(self, source: socket.socket, sink: socket.socket, requests: bool) -> None:
-        try:
-            while data := source.recv(65536):
-                if requests and self.holding.is_set() and b"POST /write" in data:
-                    return  # held: the client waits for an answer that never comes
-                sink.sendall(data)
-        except OSError:
-            return
-
-    def close(self) -> None:
-        self._server.close()
 
 
 def test_ingest_says_it_is_not_storing_while_influxdb_takes_no_write(stack: ApiStack) -> None:
