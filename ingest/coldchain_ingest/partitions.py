@@ -81,8 +81,11 @@ class Owned:
     source: PartitionSource
     thread: threading.Thread
     stop: threading.Event = field(default_factory=threading.Event)
-    #: Told to stop for another worker to take it: its lease is kept until it ended.
-    leaving: bool = False
+    #: Set by the pipeline's thread as its last step.
+    ended: threading.Event = field(default_factory=threading.Event)
+    #: When it was told to stop for another worker to take it (time.monotonic()); its
+    #: lease is kept until it has ended.
+    leaving: float | None = None
 
 
 class Worker:
@@ -101,6 +104,9 @@ class Worker:
         self._on_stored = on_stored
         self._me = settings.worker_id or f"{socket.gethostname().partition('.')[0]}-{os.getpid()}"
         self._owned: dict[int, Owned] = {}
+        #: A pipeline told to stop that has not ended after this long abandons its batch
+        #: (its next owner reads it again): one write's timeout and a lease's life.
+        self._leave_within = settings.influx_timeout_s + settings.lease_ttl_s
         self._stopping = asyncio.Event()
         #: Set to balance before the next tick: stopping, or a pipeline ended.
         self._nudge = asyncio.Event()
@@ -112,8 +118,9 @@ class Worker:
         return self._nc is not None and self._nc.is_connected
 
     def pipelines(self) -> list[Pipeline]:
-        """The pipelines running now (for the scheduled jobs; any thread)."""
-        return [owned.pipeline for owned in list(self._owned.values())]
+        """The pipelines running now, not those ending for another worker to take over
+        (for the scheduled jobs; any thread)."""
+        return [owned.pipeline for owned in list(self._owned.values()) if owned.leaving is None]
 
     def owned(self) -> list[int]:
         return sorted(self._owned)
@@ -143,27 +150,37 @@ class Worker:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._fleet.caught_up.wait(), tick)
         log.info("worker %s on the cluster; %d partitions", self._me, self._settings.partitions)
+        balance_at = time.monotonic()
         while not self._stopping.is_set():
             try:
-                await self._balance(leases, workers, checkpoints)
+                if time.monotonic() >= balance_at:
+                    balance_at = time.monotonic() + tick
+                    await self._balance(leases, workers, checkpoints)
+                else:
+                    # A pipeline ended: its lease goes back now, but nothing is taken
+                    # before the tick, so one that fails at once is not retaken in a loop.
+                    await self._keep(leases, renew_after=tick)
             except (nats.errors.Error, TimeoutError) as exc:
                 log.warning("could not reach the cluster to balance partitions: %r", exc)
             self._fence()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._nudge.wait(), tick)
+                await asyncio.wait_for(self._nudge.wait(), max(balance_at - time.monotonic(), 0))
             self._nudge.clear()
         for partition in list(self._owned):
             self._leave(partition)
         while self._owned:
-            try:
-                await self._keep(leases, renew_after=tick)
-            except (nats.errors.Error, TimeoutError) as exc:
-                log.warning("could not reach the cluster to give partitions back: %r", exc)
+            await self._keep(leases, renew_after=tick)
             self._fence()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._nudge.wait(), 0.5)
             self._nudge.clear()
-        await self._retrying(lambda: workers.delete(self._me))
+        try:
+            # Not for good: the cluster may be gone, and the key lives its TTL only.
+            await asyncio.wait_for(
+                self._retrying(lambda: workers.delete(self._me)), self._settings.lease_ttl_s
+            )
+        except TimeoutError:
+            log.warning("could not tell the cluster this worker stopped; it sees so in a TTL")
         await self._nc.drain()
 
     async def _retrying(self, call: Callable[[], object]) -> None:
@@ -191,10 +208,11 @@ class Worker:
             alive = sorted([*alive, self._me])
         mine = {p for p in range(self._settings.partitions) if alive[p % len(alive)] == self._me}
         for partition in sorted(set(self._owned) - mine):
-            if not self._owned[partition].leaving:
+            if self._owned[partition].leaving is None:
                 log.info("partition %d: now another worker's share; giving it back", partition)
                 self._leave(partition)
         for partition in sorted(mine - set(self._owned)):
+            self._fence()  # taking a partition waits for the cluster: the others' leases age
             try:
                 lease = await leases.create(f"p{partition}", self._me.encode())
             except KeyWrongLastSequenceError:
@@ -207,13 +225,31 @@ class Worker:
         for partition, owned in list(self._owned.items()):
             if self._owned.get(partition) is not owned:
                 continue  # halted meanwhile: its lease was lost or ran out
-            if not owned.leaving and not (owned.thread.is_alive() and owned.source.pulling):
+            if owned.leaving is None and (owned.ended.is_set() or not owned.source.pulling):
                 log.warning("partition %d: its pipeline or pull ended; giving it back", partition)
                 self._leave(partition)
-            if owned.leaving and not owned.thread.is_alive():
-                await self._give_back(partition, leases)
-            elif time.monotonic() - owned.renewed >= renew_after:
-                await self._renew(partition, owned, leases)
+            try:
+                await self._keep_one(partition, owned, leases, renew_after)
+            except (nats.errors.Error, TimeoutError) as exc:  # the others' leases still
+                log.warning("partition %d: could not reach the cluster: %r", partition, exc)
+
+    async def _keep_one(
+        self, partition: int, owned: Owned, leases: KeyValue, renew_after: float
+    ) -> None:
+        if owned.leaving is not None and owned.ended.is_set():
+            await self._give_back(partition, leases)
+            return
+        late = owned.leaving is not None and time.monotonic() - owned.leaving > self._leave_within
+        if late and not owned.stop.is_set():
+            log.warning(
+                "partition %d: its pipeline has not ended %.0f s after it was asked to; "
+                "its batch is left for the next owner to read again",
+                partition,
+                self._leave_within,
+            )
+            owned.stop.set()
+        if time.monotonic() - owned.renewed >= renew_after:
+            await self._renew(partition, owned, leases)
 
     async def _renew(self, partition: int, owned: Owned, leases: KeyValue) -> None:
         try:
@@ -235,7 +271,7 @@ class Worker:
         """Tell the pipeline to finish its batch and checkpoint; `_keep` gives the lease
         back once it has ended, and renews it until then."""
         owned = self._owned[partition]
-        owned.leaving = True
+        owned.leaving = time.monotonic()
         self._fleet.detach(owned.source.inbox)
         owned.pipeline.stop()
 
@@ -281,21 +317,31 @@ class Worker:
         except BaseException:
             self._fleet.detach(source.inbox)
             raise
+        ended = threading.Event()
         thread = threading.Thread(
-            target=partial(self._run, partition, pipeline, asyncio.get_running_loop()),
+            target=partial(self._run, partition, pipeline, asyncio.get_running_loop(), ended),
             name=f"partition-{partition}",
             daemon=True,
         )
-        self._owned[partition] = Owned(lease, time.monotonic(), pipeline, source, thread, stop)
+        self._owned[partition] = Owned(
+            lease, time.monotonic(), pipeline, source, thread, stop, ended
+        )
         thread.start()
         log.info("partition %d taken, from stream sequence %d", partition, checkpoint.seq + 1)
 
-    def _run(self, partition: int, pipeline: Pipeline, loop: asyncio.AbstractEventLoop) -> None:
+    def _run(
+        self,
+        partition: int,
+        pipeline: Pipeline,
+        loop: asyncio.AbstractEventLoop,
+        ended: threading.Event,
+    ) -> None:
         try:
             pipeline.run()
         except PartitionLost as exc:
             log.warning("partition %d: %s", partition, exc)
         finally:
+            ended.set()
             with contextlib.suppress(RuntimeError):  # the loop ended: the worker stopped
                 loop.call_soon_threadsafe(self._nudge.set)
 
