@@ -70,6 +70,13 @@ WORKERS_BUCKET = "ingest_workers"
 CHECKPOINTS_BUCKET = "ingest_checkpoints"
 
 DEFAULT_PARTITIONS = 12
+
+
+def gateway_user(site: str, gateway: str) -> str:
+    """A gateway's user in the nodes' nats.conf, its MQTT username (deploy/nats/nats.conf)."""
+    return f"gateway-{site}-{gateway}"
+
+
 #: How long TELEMETRY keeps a message: as long as Mosquitto keeps ingest's session.
 TELEMETRY_MAX_AGE_S = 7 * 24 * 3600
 #: How long ALERTS keeps an event; the alerts service takes it within seconds.

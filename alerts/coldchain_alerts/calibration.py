@@ -59,12 +59,6 @@ class Probe:
     timezone: str
 
 
-def current_fleet(session: Session, fallback: Fleet | None) -> Fleet | None:
-    """The registry's newest fleet version, or `fallback` (the fleet file) before one."""
-    newest = registry.newest(session)
-    return Fleet.from_data(registry.data_of(newest)) if newest is not None else fallback
-
-
 def probes(fleet: Fleet | None) -> dict[str, Probe]:
     """The fleet's temperature probes by sensor id: door contacts are not calibrated."""
     if fleet is None:
@@ -234,7 +228,7 @@ def check(
 ) -> list[AlertEvent]:
     """Look at the register once and hand the events it calls for to `handle`."""
     with sessions() as session:
-        found = events(session, current_fleet(session, fallback), now)
+        found = events(session, registry.current_fleet(session, fallback), now)
     if found:
         handle(found)
     return found

@@ -45,6 +45,7 @@ from coldchain_alerts.models import Contact
 from coldchain_alerts.service import AlertsService
 from coldchain_alerts.settings import AlertsSettings
 from coldchain_io import dynsec, fleetfile
+from coldchain_io import nats as nats_io
 from coldchain_io.logs import configure_logging
 
 app = typer.Typer(add_completion=False, help=__doc__)
@@ -616,7 +617,7 @@ def calibration_import(
         sessions = _sessions(settings)
         try:
             with sessions.begin() as session:
-                fleet = calibration.current_fleet(session, _fleet_file(settings))
+                fleet = registry.current_fleet(session, _fleet_file(settings))
                 checks = [(f"line {line}: ", check) for line, check in parsed.checks]
                 calibration.record(session, _actor(), checks, fleet, datetime.now(UTC))
         except calibration.Refused as exc:
@@ -779,7 +780,8 @@ def gateway_retire(
     reason: Annotated[str, typer.Option(help="Why, for the audit log.")],
     env_file: EnvFile = None,
 ) -> None:
-    """Disable a gateway's broker account at once; its live connection is closed."""
+    """Disable a gateway's broker account at once; its live connection is closed (on
+    the NATS cluster: record the retirement; its account is in nats.conf)."""
     _gateway_ids(site, gateway)
     if not reason.strip():
         raise _fail("give a reason")
@@ -799,6 +801,12 @@ def gateway_retire(
         raise _fail(f"the broker refused: {exc}") from None
     assert row.retired_at is not None
     console.print(f"retired {site}/{gateway} at {row.retired_at.isoformat()}")
+    if gateways.account_in_nats_conf(settings):
+        console.print(
+            f"its NATS user {nats_io.gateway_user(site, gateway)} stays in the nodes' "
+            "nats.conf until you take it out there and reload them; the workers refuse "
+            "what it sends that it took after this time"
+        )
 
 
 @gateway_app.command("list")

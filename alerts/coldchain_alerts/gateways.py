@@ -7,6 +7,11 @@ service keeps a SHA-256 of it (the password is random, 32 bytes: a plain hash
 suffices) and the audit entry; a second registration of the same gateway is
 refused, so a bundle cannot be fetched twice. Retiring disables the account, which
 closes its live connection, and records who, when and why.
+
+On the NATS cluster (`COLDCHAIN_ALERTS_TRANSPORT=nats`) the gateways' accounts are in
+the nodes' `nats.conf`, which the service does not write: registering is refused, and
+retiring a gateway of the fleet records the retirement (every worker then refuses
+what it took after) while its account stays until it is taken out of `nats.conf`.
 """
 
 from __future__ import annotations
@@ -20,11 +25,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from coldchain.contract import RetiredGateway, RetiredGateways
-from coldchain_alerts import audit
+from coldchain_alerts import audit, registry
 from coldchain_alerts.models import GatewayIdentity
 from coldchain_alerts.people import Conflict, NotFound
 from coldchain_alerts.settings import AlertsSettings
-from coldchain_io import dynsec
+from coldchain_io import dynsec, fleetfile
 
 #: The format of a bundle; `coldchain-gateway enroll` refuses any other.
 BUNDLE_VERSION = 1
@@ -36,6 +41,11 @@ class NotConfigured(Exception):
 
 def admin(settings: AlertsSettings) -> dynsec.DynsecAdmin:
     """The broker's admin, connecting as the service does, with the admin account."""
+    if account_in_nats_conf(settings):
+        raise NotConfigured(
+            "on the NATS cluster gateways' accounts are in the nodes' nats.conf, which this "
+            "service does not write: add the gateway's user there (docs/scaling.md)"
+        )
     if settings.dynsec_password is None or settings.gateway_mqtt_host is None:
         raise NotConfigured(
             "registering gateways needs COLDCHAIN_ALERTS_DYNSEC_PASSWORD (the broker's "
@@ -98,9 +108,13 @@ def register(
 def retire(
     session: Session, settings: AlertsSettings, actor: str, site: str, gateway: str, reason: str
 ) -> GatewayIdentity:
-    """Disable the gateway's account (its connection closes at once); the caller commits."""
-    broker = admin(settings)
+    """Disable the gateway's account (its connection closes at once); the caller commits.
+    On the cluster only the retirement is recorded (`account_in_nats_conf`)."""
+    on_cluster = account_in_nats_conf(settings)
+    broker = None if on_cluster else admin(settings)
     row = session.get(GatewayIdentity, (site, gateway), with_for_update=True)
+    if row is None and on_cluster:
+        row = _of_the_fleet(session, settings, actor, site, gateway)
     if row is None:
         raise NotFound(f"gateway {site}/{gateway} was not registered through this service")
     if row.retired_at is not None:
@@ -111,11 +125,38 @@ def retire(
         actor=actor,
         action="gateway.retired",
         subject=f"gateway:{site}/{gateway}",
-        detail={"reason": reason},
+        detail={"reason": reason, "account": "nats.conf" if on_cluster else "disabled"},
         at=row.retired_at,
         sites=(site,),
     )
-    broker.disable(dynsec.gateway_username(site, gateway))
+    if broker is not None:
+        broker.disable(dynsec.gateway_username(site, gateway))
+    return row
+
+
+def account_in_nats_conf(settings: AlertsSettings) -> bool:
+    """Whether the gateways' accounts are in the cluster's nats.conf, out of our reach."""
+    return settings.transport == "nats"
+
+
+def _of_the_fleet(
+    session: Session, settings: AlertsSettings, actor: str, site: str, gateway: str
+) -> GatewayIdentity | None:
+    """A row for a gateway of the fleet that was never registered here (the cluster's
+    gateways are not): no password hash, recorded by whoever retires it."""
+    fallback = fleetfile.load(settings.fleet) if settings.fleet is not None else None
+    fleet = registry.current_fleet(session, fallback)
+    found = fleet.gateway(gateway) if fleet is not None else None
+    if found is None or found[0].id != site:
+        return None
+    row = GatewayIdentity(
+        site=site,
+        gateway=gateway,
+        password_sha256="",
+        created_at=datetime.now(UTC),
+        created_by=actor,
+    )
+    session.add(row)
     return row
 
 

@@ -313,7 +313,9 @@ class GatewayIdentity(Base):
     """A gateway's broker account, registered through the service (coldchain_alerts.gateways).
 
     The broker keeps the account and its password; this row keeps who registered and
-    retired it, and a hash of the password its bundle carried, never the password.
+    retired it, and a hash of the password its bundle carried, never the password. On
+    the NATS cluster a gateway of the fleet gets its row when it is retired, without a
+    hash (its account is in nats.conf).
     """
 
     __tablename__ = "gateway_identity"

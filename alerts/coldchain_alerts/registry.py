@@ -62,6 +62,12 @@ def newest(session: Session) -> FleetVersion | None:
     ).one_or_none()
 
 
+def current_fleet(session: Session, fallback: Fleet | None) -> Fleet | None:
+    """The newest fleet version, or `fallback` (the fleet file) before one."""
+    row = newest(session)
+    return Fleet.from_data(data_of(row)) if row is not None else fallback
+
+
 def version(session: Session, number: int) -> FleetVersion:
     found = session.get(FleetVersion, number)
     if found is None:

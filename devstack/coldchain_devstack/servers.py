@@ -32,6 +32,7 @@ from coldchain_devstack import BIN, REPO, localstack
 from coldchain_io.nats import (
     INGEST_PUBLISH_DENY,
     TELEMETRY_PREFIX,
+    gateway_user,
     partition_of,
     telemetry_mapping,
 )
@@ -626,8 +627,3 @@ def _rights(service: str) -> str:
     if service != "ingest":
         return ""
     return f", permissions: {{ publish: {{ deny: {json.dumps(INGEST_PUBLISH_DENY)} }} }}"
-
-
-def gateway_user(site: str, gateway: str) -> str:
-    """A gateway's NATS user, as its MQTT username."""
-    return f"gateway-{site}-{gateway}"

@@ -24,8 +24,6 @@ from nats.js.errors import NotFoundError
 
 from coldchain import topics
 from coldchain.contract import AlertEvent, RetiredGateway, RetiredGateways
-from coldchain_alerts.db import make_engine, make_sessionmaker
-from coldchain_alerts.models import GatewayIdentity
 from coldchain_devstack.clusterstack import ClusterStack
 from coldchain_devstack.servers import NatsCluster, Process, wait_until
 from coldchain_devstack.stack import SITE
@@ -178,27 +176,6 @@ def test_a_limit_changed_through_the_api_judges_the_next_readings_on_every_worke
     assert raised.limit_c == 4.0
 
 
-def _retire_in_registry(database: str, retired_at: datetime) -> None:
-    """Van 1's gateway as the registry keeps it once retired: its row with the time."""
-    engine = make_engine(database)
-    try:
-        with make_sessionmaker(engine, writes=True).begin() as session:
-            session.add(
-                GatewayIdentity(
-                    site=SITE,
-                    gateway=VAN,
-                    password_sha256="0" * 64,
-                    created_at=retired_at - timedelta(days=30),
-                    created_by="tests",
-                    retired_at=retired_at,
-                    retired_by="tests",
-                    reason="van sold",
-                )
-            )
-    finally:
-        engine.dispose()
-
-
 def _metric(worker: Process, name: str) -> float:
     port = worker.env["COLDCHAIN_INGEST_METRICS_PORT"]
     text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
@@ -209,24 +186,35 @@ def _metric(worker: Process, name: str) -> float:
 def test_what_a_retired_gateway_took_after_its_retirement_is_refused_by_a_worker(
     cluster_stack: ClusterStack, tmp_path: Path
 ) -> None:
-    """Van 1's gateway retired 30 minutes ago: of one message it sends now, the two
-    readings from before are stored, the one from after is refused and counted. The
-    retirement is written into the registry's table: retiring through the API needs
-    Mosquitto's dynamic-security plugin, which the cluster has not (docs/scaling.md)."""
+    """Van 1's gateway retired through the alerts API on the cluster: of one message it
+    sends after, the two readings from before are stored, the one from after is
+    refused and counted. Its account is in nats.conf, out of the service's reach:
+    registering is refused with that reason, and so is retiring a gateway the fleet
+    does not have."""
     database = f"sqlite:///{tmp_path}/alerts.sqlite3"
-    _alerts(cluster_stack, database)
+    api = _alerts(cluster_stack, database)
     worker = cluster_stack.worker("w1")
     worker.start()
-    retired_at = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=30)
-    _retire_in_registry(database, retired_at)
+    registering = api.post("/api/v1/gateways", {"site": SITE, "gateway": "van-9"})
+    assert registering.status_code == 503 and "nats.conf" in registering.text, registering.text
+    unknown = api.post(f"/api/v1/gateways/{SITE}/van-9/retire", {"reason": "van sold"})
+    assert unknown.status_code == 404, unknown.text
+
+    retiring = api.post(f"/api/v1/gateways/{SITE}/{VAN}/retire", {"reason": "van sold"})
+    assert retiring.status_code == 200, retiring.text
+    retired_at = datetime.fromisoformat(retiring.json()["retired_at"])
+    again = api.post(f"/api/v1/gateways/{SITE}/{VAN}/retire", {"reason": "van sold"})
+    assert again.status_code == 409, again.text
     wait_until(
         lambda: f"gateway {SITE}/{VAN} retired at" in worker.output(), 30, "the worker to know"
     )
+    after = retired_at + timedelta(seconds=1)
+    wait_until(lambda: datetime.now(UTC) > after, 10, "a reading after the retirement")
 
     payload = json.loads(telemetry_json(VAN, VAN_SENSOR, 1, retired_at, 4.0))
     payload["readings"] = [
-        {"sensor": VAN_SENSOR, "ts": (retired_at + timedelta(minutes=m)).isoformat(), "temp_c": 4.0}
-        for m in (-2, -1, 1)
+        {"sensor": VAN_SENSOR, "ts": at.isoformat(), "temp_c": 4.0}
+        for at in (retired_at - timedelta(minutes=2), retired_at - timedelta(minutes=1), after)
     ]
     _publish(
         cluster_stack.cluster,

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from coldchain import calibration as rules
 from coldchain.calibration import Calibration, CalibrationState
 from coldchain.languages import Language
-from coldchain_alerts import calibration
+from coldchain_alerts import calibration, registry
 from coldchain_alerts.access import Access, access_of
 from coldchain_alerts.api.deps import NO_NUL
 from coldchain_alerts.auth import csrf_ok
@@ -154,7 +154,7 @@ def enter(
         if not csrf_ok(request.session.get("csrf"), csrf):
             return _page(request, session, user, error=word("form_expired", language), status=400)
         access = access_of(session, user)
-        fleet = calibration.current_fleet(session, service.fleet)
+        fleet = registry.current_fleet(session, service.fleet)
         try:
             _may_enter(access, calibration.probes(fleet), sensor, language)
             check = _check(sensor, checked_on, due_on, reference, deviation_k, checked_by, language)
@@ -235,7 +235,7 @@ def _page(
 ) -> Response:
     language = pages._language(request, user)
     access = access_of(session, user)
-    known = calibration.probes(calibration.current_fleet(session, request.app.state.service.fleet))
+    known = calibration.probes(registry.current_fleet(session, request.app.state.service.fleet))
     visible = {sensor: probe for sensor, probe in known.items() if access.sees(probe.site)}
     rows = [row for row in calibration.listing(session) if row.sensor in visible]
     registered = calibration.by_sensor(rows)

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from coldchain import calibration as rules
 from coldchain.calibration import Calibration
-from coldchain_alerts import calibration
+from coldchain_alerts import calibration, registry
 from coldchain_alerts.api.deps import (
     ERRORS,
     NO_NUL,
@@ -83,7 +83,7 @@ def checks(
     rows = calibration.listing(session, sensor)
     if user.everywhere:
         return [check_out(row) for row in rows]
-    fleet = calibration.current_fleet(session, request.app.state.service.fleet)
+    fleet = registry.current_fleet(session, request.app.state.service.fleet)
     probes = calibration.probes(fleet)
     return [
         check_out(row)
@@ -111,7 +111,7 @@ def enter(
         deviation_k=body.deviation_k,
         checked_by=body.checked_by,
     )
-    fleet = calibration.current_fleet(session, service.fleet)
+    fleet = registry.current_fleet(session, service.fleet)
     probe = calibration.probes(fleet).get(body.sensor)
     if probe is not None:
         acting_at(user, probe.site, f"calibration of {body.sensor}")
