@@ -88,7 +88,10 @@ class Bridge:
         Raises PartitionLost when asked to stop meanwhile."""
         pause = 0.1
         while True:
-            future = asyncio.run_coroutine_threadsafe(_awaited(make), self.loop)
+            try:
+                future = asyncio.run_coroutine_threadsafe(_awaited(make), self.loop)
+            except RuntimeError:  # the loop is closed: the worker has stopped
+                raise PartitionLost(f"{what}: the worker has stopped") from None
             try:
                 return future.result(CALL_TIMEOUT_S + 1)
             except FutureTimeout:

@@ -365,10 +365,12 @@ async def _alive(workers: KeyValue) -> list[str]:
     over."""
     watcher = await workers.watchall(ignore_deletes=True, meta_only=True)
     try:
-        names: list[str] = []
+        # A set: a worker renewing its key during the look is seen twice, and a name
+        # counted twice shifted every share (a worker gave back half of its own).
+        names: set[str] = set()
         # nats-py leaves these two untyped; updates() raises nats's TimeoutError.
         while (entry := await watcher.updates(JETSTREAM_TIMEOUT_S)) is not None:  # type: ignore[no-untyped-call]
-            names.append(entry.key)
-        return names
+            names.add(entry.key)
+        return sorted(names)
     finally:
         await watcher.stop()  # type: ignore[no-untyped-call]
