@@ -23,22 +23,20 @@ from __future__ import annotations
 import logging
 import ssl
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import nats
-from nats.aio.client import Client
-from nats.js import JetStreamContext
-from nats.js.api import (
-    DiscardPolicy,
-    KeyValueConfig,
-    RetentionPolicy,
-    StorageType,
-    StreamConfig,
-)
-from nats.js.errors import BadRequestError, BucketNotFoundError, NotFoundError
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings
 
 from coldchain import topics
+
+if TYPE_CHECKING:
+    from nats.aio.client import Client
+    from nats.js import JetStreamContext
+    from nats.js.api import StreamConfig
+
+# nats-py is imported where it is used: ingest and alerts on Mosquitto (the default)
+# read this module's names and settings only, and nats-py costs them about 5 MB of RSS.
 
 log = logging.getLogger(__name__)
 
@@ -183,6 +181,8 @@ async def connect(settings: NatsSettings, name: str) -> Client:
         options["user_credentials"] = str(settings.nats_credentials)
     if settings.nats_ca_file:
         options["tls"] = ssl.create_default_context(cafile=str(settings.nats_ca_file))
+    import nats
+
     return await nats.connect(**options)  # type: ignore[arg-type]
 
 
@@ -193,6 +193,8 @@ async def ensure_streams(
     date; safe in every instance of ingest and alerts at every start. FLEET's only with
     `writes_fleet` (the alerts service): otherwise it is only made when missing, as user
     ingest may not change it."""
+    from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+
     replicas = settings.nats_stream_replicas
     await _stream(
         js,
@@ -247,6 +249,8 @@ async def ensure_buckets(js: JetStreamContext, settings: NatsSettings, lease_ttl
 
 
 async def _stream(js: JetStreamContext, config: StreamConfig, *, update: bool = True) -> None:
+    from nats.js.errors import BadRequestError, NotFoundError
+
     try:
         await js.stream_info(config.name or "")
     except NotFoundError:
@@ -261,6 +265,9 @@ async def _stream(js: JetStreamContext, config: StreamConfig, *, update: bool = 
 
 
 async def _bucket(js: JetStreamContext, bucket: str, replicas: int, ttl_s: float | None) -> None:
+    from nats.js.api import KeyValueConfig, StorageType
+    from nats.js.errors import BucketNotFoundError
+
     try:
         await js.key_value(bucket)
         return

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 from wsgiref.simple_server import WSGIServer
 
 import typer
@@ -30,12 +30,16 @@ from coldchain.rollup import local_date
 from coldchain_ingest import influxsetup, metrics
 from coldchain_ingest.broker import Broker
 from coldchain_ingest.deadletters import DeadLetters
-from coldchain_ingest.errors import InfluxRejected, InfluxUnavailable, RetentionRefused
+from coldchain_ingest.errors import (
+    InfluxRejected,
+    InfluxUnavailable,
+    PartitionLost,
+    RetentionRefused,
+)
 from coldchain_ingest.health import Check, operations_app, serve
 from coldchain_ingest.imports import ImportQueue, Result
 from coldchain_ingest.influx import Influx
 from coldchain_ingest.outbox import AlertOutbox
-from coldchain_ingest.partitions import Worker
 from coldchain_ingest.pipeline import Pipeline
 from coldchain_ingest.rollup import (
     ROLLUP_TIMEOUT_S,
@@ -48,6 +52,9 @@ from coldchain_ingest.settings import IngestSettings
 from coldchain_ingest.state import StateStore
 from coldchain_io import fleetfile
 from coldchain_io.logs import configure_logging
+
+if TYPE_CHECKING:
+    from coldchain_ingest.partitions import Worker
 
 app = typer.Typer(add_completion=False, help=__doc__)
 rollup_app = typer.Typer(
@@ -170,6 +177,9 @@ def _settle_heap() -> None:
 
 def _run_worker(settings: IngestSettings) -> None:
     """A worker of the NATS cluster: a pipeline for each partition it owns (partitions.py)."""
+    # Here, not at the top: on Mosquitto (the default) nats-py would cost 5 MB of RSS.
+    from coldchain_ingest.partitions import Worker
+
     influx = _influx(settings)
     dead_letters = DeadLetters(settings.state)
     metrics.DEAD_LETTERS.set_function(lambda: len(dead_letters))
@@ -182,12 +192,18 @@ def _run_worker(settings: IngestSettings) -> None:
 
     def check_silence() -> None:
         for pipeline in worker.pipelines():
-            pipeline.check_silence(datetime.now(UTC))
+            try:
+                pipeline.check_silence(datetime.now(UTC))
+            except PartitionLost as exc:  # its next owner checks it
+                log.info("silence not checked: %s", exc)
 
     def replay_refused() -> None:
         # Any pipeline writes the worker's refused letters: they are stored, not judged.
         for pipeline in worker.pipelines()[:1]:
-            pipeline.replay_refused(datetime.now(UTC))
+            try:
+                pipeline.replay_refused(datetime.now(UTC))
+            except PartitionLost as exc:  # the letters wait for the next run
+                log.info("refused letters not replayed: %s", exc)
 
     _every(scheduler, settings.silence_check_s, check_silence)
     _every(scheduler, DEAD_LETTER_CHECK_S, replay_refused)
