@@ -79,7 +79,6 @@ class Owned:
     renewed: float
     pipeline: Pipeline
     source: PartitionSource
-    thread: threading.Thread
     stop: threading.Event = field(default_factory=threading.Event)
     #: Set by the pipeline's thread as its last step.
     ended: threading.Event = field(default_factory=threading.Event)
@@ -323,9 +322,7 @@ class Worker:
             name=f"partition-{partition}",
             daemon=True,
         )
-        self._owned[partition] = Owned(
-            lease, time.monotonic(), pipeline, source, thread, stop, ended
-        )
+        self._owned[partition] = Owned(lease, time.monotonic(), pipeline, source, stop, ended)
         thread.start()
         log.info("partition %d taken, from stream sequence %d", partition, checkpoint.seq + 1)
 
