@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 
@@ -15,6 +16,7 @@ class WriteHolder:
         self.upstream_port = upstream_port
         self.holding = threading.Event()
         self.held: list[bytes] = []  # what held connections sent, never passed on
+        self._held_clients: list[socket.socket] = []
         self._server = socket.create_server(("127.0.0.1", 0))
         self.port: int = self._server.getsockname()[1]
         threading.Thread(target=self._accept, daemon=True).start()
@@ -34,12 +36,21 @@ class WriteHolder:
         try:
             while data := source.recv(65536):
                 if requests and (held or (self.holding.is_set() and b"POST /write" in data)):
-                    held = True  # the client waits for an answer that never comes
+                    if not held:
+                        held = True  # the client waits for an answer that never comes
+                        self._held_clients.append(source)
                     self.held.append(data)
                     continue
                 sink.sendall(data)
         except OSError:
             return
+
+    def drop_held(self) -> None:
+        """Stop holding, and close the held connections: their writes fail at once."""
+        self.holding.clear()
+        for client in self._held_clients:
+            with contextlib.suppress(OSError):  # the client gave up on it already
+                client.shutdown(socket.SHUT_RDWR)
 
     def close(self) -> None:
         self._server.close()
