@@ -7,6 +7,7 @@ session cookie; machines use the API with `Authorization: Bearer <token>`.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 import math
@@ -26,11 +27,16 @@ from sqlalchemy.orm import Session
 from coldchain_alerts.models import ApiToken, User
 
 _HASHER = PasswordHasher()
-#: A hash checked when the user does not exist, so both cases take as long.
-_DUMMY_HASH = _HASHER.hash("coldchain: no such user")
 #: Shortest password accepted.
 MIN_PASSWORD = 10
 TOKEN_PREFIX = "cct_"
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash checked when the user does not exist, so both cases take as long: made
+    at the first login, not at import (about 0.1 s that every command paid)."""
+    return _HASHER.hash("coldchain: no such user")
 
 
 class Role(StrEnum):
@@ -64,7 +70,7 @@ def hash_password(password: str) -> str:
 def authenticate(session: Session, username: str, password: str) -> User | None:
     """The active user with this name and password, or None (same time either way)."""
     user = session.scalars(select(User).where(User.username == username)).one_or_none()
-    stored = user.password_hash if user is not None and user.password_hash else _DUMMY_HASH
+    stored = user.password_hash if user is not None and user.password_hash else _dummy_hash()
     try:
         _HASHER.verify(stored, password)
     except (VerificationError, InvalidHashError):

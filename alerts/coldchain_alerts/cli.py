@@ -40,7 +40,6 @@ from coldchain_alerts import (
 from coldchain_alerts.auth import Role
 from coldchain_alerts.db import make_engine, make_sessionmaker, migrate
 from coldchain_alerts.influx import InfluxError
-from coldchain_alerts.main import create_app
 from coldchain_alerts.models import Contact
 from coldchain_alerts.service import AlertsService
 from coldchain_alerts.settings import AlertsSettings
@@ -125,6 +124,10 @@ def default(ctx: typer.Context, env_file: EnvFile = None) -> None:
 @app.command()
 def run(env_file: EnvFile = None) -> None:
     """Serve the API and pages, store alert events and escalate, until SIGTERM or Ctrl-C."""
+    # Here, not at the top: the web app takes about half a second to import, which
+    # every other command (and every test calling one) would wait for.
+    from coldchain_alerts.main import create_app
+
     settings = _settings(env_file)
     configure_logging(settings.log_format)
     # In json mode uvicorn's loggers go through ours; text keeps uvicorn's own format.
