@@ -49,13 +49,14 @@ test-integration test-e2e test-faults: test-%: system-deps $(VENV)/.installed
 
 # The NATS cluster (docs/scaling.md). Its tests mostly wait for leases, takeovers and
 # timeouts (about a fifth of two cores), so two workers share it, the long fault test
-# first (tests/cluster/conftest.py): 138 s alone against 268 s with one worker.
+# first (tests/cluster/conftest.py): 138 s alone against 268 s with one worker (18
+# tests; 19 now take about 170 s).
 test-cluster: system-deps $(VENV)/.installed
 	@start=$$(date +%s); $(BIN)/pytest --numprocesses 2 --dist loadfile --no-loadscope-reorder \
 		tests/cluster; status=$$?; echo "test-cluster: $$(( $$(date +%s) - start )) s"; exit $$status
 
 # The faults and cluster layers side by side, each one's output printed whole when it
-# ends: about 205 s for both, against 340 s one after the other.
+# ends: about 195 to 210 s for both, against 340 s one after the other.
 test-faults-and-cluster: system-deps $(VENV)/.installed
 	@$(MAKE) --no-print-directory --jobs 2 --output-sync=target test-faults test-cluster
 
