@@ -359,6 +359,7 @@ class PartitionSource:
         self._next_mid = 0
         self._highest = 0
         self._pulling: asyncio.Task[None] | None = None
+        self._stopped = False
 
     async def start(self, after_seq: int) -> None:
         """(Re)make the partition's consumer to deliver from `after_seq` + 1 and pull."""
@@ -385,18 +386,24 @@ class PartitionSource:
         return self._pulling is not None and not self._pulling.done()
 
     def stop(self) -> None:
-        """Stop pulling (on the worker's loop)."""
+        """Stop pulling (on the worker's loop). Not by the cancel alone: nats-py can turn a
+        cancellation into one of its errors (`Subscription.next_msg` with the connection
+        closing), which the pull takes for a node gone and tries again, for good; the
+        worker's SIGTERM then ended by SIGKILL."""
+        self._stopped = True
         if self._pulling is not None:
             self._pulling.cancel()
 
     async def _pull(self, subscription: JetStreamContext.PullSubscription) -> None:
         batch = max(1, self._window // 2)
         try:
-            while True:
+            while not self._stopped:
                 try:
                     messages = await subscription.fetch(batch, timeout=PULL_WAIT_S)
                 except nats.errors.TimeoutError:
                     continue  # nothing new
+                except nats.errors.ConnectionClosedError:
+                    return  # closed for good: no retry helps
                 except (nats.errors.Error, TimeoutError) as exc:
                     # A node gone or busy: the consumer lives on the others (R3).
                     log.warning("partition %d: pulling failed (%r); again", self.partition, exc)
