@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -41,11 +42,55 @@ from coldchain_io.nats import (
 INFLUXDB_ACCOUNTS = REPO / "deploy" / "influxdb" / "accounts.sh"
 
 
+#: Where `free_port` marks the ports it has handed out, for every process on the machine.
+_PORT_MARKS = Path(tempfile.gettempdir()) / "coldchain-test-ports"
+#: A mark older than this is stale: its server has long bound the port or never will.
+_PORT_MARK_TTL_S = 900.0
+
+
+def _ephemeral_range() -> range:
+    """The ports the kernel gives to outgoing connections and to `bind(0)`."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+    except (OSError, ValueError):
+        return range(32768, 61000)
+    return range(int(low), int(high) + 1)
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
+    """A loopback port that no other test process is handed and no client is likely on.
+
+    The server that will use the port binds it only seconds later, in another process.
+    A port from the kernel's ephemeral range can be taken in between by any outgoing
+    connection (a test's HTTP client, a broker's bridge), so the port comes from
+    below that range. Test processes running side by side (`make --jobs`, pytest-xdist)
+    draw at random and mark each port they hand out with a file made exclusively,
+    so two of them never get the same port.
+    """
+    ephemeral = _ephemeral_range()
+    candidates = max(range(10000, ephemeral.start), range(ephemeral.stop, 65536), key=len)
+    if len(candidates) < 5000:
+        candidates = range(10000, 65536)
+    _PORT_MARKS.mkdir(exist_ok=True)
+    for _ in range(200):
+        port = random.choice(candidates)
+        mark = _PORT_MARKS / str(port)
+        try:
+            mark.touch(exist_ok=False)
+        except FileExistsError:
+            try:
+                if time.time() - mark.stat().st_mtime > _PORT_MARK_TTL_S:
+                    mark.unlink(missing_ok=True)
+            except FileNotFoundError:
+                pass
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
         return port
+    raise RuntimeError(f"no free port found in {candidates} after 200 tries")
 
 
 def wait_until(
