@@ -224,14 +224,16 @@ def _run_worker(settings: IngestSettings) -> None:
     try:
         worker.run()
     finally:
+        ending_at = time.monotonic()
         if operations is not None:
             operations.shutdown()
         rollup.stop()
-        scheduler.shutdown(wait=True)
+        scheduler.shutdown(wait=True)  # a rollup under way ends after its day
         influx.close()
         rollup_influx.close()
         pending.close()
         dead_letters.close()
+        log.info("stopped; the scheduled jobs ended in %.1f s", time.monotonic() - ending_at)
 
 
 def _worker_checks(

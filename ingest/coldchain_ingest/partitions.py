@@ -165,6 +165,8 @@ class Worker:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._nudge.wait(), max(balance_at - time.monotonic(), 0))
             self._nudge.clear()
+        stopping_at = time.monotonic()
+        log.info("stopping: giving back partitions %s", sorted(self._owned) or "(none)")
         for partition in list(self._owned):
             self._leave(partition)
         while self._owned:
@@ -173,6 +175,7 @@ class Worker:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._nudge.wait(), 0.5)
             self._nudge.clear()
+        log.info("stopping: partitions given back in %.1f s", time.monotonic() - stopping_at)
         try:
             # Not for good: the cluster may be gone, and the key lives its TTL only.
             await asyncio.wait_for(
@@ -180,7 +183,11 @@ class Worker:
             )
         except TimeoutError:
             log.warning("could not tell the cluster this worker stopped; it sees so in a TTL")
-        await self._nc.drain()
+        try:
+            await self._nc.drain()
+        except nats.errors.Error:  # reconnecting: nothing to drain
+            await self._nc.close()
+        log.info("stopping: off the cluster after %.1f s", time.monotonic() - stopping_at)
 
     async def _retrying(self, call: Callable[[], object]) -> None:
         pause = 0.2
