@@ -135,14 +135,21 @@ class Worker:
         self._nc = await nats_io.connect(self._settings, f"ingest-{self._me}")
         # Short answers: a lease must be renewed within its TTL, through a node's death.
         js = self._nc.jetstream(timeout=JETSTREAM_TIMEOUT_S)
-        await self._retrying(lambda: nats_io.ensure_streams(js, self._settings))
-        await self._retrying(
-            lambda: nats_io.ensure_buckets(js, self._settings, self._settings.lease_ttl_s)
+        ready = (
+            await self._retrying(lambda: nats_io.ensure_streams(js, self._settings), self._stopping)
+            and await self._retrying(
+                lambda: nats_io.ensure_buckets(js, self._settings, self._settings.lease_ttl_s),
+                self._stopping,
+            )
+            and await self._retrying(lambda: self._fleet.start(js), self._stopping)
         )
+        if not ready:
+            log.info("stopped before the cluster was ready; no partition was taken")
+            await self._nc.close()
+            return
         leases = await js.key_value(nats_io.LEASES_BUCKET)
         workers = await js.key_value(nats_io.WORKERS_BUCKET)
         checkpoints = await js.key_value(nats_io.CHECKPOINTS_BUCKET)
-        await self._retrying(lambda: self._fleet.start(js))
         tick = self._settings.lease_ttl_s / 3
         while not self._fleet.caught_up.is_set() and not self._stopping.is_set():
             log.info("reading the registry's fleet versions from stream %s", nats_io.FLEET_STREAM)
@@ -189,17 +196,27 @@ class Worker:
             await self._nc.close()
         log.info("stopping: off the cluster after %.1f s", time.monotonic() - stopping_at)
 
-    async def _retrying(self, call: Callable[[], object]) -> None:
+    async def _retrying(
+        self, call: Callable[[], object], stopping: asyncio.Event | None = None
+    ) -> bool:
+        """Call until the cluster answers, with growing pauses; False if `stopping` was
+        set first (a SIGTERM while the cluster has no leader ends the worker at once)."""
         pause = 0.2
         while True:
             try:
                 result = call()
                 if asyncio.iscoroutine(result):
                     await result
-                return
+                return True
             except (nats.errors.Error, TimeoutError) as exc:
                 log.warning("the cluster is not ready (%r); again in %.1f s", exc, pause)
-            await asyncio.sleep(pause)
+            if stopping is None:
+                await asyncio.sleep(pause)
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stopping.wait(), pause)
+                if stopping.is_set():
+                    return False
             pause = min(pause * 2, 5.0)
 
     def _stop(self) -> None:

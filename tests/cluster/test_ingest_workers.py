@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import socket
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from coldchain import topics
 from coldchain_devstack.clusterstack import ClusterStack
-from coldchain_devstack.servers import wait_until
+from coldchain_devstack.servers import Process, free_port, wait_until
 from coldchain_devstack.stack import SITE
 from coldchain_io import nats as nats_io
 from coldchain_io.nats import partition_of
@@ -156,3 +160,39 @@ def test_a_worker_renews_its_leases_while_a_partition_it_gives_back_waits_for_in
         )
     finally:
         relay.close()
+
+
+def test_a_worker_stops_at_once_while_the_cluster_is_not_ready(
+    cluster_stack: ClusterStack, tmp_path: Path
+) -> None:
+    # A NATS server without JetStream answers no stream request, as a cluster without
+    # a leader does, for as long as it likes.
+    port = free_port()
+    nats_server = shutil.which("nats-server") or "/usr/sbin/nats-server"
+    server = Process(
+        "nats-no-jetstream",
+        [nats_server, "-a", "127.0.0.1", "-p", str(port)],
+        tmp_path / "nats-no-jetstream.log",
+        dict(os.environ),
+    )
+    server.start()
+    try:
+        wait_until(lambda: _accepts(port), 20, "nats-server to listen")
+        worker = cluster_stack.worker(
+            "w1", COLDCHAIN_INGEST_NATS_SERVERS=json.dumps([f"nats://127.0.0.1:{port}"])
+        )
+        worker.start()
+        wait_until(lambda: "the cluster is not ready" in worker.output(), 30, "a retry")
+
+        assert worker.stop(timeout=10) == 0, worker.output()[-3000:]
+        assert "stopped before the cluster was ready" in worker.output()
+    finally:
+        server.stop()
+
+
+def _accepts(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return False
+    return True
