@@ -16,7 +16,7 @@ METRICS_PORT ?= 9108
 MAIL_PORT ?= 1025
 export MQTT_PORT INFLUX_PORT ALERTS_PORT METRICS_PORT MAIL_PORT
 
-.PHONY: demo cluster-demo test test-unit test-integration test-e2e test-faults test-cluster test-faults-and-cluster bench-smoke lint lock schemas \
+.PHONY: demo cluster-demo test test-lint-and-unit test-unit test-integration test-e2e test-faults test-cluster test-faults-and-cluster bench-smoke lint lock schemas \
 	dashboards screenshots examples system-deps clean-demo bench
 
 demo: system-deps $(VENV)/.installed
@@ -35,11 +35,15 @@ cluster-demo: system-deps $(VENV)/.installed
 # and e2e layers (459 s against 609 s with two, on the same loaded machine); the
 # faults layer, which kills and restarts processes on deadlines, keeps two (CI's budget
 # is 15 minutes).
-LAYERS := unit integration e2e faults-and-cluster
-test: system-deps $(VENV)/.installed lint $(addprefix test-,$(LAYERS))
+LAYERS := lint-and-unit integration e2e faults-and-cluster
+test: system-deps $(VENV)/.installed $(addprefix test-,$(LAYERS))
 
 test-unit: $(VENV)/.installed
 	@start=$$(date +%s); $(BIN)/pytest tests/unit; status=$$?; 	echo "test-unit: $$(( $$(date +%s) - start )) s"; exit $$status
+
+# The linters beside the unit layer: mypy and pytest each keep one core busy.
+test-lint-and-unit: system-deps $(VENV)/.installed
+	@$(MAKE) --no-print-directory --jobs 2 --output-sync=target lint test-unit
 
 WORKERS_integration := 3
 WORKERS_e2e := 3
