@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import nats.errors
 from nats.js.errors import NotFoundError
 
 from bench.workload import Fleet, Planner
@@ -99,21 +100,26 @@ async def _backlog(cluster: NatsCluster, fleet: Fleet, messages: int) -> int:
 
 async def _owners(cluster: NatsCluster) -> dict[int, str]:
     nc = await nats_io.connect(_settings(cluster), "bench")
-    leases = await nc.jetstream().key_value(nats_io.LEASES_BUCKET)
-    owners = {}
-    for partition in range(PARTITIONS):
-        try:
-            entry = await leases.get(f"p{partition}")
-        except NotFoundError:
-            continue
-        if entry.value:
-            owners[partition] = entry.value.decode()
-    await nc.close()
-    return owners
+    try:
+        leases = await nc.jetstream().key_value(nats_io.LEASES_BUCKET)
+        owners = {}
+        for partition in range(PARTITIONS):
+            try:
+                entry = await leases.get(f"p{partition}")
+            except NotFoundError:
+                continue
+            if entry.value:
+                owners[partition] = entry.value.decode()
+        return owners
+    finally:
+        await nc.close()
 
 
 def _balanced(cluster: NatsCluster, names: list[str]) -> bool:
-    owners = asyncio.run(_owners(cluster))
+    try:
+        owners = asyncio.run(_owners(cluster))
+    except nats.errors.Error:  # the bucket not made yet, a node still electing leaders
+        return False
     shares = {name: sum(1 for o in owners.values() if o == name) for name in names}
     return len(owners) == PARTITIONS and max(shares.values()) - min(shares.values()) <= 1
 
@@ -166,12 +172,8 @@ def measure(
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--messages", type=int, default=8000, help="backlog per round")
-    parser.add_argument("--workers", default="1,2,3")
-    parser.add_argument("--results", type=Path, default=REPO / "bench" / "results")
-    args = parser.parse_args()
+def sitting(workers: list[int], messages: int) -> list[Round]:
+    """One round for each number of `workers`, on one fresh cluster and InfluxDB."""
     with tempfile.TemporaryDirectory(prefix="coldchain-cluster-bench-") as temp:
         directory = Path(temp)
         influxdb = InfluxDB(_made(directory / "influxdb"))
@@ -179,13 +181,19 @@ def main() -> None:
         cluster.start()
         influxdb.start()
         try:
-            rounds = [
-                measure(directory, cluster, influxdb, int(n), args.messages)
-                for n in args.workers.split(",")
-            ]
+            return [measure(directory, cluster, influxdb, n, messages) for n in workers]
         finally:
             cluster.stop()
             influxdb.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=8000, help="backlog per round")
+    parser.add_argument("--workers", default="1,2,3")
+    parser.add_argument("--results", type=Path, default=REPO / "bench" / "results")
+    args = parser.parse_args()
+    rounds = sitting([int(n) for n in args.workers.split(",")], args.messages)
     print("| workers | readings | seconds | readings/s | worker CPU s | readings per CPU-second |")
     print("| --- | --- | --- | --- | --- | --- |")
     for r in rounds:

@@ -266,7 +266,66 @@ def summary(results: dict[str, Any]) -> list[dict[str, Any]]:
             "node_red": "-",
         }
     )
+    cluster = _cluster_ratios(results)
+    rows.append(
+        {
+            "item": "7. ingest workers on the NATS cluster: readings per worker CPU-second, "
+            "2 and 3 workers against 1",
+            "vs_loop": "",
+            "vs_node_red": "",
+            "target": ">= 0.90x of one worker",
+            "met": None if not cluster else min(cluster.values()) >= 0.9,
+            "ours": ", ".join(f"{n} workers {r:.2f}x" for n, r in cluster.items()) or "-",
+            "loop": "-",
+            "node_red": "-",
+        }
+    )
     return rows
+
+
+def _cluster_ratios(results: dict[str, Any]) -> dict[int, float]:
+    """Readings per worker CPU-second of each larger number of workers, against one's."""
+    rounds = results.get("cluster") or []
+    one = next((r for r in rounds if r["workers"] == 1), None)
+    if one is None:
+        return {}
+    return {
+        r["workers"]: r["readings_per_cpu_s"] / one["readings_per_cpu_s"]
+        for r in rounds
+        if r["workers"] > 1
+    }
+
+
+def _cluster(results: dict[str, Any]) -> list[str]:
+    rounds = results.get("cluster")
+    if not rounds:
+        return []
+    ratios = _cluster_ratios(results)
+    lines = [
+        "## 7. Ingest workers on the NATS cluster",
+        "",
+        "Once a sitting, after the rounds: `bench.cluster.sitting` (alone: "
+        "`.venv/bin/python -m bench.cluster`), a real "
+        "three-node NATS cluster and an InfluxDB of their own on this machine, the workers "
+        "of each row started on empty streams; once they share the 12 partitions, a backlog "
+        "of messages of 50 readings is published into stream `TELEMETRY` at once and timed "
+        "until its last reading is stored. Readings per CPU-second are the workers' user "
+        "and system time together, the figure that would scale with cores; readings/s "
+        "cannot grow past two workers on two cores, which the three NATS nodes and "
+        "InfluxDB share (docs/scaling.md).",
+        "",
+        "| workers | readings | seconds | readings/s | worker CPU s | readings per CPU-second "
+        "| against 1 worker | lost |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in rounds:
+        ratio = ratios.get(r["workers"])
+        lines.append(
+            f"| {r['workers']} | {_fmt(r['readings'])} | {r['seconds']} | "
+            f"{_fmt(r['readings_per_s'])} | {r['cpu_s']} | {_fmt(r['readings_per_cpu_s'])} | "
+            f"{'-' if ratio is None else f'{ratio:.2f}x'} | {r['lost']} |"
+        )
+    return [*lines, ""]
 
 
 def _cpu_steps(
@@ -360,6 +419,7 @@ def markdown(results: dict[str, Any]) -> str:
         )
     lines += ["", *_steps(results), *_batches(results)]
     lines += [*_alerts(results), *_memory(results), *_gateway(results), *_compliance(results)]
+    lines += _cluster(results)
     lines += [*_peers(), ""]
     if ANALYSIS.exists():
         lines += [ANALYSIS.read_text().rstrip(), ""]
@@ -456,6 +516,15 @@ def _steps(results: dict[str, Any]) -> list[str]:
                     f"| {'yes' if step['passed'] else 'no'}"
                     f"{' (backlog grows)' if step['growing'] else ''} |"
                 )
+    speeds = [r["python"]["rounds_per_s"] for r in results["rounds"] if "python" in r]
+    if speeds:
+        lines += [
+            "",
+            "The calibration's Python micro-benchmark, run again before each round: "
+            + ", ".join(f"round {n} {_fmt(v)}" for n, v in enumerate(speeds, 1))
+            + " rounds/s. A round whose machine ran slower costs every system more CPU "
+            "per message.",
+        ]
     lines.append("")
     return lines
 

@@ -17,6 +17,7 @@ file (bench/test_smoke.py does that: `make bench-smoke`).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import re
 import subprocess
@@ -27,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import bench.cluster
 from bench import calibration, report, suite
 from bench.systems import SYSTEMS, NodeRed, System
 from coldchain_devstack import REPO
@@ -40,6 +42,10 @@ RATES = [2500.0, 5000.0, 10_000.0, 15_000.0, 20_000.0]
 #: the p99 is not simply the worst one.
 ALERT = (60.0, 100)
 ALERT_SMOKE = (3.5, 10)
+#: Item 7: ingest workers on a three-node NATS cluster, and the backlog of messages of
+#: 50 readings each round drains (bench/cluster.py; about 4 minutes).
+CLUSTER_WORKERS = [1, 2, 3]
+CLUSTER_MESSAGES = 8000
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -54,7 +60,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         help="step only through --rates, not on until every system fails (for quick looks)",
     )
     parser.add_argument("--systems", default="ours,loop,node-red")
-    parser.add_argument("--skip", default="", help="items to skip: gateway,compliance,memory,...")
+    parser.add_argument(
+        "--skip", default="", help="items to skip: gateway,compliance,memory,cluster,..."
+    )
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "performance.md")
     parser.add_argument("--results", type=Path, default=REPO / "bench" / "results")
     parser.add_argument("--note", default="", help="a sentence printed at the top of the doc")
@@ -69,7 +77,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     args.alert = ALERT_SMOKE if args.smoke else ALERT
     if args.smoke:
         args.rounds, args.rates, args.step_s, args.refine = 1, "200", 1.0, 0
-        smoke_skips = {"gateway", "compliance", "memory"}
+        smoke_skips = {"gateway", "compliance", "memory", "cluster"}
         args.skip = ",".join(sorted({*args.skip.split(","), *smoke_skips} - {""}))
     return args
 
@@ -130,6 +138,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         results["gateway_backlog"] = gateway_backlog()
     if "compliance" not in skip:
         results["compliance"] = compliance()
+    if "cluster" not in skip:
+        results["cluster"] = cluster_workers()
     results["runtime_s"] = time.time() - began
     args.results.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -176,7 +186,11 @@ def _round(
     args: argparse.Namespace,
     skip: set[str],
 ) -> dict[str, Any]:
-    round_: dict[str, Any] = {}
+    # The machine's speed again: a sitting's rounds have differed by a third in CPU per
+    # message, the peers' less than ours, and this tells a slower machine from ours.
+    round_: dict[str, Any] = {
+        "python": calibration.python_benchmark(rounds=2000 if args.smoke else calibration.ROUNDS)
+    }
     if "steps" not in skip:
         print(" 1. single-reading messages, step load", flush=True)
         round_["knees"] = suite.knees(session, order, rates, args.refine, ceiling)
@@ -223,6 +237,18 @@ def compliance() -> dict[str, Any]:
         "agree": agree.group(1) if agree else "unknown",
         "output": output,
     }
+
+
+def cluster_workers() -> list[dict[str, Any]]:
+    print(f"7. workers on the NATS cluster (bench/cluster.py, {CLUSTER_WORKERS})", flush=True)
+    rounds = bench.cluster.sitting(CLUSTER_WORKERS, CLUSTER_MESSAGES)
+    for r in rounds:
+        print(
+            f"   {r.workers} worker(s): {r.readings_per_s} readings/s, "
+            f"{r.readings_per_cpu_s} per worker CPU-second, {r.lost} lost",
+            flush=True,
+        )
+    return [dataclasses.asdict(r) for r in rounds]
 
 
 def _script(name: str, *args: str) -> str:
