@@ -1,11 +1,14 @@
 """What a sitting's machine can do, measured before the systems run, so that two sittings
 can be compared.
 
-Every sitting starts with three measurements, reported beside its figures:
+Every sitting starts with four measurements, reported beside its figures:
 
 - a fixed single-core Python micro-benchmark (`python_benchmark`): the same work
   every time, the best of several runs, so that a machine or a sitting that runs
   Python slower shows up as a lower score;
+- a memory-bound one (`memory_benchmark`): random reads of a list too large for the
+  cache, which slows when the host's other tenants use the memory, as ingest's CPU
+  per message does while the first one stays put;
 - the load generator alone against Mosquitto (bench/suite.py `generator_ceiling`);
 - InfluxDB's own ceiling (`influx_ceiling`): pre-built bodies of points written one
   after another, as ingest writes them, which bounds what any system stores.
@@ -19,6 +22,7 @@ of one sitting still are).
 from __future__ import annotations
 
 import json
+import random
 import time
 from datetime import datetime
 from typing import Any
@@ -31,6 +35,8 @@ DRIFT = 0.15
 #: Rounds of the micro-benchmark's work in one run, and runs (the best counts).
 ROUNDS = 20_000
 RUNS = 5
+#: Floats the memory micro-benchmark reads in a random order.
+MEMORY_SIZE = 2_000_000
 
 _PAYLOAD = telemetry("gw-00001", 7, [("gw-00001.p03", stamp(1_790_000_000_123_456), 3.4)])
 
@@ -61,6 +67,26 @@ def python_benchmark(rounds: int = ROUNDS, runs: int = RUNS) -> dict[str, Any]:
     score = rounds / min(times)
     print(f"  Python micro-benchmark: {score:,.0f} rounds/s (best of {runs})", flush=True)
     return {"rounds": rounds, "runs_s": times, "rounds_per_s": score}
+
+
+def memory_benchmark(size: int = MEMORY_SIZE, runs: int = RUNS) -> dict[str, Any]:
+    """Reads/s of `size` floats of a list in a fixed random order, the best of `runs`:
+    each read is likely a cache miss (a working set of about 100 MB), so this moves with
+    the memory's speed, which the host's other tenants share, where `python_benchmark`
+    (a working set that fits in the cache) does not."""
+    data = [float(i) for i in range(size)]
+    order = list(range(size))
+    random.Random(7).shuffle(order)
+    times = []
+    for _ in range(runs):
+        began = time.perf_counter()
+        total = 0.0
+        for i in order:
+            total += data[i]
+        times.append(time.perf_counter() - began)
+    score = size / min(times)
+    print(f"  memory micro-benchmark: {score:,.0f} random reads/s (best of {runs})", flush=True)
+    return {"size": size, "runs_s": times, "reads_per_s": score}
 
 
 def influx_ceiling(
@@ -98,6 +124,7 @@ def drift(now: dict[str, Any], before: dict[str, Any] | None) -> dict[str, float
         return {}
     figures = {
         "python": ("python", "rounds_per_s"),
+        "memory": ("memory", "reads_per_s"),
         "generator": ("generator", "acked_per_s"),
         "influxdb": ("influxdb", "points_per_s"),
     }

@@ -447,7 +447,9 @@ def _calibration(results: dict[str, Any]) -> list[str]:
         "",
         "Measured at the start of the sitting (bench/calibration.py), to tell how fast this "
         "machine ran this time: a fixed single-core Python micro-benchmark (the best of "
-        f"{calibration.RUNS} runs), the load generator alone against Mosquitto with nobody "
+        f"{calibration.RUNS} runs), a memory-bound one (random reads of a list of "
+        f"{calibration.MEMORY_SIZE:,} floats, too large for the cache), the load generator "
+        "alone against Mosquitto with nobody "
         "subscribed (single-reading QoS 1 messages acknowledged by the broker), and "
         "InfluxDB alone (pre-built bodies of points written one after another).",
         "",
@@ -456,6 +458,7 @@ def _calibration(results: dict[str, Any]) -> list[str]:
     ]
     figures = [
         ("Python micro-benchmark, rounds/s", "python", "rounds_per_s"),
+        ("memory micro-benchmark, random reads/s", "memory", "reads_per_s"),
         ("load generator alone, messages/s", "generator", "acked_per_s"),
         ("InfluxDB alone, points/s", "influxdb", "points_per_s"),
     ]
@@ -516,14 +519,17 @@ def _steps(results: dict[str, Any]) -> list[str]:
                     f"| {'yes' if step['passed'] else 'no'}"
                     f"{' (backlog grows)' if step['growing'] else ''} |"
                 )
-    speeds = [r["python"]["rounds_per_s"] for r in results["rounds"] if "python" in r]
+    speeds = [r["calibration"] for r in results["rounds"] if "calibration" in r]
     if speeds:
         lines += [
             "",
-            "The calibration's Python micro-benchmark, run again before each round: "
-            + ", ".join(f"round {n} {_fmt(v)}" for n, v in enumerate(speeds, 1))
-            + " rounds/s. A round whose machine ran slower costs every system more CPU "
-            "per message.",
+            "The calibration's micro-benchmarks, run again before each round: "
+            + "; ".join(
+                f"round {n} {_fmt(c['python']['rounds_per_s'])} rounds/s, "
+                f"{_fmt(c['memory']['reads_per_s'])} random reads/s"
+                for n, c in enumerate(speeds, 1)
+            )
+            + ". A round whose machine ran slower costs every system more CPU per message.",
         ]
     lines.append("")
     return lines

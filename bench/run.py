@@ -159,6 +159,7 @@ def calibrate(session: suite.Session, smoke: bool) -> dict[str, Any]:
     print("calibration", flush=True)
     return {
         "python": calibration.python_benchmark(rounds=2000 if smoke else calibration.ROUNDS),
+        "memory": calibration.memory_benchmark(size=20_000 if smoke else calibration.MEMORY_SIZE),
         "generator": suite.generator_ceiling(session, 2000 if smoke else 300_000),
         "influxdb": calibration.influx_ceiling(session.influxdb, 10_000 if smoke else 300_000),
     }
@@ -187,9 +188,16 @@ def _round(
     skip: set[str],
 ) -> dict[str, Any]:
     # The machine's speed again: a sitting's rounds have differed by a third in CPU per
-    # message, the peers' less than ours, and this tells a slower machine from ours.
+    # message, the peers' less than ours; this tells a slower machine from a slower ingest.
     round_: dict[str, Any] = {
-        "python": calibration.python_benchmark(rounds=2000 if args.smoke else calibration.ROUNDS)
+        "calibration": {
+            "python": calibration.python_benchmark(
+                rounds=2000 if args.smoke else calibration.ROUNDS
+            ),
+            "memory": calibration.memory_benchmark(
+                size=20_000 if args.smoke else calibration.MEMORY_SIZE
+            ),
+        }
     }
     if "steps" not in skip:
         print(" 1. single-reading messages, step load", flush=True)
