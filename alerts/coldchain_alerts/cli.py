@@ -15,10 +15,9 @@ import re
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-import uvicorn
 import yaml
 from rich.console import Console
 from rich.markup import escape
@@ -41,11 +40,13 @@ from coldchain_alerts.auth import Role
 from coldchain_alerts.db import make_engine, make_sessionmaker, migrate
 from coldchain_alerts.influx import InfluxError
 from coldchain_alerts.models import Contact
-from coldchain_alerts.service import AlertsService
 from coldchain_alerts.settings import AlertsSettings
 from coldchain_io import dynsec, fleetfile
 from coldchain_io import nats as nats_io
 from coldchain_io.logs import configure_logging
+
+if TYPE_CHECKING:
+    from coldchain_alerts.service import AlertsService
 
 app = typer.Typer(add_completion=False, help=__doc__)
 db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
@@ -124,8 +125,10 @@ def default(ctx: typer.Context, env_file: EnvFile = None) -> None:
 @app.command()
 def run(env_file: EnvFile = None) -> None:
     """Serve the API and pages, store alert events and escalate, until SIGTERM or Ctrl-C."""
-    # Here, not at the top: the web app takes about half a second to import, which
-    # every other command (and every test calling one) would wait for.
+    # Here, not at the top: the web app and its server take about half a second to
+    # import, which every other command (and every test calling one) would wait for.
+    import uvicorn
+
     from coldchain_alerts.main import create_app
 
     settings = _settings(env_file)
@@ -143,6 +146,14 @@ def run(env_file: EnvFile = None) -> None:
         proxy_headers=bool(settings.trusted_proxies),
         forwarded_allow_ips=settings.trusted_proxies,
     )
+
+
+def _service(settings: AlertsSettings) -> AlertsService:
+    """The service's core without its web app, for the commands that need it (imported
+    here: its scheduler and metrics cost the other commands 0.2 s at start)."""
+    from coldchain_alerts.service import AlertsService
+
+    return AlertsService(settings)
 
 
 @db_app.command("upgrade")
@@ -501,7 +512,7 @@ def audit_verify(env_file: EnvFile = None) -> None:
     2 when the database or InfluxDB cannot be read, so the log cannot be shown intact.
     """
     settings = _settings(env_file)
-    service = AlertsService(settings)
+    service = _service(settings)
     try:
         checked = service.verify_audit()
     finally:
@@ -704,7 +715,7 @@ def dead_letters_replay(
     """Write refused points to InfluxDB again; exit 1 if it refuses some again (they stay)."""
     settings = _settings(env_file)
     migrate(settings.database_url)
-    service = AlertsService(settings)
+    service = _service(settings)
     try:
         with service.sessions() as session:
             known = {letter.id for letter in outbox.dead_letters(session, ids or ())}
