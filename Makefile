@@ -54,7 +54,7 @@ test-integration test-e2e test-faults: test-%: system-deps $(VENV)/.installed
 # The NATS cluster (docs/scaling.md). Its tests mostly wait for leases, takeovers and
 # timeouts (about a fifth of two cores), so two workers share it, the long fault test
 # first (tests/cluster/conftest.py): 138 s alone against 268 s with one worker (18
-# tests; 19 now take about 170 s).
+# tests; 20 now take 170 to 185 s).
 test-cluster: system-deps $(VENV)/.installed
 	@start=$$(date +%s); $(BIN)/pytest --numprocesses 2 --dist loadfile --no-loadscope-reorder \
 		tests/cluster; status=$$?; echo "test-cluster: $$(( $$(date +%s) - start )) s"; exit $$status

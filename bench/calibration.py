@@ -7,8 +7,8 @@ Every sitting starts with four measurements, reported beside its figures:
   every time, the best of several runs, so that a machine or a sitting that runs
   Python slower shows up as a lower score;
 - a memory-bound one (`memory_benchmark`): random reads of a list too large for the
-  cache, which slows when the host's other tenants use the memory, as ingest's CPU
-  per message does while the first one stays put;
+  cache, which slows when the host's other tenants use the memory, where the first
+  one (its work fits in the cache) may not;
 - the load generator alone against Mosquitto (bench/suite.py `generator_ceiling`);
 - InfluxDB's own ceiling (`influx_ceiling`): pre-built bodies of points written one
   after another, as ingest writes them, which bounds what any system stores.

@@ -158,10 +158,17 @@ def calibrate(session: suite.Session, smoke: bool) -> dict[str, Any]:
     """The calibration the sitting starts with (bench/calibration.py); smaller in a smoke run."""
     print("calibration", flush=True)
     return {
-        "python": calibration.python_benchmark(rounds=2000 if smoke else calibration.ROUNDS),
-        "memory": calibration.memory_benchmark(size=20_000 if smoke else calibration.MEMORY_SIZE),
+        **_micro_benchmarks(smoke),
         "generator": suite.generator_ceiling(session, 2000 if smoke else 300_000),
         "influxdb": calibration.influx_ceiling(session.influxdb, 10_000 if smoke else 300_000),
+    }
+
+
+def _micro_benchmarks(smoke: bool) -> dict[str, Any]:
+    """The calibration's Python and memory micro-benchmarks; smaller in a smoke run."""
+    return {
+        "python": calibration.python_benchmark(rounds=2000 if smoke else calibration.ROUNDS),
+        "memory": calibration.memory_benchmark(size=20_000 if smoke else calibration.MEMORY_SIZE),
     }
 
 
@@ -187,18 +194,9 @@ def _round(
     args: argparse.Namespace,
     skip: set[str],
 ) -> dict[str, Any]:
-    # The machine's speed again: a sitting's rounds have differed by a third in CPU per
-    # message, the peers' less than ours; this tells a slower machine from a slower ingest.
-    round_: dict[str, Any] = {
-        "calibration": {
-            "python": calibration.python_benchmark(
-                rounds=2000 if args.smoke else calibration.ROUNDS
-            ),
-            "memory": calibration.memory_benchmark(
-                size=20_000 if args.smoke else calibration.MEMORY_SIZE
-            ),
-        }
-    }
+    # The machine's speed again, recorded beside the round: a sitting's rounds have
+    # differed by a third in CPU per message (bench/analysis.md).
+    round_: dict[str, Any] = {"calibration": _micro_benchmarks(args.smoke)}
     if "steps" not in skip:
         print(" 1. single-reading messages, step load", flush=True)
         round_["knees"] = suite.knees(session, order, rates, args.refine, ceiling)

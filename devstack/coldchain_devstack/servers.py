@@ -107,7 +107,7 @@ def wait_until(
     raise AssertionError(f"timed out after {timeout} s waiting for {what} (last: {last!r})")
 
 
-def _executable(name: str) -> str:
+def executable(name: str) -> str:
     found = shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/bin")
     if found is None:
         raise RuntimeError(f"{name} is not installed; `make test` installs it")
@@ -167,7 +167,7 @@ class Mosquitto(Process):
         conf = self._write_conf(directory)
         super().__init__(
             "mosquitto",
-            [_executable("mosquitto"), "-c", str(conf)],
+            [executable("mosquitto"), "-c", str(conf)],
             directory / "mosquitto-stdout.log",
             dict(os.environ),
         )
@@ -177,10 +177,10 @@ class Mosquitto(Process):
 
     def start(self) -> None:
         super().start()
-        wait_until(lambda: _accepts(self.port), 10, f"mosquitto on port {self.port}")
+        wait_until(lambda: accepts(self.port), 10, f"mosquitto on port {self.port}")
 
 
-def _accepts(port: int) -> bool:
+def accepts(port: int) -> bool:
     try:
         socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
         return True
@@ -234,7 +234,7 @@ def certificate_authority(directory: Path) -> CertificateAuthority:
 
 
 def _openssl(directory: Path, command: str, subject: str | None = None) -> None:
-    argv = [_executable("openssl"), *command.split()]
+    argv = [executable("openssl"), *command.split()]
     if subject is not None:
         argv += ["-subj", subject]
     subprocess.run(argv, cwd=directory, check=True, capture_output=True)
@@ -266,7 +266,7 @@ class SecuredMosquitto(Mosquitto):
 
     def start(self) -> None:
         super().start()
-        wait_until(lambda: _accepts(self.tls_port), 10, f"mosquitto on port {self.tls_port}")
+        wait_until(lambda: accepts(self.tls_port), 10, f"mosquitto on port {self.tls_port}")
 
 
 class InfluxDB(Process):
@@ -277,7 +277,7 @@ class InfluxDB(Process):
         conf = localstack.influxdb_conf(directory, self.port, int(self.rpc.rsplit(":", 1)[1]))
         super().__init__(
             "influxd",
-            [_executable("influxd"), "-config", str(conf)],
+            [executable("influxd"), "-config", str(conf)],
             directory / "influxd.log",
             dict(os.environ),
         )
@@ -408,7 +408,7 @@ class PostgreSQL(Process):
 
     def start(self) -> None:
         super().start()
-        wait_until(lambda: _accepts(self.port), 30, f"postgres on port {self.port}")
+        wait_until(lambda: accepts(self.port), 30, f"postgres on port {self.port}")
         wait_until(self._ready, 30, "postgres to accept connections")
 
     def create_database(self) -> str:
@@ -432,7 +432,7 @@ class PostgreSQL(Process):
     def _psql(self, database: str, sql: str) -> None:
         subprocess.run(
             [
-                _executable("psql"),
+                executable("psql"),
                 "-h",
                 "127.0.0.1",
                 "-p",
@@ -453,7 +453,7 @@ class PostgreSQL(Process):
     def _argv(self, program: str, *args: str) -> list[str]:
         binary = _postgres_binary(program)
         if self._as_postgres:
-            return [_executable("runuser"), "-u", "postgres", "--", binary, *args]
+            return [executable("runuser"), "-u", "postgres", "--", binary, *args]
         return [binary, *args]
 
     def _run(self, program: str, *args: str) -> None:
@@ -490,7 +490,7 @@ class NatsNode(Process):
     def __init__(self, name: str, directory: Path, config: Path, port: int, mqtt_port: int) -> None:
         super().__init__(
             name,
-            [_executable("nats-server"), "-c", str(config)],
+            [executable("nats-server"), "-c", str(config)],
             directory / f"{name}.log",
             dict(os.environ),
         )
@@ -500,8 +500,8 @@ class NatsNode(Process):
 
     def start(self) -> None:
         super().start()
-        wait_until(lambda: _accepts(self.port), 20, f"{self.name} on port {self.port}")
-        wait_until(lambda: _accepts(self.mqtt_port), 20, f"{self.name} MQTT on {self.mqtt_port}")
+        wait_until(lambda: accepts(self.port), 20, f"{self.name} on port {self.port}")
+        wait_until(lambda: accepts(self.mqtt_port), 20, f"{self.name} MQTT on {self.mqtt_port}")
 
 
 class NatsCluster:

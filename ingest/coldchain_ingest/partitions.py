@@ -226,7 +226,7 @@ class Worker:
     async def _balance(self, leases: KeyValue, workers: KeyValue, checkpoints: KeyValue) -> None:
         await self._keep(leases)  # the leases first: they expire
         await workers.put(self._me, b"alive")
-        alive = sorted(await _alive(workers))
+        alive = await _alive(workers)
         if self._me not in alive:
             alive = sorted([*alive, self._me])
         mine = {p for p in range(self._settings.partitions) if alive[p % len(alive)] == self._me}

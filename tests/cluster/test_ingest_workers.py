@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import socket
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -13,7 +11,7 @@ from pathlib import Path
 
 from coldchain import topics
 from coldchain_devstack.clusterstack import ClusterStack
-from coldchain_devstack.servers import Process, free_port, wait_until
+from coldchain_devstack.servers import Process, accepts, executable, free_port, wait_until
 from coldchain_devstack.stack import SITE
 from coldchain_io import nats as nats_io
 from coldchain_io.nats import partition_of
@@ -168,16 +166,15 @@ def test_a_worker_stops_at_once_while_the_cluster_is_not_ready(
     # A NATS server without JetStream answers no stream request, as a cluster without
     # a leader does, for as long as it likes.
     port = free_port()
-    nats_server = shutil.which("nats-server") or "/usr/sbin/nats-server"
     server = Process(
         "nats-no-jetstream",
-        [nats_server, "-a", "127.0.0.1", "-p", str(port)],
+        [executable("nats-server"), "-a", "127.0.0.1", "-p", str(port)],
         tmp_path / "nats-no-jetstream.log",
         dict(os.environ),
     )
     server.start()
     try:
-        wait_until(lambda: _accepts(port), 20, "nats-server to listen")
+        wait_until(lambda: accepts(port), 20, "nats-server to listen")
         worker = cluster_stack.worker(
             "w1", COLDCHAIN_INGEST_NATS_SERVERS=json.dumps([f"nats://127.0.0.1:{port}"])
         )
@@ -188,11 +185,3 @@ def test_a_worker_stops_at_once_while_the_cluster_is_not_ready(
         assert "stopped before the cluster was ready" in worker.output()
     finally:
         server.stop()
-
-
-def _accepts(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-    except OSError:
-        return False
-    return True
