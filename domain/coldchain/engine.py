@@ -172,6 +172,13 @@ class Outcome:
         self.late += other.late
 
 
+_TO_JSON = {
+    "sensor": SensorState.__pydantic_serializer__.to_json,
+    "asset": AssetState.__pydantic_serializer__.to_json,
+    "gateway": GatewayState.__pydantic_serializer__.to_json,
+}
+
+
 class RuleEngine:
     """Judges every reading with the fleet valid at its time (`history`): a limit
     changed while readings were buffered does not judge the readings before it."""
@@ -188,6 +195,8 @@ class RuleEngine:
         #: a worker of the cluster watches only the gateways of the partitions it owns.
         self.watches = watches
         self.dirty: set[tuple[str, str]] = set()
+        #: `_quiet_bands` by the identity of the fleet version, with that version.
+        self._bands: dict[int, tuple[Fleet, dict[str, tuple[Limits, float, float]]]] = {}
 
     @property
     def fleet(self) -> Fleet:
@@ -202,7 +211,12 @@ class RuleEngine:
             "asset": self.state.assets,
             "gateway": self.state.gateways,
         }
-        rows = [(kind, key, parts[kind][key].model_dump_json()) for kind, key in sorted(self.dirty)]
+        # The models' serializer itself: `model_dump_json`'s options cost as much again,
+        # for every sensor of every batch.
+        rows = [
+            (kind, key, _TO_JSON[kind](parts[kind][key]).decode())
+            for kind, key in sorted(self.dirty)
+        ]
         self.dirty.clear()
         return rows
 
@@ -247,11 +261,12 @@ class RuleEngine:
                 outcome.extend(self._reading(*located, item))
         return outcome
 
-    def urgent(self, reading: Reading) -> bool:
-        """Whether judging `reading` may raise or clear an alarm at once: a temperature
-        outside the quiet band of its asset's limits (a level or the plausible range),
-        a sensor with something open, or a jump. Ingest writes a batch holding one at
-        once instead of waiting for the batch to fill, so the alarm is not held up.
+    def urgent(self, readings: Sequence[Reading]) -> bool:
+        """Whether judging one of `readings` may raise or clear an alarm at once: a
+        temperature outside the quiet band of its asset's limits (a level or the
+        plausible range), a sensor with something open, or a jump. Ingest writes a
+        batch holding one at once instead of waiting for the batch to fill, so the
+        alarm is not held up.
 
         A reading in the quiet band of a settled sensor can still alarm later (stuck,
         a door left open): those alarms come long after the readings that start them.
@@ -259,17 +274,36 @@ class RuleEngine:
         lock: a stale answer only writes a batch sooner or later, the judgement after
         the write is the same.
         """
-        located = self.history.at(reading.ts).locate(reading.sensor)
-        if located is None or located[2].kind != "temperature":
-            return False
-        limits, value = located[3].limits, reading.temp_c
-        state = self.state.sensors.get(reading.sensor)
-        if state is None:
-            low, high = _quiet_band(limits)
-            return not low <= value <= high
-        if not _quiet(state, limits, value):
-            return True
-        return _jumps(limits, state, reading.ts, value)
+        sensors = self.state.sensors
+        for reading in readings:
+            band = self._quiet_bands(self.history.at(reading.ts)).get(reading.sensor)
+            if band is None:
+                continue  # not a temperature sensor of the fleet: never judged
+            limits, low, high = band
+            value = reading.temp_c
+            if not low <= value <= high:
+                return True
+            state = sensors.get(reading.sensor)
+            if state is not None and (
+                not _settled(state, limits) or _jumps(limits, state, reading.ts, value)
+            ):
+                return True
+        return False
+
+    def _quiet_bands(self, fleet: Fleet) -> dict[str, tuple[Limits, float, float]]:
+        """Each temperature sensor of `fleet` with its asset's limits and quiet band
+        (`_quiet_band`), made once per fleet version: `urgent` asks for every reading."""
+        made = self._bands.get(id(fleet))
+        if made is None or made[0] is not fleet:
+            if len(self._bands) >= 64:
+                self._bands.clear()
+            table = {
+                sensor.id: (asset.limits, *_quiet_band(asset.limits))
+                for _site, _gateway, sensor, asset in fleet.sensors()
+                if sensor.kind == "temperature"
+            }
+            made = self._bands[id(fleet)] = (fleet, table)
+        return made[1]
 
     def _steady(self, readings: list[Reading], events: Sequence[Event]) -> list[Reading]:
         """Take the readings of every sensor that stays quiet through the whole batch;

@@ -56,6 +56,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
+from operator import attrgetter
 from typing import NamedTuple
 
 from pydantic import BaseModel, StrictInt, ValidationError
@@ -98,6 +99,11 @@ IMPORTS_IN_FLIGHT = 500
 #: Most seq numbers of refused messages kept per gateway above its mark: the lowest, which
 #: can hold it back; a gateway sending garbage with ever new numbers grows nothing more.
 MAX_REFUSED_KEPT = 1000
+#: Under load, each gateway's durable mark is published at most this often (s): one
+#: per gateway and batch was a tenth of the messages ingest handled (50 gateways, 20
+#: batches a second). A pipeline with nothing waiting publishes at once.
+MARKS_EVERY_S = 0.2
+_READINGS = attrgetter("readings")
 #: How every telemetry topic ends, and no fleet, retirement or status topic does.
 TELEMETRY_SUFFIX = "/telemetry"
 
@@ -172,6 +178,10 @@ class Pipeline:
         #: and how many are taken from the broker and not handled yet.
         self._progress = time.monotonic()
         self._taken = 0
+        #: Durable marks kept with their acknowledgement and not published yet, and
+        #: time.monotonic() when marks were last published.
+        self._unconfirmed: dict[tuple[str, str], int] = {}
+        self._confirmed_at = 0.0
 
     @property
     def _fleet(self) -> Fleet:
@@ -188,10 +198,12 @@ class Pipeline:
                 self._finish()
                 if batch:
                     self._start(batch)
+                self._confirm()
             self._finish()
         except Stopped:
             log.info("stopping; unacknowledged messages stay with the broker")
         finally:
+            self._confirm(at_once=True)
             self._writer.shutdown(wait=True)
             if self._gaps is not None:
                 self._gaps.close()
@@ -230,7 +242,7 @@ class Pipeline:
             for accepted in self._in_order(self._validate(inbound)):
                 batch.append(accepted)
                 readings += len(accepted.telemetry.readings)
-                if not urgent and self._urgent(accepted.telemetry):
+                if not urgent and self._engine.urgent(accepted.telemetry.readings):
                     # A reading that may alarm: write with what is already waiting.
                     urgent, deadline = True, time.monotonic()
             if len(batch) >= self._half_window:
@@ -251,10 +263,6 @@ class Pipeline:
             key = (accepted.site, accepted.telemetry.gateway)
             self._gaps.admit(key, accepted.telemetry.seq, accepted, time.monotonic())
         return self._gaps.ready()
-
-    def _urgent(self, telemetry: Telemetry) -> bool:
-        """Whether a reading of `telemetry` may raise or clear an alarm (RuleEngine.urgent)."""
-        return any(self._engine.urgent(reading) for reading in telemetry.readings)
 
     def _took_control(self, inbound: Inbound) -> bool:
         """Take a fleet version, the list of retired gateways or a gateway status (True);
@@ -394,8 +402,9 @@ class Pipeline:
         if flight is None:
             return
         stored = self._stored(flight)
-        self._on_stored([accepted.telemetry for accepted in stored])
-        metrics.READINGS_WRITTEN.inc(sum(len(a.telemetry.readings) for a in stored))
+        messages = [accepted.telemetry for accepted in stored]
+        self._on_stored(messages)
+        metrics.READINGS_WRITTEN.inc(sum(map(len, map(_READINGS, messages))))
         with self._engine_lock:
             self._record(self._evaluate(flight.batch))
         self._answer_imported(flight.batch, stored)
@@ -405,12 +414,14 @@ class Pipeline:
         metrics.MESSAGES_ACKED.inc(len(flight.batch))
         metrics.BACKLOG.dec(len(flight.batch))
         self._handled(len(flight.batch))
-        self._confirm(marks)
+        self._unconfirmed.update(marks)
 
     def _answer_imported(self, batch: list[Accepted], stored: list[Accepted]) -> None:
         """Tell `coldchain-ingest import-outbox` what became of its messages in `batch`:
         stored, stored before (up to the gateway's durable mark: written again, the same
         points), or kept in the dead-letter store."""
+        if not self._importing:
+            return
         written = {id(accepted) for accepted in stored}
         for accepted in batch:
             if accepted.inbound.qos != IMPORTED:
@@ -612,8 +623,10 @@ class Pipeline:
         outcome = self._engine.observe(readings, events)
         for accepted in stored:
             message = accepted.telemetry
+            if message.battery_v is None:
+                continue
             located = self._fleet.gateway(message.gateway)
-            if message.battery_v is not None and located is not None:
+            if located is not None:
                 site, gateway = located
                 outcome.extend(
                     self._engine.battery(site.id, gateway, message.sent_at, message.battery_v)
@@ -716,8 +729,17 @@ class Pipeline:
                 marks[key] = self._durable[key] = seq
         return marks
 
-    def _confirm(self, marks: dict[tuple[str, str], int]) -> None:
-        """Publish each gateway's new durable mark."""
+    def _confirm(self, at_once: bool = False) -> None:
+        """Publish each gateway's new durable mark: at once when nothing waits in the
+        inbox (the gateway's outbox empties sooner), else every MARKS_EVERY_S."""
+        if not self._unconfirmed:
+            return
+        now_s = time.monotonic()
+        if not (
+            at_once or self._broker.inbox.empty() or now_s - self._confirmed_at >= MARKS_EVERY_S
+        ):
+            return
+        marks, self._unconfirmed, self._confirmed_at = self._unconfirmed, {}, now_s
         now = datetime.now(UTC)
         for (site, gateway), seq in marks.items():
             mark = DurableMark(seq=seq, stored_at=now)

@@ -252,13 +252,20 @@ class PendingDays:
                 (sensor, day.isoformat(), nanoseconds(span.first), last),
             )
 
-    def watched_days(self, sensor: str, first: datetime, last: datetime) -> list[date]:
-        """The days watched for readings of `sensor` anywhere in [first, last]."""
+    def watched_days(self, spans: dict[str, tuple[datetime, datetime]]) -> list[tuple[str, date]]:
+        """The (sensor, day) pairs watched for readings of the sensor anywhere in its
+        span [first, last] of `spans`."""
         with self._lock:
-            spans = self._watching.get(sensor)
-            if not spans:
-                return []
-            return [day for day, span in spans.items() if span.overlaps(first, last)]
+            pairs = []
+            for sensor, (first, last) in spans.items():
+                watched = self._watching.get(sensor, {})
+                pairs += [(sensor, d) for d, span in watched.items() if span.overlaps(first, last)]
+            return pairs
+
+    def among_queued(self, pairs: Iterable[tuple[str, date]]) -> set[tuple[str, date]]:
+        """Those of `pairs` that wait to be computed (`queued`), under one lock."""
+        with self._lock:
+            return self._queued.intersection(pairs)
 
     def close(self) -> None:
         self._db.close()
@@ -279,6 +286,17 @@ def watched_sensors(fleet: Fleet) -> dict[str, Watched]:
         for site, _gateway, sensor, asset in fleet.sensors()
         if sensor.kind == "temperature"
     }
+
+
+def _widen(
+    spans: dict[str, tuple[datetime, datetime]], sensor: str, first: datetime, last: datetime
+) -> None:
+    """Widen the sensor's span in `spans` to cover [first, last]."""
+    span = spans.get(sensor)
+    if span is None:
+        spans[sensor] = (first, last)
+    elif first < span[0] or last > span[1]:
+        spans[sensor] = (min(first, span[0]), max(last, span[1]))
 
 
 @lru_cache(maxsize=256)
@@ -566,34 +584,26 @@ class RollupJob:
         """
         spans: dict[str, tuple[datetime, datetime]] = {}
         sensors = self._current()
-
-        def add(sensor: str, first: datetime, last: datetime) -> None:
-            span = spans.get(sensor)
-            if span is None:
-                spans[sensor] = (first, last)
-            elif first < span[0] or last > span[1]:
-                spans[sensor] = (min(first, span[0]), max(last, span[1]))
-
         for message in stored:
             for reading in message.readings:
-                add(reading.sensor, reading.ts, reading.ts)
+                _widen(spans, reading.sensor, reading.ts, reading.ts)
             for event in message.events:
                 if event.kind not in (EventKind.DOOR_OPEN, EventKind.DEFROST_START):
                     continue
                 for held in sensors.by_asset_sensor.get(event.sensor, ()):
                     grace = timedelta(seconds=held.rules.lookback_s)
-                    add(held.sensor.id, event.ts, event.ts + grace)
-        pairs = []
+                    _widen(spans, held.sensor.id, event.ts, event.ts + grace)
+        pairs = self._pending.watched_days(spans)
+        # Most batches: each sensor's readings fall on a day still marked for it.
+        inside = {}
         for sensor, (first, last) in spans.items():
-            pairs += [(sensor, day) for day in self._pending.watched_days(sensor, first, last)]
-            inside = self._inside.get(sensor)
-            if (
-                inside is not None
-                and inside[0] <= first
-                and last < inside[1]
-                and self._pending.queued(sensor, inside[2])
-            ):
-                continue  # most batches: the same day, still marked
+            known = self._inside.get(sensor)
+            if known is not None and known[0] <= first and last < known[1]:
+                inside[sensor] = (sensor, known[2])
+        marked = self._pending.among_queued(inside.values())
+        for sensor, (first, last) in spans.items():
+            if inside.get(sensor) in marked:
+                continue
             watched = sensors.watched.get(sensor)
             if watched is None:
                 continue

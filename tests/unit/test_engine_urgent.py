@@ -41,7 +41,7 @@ def test_every_reading_that_alarms_at_once_was_urgent(
             continue
         low, high = PROBES[str(subject)]
         reading = Reading(sensor=str(subject), ts=at, temp_c=round(low + (high - low) * what, 1))
-        urgent = engine.urgent(reading)
+        urgent = engine.urgent([reading])
         alarms = [
             a
             for a in engine.observe([reading]).alerts
@@ -53,16 +53,16 @@ def test_every_reading_that_alarms_at_once_was_urgent(
 def test_a_quiet_reading_of_a_settled_sensor_is_not_urgent() -> None:
     engine = RuleEngine(FLEETS["default"], EngineState(started_at=T0))
     first = Reading(sensor=AIR, ts=T0, temp_c=3.0)
-    assert not engine.urgent(first)
+    assert not engine.urgent([first])
     engine.observe([first])
-    assert not engine.urgent(Reading(sensor=AIR, ts=T0 + timedelta(seconds=60), temp_c=3.2))
+    assert not engine.urgent([Reading(sensor=AIR, ts=T0 + timedelta(seconds=60), temp_c=3.2)])
 
 
 def test_a_reading_above_the_maximum_is_urgent_also_as_a_sensors_first() -> None:
     engine = RuleEngine(FLEETS["default"], EngineState(started_at=T0))
-    assert engine.urgent(Reading(sensor=AIR, ts=T0, temp_c=12.0))
+    assert engine.urgent([Reading(sensor=AIR, ts=T0, temp_c=12.0)])
 
 
 def test_a_sensor_the_fleet_does_not_know_is_not_urgent() -> None:
     engine = RuleEngine(FLEETS["default"], EngineState(started_at=T0))
-    assert not engine.urgent(Reading(sensor="nowhere.air", ts=T0, temp_c=40.0))
+    assert not engine.urgent([Reading(sensor="nowhere.air", ts=T0, temp_c=40.0)])
