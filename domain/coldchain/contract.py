@@ -98,6 +98,15 @@ def _plausible(moment: datetime) -> datetime:
     return moment
 
 
+def _plausible_utc(text: str) -> datetime:
+    """`_plausible` of `_utc`: one call from pydantic-core for each time of a message."""
+    try:
+        moment = _utc(text)
+    except ValueError:  # a day the month has not, year 1 ahead of UTC
+        raise PydanticCustomError("rfc3339_time", _RFC3339_EXPECTED) from None
+    return _plausible(moment)
+
+
 def _rfc3339(value: object) -> object:
     """Accept datetimes, and strings only in RFC 3339 form with an offset; never numbers."""
     if isinstance(value, datetime):
@@ -118,19 +127,17 @@ _PYTHON_TIME = Annotated[
 
 class _UtcTimestamp:
     """Validation of `UtcDatetime`: from JSON, the pattern is checked in pydantic-core and
-    one Python call parses the string (a gateway's message holds up to 500 of them); from
-    Python, a datetime or such a string."""
+    one Python call parses the string and checks its range (a gateway's message holds up
+    to 500 of them); from Python, a datetime or such a string."""
 
     @classmethod
     def __get_pydantic_core_schema__(
         cls, _source: object, handler: GetCoreSchemaHandler
     ) -> core_schema.CoreSchema:
         from_json = core_schema.no_info_after_validator_function(
-            _plausible,
+            _plausible_utc,
             core_schema.custom_error_schema(
-                core_schema.no_info_after_validator_function(
-                    _utc, core_schema.str_schema(pattern=_RFC3339)
-                ),
+                core_schema.str_schema(pattern=_RFC3339),
                 custom_error_type="rfc3339_time",
                 custom_error_message=_RFC3339_EXPECTED,
             ),

@@ -172,6 +172,9 @@ class Outcome:
         self.late += other.late
 
 
+#: The fields of a sensor's state the steady path moves.
+_STEADY_FIELDS = ("last_ts", "last_c", "same_since")
+
 _TO_JSON = {
     "sensor": SensorState.__pydantic_serializer__.to_json,
     "asset": AssetState.__pydantic_serializer__.to_json,
@@ -196,7 +199,7 @@ class RuleEngine:
         self.watches = watches
         self.dirty: set[tuple[str, str]] = set()
         #: `_quiet_bands` by the identity of the fleet version, with that version.
-        self._bands: dict[int, tuple[Fleet, dict[str, tuple[Limits, float, float]]]] = {}
+        self._bands: dict[int, tuple[Fleet, dict[str, tuple[str, Limits, float, float]]]] = {}
 
     @property
     def fleet(self) -> Fleet:
@@ -279,7 +282,7 @@ class RuleEngine:
             band = self._quiet_bands(self.history.at(reading.ts)).get(reading.sensor)
             if band is None:
                 continue  # not a temperature sensor of the fleet: never judged
-            limits, low, high = band
+            _asset, limits, low, high = band
             value = reading.temp_c
             if not low <= value <= high:
                 return True
@@ -290,15 +293,15 @@ class RuleEngine:
                 return True
         return False
 
-    def _quiet_bands(self, fleet: Fleet) -> dict[str, tuple[Limits, float, float]]:
-        """Each temperature sensor of `fleet` with its asset's limits and quiet band
-        (`_quiet_band`), made once per fleet version: `urgent` asks for every reading."""
+    def _quiet_bands(self, fleet: Fleet) -> dict[str, tuple[str, Limits, float, float]]:
+        """Each temperature sensor of `fleet` with its asset's id, limits and quiet band
+        (`_quiet_band`), made once per fleet version: asked for every reading."""
         made = self._bands.get(id(fleet))
         if made is None or made[0] is not fleet:
             if len(self._bands) >= 64:
                 self._bands.clear()
             table = {
-                sensor.id: (asset.limits, *_quiet_band(asset.limits))
+                sensor.id: (asset.id, asset.limits, *_quiet_band(asset.limits))
                 for _site, _gateway, sensor, asset in fleet.sensors()
                 if sensor.kind == "temperature"
             }
@@ -340,23 +343,21 @@ class RuleEngine:
         fleet = self.history.at(run[0].ts)
         if fleet is not self.history.at(run[-1].ts):
             return False  # a new version starts within the run: reading by reading
-        located = fleet.locate(sensor_id)
+        band = self._quiet_bands(fleet).get(sensor_id)
         state = self.state.sensors.get(sensor_id)
-        if located is None or state is None or located[2].kind != "temperature":
+        if band is None or state is None:
             return False
-        asset = located[3]
-        limits = asset.limits
+        asset, limits, low, high = band
         last_ts, last_c, same_since = state.last_ts, state.last_c, state.same_since
-        if last_ts is None or last_c is None or asset.id in touched:
+        if last_ts is None or last_c is None or asset in touched:
             return False
         if not _settled(state, limits):
             return False
-        asset_state = self.state.assets.get(asset.id)
+        asset_state = self.state.assets.get(asset)
         if asset_state is None or (
             asset_state.door_open_since is not None and limits.door_open_max_s is not None
         ):
             return False
-        low, high = _quiet_band(limits)
         rate, stuck_s = limits.max_rate_k_per_min, limits.stuck_s
         for reading in run:
             ts, value = reading.ts, reading.temp_c
@@ -374,7 +375,10 @@ class RuleEngine:
             elif stuck_s is not None and (ts - (same_since or ts)).total_seconds() >= stuck_s:
                 return False
             last_ts, last_c = ts, value
-        state.last_ts, state.last_c, state.same_since = last_ts, last_c, same_since
+        # As pydantic's __setattr__ does for a field, without its cost (three calls for
+        # every sensor of every batch).
+        state.__dict__.update(last_ts=last_ts, last_c=last_c, same_since=same_since)
+        state.__pydantic_fields_set__.update(_STEADY_FIELDS)
         # The asset's state is only read here: saving it again would change nothing.
         self.dirty.add(("sensor", sensor_id))
         return True
