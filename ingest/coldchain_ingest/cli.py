@@ -118,7 +118,7 @@ def run(env_file: EnvFile = None) -> None:
     engine = RuleEngine(history, RuleEngine.restore(datetime.now(UTC), store.load()))
     pending = PendingDays(settings.state)
     rollup_influx = _influx(settings, timeout_s=ROLLUP_TIMEOUT_S)
-    rollup = RollupJob(history, DayWriter(rollup_influx, history), pending)
+    rollup = RollupJob(history, DayWriter(rollup_influx, history), pending, settings.so_far_runs)
     pipeline = Pipeline(
         settings, influx, broker, engine, store, outbox, dead_letters, rollup.note, imports
     )
@@ -186,7 +186,7 @@ def _run_worker(settings: IngestSettings) -> None:
     history = FleetHistory(fleetfile.load(settings.fleet))
     pending = PendingDays(settings.state)
     rollup_influx = _influx(settings, timeout_s=ROLLUP_TIMEOUT_S)
-    rollup = RollupJob(history, DayWriter(rollup_influx, history), pending)
+    rollup = RollupJob(history, DayWriter(rollup_influx, history), pending, settings.so_far_runs)
     worker = Worker(settings, history, influx, dead_letters, rollup.note)
     scheduler = BackgroundScheduler(timezone=UTC)
 

@@ -18,9 +18,11 @@ beyond a limit still going on undecided at the last reading (not an excursion
 yet) is watched from then on: a reading or event stored later within the span
 marks the day again.
 
-The day still under way gets a preliminary record at every run, for every
-temperature sensor (`coldchain.rollup.day_so_far`): the numbers of the part of
-the day that has passed, so the Compliance dashboard shows today too. After
+The day still under way gets a preliminary record (`coldchain.rollup.day_so_far`):
+the numbers of the part of the day that has passed, so the Compliance dashboard
+shows today too. Each run computes it for the share of the temperature sensors
+whose record is oldest, so each sensor's is computed again every
+`so_far_interval_s` (it reads the sensor's whole day so far back). After
 midnight the record of the whole day, computed as any ended day, overwrites it
 (same point time), and is computed again whenever late readings change it.
 """
@@ -31,7 +33,7 @@ import logging
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 
@@ -286,6 +288,10 @@ def watched_sensors(fleet: Fleet) -> dict[str, Watched]:
         for site, _gateway, sensor, asset in fleet.sensors()
         if sensor.kind == "temperature"
     }
+
+
+#: Before any moment a record was computed up to.
+_NEVER = datetime.min.replace(tzinfo=UTC)
 
 
 def _widen(
@@ -554,11 +560,20 @@ class RollupJob:
     """
 
     def __init__(
-        self, fleet: Fleet | FleetHistory, writer: DayWriter, pending: PendingDays
+        self,
+        fleet: Fleet | FleetHistory,
+        writer: DayWriter,
+        pending: PendingDays,
+        so_far_runs: int = 1,
     ) -> None:
+        """`so_far_runs`: each sensor's record of the day under way is computed again
+        every this many runs, a share of the sensors at each run."""
         self._history = fleet if isinstance(fleet, FleetHistory) else FleetHistory(fleet)
         self._writer = writer
         self._pending = pending
+        self._so_far_runs = so_far_runs
+        #: The moment (UTC) up to which each sensor's day under way was last computed.
+        self._so_far_at: dict[str, datetime] = {}
         self._sensors = _Sensors.of(self._history.number, self._history.latest)
         self._stop = threading.Event()
         #: Per sensor, the last single day it marked and the span of reading times
@@ -697,9 +712,16 @@ class RollupJob:
         self._pending.add_for_checks(pairs, [check for check, _, _ in new])
 
     def _so_far(self, known: _Sensors, sensors: Sequence[str], now: datetime) -> bool:
-        """Write the preliminary record of today for each sensor; False when InfluxDB is
-        unavailable (the next run writes them, with what is stored by then)."""
-        for sensor in sensors:
+        """Write the preliminary record of today for the share of the sensors whose
+        record is oldest (`so_far_runs`); False when InfluxDB is unavailable (the next
+        run writes them, with what is stored by then).
+
+        Each costs a read of the sensor's day so far: at 20:00 with a reading a minute,
+        about 14 ms and 9 ms of ingest's CPU. Every sensor at every run would not end
+        within a minute past a few thousand sensors.
+        """
+        share = -(-len(sensors) // self._so_far_runs)
+        for sensor in sorted(sensors, key=lambda one: self._so_far_at.get(one, _NEVER))[:share]:
             if self._stop.is_set():
                 return False
             try:
@@ -709,4 +731,5 @@ class RollupJob:
                 return False
             except InfluxRejected as exc:
                 log.error("today's compliance of %s not stored: %s", sensor, exc)
+            self._so_far_at[sensor] = now
         return True

@@ -98,6 +98,12 @@ class IngestSettings(MqttSettings, NatsSettings, InfluxSettings):
         description="How often ended days whose readings changed, and the day under way "
         "(preliminary, so far), are computed into compliance_daily.",
     )
+    so_far_interval_s: float = Field(
+        default=900.0,
+        gt=0,
+        description="How often each temperature sensor's record of the day under way "
+        "(preliminary) is computed again, a share of the sensors at each rollup run.",
+    )
     batch_max_readings: int = Field(default=5000, ge=1)
     batch_max_wait_s: float = Field(
         default=0.05, gt=0, description="Longest a reading waits for its batch to fill."
@@ -124,3 +130,8 @@ class IngestSettings(MqttSettings, NatsSettings, InfluxSettings):
     @classmethod
     def _at_least_a_year(cls, days: int) -> int:
         return check_retention_days(days)
+
+    @property
+    def so_far_runs(self) -> int:
+        """Rollup runs between two computations of a sensor's day under way."""
+        return max(1, round(self.so_far_interval_s / self.rollup_interval_s))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -23,6 +24,7 @@ import pytest
 
 from coldchain.fleet import Fleet
 from coldchain.languages import Language
+from coldchain.measurements import COMPLIANCE_DAILY
 from coldchain.retention import DEFAULT_RETENTION_DAYS
 from coldchain_dashboards.compliance import status_texts, table_title
 from coldchain_dashboards.language import LANGUAGES
@@ -216,3 +218,45 @@ def test_the_status_column_says_preliminary_or_final(lang: Language) -> None:
     # The table's other mappings are the calibration column's (test_dashboards.py).
     assert set(shown) == {"valid", "unverified", "partly_unverified", "unknown"}
     assert board["time"]["to"] == "now", "the range reaches into today"
+
+
+def test_each_run_computes_the_day_under_way_of_the_sensors_longest_waiting(
+    stored: tuple[InfluxDB, str, RollupJob], tmp_path: Path
+) -> None:
+    """With `so_far_runs` 3, each run computes today for a third of the nine temperature
+    sensors of the demo site, those whose record is oldest: after three runs all of
+    them, at the fourth the third of the first run again."""
+    influxdb, database, _ = stored
+    fleet = Fleet.from_yaml(DEMO_FLEET.read_text())
+    influx = Influx(influxdb.url, database, timeout_s=60)
+    pending = PendingDays(tmp_path / "spread.sqlite3")
+    job = RollupJob(fleet, DayWriter(influx), pending, so_far_runs=3)
+    runs = [NOW + timedelta(minutes=minute) for minute in range(4)]
+    computed = []
+    try:
+        for at in runs:
+            job.run(at)
+            computed.append(_so_far_until(influxdb, database))
+    finally:
+        pending.close()
+        influx.close()
+    first = {sensor for sensor, until in computed[0].items() if until == runs[0]}
+    assert len(computed[0]) == len(first) == 3
+    assert sorted(Counter(computed[2].values()).values()) == [3, 3, 3]
+    assert set(computed[2].values()) == set(runs[:3])
+    assert {s for s, until in computed[3].items() if until == runs[3]} == first
+    assert len(computed[3]) == 9
+
+
+def _so_far_until(influxdb: InfluxDB, database: str) -> dict[str, datetime]:
+    """Each sensor's preliminary record of today: the moment it was computed up to."""
+    query = (
+        f'SELECT "duration_s", "preliminary" FROM "{COMPLIANCE_DAILY}" '
+        f"WHERE time >= '{TODAY_START:%Y-%m-%dT%H:%M:%SZ}' GROUP BY \"sensor\""
+    )
+    found = {}
+    for series in influxdb.query(database, query):
+        for _, duration_s, preliminary in series["values"]:
+            if preliminary:
+                found[series["tags"]["sensor"]] = TODAY_START + timedelta(seconds=duration_s)
+    return found
