@@ -56,7 +56,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
-from operator import attrgetter
 from typing import NamedTuple
 
 from pydantic import BaseModel, StrictInt, ValidationError
@@ -99,11 +98,6 @@ IMPORTS_IN_FLIGHT = 500
 #: Most seq numbers of refused messages kept per gateway above its mark: the lowest, which
 #: can hold it back; a gateway sending garbage with ever new numbers grows nothing more.
 MAX_REFUSED_KEPT = 1000
-#: Under load, each gateway's durable mark is published at most this often (s): one
-#: per gateway and batch was a tenth of the messages ingest handled (50 gateways, 20
-#: batches a second). A pipeline with nothing waiting publishes at once.
-MARKS_EVERY_S = 0.2
-_READINGS = attrgetter("readings")
 #: How every telemetry topic ends, and no fleet, retirement or status topic does.
 TELEMETRY_SUFFIX = "/telemetry"
 
@@ -178,10 +172,6 @@ class Pipeline:
         #: and how many are taken from the broker and not handled yet.
         self._progress = time.monotonic()
         self._taken = 0
-        #: Durable marks kept with their acknowledgement and not published yet, and
-        #: time.monotonic() when marks were last published.
-        self._unconfirmed: dict[tuple[str, str], int] = {}
-        self._confirmed_at = 0.0
 
     @property
     def _fleet(self) -> Fleet:
@@ -198,12 +188,10 @@ class Pipeline:
                 self._finish()
                 if batch:
                     self._start(batch)
-                self._confirm()
             self._finish()
         except Stopped:
             log.info("stopping; unacknowledged messages stay with the broker")
         finally:
-            self._confirm(at_once=True)
             self._writer.shutdown(wait=True)
             if self._gaps is not None:
                 self._gaps.close()
@@ -404,7 +392,7 @@ class Pipeline:
         stored = self._stored(flight)
         messages = [accepted.telemetry for accepted in stored]
         self._on_stored(messages)
-        metrics.READINGS_WRITTEN.inc(sum(map(len, map(_READINGS, messages))))
+        metrics.READINGS_WRITTEN.inc(sum(len(message.readings) for message in messages))
         with self._engine_lock:
             self._record(self._evaluate(flight.batch))
         self._answer_imported(flight.batch, stored)
@@ -414,7 +402,7 @@ class Pipeline:
         metrics.MESSAGES_ACKED.inc(len(flight.batch))
         metrics.BACKLOG.dec(len(flight.batch))
         self._handled(len(flight.batch))
-        self._unconfirmed.update(marks)
+        self._confirm(marks)
 
     def _answer_imported(self, batch: list[Accepted], stored: list[Accepted]) -> None:
         """Tell `coldchain-ingest import-outbox` what became of its messages in `batch`:
@@ -729,17 +717,8 @@ class Pipeline:
                 marks[key] = self._durable[key] = seq
         return marks
 
-    def _confirm(self, at_once: bool = False) -> None:
-        """Publish each gateway's new durable mark: at once when nothing waits in the
-        inbox (the gateway's outbox empties sooner), else every MARKS_EVERY_S."""
-        if not self._unconfirmed:
-            return
-        now_s = time.monotonic()
-        if not (
-            at_once or self._broker.inbox.empty() or now_s - self._confirmed_at >= MARKS_EVERY_S
-        ):
-            return
-        marks, self._unconfirmed, self._confirmed_at = self._unconfirmed, {}, now_s
+    def _confirm(self, marks: dict[tuple[str, str], int]) -> None:
+        """Publish each gateway's new durable mark."""
         now = datetime.now(UTC)
         for (site, gateway), seq in marks.items():
             mark = DurableMark(seq=seq, stored_at=now)
