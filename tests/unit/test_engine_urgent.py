@@ -66,3 +66,13 @@ def test_a_reading_above_the_maximum_is_urgent_also_as_a_sensors_first() -> None
 def test_a_sensor_the_fleet_does_not_know_is_not_urgent() -> None:
     engine = RuleEngine(FLEETS["default"], EngineState(started_at=T0))
     assert not engine.urgent([Reading(sensor="nowhere.air", ts=T0, temp_c=40.0)])
+
+
+def test_a_message_is_urgent_when_any_of_its_readings_is() -> None:
+    engine = RuleEngine(FLEETS["default"], EngineState(started_at=T0))
+    quiet = Reading(sensor=AIR, ts=T0, temp_c=3.0)
+    warm = Reading(sensor=AIR, ts=T0 + timedelta(seconds=60), temp_c=12.0)
+    unknown = Reading(sensor="nowhere.air", ts=T0, temp_c=40.0)
+    assert engine.urgent([unknown, quiet, warm])
+    assert not engine.urgent([unknown, quiet])
+    assert not engine.urgent([])
