@@ -198,8 +198,6 @@ class RuleEngine:
         #: a worker of the cluster watches only the gateways of the partitions it owns.
         self.watches = watches
         self.dirty: set[tuple[str, str]] = set()
-        #: `_quiet_bands` by the identity of the fleet version, with that version.
-        self._bands: dict[int, tuple[Fleet, dict[str, tuple[str, Limits, float, float]]]] = {}
 
     @property
     def fleet(self) -> Fleet:
@@ -279,7 +277,7 @@ class RuleEngine:
         """
         sensors = self.state.sensors
         for reading in readings:
-            band = self._quiet_bands(self.history.at(reading.ts)).get(reading.sensor)
+            band = self._quiet_band_of(self.history.at(reading.ts), reading.sensor)
             if band is None:
                 continue  # not a temperature sensor of the fleet: never judged
             _asset, limits, low, high = band
@@ -293,20 +291,17 @@ class RuleEngine:
                 return True
         return False
 
-    def _quiet_bands(self, fleet: Fleet) -> dict[str, tuple[str, Limits, float, float]]:
-        """Each temperature sensor of `fleet` with its asset's id, limits and quiet band
-        (`_quiet_band`), made once per fleet version: asked for every reading."""
-        made = self._bands.get(id(fleet))
-        if made is None or made[0] is not fleet:
-            if len(self._bands) >= 64:
-                self._bands.clear()
-            table = {
-                sensor.id: (asset.id, asset.limits, *_quiet_band(asset.limits))
-                for _site, _gateway, sensor, asset in fleet.sensors()
-                if sensor.kind == "temperature"
-            }
-            made = self._bands[id(fleet)] = (fleet, table)
-        return made[1]
+    @staticmethod
+    def _quiet_band_of(fleet: Fleet, sensor_id: str) -> tuple[str, Limits, float, float] | None:
+        """The asset id, limits and quiet band (`_quiet_band`) of a temperature sensor of
+        `fleet`; None for any other sensor."""
+        located = fleet.locate(sensor_id)
+        if located is None or located[2].kind != "temperature":
+            return None
+        asset = located[3]
+        limits = asset.limits
+        low, high = _cached(limits)[2]
+        return asset.id, limits, low, high
 
     def _steady(self, readings: list[Reading], events: Sequence[Event]) -> list[Reading]:
         """Take the readings of every sensor that stays quiet through the whole batch;
@@ -343,7 +338,7 @@ class RuleEngine:
         fleet = self.history.at(run[0].ts)
         if fleet is not self.history.at(run[-1].ts):
             return False  # a new version starts within the run: reading by reading
-        band = self._quiet_bands(fleet).get(sensor_id)
+        band = self._quiet_band_of(fleet, sensor_id)
         state = self.state.sensors.get(sensor_id)
         if band is None or state is None:
             return False

@@ -95,8 +95,8 @@ class IngestSettings(MqttSettings, NatsSettings, InfluxSettings):
     rollup_interval_s: float = Field(
         default=60.0,
         gt=0,
-        description="How often ended days whose readings changed, and the day under way "
-        "(preliminary, so far), are computed into compliance_daily.",
+        description="How often ended days whose readings changed are computed into "
+        "compliance_daily (and the day under way of a share of the sensors).",
     )
     so_far_interval_s: float = Field(
         default=900.0,
