@@ -300,8 +300,7 @@ class RuleEngine:
             return None
         asset = located[3]
         limits = asset.limits
-        low, high = _cached(limits)[2]
-        return asset.id, limits, low, high
+        return asset.id, limits, *_quiet_band(limits)
 
     def _steady(self, readings: list[Reading], events: Sequence[Event]) -> list[Reading]:
         """Take the readings of every sensor that stays quiet through the whole batch;
