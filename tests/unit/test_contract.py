@@ -643,3 +643,43 @@ def test_invalid_topic_placeholder_for_id_with_trailing_newline() -> None:
 
 def test_parse_telemetry_topic_rejects_trailing_newline() -> None:
     assert topics.parse_telemetry(topics.telemetry(SITE, GATEWAY) + "\n") is None
+
+
+def _two_digits(options: list[str]) -> st.SearchStrategy[str]:
+    return st.sampled_from(options) | st.text("0123456789", min_size=2, max_size=2)
+
+
+@st.composite
+def _rfc3339_like(draw: st.DrawFn) -> str:
+    """Times in the contract's pattern, valid or not: days a month has not, hour 24,
+    leap seconds, any number of fraction digits, any offset, before and after the range."""
+    year = draw(st.sampled_from(["0001", "2019", "2020", "2026", "2099", "2100", "9999"]))
+    month, day = draw(_two_digits(["01", "02", "12", "13"])), draw(_two_digits(["29", "31"]))
+    hour, minute = draw(_two_digits(["00", "23", "24"])), draw(_two_digits(["00", "59"]))
+    second = draw(_two_digits(["00", "59", "60"]))
+    fraction = draw(st.sampled_from(["", "."]))
+    if fraction:
+        fraction += draw(st.text("0123456789", min_size=1, max_size=9))
+    offset = draw(st.sampled_from(["Z", "+00:00", "-00:00", "+01:00", "-23:59"]))
+    return f"{year}-{month}-{day}T{hour}:{minute}:{second}{fraction}{offset}"
+
+
+@settings(max_examples=2000)
+@given(ts=_rfc3339_like())
+def test_a_time_reads_the_same_from_json_as_from_python(ts: str) -> None:
+    """From JSON a time takes a quick way for the usual UTC stamp; it must accept and
+    refuse exactly what the Python path (`_rfc3339`, `_as_utc`, `_plausible`) does."""
+    fields = {"sensor": "cold-room-1", "ts": ts, "temp_c": 4.0}
+    outcomes = []
+    for validate in (
+        lambda: Reading.model_validate_json(json.dumps(fields), strict=True),
+        lambda: Reading.model_validate(fields),
+    ):
+        try:
+            outcomes.append(validate().ts)
+        except ValidationError as exc:
+            outcomes.append(exc.errors()[0]["type"] == "implausible_time")
+    from_json, from_python = outcomes
+    assert from_json == from_python
+    if isinstance(from_json, datetime):
+        assert from_json.tzinfo is UTC and from_python.tzinfo is UTC
