@@ -42,6 +42,10 @@ def test_a_small_run_stores_everything_once_and_writes_the_table(tmp_path: Path)
     for entry in round_["alerts"]:
         assert entry["events"] > 0, entry
         assert all(stage["missing"] == 0 for stage in entry["stages"].values()), entry
+        for stage in entry["stages"].values():
+            # A reading goes to the broker at or after its stamp, never before.
+            assert 0 < stage["from_sent_p50_s"] <= stage["p50_s"] + 1e-6, entry
+            assert 0 < stage["from_sent_p99_s"] <= stage["p99_s"] + 1e-6, entry
     ours = next(e for e in round_["alerts"] if e["system"] == "coldchain ingest")
     assert "stored by the alerts service" in ours["stages"]
     assert "| item | ours vs minimal loop (median ratio; rounds) | ours vs Node-RED |" in document

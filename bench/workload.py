@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -110,6 +110,8 @@ class Plan:
     readings: int
     #: Readings expected in InfluxDB per sensor.
     per_sensor: dict[str, int]
+    #: The first reading's stamp of each message, µs since the epoch, in the same order.
+    stamps_us: list[int] = field(default_factory=list)
 
 
 class Planner:
@@ -154,6 +156,7 @@ class Planner:
             payload = telemetry(gateway, self._seq[g], readings)
             plan.messages.append(Outgoing(g % self.connections, topic(gateway), payload))
             plan.ids.append((gateway, self._seq[g]))
+            plan.stamps_us.append(at)
             plan.readings += len(readings)
         return plan
 
@@ -173,4 +176,10 @@ def merge(a: Plan, b: Plan) -> Plan:
     per_sensor = dict(a.per_sensor)
     for sensor, n in b.per_sensor.items():
         per_sensor[sensor] = per_sensor.get(sensor, 0) + n
-    return Plan(a.messages + b.messages, a.ids + b.ids, a.readings + b.readings, per_sensor)
+    return Plan(
+        a.messages + b.messages,
+        a.ids + b.ids,
+        a.readings + b.readings,
+        per_sensor,
+        a.stamps_us + b.stamps_us,
+    )
