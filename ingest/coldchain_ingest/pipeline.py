@@ -204,7 +204,16 @@ class Pipeline:
         deadline = None
         received = 0
         urgent = False
+        #: Taken since the last look for a reading that may alarm.
+        unlooked: list[Accepted] = []
         while readings < self._settings.batch_max_readings:
+            if unlooked and self._broker.inbox.empty():
+                # Only waiting for more holds a reading up: look for one that may alarm
+                # now, not at each message of a flood that fills the batch anyway.
+                if any(self._engine.urgent(a.telemetry.readings) for a in unlooked):
+                    # Write with what is already waiting.
+                    urgent, deadline = True, time.monotonic()
+                unlooked.clear()
             timeout = 0.5 if deadline is None else deadline - time.monotonic()
             try:
                 # Past the deadline, take only what is already waiting.
@@ -230,9 +239,8 @@ class Pipeline:
             for accepted in self._in_order(self._validate(inbound)):
                 batch.append(accepted)
                 readings += len(accepted.telemetry.readings)
-                if not urgent and self._engine.urgent(accepted.telemetry.readings):
-                    # A reading that may alarm: write with what is already waiting.
-                    urgent, deadline = True, time.monotonic()
+                if not urgent:
+                    unlooked.append(accepted)
             if len(batch) >= self._half_window:
                 # Half the broker's window: the other half arrives while we store this.
                 break
