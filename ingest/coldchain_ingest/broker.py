@@ -123,10 +123,31 @@ class _Client(mqtt.Client):
             and self._taken < len(self._read)
             and self._sock is not None
         ):
-            if self._take_publishes():
+            if self._take_publishes() or self._read_rest():
                 continue
             rc = super().loop_read(max_packets)
         return rc
+
+    def _read_rest(self) -> bool:
+        """Read on when what is left of the last read is the start of a PUBLISH: its rest
+        is usually there already (the broker sends large messages in several writes), and
+        then it is cut with the packets after it instead of taking paho's path. False if
+        nothing more could be read now (paho's reading then takes the rest as it comes)."""
+        at, header = self._taken, self._read[self._taken]
+        if self.on_raw is None or self.protocol != mqtt.MQTTv5 or self._in_packet["command"]:
+            return False
+        if header & 0xF0 != mqtt.PUBLISH or header & 0x04:
+            return False  # not a PUBLISH of QoS 0 or 1: paho's path
+        if not _cut_short(self._read, at):
+            return False  # whole, yet not taken: malformed, for paho's path to refuse
+        try:
+            more = super()._sock_recv(READ_BYTES)
+        except OSError:  # BlockingIOError: nothing yet; anything else: paho's path sees it
+            return False
+        if not more:
+            return False  # closed: paho's next read finds that again
+        self._read, self._taken = self._read[at:] + more, 0
+        return True
 
     def _take_publishes(self) -> int:
         """Hand on the whole QoS 0 and 1 PUBLISH packets at the start of what was read and
@@ -194,6 +215,23 @@ def _body(read: bytes, at: int, end: int) -> tuple[int, int] | None:
             break
         shift += 7
     return (at, at + length) if at + length <= end else None
+
+
+def _cut_short(read: bytes, at: int) -> bool:
+    """Whether the packet whose fixed header is at `at` goes on past the end of `read`:
+    its remaining length or its body (not if that length is malformed)."""
+    end, length, shift = len(read), 0, 0
+    at += 1
+    while shift <= 21:
+        if at >= end:
+            return True
+        byte = read[at]
+        at += 1
+        length |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return at + length > end
+        shift += 7
+    return False
 
 
 def _cut_publish(packet: bytes | bytearray | memoryview, qos: int) -> tuple[str, int, bytes]:

@@ -23,8 +23,12 @@ def _publish(topic: str, payload: bytes, mid: int) -> bytes:
     """An MQTT 5 QoS 1 PUBLISH without properties."""
     name = topic.encode()
     body = struct.pack("!H", len(name)) + name + struct.pack("!H", mid) + b"\x00" + payload
-    assert len(body) < 128
-    return bytes([0x32, len(body)]) + body
+    length, remaining = bytearray(), len(body)
+    while True:  # variable byte integer
+        remaining, digit = divmod(remaining, 128)
+        length.append(digit | (0x80 if remaining else 0))
+        if not remaining:
+            return bytes([0x32]) + bytes(length) + body
 
 
 Received = list[tuple[str, bytes, int, int]]
@@ -82,3 +86,20 @@ def test_other_packets_between_them_take_pahos_path(pair: Pair) -> None:
     broker.sendall(_publish("a", b"1", 1) + puback + _publish("b", b"2", 2) + puback)
     client.loop_read()
     assert [m[:3] for m in received] == [("a", b"1", 1), ("b", b"2", 2)]
+
+
+def test_a_packet_cut_by_the_end_of_a_read_is_cut_with_the_rest_already_there(
+    pair: Pair,
+) -> None:
+    client, broker, received = pair
+    paths = []
+    pahos = client._handle_publish
+    client._handle_publish = lambda: paths.append("paho") or pahos()  # type: ignore[method-assign]
+    # More than one read holds (64 KiB): the second packet starts in the first read.
+    sizes = [40_000, 50_000, 10, 70_000, 5]
+    packets = [(f"t/{n}", bytes([n % 256]) * n, mid) for mid, n in enumerate(sizes, 1)]
+    broker.sendall(b"".join(_publish(*packet) for packet in packets))
+    client.loop_read()
+    assert [(topic, payload, mid) for topic, payload, mid, _ in received] == packets
+    # Only the first packet, whose command byte paho asked for, took paho's path.
+    assert paths == ["paho"]
