@@ -11,6 +11,7 @@ asset's and the site's names. The truth is the list of readings this test sent.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
@@ -80,9 +81,19 @@ def _policy(stack: ApiStack) -> None:
 
 
 def _alert(stack: ApiStack) -> dict[str, Any] | None:
-    found = [a for a in stack.alerts_api.alerts() if a["sensor"] == SENSOR]
+    """The sensor's temperature alert. Its readings are an hour old, so the sensor is
+    silent since: `no_data` opens a second alert, with e-mails of its own, whenever ingest
+    next looks for silent sensors."""
+    found = [
+        a for a in stack.alerts_api.alerts() if a["sensor"] == SENSOR and a["rule"] != "no_data"
+    ]
     assert len(found) <= 1, found
     return found[0] if found else None
+
+
+def _about(mail: EmailMessage, alert: dict[str, Any]) -> bool:
+    """Whether the e-mail links to `alert`'s page."""
+    return re.search(rf"/alerts/{alert['id']}$", mail.get_content(), re.MULTILINE) is not None
 
 
 def _showing(stack: ApiStack, at: datetime) -> bool:
@@ -165,7 +176,7 @@ def test_every_e_mail_shows_the_alert_as_it_is_when_sent(stack: ApiStack, smtp: 
         told = len(smtp.mails) + 2
 
         def reminded() -> list[EmailMessage] | None:
-            later = smtp.messages[told:]
+            later = [mail for mail in smtp.messages[told:] if _about(mail, alert)]
             reasons = {mail["Subject"].split(" – ")[0] for mail in later}
             return later if {"Erinnerung", "Reminder"} <= reasons else None
 
