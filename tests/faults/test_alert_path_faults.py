@@ -24,7 +24,7 @@ from coldchain_alerts.models import Occurrence
 from coldchain_devstack.servers import wait_until
 from coldchain_devstack.stack import SITE
 from tests.alertsapi import ApiStack
-from tests.mqttclient import telemetry_json
+from tests.mqttclient import subscribe, telemetry_json
 from tests.verdict import verdict
 
 SENSORS = ["van-1.chilled", "van-1.frozen"]
@@ -141,9 +141,12 @@ def test_a_receipt_the_state_file_refuses_stops_nothing(stack: ApiStack) -> None
     alerts.start()
     wait_until(stack.alerts_healthy, 30, "the alerts service, once")
     alerts.stop()
+    marks = subscribe(stack.mosquitto.port, f"coldchain/v1/{SITE}/cold-room-1/durable")
     at = datetime.now(UTC)
     _clock_jump(stack.mosquitto.port, 1, at)
     wait_until(lambda: _unconfirmed(stack) == 1, 30, "the alarm kept until it is receipted")
+    # The alarm is kept before the rule state is saved; the durable mark comes after.
+    assert json.loads(marks.get(timeout=30).payload)["seq"] == 1
 
     holder = sqlite3.connect(stack.directory / "ingest-state.sqlite3", isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")  # every write of ingest to its state file waits, then fails
