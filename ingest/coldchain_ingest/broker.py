@@ -87,7 +87,8 @@ class _Client(mqtt.Client):
     length and body in turn (three system calls a message) and reads one packet
     each time the socket is readable; here one `recv` takes what the kernel holds
     and `loop_read` hands on every whole packet in it before paho waits again, the
-    PUBLISH packets cut straight from what was read.
+    PUBLISH packets cut straight from what was read (one cut by the end of a read is
+    read on at once, `_read_rest`).
     All this relies on paho 2's internals (`_handle_publish`, `_in_packet`,
     `_packet_queue`, `_sock_recv`, `_msgtime_mutex`, `_last_bytes_received`): paho
     has no public way to take a PUBLISH without building an MQTTMessage, to
