@@ -139,8 +139,10 @@ class _Client(mqtt.Client):
             return False
         if header & 0xF0 != mqtt.PUBLISH or header & 0x04:
             return False  # not a PUBLISH of QoS 0 or 1: paho's path
-        if not _cut_short(self._read, at):
-            return False  # whole, yet not taken: malformed, for paho's path to refuse
+        body = _body(self._read, at + 1, len(self._read))
+        whole = body is not None and body[1] <= len(self._read)
+        if whole or (body is None and len(self._read) - at > 4):
+            return False  # whole yet not taken, or its length malformed: paho's path refuses
         try:
             more = super()._sock_recv(READ_BYTES)
         except OSError:  # BlockingIOError: nothing yet; anything else: paho's path sees it
@@ -164,7 +166,7 @@ class _Client(mqtt.Client):
             if header & 0xF0 != mqtt.PUBLISH or qos == 2:
                 break
             body = _body(read, at + 1, end)
-            if body is None:
+            if body is None or body[1] > end:
                 break
             try:
                 topic, mid, payload = _cut_publish(memoryview(read)[body[0] : body[1]], qos)
@@ -204,7 +206,8 @@ READ_BYTES = 64 * 1024
 
 def _body(read: bytes, at: int, end: int) -> tuple[int, int] | None:
     """Where the body of the packet whose remaining length starts at `at` begins and
-    ends, if all of it is in `read` before `end`; None if not (or malformed)."""
+    ends, as that length says (the end may lie past `end`); None if the length is cut
+    short by `end` or malformed."""
     length, shift = 0, 0
     while True:  # variable byte integer: at most four bytes
         if at >= end or shift > 21:
@@ -213,26 +216,8 @@ def _body(read: bytes, at: int, end: int) -> tuple[int, int] | None:
         at += 1
         length |= (byte & 0x7F) << shift
         if not byte & 0x80:
-            break
+            return at, at + length
         shift += 7
-    return (at, at + length) if at + length <= end else None
-
-
-def _cut_short(read: bytes, at: int) -> bool:
-    """Whether the packet whose fixed header is at `at` goes on past the end of `read`:
-    its remaining length or its body (not if that length is malformed)."""
-    end, length, shift = len(read), 0, 0
-    at += 1
-    while shift <= 21:
-        if at >= end:
-            return True
-        byte = read[at]
-        at += 1
-        length |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return at + length > end
-        shift += 7
-    return False
 
 
 def _cut_publish(packet: bytes | bytearray | memoryview, qos: int) -> tuple[str, int, bytes]:
