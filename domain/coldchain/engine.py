@@ -438,8 +438,9 @@ class RuleEngine:
         and `offline` for every gateway offline for its `offline_after_s`, of the gateways
         this engine `watches`.
 
-        `now` is the caller's clock (UTC). A sensor never heard from counts from the
-        engine's start. The alarm carries the time the silence became too long.
+        `now` is the caller's clock (UTC). A sensor never heard from counts from
+        `state.started_at` (ingest sets it when it begins to listen). The alarm carries
+        the time the silence became too long.
         """
         outcome = Outcome()
         for site, gateway in self.fleet.gateways():
