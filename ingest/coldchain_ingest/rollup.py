@@ -600,8 +600,15 @@ class RollupJob:
         spans: dict[str, tuple[datetime, datetime]] = {}
         sensors = self._current()
         for message in stored:
-            for reading in message.readings:
-                _widen(spans, reading.sensor, reading.ts, reading.ts)
+            for reading in message.readings:  # _widen, inline: it runs for every reading
+                sensor, ts = reading.sensor, reading.ts
+                span = spans.get(sensor)
+                if span is None:
+                    spans[sensor] = (ts, ts)
+                elif ts < span[0]:
+                    spans[sensor] = (ts, span[1])
+                elif ts > span[1]:
+                    spans[sensor] = (span[0], ts)
             for event in message.events:
                 if event.kind not in (EventKind.DOOR_OPEN, EventKind.DEFROST_START):
                     continue
