@@ -14,7 +14,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from coldchain.contract import MAX_READINGS_PER_MESSAGE, Event, Position, Reading, Telemetry
+from coldchain.contract import (
+    MAX_READINGS_PER_MESSAGE,
+    READING,
+    Event,
+    Position,
+    Reading,
+    Telemetry,
+)
 from coldchain_gateway.errors import OutboxError
 from coldchain_io import sqlite
 
@@ -88,7 +95,7 @@ class Outbox:
         (see `_thin`); 0 almost always.
         """
         rows: list[tuple[str, str | None, str]] = [
-            ("reading", r.sensor, r.model_dump_json()) for r in readings
+            ("reading", r.sensor, READING.dump_json(r).decode()) for r in readings
         ]
         rows += [("event", e.sensor, e.model_dump_json()) for e in events]
         if position is not None:
@@ -159,7 +166,7 @@ class Outbox:
             gateway=gateway,
             seq=seq,
             sent_at=sent_at,
-            readings=[Reading.model_validate_json(body) for _, body in readings],
+            readings=[READING.validate_json(body) for _, body in readings],
             events=[Event.model_validate_json(body) for _, body in events],
             position=Position.model_validate_json(positions[0][1]) if positions else None,
             battery_v=float(batteries[0][1]) if batteries else None,
