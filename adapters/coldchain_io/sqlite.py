@@ -34,11 +34,14 @@ def connect(
 
 @contextmanager
 def transaction(db: sqlite3.Connection) -> Iterator[None]:
-    """Statements that are durable together, or not at all."""
+    """Statements that are durable together, or not at all. A COMMIT that fails (the
+    disk full) ends the transaction too, unless SQLite has ended it already, so the
+    connection can begin the next."""
     db.execute("BEGIN IMMEDIATE")
     try:
         yield
+        db.execute("COMMIT")
     except BaseException:
-        db.execute("ROLLBACK")
+        if db.in_transaction:
+            db.execute("ROLLBACK")
         raise
-    db.execute("COMMIT")

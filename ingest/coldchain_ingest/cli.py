@@ -517,7 +517,8 @@ def _serve_operations(
             lambda: not pipeline.stalled(time.monotonic()),
             f"messages have waited over {settings.stalled_after_s:g} s with none stored: "
             f"InfluxDB at {settings.influx_url} answers too slowly or not at all "
-            "(COLDCHAIN_INGEST_INFLUX_TIMEOUT_S)",
+            "(COLDCHAIN_INGEST_INFLUX_TIMEOUT_S), or the state file refuses writes "
+            "(the log says which)",
         ),
         Check(
             "broker",

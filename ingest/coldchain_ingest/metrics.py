@@ -16,6 +16,9 @@ READINGS_WRITTEN = Counter(
 )
 WRITE_SECONDS = Histogram("coldchain_ingest_write_seconds", "Duration of one InfluxDB write.")
 WRITE_FAILURES = Counter("coldchain_ingest_write_failures", "InfluxDB writes that failed.")
+STATE_WRITE_FAILURES = Counter(
+    "coldchain_ingest_state_write_failures", "Writes to the state file that SQLite refused."
+)
 ALERT_EVENTS = Counter("coldchain_ingest_alert_events", "Alert events raised or cleared.")
 BACKLOG = Gauge("coldchain_ingest_backlog", "Messages received and not yet acknowledged.")
 READINGS_LATE = Counter(

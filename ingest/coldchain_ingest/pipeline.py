@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -399,13 +400,14 @@ class Pipeline:
             return
         stored = self._stored(flight)
         messages = [accepted.telemetry for accepted in stored]
-        self._on_stored(messages)
+        self._on_disk(partial(self._on_stored, messages), "the days to compute")
         metrics.READINGS_WRITTEN.inc(sum(len(message.readings) for message in messages))
         with self._engine_lock:
             self._record(self._evaluate(flight.batch))
         self._answer_imported(flight.batch, stored)
         marks = self._marks(flight.batch)
-        self._state.keep_marks(marks)  # checkpointed with the acknowledgement
+        # Checkpointed with the acknowledgement.
+        self._on_disk(partial(self._state.keep_marks, marks), "the durable marks")
         self._broker.ack_all(accepted.inbound for accepted in flight.batch)
         metrics.MESSAGES_ACKED.inc(len(flight.batch))
         metrics.BACKLOG.dec(len(flight.batch))
@@ -642,7 +644,7 @@ class Pipeline:
         stamped = self._outbox.stamp(latest(outcome.alerts))
         for topic, payload in ((kept.topic, kept.payload) for kept in stamped):
             self._broker.publish(topic, payload)
-        self._outbox.keep(stamped)
+        self._on_disk(partial(self._outbox.keep, stamped), "alert events")
         # Updates repeat readings that are stored already: only raises and clearings
         # are records.
         changes = [e for e in outcome.alerts if e.state is not AlertState.UPDATED]
@@ -656,7 +658,7 @@ class Pipeline:
         for event in changes:
             log.info("alert %s %s at %s", event.state, event.key, event.at.isoformat())
         metrics.ALERT_EVENTS.inc(len(stamped))
-        self._state.save(self._engine.changes())
+        self._on_disk(partial(self._state.save, self._engine.changes()), "the rules' state")
 
     def redeliver_alerts(self) -> None:
         """Publish again the alert events the alerts service has not confirmed and that
@@ -733,6 +735,24 @@ class Pipeline:
             self._broker.publish(
                 topics.durable(site, gateway), mark.model_dump_json().encode(), retain=True
             )
+
+    def _on_disk(self, write: Callable[[], None], what: str) -> None:
+        """`write` to the state file; while SQLite refuses it (the file locked, the disk
+        full or failing), log, count and try again as `_retrying` does for InfluxDB.
+        Nothing after it, the acknowledgement included, happens before it is done."""
+        pause = 0.1
+        while True:
+            try:
+                write()
+                return
+            except sqlite3.OperationalError as exc:
+                metrics.STATE_WRITE_FAILURES.inc()
+                log.error(
+                    "could not keep %s in the state file (%s); retrying in %.1f s", what, exc, pause
+                )
+            if self._stop.wait(pause):
+                raise Stopped
+            pause = min(pause * 2, self._settings.retry_max_s)
 
     def _retrying(self, write: Callable[[], None]) -> None:
         pause = 0.1

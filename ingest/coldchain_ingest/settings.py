@@ -116,7 +116,8 @@ class IngestSettings(MqttSettings, NatsSettings, InfluxSettings):
         default=60.0,
         gt=0,
         description="/healthz says 503 when messages have waited this long without any "
-        "being stored (InfluxDB answering too slowly, or not at all).",
+        "being stored (InfluxDB answering too slowly, or not at all, or the state file "
+        "refusing writes).",
     )
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(

@@ -180,6 +180,39 @@ def test_a_receipt_the_state_file_refuses_stops_nothing(stack: ApiStack) -> None
     assert [a["rule"] for a in stack.alerts_api.alerts()] == ["clock_jump"]
 
 
+def test_an_alarm_the_state_file_refuses_waits_for_it_and_ends_nothing(stack: ApiStack) -> None:
+    """The state file is locked (or the disk full) when a message raises an alarm: ingest
+    tries again to keep the event and the rules' state, acknowledges nothing meanwhile,
+    and once the file takes them the alarm arrives once and the durable mark moves. It
+    once ended there: the error left the pipeline's thread and the process."""
+    ingest = stack.start_ingest()
+    alerts = stack.alerts()
+    alerts.start()
+    wait_until(stack.alerts_healthy, 30, "the alerts service")
+    marks = subscribe(stack.mosquitto.port, f"coldchain/v1/{SITE}/cold-room-1/durable")
+
+    holder = sqlite3.connect(stack.directory / "ingest-state.sqlite3", isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")  # every write of ingest to its state file waits, then fails
+    try:
+        _clock_jump(stack.mosquitto.port, 1, datetime.now(UTC))
+        wait_until(
+            lambda: "could not keep" in ingest.output() or not ingest.running,
+            60,
+            "ingest to fail to keep the alarm",
+        )
+        assert ingest.running, ingest.output()[-3000:]
+        assert marks.empty(), "a durable mark before the message's alarm was kept"
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+
+    assert json.loads(marks.get(timeout=60).payload)["seq"] == 1
+    wait_until(lambda: _unconfirmed(stack) == 0, 60, "the alarm stored by the alerts service")
+    assert [(a["rule"], a["occurrences"]) for a in stack.alerts_api.alerts()] == [("clock_jump", 1)]
+    assert (stack.metrics() or {}).get("coldchain_ingest_state_write_failures_total", 0) >= 1
+    assert ingest.running and "Traceback" not in ingest.output()
+
+
 def test_a_lasting_excursion_keeps_one_update_waiting_while_the_alerts_service_is_away(
     stack: ApiStack,
 ) -> None:
