@@ -436,7 +436,8 @@ class Pipeline:
     def _answer(self, inbound: Inbound, outcome: str, readings: int = 0, refused: int = 0) -> None:
         if inbound.qos != IMPORTED or self._imports is None:
             return
-        self._imports.answer(inbound.mid, outcome, readings, refused)
+        answer = partial(self._imports.answer, inbound.mid, outcome, readings, refused)
+        self._on_disk(answer, "an import's answer")
         with self._importing_lock:
             self._importing.discard(inbound.mid)
 
@@ -471,7 +472,7 @@ class Pipeline:
         retired = {(g.site, g.gateway): g.retired_at for g in message.gateways}
         new = {key: at for key, at in retired.items() if self._retired.get(key) != at}
         if new:
-            self._state.keep_retired(new)
+            self._on_disk(partial(self._state.keep_retired, new), "the retired gateways")
             self._retired.update(new)
             for (site, gateway), at in sorted(new.items()):
                 log.info(
@@ -528,7 +529,10 @@ class Pipeline:
                 self._retrying(partial(self._write, lines))
             except InfluxRejected as exc:
                 self._keep_refused(None, "\n".join(lines).encode(), inbound.received_at, exc)
-            self._state.keep_fleet_version(message.version, message.model_dump_json())
+            body = message.model_dump_json()
+            self._on_disk(
+                partial(self._state.keep_fleet_version, message.version, body), "a fleet version"
+            )
             with self._engine_lock:
                 self._engine.history.add(version)
             log.info(
@@ -568,7 +572,8 @@ class Pipeline:
             what,
             refusal,
         )
-        self._dead_letters.keep(topic, body, received_at, str(refusal))
+        keep = partial(self._dead_letters.keep, topic, body, received_at, str(refusal))
+        self._on_disk(keep, "what InfluxDB refused")
         metrics.REFUSED_BY_INFLUXDB.inc()
 
     def replay_refused(self, now: datetime, limit: int = 500) -> int:
@@ -701,7 +706,7 @@ class Pipeline:
                 seq,
             )
             self._held[key] = seq
-            self._state.hold(site, gateway, seq)
+            self._on_disk(partial(self._state.hold, site, gateway, seq), "a held mark")
 
     def _marks(self, handled: list[Accepted]) -> dict[tuple[str, str], int]:
         """Each gateway's new durable mark: its messages up to it are stored or refused,
@@ -712,7 +717,7 @@ class Pipeline:
             seqs.setdefault(key, set()).add(accepted.telemetry.seq)
             if self._held.get(key) == accepted.telemetry.seq:
                 del self._held[key]
-                self._state.release(*key)
+                self._on_disk(partial(self._state.release, *key), "a held mark's release")
         marks = {}
         for key, handled_seqs in seqs.items():
             known = max(self._durable.get(key, 0), self._broker.durable_mark(*key))
