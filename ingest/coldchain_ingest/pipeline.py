@@ -59,6 +59,7 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import NamedTuple
 
+from prometheus_client import Counter
 from pydantic import BaseModel, StrictInt, ValidationError
 
 from coldchain import retirement, topics
@@ -743,31 +744,36 @@ class Pipeline:
 
     def _on_disk(self, write: Callable[[], None], what: str) -> None:
         """`write` to the state file; while SQLite refuses it (the file locked, the disk
-        full or failing), log, count and try again as `_retrying` does for InfluxDB.
-        Nothing after it, the acknowledgement included, happens before it is done."""
-        pause = 0.1
-        while True:
-            try:
-                write()
-                return
-            except sqlite3.OperationalError as exc:
-                metrics.STATE_WRITE_FAILURES.inc()
-                log.error(
-                    "could not keep %s in the state file (%s); retrying in %.1f s", what, exc, pause
-                )
-            if self._stop.wait(pause):
-                raise Stopped
-            pause = min(pause * 2, self._settings.retry_max_s)
+        full or failing), tried again as InfluxDB's writes are (`_retrying`). Nothing
+        after it, the acknowledgement included, happens before it is done."""
+        self._until_done(
+            write,
+            sqlite3.OperationalError,
+            metrics.STATE_WRITE_FAILURES,
+            lambda exc: f"could not keep {what} in the state file ({exc})",
+        )
 
     def _retrying(self, write: Callable[[], None]) -> None:
+        self._until_done(write, InfluxUnavailable, metrics.WRITE_FAILURES, str)
+
+    def _until_done(
+        self,
+        write: Callable[[], None],
+        refusal: type[Exception],
+        failures: Counter,
+        say: Callable[[Exception], str],
+    ) -> None:
+        """Call `write` until it raises no `refusal`, each refusal counted in `failures`
+        and logged (`say`), the pause before the next try doubling up to `retry_max_s`;
+        Stopped if asked to stop meanwhile."""
         pause = 0.1
         while True:
             try:
                 write()
                 return
-            except InfluxUnavailable as exc:
-                metrics.WRITE_FAILURES.inc()
-                log.warning("%s; retrying in %.1f s", exc, pause)
+            except refusal as exc:
+                failures.inc()
+                log.warning("%s; retrying in %.1f s", say(exc), pause)
             if self._stop.wait(pause):
                 raise Stopped
             pause = min(pause * 2, self._settings.retry_max_s)
