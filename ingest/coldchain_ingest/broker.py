@@ -24,10 +24,13 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import MQTTErrorCode
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 from pydantic import ValidationError
 
@@ -89,10 +92,15 @@ class _Client(mqtt.Client):
     and `loop_read` hands on every whole packet in it before paho waits again, the
     PUBLISH packets cut straight from what was read (one cut by the end of a read is
     read on at once, `_read_rest`).
-    All this relies on paho 2's internals (`_handle_publish`, `_in_packet`,
-    `_packet_queue`, `_sock_recv`, `_msgtime_mutex`, `_last_bytes_received`): paho
-    has no public way to take a PUBLISH without building an MQTTMessage, to
-    acknowledge several at once, nor to read more than it asks for. So the
+    A PUBACK that says success (one comes back for every durable mark ingest
+    publishes) ends its message without paho's reason code and properties objects,
+    which cost more than the rest of its handling.
+    All this relies on paho 2's internals (`_handle_publish`, `_handle_pubackcomp`,
+    `_do_on_publish`, `_out_messages`, `_out_message_mutex`, `_loop_rc_handle`,
+    `_in_packet`, `_packet_queue`, `_sock_recv`, `_msgtime_mutex`,
+    `_last_bytes_received`): paho has no public way to take a PUBLISH without building
+    an MQTTMessage, to acknowledge several at once, to take a PUBACK without decoding
+    its properties, nor to read more than it asks for. So the
     versions ingest accepts are pinned to those it was tested with
     (ingest/pyproject.toml), and tests/unit/test_paho_internals.py fails, naming
     what moved, on any other;
@@ -116,15 +124,18 @@ class _Client(mqtt.Client):
 
     def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
         """Read as paho does, then go on while packets wait in what was read: the socket
-        will not be readable again for them. Whole PUBLISH packets there are cut at once
-        (`_take_publishes`); anything else goes through paho's own reading."""
+        will not be readable again for them. Whole PUBLISH packets and PUBACKs there are
+        taken at once (`_take_packets`); anything else goes through paho's own reading."""
         rc = super().loop_read(max_packets)
         while (
             rc == MQTTErrorCode.MQTT_ERR_SUCCESS
             and self._taken < len(self._read)
             and self._sock is not None
         ):
-            if self._take_publishes() or self._read_rest():
+            taken, rc = self._take_packets()
+            if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                return self._loop_rc_handle(rc)  # as paho's reading does with a failed packet
+            if taken or self._read_rest():
                 continue
             rc = super().loop_read(max_packets)
         return rc
@@ -152,16 +163,25 @@ class _Client(mqtt.Client):
         self._read, self._taken = self._read[at:] + more, 0
         return True
 
-    def _take_publishes(self) -> int:
-        """Hand on the whole QoS 0 and 1 PUBLISH packets at the start of what was read and
-        not taken yet, as `_handle_publish` would; how many. It stops at anything else, at
-        a packet cut short or malformed, and while paho is in the middle of a packet."""
+    def _take_packets(self) -> tuple[int, MQTTErrorCode]:
+        """Take the whole QoS 0 and 1 PUBLISH packets and the PUBACKs of success at the
+        start of what was read and not taken yet, as `_handle_publish` and
+        `_handle_pubackcomp` would: how many, and paho's code of the first that failed
+        (`_took_puback`). It stops at anything else, at a packet cut short or malformed,
+        and while paho is in the middle of a packet."""
+        done = MQTTErrorCode.MQTT_ERR_SUCCESS
         if self.on_raw is None or self.protocol != mqtt.MQTTv5 or self._in_packet["command"]:
-            return 0
+            return 0, done
         read, end, taken = self._read, len(self._read), 0
-        while self._taken < end:
+        while self._taken < end and done == MQTTErrorCode.MQTT_ERR_SUCCESS:
             at = self._taken
             header = read[at]
+            if header == mqtt.PUBACK:
+                acknowledged = self._took_puback(read, at, end)
+                if acknowledged is None:
+                    break
+                taken, done = taken + 1, acknowledged
+                continue
             qos = (header & 0x06) >> 1
             if header & 0xF0 != mqtt.PUBLISH or qos == 2:
                 break
@@ -178,7 +198,41 @@ class _Client(mqtt.Client):
         if taken:
             with self._msgtime_mutex:
                 self._last_bytes_received = time.monotonic()
+        return taken, done
+
+    def _took_puback(self, read: bytes, at: int, end: int) -> MQTTErrorCode | None:
+        """Take the PUBACK at `at` (`_puback`), or None, for paho's path, if it is cut
+        short or says more than success."""
+        length = read[at + 1] if at + 1 < end else -1
+        if length not in _SUCCESS_LENGTHS or at + 2 + length > end:
+            return None
+        taken = self._puback(read[at + 2 : at + 2 + length])
+        if taken is not None:
+            self._taken = at + 2 + length
         return taken
+
+    def _handle_pubackcomp(self, cmd: Literal["PUBACK", "PUBCOMP"]) -> MQTTErrorCode:
+        taken = None
+        if cmd == "PUBACK" and self.protocol == mqtt.MQTTv5:
+            taken = self._puback(bytes(self._in_packet["packet"]))
+        return super()._handle_pubackcomp(cmd) if taken is None else taken
+
+    def _puback(self, body: bytes) -> MQTTErrorCode | None:
+        """Take a PUBACK (its `body` after the fixed header) that says success, as paho's
+        `_handle_pubackcomp` would but without a reason code and a properties object
+        each: ingest publishes a durable mark per gateway and batch, and as many PUBACKs
+        come back. paho's code (not success if sending a publish that waited for room in
+        flight failed), or None for anything else (another reason code, properties)."""
+        if len(body) not in _SUCCESS_LENGTHS:
+            return None
+        reason = _SUCCESSES.get(body[2]) if len(body) > 2 else _SUCCESSES[0]
+        if reason is None or (len(body) == 4 and body[3]):
+            return None
+        mid = (body[0] << 8) | body[1]
+        with self._out_message_mutex:
+            if mid in self._out_messages:
+                return self._do_on_publish(mid, reason, _NO_PROPERTIES)
+        return MQTTErrorCode.MQTT_ERR_SUCCESS
 
     def _handle_publish(self) -> MQTTErrorCode:
         header = self._in_packet["command"]
@@ -200,6 +254,13 @@ class _Client(mqtt.Client):
 
 
 _PUBACK = struct.Struct("!BBH")
+#: Remaining lengths of a PUBACK that `_took_puback` takes: the packet id, then perhaps a
+#: reason code, then perhaps a property length of 0 (MQTT 5, 3.4.2).
+_SUCCESS_LENGTHS = (2, 3, 4)
+#: The reason codes it takes, as it hands them to `on_publish` (ingest sets none): success,
+#: and "no matching subscribers" (Mosquitto's answer when nobody subscribes to the topic).
+_SUCCESSES = {code: ReasonCode(PacketTypes.PUBACK, identifier=code) for code in (0x00, 0x10)}
+_NO_PROPERTIES = Properties(PacketTypes.PUBACK)
 #: Bytes asked of the socket at once: hundreds of single-reading messages.
 READ_BYTES = 64 * 1024
 

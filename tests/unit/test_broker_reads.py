@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt import _packet
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
 from coldchain_ingest.broker import _Client
@@ -103,3 +104,66 @@ def test_a_packet_cut_by_the_end_of_a_read_is_cut_with_the_rest_already_there(
     assert [(topic, payload, mid) for topic, payload, mid, _ in received] == packets
     # Only the first packet, whose command byte paho asked for, took paho's path.
     assert paths == ["paho"]
+
+
+def _sent(client: _Client, count: int) -> list[mqtt.MQTTMessageInfo]:
+    """`count` QoS 1 messages that paho holds until their PUBACK comes (not connected:
+    nothing is sent, but each is held as one in flight)."""
+    return [client.publish(f"marks/{n}", b"1", qos=1) for n in range(count)]
+
+
+@pytest.fixture
+def decoded(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """The PUBACKs paho decodes itself (a reason code and a properties object each)."""
+    seen: list[bytes] = []
+    original = _packet.decode_puback
+
+    def decode(header: int, packet: bytes, protocol: int) -> object:
+        seen.append(bytes(packet))
+        return original(header, packet, protocol)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_packet, "decode_puback", decode)
+    return seen
+
+
+def _pubacks(sent: list[mqtt.MQTTMessageInfo], rest: bytes) -> list[bytes]:
+    return [bytes([0x40, 2 + len(rest)]) + struct.pack("!H", info.mid) + rest for info in sent]
+
+
+@pytest.mark.parametrize(
+    "rest",
+    [b"", b"\x00", b"\x10", b"\x00\x00"],
+    ids=["id-only", "success", "no-matching-subscribers", "success-no-properties"],
+)
+def test_pubacks_of_success_end_what_they_acknowledge_first_or_among_others(
+    pair: Pair, decoded: list[bytes], rest: bytes
+) -> None:
+    client, broker, received = pair
+    sent = _sent(client, 3)
+    acks = _pubacks(sent, rest)
+    # The first PUBACK of a read goes through paho's reading, the others are cut from it.
+    broker.sendall(acks[0] + _publish("a", b"1", 7) + acks[1] + acks[2])
+    assert client.loop_read() == MQTTErrorCode.MQTT_ERR_SUCCESS
+    assert [info.is_published() for info in sent] == [True, True, True]
+    assert client._out_messages == {}
+    assert client._inflight_messages == 0
+    assert [m[:3] for m in received] == [("a", b"1", 7)]
+    assert decoded == []
+
+
+@pytest.mark.parametrize(
+    "rest",
+    [b"\x80", b"\x97\x00", b"\x00\x03\x1f\x00\x00"],
+    ids=["unspecified-error", "quota-exceeded", "with-a-reason-string"],
+)
+def test_other_pubacks_take_pahos_path_and_still_end_their_message(
+    pair: Pair, decoded: list[bytes], rest: bytes
+) -> None:
+    client, broker, _ = pair
+    sent = _sent(client, 2)
+    acks = _pubacks(sent, rest)
+    broker.sendall(_publish("a", b"1", 7) + acks[0] + acks[1])
+    while client._out_messages and client.loop_read() == MQTTErrorCode.MQTT_ERR_SUCCESS:
+        pass
+    assert [info.is_published() for info in sent] == [True, True]
+    assert decoded == [ack[2:] for ack in acks]

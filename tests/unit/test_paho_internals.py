@@ -38,4 +38,11 @@ def test_the_internals_are_where_broker_py_expects_them() -> None:
     assert hasattr(client, "_msgtime_mutex"), "Client._msgtime_mutex"
     assert hasattr(client, "_last_bytes_received"), "Client._last_bytes_received"
     assert mqtt.time_func is time.monotonic, "paho's clock for keepalive"
+    puback = inspect.signature(mqtt.Client._handle_pubackcomp)
+    assert list(puback.parameters) == ["self", "cmd"], puback
+    on_publish = inspect.signature(mqtt.Client._do_on_publish)
+    assert list(on_publish.parameters) == ["self", "mid", "reason_code", "properties"], on_publish
+    assert isinstance(client._out_messages, dict), "Client._out_messages"
+    assert hasattr(client, "_out_message_mutex"), "Client._out_message_mutex"
+    assert callable(getattr(mqtt.Client, "_loop_rc_handle", None)), "Client._loop_rc_handle"
     assert client.protocol == mqtt.MQTTv5
