@@ -125,8 +125,13 @@ class _Client(mqtt.Client):
     def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
         """Read as paho does, then go on while packets wait in what was read: the socket
         will not be readable again for them. Whole PUBLISH packets and PUBACKs there are
-        taken at once (`_take_packets`); anything else goes through paho's own reading."""
+        taken at once (`_take_packets`); anything else goes through paho's own reading.
+        A PUBLISH cut by the end of a read is read on (`_read_rest`) up to READ_ON_BYTES
+        a call: past that, its rest makes the socket readable again, and paho first
+        writes what waits (acknowledgements, marks) and keeps the connection alive, which
+        a flood that never pauses (QoS 0, which no window holds back) would put off."""
         rc = super().loop_read(max_packets)
+        read_on = 0
         while (
             rc == MQTTErrorCode.MQTT_ERR_SUCCESS
             and self._taken < len(self._read)
@@ -135,16 +140,21 @@ class _Client(mqtt.Client):
             taken, rc = self._take_packets()
             if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
                 return self._loop_rc_handle(rc)  # as paho's reading does with a failed packet
-            if taken or self._read_rest():
+            if taken:
                 continue
+            if self._starts_cut_publish():
+                if read_on >= READ_ON_BYTES:
+                    return rc
+                more = self._read_rest()
+                read_on += more
+                if more:
+                    continue
             rc = super().loop_read(max_packets)
         return rc
 
-    def _read_rest(self) -> bool:
-        """Read on when what is left of the last read is the start of a PUBLISH: its rest
-        is usually there already (the broker sends large messages in several writes), and
-        then it is cut with the packets after it instead of taking paho's path. False if
-        nothing more could be read now (paho's reading then takes the rest as it comes)."""
+    def _starts_cut_publish(self) -> bool:
+        """Whether what is left of the last read is the start of a QoS 0 or 1 PUBLISH whose
+        rest is not read yet (then `_read_rest`); False for anything else, paho's path."""
         at, header = self._taken, self._read[self._taken]
         if self.on_raw is None or self.protocol != mqtt.MQTTv5 or self._in_packet["command"]:
             return False
@@ -152,16 +162,21 @@ class _Client(mqtt.Client):
             return False  # not a PUBLISH of QoS 0 or 1: paho's path
         body = _body(self._read, at + 1, len(self._read))
         whole = body is not None and body[1] <= len(self._read)
-        if whole or (body is None and len(self._read) - at > 4):
-            return False  # whole yet not taken, or its length malformed: paho's path refuses
+        # Whole yet not taken, or its length malformed: paho's path refuses it.
+        return not (whole or (body is None and len(self._read) - at > 4))
+
+    def _read_rest(self) -> int:
+        """Read on after a cut PUBLISH: its rest is usually there already (the broker sends
+        large messages in several writes), and then it is cut with the packets after it
+        instead of taking paho's path. How many bytes were read; 0 if none could be now
+        (paho's reading then takes the rest as it comes)."""
         try:
             more = super()._sock_recv(READ_BYTES)
         except OSError:  # BlockingIOError: nothing yet; anything else: paho's path sees it
-            return False
-        if not more:
-            return False  # closed: paho's next read finds that again
-        self._read, self._taken = self._read[at:] + more, 0
-        return True
+            return 0
+        if more:  # none: closed, which paho's next read finds again
+            self._read, self._taken = self._read[self._taken :] + more, 0
+        return len(more)
 
     def _take_packets(self) -> tuple[int, MQTTErrorCode]:
         """Take the whole QoS 0 and 1 PUBLISH packets and the PUBACKs of success at the
@@ -263,6 +278,9 @@ _SUCCESSES = {code: ReasonCode(PacketTypes.PUBACK, identifier=code) for code in 
 _NO_PROPERTIES = Properties(PacketTypes.PUBACK)
 #: Bytes asked of the socket at once: hundreds of single-reading messages.
 READ_BYTES = 64 * 1024
+#: Bytes `loop_read` reads on after a cut PUBLISH in one call, at most: about 5000
+#: single-reading messages, or 200 gateway batches of 50 readings.
+READ_ON_BYTES = 1024 * 1024
 
 
 def _body(read: bytes, at: int, end: int) -> tuple[int, int] | None:

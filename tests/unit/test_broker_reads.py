@@ -8,6 +8,7 @@ again, and keeps a packet cut between two reads until its rest arrives.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import struct
 from collections.abc import Iterator
@@ -17,19 +18,21 @@ import pytest
 from paho.mqtt import _packet
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
+from coldchain_ingest import broker as broker_module
 from coldchain_ingest.broker import _Client
 
 
-def _publish(topic: str, payload: bytes, mid: int) -> bytes:
-    """An MQTT 5 QoS 1 PUBLISH without properties."""
+def _publish(topic: str, payload: bytes, mid: int, qos: int = 1) -> bytes:
+    """An MQTT 5 PUBLISH of QoS 1 (or 0: no packet id) without properties."""
     name = topic.encode()
-    body = struct.pack("!H", len(name)) + name + struct.pack("!H", mid) + b"\x00" + payload
+    packet_id = struct.pack("!H", mid) if qos else b""
+    body = struct.pack("!H", len(name)) + name + packet_id + b"\x00" + payload
     length, remaining = bytearray(), len(body)
     while True:  # variable byte integer
         remaining, digit = divmod(remaining, 128)
         length.append(digit | (0x80 if remaining else 0))
         if not remaining:
-            return bytes([0x32]) + bytes(length) + body
+            return bytes([0x30 | qos << 1]) + bytes(length) + body
 
 
 Received = list[tuple[str, bytes, int, int]]
@@ -167,3 +170,31 @@ def test_other_pubacks_take_pahos_path_and_still_end_their_message(
         pass
     assert [info.is_published() for info in sent] == [True, True]
     assert decoded == [ack[2:] for ack in acks]
+
+
+def test_a_flood_that_never_pauses_is_read_in_turns(
+    pair: Pair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read on after a cut PUBLISH stops at READ_ON_BYTES a call, leaving its rest to the
+    next: paho's loop writes and keeps the connection alive in between."""
+    client, broker, received = pair
+    monkeypatch.setattr(broker_module, "READ_BYTES", 4096)
+    monkeypatch.setattr(broker_module, "READ_ON_BYTES", 8192)
+    # QoS 0 (no window holds it back), 1000 bytes each: every read ends in a cut one.
+    packet = _publish("t", b"x" * 993, 0, qos=0)
+    assert len(packet) == 1000
+    broker.setblocking(False)
+    sent = 0
+    with contextlib.suppress(BlockingIOError):
+        while sent < 200:
+            broker.send(packet)  # whole or not at all: far below the buffer's room
+            sent += 1
+    assert sent > 40  # more than several calls' worth
+    calls = []
+    while len(received) < sent:
+        assert client.loop_read() == MQTTErrorCode.MQTT_ERR_SUCCESS
+        calls.append(len(received))
+    # Each call took its first read, up to READ_ON_BYTES more and one read past it.
+    assert calls[0] <= (4096 + 8192 + 4096) // len(packet) + 1
+    assert len(calls) >= sent * len(packet) // (4096 + 8192 + 4096)
+    assert received == [("t", b"x" * 993, 0, 0)] * sent
