@@ -110,8 +110,8 @@ def test_a_packet_cut_by_the_end_of_a_read_is_cut_with_the_rest_already_there(
 
 
 def _sent(client: _Client, count: int) -> list[mqtt.MQTTMessageInfo]:
-    """`count` QoS 1 messages that paho holds until their PUBACK comes (not connected:
-    nothing is sent, but each is held as one in flight)."""
+    """`count` QoS 1 messages that paho holds, each one in flight, until their PUBACK
+    comes (it writes them to the other end of the pair, which nobody reads)."""
     return [client.publish(f"marks/{n}", b"1", qos=1) for n in range(count)]
 
 
